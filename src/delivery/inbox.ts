@@ -1,0 +1,93 @@
+/**
+ * A bounded buffer behind each `node.messages()` iterator.
+ *
+ * @module
+ */
+
+/**
+ * A bounded FIFO that an async iterator drains. The producer never waits: when the buffer is
+ * full, the *oldest* buffered item is dropped and counted in {@link Inbox.dropped}, so a slow
+ * consumer sees the newest messages and never stalls the node.
+ */
+export class Inbox<T> implements AsyncIterableIterator<T> {
+  readonly #capacity: number;
+  readonly #items: T[] = [];
+  #head = 0;
+  #waiter: ((result: IteratorResult<T>) => void) | undefined;
+  #ended = false;
+  readonly #onEnd: () => void;
+  /** How many items were dropped because the buffer was full. */
+  dropped = 0;
+
+  /**
+   * @param capacity - most items buffered
+   * @param onEnd - called once when the iterator ends, however it ends
+   */
+  constructor(capacity: number, onEnd: () => void = () => {}) {
+    this.#capacity = capacity;
+    this.#onEnd = onEnd;
+  }
+
+  /** How many items wait to be read. */
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  /** Adds an item; returns `false` when an older item had to be dropped for it. */
+  push(item: T): boolean {
+    if (this.#ended) return true;
+    const waiter = this.#waiter;
+    if (waiter !== undefined) {
+      this.#waiter = undefined;
+      waiter({ value: item, done: false });
+      return true;
+    }
+    let kept = true;
+    if (this.length >= this.#capacity) {
+      this.#head++;
+      this.dropped++;
+      kept = false;
+    }
+    this.#items.push(item);
+    // Compact now and then, so that the array does not grow with everything ever read.
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items.splice(0, this.#head);
+      this.#head = 0;
+    }
+    return kept;
+  }
+
+  /** Ends the iterator once the buffered items are read. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#onEnd();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.({ value: undefined, done: true });
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.length > 0) {
+      const value = this.#items[this.#head] as T;
+      this.#items[this.#head] = undefined as T;
+      this.#head++;
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => {
+      this.#waiter = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.#items.length = 0;
+    this.#head = 0;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Typed errors. Every error tsp2p raises is a {@link P2PError} with a literal `code`.
+ * Callers (and tests) branch on `code`, never on the message text.
+ *
+ * @module
+ */
+
+/** Every error code tsp2p can raise. */
+export type P2PErrorCode =
+  | 'ERR_NOT_STARTED'
+  | 'ERR_ALREADY_STARTED'
+  | 'ERR_NOT_CONNECTED'
+  | 'ERR_INVALID_ADDRESS'
+  | 'ERR_INVALID_OPTIONS'
+  | 'ERR_INVALID_MESSAGE'
+  | 'ERR_CONNECT_FAILED'
+  | 'ERR_UNKNOWN_PEER'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_TIMEOUT'
+  | 'ERR_PEER_UNREACHABLE'
+  | 'ERR_PEER_REFUSED'
+  | 'ERR_PROTOCOL'
+  | 'ERR_ADDRESS_IN_USE'
+  | 'ERR_STOPPED';
+
+/**
+ * Base class of every tsp2p error.
+ *
+ * @example
+ * ```ts
+ * try { await node.send('127.0.0.1:9', 'hi'); }
+ * catch (err) { if (err instanceof P2PError && err.code === 'ERR_UNKNOWN_PEER') {} }
+ * ```
+ */
+export class P2PError extends Error {
+  /** The stable, machine-readable error code. */
+  readonly code: P2PErrorCode;
+
+  /**
+   * @param code - the stable error code
+   * @param message - a one-line human-readable explanation
+   * @param options - `cause`, the underlying error, where there is one
+   */
+  constructor(code: P2PErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+
+  /** A plain `{ code, message }` object, for logs and for answers sent over the wire. */
+  toJSON(): { code: P2PErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** The node is not started: call `start()` first. */
+export class NotStartedError extends P2PError {
+  declare readonly code: 'ERR_NOT_STARTED';
+  constructor(message = 'the node is not started: call start() first') {
+    super('ERR_NOT_STARTED', message);
+  }
+}
+
+/** `start()` was called on a node that is already started (or starting). */
+export class AlreadyStartedError extends P2PError {
+  declare readonly code: 'ERR_ALREADY_STARTED';
+  constructor(message = 'the node is already started') {
+    super('ERR_ALREADY_STARTED', message);
+  }
+}
+
+/** The call needs a connected node: call `connect()` first, or wait for a peer to join. */
+export class NotConnectedError extends P2PError {
+  declare readonly code: 'ERR_NOT_CONNECTED';
+  constructor(message = 'the node is not connected to a network: call connect() first') {
+    super('ERR_NOT_CONNECTED', message);
+  }
+}
+
+/** An address could not be parsed, or names something that cannot be a peer. */
+export class InvalidAddressError extends P2PError {
+  declare readonly code: 'ERR_INVALID_ADDRESS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_ADDRESS', message, options);
+  }
+}
+
+/** The options given to `new Node()` (or to a method) are invalid. */
+export class InvalidOptionsError extends P2PError {
+  declare readonly code: 'ERR_INVALID_OPTIONS';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INVALID_OPTIONS', message, options);
+  }
+}
+
+/** A message payload is neither a string nor a Uint8Array. */
+export class InvalidMessageError extends P2PError {
+  declare readonly code: 'ERR_INVALID_MESSAGE';
+  constructor(message: string) {
+    super('ERR_INVALID_MESSAGE', message);
+  }
+}
+
+/** Joining through an entry point failed. `cause` holds the underlying error. */
+export class ConnectFailedError extends P2PError {
+  declare readonly code: 'ERR_CONNECT_FAILED';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONNECT_FAILED', message, options);
+  }
+}
+
+/** A direct message named a peer that is not a member. */
+export class UnknownPeerError extends P2PError {
+  declare readonly code: 'ERR_UNKNOWN_PEER';
+  constructor(message: string) {
+    super('ERR_UNKNOWN_PEER', message);
+  }
+}
+
+/** A payload is larger than `maxMessageBytes`, or a request body larger than the node accepts. */
+export class MessageTooLargeError extends P2PError {
+  declare readonly code: 'ERR_MESSAGE_TOO_LARGE';
+  constructor(message: string) {
+    super('ERR_MESSAGE_TOO_LARGE', message);
+  }
+}
+
+/** A request lacked valid credentials (answered with HTTP 401). */
+export class UnauthorizedError extends P2PError {
+  declare readonly code: 'ERR_UNAUTHORIZED';
+  constructor(message: string) {
+    super('ERR_UNAUTHORIZED', message);
+  }
+}
+
+/** A request came from a sender that may not do it, such as a non-member (HTTP 403). */
+export class ForbiddenError extends P2PError {
+  declare readonly code: 'ERR_FORBIDDEN';
+  constructor(message: string) {
+    super('ERR_FORBIDDEN', message);
+  }
+}
+
+/** An operation did not finish within its time limit. */
+export class TimeoutError extends P2PError {
+  declare readonly code: 'ERR_TIMEOUT';
+  constructor(message = 'the operation timed out') {
+    super('ERR_TIMEOUT', message);
+  }
+}
+
+/** A peer could not be reached at all (connection refused, reset, DNS failure). */
+export class PeerUnreachableError extends P2PError {
+  declare readonly code: 'ERR_PEER_UNREACHABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PEER_UNREACHABLE', message, options);
+  }
+}
+
+/** A peer answered, but refused the request. `status` and `body` hold its answer. */
+export class PeerRefusedError extends P2PError {
+  declare readonly code: 'ERR_PEER_REFUSED';
+  /** The HTTP status the peer answered with. */
+  readonly status: number;
+  /** The first line of the peer's answer. */
+  readonly body: string;
+  constructor(status: number, body: string) {
+    super('ERR_PEER_REFUSED', `peer refused the request: ${status} ${body}`.trim());
+    this.status = status;
+    this.body = body;
+  }
+}
+
+/** A peer sent something that does not follow the protocol. */
+export class ProtocolError extends P2PError {
+  declare readonly code: 'ERR_PROTOCOL';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PROTOCOL', message, options);
+  }
+}
+
+/** The port the node should listen on is taken. */
+export class AddressInUseError extends P2PError {
+  declare readonly code: 'ERR_ADDRESS_IN_USE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ADDRESS_IN_USE', message, options);
+  }
+}
+
+/** The node was stopped while the call was in progress. */
+export class StoppedError extends P2PError {
+  declare readonly code: 'ERR_STOPPED';
+  constructor(message = 'the node was stopped') {
+    super('ERR_STOPPED', message);
+  }
+}
+
+/**
+ * The one table from error code to HTTP status, used when an error becomes an HTTP answer.
+ * Codes missing here map to 500.
+ */
+export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<P2PErrorCode, number>>> = Object.freeze({
+  ERR_INVALID_MESSAGE: 400,
+  ERR_PROTOCOL: 400,
+  ERR_INVALID_ADDRESS: 400,
+  ERR_UNAUTHORIZED: 401,
+  ERR_FORBIDDEN: 403,
+  ERR_UNKNOWN_PEER: 403,
+  ERR_MESSAGE_TOO_LARGE: 413,
+  ERR_TIMEOUT: 408,
+  ERR_STOPPED: 503,
+  ERR_NOT_STARTED: 503,
+});
+
+/** The HTTP status an error should be answered with. */
+export function httpStatusOf(err: unknown): number {
+  if (err instanceof P2PError) return HTTP_STATUS_BY_CODE[err.code] ?? 500;
+  return 500;
+}

@@ -1,0 +1,85 @@
+/**
+ * tsp2p: peer-to-peer messaging over HTTP for Node.js, wire-compatible with gop2p.
+ *
+ * @example
+ * ```ts
+ * import { Node } from 'tsp2p';
+ * const node = new Node({ port: 5001 });
+ * await node.start();
+ * node.on('message', (msg) => console.log(msg.from.address, msg.text));
+ * await node.connect('127.0.0.1:5000');
+ * await node.broadcast('hello');
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export { type Clock, ManualClock, SystemClock, systemClock, type TimerHandle } from './clock.js';
+export {
+  AddressInUseError,
+  AlreadyStartedError,
+  ConnectFailedError,
+  ForbiddenError,
+  InvalidAddressError,
+  InvalidMessageError,
+  InvalidOptionsError,
+  MessageTooLargeError,
+  NotConnectedError,
+  NotStartedError,
+  P2PError,
+  type P2PErrorCode,
+  PeerRefusedError,
+  PeerUnreachableError,
+  ProtocolError,
+  StoppedError,
+  TimeoutError,
+  UnauthorizedError,
+  UnknownPeerError,
+} from './errors.js';
+export {
+  fingerprint,
+  generateIdentity,
+  type Identity,
+  type IdentityInput,
+  identityFromSeed,
+} from './identity.js';
+export { createDebugLogger, type LogFields, type Logger, noopLogger } from './logger.js';
+export type { MemberState, PeerKind } from './membership/member-table.js';
+export { type MessagesOptions, Node, type NodeStatus, type Payload, type Target } from './node.js';
+export { DEFAULTS, type NodeOptions } from './options.js';
+export {
+  describePeer,
+  formatHostPort,
+  type HostPort,
+  type Peer,
+  type PeerAddressInput,
+  parseAddress,
+} from './peer.js';
+export { type Envelope, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
+export { type Random, SeededRandom, SystemRandom } from './random.js';
+export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
+export {
+  MemoryNetwork,
+  type MemoryNetworkOptions,
+  type MemoryNetworkStats,
+  MemoryTransport,
+} from './transport/memory.js';
+export type {
+  InboundHandler,
+  InboundRequest,
+  InboundResponse,
+  ListenAddress,
+  ListenOptions,
+  OutboundRequest,
+  OutboundResponse,
+  Transport,
+} from './transport/transport.js';
+export type {
+  CallOptions,
+  ConnectReport,
+  DeliveryFailure,
+  DeliveryReport,
+  LeaveReport,
+  Message,
+  NodeEvents,
+} from './types.js';

@@ -1,0 +1,128 @@
+/**
+ * The member table: who this node believes is in the network, indexed by id and by address.
+ *
+ * @module
+ */
+
+import { formatHostPort, type Peer } from '../peer.js';
+
+/** What kind of node a member is: a full tsp2p node, or a gop2p node (compat mode). */
+export type PeerKind = 'tsp2p' | 'gop2p';
+
+/**
+ * A member's state. `alive` and `suspect` members are in the network; `dead` (declared failed)
+ * and `left` (graceful leave) are kept only as tombstones by the failure detector.
+ */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+/** One row of the member table. */
+export interface Member {
+  readonly peer: Peer;
+  readonly kind: PeerKind;
+  state: MemberState;
+  /** Raised by the member itself to refute a suspicion or to rejoin. */
+  incarnation: number;
+  /** When this node last heard from the member (clock ms). */
+  lastSeen: number;
+}
+
+/** The result of {@link MemberTable.upsert}. */
+export interface UpsertResult {
+  readonly member: Member;
+  /** The member is new to the table. */
+  readonly added: boolean;
+  /** The member was known, and its address or name changed. */
+  readonly updated: boolean;
+  /** Another member that held the same address and was replaced (a restart with a new id). */
+  readonly replaced?: Member;
+}
+
+/** The member table. Self is never in it. */
+export class MemberTable {
+  readonly #byId = new Map<string, Member>();
+  readonly #byAddress = new Map<string, string>();
+
+  /** How many members are in the table. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** The member with this id. */
+  get(id: string): Member | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** The member reached at `address:port`. */
+  getByAddress(address: string, port: number): Member | undefined {
+    const id = this.#byAddress.get(formatHostPort(address, port));
+    return id === undefined ? undefined : this.#byId.get(id);
+  }
+
+  /**
+   * Adds a member, or updates the one with the same id. A different member at the same address
+   * is replaced: two nodes cannot listen at one address.
+   */
+  upsert(peer: Peer, kind: PeerKind, now: number): UpsertResult {
+    const key = formatHostPort(peer.address, peer.port);
+    const holderId = this.#byAddress.get(key);
+    let replaced: Member | undefined;
+    if (holderId !== undefined && holderId !== peer.id) {
+      replaced = this.remove(holderId);
+    }
+    const existing = this.#byId.get(peer.id);
+    if (existing !== undefined) {
+      const updated =
+        existing.peer.address !== peer.address ||
+        existing.peer.port !== peer.port ||
+        existing.peer.name !== peer.name;
+      const member: Member = {
+        ...existing,
+        peer: updated ? peer : existing.peer,
+        state: 'alive',
+        lastSeen: now,
+      };
+      if (updated) this.#byAddress.delete(formatHostPort(existing.peer.address, existing.peer.port));
+      this.#byId.set(peer.id, member);
+      this.#byAddress.set(key, peer.id);
+      return replaced ? { member, added: false, updated, replaced } : { member, added: false, updated };
+    }
+    const member: Member = { peer, kind, state: 'alive', incarnation: 0, lastSeen: now };
+    this.#byId.set(peer.id, member);
+    this.#byAddress.set(key, peer.id);
+    return replaced
+      ? { member, added: true, updated: false, replaced }
+      : { member, added: true, updated: false };
+  }
+
+  /** Removes the member with this id, and returns it. */
+  remove(id: string): Member | undefined {
+    const member = this.#byId.get(id);
+    if (member === undefined) return undefined;
+    this.#byId.delete(id);
+    const key = formatHostPort(member.peer.address, member.peer.port);
+    if (this.#byAddress.get(key) === id) this.#byAddress.delete(key);
+    return member;
+  }
+
+  /** Notes that the member was heard from. */
+  touch(id: string, now: number): void {
+    const m = this.#byId.get(id);
+    if (m) m.lastSeen = now;
+  }
+
+  /** Empties the table. */
+  clear(): void {
+    this.#byId.clear();
+    this.#byAddress.clear();
+  }
+
+  /** Every member, in insertion order. */
+  all(): Member[] {
+    return [...this.#byId.values()];
+  }
+
+  /** The members that are in the network (alive or suspect). */
+  live(): Member[] {
+    return this.all().filter((m) => m.state === 'alive' || m.state === 'suspect');
+  }
+}

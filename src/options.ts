@@ -1,0 +1,165 @@
+/**
+ * `new Node()` options: their types, defaults and validation.
+ *
+ * @module
+ */
+
+import type { KeyObject } from 'node:crypto';
+import * as z from 'zod';
+import type { Clock } from './clock.js';
+import { InvalidOptionsError } from './errors.js';
+import type { IdentityInput } from './identity.js';
+import type { Logger } from './logger.js';
+import { isValidHost, parseAddress } from './peer.js';
+import { describeIssue } from './protocol/codec.js';
+import { FIELD_LIMITS } from './protocol/schema.js';
+import type { Random } from './random.js';
+import type { Transport } from './transport/transport.js';
+
+/** Options of a {@link Node}. All are optional. */
+export interface NodeOptions {
+  /** Interface to listen on. @default '127.0.0.1' */
+  readonly host?: string;
+  /** Port to listen on; 0 picks a free port. @default 0 */
+  readonly port?: number;
+  /**
+   * The `'host:port'` other nodes should use to reach this one. Defaults to the listening
+   * address; when listening on `0.0.0.0` or `::`, to this machine's first external IPv4 address.
+   */
+  readonly advertise?: string;
+  /** A display name, carried with this node's membership entry (at most 64 characters). */
+  readonly name?: string;
+  /** Key material or a key file path (see {@link IdentityInput}); generated when absent. */
+  readonly identity?: IdentityInput;
+  /**
+   * `'gop2p'` accepts unversioned gop2p peers and talks to them exactly as gop2p does (Host
+   * header quirk included), while tsp2p peers still get the full protocol.
+   */
+  readonly compat?: 'gop2p';
+  /** Largest message payload, in bytes, sent or accepted. @default 1048576 (1 MiB) */
+  readonly maxMessageBytes?: number;
+  /** Time limit for each request to a peer, in ms. @default 5000 */
+  readonly requestTimeoutMs?: number;
+  /** Time limit for telling the members about a leave, in ms. @default 2000 */
+  readonly leaveTimeoutMs?: number;
+  /**
+   * Messages buffered per `messages()` iterator. When a consumer falls this far behind, the
+   * oldest buffered message is dropped for it (events are not affected). @default 10000
+   */
+  readonly inboxSize?: number;
+  /** Most members the table holds; a join beyond it is refused with 503. @default 10000 */
+  readonly maxMembers?: number;
+  /** Where log lines go. @default util.debuglog('tsp2p'), enabled by NODE_DEBUG=tsp2p */
+  readonly logger?: Logger;
+  /** Time source (tests inject a ManualClock). @default the system clock */
+  readonly clock?: Clock;
+  /** Randomness (simulations inject a seeded one). @default node:crypto */
+  readonly random?: Random;
+  /** The network (simulations inject a MemoryTransport). @default a new HttpTransport */
+  readonly transport?: Transport;
+}
+
+/** {@link NodeOptions} with defaults applied. */
+export interface ResolvedOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly advertise: { readonly host: string; readonly port: number } | undefined;
+  readonly name: string | undefined;
+  readonly identity: IdentityInput | undefined;
+  readonly compat: 'gop2p' | undefined;
+  readonly maxMessageBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly leaveTimeoutMs: number;
+  readonly inboxSize: number;
+  readonly maxMembers: number;
+  readonly logger: Logger | undefined;
+  readonly clock: Clock | undefined;
+  readonly random: Random | undefined;
+  readonly transport: Transport | undefined;
+}
+
+/** The defaults, in one place. */
+export const DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 0,
+  maxMessageBytes: 1024 * 1024,
+  requestTimeoutMs: 5_000,
+  leaveTimeoutMs: 2_000,
+  inboxSize: 10_000,
+  maxMembers: 10_000,
+});
+
+const positiveInt = z.int().positive();
+
+const OptionsSchema = z.strictObject({
+  host: z
+    .string()
+    .refine((h) => isValidHost(h), 'not a valid host name or IP address')
+    .optional(),
+  port: z.int().min(0).max(65535).optional(),
+  advertise: z.string().optional(),
+  name: z.string().max(FIELD_LIMITS.name).optional(),
+  identity: z
+    .custom<IdentityInput>(
+      (v) =>
+        typeof v === 'string' ||
+        v instanceof Uint8Array ||
+        (typeof v === 'object' && v !== null && 'asymmetricKeyType' in (v as KeyObject)),
+      'expected a key file path, a PEM string, a 32-byte seed or a KeyObject',
+    )
+    .optional(),
+  compat: z.literal('gop2p').optional(),
+  maxMessageBytes: positiveInt.max(64 * 1024 * 1024).optional(),
+  requestTimeoutMs: positiveInt.optional(),
+  leaveTimeoutMs: positiveInt.optional(),
+  inboxSize: positiveInt.optional(),
+  maxMembers: positiveInt.optional(),
+  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object').optional(),
+  clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
+  random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
+  transport: z
+    .custom<Transport>((v) => typeof v === 'object' && v !== null, 'expected a Transport')
+    .optional(),
+});
+
+/**
+ * Validates options and applies defaults.
+ *
+ * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS`, naming the first bad option.
+ */
+export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
+  const parsed = OptionsSchema.safeParse(options);
+  if (!parsed.success) throw new InvalidOptionsError(`invalid option ${describeIssue(parsed.error)}`);
+  const o = parsed.data;
+  let advertise: ResolvedOptions['advertise'];
+  if (o.advertise !== undefined) {
+    try {
+      advertise = parseAddress(o.advertise);
+    } catch (cause) {
+      throw new InvalidOptionsError(`invalid option advertise: ${(cause as Error).message}`, { cause });
+    }
+  }
+  return {
+    host: o.host ?? DEFAULTS.host,
+    port: o.port ?? DEFAULTS.port,
+    advertise,
+    name: o.name,
+    identity: o.identity,
+    compat: o.compat,
+    maxMessageBytes: o.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
+    requestTimeoutMs: o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    leaveTimeoutMs: o.leaveTimeoutMs ?? DEFAULTS.leaveTimeoutMs,
+    inboxSize: o.inboxSize ?? DEFAULTS.inboxSize,
+    maxMembers: o.maxMembers ?? DEFAULTS.maxMembers,
+    logger: o.logger,
+    clock: o.clock,
+    random: o.random,
+    transport: o.transport,
+  };
+}
+
+/** The largest request body a node accepts: a base64 payload of `maxMessageBytes` plus the envelope. */
+export function maxBodyBytes(maxMessageBytes: number): number {
+  // base64 grows 4/3; the rest of the envelope (up to 1024 recipients) fits in 512 KiB.
+  return Math.ceil(maxMessageBytes / 3) * 4 + 512 * 1024;
+}

@@ -1,0 +1,111 @@
+/**
+ * Encoding and decoding of envelopes and member lists: pure functions, no I/O. Every byte that
+ * arrives from the network goes through {@link decodeEnvelope} or {@link decodeMemberList}
+ * before anything else looks at it.
+ *
+ * @module
+ */
+
+import type * as z from 'zod';
+import {
+  type Envelope,
+  EnvelopeSchema,
+  isKnownType,
+  type MemberList,
+  MemberListSchema,
+  type WirePeer,
+} from './schema.js';
+
+/** Why an inbound request was refused: the HTTP status and a one-line body. */
+export interface Refusal {
+  readonly status: number;
+  readonly message: string;
+}
+
+/** The result of decoding: the value, or the refusal to answer with. */
+export type Decoded<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly refusal: Refusal };
+
+// gop2p's answer to anything it cannot decode; tsp2p keeps the words and adds the reason.
+const NO_VALID_MESSAGE = 'No valid Message provided';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Renders the first zod issue as `path: message`, on one line. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'invalid value';
+  const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+  return `${path}: ${issue.message}`.replace(/\s+/g, ' ');
+}
+
+function parseJson(body: Uint8Array): Decoded<unknown> {
+  if (body.length === 0) return refuse(400, `${NO_VALID_MESSAGE}: empty body`);
+  let text: string;
+  try {
+    text = decoder.decode(body);
+  } catch {
+    return refuse(400, `${NO_VALID_MESSAGE}: body is not UTF-8`);
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return refuse(400, `${NO_VALID_MESSAGE}: body is not JSON`);
+  }
+}
+
+function refuse(status: number, message: string): { ok: false; refusal: Refusal } {
+  return { ok: false, refusal: { status, message } };
+}
+
+/**
+ * Decodes and validates a request body. Answers, as gop2p does, 400 for anything that is not an
+ * envelope and 405 for an unknown message type; the message says precisely what is wrong.
+ */
+export function decodeEnvelope(body: Uint8Array): Decoded<Envelope> {
+  const json = parseJson(body);
+  if (!json.ok) return json;
+  const raw = json.value;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return refuse(400, `${NO_VALID_MESSAGE}: expected a JSON object`);
+  }
+  const parsed = EnvelopeSchema.safeParse(raw);
+  if (!parsed.success) return refuse(400, `${NO_VALID_MESSAGE}: ${describeIssue(parsed.error)}`);
+  if (!isKnownType(parsed.data.type)) {
+    return refuse(405, `Method not allowed: unknown message type ${parsed.data.type}`);
+  }
+  return { ok: true, value: parsed.data };
+}
+
+/** Encodes an envelope as the JSON request body. */
+export function encodeEnvelope(envelope: Envelope): Buffer {
+  return Buffer.from(JSON.stringify(envelope));
+}
+
+/** Base64 of a payload, as Go encodes a `[]byte`. */
+export function encodeData(data: Uint8Array): string {
+  return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
+}
+
+/** The payload of an envelope (`null` or absent data is an empty payload). */
+export function decodeData(data: string | null | undefined): Uint8Array {
+  if (data === null || data === undefined || data === '') return new Uint8Array(0);
+  const buf = Buffer.from(data, 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/** Decodes a connect answer's member list. */
+export function decodeMemberList(body: Uint8Array): Decoded<MemberList> {
+  const json = parseJson(body);
+  if (!json.ok) return refuse(json.refusal.status, 'member list is not JSON');
+  // Go marshals an empty (nil) slice as null.
+  const parsed = MemberListSchema.safeParse(json.value === null ? [] : json.value);
+  if (!parsed.success) return refuse(400, `invalid member list: ${describeIssue(parsed.error)}`);
+  return { ok: true, value: parsed.data };
+}
+
+/** Encodes a connect answer's member list; gop2p reads `port` and `address` and ignores the rest. */
+export function encodeMemberList(members: readonly WirePeer[]): Buffer {
+  return Buffer.from(JSON.stringify(members));
+}

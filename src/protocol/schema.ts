@@ -1,0 +1,98 @@
+/**
+ * The wire format's schemas: the one source of truth for encoding and validation.
+ * `PROTOCOL.md` describes the same format in prose.
+ *
+ * The base is gop2p's envelope, `{type, data, from: {address, port}, to?}`, POSTed as JSON to
+ * `/`. tsp2p adds fields a gop2p node ignores (`v`, `id`, `ts`, `from.id`, `from.name`).
+ *
+ * @module
+ */
+
+import * as z from 'zod';
+
+/** Message types. 0-3 are gop2p's; tsp2p's extensions take the numbers above. */
+export const MessageType = {
+  /** Join: the receiver registers the sender and answers with its member list. */
+  Connect: 0,
+  /** Graceful leave: the receiver drops the sender. */
+  Disconnect: 1,
+  /** A message for every member. */
+  Broadcast: 2,
+  /** A message for the members listed in `to`. */
+  Direct: 3,
+} as const;
+
+/** A message type number. */
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MessageType));
+
+/** Whether `type` is a message type this node understands. */
+export function isKnownType(type: number): type is MessageType {
+  return KNOWN_TYPES.has(type);
+}
+
+/** The tsp2p protocol version this code speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Limits on field sizes, enforced by the schemas. */
+export const FIELD_LIMITS = Object.freeze({
+  /** Longest host name or address, in characters (DNS allows 253). */
+  address: 255,
+  /** Longest node id, in characters. */
+  id: 128,
+  /** Longest display name, in characters. */
+  name: 64,
+  /** Longest message id, in characters. */
+  messageId: 64,
+  /** Most recipients in one direct message. */
+  recipients: 1024,
+});
+
+/** A peer as it appears on the wire: in `from`, in `to`, and in a connect answer's member list. */
+export const WirePeerSchema = z.object({
+  address: z.string().min(1).max(FIELD_LIMITS.address),
+  port: z.int().min(1).max(65535),
+  id: z.string().min(1).max(FIELD_LIMITS.id).optional(),
+  name: z.string().max(FIELD_LIMITS.name).optional(),
+});
+
+/** A peer as it appears on the wire. */
+export type WirePeer = z.infer<typeof WirePeerSchema>;
+
+/**
+ * The envelope every `POST /` carries. Unknown fields are ignored (stripped), as gop2p does.
+ * `type` is any integer here: an unknown type is answered 405 by the decoder, as gop2p does.
+ */
+export const EnvelopeSchema = z.object({
+  type: z.int(),
+  data: z.base64().nullable().optional(),
+  from: WirePeerSchema,
+  // Go encodes a nil slice as null.
+  to: z.array(WirePeerSchema).max(FIELD_LIMITS.recipients).nullable().optional(),
+  /** tsp2p protocol version; absent in gop2p's envelopes. */
+  v: z.int().min(1).optional(),
+  /** Message id, unique per message; the receiver drops duplicates by it. */
+  id: z.string().min(1).max(FIELD_LIMITS.messageId).optional(),
+  /** The sender's wall-clock time when it created the message, in ms since the epoch. */
+  ts: z.number().nonnegative().optional(),
+});
+
+/** The decoded envelope. */
+export type Envelope = z.infer<typeof EnvelopeSchema>;
+
+/** The answer to a connect: the entry point's members, itself and the newcomer excluded. */
+export const MemberListSchema = z.array(WirePeerSchema).max(100_000);
+
+/** A connect answer's member list. */
+export type MemberList = z.infer<typeof MemberListSchema>;
+
+/** HTTP headers tsp2p adds to its answers (a gop2p node ignores them). */
+export const Headers = Object.freeze({
+  /** The answering node's id. Its presence marks the answer as coming from a tsp2p node. */
+  id: 'tsp2p-id',
+  /** The answering node's display name, percent-encoded. */
+  name: 'tsp2p-name',
+  /** The answering node's protocol version. */
+  version: 'tsp2p-version',
+});

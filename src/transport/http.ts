@@ -1,0 +1,268 @@
+/**
+ * The HTTP transport: a `node:http` server, and one keep-alive undici `Pool` per peer.
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Pool } from 'undici';
+import { AddressInUseError, P2PError, PeerUnreachableError, ProtocolError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { noopLogger } from '../logger.js';
+import { formatHostPort, normalizeRemoteAddress } from '../peer.js';
+import {
+  type InboundRequest,
+  type InboundResponse,
+  type ListenAddress,
+  type ListenOptions,
+  MAX_RESPONSE_BYTES,
+  type OutboundRequest,
+  type OutboundResponse,
+  type Transport,
+} from './transport.js';
+
+/** Tunables of {@link HttpTransport}. */
+export interface HttpTransportOptions {
+  /** Keep-alive connections per peer. @default 4 */
+  readonly connectionsPerPeer?: number;
+  /** How long the server waits for a request's headers, in ms (slowloris guard). @default 10000 */
+  readonly headersTimeoutMs?: number;
+  /** How long the server waits for a whole request, in ms. @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** How long an idle keep-alive connection stays open, in ms. @default 10000 */
+  readonly keepAliveTimeoutMs?: number;
+  readonly logger?: Logger;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+
+/** The real network: HTTP/1.1 over TCP. */
+export class HttpTransport implements Transport {
+  readonly #options: Required<Omit<HttpTransportOptions, 'logger'>>;
+  readonly #logger: Logger;
+  readonly #pools = new Map<string, Pool>();
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: HttpTransportOptions = {}) {
+    this.#options = {
+      connectionsPerPeer: options.connectionsPerPeer ?? 4,
+      headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 10_000,
+    };
+    this.#logger = options.logger ?? noopLogger;
+  }
+
+  async listen(options: ListenOptions): Promise<ListenAddress> {
+    if (this.#server) throw new P2PError('ERR_ALREADY_STARTED', 'the transport is already listening');
+    this.#closing = undefined;
+    const server = createServer({
+      headersTimeout: this.#options.headersTimeoutMs,
+      requestTimeout: this.#options.requestTimeoutMs,
+      keepAliveTimeout: this.#options.keepAliveTimeoutMs,
+      maxHeaderSize: 16 * 1024,
+    });
+    server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      this.#serve(req, res, options).catch((err: unknown) => {
+        this.#logger.error('request handler failed', { err });
+        if (!res.headersSent) send(res, { status: 500, body: 'internal error' });
+        else res.destroy();
+      });
+    });
+    // A malformed request line or headers: answer 400 rather than letting the socket hang.
+    server.on('clientError', (_err: Error, socket: Socket) => {
+      if (socket.writable)
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        if (err.code === 'EADDRINUSE') {
+          reject(
+            new AddressInUseError(`port ${options.port} on ${options.host} is already in use`, {
+              cause: err,
+            }),
+          );
+        } else {
+          reject(
+            new P2PError(
+              'ERR_INVALID_ADDRESS',
+              `cannot listen on ${formatHostPort(options.host, options.port)}: ${err.message}`,
+              {
+                cause: err,
+              },
+            ),
+          );
+        }
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen(options.port, options.host);
+    });
+    server.on('error', (err) => this.#logger.error('server error', { err }));
+    this.#server = server;
+    const addr = server.address() as AddressInfo;
+    return { host: options.host, port: addr.port };
+  }
+
+  async #serve(req: IncomingMessage, res: ServerResponse, options: ListenOptions): Promise<void> {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > options.maxBodyBytes) {
+      // Refuse before reading a byte of it, and close: the rest of the body is never read.
+      res.shouldKeepAlive = false;
+      send(res, { status: 413, body: `body too large: limit is ${options.maxBodyBytes} bytes` });
+      req.resume();
+      return;
+    }
+    const body = await readCapped(req, options.maxBodyBytes);
+    if (body === undefined) {
+      res.shouldKeepAlive = false;
+      send(res, { status: 413, body: `body too large: limit is ${options.maxBodyBytes} bytes` });
+      return;
+    }
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const request: InboundRequest = {
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      headers: req.headers as Record<string, string | undefined>,
+      body,
+      remoteAddress: normalizeRemoteAddress(req.socket.remoteAddress),
+    };
+    const response = await options.handler(request);
+    send(res, response);
+  }
+
+  async request(request: OutboundRequest): Promise<OutboundResponse> {
+    request.signal.throwIfAborted();
+    const scheme = request.scheme ?? 'http';
+    const origin = `${scheme}://${formatHostPort(request.host, request.port)}`;
+    const pool = this.#pool(origin);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (request.hostHeader !== undefined) headers.host = request.hostHeader;
+    try {
+      const res = await pool.request({
+        origin,
+        path: '/',
+        method: 'POST',
+        headers,
+        body: Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength),
+        signal: request.signal,
+      });
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          res.body.destroy();
+          throw new ProtocolError(`answer from ${origin} is larger than ${MAX_RESPONSE_BYTES} bytes`);
+        }
+        chunks.push(chunk);
+      }
+      return {
+        status: res.statusCode,
+        headers: res.headers as Record<string, string | undefined>,
+        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+      };
+    } catch (err) {
+      if (request.signal.aborted) throw request.signal.reason;
+      if (err instanceof P2PError) throw err;
+      const code = (err as { code?: string }).code ?? 'unknown';
+      throw new PeerUnreachableError(`cannot reach ${origin}: ${(err as Error).message} (${code})`, {
+        cause: err,
+      });
+    }
+  }
+
+  #pool(origin: string): Pool {
+    let pool = this.#pools.get(origin);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: this.#options.connectionsPerPeer,
+        keepAliveTimeout: this.#options.keepAliveTimeoutMs,
+        connectTimeout: 5_000,
+      });
+      this.#pools.set(origin, pool);
+    }
+    return pool;
+  }
+
+  close(options: { graceMs?: number } = {}): Promise<void> {
+    this.#closing ??= this.#close(options.graceMs ?? 2_000);
+    return this.#closing;
+  }
+
+  async #close(graceMs: number): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    const pools = [...this.#pools.values()];
+    this.#pools.clear();
+    // Pools first: our own outbound requests are done or aborted by now.
+    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const timer = setTimeout(() => {
+      for (const s of this.#sockets) s.destroy();
+    }, graceMs);
+    timer.unref();
+    await closed;
+    clearTimeout(timer);
+  }
+}
+
+function send(res: ServerResponse, response: InboundResponse): void {
+  const body = response.body ?? '';
+  const buf = typeof body === 'string' ? Buffer.from(body) : body;
+  res.statusCode = response.status;
+  res.setHeader('content-type', response.contentType ?? TEXT);
+  res.setHeader('content-length', buf.byteLength);
+  if (response.headers) for (const [k, v] of Object.entries(response.headers)) res.setHeader(k, v);
+  res.end(buf);
+}
+
+/** Reads the whole body, or resolves `undefined` as soon as it passes `max` bytes. */
+function readCapped(req: IncomingMessage, max: number): Promise<Uint8Array | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > max) {
+        cleanup();
+        req.resume(); // discard the rest; the connection is closed after the answer
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
+}

@@ -1,0 +1,255 @@
+/**
+ * An in-process network for simulations: nodes exchange requests through a {@link MemoryNetwork}
+ * that adds latency, loses requests, partitions and kills, all on an injected {@link Clock} and
+ * {@link Random}, so that a thousand nodes run in one process, deterministically, from a seed.
+ *
+ * @module
+ */
+
+import type { Clock } from '../clock.js';
+import { P2PError, PeerUnreachableError } from '../errors.js';
+import { formatHostPort } from '../peer.js';
+import { type Random, SeededRandom } from '../random.js';
+import type {
+  InboundResponse,
+  ListenAddress,
+  ListenOptions,
+  OutboundRequest,
+  OutboundResponse,
+  Transport,
+} from './transport.js';
+
+/** Options of a {@link MemoryNetwork}. */
+export interface MemoryNetworkOptions {
+  readonly clock: Clock;
+  /** @default new SeededRandom(1) */
+  readonly random?: Random;
+  /** One-way latency in ms: a fixed number, or a uniform range. @default 1 */
+  readonly latencyMs?: number | { readonly min: number; readonly max: number };
+  /** Probability that a request, or its answer, is lost. @default 0 */
+  readonly loss?: number;
+}
+
+/** Counters of a {@link MemoryNetwork}. */
+export interface MemoryNetworkStats {
+  /** Requests sent. */
+  requests: number;
+  /** Requests or answers lost (loss, partition, dead sender). */
+  dropped: number;
+  /** Requests refused because nobody listens at the address (or it was killed). */
+  refused: number;
+}
+
+interface Listener {
+  readonly options: ListenOptions;
+  readonly transport: MemoryTransport;
+}
+
+/** The simulated network that {@link MemoryTransport}s attach to. */
+export class MemoryNetwork {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly stats: MemoryNetworkStats = { requests: 0, dropped: 0, refused: 0 };
+  #latency: { min: number; max: number };
+  #loss: number;
+  readonly #listeners = new Map<string, Listener>();
+  readonly #killed = new Set<string>();
+  #groups: Map<string, number> | undefined;
+  #nextPort = 10_000;
+
+  constructor(options: MemoryNetworkOptions) {
+    this.clock = options.clock;
+    this.random = options.random ?? new SeededRandom(1);
+    this.#latency = { min: 1, max: 1 };
+    this.#loss = 0;
+    this.setLatency(options.latencyMs ?? 1);
+    this.setLoss(options.loss ?? 0);
+  }
+
+  /** A new transport attached to this network, one per node. */
+  transport(): MemoryTransport {
+    return new MemoryTransport(this);
+  }
+
+  /** Sets the one-way latency, fixed or a uniform range, in ms. */
+  setLatency(latencyMs: number | { readonly min: number; readonly max: number }): void {
+    this.#latency = typeof latencyMs === 'number' ? { min: latencyMs, max: latencyMs } : { ...latencyMs };
+  }
+
+  /** Sets the probability that each request, and each answer, is lost. */
+  setLoss(loss: number): void {
+    if (!(loss >= 0 && loss <= 1)) throw new RangeError('loss must be between 0 and 1');
+    this.#loss = loss;
+  }
+
+  /**
+   * Splits the network into groups of addresses (`'host:port'`); requests between groups are
+   * lost. Addresses in no group form a group of their own.
+   */
+  partition(groups: readonly (readonly string[])[]): void {
+    this.#groups = new Map();
+    groups.forEach((g, i) => {
+      for (const a of g) this.#groups!.set(a, i + 1);
+    });
+  }
+
+  /** Ends every partition. */
+  heal(): void {
+    this.#groups = undefined;
+  }
+
+  /**
+   * Kills the node at `address`, as SIGKILL would: connections to it are refused and whatever
+   * it sends is lost.
+   */
+  kill(address: string): void {
+    this.#killed.add(address);
+  }
+
+  /** Undoes {@link kill}. */
+  revive(address: string): void {
+    this.#killed.delete(address);
+  }
+
+  /** Whether the node at `address` was killed. */
+  isKilled(address: string): boolean {
+    return this.#killed.has(address);
+  }
+
+  /** @internal */
+  bind(options: ListenOptions, transport: MemoryTransport): ListenAddress {
+    let port = options.port;
+    if (port === 0) {
+      do port = this.#nextPort++;
+      while (this.#listeners.has(formatHostPort(options.host, port)));
+    }
+    const key = formatHostPort(options.host, port);
+    if (this.#listeners.has(key)) throw new P2PError('ERR_ADDRESS_IN_USE', `${key} is already in use`);
+    this.#listeners.set(key, { options, transport });
+    return { host: options.host, port };
+  }
+
+  /** @internal */
+  unbind(key: string): void {
+    this.#listeners.delete(key);
+  }
+
+  #sameSide(a: string, b: string): boolean {
+    if (this.#groups === undefined) return true;
+    return (this.#groups.get(a) ?? 0) === (this.#groups.get(b) ?? 0);
+  }
+
+  #delay(): number {
+    const { min, max } = this.#latency;
+    return min + (max - min) * this.random.next();
+  }
+
+  #lost(from: string, to: string): boolean {
+    if (this.#killed.has(from) || !this.#sameSide(from, to)) return true;
+    return this.#loss > 0 && this.random.next() < this.#loss;
+  }
+
+  /** @internal */
+  async deliver(from: string, request: OutboundRequest): Promise<OutboundResponse> {
+    this.stats.requests++;
+    const to = formatHostPort(request.host, request.port);
+    const signal = request.signal;
+    if (this.#lost(from, to)) {
+      this.stats.dropped++;
+      return hang(signal);
+    }
+    await this.#sleep(this.#delay(), signal);
+    const listener = this.#listeners.get(to);
+    if (listener === undefined || this.#killed.has(to) || listener.transport.closed) {
+      this.stats.refused++;
+      throw new PeerUnreachableError(`cannot reach ${to}: connection refused`);
+    }
+    let response: InboundResponse;
+    if (request.body.byteLength > listener.options.maxBodyBytes) {
+      response = { status: 413, body: `body too large: limit is ${listener.options.maxBodyBytes} bytes` };
+    } else {
+      const colon = from.lastIndexOf(':');
+      response = await listener.options.handler({
+        method: 'POST',
+        path: '/',
+        headers: {
+          host: request.hostHeader ?? to,
+          'content-type': 'application/json',
+          'content-length': String(request.body.byteLength),
+        },
+        body: request.body,
+        remoteAddress: from.slice(0, colon).replace(/^\[|\]$/g, ''),
+      });
+    }
+    if (this.#lost(to, from)) {
+      this.stats.dropped++;
+      return hang(signal);
+    }
+    await this.#sleep(this.#delay(), signal);
+    const body = response.body ?? '';
+    const headers: Record<string, string> = {
+      'content-type': response.contentType ?? 'text/plain; charset=utf-8',
+      ...response.headers,
+    };
+    return { status: response.status, headers, body: typeof body === 'string' ? Buffer.from(body) : body };
+  }
+
+  #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      signal.throwIfAborted();
+      const onAbort = (): void => {
+        handle.cancel();
+        reject(signal.reason);
+      };
+      const handle = this.clock.setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+function hang(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+/** One node's attachment to a {@link MemoryNetwork}. */
+export class MemoryTransport implements Transport {
+  readonly #network: MemoryNetwork;
+  #key: string | undefined;
+  #closed = false;
+
+  constructor(network: MemoryNetwork) {
+    this.#network = network;
+  }
+
+  /** @internal */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async listen(options: ListenOptions): Promise<ListenAddress> {
+    if (this.#key !== undefined)
+      throw new P2PError('ERR_ALREADY_STARTED', 'the transport is already listening');
+    const address = this.#network.bind(options, this);
+    this.#key = formatHostPort(address.host, address.port);
+    this.#closed = false;
+    return address;
+  }
+
+  request(request: OutboundRequest): Promise<OutboundResponse> {
+    if (request.signal.aborted) return Promise.reject(request.signal.reason);
+    if (this.#closed) return Promise.reject(new PeerUnreachableError('the transport is closed'));
+    return this.#network.deliver(this.#key ?? 'client:0', request);
+  }
+
+  async close(): Promise<void> {
+    if (this.#key !== undefined) this.#network.unbind(this.#key);
+    this.#key = undefined;
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The transport contract: how a node receives requests and sends them. The node speaks only
+ * to this interface; {@link HttpTransport} is the real network and {@link MemoryTransport} an
+ * in-process one for simulations. The same compliance suite runs against both.
+ *
+ * @module
+ */
+
+/** A request that arrived at this node. Header names are lowercase. */
+export interface InboundRequest {
+  readonly method: string;
+  /** The request path, without the query string. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  /** The whole body, already capped at the listener's `maxBodyBytes`. */
+  readonly body: Uint8Array;
+  /** The peer's IP address as the socket sees it (IPv4-mapped prefix removed). */
+  readonly remoteAddress: string;
+}
+
+/** The answer to an {@link InboundRequest}. */
+export interface InboundResponse {
+  readonly status: number;
+  readonly body?: string | Uint8Array;
+  /** @default 'text/plain; charset=utf-8' */
+  readonly contentType?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Handles one inbound request. It must not throw; a throw is answered 500 and logged. */
+export type InboundHandler = (request: InboundRequest) => InboundResponse | Promise<InboundResponse>;
+
+/** What {@link Transport.listen} needs. */
+export interface ListenOptions {
+  /** Interface to bind; `0.0.0.0` or `::` for all. */
+  readonly host: string;
+  /** Port to bind; 0 picks a free one. */
+  readonly port: number;
+  /**
+   * Largest request body accepted, in bytes. A larger body is answered 413 before it is read
+   * whole (at once, when its Content-Length says so).
+   */
+  readonly maxBodyBytes: number;
+  readonly handler: InboundHandler;
+}
+
+/** Where the listener ended up. */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A request to send to a peer. */
+export interface OutboundRequest {
+  readonly host: string;
+  readonly port: number;
+  /** @default 'http' */
+  readonly scheme?: 'http' | 'https';
+  /** JSON body, POSTed to `/`. */
+  readonly body: Uint8Array;
+  /**
+   * Overrides the Host header. gop2p refuses a request whose Host equals its own address, and
+   * its own clients send their *own* address there; compat mode does the same.
+   */
+  readonly hostHeader?: string;
+  /** Aborts the request; the call then rejects with `signal.reason`. */
+  readonly signal: AbortSignal;
+}
+
+/** A peer's answer. Header names are lowercase. */
+export interface OutboundResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | undefined>>;
+  readonly body: Uint8Array;
+}
+
+/**
+ * Sends and receives requests.
+ *
+ * `request()` resolves with any HTTP answer, whatever its status. It rejects with
+ * `PeerUnreachableError` when the peer cannot be reached, `ProtocolError` when its answer is
+ * malformed or too large, and `signal.reason` when the signal aborts.
+ */
+export interface Transport {
+  listen(options: ListenOptions): Promise<ListenAddress>;
+  request(request: OutboundRequest): Promise<OutboundResponse>;
+  /**
+   * Stops listening and closes every connection. In-flight exchanges get `graceMs` to finish,
+   * then are cut. Idempotent.
+   */
+  close(options?: { graceMs?: number }): Promise<void>;
+}
+
+/** Largest answer body a transport reads from a peer, in bytes. */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;

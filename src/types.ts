@@ -1,0 +1,78 @@
+/**
+ * The public data types: messages, reports and events.
+ *
+ * @module
+ */
+
+import type { P2PError } from './errors.js';
+import type { Peer } from './peer.js';
+
+/** A message this node received. */
+export interface Message {
+  /** The message id. Unique per message; gop2p messages, which carry none, get a local one. */
+  readonly id: string;
+  /** `'broadcast'` for a message to every member, `'direct'` for one addressed to this node. */
+  readonly type: 'broadcast' | 'direct';
+  /** The sender. */
+  readonly from: Peer;
+  /** The payload. */
+  readonly data: Uint8Array;
+  /** The payload decoded as UTF-8 (invalid sequences become U+FFFD). */
+  readonly text: string;
+}
+
+/** One peer a delivery failed for, and why. */
+export interface DeliveryFailure {
+  readonly peer: Peer;
+  readonly error: P2PError;
+}
+
+/** What `broadcast()` and `send()` resolve with. */
+export interface DeliveryReport {
+  /** The message id. */
+  readonly id: string;
+  /** The peers that acknowledged the message. */
+  readonly delivered: Peer[];
+  /** The peers that did not, each with its error. */
+  readonly failed: DeliveryFailure[];
+}
+
+/** What `connect()` resolves with. */
+export interface ConnectReport {
+  /** The entry point joined through. */
+  readonly entry: Peer;
+  /** Every member this node knows after joining, the entry point included. */
+  readonly members: Peer[];
+  /** Members the entry point listed that did not answer this node's announcement; they were not added. */
+  readonly failed: DeliveryFailure[];
+}
+
+/** What `disconnect()` resolves with. */
+export interface LeaveReport {
+  /** Members that acknowledged the leave. */
+  readonly notified: Peer[];
+  /** Members that did not, within the leave timeout. */
+  readonly failed: DeliveryFailure[];
+}
+
+/** The events a `Node` emits, with their arguments. */
+export interface NodeEvents {
+  /** A message arrived. */
+  message: [message: Message];
+  /** A member joined (or was learned of). */
+  'member:join': [peer: Peer];
+  /** A member left gracefully. */
+  'member:leave': [peer: Peer];
+  /** A member stopped answering and is suspected of having failed. */
+  'member:suspect': [peer: Peer];
+  /** A member was declared dead. */
+  'member:fail': [peer: Peer];
+  /** A member's address or name changed. */
+  'member:update': [peer: Peer];
+}
+
+/** Options accepted by every async method. */
+export interface CallOptions {
+  /** Aborts the call; it then rejects with `signal.reason`. */
+  readonly signal?: AbortSignal;
+}
