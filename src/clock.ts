@@ -58,6 +58,59 @@ interface ManualTimer {
   cancelled: boolean;
 }
 
+function before(a: ManualTimer, b: ManualTimer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/** A binary min-heap of timers ordered by (deadline, creation order). */
+class TimerHeap {
+  readonly #items: ManualTimer[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  peek(): ManualTimer | undefined {
+    return this.#items[0];
+  }
+
+  push(timer: ManualTimer): void {
+    const items = this.#items;
+    items.push(timer);
+    let i = items.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(items[i]!, items[parent]!)) break;
+      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): ManualTimer | undefined {
+    const items = this.#items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined || items.length === 0) return top;
+    items[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < items.length && before(items[l]!, items[m]!)) m = l;
+      if (r < items.length && before(items[r]!, items[m]!)) m = r;
+      if (m === i) break;
+      [items[i], items[m]] = [items[m]!, items[i]!];
+      i = m;
+    }
+    return top;
+  }
+
+  countLive(): number {
+    return this.#items.filter((t) => !t.cancelled).length;
+  }
+}
+
 /**
  * A clock that moves only when told to. Timers fire in deadline order (ties in creation order)
  * and pending promise callbacks are flushed between timers, so protocol code runs exactly as it
@@ -73,7 +126,7 @@ interface ManualTimer {
 export class ManualClock implements Clock {
   #now: number;
   #seq = 0;
-  #timers: ManualTimer[] = [];
+  readonly #timers = new TimerHeap();
 
   /** @param start - the initial reading of `now()` */
   constructor(start = 0) {
@@ -86,12 +139,12 @@ export class ManualClock implements Clock {
 
   /** How many timers are waiting to fire. */
   get pending(): number {
-    return this.#timers.filter((t) => !t.cancelled).length;
+    return this.#timers.countLive();
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: ManualTimer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
-    this.#insert(timer);
+    this.#timers.push(timer);
     return {
       cancel: () => {
         timer.cancelled = true;
@@ -117,12 +170,13 @@ export class ManualClock implements Clock {
     const until = this.#now + ms;
     await flushMicrotasks();
     for (;;) {
-      const next = this.#timers[0];
+      const next = this.#timers.peek();
       if (next === undefined || next.at > until) break;
-      this.#timers.shift();
+      this.#timers.pop();
       if (next.cancelled) continue;
       this.#now = Math.max(this.#now, next.at);
       next.fn();
+      // Timers due at the same instant run back to back; promise callbacks run after each.
       await flushMicrotasks();
     }
     this.#now = until;
@@ -140,19 +194,6 @@ export class ManualClock implements Clock {
       await this.advance(Math.min(stepMs, deadline - this.#now));
     }
     return true;
-  }
-
-  #insert(timer: ManualTimer): void {
-    // Binary search keeps the queue sorted by (at, seq).
-    let lo = 0;
-    let hi = this.#timers.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const t = this.#timers[mid]!;
-      if (t.at < timer.at || (t.at === timer.at && t.seq < timer.seq)) lo = mid + 1;
-      else hi = mid;
-    }
-    this.#timers.splice(lo, 0, timer);
   }
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { Inbox } from './delivery/inbox.js';
@@ -22,6 +22,7 @@ import {
   PeerRefusedError,
   ProtocolError,
   StoppedError,
+  TimeoutError,
   UnknownPeerError,
 } from './errors.js';
 import { type Identity, resolveIdentity } from './identity.js';
@@ -203,6 +204,8 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#selfWire =
         name === undefined ? { address, port, id: this.id } : { address, port, id: this.id, name };
       this.#shutdown = new AbortController();
+      // Every in-flight request listens to it.
+      setMaxListeners(0, this.#shutdown.signal);
       this.#status = 'started';
       this.#logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
@@ -243,6 +246,8 @@ export class Node extends EventEmitter<NodeEvents> {
     const where = formatHostPort(target.host, target.port);
     const body = this.#seal(MessageType.Connect);
     let res: OutboundResponse;
+    const entryScope = this.#scope(shutdown, options.signal);
+    const call = this.#callSignal(entryScope.signal, this.#options.requestTimeoutMs);
     try {
       res = await this.#transport.request({
         host: target.host,
@@ -251,11 +256,14 @@ export class Node extends EventEmitter<NodeEvents> {
         body,
         // gop2p refuses a request whose Host is its own address; its clients send their own.
         ...(this.#options.compat ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
-        signal: this.#callSignal(shutdown, options.signal, this.#options.requestTimeoutMs),
+        signal: call.signal,
       });
     } catch (err) {
       if (options.signal?.aborted) throw options.signal.reason;
       throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      call.done();
+      entryScope.done();
     }
     if (res.status !== 200) {
       throw new ConnectFailedError(
@@ -272,7 +280,6 @@ export class Node extends EventEmitter<NodeEvents> {
         { address: target.host, port: target.port, kind: 'gop2p' },
         this.#seal(MessageType.Disconnect),
         shutdown,
-        undefined,
         this.#options.leaveTimeoutMs,
       ).catch(() => undefined);
       throw new ConnectFailedError(
@@ -300,6 +307,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const failed: DeliveryFailure[] = [];
     const joined: Peer[] = [];
     const announce = this.#seal(MessageType.Connect);
+    const scope = this.#scope(shutdown, options.signal);
     await Promise.all(
       candidates.map(async ({ wire, address, kind }) => {
         const listed = peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name);
@@ -308,12 +316,7 @@ export class Node extends EventEmitter<NodeEvents> {
           return;
         }
         try {
-          const answer = await this.#post(
-            { address, port: wire.port, kind },
-            announce,
-            shutdown,
-            options.signal,
-          );
+          const answer = await this.#post({ address, port: wire.port, kind }, announce, scope.signal);
           const answerKind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : kind;
           joined.push(this.#peerFromAnswer(address, wire.port, answerKind, answer, wire.name));
         } catch (err) {
@@ -325,7 +328,7 @@ export class Node extends EventEmitter<NodeEvents> {
           });
         }
       }),
-    );
+    ).finally(scope.done);
     options.signal?.throwIfAborted();
     if (shutdown.aborted) throw new StoppedError();
     // gop2p adds the entry point last.
@@ -404,14 +407,14 @@ export class Node extends EventEmitter<NodeEvents> {
     const body = this.#seal(MessageType.Disconnect);
     const notified: Peer[] = [];
     const failed: DeliveryFailure[] = [];
+    const scope = this.#scope(shutdown, options.signal);
     await Promise.all(
       members.map(async (m) => {
         try {
           await this.#post(
             { address: m.peer.address, port: m.peer.port, kind: m.kind },
             body,
-            shutdown,
-            options.signal,
+            scope.signal,
             this.#options.leaveTimeoutMs,
           );
           notified.push(m.peer);
@@ -419,7 +422,7 @@ export class Node extends EventEmitter<NodeEvents> {
           failed.push({ peer: m.peer, error: asP2PError(err) });
         }
       }),
-    );
+    ).finally(scope.done);
     options.signal?.throwIfAborted();
     this.#logger.info('disconnected', { notified: notified.length, failed: failed.length });
     return { notified, failed };
@@ -608,21 +611,17 @@ export class Node extends EventEmitter<NodeEvents> {
   ): Promise<DeliveryReport> {
     const delivered: Peer[] = [];
     const failed: DeliveryFailure[] = [];
+    const scope = this.#scope(shutdown, signal);
     await Promise.all(
       members.map(async (m) => {
         try {
-          await this.#post(
-            { address: m.peer.address, port: m.peer.port, kind: m.kind },
-            body,
-            shutdown,
-            signal,
-          );
+          await this.#post({ address: m.peer.address, port: m.peer.port, kind: m.kind }, body, scope.signal);
           delivered.push(m.peer);
         } catch (err) {
           failed.push({ peer: m.peer, error: asP2PError(err) });
         }
       }),
-    );
+    ).finally(scope.done);
     signal?.throwIfAborted();
     if (failed.length > 0) {
       this.#logger.warn('delivery failed', {
@@ -637,25 +636,70 @@ export class Node extends EventEmitter<NodeEvents> {
   async #post(
     to: { address: string; port: number; kind: PeerKind },
     body: Uint8Array,
-    shutdown: AbortSignal,
-    signal: AbortSignal | undefined,
+    parent: AbortSignal,
     timeoutMs = this.#options.requestTimeoutMs,
   ): Promise<OutboundResponse> {
     const self = this.self;
-    const res = await this.#transport.request({
-      host: to.address,
-      port: to.port,
-      body,
-      ...(to.kind === 'gop2p' ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
-      signal: this.#callSignal(shutdown, signal, timeoutMs),
-    });
-    if (res.status !== 200) throw new PeerRefusedError(res.status, firstLine(res.body));
-    return res;
+    const call = this.#callSignal(parent, timeoutMs);
+    try {
+      const res = await this.#transport.request({
+        host: to.address,
+        port: to.port,
+        body,
+        ...(to.kind === 'gop2p' ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
+        signal: call.signal,
+      });
+      if (res.status !== 200) throw new PeerRefusedError(res.status, firstLine(res.body));
+      return res;
+    } finally {
+      call.done();
+    }
   }
 
-  #callSignal(shutdown: AbortSignal, signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
-    const timeout = this.#clock.timeoutSignal(timeoutMs, `no answer within ${timeoutMs} ms`);
-    return AbortSignal.any(signal ? [shutdown, signal, timeout] : [shutdown, timeout]);
+  /**
+   * One signal for a whole call that fans out to many peers: it aborts on shutdown or on the
+   * caller's abort. Each per-peer request then listens to this one signal only.
+   */
+  #scope(shutdown: AbortSignal, signal: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+    if (signal === undefined) return { signal: shutdown, done: () => {} };
+    const ac = new AbortController();
+    setMaxListeners(0, ac.signal);
+    const onShutdown = (): void => ac.abort(shutdown.reason);
+    const onAbort = (): void => ac.abort(signal.reason);
+    if (shutdown.aborted) ac.abort(shutdown.reason);
+    else shutdown.addEventListener('abort', onShutdown, { once: true });
+    if (signal.aborted) ac.abort(signal.reason);
+    else signal.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: ac.signal,
+      done: () => {
+        shutdown.removeEventListener('abort', onShutdown);
+        signal.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /**
+   * A signal for one request: it aborts with its parent (see {@link Node.#scope}) or after
+   * `timeoutMs`. `done()` must be called when the request settles, to release the timer and the
+   * listener: a timer left behind per request would cost memory at high message rates.
+   */
+  #callSignal(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; done: () => void } {
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(parent.reason);
+    const timer = this.#clock.setTimeout(
+      () => ac.abort(new TimeoutError(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    if (parent.aborted) ac.abort(parent.reason);
+    else parent.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: ac.signal,
+      done: () => {
+        timer.cancel();
+        parent.removeEventListener('abort', onAbort);
+      },
+    };
   }
 
   #seal(type: MessageType, extra: { id?: string; data?: Uint8Array; to?: WirePeer[] } = {}): Buffer {

@@ -13,7 +13,8 @@ export class Inbox<T> implements AsyncIterableIterator<T> {
   readonly #capacity: number;
   readonly #items: T[] = [];
   #head = 0;
-  #waiter: ((result: IteratorResult<T>) => void) | undefined;
+  // Callers may call next() again before the last call settled: each gets an item in turn.
+  readonly #waiters: ((result: IteratorResult<T>) => void)[] = [];
   #ended = false;
   readonly #onEnd: () => void;
   /** How many items were dropped because the buffer was full. */
@@ -36,9 +37,8 @@ export class Inbox<T> implements AsyncIterableIterator<T> {
   /** Adds an item; returns `false` when an older item had to be dropped for it. */
   push(item: T): boolean {
     if (this.#ended) return true;
-    const waiter = this.#waiter;
+    const waiter = this.#waiters.shift();
     if (waiter !== undefined) {
-      this.#waiter = undefined;
       waiter({ value: item, done: false });
       return true;
     }
@@ -62,9 +62,7 @@ export class Inbox<T> implements AsyncIterableIterator<T> {
     if (this.#ended) return;
     this.#ended = true;
     this.#onEnd();
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.({ value: undefined, done: true });
+    for (const waiter of this.#waiters.splice(0)) waiter({ value: undefined, done: true });
   }
 
   next(): Promise<IteratorResult<T>> {
@@ -76,7 +74,7 @@ export class Inbox<T> implements AsyncIterableIterator<T> {
     }
     if (this.#ended) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => {
-      this.#waiter = resolve;
+      this.#waiters.push(resolve);
     });
   }
 

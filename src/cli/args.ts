@@ -1,0 +1,150 @@
+/**
+ * Command-line parsing (pure: no I/O). `node:util` parseArgs in strict mode, then the checks
+ * parseArgs cannot do: the subcommand, port ranges and addresses.
+ *
+ * @module
+ */
+
+import { parseArgs } from 'node:util';
+import { formatHostPort, parseAddress } from '../index.js';
+
+/** The subcommands that run a node. */
+export type RunCommand = 'chat' | 'node';
+
+/** The flags shared by `chat` and `node`. */
+export interface NodeFlags {
+  /** Interface to listen on; undefined leaves the library default (127.0.0.1). */
+  readonly host: string | undefined;
+  /** Port to listen on; 0 is any free port. */
+  readonly port: number;
+  /** The entry point to join at start, as `host:port`. */
+  readonly join: string | undefined;
+  /** The display name; undefined picks a default. */
+  readonly name: string | undefined;
+  /** Compat mode: also talk to gop2p nodes. */
+  readonly gop2p: boolean;
+}
+
+/** What the command line asks for. */
+export type Invocation =
+  | { readonly kind: 'help'; readonly topic: RunCommand | undefined }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'run'; readonly command: RunCommand; readonly flags: NodeFlags };
+
+/** A command line that cannot run. The CLI prints its message on one line and exits with code 2. */
+export class UsageError extends Error {
+  override get name(): string {
+    return 'UsageError';
+  }
+}
+
+const OPTIONS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  join: { type: 'string' },
+  name: { type: 'string' },
+  gop2p: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+const COMMANDS: readonly string[] = ['chat', 'node'];
+
+/**
+ * Parses the arguments after `tsp2p`.
+ *
+ * @throws {UsageError} for an unknown flag or command, a missing value, or a bad port or address.
+ */
+export function parseCommandLine(argv: readonly string[]): Invocation {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(describeParseError(err));
+  }
+  const { values, positionals } = parsed;
+  const [first, ...rest] = positionals;
+  if (values.version) return { kind: 'version' };
+
+  if (first === 'help') {
+    if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]}'`);
+    return { kind: 'help', topic: helpTopic(rest[0]) };
+  }
+  if (first !== undefined && !COMMANDS.includes(first)) {
+    throw new UsageError(`unknown command '${first}': the commands are chat and node`);
+  }
+  const command = first as RunCommand | undefined;
+  if (values.help) return { kind: 'help', topic: command };
+  if (command === undefined) {
+    const given = Object.keys(values);
+    if (given.length > 0) throw new UsageError(`--${given[0]} needs a command first, as in 'tsp2p chat'`);
+    return { kind: 'help', topic: undefined };
+  }
+  if (rest.length > 0) {
+    throw new UsageError(`unexpected argument '${rest[0]}' (to send a message, type it once the chat runs)`);
+  }
+  return {
+    kind: 'run',
+    command,
+    flags: {
+      host: values.host,
+      port: values.port === undefined ? 0 : parsePort(values.port),
+      join: values.join === undefined ? undefined : parseJoin(values.join),
+      name: values.name,
+      gop2p: values.gop2p ?? false,
+    },
+  };
+}
+
+function helpTopic(topic: string | undefined): RunCommand | undefined {
+  if (topic === undefined) return undefined;
+  if (!COMMANDS.includes(topic)) throw new UsageError(`no help for '${topic}': the commands are chat and node`);
+  return topic as RunCommand;
+}
+
+function parsePort(text: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new UsageError(`--port must be a number from 0 to 65535 (0 picks a free port), got '${text}'`);
+  }
+  return port;
+}
+
+function parseJoin(text: string): string {
+  try {
+    return normalizeAddress(text);
+  } catch (err) {
+    throw new UsageError(`--join: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Normalizes what a person types to name a node: `host:port`, `http://host:port`, or a bare
+ * port, meaning this machine (as gop2p's `connect <port>`).
+ *
+ * @throws {InvalidAddressError} `ERR_INVALID_ADDRESS` when it is none of these.
+ */
+export function normalizeAddress(text: string): string {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return normalizeAddress(`127.0.0.1:${trimmed}`);
+  const { host, port, scheme } = parseAddress(trimmed);
+  return scheme === 'https' ? `https://${formatHostPort(host, port)}` : formatHostPort(host, port);
+}
+
+function describeParseError(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? String(err);
+  const quoted = /'([^']+)'/.exec(message)?.[1];
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${quoted ?? message}' (see 'tsp2p --help')`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const flag = quoted?.split(' ')[0];
+      if (flag && /does not take an argument/.test(message)) return `${flag} takes no value`;
+      if (flag) return `${flag} needs a value, as in '${flag}=${flag === '--port' ? '6001' : '...'}'`;
+      return message.split('\n')[0] ?? message;
+    }
+    default:
+      return message.split('\n')[0] ?? message;
+  }
+}

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Message } from '../../src/index.js';
+import { SimNetwork, testSeed } from './network.js';
+
+describe('simulated network (memory transport, manual clock)', () => {
+  test('100 nodes joining one after another through random entry points all see everyone', async (t) => {
+    const seed = testSeed();
+    t.diagnostic(`seed ${seed} (replay with TSP2P_SEED=${seed})`);
+    const sim = new SimNetwork(seed);
+    t.after(() => sim.stopAll());
+    const n = 100;
+    const first = await sim.add();
+    for (let i = 1; i < n; i++) {
+      const node = await sim.add();
+      const entry = sim.nodes[Math.floor(sim.random.next() * i)]!;
+      await sim.run(node.connect(entry.self));
+    }
+    assert.ok(first.isConnected, 'the first node is connected once others joined through it');
+    for (const node of sim.nodes) {
+      assert.equal(
+        node.members().length,
+        n - 1,
+        `seed ${seed}: ${node.self.port} sees ${node.members().length}`,
+      );
+      assert.ok(node.isConnected);
+    }
+
+    // One broadcast from a random node reaches every other node exactly once.
+    const received = new Map<string, Message[]>();
+    for (const node of sim.nodes) {
+      node.on('message', (m) => {
+        const list = received.get(node.id) ?? [];
+        list.push(m);
+        received.set(node.id, list);
+      });
+    }
+    const sender = sim.nodes[Math.floor(sim.random.next() * n)]!;
+    const report = await sim.run(sender.broadcast('hello, simulated world'));
+    assert.equal(report.delivered.length, n - 1);
+    assert.equal(report.failed.length, 0);
+    await sim.clock.advance(1);
+    for (const node of sim.nodes) {
+      if (node === sender) continue;
+      const got = received.get(node.id) ?? [];
+      assert.equal(got.length, 1, `seed ${seed}: node ${node.self.port} got ${got.length} messages`);
+      assert.equal(got[0]!.text, 'hello, simulated world');
+      assert.equal(got[0]!.from.id, sender.id);
+      assert.equal(got[0]!.type, 'broadcast');
+    }
+  });
+
+  test('a killed member is reported failed while every live member still gets the broadcast', async (t) => {
+    const seed = testSeed();
+    t.diagnostic(`seed ${seed}`);
+    const sim = new SimNetwork(seed);
+    t.after(() => sim.stopAll());
+    const nodes = [];
+    for (let i = 0; i < 10; i++) nodes.push(await sim.add({ requestTimeoutMs: 500 }));
+    for (let i = 1; i < 10; i++) await sim.run(nodes[i]!.connect(nodes[0]!.self));
+    const dead = nodes[3]!;
+    sim.network.kill(`10.0.0.1:${dead.self.port}`);
+    // Half of the network loses a further member to a partition: the request hangs until the timeout.
+    const cut = nodes[7]!;
+    sim.network.partition([[`10.0.0.1:${cut.self.port}`]]);
+
+    const got = new Set<string>();
+    for (const n of nodes) n.on('message', () => got.add(n.id));
+    const report = await sim.run(nodes[0]!.broadcast('still here'));
+    await sim.clock.advance(1);
+    assert.deepEqual(
+      report.failed.map((f) => [f.peer.id, f.error.code]).sort(),
+      [
+        [dead.id, 'ERR_PEER_UNREACHABLE'],
+        [cut.id, 'ERR_TIMEOUT'],
+      ].sort(),
+    );
+    assert.equal(report.delivered.length, 7);
+    for (const n of nodes.slice(1)) {
+      assert.equal(got.has(n.id), n !== dead && n !== cut, `node ${n.self.port}`);
+    }
+    sim.network.heal();
+  });
+
+  test('members that leave are dropped everywhere, and may rejoin', async (t) => {
+    const seed = testSeed();
+    t.diagnostic(`seed ${seed}`);
+    const sim = new SimNetwork(seed);
+    t.after(() => sim.stopAll());
+    const nodes = [];
+    for (let i = 0; i < 20; i++) nodes.push(await sim.add());
+    for (let i = 1; i < 20; i++) await sim.run(nodes[i]!.connect(nodes[i - 1]!.self));
+    const leaving = nodes.slice(5, 10);
+    const leaves = new Map<string, number>();
+    for (const n of nodes) n.on('member:leave', (p) => leaves.set(p.id, (leaves.get(p.id) ?? 0) + 1));
+    for (const n of leaving) await sim.run(n.disconnect());
+    await sim.clock.advance(1);
+    for (const n of nodes) {
+      if (leaving.includes(n)) {
+        assert.equal(n.members().length, 0);
+        assert.equal(n.isConnected, false);
+      } else {
+        assert.equal(n.members().length, 14, `node ${n.self.port}`);
+      }
+    }
+    // Each leave is seen once by each member at the time: the earlier leavers are gone already.
+    for (const [i, n] of leaving.entries()) assert.equal(leaves.get(n.id), 19 - i, `leave of ${n.self.port}`);
+    for (const n of leaving) await sim.run(n.connect(nodes[0]!.self));
+    for (const n of nodes) assert.equal(n.members().length, 19);
+  });
+});

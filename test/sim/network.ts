@@ -1,0 +1,66 @@
+/**
+ * A simulated network of tsp2p nodes on the memory transport and a manual clock.
+ */
+
+import { ManualClock } from '../../src/clock.js';
+import { identityFromSeed } from '../../src/identity.js';
+import { Node, type NodeOptions } from '../../src/index.js';
+import { SeededRandom } from '../../src/random.js';
+import { MemoryNetwork } from '../../src/transport/memory.js';
+
+/** A seed from TSP2P_SEED, or a fresh one; printed so that a failure can be replayed. */
+export function testSeed(): number {
+  const fromEnv = process.env.TSP2P_SEED;
+  return fromEnv !== undefined ? Number(fromEnv) : Math.floor(Math.random() * 0x7fffffff);
+}
+
+export class SimNetwork {
+  readonly clock = new ManualClock(0);
+  readonly random: SeededRandom;
+  readonly network: MemoryNetwork;
+  readonly nodes: Node[] = [];
+
+  constructor(readonly seed: number) {
+    this.random = new SeededRandom(seed);
+    this.network = new MemoryNetwork({
+      clock: this.clock,
+      random: this.random,
+      latencyMs: { min: 1, max: 5 },
+    });
+  }
+
+  /** Creates and starts a node at 10.0.0.1:<port>, deterministic identity included. */
+  async add(options: NodeOptions = {}): Promise<Node> {
+    const node = new Node({
+      host: '10.0.0.1',
+      clock: this.clock,
+      random: this.random,
+      transport: this.network.transport(),
+      identity: this.random.bytes(32),
+      ...options,
+    });
+    await node.start();
+    this.nodes.push(node);
+    return node;
+  }
+
+  /** Runs `op` while advancing the clock until it settles, and returns its result. */
+  async run<T>(op: Promise<T>, maxMs = 60_000): Promise<T> {
+    let done = false;
+    const guarded = op.finally(() => {
+      done = true;
+    });
+    // Keep the rejection handled while the clock advances; it is re-thrown by the await below.
+    guarded.catch(() => undefined);
+    const settled = await this.clock.advanceUntil(() => done, maxMs, 5);
+    if (!settled)
+      throw new Error(`operation did not settle within ${maxMs} simulated ms (seed ${this.seed})`);
+    return guarded;
+  }
+
+  async stopAll(): Promise<void> {
+    await this.run(Promise.all(this.nodes.map((n) => n.stop())));
+  }
+}
+
+export { identityFromSeed };
