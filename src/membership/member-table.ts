@@ -24,6 +24,8 @@ export interface Member {
   incarnation: number;
   /** When this node last heard from the member (clock ms). */
   lastSeen: number;
+  /** When the member entered its current state (clock ms). */
+  stateSince: number;
 }
 
 /** The result of {@link MemberTable.upsert}. */
@@ -86,12 +88,33 @@ export class MemberTable {
       this.#byAddress.set(key, peer.id);
       return replaced ? { member, added: false, updated, replaced } : { member, added: false, updated };
     }
-    const member: Member = { peer, kind, state: 'alive', incarnation: 0, lastSeen: now };
+    const member: Member = { peer, kind, state: 'alive', incarnation: 0, lastSeen: now, stateSince: now };
     this.#byId.set(peer.id, member);
     this.#byAddress.set(key, peer.id);
     return replaced
       ? { member, added: true, updated: false, replaced }
       : { member, added: true, updated: false };
+  }
+
+  /**
+   * Stores `member` as it is, replacing the record with the same id. A live member takes over
+   * the address index from whatever record held that address.
+   */
+  set(member: Member): void {
+    const old = this.#byId.get(member.peer.id);
+    if (old !== undefined) {
+      const oldKey = formatHostPort(old.peer.address, old.peer.port);
+      if (this.#byAddress.get(oldKey) === member.peer.id) this.#byAddress.delete(oldKey);
+    }
+    this.#byId.set(member.peer.id, member);
+    const key = formatHostPort(member.peer.address, member.peer.port);
+    const holder = this.#byAddress.get(key);
+    const holderMember = holder === undefined ? undefined : this.#byId.get(holder);
+    const holderLive =
+      holderMember !== undefined && (holderMember.state === 'alive' || holderMember.state === 'suspect');
+    if (holder === undefined || holder === member.peer.id || !holderLive || member.state === 'alive') {
+      this.#byAddress.set(key, member.peer.id);
+    }
   }
 
   /** Removes the member with this id, and returns it. */

@@ -1,0 +1,391 @@
+/**
+ * Membership: the member table plus the rules that change it. It applies joins, leaves and
+ * gossiped updates, runs suspicion timers, refutes news about this node, and reports every
+ * state transition exactly once. It does no I/O: the failure detector and the node feed it.
+ *
+ * State transitions of a member, and the event each one fires:
+ *
+ *     (unknown) ──alive──▶ alive            member:join
+ *     alive ──suspect──▶ suspect            member:suspect
+ *     suspect ──alive, higher inc──▶ alive  member:update   (refuted)
+ *     alive|suspect ──dead──▶ dead          member:fail
+ *     alive|suspect ──left──▶ left          member:leave
+ *     dead|left ──alive, higher inc──▶ alive  member:join  (rejoined)
+ *     alive ──alive, new address/name──▶ alive  member:update
+ *
+ * A graceful leave is never reported as a failure, nor a failure as a leave: once a member is
+ * dead or left, the other of the two changes nothing visible.
+ *
+ * @module
+ */
+
+import type { Clock, TimerHandle } from '../clock.js';
+import type { Logger } from '../logger.js';
+import { addressId, type Peer } from '../peer.js';
+import type { Random } from '../random.js';
+import { GossipQueue, retransmitLimit } from './gossip-queue.js';
+import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
+import { isLive, type MemberUpdate, supersedes } from './merge.js';
+import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
+
+/** The member events, by the name the node emits them under. */
+export type MemberEvent = 'member:join' | 'member:leave' | 'member:suspect' | 'member:fail' | 'member:update';
+
+/** What {@link Membership} needs from its owner. */
+export interface MembershipOptions {
+  readonly self: Peer;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly timings: MembershipTimings;
+  readonly logger: Logger;
+  readonly maxMembers: number;
+  /** Called after each transition; the node defers it to emit the event. */
+  readonly emit: (event: MemberEvent, peer: Peer) => void;
+}
+
+interface Suspicion {
+  readonly start: number;
+  readonly inc: number;
+  readonly confirmers: Set<string>;
+  timer: TimerHandle;
+}
+
+/** The result of an explicit join. */
+export interface JoinResult {
+  readonly member: Member;
+  /** The member was not in the network before (new, or back after dying or leaving). */
+  readonly joined: boolean;
+}
+
+/** This node's view of the network. */
+export class Membership {
+  readonly #o: MembershipOptions;
+  readonly #table = new MemberTable();
+  readonly #queue = new GossipQueue();
+  readonly #suspicions = new Map<string, Suspicion>();
+  #inc = 0;
+
+  constructor(options: MembershipOptions) {
+    this.#o = options;
+  }
+
+  /** This node's own incarnation. */
+  get incarnation(): number {
+    return this.#inc;
+  }
+
+  /** This node as an update: alive at its current incarnation. */
+  selfUpdate(): MemberUpdate {
+    return toUpdate(this.#o.self, 'alive', this.#inc);
+  }
+
+  /** The number of live members (self excluded). */
+  get liveCount(): number {
+    let n = 0;
+    for (const m of this.#table.all()) if (isLive(m.state)) n++;
+    return n;
+  }
+
+  /** The live members (alive or suspect), self excluded. */
+  live(): Member[] {
+    return this.#table.all().filter((m) => isLive(m.state));
+  }
+
+  /** Every record, tombstones of dead and departed members included. */
+  all(): Member[] {
+    return this.#table.all();
+  }
+
+  /** The record with this id (live or not). */
+  get(id: string): Member | undefined {
+    return this.#table.get(id);
+  }
+
+  /** The record holding this address (live or not). */
+  getByAddress(address: string, port: number): Member | undefined {
+    return this.#table.getByAddress(address, port);
+  }
+
+  /** The live member with this id or address. */
+  liveMember(id: string | undefined, address: string, port: number): Member | undefined {
+    const m = id !== undefined ? this.#table.get(id) : this.#table.getByAddress(address, port);
+    return m !== undefined && isLive(m.state) ? m : undefined;
+  }
+
+  /** Whether the table can take one more live member. */
+  hasRoom(): boolean {
+    return this.liveCount < this.#o.maxMembers;
+  }
+
+  /** Notes that a member was heard from. */
+  touch(id: string): void {
+    this.#table.touch(id, this.#o.clock.now());
+  }
+
+  /**
+   * An explicit join: a newcomer's connect, or a member that answered this node's own
+   * announcement. A member that had died or left comes back with a higher incarnation, so that
+   * news of its departure cannot overturn its return.
+   */
+  join(peer: Peer, kind: PeerKind, claimedInc = 0): JoinResult {
+    const cur = this.#table.get(peer.id);
+    let inc = claimedInc;
+    if (cur !== undefined)
+      inc = isLive(cur.state)
+        ? Math.max(cur.incarnation, claimedInc)
+        : Math.max(cur.incarnation + 1, claimedInc);
+    const update: MemberUpdate = {
+      ...toUpdate(peer, 'alive', inc),
+      ...(kind === 'gop2p' ? { kind: 'gop2p' } : {}),
+    };
+    const wasLive = cur !== undefined && isLive(cur.state);
+    this.apply(update, true);
+    const member = this.#table.get(peer.id)!;
+    return { member, joined: !wasLive };
+  }
+
+  /** A member's own graceful leave (it told this node). */
+  leave(id: string): Member | undefined {
+    const cur = this.#table.get(id);
+    if (cur === undefined || !isLive(cur.state)) return undefined;
+    this.apply(toUpdate(cur.peer, 'left', cur.incarnation, cur.kind), true);
+    return cur;
+  }
+
+  /** Starts suspecting a member that failed a probe. */
+  suspect(id: string): void {
+    const cur = this.#table.get(id);
+    if (cur === undefined || cur.state !== 'alive') return;
+    this.apply({ ...toUpdate(cur.peer, 'suspect', cur.incarnation, cur.kind), by: this.#o.self.id }, true);
+  }
+
+  /**
+   * Applies one update (gossiped, synced or local). Returns whether it changed anything.
+   *
+   * @param force - apply even if it does not supersede the current record (explicit joins)
+   */
+  apply(update: MemberUpdate, force = false): boolean {
+    if (update.id === this.#o.self.id) return this.#aboutSelf(update);
+    const cur = this.#table.get(update.id);
+    const curUpdate = cur === undefined ? undefined : memberUpdate(cur);
+
+    // Another node's suspicion of a member we already suspect is a confirmation.
+    if (
+      cur !== undefined &&
+      cur.state === 'suspect' &&
+      update.state === 'suspect' &&
+      update.inc === cur.incarnation
+    ) {
+      if (update.by !== undefined) this.#confirm(cur, update.by);
+      return false;
+    }
+    if (!force && !supersedes(update, curUpdate)) return false;
+    if (cur === undefined) {
+      // News of a member we never knew: only an alive one joins; remember departures, so that
+      // stale news cannot bring them in later.
+      if (update.state === 'suspect') return false;
+      if (isLive(update.state) && !this.hasRoom()) {
+        this.#o.logger.warn('member table full: ignoring a new member', { id: update.id });
+        return false;
+      }
+    }
+    const prev: MemberState | undefined = cur?.state;
+    const peer = peerOf(update);
+    const addressChanged =
+      cur !== undefined &&
+      (cur.peer.address !== peer.address || cur.peer.port !== peer.port || cur.peer.name !== peer.name);
+    const kind: PeerKind = update.kind === 'gop2p' ? 'gop2p' : (cur?.kind ?? 'tsp2p');
+    const now = this.#o.clock.now();
+    // A live member pushes any other live record off its address: two nodes cannot listen there.
+    if (isLive(update.state)) this.#evictAddressHolder(update);
+    const member: Member = {
+      peer: update.state === 'alive' || cur === undefined ? peer : cur.peer,
+      kind,
+      state: update.state,
+      incarnation: update.inc,
+      lastSeen: cur?.lastSeen ?? now,
+      stateSince: prev === update.state ? (cur?.stateSince ?? now) : now,
+    };
+    this.#table.set(member);
+    this.#queue.enqueue(memberUpdate(member, update.by));
+
+    const next = update.state;
+    if (next !== 'suspect') this.#clearSuspicion(update.id);
+    if (prev === undefined || !isLive(prev)) {
+      if (next === 'alive' || next === 'suspect') this.#o.emit('member:join', member.peer);
+      if (next === 'suspect') this.#startSuspicion(member, update.by);
+      return true;
+    }
+    // prev is alive or suspect.
+    switch (next) {
+      case 'alive':
+        if (prev === 'suspect' || addressChanged) this.#o.emit('member:update', member.peer);
+        break;
+      case 'suspect':
+        if (prev === 'alive') this.#o.emit('member:suspect', member.peer);
+        this.#startSuspicion(member, update.by);
+        break;
+      case 'dead':
+        this.#o.emit('member:fail', member.peer);
+        break;
+      case 'left':
+        this.#o.emit('member:leave', member.peer);
+        break;
+    }
+    return true;
+  }
+
+  /** Applies a batch of updates (piggybacked, or a sync's full state). */
+  applyAll(updates: readonly MemberUpdate[] | undefined): void {
+    if (updates === undefined) return;
+    for (const u of updates) this.apply(u);
+  }
+
+  /** Updates to piggyback on one outgoing message. */
+  piggyback(max = this.#o.timings.maxPiggyback): MemberUpdate[] {
+    return this.#queue.take(max, retransmitLimit(this.#o.timings.retransmitMult, this.liveCount + 1));
+  }
+
+  /** Whether gossip is waiting to be sent. */
+  get hasGossip(): boolean {
+    return this.#queue.size > 0;
+  }
+
+  /** The full state for a push-pull sync: this node, and every record it holds. */
+  state(): MemberUpdate[] {
+    return [this.selfUpdate(), ...this.#table.all().map((m) => memberUpdate(m))];
+  }
+
+  /** Forgets dead and departed members whose retention time has passed. */
+  reap(): void {
+    const now = this.#o.clock.now();
+    const t = this.#o.timings;
+    for (const m of this.#table.all()) {
+      const keep =
+        m.state === 'dead'
+          ? t.deadRetentionMs
+          : m.state === 'left'
+            ? t.leftRetentionMs
+            : Number.POSITIVE_INFINITY;
+      if (now - m.stateSince >= keep) this.#table.remove(m.peer.id);
+    }
+  }
+
+  /** Empties the view (on this node's own leave). Its incarnation is kept. */
+  clear(): void {
+    for (const s of this.#suspicions.values()) s.timer.cancel();
+    this.#suspicions.clear();
+    this.#table.clear();
+    this.#queue.clear();
+  }
+
+  /** Stops every timer. */
+  close(): void {
+    this.clear();
+  }
+
+  #aboutSelf(update: MemberUpdate): boolean {
+    if (update.state === 'alive') {
+      // An entry point raised our incarnation on a rejoin: adopt it.
+      if (update.inc > this.#inc) this.#inc = update.inc;
+      return false;
+    }
+    // Someone believes this node is suspect, dead or gone: refute with a higher incarnation.
+    if (update.inc >= this.#inc) {
+      this.#inc = update.inc + 1;
+      this.#queue.enqueue(this.selfUpdate());
+      this.#o.logger.info('refuted news of this node', { state: update.state, inc: this.#inc });
+      return true;
+    }
+    return false;
+  }
+
+  #evictAddressHolder(update: MemberUpdate): void {
+    const holder = this.#table.getByAddress(update.address, update.port);
+    if (holder === undefined || holder.peer.id === update.id) return;
+    if (!isLive(holder.state)) return;
+    // The old holder is gone without a word: it failed (a restart with a new identity).
+    this.#clearSuspicion(holder.peer.id);
+    this.#table.set({ ...holder, state: 'dead', stateSince: this.#o.clock.now() });
+    this.#o.emit('member:fail', holder.peer);
+  }
+
+  #startSuspicion(member: Member, by: string | undefined): void {
+    const existing = this.#suspicions.get(member.peer.id);
+    if (existing !== undefined && existing.inc === member.incarnation) {
+      if (by !== undefined) this.#confirm(member, by);
+      return;
+    }
+    existing?.timer.cancel();
+    const now = this.#o.clock.now();
+    const suspicion: Suspicion = {
+      start: now,
+      inc: member.incarnation,
+      confirmers: new Set(by !== undefined && by !== this.#o.self.id ? [by] : []),
+      timer: { cancel() {} },
+    };
+    this.#suspicions.set(member.peer.id, suspicion);
+    this.#schedule(member.peer.id, suspicion);
+  }
+
+  #confirm(member: Member, by: string): void {
+    const s = this.#suspicions.get(member.peer.id);
+    if (s === undefined || by === this.#o.self.id || s.confirmers.has(by)) return;
+    s.confirmers.add(by);
+    this.#queue.enqueue({ ...memberUpdate(member), by });
+    this.#schedule(member.peer.id, s);
+  }
+
+  #schedule(id: string, s: Suspicion): void {
+    s.timer.cancel();
+    const t = this.#o.timings;
+    const { minMs, maxMs } = suspicionBounds(t, this.liveCount + 1);
+    const timeout = suspicionTimeout(minMs, maxMs, s.confirmers.size, t.indirectProbes);
+    const wait = Math.max(0, s.start + timeout - this.#o.clock.now());
+    s.timer = this.#o.clock.setTimeout(() => this.#expire(id, s), wait);
+  }
+
+  #expire(id: string, s: Suspicion): void {
+    if (this.#suspicions.get(id) !== s) return;
+    this.#suspicions.delete(id);
+    const cur = this.#table.get(id);
+    if (cur === undefined || cur.state !== 'suspect' || cur.incarnation !== s.inc) return;
+    this.#o.logger.info('suspect declared dead', { id, confirmations: s.confirmers.size });
+    this.apply(toUpdate(cur.peer, 'dead', cur.incarnation, cur.kind));
+  }
+
+  #clearSuspicion(id: string): void {
+    const s = this.#suspicions.get(id);
+    if (s === undefined) return;
+    s.timer.cancel();
+    this.#suspicions.delete(id);
+  }
+}
+
+/** A member record as an update. */
+export function memberUpdate(m: Member, by?: string): MemberUpdate {
+  const u = toUpdate(m.peer, m.state, m.incarnation, m.kind);
+  return by !== undefined && m.state === 'suspect' ? { ...u, by } : u;
+}
+
+function toUpdate(peer: Peer, state: MemberState, inc: number, kind?: PeerKind): MemberUpdate {
+  const u: { -readonly [K in keyof MemberUpdate]: MemberUpdate[K] } = {
+    id: peer.id,
+    address: peer.address,
+    port: peer.port,
+    state,
+    inc,
+  };
+  if (peer.name !== undefined) u.name = peer.name;
+  if (kind === 'gop2p') u.kind = 'gop2p';
+  return u;
+}
+
+function peerOf(u: MemberUpdate): Peer {
+  const id = u.kind === 'gop2p' ? addressId(u.address, u.port) : u.id;
+  return Object.freeze(
+    u.name === undefined || u.name === ''
+      ? { id, address: u.address, port: u.port }
+      : { id, address: u.address, port: u.port, name: u.name },
+  );
+}
