@@ -1,6 +1,6 @@
 /**
- * The node: composes identity, transport, member table and inbox, and runs the lifecycle
- * `start → connect → … → disconnect → stop`.
+ * The node: composes identity, transport, membership, failure detector and inbox, and runs the
+ * lifecycle `start → connect → … → disconnect → stop`.
  *
  * @module
  */
@@ -9,6 +9,8 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { Inbox } from './delivery/inbox.js';
+import { firstLine, PeerClient, scope } from './delivery/peer-client.js';
+import { ReceivedMessage } from './delivery/received-message.js';
 import { SeenSet } from './delivery/seen-set.js';
 import {
   AlreadyStartedError,
@@ -22,12 +24,15 @@ import {
   PeerRefusedError,
   ProtocolError,
   StoppedError,
-  TimeoutError,
   UnknownPeerError,
 } from './errors.js';
 import { type Identity, resolveIdentity } from './identity.js';
 import { createDebugLogger, type Logger } from './logger.js';
-import { type Member, MemberTable, type PeerKind } from './membership/member-table.js';
+import { FailureDetector } from './membership/failure-detector.js';
+import type { Member, PeerKind } from './membership/member-table.js';
+import { type MemberEvent, Membership } from './membership/membership.js';
+import { isLive } from './membership/merge.js';
+import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
 import { maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
   addressId,
@@ -39,8 +44,15 @@ import {
 } from './peer.js';
 import { decodeData, decodeMemberList, encodeMemberList } from './protocol/codec.js';
 import { isTsp2pEnvelope, openEnvelope, sealEnvelope } from './protocol/envelope.js';
-import { type Envelope, Headers, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
-import { type Random, systemRandom } from './random.js';
+import {
+  type Envelope,
+  Headers,
+  MessageType,
+  PROTOCOL_VERSION,
+  type WireMemberUpdate,
+  type WirePeer,
+} from './protocol/schema.js';
+import { type Random, shuffle, systemRandom } from './random.js';
 import { HttpTransport } from './transport/http.js';
 import type { InboundRequest, InboundResponse, OutboundResponse, Transport } from './transport/transport.js';
 import type {
@@ -68,40 +80,34 @@ export interface MessagesOptions extends CallOptions {
   readonly bufferSize?: number;
 }
 
-const utf8 = new TextDecoder();
+/** A member as {@link Node.memberStates} reports it. */
+export interface MemberInfo {
+  readonly peer: Peer;
+  readonly kind: PeerKind;
+  readonly state: 'alive' | 'suspect' | 'dead' | 'left';
+  readonly incarnation: number;
+  /** Milliseconds since this node last heard from the member. */
+  readonly lastSeenMsAgo: number;
+}
+
 const utf8Encoder = new TextEncoder();
 
 /** How long message ids are remembered to drop duplicates, and how many at most. */
 const SEEN_WINDOW_MS = 10 * 60_000;
 const SEEN_CAPACITY = 100_000;
 
-class ReceivedMessage implements Message {
-  readonly id: string;
-  readonly type: 'broadcast' | 'direct';
-  readonly from: Peer;
-  readonly data: Uint8Array;
-  #text: string | undefined;
-
-  constructor(id: string, type: 'broadcast' | 'direct', from: Peer, data: Uint8Array) {
-    this.id = id;
-    this.type = type;
-    this.from = from;
-    this.data = data;
-  }
-
-  get text(): string {
-    this.#text ??= utf8.decode(this.data);
-    return this.#text;
-  }
-
-  toJSON(): object {
-    return { id: this.id, type: this.type, from: this.from, text: this.text };
-  }
+/** The parts that exist only while the node is started. */
+interface Running {
+  readonly self: Peer;
+  readonly shutdown: AbortController;
+  readonly membership: Membership;
+  readonly detector: FailureDetector;
+  readonly net: PeerProbeNet;
 }
 
 /**
  * A tsp2p node: an HTTP server and an HTTP client that together join a network, broadcast,
- * send direct messages and leave.
+ * send direct messages and leave, while a SWIM failure detector keeps the member list true.
  *
  * @example
  * ```ts
@@ -120,14 +126,12 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #logger: Logger;
   readonly #identity: Identity;
   readonly #transport: Transport;
-  readonly #members = new MemberTable();
+  readonly #client: PeerClient;
   readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
   readonly #inboxes = new Set<Inbox<Message>>();
   #status: NodeStatus = 'stopped';
-  #self: Peer | undefined;
-  #selfWire: WirePeer | undefined;
+  #run: Running | undefined;
   #connected = false;
-  #shutdown: AbortController | undefined;
   #stopping: Promise<void> | undefined;
 
   /**
@@ -141,6 +145,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#logger = this.#options.logger ?? createDebugLogger();
     this.#identity = resolveIdentity(this.#options.identity);
     this.#transport = this.#options.transport ?? new HttpTransport({ logger: this.#logger });
+    this.#client = new PeerClient(this.#transport, this.#clock, () => this.self);
   }
 
   /** The lifecycle state. */
@@ -159,8 +164,8 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {NotStartedError} `ERR_NOT_STARTED` before `start()` has resolved.
    */
   get self(): Peer {
-    if (this.#self === undefined) throw new NotStartedError();
-    return this.#self;
+    if (this.#run === undefined) throw new NotStartedError();
+    return this.#run.self;
   }
 
   /**
@@ -171,13 +176,26 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#connected;
   }
 
-  /** The live members, self excluded. */
+  /** The live members (alive or suspect), self excluded. */
   members(): Peer[] {
-    return this.#members.live().map((m) => m.peer);
+    return this.#run?.membership.live().map((m) => m.peer) ?? [];
+  }
+
+  /** Every member this node knows of, with its state; dead and departed ones while remembered. */
+  memberStates(): MemberInfo[] {
+    const now = this.#clock.now();
+    return (this.#run?.membership.all() ?? []).map((m) => ({
+      peer: m.peer,
+      kind: m.kind,
+      state: m.state,
+      incarnation: m.incarnation,
+      lastSeenMsAgo: Math.max(0, Math.round(now - m.lastSeen)),
+    }));
   }
 
   /**
-   * Starts listening. Resolves with {@link Node.self} once the server accepts connections.
+   * Starts listening and starts the failure detector. Resolves with {@link Node.self} once the
+   * server accepts connections.
    *
    * @throws {AlreadyStartedError} `ERR_ALREADY_STARTED` when the node is started or starting.
    * @throws {AddressInUseError} `ERR_ADDRESS_IN_USE` when the port is taken.
@@ -197,22 +215,42 @@ export class Node extends EventEmitter<NodeEvents> {
       const adv = this.#options.advertise;
       const address = adv?.host ?? advertisedHost(bound.host);
       const port = adv?.port ?? bound.port;
-      const name = this.#options.name;
-      this.#self = Object.freeze(
-        name === undefined ? { id: this.id, address, port } : { id: this.id, address, port, name },
-      );
-      this.#selfWire =
-        name === undefined ? { address, port, id: this.id } : { address, port, id: this.id, name };
-      this.#shutdown = new AbortController();
+      const self = peerOf(this.id, address, port, this.#options.name);
+      const shutdown = new AbortController();
       // Every in-flight request listens to it.
-      setMaxListeners(0, this.#shutdown.signal);
+      setMaxListeners(0, shutdown.signal);
+      const membership = new Membership({
+        self,
+        clock: this.#clock,
+        random: this.#random,
+        timings: this.#options.timings,
+        logger: this.#logger,
+        maxMembers: this.#options.maxMembers,
+        emit: (event, peer) => this.#onMemberEvent(event, peer),
+      });
+      const net = new PeerProbeNet(
+        this.#client,
+        membership,
+        (type, extra) => this.#seal(type, extra),
+        this.#logger,
+      );
+      const detector = new FailureDetector({
+        membership,
+        net,
+        clock: this.#clock,
+        random: this.#random,
+        timings: this.#options.timings,
+        logger: this.#logger,
+      });
+      this.#run = { self, shutdown, membership, detector, net };
       this.#status = 'started';
+      detector.start();
       this.#logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
         await this.stop();
         throw options.signal.reason;
       }
-      return this.#self;
+      return self;
     } catch (err) {
       if (this.#status === 'starting') {
         this.#status = 'stopped';
@@ -224,9 +262,9 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /**
    * Joins a network through an entry point, as gop2p does: the entry point answers with its
-   * members and registers this node; this node then announces itself to each of them. A
-   * member that does not answer is reported in `failed` and not added; it does not abort
-   * the join.
+   * members and registers this node; this node then announces itself to the listed members
+   * (up to `timings.announceLimit` of them; gossip tells the rest). A member that does not
+   * answer is reported in `failed` and not added; it does not abort the join.
    *
    * @param entry - `'host:port'`, `'http(s)://host:port'`, or a {@link Peer}
    * @throws {NotStartedError} `ERR_NOT_STARTED`
@@ -234,110 +272,156 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {ConnectFailedError} `ERR_CONNECT_FAILED` when the entry point cannot be reached or refuses
    */
   async connect(entry: Target, options: CallOptions = {}): Promise<ConnectReport> {
-    const shutdown = this.#requireStarted();
+    const run = this.#requireStarted();
     options.signal?.throwIfAborted();
     const target = parseAddress(entry);
-    const self = this.self;
     if (this.#isSelfAddress(target.host, target.port)) {
       throw new InvalidAddressError(
         `cannot connect to ${formatHostPort(target.host, target.port)}: that is this node`,
       );
     }
     const where = formatHostPort(target.host, target.port);
-    const body = this.#seal(MessageType.Connect);
-    let res: OutboundResponse;
-    const entryScope = this.#scope(shutdown, options.signal);
-    const call = this.#callSignal(entryScope.signal, this.#options.requestTimeoutMs);
+    const call = scope(run.shutdown.signal, options.signal);
     try {
-      res = await this.#transport.request({
-        host: target.host,
-        port: target.port,
-        ...(target.scheme ? { scheme: target.scheme } : {}),
-        body,
-        // gop2p refuses a request whose Host is its own address; its clients send their own.
-        ...(this.#options.compat ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
-        signal: call.signal,
+      let res: OutboundResponse;
+      try {
+        res = await this.#client.request(
+          {
+            address: target.host,
+            port: target.port,
+            kind: 'tsp2p',
+            ...(target.scheme ? { scheme: target.scheme } : {}),
+          },
+          this.#seal(MessageType.Connect),
+          call.signal,
+          this.#options.requestTimeoutMs,
+          // The entry point may be gop2p, which refuses the ordinary Host header.
+          this.#options.compat === 'gop2p',
+        );
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+      }
+      if (res.status !== 200) {
+        const line = firstLine(res.body);
+        throw new ConnectFailedError(`${where} refused to connect: ${res.status} ${line}`.trim(), {
+          cause: new PeerRefusedError(res.status, line),
+        });
+      }
+      const entryKind: PeerKind = res.headers[Headers.id] ? 'tsp2p' : 'gop2p';
+      if (entryKind === 'gop2p' && !this.#options.compat) {
+        // It registered us; undo that before refusing to stay.
+        void this.#client
+          .request(
+            { address: target.host, port: target.port, kind: 'gop2p' },
+            this.#seal(MessageType.Disconnect),
+            run.shutdown.signal,
+            this.#options.leaveTimeoutMs,
+          )
+          .catch(() => undefined);
+        throw new ConnectFailedError(
+          `${where} is a gop2p node: start this node with compat: 'gop2p' to join it`,
+        );
+      }
+      const list = decodeMemberList(res.body);
+      if (!list.ok) {
+        throw new ConnectFailedError(`${where} answered with ${list.refusal.message}`, {
+          cause: new ProtocolError(list.refusal.message),
+        });
+      }
+      const entryPeer = peerFromAnswer(target.host, target.port, entryKind, res);
+      const failed = await this.#announce(run, target.host, entryPeer, list.value, call.signal);
+      options.signal?.throwIfAborted();
+      if (run.shutdown.signal.aborted) throw new StoppedError();
+      // gop2p adds the entry point last.
+      run.membership.join(entryPeer, entryKind);
+      this.#connected = true;
+      run.detector.gossipNow();
+      this.#logger.info('connected', {
+        entry: where,
+        members: run.membership.liveCount,
+        failed: failed.length,
       });
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+      return { entry: entryPeer, members: this.members(), failed };
     } finally {
       call.done();
-      entryScope.done();
     }
-    if (res.status !== 200) {
-      throw new ConnectFailedError(
-        `${where} refused to connect: ${res.status} ${firstLine(res.body)}`.trim(),
-        {
-          cause: new PeerRefusedError(res.status, firstLine(res.body)),
-        },
-      );
-    }
-    const entryKind: PeerKind = res.headers[Headers.id] ? 'tsp2p' : 'gop2p';
-    if (entryKind === 'gop2p' && !this.#options.compat) {
-      // It registered us; undo that before refusing to stay.
-      void this.#post(
-        { address: target.host, port: target.port, kind: 'gop2p' },
-        this.#seal(MessageType.Disconnect),
-        shutdown,
-        this.#options.leaveTimeoutMs,
-      ).catch(() => undefined);
-      throw new ConnectFailedError(
-        `${where} is a gop2p node: start this node with compat: 'gop2p' to join it`,
-      );
-    }
-    const list = decodeMemberList(res.body);
-    if (!list.ok) {
-      throw new ConnectFailedError(`${where} answered with ${list.refusal.message}`, {
-        cause: new ProtocolError(list.refusal.message),
-      });
-    }
-    const entryPeer = this.#peerFromAnswer(target.host, target.port, entryKind, res);
+  }
 
-    // Announce ourselves to every listed member, all at once, each with its own timeout.
+  /** Announces this node to the members an entry point listed; registers those that answer. */
+  async #announce(
+    run: Running,
+    entryHost: string,
+    entryPeer: Peer,
+    listed: readonly WirePeer[],
+    signal: AbortSignal,
+  ): Promise<DeliveryFailure[]> {
     const seen = new Set<string>([formatHostPort(entryPeer.address, entryPeer.port)]);
-    const candidates: { wire: WirePeer; address: string; kind: PeerKind }[] = [];
-    for (const wire of list.value) {
-      const address = isUnspecifiedAddress(wire.address) ? target.host : wire.address;
+    const candidates: { peer: Peer; kind: PeerKind; inc: number }[] = [];
+    for (const wire of listed) {
+      // An unspecified address in a gop2p list means "where the entry point is".
+      const address = isUnspecifiedAddress(wire.address) ? entryHost : wire.address;
       const key = formatHostPort(address, wire.port);
       if (seen.has(key) || this.#isSelfAddress(address, wire.port) || wire.id === this.id) continue;
       seen.add(key);
-      candidates.push({ wire, address, kind: wire.id ? 'tsp2p' : 'gop2p' });
+      const kind: PeerKind = wire.id ? 'tsp2p' : 'gop2p';
+      candidates.push({
+        peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name),
+        kind,
+        inc: wire.inc ?? 0,
+      });
     }
     const failed: DeliveryFailure[] = [];
-    const joined: Peer[] = [];
-    const announce = this.#seal(MessageType.Connect);
-    const scope = this.#scope(shutdown, options.signal);
+    const usable = candidates.filter((c) => {
+      if (c.kind === 'gop2p' && !this.#options.compat) {
+        failed.push({ peer: c.peer, error: new ProtocolError('a gop2p member needs compat mode') });
+        return false;
+      }
+      return true;
+    });
+    // gop2p announces to everyone; in a large network, gossip carries the news past the first
+    // `announceLimit` members (gop2p members always get a direct announcement: they cannot gossip).
+    shuffle(usable, this.#random);
+    const limit = this.#options.timings.announceLimit;
+    const direct = usable.filter((c, i) => i < limit || c.kind === 'gop2p');
+    const rest = usable.filter((c, i) => !(i < limit || c.kind === 'gop2p'));
+    const body = this.#seal(MessageType.Connect);
     await Promise.all(
-      candidates.map(async ({ wire, address, kind }) => {
-        const listed = peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name);
-        if (kind === 'gop2p' && !this.#options.compat) {
-          failed.push({ peer: listed, error: new ProtocolError('a gop2p member needs compat mode') });
-          return;
-        }
+      direct.map(async (c) => {
         try {
-          const answer = await this.#post({ address, port: wire.port, kind }, announce, scope.signal);
-          const answerKind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : kind;
-          joined.push(this.#peerFromAnswer(address, wire.port, answerKind, answer, wire.name));
+          const answer = await this.#client.post(
+            { address: c.peer.address, port: c.peer.port, kind: c.kind },
+            body,
+            signal,
+            this.#options.requestTimeoutMs,
+          );
+          const kind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : c.kind;
+          run.membership.join(
+            peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name),
+            kind,
+            c.inc,
+          );
         } catch (err) {
-          if (options.signal?.aborted) return;
-          failed.push({ peer: listed, error: asP2PError(err) });
+          if (signal.aborted) return;
+          failed.push({ peer: c.peer, error: asP2PError(err) });
           this.#logger.warn('member did not answer the announcement', {
-            peer: formatHostPort(address, wire.port),
+            peer: formatHostPort(c.peer.address, c.peer.port),
             err,
           });
         }
       }),
-    ).finally(scope.done);
-    options.signal?.throwIfAborted();
-    if (shutdown.aborted) throw new StoppedError();
-    // gop2p adds the entry point last.
-    joined.push(entryPeer);
-    const now = this.#clock.now();
-    for (const peer of joined) this.#register(peer, this.#kindOf(peer), now);
-    this.#connected = true;
-    this.#logger.info('connected', { entry: where, members: this.#members.size, failed: failed.length });
-    return { entry: entryPeer, members: this.members(), failed };
+    );
+    for (const c of rest) {
+      run.membership.apply({
+        id: c.peer.id,
+        address: c.peer.address,
+        port: c.peer.port,
+        state: 'alive',
+        inc: c.inc,
+        ...(c.peer.name !== undefined ? { name: c.peer.name } : {}),
+      });
+    }
+    return failed;
   }
 
   /**
@@ -349,13 +433,13 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
    */
   async broadcast(data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
-    const shutdown = this.#requireStarted();
+    const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
     const bytes = this.#payload(data);
     const id = this.#newId();
     const body = this.#seal(MessageType.Broadcast, { id, data: bytes });
-    return this.#deliver(id, this.#members.live(), body, shutdown, options.signal);
+    return this.#deliver(run, id, run.membership.live(), body, options.signal);
   }
 
   /**
@@ -373,21 +457,21 @@ export class Node extends EventEmitter<NodeEvents> {
     data: Payload,
     options: CallOptions = {},
   ): Promise<DeliveryReport> {
-    const shutdown = this.#requireStarted();
+    const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
     const list = Array.isArray(to) ? (to as readonly Target[]) : [to as Target];
     if (list.length === 0) throw new InvalidAddressError('send() needs at least one recipient');
     const targets = new Map<string, Member>();
     for (const t of list) {
-      const m = this.#resolveMember(t);
+      const m = this.#resolveMember(run, t);
       targets.set(m.peer.id, m);
     }
     const bytes = this.#payload(data);
     const id = this.#newId();
     const recipients = [...targets.values()].map((m) => wireOf(m.peer));
     const body = this.#seal(MessageType.Direct, { id, data: bytes, to: recipients });
-    return this.#deliver(id, [...targets.values()], body, shutdown, options.signal);
+    return this.#deliver(run, id, [...targets.values()], body, options.signal);
   }
 
   /**
@@ -396,41 +480,36 @@ export class Node extends EventEmitter<NodeEvents> {
    */
   async disconnect(options: CallOptions = {}): Promise<LeaveReport> {
     options.signal?.throwIfAborted();
-    if (!this.#connected || this.#shutdown === undefined) {
+    const run = this.#run;
+    if (!this.#connected || run === undefined) {
       this.#connected = false;
       return { notified: [], failed: [] };
     }
-    const shutdown = this.#shutdown.signal;
-    const members = this.#members.live();
+    const members = run.membership.live();
     this.#connected = false;
-    this.#members.clear();
+    run.membership.leaveNetwork();
     const body = this.#seal(MessageType.Disconnect);
     const notified: Peer[] = [];
     const failed: DeliveryFailure[] = [];
-    const scope = this.#scope(shutdown, options.signal);
+    const call = scope(run.shutdown.signal, options.signal);
     await Promise.all(
       members.map(async (m) => {
         try {
-          await this.#post(
-            { address: m.peer.address, port: m.peer.port, kind: m.kind },
-            body,
-            scope.signal,
-            this.#options.leaveTimeoutMs,
-          );
+          await this.#client.post(destinationOf(m), body, call.signal, this.#options.leaveTimeoutMs);
           notified.push(m.peer);
         } catch (err) {
           failed.push({ peer: m.peer, error: asP2PError(err) });
         }
       }),
-    ).finally(scope.done);
+    ).finally(call.done);
     options.signal?.throwIfAborted();
     this.#logger.info('disconnected', { notified: notified.length, failed: failed.length });
     return { notified, failed };
   }
 
   /**
-   * Leaves (if connected), closes the server and every connection, and ends every
-   * `messages()` iterator. Afterwards the process can exit on its own. Idempotent.
+   * Leaves (if connected), stops the failure detector, closes the server and every connection,
+   * and ends every `messages()` iterator. Afterwards the process can exit on its own. Idempotent.
    */
   stop(): Promise<void> {
     if (this.#status === 'stopped') return Promise.resolve();
@@ -447,12 +526,15 @@ export class Node extends EventEmitter<NodeEvents> {
     } catch (err) {
       this.#logger.warn('leave failed during stop', { err });
     }
-    this.#shutdown?.abort(new StoppedError());
+    const run = this.#run;
+    run?.detector.stop();
+    run?.shutdown.abort(new StoppedError());
+    run?.membership.close();
     await this.#transport.close();
     for (const inbox of [...this.#inboxes]) inbox.end();
     this.#inboxes.clear();
-    this.#members.clear();
     this.#connected = false;
+    this.#run = undefined;
     this.#status = 'stopped';
     this.#logger.info('stopped');
   }
@@ -496,39 +578,46 @@ export class Node extends EventEmitter<NodeEvents> {
       }
       return text(405, `Method not allowed: ${req.method}; use POST /`);
     }
-    if (this.#status !== 'started') return text(503, 'node is shutting down');
+    const run = this.#run;
+    if (this.#status !== 'started' || run === undefined) return text(503, 'node is shutting down');
     const opened = openEnvelope(req.body);
     if (!opened.ok) return text(opened.refusal.status, opened.refusal.message);
-    return this.#receive(opened.value, req.remoteAddress);
+    return this.#receive(run, opened.value, req.remoteAddress);
   }
 
-  #receive(envelope: Envelope, remoteAddress: string): InboundResponse {
+  async #receive(run: Running, envelope: Envelope, remoteAddress: string): Promise<InboundResponse> {
     const tsp2p = isTsp2pEnvelope(envelope);
     if (!tsp2p && !this.#options.compat) {
       return text(403, "gop2p-style request refused: this node does not run with compat: 'gop2p'");
     }
+    if (!tsp2p && envelope.type > MessageType.Direct) return text(405, 'Method not allowed');
     // gop2p's chat example advertises 0.0.0.0: such a sender is reached at its source address.
     const address = isUnspecifiedAddress(envelope.from.address) ? remoteAddress : envelope.from.address;
     const port = envelope.from.port;
     if ((tsp2p && envelope.from.id === this.id) || this.#isSelfAddress(address, port)) {
       return text(400, 'You can not connect with yourself.');
     }
+    const m = run.membership;
     const senderId = tsp2p ? envelope.from.id! : addressId(address, port);
-    const now = this.#clock.now();
 
     if (envelope.type === MessageType.Connect) {
-      const existing = this.#members.get(senderId) ?? this.#members.getByAddress(address, port);
-      if (existing === undefined && this.#members.size >= this.#options.maxMembers) {
+      const existing = m.liveMember(tsp2p ? senderId : undefined, address, port);
+      if (existing === undefined && !m.hasRoom()) {
         return text(503, `member table is full (${this.#options.maxMembers} members)`);
       }
       // The answer lists the members as they stood before the newcomer: never self, never it.
-      const list = this.#members
+      const list = m
         .live()
-        .filter((m) => m.peer.id !== senderId)
-        .map((m) => wireOf(m.peer));
-      const peer = peerOf(senderId, address, port, envelope.from.name);
-      this.#register(peer, tsp2p ? 'tsp2p' : 'gop2p', now);
+        .filter((x) => x.peer.id !== senderId)
+        .map((x) => wirePeer(x));
+      m.join(
+        peerOf(senderId, address, port, envelope.from.name),
+        tsp2p ? 'tsp2p' : 'gop2p',
+        envelope.from.inc ?? 0,
+      );
+      if (tsp2p) m.applyAll(envelope.m);
       this.#connected = true;
+      run.detector.gossipNow();
       return {
         status: 200,
         body: encodeMemberList(list),
@@ -537,30 +626,55 @@ export class Node extends EventEmitter<NodeEvents> {
       };
     }
 
-    const sender = tsp2p ? this.#members.get(senderId) : this.#members.getByAddress(address, port);
-    if (sender === undefined) return text(403, 'Peer not registered');
-    this.#members.touch(sender.peer.id, now);
-
-    if (envelope.type === MessageType.Disconnect) {
-      this.#members.remove(sender.peer.id);
-      if (this.#members.size === 0) this.#connected = false;
-      this.#emitLater('member:leave', sender.peer);
-      return text(200, '');
+    const sender = tsp2p ? m.get(senderId) : m.getByAddress(address, port);
+    // Members, and members declared dead (they may not know yet, and can refute): a departed or
+    // unknown sender is not registered.
+    if (sender === undefined || !(isLive(sender.state) || sender.state === 'dead')) {
+      return text(403, 'Peer not registered');
     }
+    m.touch(sender.peer.id);
+    if (tsp2p) m.applyAll(envelope.m);
 
-    // Broadcast or direct.
+    switch (envelope.type) {
+      case MessageType.Disconnect:
+        m.leave(sender.peer.id);
+        if (m.liveCount === 0) this.#connected = false;
+        return text(200, '');
+      case MessageType.Ping:
+      case MessageType.Gossip:
+        return ack({ ack: true, m: m.piggyback() });
+      case MessageType.Sync:
+        return ack({ m: m.state() });
+      case MessageType.PingReq:
+        return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
+      default:
+        return this.#deliverLocally(sender.peer, envelope);
+    }
+  }
+
+  /** A ping-req: ping `target` on the sender's behalf. */
+  async #pingFor(run: Running, target: WirePeer | undefined): Promise<boolean> {
+    if (target === undefined) return false;
+    const member =
+      (target.id !== undefined ? run.membership.get(target.id) : undefined) ??
+      run.membership.getByAddress(target.address, target.port);
+    if (member === undefined) return false;
+    return run.net.ping(member, this.#options.timings.probeTimeoutMs, run.shutdown.signal);
+  }
+
+  #deliverLocally(from: Peer, envelope: Envelope): InboundResponse {
     const data = decodeData(envelope.data);
     if (data.length > this.#options.maxMessageBytes) {
       return text(413, `message too large: limit is ${this.#options.maxMessageBytes} bytes`);
     }
     const id = envelope.id ?? this.#newId();
-    if (envelope.id !== undefined && !this.#seen.add(`${sender.peer.id}/${envelope.id}`, now)) {
+    if (envelope.id !== undefined && !this.#seen.add(`${from.id}/${envelope.id}`, this.#clock.now())) {
       return text(200, ''); // a duplicate: acknowledged, not delivered twice
     }
     const message = new ReceivedMessage(
       id,
       envelope.type === MessageType.Broadcast ? 'broadcast' : 'direct',
-      sender.peer,
+      from,
       data,
     );
     for (const inbox of this.#inboxes) inbox.push(message);
@@ -570,30 +684,8 @@ export class Node extends EventEmitter<NodeEvents> {
 
   // ---- helpers --------------------------------------------------------------------------------
 
-  #register(peer: Peer, kind: PeerKind, now: number): void {
-    const result = this.#members.upsert(peer, kind, now);
-    if (result.replaced) this.#emitLater('member:fail', result.replaced.peer);
-    if (result.added) this.#emitLater('member:join', result.member.peer);
-    else if (result.updated) this.#emitLater('member:update', result.member.peer);
-  }
-
-  #kindOf(peer: Peer): PeerKind {
-    return peer.id === addressId(peer.address, peer.port) ? 'gop2p' : 'tsp2p';
-  }
-
-  #peerFromAnswer(address: string, port: number, kind: PeerKind, res: OutboundResponse, name?: string): Peer {
-    if (kind === 'gop2p') return peerOf(addressId(address, port), address, port, name);
-    const id = res.headers[Headers.id]!;
-    const encodedName = res.headers[Headers.name];
-    let answerName = name;
-    if (encodedName !== undefined) {
-      try {
-        answerName = decodeURIComponent(encodedName).slice(0, 64);
-      } catch {
-        answerName = name;
-      }
-    }
-    return peerOf(id, address, port, answerName);
+  #onMemberEvent(event: MemberEvent, peer: Peer): void {
+    this.#emitLater(event, peer);
   }
 
   #answerHeaders(): Record<string, string> {
@@ -603,25 +695,25 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   async #deliver(
+    run: Running,
     id: string,
     members: readonly Member[],
     body: Uint8Array,
-    shutdown: AbortSignal,
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
     const delivered: Peer[] = [];
     const failed: DeliveryFailure[] = [];
-    const scope = this.#scope(shutdown, signal);
+    const call = scope(run.shutdown.signal, signal);
     await Promise.all(
       members.map(async (m) => {
         try {
-          await this.#post({ address: m.peer.address, port: m.peer.port, kind: m.kind }, body, scope.signal);
+          await this.#client.post(destinationOf(m), body, call.signal, this.#options.requestTimeoutMs);
           delivered.push(m.peer);
         } catch (err) {
           failed.push({ peer: m.peer, error: asP2PError(err) });
         }
       }),
-    ).finally(scope.done);
+    ).finally(call.done);
     signal?.throwIfAborted();
     if (failed.length > 0) {
       this.#logger.warn('delivery failed', {
@@ -632,93 +724,43 @@ export class Node extends EventEmitter<NodeEvents> {
     return { id, delivered, failed };
   }
 
-  /** POSTs `body` to one peer; resolves with its 200 answer, rejects with a P2PError otherwise. */
-  async #post(
-    to: { address: string; port: number; kind: PeerKind },
-    body: Uint8Array,
-    parent: AbortSignal,
-    timeoutMs = this.#options.requestTimeoutMs,
-  ): Promise<OutboundResponse> {
-    const self = this.self;
-    const call = this.#callSignal(parent, timeoutMs);
-    try {
-      const res = await this.#transport.request({
-        host: to.address,
-        port: to.port,
-        body,
-        ...(to.kind === 'gop2p' ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
-        signal: call.signal,
-      });
-      if (res.status !== 200) throw new PeerRefusedError(res.status, firstLine(res.body));
-      return res;
-    } finally {
-      call.done();
-    }
-  }
-
-  /**
-   * One signal for a whole call that fans out to many peers: it aborts on shutdown or on the
-   * caller's abort. Each per-peer request then listens to this one signal only.
-   */
-  #scope(shutdown: AbortSignal, signal: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
-    if (signal === undefined) return { signal: shutdown, done: () => {} };
-    const ac = new AbortController();
-    setMaxListeners(0, ac.signal);
-    const onShutdown = (): void => ac.abort(shutdown.reason);
-    const onAbort = (): void => ac.abort(signal.reason);
-    if (shutdown.aborted) ac.abort(shutdown.reason);
-    else shutdown.addEventListener('abort', onShutdown, { once: true });
-    if (signal.aborted) ac.abort(signal.reason);
-    else signal.addEventListener('abort', onAbort, { once: true });
-    return {
-      signal: ac.signal,
-      done: () => {
-        shutdown.removeEventListener('abort', onShutdown);
-        signal.removeEventListener('abort', onAbort);
-      },
+  #seal(
+    type: MessageType,
+    extra: {
+      id?: string;
+      data?: Uint8Array;
+      to?: WirePeer[];
+      m?: readonly WireMemberUpdate[];
+      target?: WirePeer;
+    } = {},
+  ): Buffer {
+    const run = this.#run!;
+    const self = run.self;
+    const from: WirePeer = {
+      address: self.address,
+      port: self.port,
+      id: this.id,
+      inc: run.membership.incarnation,
     };
-  }
-
-  /**
-   * A signal for one request: it aborts with its parent (see {@link Node.#scope}) or after
-   * `timeoutMs`. `done()` must be called when the request settles, to release the timer and the
-   * listener: a timer left behind per request would cost memory at high message rates.
-   */
-  #callSignal(parent: AbortSignal, timeoutMs: number): { signal: AbortSignal; done: () => void } {
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(parent.reason);
-    const timer = this.#clock.setTimeout(
-      () => ac.abort(new TimeoutError(`no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    if (parent.aborted) ac.abort(parent.reason);
-    else parent.addEventListener('abort', onAbort, { once: true });
-    return {
-      signal: ac.signal,
-      done: () => {
-        timer.cancel();
-        parent.removeEventListener('abort', onAbort);
-      },
-    };
-  }
-
-  #seal(type: MessageType, extra: { id?: string; data?: Uint8Array; to?: WirePeer[] } = {}): Buffer {
+    if (self.name !== undefined) from.name = self.name;
     return sealEnvelope({
       type,
-      from: this.#selfWire!,
+      from,
       id: extra.id ?? this.#newId(),
       ts: Date.now(),
       ...(extra.data !== undefined ? { data: extra.data } : {}),
       ...(extra.to !== undefined ? { to: extra.to } : {}),
+      ...(extra.m !== undefined ? { m: extra.m } : {}),
+      ...(extra.target !== undefined ? { target: extra.target } : {}),
     });
   }
 
-  #requireStarted(): AbortSignal {
-    if (this.#status !== 'started' || this.#shutdown === undefined) {
+  #requireStarted(): Running {
+    if (this.#status !== 'started' || this.#run === undefined) {
       if (this.#status === 'stopping') throw new StoppedError('the node is stopping');
       throw new NotStartedError();
     }
-    return this.#shutdown.signal;
+    return this.#run;
   }
 
   #payload(data: Payload): Uint8Array {
@@ -734,25 +776,26 @@ export class Node extends EventEmitter<NodeEvents> {
     return bytes;
   }
 
-  #resolveMember(t: Target): Member {
+  #resolveMember(run: Running, t: Target): Member {
+    const m = run.membership;
     if (typeof t === 'object' && t !== null && 'id' in t && typeof t.id === 'string') {
-      const byId = this.#members.get(t.id);
-      if (byId && (byId.state === 'alive' || byId.state === 'suspect')) return byId;
+      const byId = m.get(t.id);
+      if (byId !== undefined && isLive(byId.state)) return byId;
     }
     if (typeof t === 'string' && !t.includes(':')) {
-      const byId = this.#members.get(t);
-      if (byId) return byId;
+      const byId = m.get(t);
+      if (byId !== undefined && isLive(byId.state)) return byId;
     }
     const { host, port } = parseAddress(t as PeerAddressInput);
-    const m = this.#members.getByAddress(host, port);
-    if (m === undefined || (m.state !== 'alive' && m.state !== 'suspect')) {
+    const member = m.getByAddress(host, port);
+    if (member === undefined || !isLive(member.state)) {
       throw new UnknownPeerError(`${formatHostPort(host, port)} is not a member`);
     }
-    return m;
+    return member;
   }
 
   #isSelfAddress(host: string, port: number): boolean {
-    const self = this.#self;
+    const self = this.#run?.self;
     if (self === undefined || port !== self.port) return false;
     if (host === self.address) return true;
     // Loopback names of this machine reach this very node when it listens there.
@@ -780,16 +823,42 @@ function text(status: number, body: string): InboundResponse {
   return { status, body: body === '' ? '' : `${body}\n` };
 }
 
-function firstLine(body: Uint8Array): string {
-  const s = Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 512)).toString('utf8');
-  const nl = s.indexOf('\n');
-  return (nl < 0 ? s : s.slice(0, nl)).trim();
+function ack(value: { ack?: boolean; m?: readonly WireMemberUpdate[] }): InboundResponse {
+  const body: { ack?: boolean; m?: readonly WireMemberUpdate[] } = {};
+  if (value.ack !== undefined) body.ack = value.ack;
+  if (value.m !== undefined && value.m.length > 0) body.m = value.m;
+  return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };
 }
 
 function peerOf(id: string, address: string, port: number, name?: string): Peer {
   return Object.freeze(
     name === undefined || name === '' ? { id, address, port } : { id, address, port, name },
   );
+}
+
+function peerFromAnswer(
+  address: string,
+  port: number,
+  kind: PeerKind,
+  res: OutboundResponse,
+  name?: string,
+): Peer {
+  if (kind === 'gop2p') return peerOf(addressId(address, port), address, port, name);
+  const id = res.headers[Headers.id]!;
+  const encodedName = res.headers[Headers.name];
+  let answerName = name;
+  if (encodedName !== undefined) {
+    try {
+      answerName = decodeURIComponent(encodedName).slice(0, 64);
+    } catch {
+      answerName = name;
+    }
+  }
+  return peerOf(id, address, port, answerName);
+}
+
+function destinationOf(m: Member): { address: string; port: number; kind: PeerKind } {
+  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
 }
 
 function wireOf(peer: Peer): WirePeer {

@@ -10,6 +10,7 @@ import type { Clock } from './clock.js';
 import { InvalidOptionsError } from './errors.js';
 import type { IdentityInput } from './identity.js';
 import type { Logger } from './logger.js';
+import { type MembershipTimings, PRESETS } from './membership/timings.js';
 import { isValidHost, parseAddress } from './peer.js';
 import { describeIssue } from './protocol/codec.js';
 import { FIELD_LIMITS } from './protocol/schema.js';
@@ -49,6 +50,14 @@ export interface NodeOptions {
   readonly inboxSize?: number;
   /** Most members the table holds; a join beyond it is refused with 503. @default 10000 */
   readonly maxMembers?: number;
+  /**
+   * The failure detector's timing preset: `'lan'` (probe every 1 s), `'wan'` (every 5 s) or
+   * `'local'` (every 200 ms: nodes on one machine, tests). See `MembershipTimings` for every
+   * knob, its formula and its default. @default 'lan'
+   */
+  readonly preset?: 'lan' | 'wan' | 'local';
+  /** Overrides of single timings of the preset. */
+  readonly timings?: Partial<MembershipTimings>;
   /** Where log lines go. @default util.debuglog('tsp2p'), enabled by NODE_DEBUG=tsp2p */
   readonly logger?: Logger;
   /** Time source (tests inject a ManualClock). @default the system clock */
@@ -72,6 +81,7 @@ export interface ResolvedOptions {
   readonly leaveTimeoutMs: number;
   readonly inboxSize: number;
   readonly maxMembers: number;
+  readonly timings: MembershipTimings;
   readonly logger: Logger | undefined;
   readonly clock: Clock | undefined;
   readonly random: Random | undefined;
@@ -114,6 +124,26 @@ const OptionsSchema = z.strictObject({
   leaveTimeoutMs: positiveInt.optional(),
   inboxSize: positiveInt.optional(),
   maxMembers: positiveInt.optional(),
+  preset: z.enum(['lan', 'wan', 'local']).optional(),
+  timings: z
+    .strictObject({
+      probeIntervalMs: positiveInt.optional(),
+      probeTimeoutMs: positiveInt.optional(),
+      indirectProbes: z.int().min(0).optional(),
+      suspicionMult: z.number().positive().optional(),
+      suspicionMaxMult: z.number().min(1).optional(),
+      retransmitMult: positiveInt.optional(),
+      gossipIntervalMs: positiveInt.optional(),
+      gossipNodes: positiveInt.optional(),
+      maxPiggyback: positiveInt.optional(),
+      pushPullIntervalMs: positiveInt.optional(),
+      reconnectIntervalMs: positiveInt.optional(),
+      deadRetentionMs: positiveInt.optional(),
+      leftRetentionMs: positiveInt.optional(),
+      maxAwareness: z.int().min(0).optional(),
+      announceLimit: positiveInt.optional(),
+    })
+    .optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object').optional(),
   clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
   random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
@@ -151,6 +181,7 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     leaveTimeoutMs: o.leaveTimeoutMs ?? DEFAULTS.leaveTimeoutMs,
     inboxSize: o.inboxSize ?? DEFAULTS.inboxSize,
     maxMembers: o.maxMembers ?? DEFAULTS.maxMembers,
+    timings: { ...PRESETS[o.preset ?? 'lan'], ...stripUndefined(o.timings ?? {}) },
     logger: o.logger,
     clock: o.clock,
     random: o.random,
@@ -162,4 +193,8 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
 export function maxBodyBytes(maxMessageBytes: number): number {
   // base64 grows 4/3; the rest of the envelope (up to 1024 recipients) fits in 512 KiB.
   return Math.ceil(maxMessageBytes / 3) * 4 + 512 * 1024;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -98,7 +98,8 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
 
 function helpTopic(topic: string | undefined): RunCommand | undefined {
   if (topic === undefined) return undefined;
-  if (!COMMANDS.includes(topic)) throw new UsageError(`no help for '${topic}': the commands are chat and node`);
+  if (!COMMANDS.includes(topic))
+    throw new UsageError(`no help for '${topic}': the commands are chat and node`);
   return topic as RunCommand;
 }
 

@@ -64,6 +64,9 @@ export class Membership {
   readonly #queue = new GossipQueue();
   readonly #suspicions = new Map<string, Suspicion>();
   #inc = 0;
+  // False until this node joins a network, and again after it leaves: news that arrives while
+  // out of the network (answers to requests sent before leaving) must not bring members back.
+  #active = false;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
@@ -128,6 +131,7 @@ export class Membership {
    * news of its departure cannot overturn its return.
    */
   join(peer: Peer, kind: PeerKind, claimedInc = 0): JoinResult {
+    this.#active = true;
     const cur = this.#table.get(peer.id);
     let inc = claimedInc;
     if (cur !== undefined)
@@ -165,6 +169,7 @@ export class Membership {
    * @param force - apply even if it does not supersede the current record (explicit joins)
    */
   apply(update: MemberUpdate, force = false): boolean {
+    if (!this.#active) return false;
     if (update.id === this.#o.self.id) return this.#aboutSelf(update);
     const cur = this.#table.get(update.id);
     const curUpdate = cur === undefined ? undefined : memberUpdate(cur);
@@ -277,6 +282,16 @@ export class Membership {
     this.#suspicions.clear();
     this.#table.clear();
     this.#queue.clear();
+  }
+
+  /**
+   * This node leaves: the view is emptied and the incarnation raised, so that this node's next
+   * join outranks the news of its leave.
+   */
+  leaveNetwork(): void {
+    this.#active = false;
+    this.clear();
+    this.#inc++;
   }
 
   /** Stops every timer. */

@@ -8,6 +8,8 @@
 
 import type * as z from 'zod';
 import {
+  type Ack,
+  AckSchema,
   type Envelope,
   EnvelopeSchema,
   isKnownType,
@@ -108,4 +110,13 @@ export function decodeMemberList(body: Uint8Array): Decoded<MemberList> {
 /** Encodes a connect answer's member list; gop2p reads `port` and `address` and ignores the rest. */
 export function encodeMemberList(members: readonly WirePeer[]): Buffer {
   return Buffer.from(JSON.stringify(members));
+}
+
+/** Decodes the JSON answer to a ping, ping-req, sync or gossip. */
+export function decodeAck(body: Uint8Array): Decoded<Ack> {
+  const json = parseJson(body);
+  if (!json.ok) return refuse(json.refusal.status, 'answer is not JSON');
+  const parsed = AckSchema.safeParse(json.value);
+  if (!parsed.success) return refuse(400, `invalid answer: ${describeIssue(parsed.error)}`);
+  return { ok: true, value: parsed.data };
 }

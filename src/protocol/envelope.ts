@@ -6,7 +6,13 @@
  */
 
 import { type Decoded, decodeEnvelope, encodeData, encodeEnvelope } from './codec.js';
-import { type Envelope, type MessageType, PROTOCOL_VERSION, type WirePeer } from './schema.js';
+import {
+  type Envelope,
+  type MessageType,
+  PROTOCOL_VERSION,
+  type WireMemberUpdate,
+  type WirePeer,
+} from './schema.js';
 
 /** What the sender fills in; {@link sealEnvelope} adds the protocol fields. */
 export interface EnvelopeFields {
@@ -16,6 +22,10 @@ export interface EnvelopeFields {
   readonly to?: readonly WirePeer[];
   readonly id: string;
   readonly ts: number;
+  /** Membership updates to carry. */
+  readonly m?: readonly WireMemberUpdate[];
+  /** For a ping-req: the member to ping. */
+  readonly target?: WirePeer;
 }
 
 /** Builds and encodes an outbound envelope, ready to POST. Encoded once, sent to every receiver. */
@@ -29,6 +39,8 @@ export function sealEnvelope(fields: EnvelopeFields): Buffer {
     ts: fields.ts,
   };
   if (fields.to !== undefined) envelope.to = [...fields.to];
+  if (fields.m !== undefined && fields.m.length > 0) envelope.m = [...fields.m];
+  if (fields.target !== undefined) envelope.target = fields.target;
   return encodeEnvelope(envelope);
 }
 

@@ -20,6 +20,14 @@ export const MessageType = {
   Broadcast: 2,
   /** A message for the members listed in `to`. */
   Direct: 3,
+  /** Failure detection: "are you alive?". Answered with an {@link Ack}. */
+  Ping: 4,
+  /** Failure detection: "please ping `target` for me". Answered with an {@link Ack}. */
+  PingReq: 5,
+  /** Anti-entropy: a full state exchange; `m` holds the sender's state, the answer the receiver's. */
+  Sync: 6,
+  /** Dissemination: membership updates in `m`. */
+  Gossip: 7,
 } as const;
 
 /** A message type number. */
@@ -55,10 +63,30 @@ export const WirePeerSchema = z.object({
   port: z.int().min(1).max(65535),
   id: z.string().min(1).max(FIELD_LIMITS.id).optional(),
   name: z.string().max(FIELD_LIMITS.name).optional(),
+  /** The member's incarnation (tsp2p only). */
+  inc: z.int().min(0).optional(),
 });
 
 /** A peer as it appears on the wire. */
 export type WirePeer = z.infer<typeof WirePeerSchema>;
+
+/** Most membership updates in one message (a sync carries the whole state). */
+export const MAX_UPDATES = 100_000;
+
+/** News about one member: see `src/membership/merge.ts` for how updates are ordered. */
+export const MemberUpdateSchema = z.object({
+  id: z.string().min(1).max(FIELD_LIMITS.id),
+  address: z.string().min(1).max(FIELD_LIMITS.address),
+  port: z.int().min(1).max(65535),
+  name: z.string().max(FIELD_LIMITS.name).optional(),
+  state: z.enum(['alive', 'suspect', 'dead', 'left']),
+  inc: z.int().min(0),
+  by: z.string().min(1).max(FIELD_LIMITS.id).optional(),
+  kind: z.literal('gop2p').optional(),
+});
+
+/** A membership update on the wire. */
+export type WireMemberUpdate = z.infer<typeof MemberUpdateSchema>;
 
 /**
  * The envelope every `POST /` carries. Unknown fields are ignored (stripped), as gop2p does.
@@ -76,6 +104,10 @@ export const EnvelopeSchema = z.object({
   id: z.string().min(1).max(FIELD_LIMITS.messageId).optional(),
   /** The sender's wall-clock time when it created the message, in ms since the epoch. */
   ts: z.number().nonnegative().optional(),
+  /** Membership updates: piggybacked gossip, or a sync's full state. */
+  m: z.array(MemberUpdateSchema).max(MAX_UPDATES).optional(),
+  /** The member a ping-req asks the receiver to ping. */
+  target: WirePeerSchema.optional(),
 });
 
 /** The decoded envelope. */
@@ -86,6 +118,16 @@ export const MemberListSchema = z.array(WirePeerSchema).max(100_000);
 
 /** A connect answer's member list. */
 export type MemberList = z.infer<typeof MemberListSchema>;
+
+/** The answer to a ping, ping-req, sync or gossip (`application/json`). */
+export const AckSchema = z.object({
+  /** For a ping-req: whether the target answered the receiver's ping. */
+  ack: z.boolean().optional(),
+  m: z.array(MemberUpdateSchema).max(MAX_UPDATES).optional(),
+});
+
+/** The answer to a membership request. */
+export type Ack = z.infer<typeof AckSchema>;
 
 /** HTTP headers tsp2p adds to its answers (a gop2p node ignores them). */
 export const Headers = Object.freeze({

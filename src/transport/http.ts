@@ -72,7 +72,7 @@ export class HttpTransport implements Transport {
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       this.#serve(req, res, options).catch((err: unknown) => {
         this.#logger.error('request handler failed', { err });
-        if (!res.headersSent) send(res, { status: 500, body: 'internal error' });
+        if (!res.headersSent) send(res, { status: 500, body: 'internal error\n' });
         else res.destroy();
       });
     });
@@ -120,16 +120,13 @@ export class HttpTransport implements Transport {
   async #serve(req: IncomingMessage, res: ServerResponse, options: ListenOptions): Promise<void> {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > options.maxBodyBytes) {
-      // Refuse before reading a byte of it, and close: the rest of the body is never read.
-      res.shouldKeepAlive = false;
-      send(res, { status: 413, body: `body too large: limit is ${options.maxBodyBytes} bytes` });
-      req.resume();
+      // Refuse before reading a byte of it; the rest is discarded, never buffered.
+      refuseTooLarge(req, res, options.maxBodyBytes);
       return;
     }
     const body = await readCapped(req, options.maxBodyBytes);
     if (body === undefined) {
-      res.shouldKeepAlive = false;
-      send(res, { status: 413, body: `body too large: limit is ${options.maxBodyBytes} bytes` });
+      refuseTooLarge(req, res, options.maxBodyBytes);
       return;
     }
     const url = req.url ?? '/';
@@ -231,6 +228,30 @@ function send(res: ServerResponse, response: InboundResponse): void {
   res.setHeader('content-length', buf.byteLength);
   if (response.headers) for (const [k, v] of Object.entries(response.headers)) res.setHeader(k, v);
   res.end(buf);
+}
+
+/** How long a refused upload may go on being discarded before its connection is closed. */
+const LINGER_MS = 1_000;
+
+/**
+ * Answers 413 at once, then closes the connection once the client stops sending, or after
+ * {@link LINGER_MS}. Closing a socket while the client still sends makes the kernel answer with
+ * a reset, and the client then loses the 413 before it reads it (HTTP servers' "lingering close").
+ */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
+  const buf = Buffer.from(`body too large: limit is ${max} bytes\n`);
+  res.shouldKeepAlive = false;
+  res.writeHead(413, { 'content-type': TEXT, 'content-length': buf.byteLength });
+  res.write(buf); // the whole answer is on its way; end() below only closes the connection
+  req.resume(); // discard the rest of the body
+  const close = (): void => {
+    clearTimeout(timer);
+    if (!res.writableEnded) res.end();
+  };
+  const timer = setTimeout(close, LINGER_MS);
+  timer.unref();
+  req.once('end', close);
+  req.once('close', close);
 }
 
 /** Reads the whole body, or resolves `undefined` as soon as it passes `max` bytes. */

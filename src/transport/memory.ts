@@ -166,7 +166,7 @@ export class MemoryNetwork {
     }
     let response: InboundResponse;
     if (request.body.byteLength > listener.options.maxBodyBytes) {
-      response = { status: 413, body: `body too large: limit is ${listener.options.maxBodyBytes} bytes` };
+      response = { status: 413, body: `body too large: limit is ${listener.options.maxBodyBytes} bytes\n` };
     } else {
       const colon = from.lastIndexOf(':');
       response = await listener.options.handler({

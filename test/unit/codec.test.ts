@@ -92,7 +92,13 @@ const EXPECTED_ANSWERED: Record<string, Expected | 405> = {
     text: 'hi',
     from: { port: 9999, address: '127.0.0.1' },
   },
-  '{"type":4,"from":{"port":6001,"address":"127.0.0.1"}}': 405,
+  // gop2p answers 405 to type 4; for tsp2p it is a ping, which a node refuses (405) from an
+  // unversioned gop2p sender, but which decodes.
+  '{"type":4,"from":{"port":6001,"address":"127.0.0.1"}}': {
+    type: MessageType.Ping,
+    text: '',
+    from: { port: 6001, address: '127.0.0.1' },
+  },
 };
 
 function checkDecoded(envelope: Envelope, expected: Expected, what: string): void {
@@ -247,7 +253,7 @@ describe('decodeEnvelope refuses bad input with a precise status and one-line me
       status: 400,
       mentions: 'from.id',
     },
-    { name: 'unknown type 4', body: env({ type: 4 }), status: 405 },
+    { name: 'unknown type 99', body: env({ type: 99 }), status: 405 },
     { name: 'unknown type 99', body: env({ type: 99 }), status: 405 },
     { name: 'unknown type -1', body: env({ type: -1 }), status: 405 },
     // over-long fields

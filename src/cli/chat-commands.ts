@@ -1,0 +1,68 @@
+/**
+ * What a line typed in the chat means (pure: no I/O).
+ *
+ * @module
+ */
+
+/** One line of chat input, parsed. */
+export type ChatCommand =
+  | { readonly kind: 'empty' }
+  | { readonly kind: 'broadcast'; readonly text: string }
+  | { readonly kind: 'connect'; readonly target: string | undefined }
+  | { readonly kind: 'disconnect' }
+  | { readonly kind: 'dm'; readonly target: string; readonly text: string }
+  | { readonly kind: 'peers' }
+  | { readonly kind: 'help' }
+  | { readonly kind: 'exit' }
+  | { readonly kind: 'mistake'; readonly message: string };
+
+/**
+ * Parses one line. Plain text is a broadcast. Commands start with `/`; gop2p's bare words
+ * `connect <port>`, `disconnect` and `exit` work too. `//text` broadcasts `/text`.
+ */
+export function parseChatLine(line: string): ChatCommand {
+  const trimmed = line.trim();
+  if (trimmed === '') return { kind: 'empty' };
+  if (trimmed === 'exit' || trimmed === 'disconnect') return { kind: trimmed };
+  const bare = /^connect\s+(\S+)$/.exec(trimmed);
+  if (bare) return { kind: 'connect', target: bare[1] };
+  if (trimmed.startsWith('//')) return { kind: 'broadcast', text: line.replace(/^\s*\//, '') };
+  if (!trimmed.startsWith('/')) return { kind: 'broadcast', text: line };
+
+  const space = trimmed.search(/\s/);
+  const name = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
+  const rest = space < 0 ? '' : trimmed.slice(space).trim();
+  switch (name) {
+    case '/connect':
+    case '/join':
+      if (/\s/.test(rest)) return { kind: 'mistake', message: 'usage: /connect H:P' };
+      return { kind: 'connect', target: rest === '' ? undefined : rest };
+    case '/disconnect':
+    case '/leave':
+      return noArgs('disconnect', rest);
+    case '/peers':
+    case '/members':
+      return noArgs('peers', rest);
+    case '/help':
+    case '/?':
+      return { kind: 'help' };
+    case '/exit':
+    case '/quit':
+      return noArgs('exit', rest);
+    case '/dm':
+    case '/msg': {
+      const m = /^(\S+)\s+([\s\S]+)$/.exec(rest);
+      if (!m) return { kind: 'mistake', message: 'usage: /dm H:P text' };
+      return { kind: 'dm', target: m[1]!, text: m[2]! };
+    }
+    default:
+      return {
+        kind: 'mistake',
+        message: `unknown command '${name}': /help lists the commands (start with // to send a line beginning with /)`,
+      };
+  }
+}
+
+function noArgs(kind: 'disconnect' | 'peers' | 'exit', rest: string): ChatCommand {
+  return rest === '' ? { kind } : { kind: 'mistake', message: `/${kind} takes no arguments` };
+}

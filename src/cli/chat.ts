@@ -1,0 +1,302 @@
+/**
+ * `tsp2p chat`: a node with a line-based chat on the terminal (or on pipes).
+ *
+ * @module
+ */
+
+import { createInterface } from 'node:readline';
+import {
+  type DeliveryFailure,
+  type DeliveryReport,
+  type Message,
+  type Node,
+  P2PError,
+  type Peer,
+} from '../index.js';
+import { type NodeFlags, normalizeAddress } from './args.js';
+import { type ChatCommand, parseChatLine } from './chat-commands.js';
+import { addressOf, type Colors, colors, errorMessage, safeText, useColor, who } from './format.js';
+import { CHAT_COMMANDS } from './help.js';
+import type { CliIO } from './io.js';
+import { Screen } from './screen.js';
+import { createNode, Session, startFailure } from './session.js';
+
+/** Runs `tsp2p chat` until the node has left; resolves with the exit code. */
+export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
+  const interactive = io.stdin.isTTY === true && io.stdout.isTTY === true;
+  const c = colors(useColor(io.stdout, io.env));
+  const screen = new Screen(io.stdout, io.stderr);
+  const node = createNode(flags);
+  let self: Peer;
+  try {
+    self = await node.start();
+  } catch (err) {
+    io.stderr.write(`tsp2p: ${startFailure(err, flags).message}\n`);
+    return 2;
+  }
+  const chat = new Chat(node, self, screen, c, interactive, () => session.leave('now'));
+  const rl = createInterface({
+    input: io.stdin,
+    ...(interactive ? { output: io.stdout } : {}),
+    terminal: interactive,
+    prompt: '> ',
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  const session = new Session(node, {
+    onTaskError: (err) => chat.error(errorMessage(err)),
+    onLeaving: () => {
+      screen.detach();
+      rl.close();
+      if (interactive) screen.print(c.dim('leaving... (Ctrl-C to quit at once)'));
+    },
+    onLeft: (report, error) => chat.left(report, error),
+    onForcedExit: () => {
+      screen.detach();
+      if (interactive) io.stdin.setRawMode?.(false);
+    },
+  });
+  session.handleSignals();
+  io.stdout.on('error', () => void session.leave('now'));
+
+  chat.greet(flags);
+  if (flags.join !== undefined) {
+    const entry = flags.join;
+    session.run(() => chat.connect(entry));
+  }
+  rl.on('line', (line) => {
+    if (session.leaving) return;
+    session.run(() => chat.handle(parseChatLine(line)));
+    if (interactive) rl.prompt();
+  });
+  rl.on('SIGINT', () => session.interrupt());
+  rl.on('close', () => void session.leave('after-input'));
+  if (interactive) screen.attach(rl);
+  return session.finished;
+}
+
+/** The chat's state and its answers to commands and events. */
+class Chat {
+  readonly #node: Node;
+  readonly #self: Peer;
+  readonly #screen: Screen;
+  readonly #c: Colors;
+  readonly #interactive: boolean;
+  /** What the chat knows about a member's health, beyond being a member (keyed by id). */
+  readonly #notes = new Map<string, string>();
+  readonly #exit: () => Promise<void>;
+  #lastEntry: string | undefined;
+
+  constructor(
+    node: Node,
+    self: Peer,
+    screen: Screen,
+    c: Colors,
+    interactive: boolean,
+    exit: () => Promise<void>,
+  ) {
+    this.#node = node;
+    this.#exit = exit;
+    this.#self = self;
+    this.#screen = screen;
+    this.#c = c;
+    this.#interactive = interactive;
+    node.on('message', (m) => this.#message(m));
+    node.on('member:join', (p) => {
+      this.#notes.delete(p.id);
+      this.#event(`${c.green('*')} ${who(p, c)} ${c.green('joined')}`);
+    });
+    node.on('member:leave', (p) => {
+      this.#notes.delete(p.id);
+      this.#event(`${c.yellow('*')} ${who(p, c)} ${c.yellow('left')}`);
+    });
+    node.on('member:suspect', (p) => {
+      this.#notes.set(p.id, 'suspect');
+      this.#event(`${c.yellow('?')} ${who(p, c)} ${c.yellow('is not answering')}`);
+    });
+    node.on('member:fail', (p) => {
+      this.#notes.delete(p.id);
+      this.#event(`${c.red('!')} ${who(p, c)} ${c.red('failed and was removed')}`);
+    });
+    node.on('member:update', (p) => this.#event(`${c.dim('*')} ${who(p, c)} ${c.dim('updated')}`));
+  }
+
+  #joinCommand(): string {
+    return `npx tsp2p chat --join ${addressOf(this.#self)}`;
+  }
+
+  greet(flags: NodeFlags): void {
+    const c = this.#c;
+    this.#screen.print(`listening on http://${addressOf(this.#self)}`);
+    this.#screen.print(`others join with: ${c.bold(this.#joinCommand())}`);
+    if (!this.#interactive) return;
+    const loopback = /^(127\.|::1$|localhost$)/.test(this.#self.address);
+    const name = this.#self.name ? ` as ${c.bold(safeText(this.#self.name))}` : '';
+    this.#screen.print(
+      c.dim(`you chat${name}. Type a message and press Enter; /help lists the commands.`) +
+        (loopback && flags.host === undefined
+          ? c.dim('\n(only this machine can join: start with --host 0.0.0.0 to let your network in)')
+          : ''),
+    );
+  }
+
+  error(text: string): void {
+    this.#screen.error(`${this.#c.red('error:')} ${text}`);
+  }
+
+  #info(text: string): void {
+    this.#screen.print(this.#c.dim(text));
+  }
+
+  #event(text: string): void {
+    this.#screen.print(text);
+  }
+
+  #message(m: Message): void {
+    const c = this.#c;
+    const tag = m.type === 'direct' ? ` ${c.magenta('[dm]')}` : '';
+    this.#event(`${who(m.from, c)}${tag}: ${safeText(m.text)}`);
+  }
+
+  async handle(cmd: ChatCommand): Promise<void> {
+    switch (cmd.kind) {
+      case 'empty':
+        return;
+      case 'broadcast':
+        return this.#broadcast(cmd.text);
+      case 'connect': {
+        const target = cmd.target ?? this.#lastEntry;
+        if (target === undefined) return this.error('usage: /connect H:P (or connect <port> for 127.0.0.1)');
+        return this.connect(target);
+      }
+      case 'disconnect':
+        return this.#disconnect();
+      case 'dm':
+        return this.#dm(cmd.target, cmd.text);
+      case 'peers':
+        return this.#peers();
+      case 'help':
+        this.#screen.print(CHAT_COMMANDS);
+        return;
+      case 'exit':
+        await this.#exit();
+        return;
+      case 'mistake':
+        return this.error(cmd.message);
+    }
+  }
+
+  async connect(target: string): Promise<void> {
+    let address: string;
+    try {
+      address = normalizeAddress(target);
+    } catch (err) {
+      return this.error(errorMessage(err));
+    }
+    this.#lastEntry = address;
+    try {
+      const report = await this.#node.connect(address);
+      const n = report.members.length;
+      this.#info(`connected through ${addressOf(report.entry)}: ${n} member${n === 1 ? '' : 's'}`);
+      this.#failures(report.failed, 'did not answer');
+    } catch (err) {
+      this.error(this.#explain(err));
+    }
+  }
+
+  async #broadcast(text: string): Promise<void> {
+    if (!this.#node.isConnected) return this.error(this.#notConnected());
+    try {
+      this.#delivered(await this.#node.broadcast(text));
+    } catch (err) {
+      this.error(this.#explain(err));
+    }
+  }
+
+  async #dm(target: string, text: string): Promise<void> {
+    if (!this.#node.isConnected) return this.error(this.#notConnected());
+    const to = this.#resolve(target);
+    if (typeof to !== 'string') return this.error(to.error);
+    try {
+      this.#delivered(await this.#node.send(to, text));
+    } catch (err) {
+      this.error(this.#explain(err));
+    }
+  }
+
+  /** An address, or the address of the one member with this name. */
+  #resolve(target: string): string | { error: string } {
+    try {
+      return normalizeAddress(target);
+    } catch {
+      const named = this.#node.members().filter((p) => p.name === target);
+      if (named.length === 1) return addressOf(named[0]!);
+      if (named.length > 1) {
+        return { error: `${named.length} members are named '${safeText(target)}': use their H:P (/peers)` };
+      }
+      return { error: `'${safeText(target)}' is neither an address (H:P) nor a member's name (see /peers)` };
+    }
+  }
+
+  async #disconnect(): Promise<void> {
+    if (!this.#node.isConnected) return this.error('not connected');
+    const report = await this.#node.disconnect();
+    this.#notes.clear();
+    const n = report.notified.length;
+    this.#info(`left the network (told ${n} member${n === 1 ? '' : 's'}); /connect H:P joins again`);
+    this.#failures(report.failed, 'was not told');
+  }
+
+  #peers(): void {
+    const c = this.#c;
+    const members = this.#node.members();
+    const lines = [`you: ${who(this.#self, c)}`];
+    if (members.length === 0) {
+      lines.push(`no members yet: /connect H:P, or have others run: ${this.#joinCommand()}`);
+    } else {
+      lines.push(`${members.length} member${members.length === 1 ? '' : 's'}:`);
+      for (const p of members) {
+        const note = this.#notes.get(p.id);
+        lines.push(`  ${who(p, c)}  ${note ? c.yellow(note) : c.green('alive')}`);
+      }
+    }
+    this.#screen.print(lines.join('\n'));
+  }
+
+  left(report: { notified: Peer[]; failed: DeliveryFailure[] } | undefined, error: unknown): void {
+    if (error !== undefined) {
+      this.error(`leaving failed: ${errorMessage(error)}`);
+      return;
+    }
+    if (report === undefined || report.notified.length + report.failed.length === 0) {
+      this.#info('bye');
+      return;
+    }
+    const n = report.notified.length;
+    this.#info(`left the network (told ${n} member${n === 1 ? '' : 's'}), bye`);
+    this.#failures(report.failed, 'was not told');
+  }
+
+  #delivered(report: DeliveryReport): void {
+    for (const p of report.delivered) this.#notes.delete(p.id);
+    for (const f of report.failed) this.#notes.set(f.peer.id, 'unreachable (last message not delivered)');
+    this.#failures(report.failed, 'did not get it');
+  }
+
+  #failures(failed: readonly DeliveryFailure[], what: string): void {
+    for (const f of failed) {
+      this.#screen.error(`${this.#c.red('!')} ${who(f.peer, this.#c)} ${what}: ${errorMessage(f.error)}`);
+    }
+  }
+
+  #notConnected(): string {
+    return `not connected: /connect H:P, or have others run: ${this.#joinCommand()}`;
+  }
+
+  #explain(err: unknown): string {
+    if (err instanceof P2PError) {
+      if (err.code === 'ERR_NOT_CONNECTED') return this.#notConnected();
+      if (err.code === 'ERR_UNKNOWN_PEER') return `${errorMessage(err)} (/peers lists the members)`;
+    }
+    return errorMessage(err);
+  }
+}

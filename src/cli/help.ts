@@ -1,0 +1,97 @@
+/**
+ * The usage texts, and the version read from package.json.
+ *
+ * @module
+ */
+
+import { readFileSync } from 'node:fs';
+import type { RunCommand } from './args.js';
+
+/** The package version. Both src/cli and dist/cli sit two levels below package.json. */
+export function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+const FLAGS = `Options:
+  --host H       the interface to listen on (default 127.0.0.1, this machine only;
+                 use 0.0.0.0 to let other machines on your network join)
+  --port P       the port to listen on (default 0: any free port)
+  --join H:P     join the network through the node at H:P (a bare port means 127.0.0.1)
+  --name NAME    a display name shown with your messages (default: <user>-<id prefix>)
+  --gop2p        compat mode: also talk to gop2p (Go) nodes
+  -h, --help     show this help`;
+
+/** The chat's commands, as `/help` prints them. */
+export const CHAT_COMMANDS = `Type a line and press Enter to send it to every member. Commands:
+  /connect H:P       join a network through H:P (gop2p style: connect <port>)
+  /disconnect        leave the network; you can /connect again
+  /dm H:P text       send text to one member only (H:P may also be a member's name)
+  /peers             list the members: address, name and state
+  /help              show the commands
+  /exit              leave gracefully and quit (also: exit, Ctrl-D, Ctrl-C)`;
+
+/** The usage of `tsp2p`, or of one of its commands. */
+export function usage(topic: RunCommand | undefined, version: string): string {
+  if (topic === 'chat') {
+    return `Usage: tsp2p chat [options]
+
+Starts a node and chats in the terminal. It prints the command others run to join you.
+
+${FLAGS}
+
+${CHAT_COMMANDS}
+
+With piped input it reads one line at a time, prints one line per event, and leaves
+gracefully at the end of the input. The first Ctrl-C leaves gracefully; a second quits at once.
+
+Example (two terminals):
+  npx tsp2p chat --port 6001 --name ada
+  npx tsp2p chat --join 127.0.0.1:6001 --name bob
+`;
+  }
+  if (topic === 'node') {
+    return `Usage: tsp2p node [options]
+
+Starts a node for scripts and services: no prompt, one JSON object per line on stdout.
+
+${FLAGS}
+
+Output, one object per line:
+  {"event":"listening","address":"127.0.0.1","port":6001,"id":"...","name":"..."}
+  {"event":"connected","entry":{...},"members":[...],"failed":[...]}
+  {"event":"message","id":"...","type":"broadcast","from":{"id","address","port","name"},"text":"hi"}
+  {"event":"member:join","id":"...","address":"...","port":6002,"name":"..."}
+    (also member:leave, member:suspect, member:fail, member:update)
+  {"event":"sent","id":"...","type":"broadcast","delivered":[...],"failed":[...]}
+  {"event":"error","code":"ERR_UNKNOWN_PEER","message":"..."}  (the node keeps running)
+  {"event":"left","notified":[...],"failed":[...]}  (at the end)
+
+Input, one per line:
+  any text                               broadcast to every member
+  {"to":"H:P","text":"..."}              a direct message ("to" may also be a list)
+  {"text":"..."}                         a broadcast of exactly this text
+
+The end of the input leaves gracefully and exits 0. To keep a node running with no input,
+give it one that stays open, e.g. 'tail -f /dev/null | tsp2p node'.
+`;
+  }
+  return `tsp2p ${version}: peer-to-peer messaging over HTTP, wire-compatible with gop2p
+
+Usage:
+  tsp2p chat [options]   chat in the terminal
+  tsp2p node [options]   a node for scripts: JSON lines out, text lines in
+  tsp2p help [command]   show help for a command
+  tsp2p --version        print the version
+
+${FLAGS}
+
+Quick start, in two terminals:
+  npx tsp2p chat --port 6001
+  npx tsp2p chat --join 127.0.0.1:6001
+
+Run 'tsp2p help chat' for the chat commands.
+`;
+}

@@ -1,0 +1,190 @@
+/**
+ * The lifecycle both commands share: build and start the node from the flags, run input in
+ * order, and leave gracefully on end of input, on `/exit`, or on the first SIGINT/SIGTERM
+ * (a second one exits at once).
+ *
+ * @module
+ */
+
+import { userInfo } from 'node:os';
+import { generateIdentity, type LeaveReport, Node, type NodeOptions, P2PError } from '../index.js';
+import { type NodeFlags, UsageError } from './args.js';
+
+/** The exit code of a second Ctrl-C: 128 + SIGINT. */
+export const FORCED_EXIT_CODE = 130;
+
+/** Signals closer together than this count as one (see {@link Session.interrupt}). */
+const SAME_SIGNAL_MS = 300;
+
+/** A name people can tell apart: the user's login and the first characters of the node id. */
+export function defaultName(id: string): string {
+  let user = '';
+  try {
+    user = userInfo().username;
+  } catch {
+    // No user entry (some containers): the id alone will do.
+  }
+  user = user.replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 16);
+  return `${user || 'peer'}-${id.slice(0, 4)}`;
+}
+
+/**
+ * Builds the node the flags describe.
+ *
+ * @throws {UsageError} when a flag holds a value the node refuses (a bad host, a name too long).
+ */
+export function createNode(flags: NodeFlags): Node {
+  const identity = generateIdentity();
+  const options: NodeOptions = {
+    port: flags.port,
+    name: flags.name ?? defaultName(identity.id),
+    identity: identity.privateKey,
+    ...(flags.host !== undefined ? { host: flags.host } : {}),
+    ...(flags.gop2p ? { compat: 'gop2p' as const } : {}),
+  };
+  try {
+    return new Node(options);
+  } catch (err) {
+    if (err instanceof P2PError && err.code === 'ERR_INVALID_OPTIONS') {
+      throw new UsageError(err.message.replace(/^invalid option (\w+)/, 'invalid --$1'));
+    }
+    throw err;
+  }
+}
+
+/** One line explaining why the node could not start, with what to do about it. */
+export function startFailure(err: unknown, flags: NodeFlags): { code: string; message: string } {
+  const code = err instanceof P2PError ? err.code : 'ERR_UNEXPECTED';
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'ERR_ADDRESS_IN_USE') {
+    return { code, message: `${message}: choose another with --port, or use --port 0 for any free port` };
+  }
+  if (/EACCES/.test(message) && flags.port > 0 && flags.port < 1024) {
+    return { code, message: `${message}: ports below 1024 need privileges; use --port 0 for any free port` };
+  }
+  if (/EADDRNOTAVAIL/.test(message)) {
+    return { code, message: `${message}: --host must be an address of this machine, or 0.0.0.0` };
+  }
+  return { code, message };
+}
+
+/** How a session leaves: after the input already read has run, or right away. */
+export type LeaveMode = 'after-input' | 'now';
+
+/** What a session reports to its front end. */
+export interface SessionHooks {
+  /** A task threw something it did not handle itself. */
+  onTaskError(err: unknown): void;
+  /** Leaving has begun (input stops being read). */
+  onLeaving(mode: LeaveMode): void;
+  /** The node has told the members (or failed to); `error` when the leave itself threw. */
+  onLeft(report: LeaveReport | undefined, error: unknown): void;
+  /** A second signal: the process exits at once after this returns. */
+  onForcedExit(): void;
+}
+
+/**
+ * Runs the input of one node in order, and its graceful end. Tasks run one at a time, so
+ * lines are sent in the order they were typed, and a leave at the end of the input waits for
+ * them.
+ */
+export class Session {
+  readonly node: Node;
+  readonly #hooks: SessionHooks;
+  #tail: Promise<void> = Promise.resolve();
+  #leaving: Promise<void> | undefined;
+  #dropInput = false;
+  #signals = 0;
+  #lastSignalAt = Number.NEGATIVE_INFINITY;
+  #disposeSignals: (() => void) | undefined;
+  readonly #finished: Promise<number>;
+  #finish!: (code: number) => void;
+
+  constructor(node: Node, hooks: SessionHooks) {
+    this.node = node;
+    this.#hooks = hooks;
+    this.#finished = new Promise<number>((resolve) => {
+      this.#finish = resolve;
+    });
+  }
+
+  /** Resolves with the exit code once the node has left and stopped. */
+  get finished(): Promise<number> {
+    return this.#finished;
+  }
+
+  /** Whether leaving has begun. */
+  get leaving(): boolean {
+    return this.#leaving !== undefined;
+  }
+
+  /** Queues a task behind the ones before it. Input that arrives after `/exit` is dropped. */
+  run(task: () => Promise<void> | void): void {
+    this.#tail = this.#tail.then(async () => {
+      if (this.#dropInput) return;
+      try {
+        await task();
+      } catch (err) {
+        this.#hooks.onTaskError(err);
+      }
+    });
+  }
+
+  /**
+   * Leaves gracefully, then stops the node. `'after-input'` runs the input read so far first
+   * (end of input); `'now'` drops it (`/exit`, a signal). Idempotent.
+   */
+  leave(mode: LeaveMode): Promise<void> {
+    if (this.#leaving) return this.#leaving;
+    if (mode === 'now') this.#dropInput = true;
+    const before = mode === 'after-input' ? this.#tail : Promise.resolve();
+    this.#leaving = before.then(() => this.#leaveAndStop());
+    // Set first: the hook closes the input, whose close handler calls leave() again.
+    this.#hooks.onLeaving(mode);
+    return this.#leaving;
+  }
+
+  async #leaveAndStop(): Promise<void> {
+    let report: LeaveReport | undefined;
+    let error: unknown;
+    try {
+      report = await this.node.disconnect();
+    } catch (err) {
+      error = err;
+    }
+    this.#hooks.onLeft(report, error);
+    await this.node.stop().catch(() => undefined);
+    this.#disposeSignals?.();
+    this.#finish(0);
+  }
+
+  /**
+   * The first SIGINT or SIGTERM leaves gracefully; a second exits at once with code 130.
+   * Front ends whose readline owns Ctrl-C call {@link Session.interrupt} themselves.
+   */
+  handleSignals(): void {
+    const onSignal = (): void => this.interrupt();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    this.#disposeSignals = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
+  }
+
+  /** A Ctrl-C or a termination request. */
+  interrupt(): void {
+    const now = Date.now();
+    // One Ctrl-C can arrive twice: from the terminal, and forwarded by a parent such as npx,
+    // which shares the process group. A repeat that close is the same keypress.
+    if (now - this.#lastSignalAt < SAME_SIGNAL_MS) return;
+    this.#lastSignalAt = now;
+    this.#signals += 1;
+    if (this.#signals === 1 && !this.leaving) {
+      void this.leave('now');
+      return;
+    }
+    this.#hooks.onForcedExit();
+    process.exit(FORCED_EXIT_CODE);
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The outbound side of a node: POSTs to peers through the transport, each request with its own
+ * timeout and cancellation, and gop2p's Host header where a gop2p peer needs it.
+ *
+ * @module
+ */
+
+import { setMaxListeners } from 'node:events';
+import type { Clock } from '../clock.js';
+import { PeerRefusedError, TimeoutError } from '../errors.js';
+import type { PeerKind } from '../membership/member-table.js';
+import { formatHostPort, type Peer } from '../peer.js';
+import type { OutboundResponse, Transport } from '../transport/transport.js';
+
+/** Where a request goes. */
+export interface Destination {
+  readonly address: string;
+  readonly port: number;
+  readonly kind: PeerKind;
+  readonly scheme?: 'http' | 'https';
+}
+
+/** A signal and the function that releases what it holds. */
+export interface Scope {
+  readonly signal: AbortSignal;
+  readonly done: () => void;
+}
+
+/**
+ * One signal for a whole call that fans out to many peers: it aborts when `shutdown` or the
+ * caller's `signal` does. Each per-peer request then listens to this one signal only.
+ */
+export function scope(shutdown: AbortSignal, signal: AbortSignal | undefined): Scope {
+  if (signal === undefined) return { signal: shutdown, done: () => {} };
+  const ac = new AbortController();
+  setMaxListeners(0, ac.signal);
+  const onShutdown = (): void => ac.abort(shutdown.reason);
+  const onAbort = (): void => ac.abort(signal.reason);
+  if (shutdown.aborted) ac.abort(shutdown.reason);
+  else shutdown.addEventListener('abort', onShutdown, { once: true });
+  if (signal.aborted) ac.abort(signal.reason);
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: ac.signal,
+    done: () => {
+      shutdown.removeEventListener('abort', onShutdown);
+      signal.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** Sends requests to peers on behalf of one node. */
+export class PeerClient {
+  readonly #transport: Transport;
+  readonly #clock: Clock;
+  readonly #self: () => Peer;
+
+  /**
+   * @param self - this node as others reach it (for gop2p's Host header)
+   */
+  constructor(transport: Transport, clock: Clock, self: () => Peer) {
+    this.#transport = transport;
+    this.#clock = clock;
+    this.#self = self;
+  }
+
+  /**
+   * A signal for one request: it aborts with `parent` or after `timeoutMs`. `done()` releases
+   * the timer and the listener; a timer left behind per request would cost memory at high
+   * message rates.
+   */
+  callSignal(parent: AbortSignal, timeoutMs: number): Scope {
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(parent.reason);
+    const timer = this.#clock.setTimeout(
+      () => ac.abort(new TimeoutError(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    if (parent.aborted) ac.abort(parent.reason);
+    else parent.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: ac.signal,
+      done: () => {
+        timer.cancel();
+        parent.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
+  /**
+   * POSTs `body` and resolves with the answer, whatever its status. Rejects when the peer cannot
+   * be reached, on timeout (`ERR_TIMEOUT`) or with `parent.reason`.
+   *
+   * @param gop2pHost - send this node's own address as Host (gop2p's quirk) even to an unknown peer
+   */
+  async request(
+    to: Destination,
+    body: Uint8Array,
+    parent: AbortSignal,
+    timeoutMs: number,
+    gop2pHost = false,
+  ): Promise<OutboundResponse> {
+    const call = this.callSignal(parent, timeoutMs);
+    try {
+      // gop2p refuses a request whose Host is its own address; its clients send their own.
+      const self = to.kind === 'gop2p' || gop2pHost ? this.#self() : undefined;
+      return await this.#transport.request({
+        host: to.address,
+        port: to.port,
+        body,
+        ...(to.scheme !== undefined ? { scheme: to.scheme } : {}),
+        ...(self !== undefined ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
+        signal: call.signal,
+      });
+    } finally {
+      call.done();
+    }
+  }
+
+  /** Like {@link PeerClient.request}, but rejects with `ERR_PEER_REFUSED` unless the answer is 200. */
+  async post(
+    to: Destination,
+    body: Uint8Array,
+    parent: AbortSignal,
+    timeoutMs: number,
+  ): Promise<OutboundResponse> {
+    const res = await this.request(to, body, parent, timeoutMs);
+    if (res.status !== 200) throw new PeerRefusedError(res.status, firstLine(res.body));
+    return res;
+  }
+}
+
+/** The first line of an answer body, at most 512 bytes of it. */
+export function firstLine(body: Uint8Array): string {
+  const s = Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 512)).toString('utf8');
+  const nl = s.indexOf('\n');
+  return (nl < 0 ? s : s.slice(0, nl)).trim();
+}

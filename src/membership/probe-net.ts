@@ -1,0 +1,127 @@
+/**
+ * The failure detector's network operations, over the node's peer client: ping, ping-req,
+ * push-pull sync and gossip. Each carries piggybacked membership updates both ways.
+ *
+ * @module
+ */
+
+import type { PeerClient } from '../delivery/peer-client.js';
+import type { Logger } from '../logger.js';
+import { decodeAck } from '../protocol/codec.js';
+import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
+import type { IndirectResult, ProbeNet } from './failure-detector.js';
+import type { Member } from './member-table.js';
+import type { Membership } from './membership.js';
+
+/** Builds an outbound membership envelope. */
+export type SealMembership = (
+  type: MessageType,
+  extra: { m?: readonly WireMemberUpdate[]; target?: WirePeer },
+) => Uint8Array;
+
+/** {@link ProbeNet} over HTTP (or any transport). */
+export class PeerProbeNet implements ProbeNet {
+  readonly #client: PeerClient;
+  readonly #membership: Membership;
+  readonly #seal: SealMembership;
+  readonly #logger: Logger;
+
+  constructor(client: PeerClient, membership: Membership, seal: SealMembership, logger: Logger) {
+    this.#client = client;
+    this.#membership = membership;
+    this.#seal = seal;
+    this.#logger = logger;
+  }
+
+  async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    // A gop2p peer cannot answer a ping, but any HTTP answer (its 405) shows it is alive.
+    const m = member.kind === 'tsp2p' ? this.#membership.piggyback() : undefined;
+    try {
+      const res = await this.#client.request(
+        destination(member),
+        this.#seal(MessageType.Ping, m ? { m } : {}),
+        signal,
+        timeoutMs,
+      );
+      if (res.status === 200 && member.kind === 'tsp2p') this.#merge(res.body);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async pingReq(
+    via: Member,
+    target: Member,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<IndirectResult> {
+    const body = this.#seal(MessageType.PingReq, {
+      target: wirePeer(target),
+      m: this.#membership.piggyback(),
+    });
+    try {
+      const res = await this.#client.request(destination(via), body, signal, timeoutMs);
+      if (res.status !== 200) return 'nack';
+      const ack = this.#merge(res.body);
+      return ack?.ack === true ? 'ack' : 'nack';
+    } catch {
+      return 'none';
+    }
+  }
+
+  async sync(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    const before = this.#membership.incarnation;
+    const body = this.#seal(MessageType.Sync, { m: this.#membership.state() });
+    try {
+      const res = await this.#client.request(destination(member), body, signal, timeoutMs);
+      if (res.status !== 200) return false;
+      this.#merge(res.body);
+    } catch {
+      return false;
+    }
+    // The peer's state said this node was dead or gone, and it refuted: tell that peer at once,
+    // so that the refutation crosses a healed partition without waiting for another round.
+    if (this.#membership.incarnation !== before) await this.gossip(member, timeoutMs, signal);
+    return true;
+  }
+
+  async gossip(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback()];
+    try {
+      const res = await this.#client.request(
+        destination(member),
+        this.#seal(MessageType.Gossip, { m }),
+        signal,
+        timeoutMs,
+      );
+      if (res.status !== 200) return false;
+      this.#merge(res.body);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #merge(body: Uint8Array) {
+    const ack = decodeAck(body);
+    if (!ack.ok) {
+      this.#logger.debug('ignoring a malformed membership answer', { why: ack.refusal.message });
+      return undefined;
+    }
+    this.#membership.applyAll(ack.value.m);
+    return ack.value;
+  }
+}
+
+function destination(m: Member): { address: string; port: number; kind: Member['kind'] } {
+  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
+}
+
+/** A member as a wire peer, with its incarnation. */
+export function wirePeer(m: Member): WirePeer {
+  const w: WirePeer = { address: m.peer.address, port: m.peer.port, inc: m.incarnation };
+  if (m.kind === 'tsp2p') w.id = m.peer.id;
+  if (m.peer.name !== undefined) w.name = m.peer.name;
+  return w;
+}

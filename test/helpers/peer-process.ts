@@ -1,0 +1,164 @@
+/**
+ * A tsp2p node in its own process, driven over JSON lines. Spawned by {@link ./spawn-peer.ts}.
+ *
+ * Run: `node --import tsx test/helpers/peer-process.ts '<NodeOptions as JSON>'` (or pass the
+ * options in the env var `TSP2P_PEER_OPTIONS`).
+ *
+ * stdout, one JSON object per line:
+ * - `{"event":"ready","self":Peer}` once the node listens;
+ * - `{"event":"message","id","type","text","from":Peer}` per message received;
+ * - `{"event":"member:join"|"member:leave"|"member:fail"|"member:update"|"member:suspect","peer":Peer}`;
+ * - `{"event":"result","seq":n,"result":...}` or `{"event":"result","seq":n,"error":{code,message}}`
+ *   answering each command.
+ *
+ * stdin, one JSON command per line, each with a `seq` number:
+ * `{"seq":1,"cmd":"connect","entry":"127.0.0.1:5000"}`, `{"seq":2,"cmd":"broadcast","text":"hi"}`,
+ * `{"seq":3,"cmd":"send","to":"127.0.0.1:5001"|[...],"text":"psst"}`, `{"seq":4,"cmd":"disconnect"}`,
+ * `{"seq":5,"cmd":"members"}`, `{"seq":6,"cmd":"stop"}` (the process then exits with code 0).
+ *
+ * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
+ *
+ * @module
+ */
+
+import { createInterface } from 'node:readline';
+import { Node, type NodeOptions, P2PError, type Peer } from '../../src/index.js';
+import type { ConnectReport, DeliveryFailure, DeliveryReport, LeaveReport } from '../../src/types.js';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function out(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+function log(message: string): void {
+  process.stderr.write(`[peer ${process.pid}] ${message}\n`);
+}
+
+function peerJson(peer: Peer): Json {
+  const p: { [key: string]: Json } = { id: peer.id, address: peer.address, port: peer.port };
+  if (peer.name !== undefined) p.name = peer.name;
+  return p;
+}
+
+function errorJson(err: unknown): { code: string; message: string } {
+  if (err instanceof P2PError) return { code: err.code, message: err.message };
+  return { code: 'ERR_HELPER', message: (err as Error)?.message ?? String(err) };
+}
+
+function failuresJson(failed: readonly DeliveryFailure[]): Json {
+  return failed.map((f) => ({ peer: peerJson(f.peer), error: errorJson(f.error) }));
+}
+
+function deliveryJson(r: DeliveryReport): Json {
+  return { id: r.id, delivered: r.delivered.map(peerJson), failed: failuresJson(r.failed) };
+}
+
+function connectJson(r: ConnectReport): Json {
+  return { entry: peerJson(r.entry), members: r.members.map(peerJson), failed: failuresJson(r.failed) };
+}
+
+function leaveJson(r: LeaveReport): Json {
+  return { notified: r.notified.map(peerJson), failed: failuresJson(r.failed) };
+}
+
+interface Command {
+  readonly seq: number;
+  readonly cmd: string;
+  readonly entry?: string;
+  readonly text?: string;
+  readonly to?: string | string[];
+}
+
+const raw = process.argv[2] ?? process.env.TSP2P_PEER_OPTIONS ?? '{}';
+const options = JSON.parse(raw) as NodeOptions;
+const node = new Node({
+  ...options,
+  logger: {
+    debug: () => undefined,
+    info: (msg, fields) => log(`info ${msg} ${fields ? safeFields(fields) : ''}`),
+    warn: (msg, fields) => log(`warn ${msg} ${fields ? safeFields(fields) : ''}`),
+    error: (msg, fields) => log(`error ${msg} ${fields ? safeFields(fields) : ''}`),
+  },
+});
+
+function safeFields(fields: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? `${v.name}: ${v.message}` : v));
+  } catch {
+    return String(fields);
+  }
+}
+
+node.on('message', (msg) => {
+  out({ event: 'message', id: msg.id, type: msg.type, text: msg.text, from: peerJson(msg.from) });
+});
+for (const event of [
+  'member:join',
+  'member:leave',
+  'member:fail',
+  'member:update',
+  'member:suspect',
+] as const) {
+  node.on(event, (peer: Peer) => out({ event, peer: peerJson(peer) }));
+}
+
+async function run(command: Command): Promise<Json> {
+  switch (command.cmd) {
+    case 'connect':
+      return connectJson(await node.connect(command.entry ?? ''));
+    case 'broadcast':
+      return deliveryJson(await node.broadcast(command.text ?? ''));
+    case 'send':
+      return deliveryJson(await node.send(command.to ?? [], command.text ?? ''));
+    case 'disconnect':
+      return leaveJson(await node.disconnect());
+    case 'members':
+      return node.members().map(peerJson);
+    case 'stop':
+      await node.stop();
+      return null;
+    default:
+      throw new Error(`unknown command '${command.cmd}'`);
+  }
+}
+
+let exiting = false;
+async function shutdown(code: number): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  await node.stop().catch((err: unknown) => log(`stop failed: ${(err as Error).message}`));
+  process.exitCode = code;
+  // Everything is closed: the process ends on its own. Should a handle linger, say so and go.
+  setTimeout(() => {
+    log('handles still open 5 s after stop; exiting');
+    process.exit(code);
+  }, 5_000).unref();
+}
+
+const self = await node.start();
+out({ event: 'ready', self: peerJson(self), pid: process.pid });
+
+const rl = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+rl.on('line', (line) => {
+  if (line.trim() === '') return;
+  let command: Command;
+  try {
+    command = JSON.parse(line) as Command;
+  } catch {
+    log(`not a JSON command: ${line}`);
+    return;
+  }
+  run(command).then(
+    (result) => {
+      out({ event: 'result', seq: command.seq, result });
+      if (command.cmd === 'stop') {
+        rl.close();
+        void shutdown(0);
+      }
+    },
+    (err: unknown) => out({ event: 'result', seq: command.seq, error: errorJson(err) }),
+  );
+});
+rl.on('close', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));

@@ -1,0 +1,118 @@
+/**
+ * Real `tsp2p node` processes: one JSON object per line on stdout for every event, stdin
+ * lines as broadcasts or `{"to","text"}` direct messages, errors that do not stop the node,
+ * and a graceful leave at the end of input or on a signal.
+ */
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { type CliEvent, events, startListening, waitForEvent } from '../helpers/cli-process.js';
+
+function at(address: string): (ev: CliEvent) => boolean {
+  return (ev) => `${ev.address}:${ev.port}` === address;
+}
+
+function from(address: string, text: string, type: 'broadcast' | 'direct'): (ev: CliEvent) => boolean {
+  return (ev) => {
+    const f = ev.from as { address: string; port: number };
+    return `${f.address}:${f.port}` === address && ev.text === text && ev.type === type;
+  };
+}
+
+describe('tsp2p node', () => {
+  test('prints every event as one JSON object per line and takes lines and JSON commands', async (t) => {
+    const { p: one, address: a } = await startListening(t, 'one', ['node', '--name', 'one']);
+    const listening = events(one)[0]!;
+    assert.equal(listening.event, 'listening');
+    assert.equal(listening.address, '127.0.0.1');
+    assert.equal(typeof listening.port, 'number');
+    assert.match(listening.id as string, /^[0-9a-f]{32}$/);
+    assert.equal(listening.name, 'one');
+
+    const { p: two, address: b } = await startListening(t, 'two', ['node', '--name', 'two', '--join', a]);
+    const connected = await waitForEvent(two, 'connected');
+    assert.deepEqual(
+      (connected.members as { port: number }[]).map((m) => m.port),
+      [Number(a.split(':')[1])],
+    );
+    const joined = await waitForEvent(one, 'member:join', at(b));
+    assert.equal(joined.name, 'two');
+    assert.equal(joined.id, events(two)[0]!.id);
+
+    const { p: three, address: c } = await startListening(t, 'three', ['node', '--join', a]);
+    await waitForEvent(two, 'member:join', at(c));
+    await waitForEvent(three, 'connected');
+
+    // A plain line is a broadcast; `sent` reports who got it.
+    two.send('hello {not json');
+    await waitForEvent(one, 'message', from(b, 'hello {not json', 'broadcast'));
+    await waitForEvent(three, 'message', from(b, 'hello {not json', 'broadcast'));
+    const sent = await waitForEvent(two, 'sent', (ev) => ev.type === 'broadcast');
+    assert.equal((sent.delivered as unknown[]).length, 2);
+    assert.deepEqual(sent.failed, []);
+
+    // A JSON object with "to" is a direct message; "text" alone is a broadcast of that text.
+    two.send(JSON.stringify({ to: a, text: 'psst' }));
+    await waitForEvent(one, 'message', from(b, 'psst', 'direct'));
+    two.send(JSON.stringify({ text: '{"looks":"like json"}' }));
+    await waitForEvent(three, 'message', from(b, '{"looks":"like json"}', 'broadcast'));
+    assert.ok(!events(three).some((ev) => ev.text === 'psst'), 'the direct message reached only its target');
+
+    // Errors are events; the node keeps running.
+    let mark = two.mark();
+    two.send(JSON.stringify({ to: '127.0.0.1:1', text: 'nobody' }));
+    const unknown = await waitForEvent(two, 'error', () => true, mark);
+    assert.equal(unknown.code, 'ERR_UNKNOWN_PEER');
+    mark = two.mark();
+    two.send(JSON.stringify({ to: 'nowhere', text: 'x' }));
+    assert.equal((await waitForEvent(two, 'error', () => true, mark)).code, 'ERR_INVALID_ADDRESS');
+    mark = two.mark();
+    two.send(JSON.stringify({ to: a }));
+    assert.equal((await waitForEvent(two, 'error', () => true, mark)).code, 'ERR_INVALID_INPUT');
+    two.send('still running');
+    await waitForEvent(one, 'message', from(b, 'still running', 'broadcast'));
+
+    // Every stdout line is a JSON object with an event name.
+    for (const p of [one, two, three]) {
+      for (const line of p.lines.stdout) {
+        const ev = JSON.parse(line) as CliEvent;
+        assert.equal(typeof ev.event, 'string', line);
+      }
+    }
+
+    // End of input: two leaves; the others see a leave, not a failure; two exits with 0.
+    two.end();
+    await waitForEvent(one, 'member:leave', at(b));
+    await waitForEvent(three, 'member:leave', at(b));
+    const left = await waitForEvent(two, 'left');
+    assert.equal((left.notified as unknown[]).length, 2);
+    assert.equal(await two.waitExit(), 0);
+    assert.ok(!events(one).some((ev) => ev.event === 'member:fail'), one.dump());
+  });
+
+  test('a node that cannot join reports an error and keeps running', async (t) => {
+    const { p: lone } = await startListening(t, 'lone', ['node', '--join', '127.0.0.1:1']);
+    const err = await waitForEvent(lone, 'error');
+    assert.equal(err.code, 'ERR_CONNECT_FAILED');
+    lone.send('anyone?');
+    const notConnected = await waitForEvent(lone, 'error', (ev) => ev.code === 'ERR_NOT_CONNECTED');
+    assert.match(notConnected.message as string, /connect/);
+    lone.end();
+    assert.equal(await lone.waitExit(), 0);
+  });
+
+  test('SIGTERM and SIGINT leave gracefully and exit with 0', async (t) => {
+    const { p: hub, address: h } = await startListening(t, 'hub', ['node']);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const { p, address } = await startListening(t, signal, ['node', '--join', h]);
+      await waitForEvent(hub, 'member:join', at(address));
+      p.kill(signal);
+      await waitForEvent(hub, 'member:leave', at(address));
+      assert.equal(await p.waitExit(), 0, p.dump());
+      assert.ok(
+        events(p).some((ev) => ev.event === 'left'),
+        p.dump(),
+      );
+    }
+  });
+});

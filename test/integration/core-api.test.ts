@@ -1,0 +1,253 @@
+/**
+ * The public API of `Node` over real HTTP on 127.0.0.1, in-process: lifecycle, errors and their
+ * codes, slow members, the entry point's role, abort signals, and a clean process exit.
+ */
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Message, Node, type Peer } from '../../src/index.js';
+import { closedPort, postJson, rawRequest, SilentServer } from '../helpers/http-raw.js';
+import { ids, startNode } from '../helpers/nodes.js';
+import { onceEvent, waitFor, withDeadline } from '../helpers/wait.js';
+
+/** Makes a silent server a member of `node` by sending a tsp2p connect in its name. */
+async function joinAsSilentMember(node: Node, silent: SilentServer, id: string): Promise<void> {
+  const answer = await postJson(node.self.port, {
+    type: 0,
+    v: 1,
+    id: `join-${id}`,
+    ts: Date.now(),
+    data: null,
+    from: { address: '127.0.0.1', port: silent.port, id },
+  });
+  assert.equal(answer.status, 200, answer.body);
+}
+
+test('start() on port 0 listens on a real port', async (t) => {
+  const node = await startNode(t);
+  assert.equal(node.status, 'started');
+  assert.ok(node.self.port > 0 && node.self.port <= 65535);
+  assert.equal(node.self.address, '127.0.0.1');
+  assert.equal(node.self.id, node.id);
+  const answer = await rawRequest(node.self.port, undefined, { method: 'GET' });
+  assert.equal(answer.status, 400);
+});
+
+test('start() twice fails with ERR_ALREADY_STARTED', async (t) => {
+  const node = await startNode(t);
+  await assert.rejects(node.start(), { code: 'ERR_ALREADY_STARTED' });
+  assert.equal(node.status, 'started');
+});
+
+test('start() on a port in use fails with ERR_ADDRESS_IN_USE', async (t) => {
+  const first = await startNode(t);
+  const second = new Node({ port: first.self.port });
+  t.after(() => second.stop());
+  await assert.rejects(second.start(), { code: 'ERR_ADDRESS_IN_USE' });
+  assert.equal(second.status, 'stopped');
+  // The first one still works.
+  assert.equal((await rawRequest(first.self.port, undefined, { method: 'GET' })).status, 400);
+});
+
+test('calls before connect fail with ERR_NOT_STARTED / ERR_NOT_CONNECTED', async (t) => {
+  const idle = new Node();
+  await assert.rejects(idle.connect('127.0.0.1:1'), { code: 'ERR_NOT_STARTED' });
+  await assert.rejects(idle.broadcast('x'), { code: 'ERR_NOT_STARTED' });
+  const node = await startNode(t);
+  assert.equal(node.isConnected, false);
+  await assert.rejects(node.broadcast('hello?'), { code: 'ERR_NOT_CONNECTED' });
+  await assert.rejects(node.send('127.0.0.1:9', 'hello?'), { code: 'ERR_NOT_CONNECTED' });
+});
+
+test('connect() to a closed port fails with ERR_CONNECT_FAILED', async (t) => {
+  const node = await startNode(t, { requestTimeoutMs: 3_000 });
+  const port = await closedPort();
+  await assert.rejects(node.connect(`127.0.0.1:${port}`), { code: 'ERR_CONNECT_FAILED' });
+  assert.equal(node.isConnected, false);
+  assert.deepEqual(node.members(), []);
+});
+
+test('connect() to a malformed address or to itself fails with ERR_INVALID_ADDRESS', async (t) => {
+  const node = await startNode(t);
+  await assert.rejects(node.connect('nonsense'), { code: 'ERR_INVALID_ADDRESS' });
+  await assert.rejects(node.connect('127.0.0.1:99999'), { code: 'ERR_INVALID_ADDRESS' });
+  await assert.rejects(node.connect('ftp://127.0.0.1:5000'), { code: 'ERR_INVALID_ADDRESS' });
+  await assert.rejects(node.connect(`127.0.0.1:${node.self.port}`), { code: 'ERR_INVALID_ADDRESS' });
+  await assert.rejects(node.connect(node.self), { code: 'ERR_INVALID_ADDRESS' });
+  assert.equal(node.isConnected, false);
+});
+
+test('send() to a non-member fails with ERR_UNKNOWN_PEER and sends nothing', async (t) => {
+  const a = await startNode(t);
+  const b = await startNode(t);
+  await b.connect(a.self);
+  const received: Message[] = [];
+  a.on('message', (m) => received.push(m));
+  const port = await closedPort();
+  await assert.rejects(b.send(`127.0.0.1:${port}`, 'to nobody'), { code: 'ERR_UNKNOWN_PEER' });
+  // One unknown target among known ones: nothing is sent at all.
+  await assert.rejects(b.send([a.self, `127.0.0.1:${port}`], 'partly known'), { code: 'ERR_UNKNOWN_PEER' });
+  const ok = await b.send(a.self, 'fence');
+  assert.deepEqual(ids(ok.delivered), [a.id]);
+  await waitFor(() => received.some((m) => m.text === 'fence'), { message: "a to get 'fence'" });
+  assert.deepEqual(
+    received.map((m) => m.text),
+    ['fence'],
+  );
+});
+
+test('the entry point is connected once someone joined it, and can broadcast', async (t) => {
+  const entry = await startNode(t);
+  const joiner = await startNode(t);
+  assert.equal(entry.isConnected, false);
+  const joined = onceEvent<[Peer]>(entry, 'member:join');
+  const report = await joiner.connect(`127.0.0.1:${entry.self.port}`);
+  assert.equal(report.entry.id, entry.id);
+  assert.deepEqual(ids(report.members), [entry.id]);
+  assert.equal(joiner.isConnected, true);
+  assert.equal(entry.isConnected, true);
+  const [peer] = await joined;
+  assert.equal(peer.id, joiner.id);
+  assert.deepEqual(ids(entry.members()), [joiner.id]);
+
+  const got = onceEvent<[Message]>(joiner, 'message');
+  const sent = await entry.broadcast('from the entry point');
+  assert.deepEqual(ids(sent.delivered), [joiner.id]);
+  assert.deepEqual(sent.failed, []);
+  const [msg] = await got;
+  assert.equal(msg.text, 'from the entry point');
+  assert.equal(msg.type, 'broadcast');
+  assert.equal(msg.from.id, entry.id);
+});
+
+test('a member that never answers is reported ERR_TIMEOUT and does not hold up the others', async (t) => {
+  const silent = await SilentServer.start();
+  t.after(() => silent.stop());
+  const a = await startNode(t, { requestTimeoutMs: 400, leaveTimeoutMs: 400 });
+  const b = await startNode(t);
+  const c = await startNode(t);
+  await b.connect(a.self);
+  await c.connect(a.self);
+  await joinAsSilentMember(a, silent, 'silent-member');
+  assert.equal(a.members().length, 3);
+
+  const gotB = onceEvent<[Message]>(b, 'message');
+  const gotC = onceEvent<[Message]>(c, 'message');
+  const report = await a.broadcast('not waiting for the slow one');
+  assert.deepEqual(ids(report.delivered), [b.id, c.id].sort());
+  assert.equal(report.failed.length, 1);
+  assert.equal(report.failed[0]?.peer.id, 'silent-member');
+  assert.equal(report.failed[0]?.error.code, 'ERR_TIMEOUT');
+  await waitFor(() => silent.held(2) > 0, { message: 'the silent member to have the broadcast' });
+  assert.equal(silent.held(2), 1);
+  assert.equal((await gotB)[0].text, 'not waiting for the slow one');
+  assert.equal((await gotC)[0].text, 'not waiting for the slow one');
+
+  // A direct message to it and to a live member: the same.
+  const dm = await a.send([b.self, { address: '127.0.0.1', port: silent.port }], 'direct');
+  assert.deepEqual(ids(dm.delivered), [b.id]);
+  assert.deepEqual(
+    dm.failed.map((f) => [f.peer.id, f.error.code]),
+    [['silent-member', 'ERR_TIMEOUT']],
+  );
+});
+
+test('an aborted signal rejects with signal.reason', async (t) => {
+  const silent = await SilentServer.start();
+  t.after(() => silent.stop());
+  const a = await startNode(t, { requestTimeoutMs: 30_000, leaveTimeoutMs: 300 });
+  const b = await startNode(t);
+  await b.connect(a.self);
+
+  const reason = new Error('caller gave up');
+  const aborted = AbortSignal.abort(reason);
+  const isReason = (err: unknown): boolean => err === reason;
+  await assert.rejects(a.broadcast('x', { signal: aborted }), isReason);
+  await assert.rejects(a.send(b.self, 'x', { signal: aborted }), isReason);
+  await assert.rejects(b.connect(a.self, { signal: aborted }), isReason);
+  await assert.rejects(b.disconnect({ signal: aborted }), isReason);
+  assert.equal(b.isConnected, true, 'an aborted disconnect leaves the node connected');
+  const fresh = new Node();
+  t.after(() => fresh.stop());
+  await assert.rejects(fresh.start({ signal: aborted }), isReason);
+  assert.equal(fresh.status, 'stopped');
+
+  // Aborted while a request hangs at a silent member: rejects with the reason, promptly.
+  await joinAsSilentMember(a, silent, 'silent-member');
+  const ac = new AbortController();
+  const midFlight = new Error('aborted mid-flight');
+  const pending = a.broadcast('hanging', { signal: ac.signal });
+  await waitFor(() => silent.held(2) > 0, { message: 'the silent member to hold the broadcast' });
+  ac.abort(midFlight);
+  await assert.rejects(pending, (err: unknown) => err === midFlight);
+
+  // A messages() iterator ends when its signal aborts.
+  const iac = new AbortController();
+  const iterator = a.messages({ signal: iac.signal });
+  const next = iterator.next();
+  iac.abort(new Error('done reading'));
+  assert.deepEqual(await next, { done: true, value: undefined });
+});
+
+test('stop() ends messages() iterators, is idempotent, and frees the port', async (t) => {
+  const a = await startNode(t);
+  const b = await startNode(t);
+  await b.connect(a.self);
+  const iterator = a.messages();
+  const first = iterator.next();
+  await b.broadcast('one');
+  assert.equal((await first).value?.text, 'one');
+  const left = onceEvent<[Peer]>(a, 'member:leave');
+  const pendingNext = iterator.next();
+  await b.stop();
+  assert.equal((await left)[0].id, b.id, 'stop() leaves gracefully');
+  const port = a.self.port;
+  await Promise.all([a.stop(), a.stop()]);
+  await a.stop();
+  assert.deepEqual(await pendingNext, { done: true, value: undefined });
+  assert.equal(a.status, 'stopped');
+  // Its port is free again: a new node can take it.
+  const again = await startNode(t, { port });
+  assert.equal(again.self.port, port);
+});
+
+test('after stop() of all nodes, the process exits on its own', async (t) => {
+  const script = fileURLToPath(new URL('../helpers/stop-exit-child.ts', import.meta.url));
+  const cwd = fileURLToPath(new URL('../../', import.meta.url));
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+    stdout += c;
+  });
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c;
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  // A generous deadline: the child needs a second or two to load; a dangling handle never ends.
+  const [code, signal] = await withDeadline(exited, 30_000, 'the child to exit').catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+  });
+  const steps = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { step: string });
+  assert.deepEqual(
+    { code, signal, steps: steps.map((s) => s.step) },
+    { code: 0, signal: null, steps: ['started', 'connected', 'broadcast', 'direct', 'stopped'] },
+    `stderr:\n${stderr}`,
+  );
+});
