@@ -140,6 +140,7 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
         await measure(sys.name, workers, ++roundNo, PRIME_MESSAGES, s);
         const f = await measure(sys.name, workers, ++roundNo, s.messages, s);
         figures.get(sys.name)!.push(f);
+        if (f.duplicates > 0) log(`warning: ${sys.name} delivered ${f.duplicates} messages twice`);
         log(
           `run ${run}/${s.runs} ${sys.name.padEnd(8)} ${String(f.deliveries_per_s).padStart(6)} deliveries/s` +
             `  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  (${f.seconds} s; CPU µs/delivery: ` +

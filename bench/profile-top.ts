@@ -49,6 +49,12 @@ function label(frame: CallFrame): string {
   return `${name}  ${short}:${frame.lineNumber + 1}`;
 }
 
+// Piped into `head`: stop quietly when the reader goes away.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 function main(): void {
   const { values, positionals } = parseArgs({
     options: { top: { type: 'string', default: '15' } },

@@ -72,6 +72,7 @@ export type {
   ListenOptions,
   OutboundRequest,
   OutboundResponse,
+  ResponseStream,
   Transport,
 } from './transport/transport.js';
 export type {

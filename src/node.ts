@@ -5,6 +5,7 @@
  * @module
  */
 
+import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
@@ -33,6 +34,7 @@ import type { Member, PeerKind } from './membership/member-table.js';
 import { type MemberEvent, Membership } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
 import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
+import { messageTypeName, NodeMetrics, refusalReason, timedProbeNet } from './metrics.js';
 import { maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
   addressId,
@@ -64,6 +66,8 @@ import type {
   Message,
   NodeEvents,
 } from './types.js';
+import { isLoopback } from './web/access.js';
+import { isWebRequest, WebHandler } from './web/web-handler.js';
 
 /** The lifecycle states of a {@link Node}. */
 export type NodeStatus = 'stopped' | 'starting' | 'started' | 'stopping';
@@ -103,6 +107,9 @@ interface Running {
   readonly membership: Membership;
   readonly detector: FailureDetector;
   readonly net: PeerProbeNet;
+  /** The web and operations endpoints (option `web`), and the token for writes through them. */
+  readonly web: WebHandler | undefined;
+  readonly webToken: string;
 }
 
 /**
@@ -129,6 +136,7 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #client: PeerClient;
   readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
   readonly #inboxes = new Set<Inbox<Message>>();
+  readonly #metrics = new NodeMetrics();
   #status: NodeStatus = 'stopped';
   #run: Running | undefined;
   #connected = false;
@@ -176,6 +184,26 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#connected;
   }
 
+  /**
+   * This node's base URL, `http://address:port/`: the chat page for a browser, and `/members`,
+   * `/metrics`, `/health` for tools.
+   *
+   * @throws {NotStartedError} `ERR_NOT_STARTED` before `start()` has resolved.
+   */
+  get url(): string {
+    const self = this.self;
+    return `http://${formatHostPort(self.address, self.port)}/`;
+  }
+
+  /**
+   * The token for writes through the local API from another machine, generated at each start:
+   * send it as `Authorization: Bearer <token>`, or open the page as `<url>#token=<token>`.
+   * Requests from this machine need none. `undefined` while stopped, or with `web: false`.
+   */
+  get webToken(): string | undefined {
+    return this.#run?.web === undefined ? undefined : this.#run.webToken;
+  }
+
   /** The live members (alive or suspect), self excluded. */
   members(): Peer[] {
     return this.#run?.membership.live().map((m) => m.peer) ?? [];
@@ -211,6 +239,7 @@ export class Node extends EventEmitter<NodeEvents> {
         port: this.#options.port,
         maxBodyBytes: maxBodyBytes(this.#options.maxMessageBytes),
         handler: (req) => this.#handle(req),
+        onRefused: (status, reason) => this.#metrics.refuse(status, reason),
       });
       const adv = this.#options.advertise;
       const address = adv?.host ?? advertisedHost(bound.host);
@@ -236,13 +265,15 @@ export class Node extends EventEmitter<NodeEvents> {
       );
       const detector = new FailureDetector({
         membership,
-        net,
+        net: timedProbeNet(net, this.#clock, this.#metrics.probeRtt),
         clock: this.#clock,
         random: this.#random,
         timings: this.#options.timings,
         logger: this.#logger,
       });
-      this.#run = { self, shutdown, membership, detector, net };
+      const webToken = randomBytes(18).toString('base64url');
+      const web = this.#options.web ? this.#webHandler(self, bound.port, webToken) : undefined;
+      this.#run = { self, shutdown, membership, detector, net, web, webToken };
       this.#status = 'started';
       detector.start();
       this.#logger.info('listening', { address: formatHostPort(address, port), id: this.id });
@@ -439,7 +470,9 @@ export class Node extends EventEmitter<NodeEvents> {
     const bytes = this.#payload(data);
     const id = this.#newId();
     const body = this.#seal(MessageType.Broadcast, { id, data: bytes });
-    return this.#deliver(run, id, run.membership.live(), body, options.signal);
+    const report = await this.#deliver(run, id, run.membership.live(), body, options.signal);
+    this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    return report;
   }
 
   /**
@@ -471,7 +504,9 @@ export class Node extends EventEmitter<NodeEvents> {
     const id = this.#newId();
     const recipients = [...targets.values()].map((m) => wireOf(m.peer));
     const body = this.#seal(MessageType.Direct, { id, data: bytes, to: recipients });
-    return this.#deliver(run, id, [...targets.values()], body, options.signal);
+    const report = await this.#deliver(run, id, [...targets.values()], body, options.signal);
+    this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
+    return report;
   }
 
   /**
@@ -530,6 +565,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
     run?.membership.close();
+    run?.web?.close();
     await this.#transport.close();
     for (const inbox of [...this.#inboxes]) inbox.end();
     this.#inboxes.clear();
@@ -555,6 +591,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const onAbort = (): void => inbox.end();
     const inbox: Inbox<Message> = new Inbox<Message>(options.bufferSize ?? this.#options.inboxSize, () => {
       this.#inboxes.delete(inbox);
+      this.#metrics.endedInboxDrops += inbox.dropped;
       signal?.removeEventListener('abort', onAbort);
       if (inbox.dropped > 0)
         this.#logger.warn('messages() iterator dropped messages', { dropped: inbox.dropped });
@@ -571,6 +608,14 @@ export class Node extends EventEmitter<NodeEvents> {
   // ---- inbound ------------------------------------------------------------------------------
 
   async #handle(req: InboundRequest): Promise<InboundResponse> {
+    const web = this.#run?.web;
+    if (web !== undefined && isWebRequest(req)) return web.handle(req);
+    const res = await this.#handleProtocol(req);
+    if (res.status >= 400) this.#metrics.refuse(res.status, refusalReason(res.status, res.body));
+    return res;
+  }
+
+  async #handleProtocol(req: InboundRequest): Promise<InboundResponse> {
     if (req.path !== '/') return text(404, `not found: ${req.path}`);
     if (req.method !== 'POST') {
       if (req.body.length === 0 && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -582,6 +627,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#status !== 'started' || run === undefined) return text(503, 'node is shutting down');
     const opened = openEnvelope(req.body);
     if (!opened.ok) return text(opened.refusal.status, opened.refusal.message);
+    this.#metrics.requests.inc({ type: messageTypeName(opened.value.type) });
     return this.#receive(run, opened.value, req.remoteAddress);
   }
 
@@ -626,7 +672,23 @@ export class Node extends EventEmitter<NodeEvents> {
       };
     }
 
+    // A tsp2p node that speaks membership (ping, ping-req, sync, gossip) announces itself by
+    // doing so: while views converge, a receiver may not know it yet, and refusing it would stop
+    // the very gossip that spreads the news. Its alive state counts like any gossiped update
+    // (news of its death or departure at a higher or equal incarnation still wins).
+    if (tsp2p && envelope.type >= MessageType.Ping) {
+      m.apply({
+        id: senderId,
+        address,
+        port,
+        state: 'alive',
+        inc: envelope.from.inc ?? 0,
+        ...(envelope.from.name !== undefined ? { name: envelope.from.name } : {}),
+      });
+    }
     const sender = tsp2p ? m.get(senderId) : m.getByAddress(address, port);
+    // A leave that gossip delivered before the leaver's own notice: already done.
+    if (envelope.type === MessageType.Disconnect && sender?.state === 'left') return text(200, '');
     // Members, and members declared dead (they may not know yet, and can refute): a departed or
     // unknown sender is not registered.
     if (sender === undefined || !(isLive(sender.state) || sender.state === 'dead')) {
@@ -678,11 +740,51 @@ export class Node extends EventEmitter<NodeEvents> {
       data,
     );
     for (const inbox of this.#inboxes) inbox.push(message);
+    this.#metrics.received.inc({ type: message.type });
     this.#emitLater('message', message);
     return text(200, '');
   }
 
   // ---- helpers --------------------------------------------------------------------------------
+
+  /** The web and operations endpoints for a node that listens at `self` (bound to `port`). */
+  #webHandler(self: Peer, port: number, token: string): WebHandler {
+    const hosts = new Set(['127.0.0.1', 'localhost', '::1', self.address.toLowerCase()]);
+    if (!isUnspecifiedAddress(this.#options.host)) hosts.add(this.#options.host.toLowerCase());
+    const localAddresses = new Set<string>();
+    for (const list of Object.values(networkInterfaces())) {
+      for (const info of list ?? []) if (!isLoopback(info.address)) localAddresses.add(info.address);
+    }
+    return new WebHandler({
+      node: this,
+      access: { token, hosts, ports: new Set([port, self.port]), localAddresses },
+      metrics: () => this.#metrics.render(this.#metricsSnapshot()),
+      refuse: (status, reason) => this.#metrics.refuse(status, reason),
+      logger: this.#logger,
+    });
+  }
+
+  #metricsSnapshot(): Parameters<NodeMetrics['render']>[0] {
+    const run = this.#run;
+    const members = { alive: 0, suspect: 0, dead: 0, left: 0 };
+    for (const m of run?.membership.all() ?? []) members[m.state]++;
+    let buffered = 0;
+    let dropped = this.#metrics.endedInboxDrops;
+    for (const inbox of this.#inboxes) {
+      buffered += inbox.length;
+      dropped += inbox.dropped;
+    }
+    const d = run?.detector;
+    return {
+      started: this.#status === 'started',
+      connected: this.#connected,
+      members,
+      ...(d !== undefined ? { detector: { ...d.stats, awareness: d.awareness } } : {}),
+      gossipQueue: run?.membership.gossipQueued ?? 0,
+      inboxes: { iterators: this.#inboxes.size, buffered, dropped },
+      webClients: run?.web?.clients ?? 0,
+    };
+  }
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
     this.#emitLater(event, peer);

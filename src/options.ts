@@ -58,6 +58,12 @@ export interface NodeOptions {
   readonly preset?: 'lan' | 'wan' | 'local';
   /** Overrides of single timings of the preset. */
   readonly timings?: Partial<MembershipTimings>;
+  /**
+   * Serve the web and operations endpoints next to the protocol: the chat page (`GET /` from a
+   * browser), `/events`, `/members`, `/metrics`, `/health` and the local API under `/api/`.
+   * Writes through the API need this machine or the token in `node.webToken`. @default true
+   */
+  readonly web?: boolean;
   /** Where log lines go. @default util.debuglog('tsp2p'), enabled by NODE_DEBUG=tsp2p */
   readonly logger?: Logger;
   /** Time source (tests inject a ManualClock). @default the system clock */
@@ -82,6 +88,7 @@ export interface ResolvedOptions {
   readonly inboxSize: number;
   readonly maxMembers: number;
   readonly timings: MembershipTimings;
+  readonly web: boolean;
   readonly logger: Logger | undefined;
   readonly clock: Clock | undefined;
   readonly random: Random | undefined;
@@ -144,6 +151,7 @@ const OptionsSchema = z.strictObject({
       announceLimit: positiveInt.optional(),
     })
     .optional(),
+  web: z.boolean().optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object').optional(),
   clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
   random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
@@ -182,6 +190,7 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     inboxSize: o.inboxSize ?? DEFAULTS.inboxSize,
     maxMembers: o.maxMembers ?? DEFAULTS.maxMembers,
     timings: { ...PRESETS[o.preset ?? 'lan'], ...stripUndefined(o.timings ?? {}) },
+    web: o.web ?? true,
     logger: o.logger,
     clock: o.clock,
     random: o.random,

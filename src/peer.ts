@@ -117,7 +117,8 @@ export function parseAddress(input: PeerAddressInput): HostPort {
 
 /** Formats a host and port as `'host:port'` (`'[v6]:port'` for IPv6). */
 export function formatHostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  // Only an IPv6 address holds a colon: host names and IPv4 addresses cannot.
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Whether `address` is an unspecified ("any") address, such as `0.0.0.0` or `::`. */

@@ -47,7 +47,7 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
     onLeaving: () => {
       screen.detach();
       rl.close();
-      if (interactive) screen.print(c.dim('leaving... (Ctrl-C to quit at once)'));
+      screen.print(c.dim(interactive ? 'leaving... (Ctrl-C to quit at once)' : 'leaving...'));
     },
     onLeft: (report, error) => chat.left(report, error),
     onForcedExit: () => {

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { setMaxListeners } from 'node:events';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { type Random, shuffle } from '../random.js';
@@ -77,6 +78,8 @@ export class FailureDetector {
   start(): void {
     if (this.#ac !== undefined) return;
     this.#ac = new AbortController();
+    // Every probe, gossip and sync in flight listens to it.
+    setMaxListeners(0, this.#ac.signal);
     const t = this.#o.timings;
     // Spread the first runs, so that nodes started together do not move in lock-step.
     this.#loop(

@@ -7,9 +7,8 @@
 import { compareUpdates, type MemberUpdate } from './merge.js';
 
 interface Entry {
-  update: MemberUpdate;
+  readonly update: MemberUpdate;
   transmits: number;
-  seq: number;
 }
 
 /**
@@ -23,11 +22,13 @@ export function retransmitLimit(retransmitMult: number, n: number): number {
 
 /**
  * Holds at most one update per member (the newest), and hands out the least-sent first, so that
- * fresh news overtakes news that has already travelled.
+ * fresh news overtakes news that has already travelled. Entries sit in buckets by transmission
+ * count, so taking a few costs no more than those few, whatever the queue's length.
  */
 export class GossipQueue {
   readonly #entries = new Map<string, Entry>();
-  #seq = 0;
+  // bucket[t]: the entries sent t times, oldest first (a Map keeps insertion order).
+  readonly #buckets: Map<string, Entry>[] = [];
 
   /** How many updates wait to be sent. */
   get size(): number {
@@ -37,28 +38,51 @@ export class GossipQueue {
   /** Queues an update, replacing an older one about the same member. */
   enqueue(update: MemberUpdate): void {
     const cur = this.#entries.get(update.id);
-    if (cur !== undefined && compareUpdates(update, cur.update) < 0) return;
-    this.#entries.set(update.id, { update, transmits: 0, seq: this.#seq++ });
+    if (cur !== undefined) {
+      if (compareUpdates(update, cur.update) < 0) return;
+      this.#buckets[cur.transmits]?.delete(update.id);
+    }
+    const entry: Entry = { update, transmits: 0 };
+    this.#entries.set(update.id, entry);
+    this.#bucket(0).set(update.id, entry);
   }
 
   /**
-   * Takes up to `max` updates to piggyback on one message: least-sent first, newest first among
-   * equals. Each counts as one transmission; one sent `limit` times is dropped.
+   * Takes up to `max` updates to piggyback on one message, least-sent first. Each counts as one
+   * transmission; one sent `limit` times is dropped.
    */
   take(max: number, limit: number): MemberUpdate[] {
-    if (this.#entries.size === 0 || max <= 0) return [];
-    const entries = [...this.#entries.values()].sort((a, b) => a.transmits - b.transmits || b.seq - a.seq);
     const out: MemberUpdate[] = [];
-    for (const e of entries.slice(0, max)) {
-      out.push(e.update);
-      e.transmits++;
-      if (e.transmits >= limit) this.#entries.delete(e.update.id);
+    const moved: Entry[] = [];
+    for (let t = 0; t < this.#buckets.length && out.length < max; t++) {
+      const bucket = this.#buckets[t];
+      if (bucket === undefined) continue;
+      for (const [id, e] of bucket) {
+        if (out.length >= max) break;
+        out.push(e.update);
+        bucket.delete(id);
+        e.transmits++;
+        if (e.transmits >= limit) this.#entries.delete(id);
+        else moved.push(e);
+      }
     }
+    // Re-bucket after the scan, so that an entry is not taken twice in one call.
+    for (const e of moved) this.#bucket(e.transmits).set(e.update.id, e);
     return out;
   }
 
   /** Drops everything. */
   clear(): void {
     this.#entries.clear();
+    this.#buckets.length = 0;
+  }
+
+  #bucket(t: number): Map<string, Entry> {
+    let b = this.#buckets[t];
+    if (b === undefined) {
+      b = new Map();
+      this.#buckets[t] = b;
+    }
+    return b;
   }
 }

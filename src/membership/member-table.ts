@@ -43,6 +43,30 @@ export interface UpsertResult {
 export class MemberTable {
   readonly #byId = new Map<string, Member>();
   readonly #byAddress = new Map<string, string>();
+  // The live members, rebuilt lazily after a change: read on every probe, gossip and broadcast.
+  #live: readonly Member[] | undefined;
+  #liveCount = 0;
+
+  #put(member: Member): void {
+    const old = this.#byId.get(member.peer.id);
+    if (old !== undefined && isLiveState(old.state)) this.#liveCount--;
+    if (isLiveState(member.state)) this.#liveCount++;
+    this.#byId.set(member.peer.id, member);
+    this.#live = undefined;
+  }
+
+  #drop(id: string): void {
+    const old = this.#byId.get(id);
+    if (old === undefined) return;
+    if (isLiveState(old.state)) this.#liveCount--;
+    this.#byId.delete(id);
+    this.#live = undefined;
+  }
+
+  /** How many members are alive or suspect. */
+  get liveCount(): number {
+    return this.#liveCount;
+  }
 
   /** How many members are in the table. */
   get size(): number {
@@ -84,12 +108,12 @@ export class MemberTable {
         lastSeen: now,
       };
       if (updated) this.#byAddress.delete(formatHostPort(existing.peer.address, existing.peer.port));
-      this.#byId.set(peer.id, member);
+      this.#put(member);
       this.#byAddress.set(key, peer.id);
       return replaced ? { member, added: false, updated, replaced } : { member, added: false, updated };
     }
     const member: Member = { peer, kind, state: 'alive', incarnation: 0, lastSeen: now, stateSince: now };
-    this.#byId.set(peer.id, member);
+    this.#put(member);
     this.#byAddress.set(key, peer.id);
     return replaced
       ? { member, added: true, updated: false, replaced }
@@ -106,7 +130,7 @@ export class MemberTable {
       const oldKey = formatHostPort(old.peer.address, old.peer.port);
       if (this.#byAddress.get(oldKey) === member.peer.id) this.#byAddress.delete(oldKey);
     }
-    this.#byId.set(member.peer.id, member);
+    this.#put(member);
     const key = formatHostPort(member.peer.address, member.peer.port);
     const holder = this.#byAddress.get(key);
     const holderMember = holder === undefined ? undefined : this.#byId.get(holder);
@@ -121,7 +145,7 @@ export class MemberTable {
   remove(id: string): Member | undefined {
     const member = this.#byId.get(id);
     if (member === undefined) return undefined;
-    this.#byId.delete(id);
+    this.#drop(id);
     const key = formatHostPort(member.peer.address, member.peer.port);
     if (this.#byAddress.get(key) === id) this.#byAddress.delete(key);
     return member;
@@ -137,6 +161,8 @@ export class MemberTable {
   clear(): void {
     this.#byId.clear();
     this.#byAddress.clear();
+    this.#live = undefined;
+    this.#liveCount = 0;
   }
 
   /** Every member, in insertion order. */
@@ -144,8 +170,13 @@ export class MemberTable {
     return [...this.#byId.values()];
   }
 
-  /** The members that are in the network (alive or suspect). */
-  live(): Member[] {
-    return this.all().filter((m) => m.state === 'alive' || m.state === 'suspect');
+  /** The members that are in the network (alive or suspect). The array must not be changed. */
+  live(): readonly Member[] {
+    this.#live ??= this.all().filter((m) => isLiveState(m.state));
+    return this.#live;
   }
+}
+
+function isLiveState(state: MemberState): boolean {
+  return state === 'alive' || state === 'suspect';
 }

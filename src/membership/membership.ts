@@ -11,6 +11,7 @@
  *     alive|suspect ──dead──▶ dead          member:fail
  *     alive|suspect ──left──▶ left          member:leave
  *     dead|left ──alive, higher inc──▶ alive  member:join  (rejoined)
+ *     (unknown)|dead|left ──suspect──▶ suspect  member:join  (joined, already suspected)
  *     alive ──alive, new address/name──▶ alive  member:update
  *
  * A graceful leave is never reported as a failure, nor a failure as a leave: once a member is
@@ -46,6 +47,8 @@ export interface MembershipOptions {
 interface Suspicion {
   readonly start: number;
   readonly inc: number;
+  /** The node whose suspicion this node heard first: the news itself, not a confirmation. */
+  readonly from: string | undefined;
   readonly confirmers: Set<string>;
   timer: TimerHandle;
 }
@@ -84,14 +87,12 @@ export class Membership {
 
   /** The number of live members (self excluded). */
   get liveCount(): number {
-    let n = 0;
-    for (const m of this.#table.all()) if (isLive(m.state)) n++;
-    return n;
+    return this.#table.liveCount;
   }
 
-  /** The live members (alive or suspect), self excluded. */
-  live(): Member[] {
-    return this.#table.all().filter((m) => isLive(m.state));
+  /** The live members (alive or suspect), self excluded. The array must not be changed. */
+  live(): readonly Member[] {
+    return this.#table.live();
   }
 
   /** Every record, tombstones of dead and departed members included. */
@@ -185,14 +186,12 @@ export class Membership {
       return false;
     }
     if (!force && !supersedes(update, curUpdate)) return false;
-    if (cur === undefined) {
-      // News of a member we never knew: only an alive one joins; remember departures, so that
-      // stale news cannot bring them in later.
-      if (update.state === 'suspect') return false;
-      if (isLive(update.state) && !this.hasRoom()) {
-        this.#o.logger.warn('member table full: ignoring a new member', { id: update.id });
-        return false;
-      }
+    // News of a member we never knew joins it, suspect or not (dropping a suspect would make the
+    // view depend on the order news arrives in); departures are remembered, so that stale news
+    // cannot bring them in later. A member entering the network, new or back, needs room.
+    if (isLive(update.state) && (cur === undefined || !isLive(cur.state)) && !this.hasRoom()) {
+      this.#o.logger.warn('member table full: ignoring a new member', { id: update.id });
+      return false;
     }
     const prev: MemberState | undefined = cur?.state;
     const peer = peerOf(update);
@@ -251,9 +250,19 @@ export class Membership {
     return this.#queue.take(max, retransmitLimit(this.#o.timings.retransmitMult, this.liveCount + 1));
   }
 
+  /** Most updates in one gossip message: four times what rides on a probe. */
+  get gossipCapacity(): number {
+    return 4 * this.#o.timings.maxPiggyback;
+  }
+
   /** Whether gossip is waiting to be sent. */
   get hasGossip(): boolean {
     return this.#queue.size > 0;
+  }
+
+  /** How many updates wait to be gossiped (for metrics). */
+  get gossipQueued(): number {
+    return this.#queue.size;
   }
 
   /** The full state for a push-pull sync: this node, and every record it holds. */
@@ -336,7 +345,9 @@ export class Membership {
     const suspicion: Suspicion = {
       start: now,
       inc: member.incarnation,
-      confirmers: new Set(by !== undefined && by !== this.#o.self.id ? [by] : []),
+      // As in memberlist, the originator is excluded from the count: the timeout starts at max.
+      from: by,
+      confirmers: new Set(),
       timer: { cancel() {} },
     };
     this.#suspicions.set(member.peer.id, suspicion);
@@ -345,7 +356,7 @@ export class Membership {
 
   #confirm(member: Member, by: string): void {
     const s = this.#suspicions.get(member.peer.id);
-    if (s === undefined || by === this.#o.self.id || s.confirmers.has(by)) return;
+    if (s === undefined || by === this.#o.self.id || by === s.from || s.confirmers.has(by)) return;
     s.confirmers.add(by);
     this.#queue.enqueue({ ...memberUpdate(member), by });
     this.#schedule(member.peer.id, s);

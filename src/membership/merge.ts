@@ -4,7 +4,7 @@
  * Every piece of membership news is a {@link MemberUpdate}: "member `id`, at `address:port`, is
  * in `state` as of incarnation `inc`". Updates are totally ordered by
  *
- *     (inc, rank(state), address:port, name)        rank: alive 0 < suspect 1 < dead 2 < left 3
+ *     (inc, rank(state), address, port, name)        rank: alive 0 < suspect 1 < dead 2 < left 3
  *
  * and a node keeps, for each id, the greatest update it has seen. Taking a maximum is
  * commutative, associative and idempotent, so nodes that see the same updates in any order,
@@ -47,9 +47,8 @@ export function compareUpdates(a: MemberUpdate, b: MemberUpdate): number {
   if (a.inc !== b.inc) return a.inc - b.inc;
   const rank = STATE_RANK[a.state] - STATE_RANK[b.state];
   if (rank !== 0) return rank;
-  const ka = `${a.address}:${a.port}`;
-  const kb = `${b.address}:${b.port}`;
-  if (ka !== kb) return ka < kb ? -1 : 1;
+  if (a.address !== b.address) return a.address < b.address ? -1 : 1;
+  if (a.port !== b.port) return a.port - b.port;
   const na = a.name ?? '';
   const nb = b.name ?? '';
   return na === nb ? 0 : na < nb ? -1 : 1;

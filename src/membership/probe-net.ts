@@ -87,7 +87,9 @@ export class PeerProbeNet implements ProbeNet {
   }
 
   async gossip(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
-    const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback()];
+    // A gossip message exists only to carry news, and HTTP bodies are not bound by a UDP packet:
+    // it carries four times what rides on a probe.
+    const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback(this.#membership.gossipCapacity)];
     try {
       const res = await this.#client.request(
         destination(member),

@@ -28,7 +28,7 @@ export interface MembershipTimings {
   readonly gossipIntervalMs: number;
   /** How many random members each gossip round goes to. */
   readonly gossipNodes: number;
-  /** Most updates carried by one message. */
+  /** Most updates piggybacked on one probe message; a gossip message carries four times as many. */
   readonly maxPiggyback: number;
   /**
    * How often a full state exchange (push-pull sync) runs with one random member. For more

@@ -19,6 +19,7 @@ import {
   MAX_RESPONSE_BYTES,
   type OutboundRequest,
   type OutboundResponse,
+  type ResponseStream,
   type Transport,
 } from './transport.js';
 
@@ -36,6 +37,8 @@ export interface HttpTransportOptions {
 }
 
 const TEXT = 'text/plain; charset=utf-8';
+/** A streamed answer whose client reads slower than this many buffered bytes is cut. */
+const MAX_STREAM_BACKLOG = 4 * 1024 * 1024;
 
 /** The real network: HTTP/1.1 over TCP. */
 export class HttpTransport implements Transport {
@@ -43,6 +46,8 @@ export class HttpTransport implements Transport {
   readonly #logger: Logger;
   readonly #pools = new Map<string, Pool>();
   readonly #sockets = new Set<Socket>();
+  /** Closers of the open streamed answers. */
+  readonly #streams = new Set<() => void>();
   #server: Server | undefined;
   #closing: Promise<void> | undefined;
 
@@ -78,6 +83,7 @@ export class HttpTransport implements Transport {
     });
     // A malformed request line or headers: answer 400 rather than letting the socket hang.
     server.on('clientError', (_err: Error, socket: Socket) => {
+      options.onRefused?.(400, 'malformed_http');
       if (socket.writable)
         socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
@@ -121,11 +127,13 @@ export class HttpTransport implements Transport {
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > options.maxBodyBytes) {
       // Refuse before reading a byte of it; the rest is discarded, never buffered.
+      options.onRefused?.(413, 'too_large');
       refuseTooLarge(req, res, options.maxBodyBytes);
       return;
     }
     const body = await readCapped(req, options.maxBodyBytes);
     if (body === undefined) {
+      options.onRefused?.(413, 'too_large');
       refuseTooLarge(req, res, options.maxBodyBytes);
       return;
     }
@@ -134,12 +142,61 @@ export class HttpTransport implements Transport {
     const request: InboundRequest = {
       method: req.method ?? 'GET',
       path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
       headers: req.headers as Record<string, string | undefined>,
       body,
       remoteAddress: normalizeRemoteAddress(req.socket.remoteAddress),
     };
     const response = await options.handler(request);
-    send(res, response);
+    if (response.stream !== undefined) this.#openStream(res, response, response.stream);
+    else send(res, response);
+  }
+
+  /** Sends a streamed answer's head, then hands the open stream to its producer. */
+  #openStream(res: ServerResponse, response: InboundResponse, produce: (out: ResponseStream) => void): void {
+    if (this.#server === undefined || res.destroyed) {
+      send(res, { status: 503, body: 'shutting down\n' });
+      return;
+    }
+    // The connection ends with the stream, so that closing it never waits for an idle timeout.
+    res.shouldKeepAlive = false;
+    res.writeHead(response.status, {
+      'content-type': response.contentType ?? 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+      ...response.headers,
+    });
+    res.flushHeaders();
+    res.socket?.setNoDelay(true);
+    const ac = new AbortController();
+    const close = (): void => {
+      if (ac.signal.aborted) return;
+      this.#streams.delete(close);
+      ac.abort();
+      if (!res.writableEnded) res.end();
+    };
+    this.#streams.add(close);
+    res.once('close', close);
+    const out: ResponseStream = {
+      write: (chunk) => {
+        if (ac.signal.aborted) return false;
+        if (res.writableLength > MAX_STREAM_BACKLOG) {
+          this.#logger.warn('cutting a streamed answer: its client does not read');
+          close();
+          return false;
+        }
+        res.write(chunk);
+        return true;
+      },
+      end: close,
+      signal: ac.signal,
+    };
+    try {
+      produce(out);
+    } catch (err) {
+      this.#logger.error('stream producer failed', { err });
+      close();
+    }
   }
 
   async request(request: OutboundRequest): Promise<OutboundResponse> {
@@ -206,6 +263,8 @@ export class HttpTransport implements Transport {
     this.#server = undefined;
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    // Streams never end on their own: end them, or the server would wait for the grace timer.
+    for (const close of [...this.#streams]) close();
     // Pools first: our own outbound requests are done or aborted by now.
     await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
     if (server === undefined) return;

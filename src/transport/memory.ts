@@ -180,6 +180,9 @@ export class MemoryNetwork {
         body: request.body,
         remoteAddress: from.slice(0, colon).replace(/^\[|\]$/g, ''),
       });
+      if (response.stream !== undefined) {
+        response = { status: 501, body: 'streamed answers are not supported by the memory transport\n' };
+      }
     }
     if (this.#lost(to, from)) {
       this.stats.dropped++;

@@ -11,6 +11,8 @@ export interface InboundRequest {
   readonly method: string;
   /** The request path, without the query string. */
   readonly path: string;
+  /** The query string, without its `?`; absent or `''` when there is none. */
+  readonly query?: string;
   readonly headers: Readonly<Record<string, string | undefined>>;
   /** The whole body, already capped at the listener's `maxBodyBytes`. */
   readonly body: Uint8Array;
@@ -18,13 +20,32 @@ export interface InboundRequest {
   readonly remoteAddress: string;
 }
 
+/**
+ * The open side of a streamed answer (Server-Sent Events): chunks are written as they come,
+ * until either side closes it.
+ */
+export interface ResponseStream {
+  /** Writes a chunk. Returns `false`, writing nothing, once the stream is closed. */
+  write(chunk: string): boolean;
+  /** Ends the answer. Idempotent. */
+  end(): void;
+  /** Aborts when the stream closes: the client went away, `end()` was called, or the transport closed. */
+  readonly signal: AbortSignal;
+}
+
 /** The answer to an {@link InboundRequest}. */
 export interface InboundResponse {
   readonly status: number;
   readonly body?: string | Uint8Array;
-  /** @default 'text/plain; charset=utf-8' */
+  /** @default 'text/plain; charset=utf-8' (`'text/event-stream'` for a stream) */
   readonly contentType?: string;
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * A streamed answer. When set, `body` is ignored: the transport sends the status and headers
+   * at once, without a length, then calls `stream` with the open stream. The transport ends
+   * every open stream when it closes. A transport that cannot stream answers 501 instead.
+   */
+  readonly stream?: (out: ResponseStream) => void;
 }
 
 /** Handles one inbound request. It must not throw; a throw is answered 500 and logged. */
@@ -42,6 +63,11 @@ export interface ListenOptions {
    */
   readonly maxBodyBytes: number;
   readonly handler: InboundHandler;
+  /**
+   * Told of each request the transport refuses itself, before the handler sees it (a body over
+   * the cap, malformed HTTP), with its status and a short reason; for metrics.
+   */
+  readonly onRefused?: (status: number, reason: string) => void;
 }
 
 /** Where the listener ended up. */

@@ -10,7 +10,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -91,6 +91,9 @@ function startTmux(t: TestContext, command: string, env: NodeJS.ProcessEnv): Pty
   const socket = join(dir, 'socket');
   const tmux = (...args: string[]): string =>
     execFileSync('tmux', ['-S', socket, '-f', '/dev/null', ...args], { cwd: ROOT, env, encoding: 'utf8' });
+  // The shell records the exit status: a dead pane's status is not reliable (tmux may not have
+  // reaped the process yet when it marks the pane dead).
+  const statusFile = join(dir, 'status');
   tmux(
     'new-session',
     '-d',
@@ -100,13 +103,7 @@ function startTmux(t: TestContext, command: string, env: NodeJS.ProcessEnv): Pty
     '120',
     '-y',
     '30',
-    command,
-    ';',
-    'set-option',
-    '-t',
-    'chat',
-    'remain-on-exit',
-    'on',
+    `${command}; echo $? > ${shellQuote(statusFile)}`,
   );
   t.after(() => {
     spawnSync('tmux', ['-S', socket, 'kill-server'], { stdio: 'ignore' });
@@ -128,14 +125,12 @@ function startTmux(t: TestContext, command: string, env: NodeJS.ProcessEnv): Pty
     screen,
     waitScreen: (what, check) => poll(what, screen, check),
     waitExit: async () => {
-      const status = (): string =>
-        tmux('display-message', '-p', '-t', 'chat', '#{pane_dead} #{pane_dead_status}').trim();
       const s = await poll(
         'the chat to exit',
-        () => ({ lines: [status()] }),
-        (s) => s.lines[0]!.startsWith('1 '),
+        () => ({ lines: existsSync(statusFile) ? [readFileSync(statusFile, 'utf8').trim()] : [] }),
+        (s) => /^\d+$/.test(s.lines[0] ?? ''),
       );
-      return Number(s.lines[0]!.split(' ')[1]);
+      return Number(s.lines[0]);
     },
   };
 }

@@ -7,20 +7,24 @@
  * stdout, one JSON object per line:
  * - `{"event":"ready","self":Peer}` once the node listens;
  * - `{"event":"message","id","type","text","from":Peer}` per message received;
- * - `{"event":"member:join"|"member:leave"|"member:fail"|"member:update"|"member:suspect","peer":Peer}`;
+ * - `{"event":"member:join"|"member:leave"|"member:fail"|"member:update"|"member:suspect","peer":Peer,
+ *   "at":ms}` (`at`: the child's `Date.now()` when the event fired);
  * - `{"event":"result","seq":n,"result":...}` or `{"event":"result","seq":n,"error":{code,message}}`
  *   answering each command.
  *
  * stdin, one JSON command per line, each with a `seq` number:
  * `{"seq":1,"cmd":"connect","entry":"127.0.0.1:5000"}`, `{"seq":2,"cmd":"broadcast","text":"hi"}`,
  * `{"seq":3,"cmd":"send","to":"127.0.0.1:5001"|[...],"text":"psst"}`, `{"seq":4,"cmd":"disconnect"}`,
- * `{"seq":5,"cmd":"members"}`, `{"seq":6,"cmd":"stop"}` (the process then exits with code 0).
+ * `{"seq":5,"cmd":"members"}`, `{"seq":6,"cmd":"stop"}` (the process then exits with code 0),
+ * `{"seq":7,"cmd":"memberStates"}` (every known member with `state` and `incarnation`),
+ * `{"seq":8,"cmd":"loopDelay"}` (the event loop's delay since start, in ms: `{max, p99, mean}`).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
  * @module
  */
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Node, type NodeOptions, P2PError, type Peer } from '../../src/index.js';
 import type { ConnectReport, DeliveryFailure, DeliveryReport, LeaveReport } from '../../src/types.js';
@@ -100,8 +104,12 @@ for (const event of [
   'member:update',
   'member:suspect',
 ] as const) {
-  node.on(event, (peer: Peer) => out({ event, peer: peerJson(peer) }));
+  node.on(event, (peer: Peer) => out({ event, peer: peerJson(peer), at: Date.now() }));
 }
+
+// How late the event loop ran: tells a busy machine apart from a node that does not answer.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
 async function run(command: Command): Promise<Json> {
   switch (command.cmd) {
@@ -115,6 +123,16 @@ async function run(command: Command): Promise<Json> {
       return leaveJson(await node.disconnect());
     case 'members':
       return node.members().map(peerJson);
+    case 'memberStates':
+      return node
+        .memberStates()
+        .map((m) => ({ peer: peerJson(m.peer), kind: m.kind, state: m.state, incarnation: m.incarnation }));
+    case 'loopDelay':
+      return {
+        max: Math.round(loopDelay.max / 1e6),
+        p99: Math.round(loopDelay.percentile(99) / 1e6),
+        mean: Math.round(loopDelay.mean / 1e6),
+      };
     case 'stop':
       await node.stop();
       return null;

@@ -49,6 +49,14 @@ export interface LeaveJson {
   readonly failed: FailureJson[];
 }
 
+/** A member as the child's `memberStates` command reports it. */
+export interface MemberStateJson {
+  readonly peer: PeerJson;
+  readonly kind: 'tsp2p' | 'gop2p';
+  readonly state: 'alive' | 'suspect' | 'dead' | 'left';
+  readonly incarnation: number;
+}
+
 /** One line the child printed. */
 export interface PeerEvent {
   readonly event: string;
@@ -99,6 +107,11 @@ export interface SpawnPeerOptions {
   readonly label?: string;
   /** Give up waiting for `ready` after this many ms. @default 20000 */
   readonly readyTimeoutMs?: number;
+  /**
+   * A command that runs the child, e.g. `['ip', 'netns', 'exec', 'ns1']`. It must exec the
+   * child in place (as `ip netns exec` does), so that signals reach the node itself.
+   */
+  readonly wrap?: readonly string[];
 }
 
 /** A tsp2p node running in a child process. */
@@ -118,12 +131,14 @@ export class PeerProcess {
   readonly #pending = new Map<number, Pending>();
   readonly #waiters = new Set<EventWaiter>();
 
-  private constructor(label: string, options: Record<string, unknown>) {
+  private constructor(label: string, options: Record<string, unknown>, wrap: readonly string[] = []) {
     this.label = label;
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT; // not a test file: keep the runner's protocol out of stdout
     delete env.NODE_OPTIONS;
-    this.child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, JSON.stringify(options)], {
+    const argv = [process.execPath, '--import', 'tsx', SCRIPT, JSON.stringify(options)];
+    const [command, ...args] = [...wrap, ...argv] as [string, ...string[]];
+    this.child = spawn(command, args, {
       cwd: REPO_ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -160,7 +175,7 @@ export class PeerProcess {
     options: Record<string, unknown> = {},
     spawnOptions: SpawnPeerOptions = {},
   ): Promise<PeerProcess> {
-    const peer = new PeerProcess(spawnOptions.label ?? 'peer', options);
+    const peer = new PeerProcess(spawnOptions.label ?? 'peer', options, spawnOptions.wrap);
     // `t.passed` stays true when only a subtest failed: watch the subtests too.
     let subtestFailed = false;
     t.afterEach((sub: TestContext) => {
@@ -269,6 +284,11 @@ export class PeerProcess {
     return this.command<PeerJson[]>('members');
   }
 
+  /** Every member the node knows of, with its state and incarnation (tombstones included). */
+  memberStates(): Promise<MemberStateJson[]> {
+    return this.command<MemberStateJson[]>('memberStates');
+  }
+
   /** Stops the node gracefully and resolves with how the process exited. */
   async stop(timeoutMs = 20_000): Promise<PeerExit> {
     await this.command('stop', {}, timeoutMs);
@@ -327,6 +347,12 @@ export class PeerProcess {
   /** Resolves with how the child exited; rejects if it is still running after `timeoutMs`. */
   waitForExit(timeoutMs = 20_000): Promise<PeerExit> {
     return withDeadline(this.exited, timeoutMs, `${this.label} to exit${this.stderrTail()}`);
+  }
+
+  /** Sends `signal` without waiting for anything (SIGSTOP, SIGCONT); false once the child exited. */
+  signal(signal: NodeJS.Signals): boolean {
+    if (this.exit) return false;
+    return this.child.kill(signal);
   }
 
   /** Sends `signal` (SIGKILL by default) and resolves once the child has exited. */

@@ -206,4 +206,27 @@ describe('tsp2p chat through pipes', () => {
       assert.equal(await p.waitExit(), 0, `${how}: ${p.dump()}`);
     }
   });
+
+  test('a second Ctrl-C during a slow leave exits at once, with code 130', async (t) => {
+    const { p: hub, address: h } = await startListening(t, 'hub', ['chat', '--name', 'hub']);
+    const { p: bob, address: b } = await startListening(t, 'bob', ['chat', '--name', 'bob', '--join', h]);
+    await hub.waitFor(about(b, 'joined'));
+    // A frozen member: telling it about the leave cannot finish until the leave timeout.
+    hub.child.kill('SIGSTOP');
+    t.after(() => void hub.child.kill('SIGCONT'));
+    bob.kill('SIGINT');
+    await bob.waitFor(/^leaving\.\.\.$/);
+    // Signals that close together count as one Ctrl-C: repeat until one counts as the second.
+    const exited = bob.waitExit();
+    let done = false;
+    void exited.finally(() => {
+      done = true;
+    });
+    while (!done) {
+      bob.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 100))]);
+    }
+    assert.equal(await exited, 130, bob.dump());
+    assert.ok(!bob.lines.stdout.some((l) => l.startsWith('left the network')), bob.dump());
+  });
 });

@@ -10,7 +10,7 @@ import { startListening, waitForEvent } from '../helpers/cli-process.js';
 import { ptyDriver, type ScreenState, startPtyChat } from '../helpers/cli-pty.js';
 
 const choice = ptyDriver();
-if ('skip' in choice) console.log(`# skipping the pseudo-terminal test: ${choice.skip}`);
+if ('skip' in choice) console.log(`skipping the pseudo-terminal test: ${choice.skip}`);
 
 /** The last line with something on it. */
 function lastLine(s: ScreenState): string {

@@ -1,0 +1,432 @@
+/**
+ * Metrics in the Prometheus text format (version 0.0.4), written by hand: counters, gauges and
+ * one histogram, and the node's own set of them ({@link NodeMetrics}), served at `GET /metrics`.
+ *
+ * The format, in short: for each family a `# HELP` and a `# TYPE` line, then one line per
+ * sample, `name{label="value",...} number`. Label values escape `\`, `"` and newlines; help
+ * texts escape `\` and newlines. A histogram has cumulative `_bucket{le="..."}` samples ending
+ * with `le="+Inf"`, then `_sum` and `_count`.
+ *
+ * @module
+ */
+
+import type { IndirectResult, ProbeNet } from './membership/failure-detector.js';
+import type { Member } from './membership/member-table.js';
+
+/** Label names and values of one sample. */
+export type Labels = Readonly<Record<string, string>>;
+
+/** One line of a family: an optional name suffix (`_bucket`, `_sum`, `_count`), labels, value. */
+export interface Sample {
+  readonly suffix?: string;
+  readonly labels?: Labels;
+  readonly value: number;
+}
+
+/** A metric family: every sample of one metric name. */
+export interface MetricFamily {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  readonly samples: readonly Sample[];
+}
+
+/** The media type of the text format. */
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** Escapes a label value: backslash, double quote and newline. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** Escapes a help text: backslash and newline. */
+export function escapeHelp(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** Formats a sample value: integers as such, `NaN`, `+Inf` and `-Inf` by name. */
+export function formatValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Number.POSITIVE_INFINITY) return '+Inf';
+  if (value === Number.NEGATIVE_INFINITY) return '-Inf';
+  return String(value);
+}
+
+function formatLabels(labels: Labels | undefined): string {
+  if (labels === undefined) return '';
+  const entries = Object.entries(labels);
+  if (entries.length === 0) return '';
+  for (const [k] of entries) if (!LABEL_NAME.test(k)) throw new RangeError(`invalid label name: ${k}`);
+  return `{${entries.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}}`;
+}
+
+/**
+ * Renders families in the text format, each with its HELP and TYPE lines; the text ends with
+ * a newline.
+ *
+ * @throws {RangeError} for an invalid metric or label name.
+ */
+export function formatPrometheus(families: readonly MetricFamily[]): string {
+  const lines: string[] = [];
+  for (const f of families) {
+    if (!METRIC_NAME.test(f.name)) throw new RangeError(`invalid metric name: ${f.name}`);
+    lines.push(`# HELP ${f.name} ${escapeHelp(f.help)}`, `# TYPE ${f.name} ${f.type}`);
+    for (const s of f.samples) {
+      lines.push(`${f.name}${s.suffix ?? ''}${formatLabels(s.labels)} ${formatValue(s.value)}`);
+    }
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/** A counter (or gauge) with labels: one value per distinct set of label values. */
+export class LabeledValues {
+  readonly #values = new Map<string, { labels: Labels; value: number }>();
+
+  /** Adds `n` (default 1) to the value of `labels`. */
+  inc(labels: Labels = {}, n = 1): void {
+    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const cur = this.#values.get(key);
+    if (cur === undefined) this.#values.set(key, { labels: { ...labels }, value: n });
+    else cur.value += n;
+  }
+
+  /** The value of `labels` (0 when never incremented). */
+  get(labels: Labels = {}): number {
+    let total = 0;
+    for (const v of this.#values.values()) {
+      const all = Object.entries(labels).every(([k, x]) => v.labels[k] === x);
+      if (all && Object.keys(v.labels).length === Object.keys(labels).length) total += v.value;
+    }
+    return total;
+  }
+
+  /** The samples, in the order their label sets first appeared. */
+  samples(): Sample[] {
+    return [...this.#values.values()].map((v) => ({ labels: v.labels, value: v.value }));
+  }
+}
+
+/** Probe round-trip buckets, in seconds: loopback to a slow WAN. */
+export const RTT_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+];
+
+/** A histogram with fixed upper bounds. */
+export class Histogram {
+  readonly #bounds: readonly number[];
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+
+  /** @param bounds - bucket upper bounds, ascending; `+Inf` is implied */
+  constructor(bounds: readonly number[] = RTT_BUCKETS) {
+    for (let i = 1; i < bounds.length; i++) {
+      if (!(bounds[i]! > bounds[i - 1]!)) throw new RangeError('histogram bounds must ascend');
+    }
+    this.#bounds = [...bounds];
+    this.#counts = bounds.map(() => 0);
+  }
+
+  /** Records one observation. */
+  observe(value: number): void {
+    this.#sum += value;
+    this.#count++;
+    for (let i = 0; i < this.#bounds.length; i++) {
+      if (value <= this.#bounds[i]!) {
+        this.#counts[i]!++;
+        break;
+      }
+    }
+  }
+
+  /** How many observations were recorded. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** The cumulative `_bucket` samples, then `_sum` and `_count`. */
+  samples(): Sample[] {
+    const out: Sample[] = [];
+    let cumulative = 0;
+    this.#bounds.forEach((le, i) => {
+      cumulative += this.#counts[i]!;
+      out.push({ suffix: '_bucket', labels: { le: formatValue(le) }, value: cumulative });
+    });
+    out.push({ suffix: '_bucket', labels: { le: '+Inf' }, value: this.#count });
+    out.push({ suffix: '_sum', value: this.#sum });
+    out.push({ suffix: '_count', value: this.#count });
+    return out;
+  }
+}
+
+/**
+ * The short reason a refusal is counted under, from its status and one-line body: the node's
+ * refusals keep gop2p's wording, so their first words name them.
+ */
+export function refusalReason(status: number, body: string | Uint8Array | undefined): string {
+  const text = typeof body === 'string' ? body : body === undefined ? '' : Buffer.from(body).toString('utf8');
+  const rules: readonly [string, string][] = [
+    ['No valid Message provided', 'invalid_message'],
+    ['Peer not registered', 'not_registered'],
+    ['gop2p-style request refused', 'gop2p_not_allowed'],
+    ['You can not connect with yourself', 'self'],
+    ['Method not allowed', 'method_not_allowed'],
+    ['message too large', 'too_large'],
+    ['body too large', 'too_large'],
+    ['member table is full', 'table_full'],
+    ['node is shutting down', 'shutting_down'],
+    ['not found', 'not_found'],
+  ];
+  for (const [prefix, reason] of rules) if (text.startsWith(prefix)) return reason;
+  const byStatus: Record<number, string> = {
+    400: 'bad_request',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'not_found',
+    405: 'method_not_allowed',
+    413: 'too_large',
+    429: 'rate_limited',
+    503: 'unavailable',
+  };
+  return byStatus[status] ?? 'other';
+}
+
+const TYPE_NAMES = ['connect', 'disconnect', 'broadcast', 'direct', 'ping', 'ping_req', 'sync', 'gossip'];
+
+/** A protocol message type's label value: `connect`, ..., `gossip`, or `unknown`. */
+export function messageTypeName(type: number): string {
+  return TYPE_NAMES[type] ?? 'unknown';
+}
+
+/** The live values a node reads when `/metrics` is asked for. */
+export interface MetricsSnapshot {
+  /** Whether the node is started. */
+  readonly started: boolean;
+  /** Whether the node is in a network. */
+  readonly connected: boolean;
+  /** How many members are in each state (self excluded). */
+  readonly members: Readonly<Record<'alive' | 'suspect' | 'dead' | 'left', number>>;
+  /** The failure detector's counters since start, and its local health score. */
+  readonly detector?: {
+    readonly probes: number;
+    readonly indirectProbes: number;
+    readonly suspicions: number;
+    readonly syncs: number;
+    readonly gossips: number;
+    readonly awareness: number;
+  };
+  /** Membership updates waiting to be gossiped. */
+  readonly gossipQueue: number;
+  /** Open `messages()` iterators, and the messages buffered in them. */
+  readonly inboxes: { readonly iterators: number; readonly buffered: number; readonly dropped: number };
+  /** Open Server-Sent Events feeds (browser pages). */
+  readonly webClients: number;
+}
+
+/**
+ * A node's counters, kept for the node's whole life (they survive a restart), and rendered
+ * together with a {@link MetricsSnapshot} of its live state.
+ */
+export class NodeMetrics {
+  /** Messages delivered to this node, by `type` (broadcast, direct); duplicates not counted. */
+  readonly received = new LabeledValues();
+  /** Messages this node sent, by `type`. */
+  readonly sent = new LabeledValues();
+  /** Deliveries of sent messages, one per recipient, by `type` and `result` (ok, failed). */
+  readonly deliveries = new LabeledValues();
+  /** Protocol requests received, by message `type`. */
+  readonly requests = new LabeledValues();
+  /** Requests refused, by `status` and `reason`. */
+  readonly refused = new LabeledValues();
+  /** Direct probes' round-trip times, in seconds. */
+  readonly probeRtt = new Histogram(RTT_BUCKETS);
+  /** Messages dropped by `messages()` iterators that have ended (open ones are in the snapshot). */
+  endedInboxDrops = 0;
+
+  constructor() {
+    // Series that exist from the start, so that a rate over them is defined before traffic.
+    for (const type of ['broadcast', 'direct']) {
+      this.received.inc({ type }, 0);
+      this.sent.inc({ type }, 0);
+    }
+  }
+
+  /** Counts a refused request. */
+  refuse(status: number, reason: string): void {
+    this.refused.inc({ status: String(status), reason });
+  }
+
+  /** Counts a sent message and its per-recipient outcomes. */
+  recordSend(type: 'broadcast' | 'direct', delivered: number, failed: number): void {
+    this.sent.inc({ type });
+    if (delivered > 0) this.deliveries.inc({ type, result: 'ok' }, delivered);
+    if (failed > 0) this.deliveries.inc({ type, result: 'failed' }, failed);
+  }
+
+  /** The families: these counters, then the snapshot's gauges. */
+  families(s: MetricsSnapshot): MetricFamily[] {
+    const d = s.detector;
+    const f: MetricFamily[] = [
+      {
+        name: 'tsp2p_up',
+        help: '1 when the node is started.',
+        type: 'gauge',
+        samples: one(s.started ? 1 : 0),
+      },
+      {
+        name: 'tsp2p_connected',
+        help: '1 when the node is in a network.',
+        type: 'gauge',
+        samples: one(s.connected ? 1 : 0),
+      },
+      {
+        name: 'tsp2p_messages_received_total',
+        help: 'Messages delivered to this node, by type (duplicates not counted).',
+        type: 'counter',
+        samples: this.received.samples(),
+      },
+      {
+        name: 'tsp2p_messages_sent_total',
+        help: 'Messages this node sent, by type.',
+        type: 'counter',
+        samples: this.sent.samples(),
+      },
+      {
+        name: 'tsp2p_deliveries_total',
+        help: 'Deliveries of sent messages, one per recipient, by type and result.',
+        type: 'counter',
+        samples: this.deliveries.samples(),
+      },
+      {
+        name: 'tsp2p_requests_received_total',
+        help: 'Protocol requests received with a valid envelope, by message type.',
+        type: 'counter',
+        samples: this.requests.samples(),
+      },
+      {
+        name: 'tsp2p_requests_refused_total',
+        help: 'Requests refused, by HTTP status and reason.',
+        type: 'counter',
+        samples: this.refused.samples(),
+      },
+      {
+        name: 'tsp2p_members',
+        help: 'Members by state, self excluded.',
+        type: 'gauge',
+        samples: (['alive', 'suspect', 'dead', 'left'] as const).map((state) => ({
+          labels: { state },
+          value: s.members[state],
+        })),
+      },
+      {
+        name: 'tsp2p_probes_total',
+        help: 'Direct probes (pings) sent since start.',
+        type: 'counter',
+        samples: one(d?.probes ?? 0),
+      },
+      {
+        name: 'tsp2p_indirect_probes_total',
+        help: 'Indirect probes (ping-req) sent since start.',
+        type: 'counter',
+        samples: one(d?.indirectProbes ?? 0),
+      },
+      {
+        name: 'tsp2p_suspicions_total',
+        help: 'Failed probes that made this node suspect a member, since start.',
+        type: 'counter',
+        samples: one(d?.suspicions ?? 0),
+      },
+      {
+        name: 'tsp2p_push_pull_syncs_total',
+        help: 'Push-pull state exchanges started since start.',
+        type: 'counter',
+        samples: one(d?.syncs ?? 0),
+      },
+      {
+        name: 'tsp2p_gossip_messages_total',
+        help: 'Gossip messages sent since start.',
+        type: 'counter',
+        samples: one(d?.gossips ?? 0),
+      },
+      {
+        name: 'tsp2p_local_health_awareness',
+        help: "Lifeguard's local health score: 0 is healthy, each unit stretches probe periods.",
+        type: 'gauge',
+        samples: one(d?.awareness ?? 0),
+      },
+      {
+        name: 'tsp2p_probe_rtt_seconds',
+        help: 'Round-trip time of answered direct probes.',
+        type: 'histogram',
+        samples: this.probeRtt.samples(),
+      },
+      {
+        name: 'tsp2p_gossip_queue_updates',
+        help: 'Membership updates waiting to be gossiped.',
+        type: 'gauge',
+        samples: one(s.gossipQueue),
+      },
+      {
+        name: 'tsp2p_inbox_iterators',
+        help: 'Open messages() iterators.',
+        type: 'gauge',
+        samples: one(s.inboxes.iterators),
+      },
+      {
+        name: 'tsp2p_inbox_buffered_messages',
+        help: 'Messages buffered in open messages() iterators, not yet read.',
+        type: 'gauge',
+        samples: one(s.inboxes.buffered),
+      },
+      {
+        name: 'tsp2p_inbox_dropped_messages_total',
+        help: 'Messages dropped because a messages() iterator fell too far behind.',
+        type: 'counter',
+        samples: one(s.inboxes.dropped),
+      },
+      {
+        name: 'tsp2p_web_clients',
+        help: 'Open Server-Sent Events feeds (browser pages).',
+        type: 'gauge',
+        samples: one(s.webClients),
+      },
+    ];
+    return f;
+  }
+
+  /** The whole text of `/metrics`. */
+  render(s: MetricsSnapshot): string {
+    return formatPrometheus(this.families(s));
+  }
+}
+
+function one(value: number): Sample[] {
+  return [{ value }];
+}
+
+/** The clock reading a {@link timedProbeNet} needs, in ms. */
+export interface MillisecondClock {
+  now(): number;
+}
+
+/**
+ * Wraps a {@link ProbeNet} so that each answered direct ping records its round-trip time.
+ */
+export function timedProbeNet(net: ProbeNet, clock: MillisecondClock, rtt: Histogram): ProbeNet {
+  return {
+    async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+      const start = clock.now();
+      const ok = await net.ping(member, timeoutMs, signal);
+      if (ok) rtt.observe(Math.max(0, clock.now() - start) / 1000);
+      return ok;
+    },
+    pingReq(via: Member, target: Member, timeoutMs: number, signal: AbortSignal): Promise<IndirectResult> {
+      return net.pingReq(via, target, timeoutMs, signal);
+    },
+    sync: (member, timeoutMs, signal) => net.sync(member, timeoutMs, signal),
+    gossip: (member, timeoutMs, signal) => net.gossip(member, timeoutMs, signal),
+  };
+}

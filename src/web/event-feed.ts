@@ -1,0 +1,148 @@
+/**
+ * The Server-Sent Events feed behind `GET /events`: each open page gets this node's messages,
+ * member events and the messages sent through the local API, as they happen.
+ *
+ * Events (each `data` is one line of JSON):
+ * - `hello`: on connect, `{ self, connected }`
+ * - `message`: a message arrived, `{ id, type, from, text, ts }`
+ * - `member`: `{ event: 'join' | 'leave' | 'suspect' | 'fail' | 'update', peer, ts }`
+ * - `sent`: a message sent through the local API, `{ id, type, to?, text, delivered, failed, ts }`
+ *
+ * A comment line every {@link HEARTBEAT_MS} keeps proxies from closing an idle feed.
+ *
+ * @module
+ */
+
+import type { EventEmitter } from 'node:events';
+import type { Logger } from '../logger.js';
+import type { Peer } from '../peer.js';
+import type { ResponseStream } from '../transport/transport.js';
+import type { Message, NodeEvents } from '../types.js';
+
+/** How often an idle feed gets a comment line, in ms. */
+export const HEARTBEAT_MS = 15_000;
+
+/** How long a browser waits before reconnecting a dropped feed, in ms (sent as `retry:`). */
+export const RETRY_MS = 2_000;
+
+/** Most feeds open at once; more are refused with 503. */
+export const MAX_FEEDS = 64;
+
+const MEMBER_EVENTS = [
+  'member:join',
+  'member:leave',
+  'member:suspect',
+  'member:fail',
+  'member:update',
+] as const;
+
+/** One SSE frame: `event:` and a single `data:` line of JSON. */
+export function sseFrame(event: string, data: unknown): string {
+  // JSON.stringify escapes CR and LF inside strings, so the data is always a single line.
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** A peer as the page shows it. */
+export function peerJson(p: Peer): { id: string; address: string; port: number; name?: string } {
+  return p.name === undefined
+    ? { id: p.id, address: p.address, port: p.port }
+    : { id: p.id, address: p.address, port: p.port, name: p.name };
+}
+
+/** The node as the feed needs it. */
+export interface FeedSource extends Pick<EventEmitter<NodeEvents>, 'on' | 'off'> {
+  readonly self: Peer;
+  readonly isConnected: boolean;
+}
+
+/** The open feeds of one node. */
+export class EventFeed {
+  readonly #source: FeedSource;
+  readonly #logger: Logger;
+  readonly #clients = new Set<ResponseStream>();
+  readonly #unsubscribe: (() => void)[] = [];
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(source: FeedSource, logger: Logger) {
+    this.#source = source;
+    this.#logger = logger;
+  }
+
+  /** How many feeds are open. */
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  /** Whether another feed may open. */
+  get hasRoom(): boolean {
+    return this.#clients.size < MAX_FEEDS;
+  }
+
+  /** Serves one feed until it closes. */
+  open(out: ResponseStream): void {
+    if (out.signal.aborted) return;
+    this.#clients.add(out);
+    out.signal.addEventListener('abort', () => this.#drop(out), { once: true });
+    out.write(`retry: ${RETRY_MS}\n\n`);
+    let self: Peer | undefined;
+    try {
+      self = this.#source.self;
+    } catch {
+      out.end(); // not started (any more)
+      return;
+    }
+    out.write(sseFrame('hello', { self: peerJson(self), connected: this.#source.isConnected }));
+    if (this.#unsubscribe.length === 0) this.#subscribe();
+    this.#heartbeat ??= setInterval(() => this.#broadcast(': ping\n\n'), HEARTBEAT_MS).unref();
+  }
+
+  /** Sends an event to every open feed. */
+  publish(event: string, data: unknown): void {
+    if (this.#clients.size > 0) this.#broadcast(sseFrame(event, data));
+  }
+
+  /** Ends every feed and stops listening to the node. Idempotent. */
+  close(): void {
+    for (const c of [...this.#clients]) c.end();
+    this.#clients.clear();
+    this.#idle();
+  }
+
+  #broadcast(frame: string): void {
+    for (const c of [...this.#clients]) if (!c.write(frame)) this.#drop(c);
+  }
+
+  #drop(out: ResponseStream): void {
+    this.#clients.delete(out);
+    if (this.#clients.size === 0) this.#idle();
+  }
+
+  /** No feed is open: stop listening and stop the heartbeat. */
+  #idle(): void {
+    for (const off of this.#unsubscribe.splice(0)) off();
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  #subscribe(): void {
+    const onMessage = (m: Message): void => {
+      this.publish('message', {
+        id: m.id,
+        type: m.type,
+        from: peerJson(m.from),
+        text: m.text,
+        ts: Date.now(),
+      });
+    };
+    this.#source.on('message', onMessage);
+    this.#unsubscribe.push(() => this.#source.off('message', onMessage));
+    for (const name of MEMBER_EVENTS) {
+      const event = name.slice('member:'.length);
+      const listener = (peer: Peer): void =>
+        this.publish('member', { event, peer: peerJson(peer), ts: Date.now() });
+      this.#source.on(name, listener);
+      this.#unsubscribe.push(() => this.#source.off(name, listener));
+    }
+    this.#logger.debug('event feed listening to the node');
+  }
+}

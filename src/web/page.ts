@@ -1,0 +1,214 @@
+/**
+ * The browser chat page: HTML, a stylesheet and a script, kept as strings so that `tsc` ships
+ * them with the rest (no build step of their own). The script is plain ES2020, renders every
+ * text with `textContent` (never as HTML), and talks only to the node that served it:
+ * `GET members`, `GET events` (Server-Sent Events), `POST api/broadcast`, `POST api/send`.
+ *
+ * A page opened from another machine needs the token printed at start: open it as
+ * `http://host:port/#token=...` (the fragment never leaves the browser).
+ *
+ * @module
+ */
+
+/** The Content-Security-Policy of the page: its own script and stylesheet, and nothing else. */
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** `GET /` for a browser. */
+export const PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>tsp2p chat</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="app.css">
+</head>
+<body>
+<header>
+  <h1>tsp2p</h1>
+  <span id="self" class="self"></span>
+  <span id="feed" class="feed" data-state="connecting">connecting…</span>
+</header>
+<main>
+  <section class="chat">
+    <ol id="log" aria-live="polite"></ol>
+    <form id="compose" autocomplete="off">
+      <label for="to" class="hidden">to</label>
+      <select id="to"><option value="">everyone</option></select>
+      <input id="text" name="text" placeholder="Type a message" aria-label="message">
+      <button id="send" type="submit">Send</button>
+    </form>
+  </section>
+  <aside>
+    <h2>Members <span id="count"></span></h2>
+    <ul id="members"></ul>
+  </aside>
+</main>
+<script src="app.js"></script>
+</body>
+</html>
+`;
+
+/** `GET /app.css`. */
+export const PAGE_CSS = `:root { color-scheme: light dark; --muted: #777; --accent: #2b6cb0; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.4 system-ui, sans-serif; display: flex; flex-direction: column; height: 100vh; }
+header { display: flex; gap: 1em; align-items: baseline; padding: .5em 1em; border-bottom: 1px solid #8884; }
+h1 { font-size: 1.1em; margin: 0; }
+h2 { font-size: 1em; margin: 0 0 .5em; }
+.self { color: var(--muted); font-family: monospace; }
+.feed { margin-left: auto; font-size: .85em; color: var(--muted); }
+.feed[data-state="live"] { color: #2f855a; }
+.feed[data-state="down"] { color: #c53030; }
+main { flex: 1; display: flex; min-height: 0; }
+.chat { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+#log { flex: 1; overflow-y: auto; margin: 0; padding: .5em 1em; list-style: none; }
+#log li { padding: .1em 0; overflow-wrap: anywhere; }
+#log .time { color: var(--muted); font-size: .8em; margin-right: .5em; }
+#log .who { font-weight: 600; margin-right: .5em; }
+#log li.direct .who::after { content: " (direct)"; font-weight: normal; color: var(--accent); }
+#log li.sent .who { color: var(--accent); }
+#log li.member, #log li.info { color: var(--muted); font-style: italic; }
+#log li.error { color: #c53030; }
+#compose { display: flex; gap: .5em; padding: .5em 1em; border-top: 1px solid #8884; }
+#text { flex: 1; font: inherit; padding: .3em .5em; }
+aside { width: 20em; border-left: 1px solid #8884; padding: .5em 1em; overflow-y: auto; }
+#members { list-style: none; margin: 0; padding: 0; }
+#members li { padding: .3em 0; border-bottom: 1px solid #8882; }
+#members .addr { display: block; font-family: monospace; font-size: .85em; color: var(--muted); }
+#members .state { font-size: .75em; padding: 0 .4em; border-radius: .6em; margin-left: .3em; background: #8883; }
+#members li[data-state="alive"] .state { background: #c6f6d5; color: #22543d; }
+#members li[data-state="suspect"] .state { background: #fefcbf; color: #744210; }
+#members li[data-state="dead"], #members li[data-state="left"] { opacity: .6; }
+#members button { font-size: .8em; margin-left: .3em; }
+.hidden { position: absolute; left: -10000px; }
+`;
+
+/** `GET /app.js`. */
+export const PAGE_JS = `(function () {
+  'use strict';
+  var token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+  var $ = function (id) { return document.getElementById(id); };
+  var members = [];
+  var self = null;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function addr(p) { return p.address.indexOf(':') >= 0 ? '[' + p.address + ']:' + p.port : p.address + ':' + p.port; }
+  function who(p) { return p.name ? p.name + ' (' + addr(p) + ')' : addr(p); }
+  function line(kind, from, text) {
+    var log = $('log');
+    var stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    var li = el('li', kind);
+    li.appendChild(el('span', 'time', new Date().toLocaleTimeString()));
+    if (from) li.appendChild(el('span', 'who', from));
+    li.appendChild(el('span', 'text', text));
+    log.appendChild(li);
+    while (log.children.length > 1000) log.removeChild(log.firstChild);
+    if (stick) log.scrollTop = log.scrollHeight;
+  }
+  function headers() {
+    var h = { 'content-type': 'application/json' };
+    if (token) h.authorization = 'Bearer ' + token;
+    return h;
+  }
+  function renderMembers() {
+    var ul = $('members');
+    ul.textContent = '';
+    var live = 0;
+    members.forEach(function (m) {
+      var li = el('li');
+      li.dataset.id = m.id;
+      li.dataset.state = m.state;
+      li.appendChild(el('span', 'name', m.name || addr(m)));
+      li.appendChild(el('span', 'state', m.state));
+      if (m.state === 'alive' || m.state === 'suspect') {
+        live++;
+        var b = el('button', 'dm', 'DM');
+        b.type = 'button';
+        b.title = 'send a direct message';
+        b.addEventListener('click', function () { $('to').value = m.id; $('text').focus(); });
+        li.appendChild(b);
+      }
+      li.appendChild(el('span', 'addr', addr(m)));
+      ul.appendChild(li);
+    });
+    $('count').textContent = '(' + live + ')';
+    var to = $('to');
+    var chosen = to.value;
+    while (to.options.length > 1) to.remove(1);
+    members.forEach(function (m) {
+      if (m.state !== 'alive' && m.state !== 'suspect') return;
+      var o = el('option', '', 'to ' + who(m));
+      o.value = m.id;
+      to.appendChild(o);
+    });
+    to.value = chosen;
+    if (to.value !== chosen) to.value = '';
+  }
+  var refreshing = null;
+  function refreshMembers() {
+    if (refreshing) return refreshing;
+    refreshing = fetch('members', { cache: 'no-store' })
+      .then(function (r) { return r.json(); })
+      .then(function (j) { members = j.members || []; renderMembers(); })
+      .catch(function () {})
+      .then(function () { refreshing = null; });
+    return refreshing;
+  }
+  function feed() {
+    var es = new EventSource('events' + (token ? '?token=' + encodeURIComponent(token) : ''));
+    var state = $('feed');
+    es.onopen = function () { state.dataset.state = 'live'; state.textContent = 'live'; };
+    es.onerror = function () { state.dataset.state = 'down'; state.textContent = 'reconnecting…'; };
+    es.addEventListener('hello', function (e) {
+      var d = JSON.parse(e.data);
+      self = d.self;
+      $('self').textContent = who(self) + (d.connected ? '' : ' · not connected');
+      refreshMembers();
+    });
+    es.addEventListener('message', function (e) {
+      var d = JSON.parse(e.data);
+      line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text);
+    });
+    es.addEventListener('sent', function (e) {
+      var d = JSON.parse(e.data);
+      var to = d.to ? ' → ' + d.to.map(who).join(', ') : '';
+      var failed = d.failed > 0 ? ' (' + d.failed + ' failed)' : '';
+      line(d.type === 'direct' ? 'sent direct' : 'sent', 'me' + to, d.text + failed);
+    });
+    es.addEventListener('member', function (e) {
+      var d = JSON.parse(e.data);
+      var words = { join: 'joined', leave: 'left', suspect: 'is suspected of failing', fail: 'failed', update: 'changed' };
+      line('member ' + d.event, '', who(d.peer) + ' ' + (words[d.event] || d.event));
+      refreshMembers();
+      if (self) $('self').textContent = who(self);
+    });
+  }
+  $('compose').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var input = $('text');
+    var text = input.value;
+    if (!text) return;
+    var to = $('to').value;
+    var body = to ? { to: to, text: text } : { text: text };
+    $('send').disabled = true;
+    fetch(to ? 'api/send' : 'api/broadcast', { method: 'POST', headers: headers(), body: JSON.stringify(body) })
+      .then(function (r) {
+        if (r.ok) { input.value = ''; return; }
+        return r.text().then(function (t) { line('error', 'error', t.trim() || String(r.status)); });
+      })
+      .catch(function (err) { line('error', 'error', String(err)); })
+      .then(function () { $('send').disabled = false; input.focus(); });
+  });
+  feed();
+  refreshMembers();
+  setInterval(refreshMembers, 5000);
+})();
+`;
