@@ -45,7 +45,7 @@ import {
   parseAddress,
 } from './peer.js';
 import { decodeData, decodeMemberList, encodeMemberList } from './protocol/codec.js';
-import { isTsp2pEnvelope, openEnvelope, sealEnvelope } from './protocol/envelope.js';
+import { isTsp2pEnvelope, openEnvelope, type Sealed, sealEnvelope } from './protocol/envelope.js';
 import {
   type Envelope,
   Headers,
@@ -416,7 +416,9 @@ export class Node extends EventEmitter<NodeEvents> {
     const limit = this.#options.timings.announceLimit;
     const direct = usable.filter((c, i) => i < limit || c.kind === 'gop2p');
     const rest = usable.filter((c, i) => !(i < limit || c.kind === 'gop2p'));
-    const body = this.#seal(MessageType.Connect);
+    // The newcomer already has the list: the members need not send theirs back (gop2p members
+    // ignore the flag and answer with their list, which is then ignored, as gop2p does).
+    const body = this.#seal(MessageType.Connect, { announce: true });
     await Promise.all(
       direct.map(async (c) => {
         try {
@@ -625,7 +627,7 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     const run = this.#run;
     if (this.#status !== 'started' || run === undefined) return text(503, 'node is shutting down');
-    const opened = openEnvelope(req.body);
+    const opened = openEnvelope(req.body, req.headers);
     if (!opened.ok) return text(opened.refusal.status, opened.refusal.message);
     this.#metrics.requests.inc({ type: messageTypeName(opened.value.type) });
     return this.#receive(run, opened.value, req.remoteAddress);
@@ -652,10 +654,13 @@ export class Node extends EventEmitter<NodeEvents> {
         return text(503, `member table is full (${this.#options.maxMembers} members)`);
       }
       // The answer lists the members as they stood before the newcomer: never self, never it.
-      const list = m
-        .live()
-        .filter((x) => x.peer.id !== senderId)
-        .map((x) => wirePeer(x));
+      const list =
+        envelope.announce === true
+          ? []
+          : m
+              .live()
+              .filter((x) => x.peer.id !== senderId)
+              .map((x) => wirePeer(x));
       m.join(
         peerOf(senderId, address, port, envelope.from.name),
         tsp2p ? 'tsp2p' : 'gop2p',
@@ -800,7 +805,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run: Running,
     id: string,
     members: readonly Member[],
-    body: Uint8Array,
+    body: Sealed,
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
     const delivered: Peer[] = [];
@@ -834,8 +839,9 @@ export class Node extends EventEmitter<NodeEvents> {
       to?: WirePeer[];
       m?: readonly WireMemberUpdate[];
       target?: WirePeer;
+      announce?: boolean;
     } = {},
-  ): Buffer {
+  ): Sealed {
     const run = this.#run!;
     const self = run.self;
     const from: WirePeer = {
@@ -854,6 +860,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(extra.to !== undefined ? { to: extra.to } : {}),
       ...(extra.m !== undefined ? { m: extra.m } : {}),
       ...(extra.target !== undefined ? { target: extra.target } : {}),
+      ...(extra.announce === true ? { announce: true } : {}),
     });
   }
 

@@ -120,6 +120,14 @@ class Chat {
     node.on('member:update', (p) => this.#event(`${c.dim('*')} ${who(p, c)} ${c.dim('updated')}`));
   }
 
+  /** The chat page; from another machine, writes need the token, carried in the fragment. */
+  #pageUrl(): string {
+    const url = this.#node.url;
+    const token = this.#node.webToken;
+    const local = /^(127\.|::1$|localhost$)/.test(this.#self.address);
+    return token === undefined || local ? url : `${url}#token=${token}`;
+  }
+
   #joinCommand(): string {
     return `npx tsp2p chat --join ${addressOf(this.#self)}`;
   }
@@ -128,6 +136,7 @@ class Chat {
     const c = this.#c;
     this.#screen.print(`listening on http://${addressOf(this.#self)}`);
     this.#screen.print(`others join with: ${c.bold(this.#joinCommand())}`);
+    this.#screen.print(`chat in a browser: ${this.#pageUrl()}`);
     if (!this.#interactive) return;
     const loopback = /^(127\.|::1$|localhost$)/.test(this.#self.address);
     const name = this.#self.name ? ` as ${c.bold(safeText(this.#self.name))}` : '';

@@ -10,6 +10,7 @@ import type { Clock } from '../clock.js';
 import { PeerRefusedError, TimeoutError } from '../errors.js';
 import type { PeerKind } from '../membership/member-table.js';
 import { formatHostPort, type Peer } from '../peer.js';
+import type { Sealed } from '../protocol/envelope.js';
 import type { OutboundResponse, Transport } from '../transport/transport.js';
 
 /** Where a request goes. */
@@ -95,7 +96,7 @@ export class PeerClient {
    */
   async request(
     to: Destination,
-    body: Uint8Array,
+    sealed: Sealed,
     parent: AbortSignal,
     timeoutMs: number,
     gop2pHost = false,
@@ -107,7 +108,8 @@ export class PeerClient {
       return await this.#transport.request({
         host: to.address,
         port: to.port,
-        body,
+        body: sealed.body,
+        ...(sealed.headers !== undefined ? { headers: sealed.headers } : {}),
         ...(to.scheme !== undefined ? { scheme: to.scheme } : {}),
         ...(self !== undefined ? { hostHeader: formatHostPort(self.address, self.port) } : {}),
         signal: call.signal,
@@ -120,11 +122,11 @@ export class PeerClient {
   /** Like {@link PeerClient.request}, but rejects with `ERR_PEER_REFUSED` unless the answer is 200. */
   async post(
     to: Destination,
-    body: Uint8Array,
+    sealed: Sealed,
     parent: AbortSignal,
     timeoutMs: number,
   ): Promise<OutboundResponse> {
-    const res = await this.request(to, body, parent, timeoutMs);
+    const res = await this.request(to, sealed, parent, timeoutMs);
     if (res.status !== 200) throw new PeerRefusedError(res.status, firstLine(res.body));
     return res;
   }

@@ -8,16 +8,17 @@
 import type { PeerClient } from '../delivery/peer-client.js';
 import type { Logger } from '../logger.js';
 import { decodeAck } from '../protocol/codec.js';
+import type { Sealed } from '../protocol/envelope.js';
 import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import type { Member } from './member-table.js';
-import type { Membership } from './membership.js';
+import { type Membership, memberUpdate } from './membership.js';
 
 /** Builds an outbound membership envelope. */
 export type SealMembership = (
   type: MessageType,
   extra: { m?: readonly WireMemberUpdate[]; target?: WirePeer },
-) => Uint8Array;
+) => Sealed;
 
 /** {@link ProbeNet} over HTTP (or any transport). */
 export class PeerProbeNet implements ProbeNet {
@@ -35,7 +36,14 @@ export class PeerProbeNet implements ProbeNet {
 
   async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     // A gop2p peer cannot answer a ping, but any HTTP answer (its 405) shows it is alive.
-    const m = member.kind === 'tsp2p' ? this.#membership.piggyback() : undefined;
+    let m = member.kind === 'tsp2p' ? this.#membership.piggyback() : undefined;
+    // Lifeguard's buddy system: a probe of a suspect tells it so, and it refutes in its answer.
+    // Otherwise a suspect that was too slow to receive the few gossiped copies of the news never
+    // learns of it, and is declared dead while it answers every probe.
+    const cur = this.#membership.get(member.peer.id);
+    if (m !== undefined && cur?.state === 'suspect') {
+      m = [memberUpdate(cur), ...m.filter((u) => u.id !== cur.peer.id)];
+    }
     try {
       const res = await this.#client.request(
         destination(member),

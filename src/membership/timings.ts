@@ -22,7 +22,11 @@ export interface MembershipTimings {
   readonly suspicionMult: number;
   /** See {@link MembershipTimings.suspicionMult}. */
   readonly suspicionMaxMult: number;
-  /** Each update is gossiped `retransmitMult × ⌈log10(n + 1)⌉` times. */
+  /**
+   * Each update is gossiped `retransmitMult × ⌈log10(n + 1)⌉` times. memberlist uses 4 over UDP,
+   * where a packet can vanish; over HTTP a request either arrives or fails visibly, and
+   * push-pull repairs the rare node that gossip missed, so the LAN preset uses 3 (WAN keeps 4).
+   */
   readonly retransmitMult: number;
   /** How often queued updates are gossiped to `gossipNodes` random members. */
   readonly gossipIntervalMs: number;
@@ -63,7 +67,7 @@ export const LAN: MembershipTimings = Object.freeze({
   indirectProbes: 3,
   suspicionMult: 4,
   suspicionMaxMult: 6,
-  retransmitMult: 4,
+  retransmitMult: 3,
   gossipIntervalMs: 200,
   gossipNodes: 3,
   maxPiggyback: 32,
@@ -78,6 +82,7 @@ export const LAN: MembershipTimings = Object.freeze({
 /** Timings for networks across the internet (memberlist's WAN defaults). */
 export const WAN: MembershipTimings = Object.freeze({
   ...LAN,
+  retransmitMult: 4,
   probeIntervalMs: 5_000,
   probeTimeoutMs: 3_000,
   suspicionMult: 6,

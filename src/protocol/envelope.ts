@@ -26,10 +26,22 @@ export interface EnvelopeFields {
   readonly m?: readonly WireMemberUpdate[];
   /** For a ping-req: the member to ping. */
   readonly target?: WirePeer;
+  /** On a connect: an announcement that needs no member list in answer. */
+  readonly announce?: boolean;
 }
 
-/** Builds and encodes an outbound envelope, ready to POST. Encoded once, sent to every receiver. */
-export function sealEnvelope(fields: EnvelopeFields): Buffer {
+/**
+ * An outbound request, ready to POST: the encoded envelope and the headers that go with it
+ * (authentication lives in headers, over the exact body bytes). Sealed once, sent to every
+ * receiver.
+ */
+export interface Sealed {
+  readonly body: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** Builds and encodes an outbound envelope. */
+export function sealEnvelope(fields: EnvelopeFields): Sealed {
   const envelope: Envelope = {
     type: fields.type,
     data: fields.data === undefined ? null : encodeData(fields.data),
@@ -41,11 +53,18 @@ export function sealEnvelope(fields: EnvelopeFields): Buffer {
   if (fields.to !== undefined) envelope.to = [...fields.to];
   if (fields.m !== undefined && fields.m.length > 0) envelope.m = [...fields.m];
   if (fields.target !== undefined) envelope.target = fields.target;
-  return encodeEnvelope(envelope);
+  if (fields.announce === true) envelope.announce = true;
+  return { body: encodeEnvelope(envelope) };
 }
 
-/** Decodes and validates an inbound body. */
-export function openEnvelope(body: Uint8Array): Decoded<Envelope> {
+/**
+ * Decodes and validates an inbound body. `headers` (lowercase names) carry what authenticates
+ * it.
+ */
+export function openEnvelope(
+  body: Uint8Array,
+  _headers: Readonly<Record<string, string | undefined>> = {},
+): Decoded<Envelope> {
   return decodeEnvelope(body);
 }
 

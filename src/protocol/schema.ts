@@ -108,6 +108,11 @@ export const EnvelopeSchema = z.object({
   m: z.array(MemberUpdateSchema).max(MAX_UPDATES).optional(),
   /** The member a ping-req asks the receiver to ping. */
   target: WirePeerSchema.optional(),
+  /**
+   * On a connect: this is a newcomer's announcement to a member the entry point listed, not a
+   * join through an entry point, so the answer need not list the members (it is `[]`).
+   */
+  announce: z.boolean().optional(),
 });
 
 /** The decoded envelope. */

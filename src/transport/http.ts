@@ -204,7 +204,7 @@ export class HttpTransport implements Transport {
     const scheme = request.scheme ?? 'http';
     const origin = `${scheme}://${formatHostPort(request.host, request.port)}`;
     const pool = this.#pool(origin);
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const headers: Record<string, string> = { ...request.headers, 'content-type': 'application/json' };
     if (request.hostHeader !== undefined) headers.host = request.hostHeader;
     try {
       const res = await pool.request({

@@ -173,6 +173,7 @@ export class MemoryNetwork {
         method: 'POST',
         path: '/',
         headers: {
+          ...request.headers,
           host: request.hostHeader ?? to,
           'content-type': 'application/json',
           'content-length': String(request.body.byteLength),

@@ -84,6 +84,8 @@ export interface OutboundRequest {
   readonly scheme?: 'http' | 'https';
   /** JSON body, POSTed to `/`. */
   readonly body: Uint8Array;
+  /** Extra request headers (lowercase names). */
+  readonly headers?: Readonly<Record<string, string>>;
   /**
    * Overrides the Host header. gop2p refuses a request whose Host equals its own address, and
    * its own clients send their *own* address there; compat mode does the same.

@@ -72,10 +72,21 @@ export function parseSse(buffer: string): { events: SseEvent[]; rest: string } {
 }
 
 /** Opens `GET path` on 127.0.0.1:`port` as an event feed; resolves once the answer's head is in. */
-export function openFeed(port: number, path = '/events', headers: Record<string, string> = {}): Promise<Feed> {
+export function openFeed(
+  port: number,
+  path = '/events',
+  headers: Record<string, string> = {},
+): Promise<Feed> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, path, method: 'GET', agent: false, headers: { accept: 'text/event-stream', ...headers } },
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'GET',
+        agent: false,
+        headers: { accept: 'text/event-stream', ...headers },
+      },
       (res) => {
         const events: SseEvent[] = [];
         let buffer = '';
@@ -123,13 +134,21 @@ export function postApi(
         path,
         method: 'POST',
         agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }),
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            headers: res.headers,
+          }),
         );
         res.on('error', reject);
       },
@@ -141,7 +160,11 @@ export function postApi(
 }
 
 /** The value of one sample in a Prometheus text, or `undefined` when it is absent. */
-export function sampleValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const want = Object.entries(labels);
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;

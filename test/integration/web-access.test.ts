@@ -26,7 +26,10 @@ async function pair(t: Parameters<typeof startNode>[0]): Promise<{ a: Node; b: N
 }
 
 function assertOneLine(body: string, what: string): void {
-  assert.ok(body.endsWith('\n') && body.indexOf('\n') === body.length - 1, `${what}: one line: ${JSON.stringify(body)}`);
+  assert.ok(
+    body.endsWith('\n') && body.indexOf('\n') === body.length - 1,
+    `${what}: one line: ${JSON.stringify(body)}`,
+  );
 }
 
 async function metricsOf(node: Node): Promise<string> {
@@ -37,13 +40,26 @@ test('writes from this machine are allowed: broadcast and direct message', async
   const { a, b, got } = await pair(t);
   const port = a.self.port;
   const own = `http://127.0.0.1:${port}`;
-  const r1 = await postApi(port, '/api/broadcast', { text: 'to all' }, { origin: own, 'sec-fetch-site': 'same-origin' });
+  const r1 = await postApi(
+    port,
+    '/api/broadcast',
+    { text: 'to all' },
+    { origin: own, 'sec-fetch-site': 'same-origin' },
+  );
   assert.equal(r1.status, 200, r1.body);
-  const r2 = await postApi(port, '/api/send', { to: b.id, text: 'just you' }, { origin: `http://localhost:${port}` });
+  const r2 = await postApi(
+    port,
+    '/api/send',
+    { to: b.id, text: 'just you' },
+    { origin: `http://localhost:${port}` },
+  );
   assert.equal(r2.status, 200, r2.body);
   const r3 = await postApi(port, '/api/send', { to: [`127.0.0.1:${b.self.port}`], text: 'by address' });
   assert.equal(r3.status, 200, r3.body);
-  assert.deepEqual((JSON.parse(r3.body) as { delivered: { id: string }[] }).delivered.map((p) => p.id), [b.id]);
+  assert.deepEqual(
+    (JSON.parse(r3.body) as { delivered: { id: string }[] }).delivered.map((p) => p.id),
+    [b.id],
+  );
   await waitFor(() => got.length === 3, { message: 'b to get three messages' });
   assert.deepEqual(
     got.map((m) => [m.type, m.text, m.from.id]),
@@ -65,7 +81,12 @@ test('a cross-origin or rebound write is refused with one line, and nothing is s
     ['Origin with a path', { origin: `http://127.0.0.1:${port}/x` }, 403, 'cross_origin'],
     ['Sec-Fetch-Site cross-site', { 'sec-fetch-site': 'cross-site' }, 403, 'cross_origin'],
     ['Sec-Fetch-Site same-site', { 'sec-fetch-site': 'same-site' }, 403, 'cross_origin'],
-    ['a DNS-rebound Host', { host: `evil.example:${port}`, origin: `http://evil.example:${port}` }, 403, 'unknown_host'],
+    [
+      'a DNS-rebound Host',
+      { host: `evil.example:${port}`, origin: `http://evil.example:${port}` },
+      403,
+      'unknown_host',
+    ],
     ['a rebound Host without Origin', { host: `evil.example:${port}` }, 403, 'unknown_host'],
     ['a wrong token', { authorization: 'Bearer nope' }, 401, 'bad_token'],
     ['a form-like body type', { 'content-type': 'text/plain' }, 415, 'not_json'],
@@ -81,7 +102,12 @@ test('a cross-origin or rebound write is refused with one line, and nothing is s
     );
   }
   // The same refusals on /api/send.
-  const dm = await postApi(port, '/api/send', { to: got[0]?.from.id ?? 'x', text: 'refused dm' }, { origin: 'http://127.0.0.1:1' });
+  const dm = await postApi(
+    port,
+    '/api/send',
+    { to: got[0]?.from.id ?? 'x', text: 'refused dm' },
+    { origin: 'http://127.0.0.1:1' },
+  );
   assert.equal(dm.status, 403);
   // Then one allowed write: once it has arrived, nothing refused can still be on its way.
   assert.equal((await postApi(port, '/api/broadcast', { text: 'allowed' })).status, 200);
@@ -103,7 +129,12 @@ test('the token lets another machine (or another host name) write and read the f
   const named = { host: `node.example:${port}`, origin: `http://node.example:${port}` };
   const ok = await postApi(port, '/api/broadcast', { text: 'with token' }, { ...auth, ...named });
   assert.equal(ok.status, 200, ok.body);
-  const foreign = await postApi(port, '/api/broadcast', { text: 'no' }, { ...auth, origin: 'http://evil.example' });
+  const foreign = await postApi(
+    port,
+    '/api/broadcast',
+    { text: 'no' },
+    { ...auth, origin: 'http://evil.example' },
+  );
   assert.equal(foreign.status, 403, 'the token does not lift the Origin check');
   await waitFor(() => got.length === 1, { message: 'the message sent with the token' });
   assert.equal(got[0]!.text, 'with token');
@@ -111,7 +142,9 @@ test('the token lets another machine (or another host name) write and read the f
   const refused = await openFeed(port, '/events', { host: `node.example:${port}` });
   assert.equal(refused.status, 403);
   refused.close();
-  const feed = await openFeed(port, `/events?token=${encodeURIComponent(token)}`, { host: `node.example:${port}` });
+  const feed = await openFeed(port, `/events?token=${encodeURIComponent(token)}`, {
+    host: `node.example:${port}`,
+  });
   t.after(() => feed.close());
   assert.equal(feed.status, 200);
   await waitFor(() => feed.events.some((e) => e.event === 'hello'), { message: 'hello' });
@@ -137,20 +170,30 @@ test('the rules, for a caller on another machine (pure)', () => {
   const remote = checkWrite(req('198.51.100.7', { host: '192.0.2.1:5000' }), ctx);
   assert.deepEqual(remote.ok ? 'allowed' : [remote.status, remote.reason], [403, 'remote_without_token']);
   const withToken = checkWrite(
-    req('198.51.100.7', { host: '192.0.2.1:5000', origin: 'http://192.0.2.1:5000', authorization: 'Bearer secret-token' }),
+    req('198.51.100.7', {
+      host: '192.0.2.1:5000',
+      origin: 'http://192.0.2.1:5000',
+      authorization: 'Bearer secret-token',
+    }),
     ctx,
   );
   assert.deepEqual(withToken, { ok: true, via: 'token' });
   // This machine through its own external address is local.
-  assert.deepEqual(checkWrite(req('192.0.2.1', { host: '192.0.2.1:5000', origin: 'http://192.0.2.1:5000' }), ctx), {
-    ok: true,
-    via: 'local',
-  });
+  assert.deepEqual(
+    checkWrite(req('192.0.2.1', { host: '192.0.2.1:5000', origin: 'http://192.0.2.1:5000' }), ctx),
+    {
+      ok: true,
+      via: 'local',
+    },
+  );
   assert.deepEqual(checkWrite(req('::1', { host: '[::1]:5000', origin: 'http://[::1]:5000' }), ctx), {
     ok: true,
     via: 'local',
   });
-  const feed = checkFeed({ ...req('198.51.100.7', { host: 'x:5000' }), method: 'GET', query: 'token=secret-token' }, ctx);
+  const feed = checkFeed(
+    { ...req('198.51.100.7', { host: 'x:5000' }), method: 'GET', query: 'token=secret-token' },
+    ctx,
+  );
   assert.deepEqual(feed, { ok: true, via: 'token' });
   const noFeed = checkFeed({ ...req('198.51.100.7', { host: 'x:5000' }), method: 'GET' }, ctx);
   assert.equal(noFeed.ok, false);
@@ -244,7 +287,9 @@ test('stop() ends open event feeds cleanly', async (t) => {
   t.after(() => {
     for (const f of feeds) f.close();
   });
-  await waitFor(() => feeds.every((f) => f.events.some((e) => e.event === 'hello')), { message: 'both hellos' });
+  await waitFor(() => feeds.every((f) => f.events.some((e) => e.event === 'hello')), {
+    message: 'both hellos',
+  });
   await a.stop();
   for (const f of feeds) {
     assert.deepEqual(await withDeadline(f.ended, 10_000, 'the feed to end'), { complete: true });
@@ -257,7 +302,11 @@ test('with a feed open, stop() still lets the process exit on its own', async (t
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => {

@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Node } from '../../src/index.js';
-import { startNode } from '../helpers/nodes.js';
+import { startListening } from '../helpers/cli-process.js';
 import { rawRequest, SilentServer } from '../helpers/http-raw.js';
+import { startNode } from '../helpers/nodes.js';
 import { waitFor } from '../helpers/wait.js';
 import { curl, sampleValue } from '../helpers/web-client.js';
 
@@ -22,7 +23,8 @@ const README_COMMANDS = {
 /** Splits a command line into its words: plain words and single-quoted strings. */
 function words(command: string, port: number): string[] {
   const out: string[] = [];
-  for (const m of command.replaceAll(':5000/', `:${port}/`).matchAll(/'([^']*)'|(\S+)/g)) out.push(m[1] ?? m[2]!);
+  for (const m of command.replaceAll(':5000/', `:${port}/`).matchAll(/'([^']*)'|(\S+)/g))
+    out.push(m[1] ?? m[2]!);
   assert.equal(out[0], 'curl');
   return out.slice(1);
 }
@@ -43,7 +45,11 @@ test("the README's curl examples: /members, /metrics, /health and a broadcast", 
 
   const broadcast = await curl(words(README_COMMANDS.broadcast, port));
   assert.equal(broadcast.code, 0, broadcast.stderr);
-  const report = JSON.parse(broadcast.stdout) as { id: string; delivered: { id: string }[]; failed: unknown[] };
+  const report = JSON.parse(broadcast.stdout) as {
+    id: string;
+    delivered: { id: string }[];
+    failed: unknown[];
+  };
   assert.deepEqual(
     report.delivered.map((p) => p.id),
     [b.id],
@@ -106,7 +112,10 @@ test('/health answers 503 while the node is stopping, and curl -f fails on it', 
   assert.equal((await curl(words(README_COMMANDS.health, a.self.port))).code, 0);
 
   const stopped = a.stop();
-  await waitFor(() => silent.held(1) > 0, { timeoutMs: 20_000, message: 'the leave to reach the silent member' });
+  await waitFor(() => silent.held(1) > 0, {
+    timeoutMs: 20_000,
+    message: 'the leave to reach the silent member',
+  });
   const health = await curl(words(README_COMMANDS.health, a.self.port));
   assert.equal(health.code, 22, `curl -f exits 22 on an HTTP error: ${health.stdout}${health.stderr}`);
   const raw = await rawRequest(a.self.port, undefined, { method: 'GET', path: '/health' });
@@ -136,7 +145,7 @@ test('the chat page is for browsers only: GET / without text/html keeps the prot
   assert.ok(plain.body.startsWith('No valid Message provided'), plain.body);
 });
 
-test("a gop2p-style POST / is unaffected, whatever it accepts", async (t) => {
+test('a gop2p-style POST / is unaffected, whatever it accepts', async (t) => {
   const a = await startNode(t, { compat: 'gop2p' });
   const join = await rawRequest(
     a.self.port,
@@ -158,4 +167,50 @@ test('web: false turns the endpoints off', async (t) => {
   }
   const page = await rawRequest(a.self.port, undefined, { method: 'GET', headers: { accept: 'text/html' } });
   assert.equal(page.status, 400);
+});
+
+test('tsp2p chat prints the page URL at start; with --host 0.0.0.0 it carries the token', async (t) => {
+  const { p, address } = await startListening(t, 'ada', ['chat', '--name', 'ada']);
+  const { match } = await p.waitFor(/^chat in a browser: (\S+)$/);
+  assert.equal(match![1], `http://${address}/`, 'on loopback, no token is needed');
+  const port = Number(address.slice(address.lastIndexOf(':') + 1));
+  const health = await curl(words(README_COMMANDS.health, port));
+  assert.equal(health.code, 0, health.stderr);
+  assert.equal((JSON.parse(health.stdout) as { status: string }).status, 'ok');
+  const page = await curl(['-s', '-H', 'Accept: text/html', match![1]!]);
+  assert.match(page.stdout, /<title>tsp2p chat<\/title>/);
+  p.end();
+  assert.equal(await p.waitExit(), 0);
+
+  const open = await startListening(t, 'open', ['chat', '--host', '0.0.0.0']);
+  const url = (await open.p.waitFor(/^chat in a browser: (\S+)$/)).match![1]!;
+  const host = open.address.slice(0, open.address.lastIndexOf(':'));
+  if (/^127\./.test(host)) {
+    t.diagnostic('no external interface here: the node advertises loopback, and prints no token');
+    assert.equal(url, `http://${open.address}/`);
+  } else {
+    const m = new RegExp(`^http://${host.replaceAll('.', '\\.')}:\\d+/#token=([A-Za-z0-9_-]{24})$`).exec(url);
+    assert.ok(m, `a URL with the token: ${url}`);
+    // The token works for writes (sent here from loopback with a foreign Host, as another machine would).
+    const openPort = Number(open.address.slice(open.address.lastIndexOf(':') + 1));
+    const r = await curl([
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      `Host: chat.example:${openPort}`,
+      '-H',
+      `Authorization: Bearer ${m[1]}`,
+      '-H',
+      'content-type: application/json',
+      '-d',
+      '{"text":"x"}',
+      `http://127.0.0.1:${openPort}/api/broadcast`,
+    ]);
+    assert.equal(r.stdout, '409', 'accepted, and refused only because the node is alone');
+  }
+  open.p.end();
+  assert.equal(await open.p.waitExit(), 0);
 });

@@ -335,7 +335,7 @@ describe('sealEnvelope and openEnvelope round-trip', () => {
 
   test('a broadcast keeps every field and every byte', () => {
     const data = new Uint8Array(256).map((_, i) => i);
-    const body = sealEnvelope({ type: MessageType.Broadcast, from, data, id: 'msg-1', ts: 1234 });
+    const body = sealEnvelope({ type: MessageType.Broadcast, from, data, id: 'msg-1', ts: 1234 }).body;
     const env = expectOk(openEnvelope(body), 'broadcast');
     assert.equal(env.type, MessageType.Broadcast);
     assert.deepEqual(env.from, from);
@@ -353,7 +353,7 @@ describe('sealEnvelope and openEnvelope round-trip', () => {
       { address: '::1', port: 5003, id: 'b'.repeat(32), name: 'bob' },
     ];
     const data = bytes('héllo 👋 世界');
-    const body = sealEnvelope({ type: MessageType.Direct, from, data, to, id: 'msg-2', ts: 0 });
+    const body = sealEnvelope({ type: MessageType.Direct, from, data, to, id: 'msg-2', ts: 0 }).body;
     const env = expectOk(openEnvelope(body), 'direct');
     assert.equal(env.type, MessageType.Direct);
     assert.deepEqual(env.to, to);
@@ -361,7 +361,7 @@ describe('sealEnvelope and openEnvelope round-trip', () => {
   });
 
   test('a connect without data carries data: null, as gop2p does', () => {
-    const body = sealEnvelope({ type: MessageType.Connect, from, id: 'c', ts: 1 });
+    const body = sealEnvelope({ type: MessageType.Connect, from, id: 'c', ts: 1 }).body;
     const raw = JSON.parse(Buffer.from(body).toString('utf8')) as Record<string, unknown>;
     assert.equal(raw.data, null);
     assert.equal(raw.type, 0);
@@ -371,7 +371,13 @@ describe('sealEnvelope and openEnvelope round-trip', () => {
   });
 
   test('an empty payload round-trips as empty', () => {
-    const body = sealEnvelope({ type: MessageType.Broadcast, from, data: new Uint8Array(0), id: 'e', ts: 1 });
+    const body = sealEnvelope({
+      type: MessageType.Broadcast,
+      from,
+      data: new Uint8Array(0),
+      id: 'e',
+      ts: 1,
+    }).body;
     const env = expectOk(openEnvelope(body), 'empty payload');
     assert.equal(decodeData(env.data).length, 0);
   });

@@ -93,9 +93,15 @@ describe('the Prometheus text format', () => {
   });
 
   test('invalid metric or label names are refused', () => {
-    assert.throws(() => formatPrometheus([{ name: '1bad', help: '', type: 'gauge', samples: [] }]), RangeError);
     assert.throws(
-      () => formatPrometheus([{ name: 'ok', help: '', type: 'gauge', samples: [{ labels: { 'a-b': 'x' }, value: 1 }] }]),
+      () => formatPrometheus([{ name: '1bad', help: '', type: 'gauge', samples: [] }]),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        formatPrometheus([
+          { name: 'ok', help: '', type: 'gauge', samples: [{ labels: { 'a-b': 'x' }, value: 1 }] },
+        ]),
       RangeError,
     );
   });
@@ -156,10 +162,17 @@ describe('refusalReason', () => {
 });
 
 test('message type names', () => {
-  assert.deepEqual(
-    [0, 1, 2, 3, 4, 5, 6, 7, 99].map(messageTypeName),
-    ['connect', 'disconnect', 'broadcast', 'direct', 'ping', 'ping_req', 'sync', 'gossip', 'unknown'],
-  );
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 99].map(messageTypeName), [
+    'connect',
+    'disconnect',
+    'broadcast',
+    'direct',
+    'ping',
+    'ping_req',
+    'sync',
+    'gossip',
+    'unknown',
+  ]);
 });
 
 const snapshot: MetricsSnapshot = {

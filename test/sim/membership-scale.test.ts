@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Node, Peer } from '../../src/index.js';
+import { SimNetwork, testSeed } from './network.js';
+
+const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 1000);
+
+function addr(n: Node): string {
+  return `${n.self.address}:${n.self.port}`;
+}
+
+/** Each node's live view as a sorted list of ids, itself included. */
+function view(n: Node): string {
+  return [n.id, ...n.members().map((p) => p.id)].sort().join(',');
+}
+
+/** The ids a node holds in a given state. */
+function idsIn(n: Node, state: string): Set<string> {
+  return new Set(
+    n
+      .memberStates()
+      .filter((m) => m.state === state)
+      .map((m) => m.peer.id),
+  );
+}
+
+describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`, () => {
+  const seed = testSeed();
+  const sim = new SimNetwork(seed);
+  const fails = new Map<string, Map<string, number>>(); // observer id -> failed id -> count
+  const leaves = new Map<string, number>();
+
+  before(async () => {
+    for (let i = 0; i < SIZE; i++) {
+      const node = await sim.add();
+      const observed = new Map<string, number>();
+      fails.set(node.id, observed);
+      node.on('member:fail', (p: Peer) => observed.set(p.id, (observed.get(p.id) ?? 0) + 1));
+      node.on('member:leave', () => leaves.set(node.id, (leaves.get(node.id) ?? 0) + 1));
+    }
+  });
+  after(() => sim.stopAll());
+
+  test('nodes joining at once through random entry points converge to complete, identical views', async (t) => {
+    t.diagnostic(`seed ${seed} (replay with TSP2P_SEED=${seed})`);
+    // Every node but the first joins at the same instant, through a random node started before it.
+    const joins = sim.nodes
+      .slice(1)
+      .map((node, i) => node.connect(sim.nodes[Math.floor(sim.random.next() * (i + 1))]!.self));
+    const reports = await sim.run(Promise.all(joins));
+    assert.ok(reports.every((r) => r.failed.length === 0));
+    const start = sim.clock.now();
+    const converged = await sim.clock.advanceUntil(
+      () => sim.nodes.every((n) => n.members().length === SIZE - 1),
+      120_000,
+      250,
+    );
+    assert.ok(converged, `seed ${seed}: no full views after 120 simulated seconds`);
+    t.diagnostic(`converged after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`);
+    const views = new Set(sim.nodes.map(view));
+    assert.equal(views.size, 1, 'every node holds the same view');
+    for (const f of fails.values()) assert.equal(f.size, 0, 'no failure while joining');
+  });
+
+  test('kill 5%: every survivor declares exactly those dead, once each', async (t) => {
+    t.diagnostic(`seed ${seed}`);
+    const victims = new Set<Node>();
+    while (victims.size < Math.ceil(SIZE * 0.05))
+      victims.add(sim.nodes[Math.floor(sim.random.next() * SIZE)]!);
+    for (const v of victims) sim.network.kill(addr(v));
+    const victimIds = new Set([...victims].map((v) => v.id));
+    const survivors = sim.nodes.filter((n) => !victims.has(n));
+    const start = sim.clock.now();
+    const detected = await sim.clock.advanceUntil(
+      () => survivors.every((n) => idsIn(n, 'dead').size === victimIds.size),
+      600_000,
+      1_000,
+    );
+    assert.ok(detected, `seed ${seed}: not every victim was declared dead everywhere`);
+    t.diagnostic(`all declared dead after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`);
+    for (const n of survivors) {
+      assert.deepEqual(idsIn(n, 'dead'), victimIds, `node ${addr(n)} declared exactly the victims dead`);
+      assert.equal(n.members().length, survivors.length - 1);
+      const observed = fails.get(n.id)!;
+      assert.deepEqual(new Set(observed.keys()), victimIds);
+      for (const count of observed.values()) assert.equal(count, 1, 'member:fail fires once per victim');
+    }
+    assert.equal(leaves.size, 0, 'a failure is never reported as a leave');
+    // The victims are gone for good: stop their timers (what they send is lost anyway).
+    await sim.run(Promise.all([...victims].map((v) => v.stop())));
+    sim.nodes.splice(0, sim.nodes.length, ...survivors);
+  });
+
+  test('partition 50/50, then heal: the two halves merge again', async (t) => {
+    t.diagnostic(`seed ${seed}`);
+    const nodes = [...sim.nodes];
+    const half = Math.floor(nodes.length / 2);
+    const a = nodes.slice(0, half);
+    const b = nodes.slice(half);
+    sim.network.partition([a.map(addr), b.map(addr)]);
+    const start = sim.clock.now();
+    // Each side declares the other dead...
+    const split = await sim.clock.advanceUntil(
+      () =>
+        a.every((n) => n.members().length === a.length - 1) &&
+        b.every((n) => n.members().length === b.length - 1),
+      900_000,
+      1_000,
+    );
+    assert.ok(split, `seed ${seed}: the halves did not see each other as dead`);
+    t.diagnostic(`split after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`);
+    // ...and once the network heals, the reconnect loop and refutations merge them.
+    sim.network.heal();
+    const healStart = sim.clock.now();
+    const merged = await sim.clock.advanceUntil(
+      () => nodes.every((n) => n.members().length === nodes.length - 1),
+      900_000,
+      1_000,
+    );
+    assert.ok(merged, `seed ${seed}: the halves did not merge after the heal`);
+    t.diagnostic(`merged after ${((sim.clock.now() - healStart) / 1000).toFixed(1)} simulated s`);
+    assert.equal(new Set(nodes.map(view)).size, 1, 'every node holds the same view after the heal');
+  });
+});
