@@ -23,7 +23,8 @@ export type P2PErrorCode =
   | 'ERR_PEER_REFUSED'
   | 'ERR_PROTOCOL'
   | 'ERR_ADDRESS_IN_USE'
-  | 'ERR_STOPPED';
+  | 'ERR_STOPPED'
+  | 'ERR_BACKPRESSURE';
 
 /**
  * Base class of every tsp2p error.
@@ -197,6 +198,14 @@ export class StoppedError extends P2PError {
   declare readonly code: 'ERR_STOPPED';
   constructor(message = 'the node was stopped') {
     super('ERR_STOPPED', message);
+  }
+}
+
+/** A peer's outbound queue is full and the node runs with `backpressure: 'reject'`. */
+export class BackpressureError extends P2PError {
+  declare readonly code: 'ERR_BACKPRESSURE';
+  constructor(message: string) {
+    super('ERR_BACKPRESSURE', message);
   }
 }
 

@@ -11,10 +11,12 @@ import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { Inbox } from './delivery/inbox.js';
 import { firstLine, PeerClient, scope } from './delivery/peer-client.js';
+import { type OutboundMessage, PeerQueue } from './delivery/peer-queue.js';
 import { ReceivedMessage } from './delivery/received-message.js';
 import { SeenSet } from './delivery/seen-set.js';
 import {
   AlreadyStartedError,
+  BackpressureError,
   ConnectFailedError,
   InvalidAddressError,
   InvalidMessageError,
@@ -23,6 +25,7 @@ import {
   NotStartedError,
   P2PError,
   PeerRefusedError,
+  PeerUnreachableError,
   ProtocolError,
   StoppedError,
   UnknownPeerError,
@@ -35,7 +38,7 @@ import { type MemberEvent, Membership } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
 import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
 import { messageTypeName, NodeMetrics, refusalReason, timedProbeNet } from './metrics.js';
-import { maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { DEFAULTS, maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
   addressId,
   formatHostPort,
@@ -44,8 +47,8 @@ import {
   type PeerAddressInput,
   parseAddress,
 } from './peer.js';
-import { decodeData, decodeMemberList, encodeMemberList } from './protocol/codec.js';
-import { isTsp2pEnvelope, openEnvelope, type Sealed, sealEnvelope } from './protocol/envelope.js';
+import { decodeData, decodeMemberList, encodeData, encodeMemberList } from './protocol/codec.js';
+import { isTsp2pEnvelope, openEnvelope, type Sealed, sealBatch, sealEnvelope } from './protocol/envelope.js';
 import {
   type Envelope,
   Headers,
@@ -110,6 +113,12 @@ interface Running {
   /** The web and operations endpoints (option `web`), and the token for writes through them. */
   readonly web: WebHandler | undefined;
   readonly webToken: string;
+  /** One outbound queue per member, by id. */
+  readonly queues: Map<string, PeerQueue>;
+  /** This node's stream id on every link: receivers deliver each sequence number of it once. */
+  readonly stream: string;
+  /** Per sender: the stream and the last sequence number delivered from it. */
+  readonly links: Map<string, { stream: string; last: number }>;
 }
 
 /**
@@ -273,7 +282,18 @@ export class Node extends EventEmitter<NodeEvents> {
       });
       const webToken = randomBytes(18).toString('base64url');
       const web = this.#options.web ? this.#webHandler(self, bound.port, webToken) : undefined;
-      this.#run = { self, shutdown, membership, detector, net, web, webToken };
+      this.#run = {
+        self,
+        shutdown,
+        membership,
+        detector,
+        net,
+        web,
+        webToken,
+        queues: new Map(),
+        stream: this.#newId(),
+        links: new Map(),
+      };
       this.#status = 'started';
       detector.start();
       this.#logger.info('listening', { address: formatHostPort(address, port), id: this.id });
@@ -471,8 +491,8 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     const bytes = this.#payload(data);
     const id = this.#newId();
-    const body = this.#seal(MessageType.Broadcast, { id, data: bytes });
-    const report = await this.#deliver(run, id, run.membership.live(), body, options.signal);
+    const msg = this.#outbound(MessageType.Broadcast, id, bytes, undefined);
+    const report = await this.#deliver(run, msg, run.membership.live(), options.signal);
     this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     return report;
   }
@@ -505,8 +525,8 @@ export class Node extends EventEmitter<NodeEvents> {
     const bytes = this.#payload(data);
     const id = this.#newId();
     const recipients = [...targets.values()].map((m) => wireOf(m.peer));
-    const body = this.#seal(MessageType.Direct, { id, data: bytes, to: recipients });
-    const report = await this.#deliver(run, id, [...targets.values()], body, options.signal);
+    const msg = this.#outbound(MessageType.Direct, id, bytes, recipients);
+    const report = await this.#deliver(run, msg, [...targets.values()], options.signal);
     this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
     return report;
   }
@@ -522,9 +542,12 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#connected = false;
       return { notified: [], failed: [] };
     }
+    // Let what is queued go out first, within the leave timeout.
+    await Promise.all([...run.queues.values()].map((q) => q.flush(this.#options.leaveTimeoutMs)));
     const members = run.membership.live();
     this.#connected = false;
     run.membership.leaveNetwork();
+    this.#closeQueues(run, new NotConnectedError('this node left the network'));
     const body = this.#seal(MessageType.Disconnect);
     const notified: Peer[] = [];
     const failed: DeliveryFailure[] = [];
@@ -564,6 +587,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#logger.warn('leave failed during stop', { err });
     }
     const run = this.#run;
+    if (run !== undefined) this.#closeQueues(run, new StoppedError());
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
     run?.membership.close();
@@ -714,6 +738,8 @@ export class Node extends EventEmitter<NodeEvents> {
         return ack({ m: m.state() });
       case MessageType.PingReq:
         return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
+      case MessageType.Batch:
+        return this.#deliverBatch(run, sender.peer, envelope);
       default:
         return this.#deliverLocally(sender.peer, envelope);
     }
@@ -727,6 +753,46 @@ export class Node extends EventEmitter<NodeEvents> {
       run.membership.getByAddress(target.address, target.port);
     if (member === undefined) return false;
     return run.net.ping(member, this.#options.timings.probeTimeoutMs, run.shutdown.signal);
+  }
+
+  /**
+   * A batch: its messages are numbered on the sender's stream, and each number is delivered
+   * once, in order, however often the sender retries (an answer lost on the way back makes it
+   * send the same messages again).
+   */
+  #deliverBatch(run: Running, from: Peer, envelope: Envelope): InboundResponse {
+    const msgs = envelope.msgs;
+    if (msgs === undefined || envelope.stream === undefined || envelope.seq === undefined) {
+      return text(400, 'No valid Message provided: a batch needs stream, seq and msgs');
+    }
+    const decoded = msgs.map((msg) => decodeData(msg.data));
+    for (const data of decoded) {
+      if (data.length > this.#options.maxMessageBytes) {
+        return text(413, `message too large: limit is ${this.#options.maxMessageBytes} bytes`);
+      }
+    }
+    let link = run.links.get(from.id);
+    if (link === undefined || link.stream !== envelope.stream) {
+      // A new stream (the sender started again): everything in it is new.
+      link = { stream: envelope.stream, last: envelope.seq - 1 };
+      run.links.set(from.id, link);
+    }
+    for (let i = 0; i < msgs.length; i++) {
+      const seq = envelope.seq + i;
+      if (seq <= link.last) continue; // already delivered
+      link.last = seq;
+      const msg = msgs[i]!;
+      const message = new ReceivedMessage(
+        msg.id,
+        msg.type === MessageType.Broadcast ? 'broadcast' : 'direct',
+        from,
+        decoded[i]!,
+      );
+      for (const inbox of this.#inboxes) inbox.push(message);
+      this.#metrics.received.inc({ type: message.type });
+      this.#emitLater('message', message);
+    }
+    return text(200, '');
   }
 
   #deliverLocally(from: Peer, envelope: Envelope): InboundResponse {
@@ -792,6 +858,20 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
+    if (event === 'member:fail' || event === 'member:leave') {
+      // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
+      const run = this.#run;
+      const q = run?.queues.get(peer.id);
+      if (run !== undefined && q !== undefined) {
+        run.queues.delete(peer.id);
+        const where = formatHostPort(peer.address, peer.port);
+        q.close(
+          new PeerUnreachableError(
+            event === 'member:fail' ? `${where} was declared dead` : `${where} left the network`,
+          ),
+        );
+      }
+    }
     this.#emitLater(event, peer);
   }
 
@@ -801,34 +881,116 @@ export class Node extends EventEmitter<NodeEvents> {
     return h;
   }
 
+  /** A message, serialized once for every receiver. */
+  #outbound(
+    type: typeof MessageType.Broadcast | typeof MessageType.Direct,
+    id: string,
+    data: Uint8Array,
+    to: WirePeer[] | undefined,
+  ): OutboundMessage {
+    const ts = Date.now();
+    const b64 = encodeData(data);
+    const fragment = JSON.stringify(
+      to === undefined ? { type, id, ts, data: b64 } : { type, id, ts, data: b64, to },
+    );
+    let single: Sealed | undefined;
+    return {
+      id,
+      fragment,
+      bytes: fragment.length,
+      // gop2p peers get the message alone, in a classic envelope: built once, on first need.
+      single: () => {
+        single ??= this.#seal(type, { id, data, ...(to !== undefined ? { to } : {}) });
+        return single;
+      },
+      deadline: this.#clock.now() + this.#options.deliveryTimeoutMs,
+    };
+  }
+
+  /**
+   * Queues `msg` to each member and resolves once each has acknowledged it or it was given up.
+   * Backpressure first: a full queue makes the call wait for room (or refuse, by option).
+   */
   async #deliver(
     run: Running,
-    id: string,
+    msg: OutboundMessage,
     members: readonly Member[],
-    body: Sealed,
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
+    const queues = members.map((m) => this.#queueFor(run, m));
+    const full = queues.filter((q) => !q.hasRoom(msg.bytes));
+    if (full.length > 0) {
+      if (this.#options.backpressure === 'reject') {
+        throw new BackpressureError(
+          `the outbound queue of ${full.length} member(s) is full (maxQueueMessages / maxQueueBytes)`,
+        );
+      }
+      await Promise.all(full.map((q) => q.waitForRoom(msg.bytes, signal)));
+    }
+    const handles = queues.map((q) => q.enqueue(msg));
+    const settled = Promise.allSettled(handles.map((h) => h.done));
+    let results: PromiseSettledResult<void>[];
+    if (signal === undefined) results = await settled;
+    else {
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = (): void => {
+          for (const h of handles) h.cancel();
+          reject(signal.reason);
+        };
+        if (signal.aborted) onAbort();
+        else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          void settled.finally(() => signal.removeEventListener('abort', onAbort));
+        }
+      });
+      results = await Promise.race([settled, aborted]);
+    }
     const delivered: Peer[] = [];
     const failed: DeliveryFailure[] = [];
-    const call = scope(run.shutdown.signal, signal);
-    await Promise.all(
-      members.map(async (m) => {
-        try {
-          await this.#client.post(destinationOf(m), body, call.signal, this.#options.requestTimeoutMs);
-          delivered.push(m.peer);
-        } catch (err) {
-          failed.push({ peer: m.peer, error: asP2PError(err) });
-        }
-      }),
-    ).finally(call.done);
-    signal?.throwIfAborted();
+    results.forEach((r, i) => {
+      const peer = members[i]!.peer;
+      if (r.status === 'fulfilled') delivered.push(peer);
+      else failed.push({ peer, error: asP2PError(r.reason) });
+    });
     if (failed.length > 0) {
       this.#logger.warn('delivery failed', {
-        id,
+        id: msg.id,
         failed: failed.map((f) => `${formatHostPort(f.peer.address, f.peer.port)} ${f.error.code}`),
       });
     }
-    return { id, delivered, failed };
+    return { id: msg.id, delivered, failed };
+  }
+
+  #queueFor(run: Running, m: Member): PeerQueue {
+    let q = run.queues.get(m.peer.id);
+    if (q === undefined) {
+      const o = this.#options;
+      q = new PeerQueue(destinationOf(m), m.kind === 'tsp2p', {
+        client: this.#client,
+        clock: this.#clock,
+        random: this.#random,
+        signal: run.shutdown.signal,
+        stream: run.stream,
+        limits: {
+          maxBatchMessages: o.maxBatchMessages,
+          maxBatchBytes: o.maxBatchBytes,
+          maxQueueMessages: o.maxQueueMessages,
+          maxQueueBytes: o.maxQueueBytes,
+          requestTimeoutMs: o.requestTimeoutMs,
+          retryBaseMs: DEFAULTS.retryBaseMs,
+          retryMaxMs: DEFAULTS.retryMaxMs,
+        },
+        sealBatch: (stream, seq, fragments) =>
+          sealBatch({ from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq }, fragments),
+      });
+      run.queues.set(m.peer.id, q);
+    }
+    return q;
+  }
+
+  #closeQueues(run: Running, reason: P2PError): void {
+    for (const q of run.queues.values()) q.close(reason);
+    run.queues.clear();
   }
 
   #seal(
@@ -842,18 +1004,9 @@ export class Node extends EventEmitter<NodeEvents> {
       announce?: boolean;
     } = {},
   ): Sealed {
-    const run = this.#run!;
-    const self = run.self;
-    const from: WirePeer = {
-      address: self.address,
-      port: self.port,
-      id: this.id,
-      inc: run.membership.incarnation,
-    };
-    if (self.name !== undefined) from.name = self.name;
     return sealEnvelope({
       type,
-      from,
+      from: this.#from(this.#run!),
       id: extra.id ?? this.#newId(),
       ts: Date.now(),
       ...(extra.data !== undefined ? { data: extra.data } : {}),
@@ -862,6 +1015,19 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(extra.target !== undefined ? { target: extra.target } : {}),
       ...(extra.announce === true ? { announce: true } : {}),
     });
+  }
+
+  /** This node as the sender of an envelope. */
+  #from(run: Running): WirePeer {
+    const self = run.self;
+    const from: WirePeer = {
+      address: self.address,
+      port: self.port,
+      id: this.id,
+      inc: run.membership.incarnation,
+    };
+    if (self.name !== undefined) from.name = self.name;
+    return from;
   }
 
   #requireStarted(): Running {

@@ -51,6 +51,25 @@ export interface NodeOptions {
   /** Most members the table holds; a join beyond it is refused with 503. @default 10000 */
   readonly maxMembers?: number;
   /**
+   * How long a message is retried to an unresponsive member before it is given up and reported
+   * failed (sooner if the member is declared dead or leaves). @default 30000
+   */
+  readonly deliveryTimeoutMs?: number;
+  /**
+   * What `broadcast()` and `send()` do when a member's outbound queue is full: `'wait'` until
+   * there is room (or the call's signal aborts), or `'reject'` with `ERR_BACKPRESSURE`.
+   * @default 'wait'
+   */
+  readonly backpressure?: 'wait' | 'reject';
+  /** Most messages in one request to a member. @default 512 */
+  readonly maxBatchMessages?: number;
+  /** Most bytes of messages in one request to a member. @default 1048576 */
+  readonly maxBatchBytes?: number;
+  /** Most messages waiting for one member. @default 100000 */
+  readonly maxQueueMessages?: number;
+  /** Most bytes waiting for one member. @default 67108864 (64 MiB) */
+  readonly maxQueueBytes?: number;
+  /**
    * The failure detector's timing preset: `'lan'` (probe every 1 s), `'wan'` (every 5 s) or
    * `'local'` (every 200 ms: nodes on one machine, tests). See `MembershipTimings` for every
    * knob, its formula and its default. @default 'lan'
@@ -87,6 +106,12 @@ export interface ResolvedOptions {
   readonly leaveTimeoutMs: number;
   readonly inboxSize: number;
   readonly maxMembers: number;
+  readonly deliveryTimeoutMs: number;
+  readonly backpressure: 'wait' | 'reject';
+  readonly maxBatchMessages: number;
+  readonly maxBatchBytes: number;
+  readonly maxQueueMessages: number;
+  readonly maxQueueBytes: number;
   readonly timings: MembershipTimings;
   readonly web: boolean;
   readonly logger: Logger | undefined;
@@ -104,6 +129,16 @@ export const DEFAULTS = Object.freeze({
   leaveTimeoutMs: 2_000,
   inboxSize: 10_000,
   maxMembers: 10_000,
+  deliveryTimeoutMs: 30_000,
+  backpressure: 'wait' as const,
+  maxBatchMessages: 512,
+  maxBatchBytes: 1024 * 1024,
+  maxQueueMessages: 100_000,
+  maxQueueBytes: 64 * 1024 * 1024,
+  /** First retry delay to an unresponsive member; it doubles per attempt (full jitter). */
+  retryBaseMs: 50,
+  /** Longest retry delay. */
+  retryMaxMs: 2_000,
 });
 
 const positiveInt = z.int().positive();
@@ -131,6 +166,12 @@ const OptionsSchema = z.strictObject({
   leaveTimeoutMs: positiveInt.optional(),
   inboxSize: positiveInt.optional(),
   maxMembers: positiveInt.optional(),
+  deliveryTimeoutMs: positiveInt.optional(),
+  backpressure: z.enum(['wait', 'reject']).optional(),
+  maxBatchMessages: positiveInt.max(10_000).optional(),
+  maxBatchBytes: positiveInt.optional(),
+  maxQueueMessages: positiveInt.optional(),
+  maxQueueBytes: positiveInt.optional(),
   preset: z.enum(['lan', 'wan', 'local']).optional(),
   timings: z
     .strictObject({
@@ -189,6 +230,12 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     leaveTimeoutMs: o.leaveTimeoutMs ?? DEFAULTS.leaveTimeoutMs,
     inboxSize: o.inboxSize ?? DEFAULTS.inboxSize,
     maxMembers: o.maxMembers ?? DEFAULTS.maxMembers,
+    deliveryTimeoutMs: o.deliveryTimeoutMs ?? DEFAULTS.deliveryTimeoutMs,
+    backpressure: o.backpressure ?? DEFAULTS.backpressure,
+    maxBatchMessages: o.maxBatchMessages ?? DEFAULTS.maxBatchMessages,
+    maxBatchBytes: o.maxBatchBytes ?? DEFAULTS.maxBatchBytes,
+    maxQueueMessages: o.maxQueueMessages ?? DEFAULTS.maxQueueMessages,
+    maxQueueBytes: o.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
     timings: { ...PRESETS[o.preset ?? 'lan'], ...stripUndefined(o.timings ?? {}) },
     web: o.web ?? true,
     logger: o.logger,

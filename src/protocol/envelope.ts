@@ -8,7 +8,7 @@
 import { type Decoded, decodeEnvelope, encodeData, encodeEnvelope } from './codec.js';
 import {
   type Envelope,
-  type MessageType,
+  MessageType,
   PROTOCOL_VERSION,
   type WireMemberUpdate,
   type WirePeer,
@@ -55,6 +55,37 @@ export function sealEnvelope(fields: EnvelopeFields): Sealed {
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
   return { body: encodeEnvelope(envelope) };
+}
+
+/** The header fields of a batch; the messages come pre-serialized. */
+export interface BatchFields {
+  readonly from: WirePeer;
+  readonly id: string;
+  readonly ts: number;
+  readonly stream: string;
+  readonly seq: number;
+}
+
+/**
+ * Builds a batch (type 8) from messages serialized once each (`BatchedMessage` JSON objects):
+ * the same fragments go into the batches of every receiver, so a message is encoded once
+ * however many peers get it.
+ */
+export function sealBatch(fields: BatchFields, fragments: readonly string[]): Sealed {
+  const head: Envelope = {
+    type: MessageType.Batch,
+    data: null,
+    from: fields.from,
+    v: PROTOCOL_VERSION,
+    id: fields.id,
+    ts: fields.ts,
+    stream: fields.stream,
+    seq: fields.seq,
+  };
+  const json = JSON.stringify(head);
+  // `{..."seq":N}` + `,"msgs":[f1,f2,...]}`: valid JSON without re-encoding the fragments.
+  const body = Buffer.from(`${json.slice(0, -1)},"msgs":[${fragments.join(',')}]}`);
+  return { body };
 }
 
 /**

@@ -28,6 +28,8 @@ export const MessageType = {
   Sync: 6,
   /** Dissemination: membership updates in `m`. */
   Gossip: 7,
+  /** Delivery: several broadcast and direct messages in `msgs`, in order (tsp2p peers only). */
+  Batch: 8,
 } as const;
 
 /** A message type number. */
@@ -88,6 +90,21 @@ export const MemberUpdateSchema = z.object({
 /** A membership update on the wire. */
 export type WireMemberUpdate = z.infer<typeof MemberUpdateSchema>;
 
+/** Most messages in one batch. */
+export const MAX_BATCH = 10_000;
+
+/** One message inside a batch. */
+export const BatchedMessageSchema = z.object({
+  type: z.union([z.literal(2), z.literal(3)]),
+  id: z.string().min(1).max(FIELD_LIMITS.messageId),
+  ts: z.number().nonnegative(),
+  data: z.base64(),
+  to: z.array(WirePeerSchema).max(FIELD_LIMITS.recipients).optional(),
+});
+
+/** A message inside a batch. */
+export type BatchedMessage = z.infer<typeof BatchedMessageSchema>;
+
 /**
  * The envelope every `POST /` carries. Unknown fields are ignored (stripped), as gop2p does.
  * `type` is any integer here: an unknown type is answered 405 by the decoder, as gop2p does.
@@ -113,6 +130,15 @@ export const EnvelopeSchema = z.object({
    * join through an entry point, so the answer need not list the members (it is `[]`).
    */
   announce: z.boolean().optional(),
+  /**
+   * On a batch: the sender's stream for this receiver (new each time the sender starts) and the
+   * sequence number of the first message; the messages are numbered consecutively from it.
+   * The receiver delivers each sequence number once, in order, whatever the retries.
+   */
+  stream: z.string().min(1).max(FIELD_LIMITS.messageId).optional(),
+  seq: z.int().min(1).optional(),
+  /** On a batch: the messages. */
+  msgs: z.array(BatchedMessageSchema).max(MAX_BATCH).optional(),
 });
 
 /** The decoded envelope. */

@@ -1,0 +1,348 @@
+/**
+ * One outbound queue per peer: FIFO, batching, retries, backpressure.
+ *
+ * - **Order.** One request at a time per peer, so messages arrive in the order they were queued.
+ * - **Batching.** While a request is in flight, new messages wait and go together in the next
+ *   one (bounded in count and bytes). An idle queue sends at once: batching costs no latency
+ *   at low load. A gop2p peer gets one message per request, as it expects.
+ * - **Retries.** A failed request is retried with exponential backoff and full jitter until it
+ *   succeeds, the peer leaves the network, or a message's delivery deadline passes. Each message
+ *   carries a sequence number on this link, so the receiver delivers each one exactly once,
+ *   however many times a batch is retried.
+ * - **Backpressure.** The queue is bounded in messages and bytes; {@link PeerQueue.hasRoom}
+ *   and {@link PeerQueue.waitForRoom} let the caller wait, or refuse, before queueing more.
+ *
+ * @module
+ */
+
+import type { Clock, TimerHandle } from '../clock.js';
+import { P2PError, PeerRefusedError, TimeoutError } from '../errors.js';
+import type { Sealed } from '../protocol/envelope.js';
+import type { Random } from '../random.js';
+import { type Destination, firstLine, type PeerClient } from './peer-client.js';
+
+/** A message ready to be queued to any number of peers: serialized once for all of them. */
+export interface OutboundMessage {
+  readonly id: string;
+  /** The message as one JSON object, for a batch. */
+  readonly fragment: string;
+  /** Approximate bytes on the wire. */
+  readonly bytes: number;
+  /** The message as a whole gop2p-style envelope, for peers that cannot take batches. */
+  readonly single: () => Sealed;
+  /** Clock time after which the message is given up. */
+  readonly deadline: number;
+}
+
+/** Builds the sealed batch request for `fragments`, numbered from `seq` on `stream`. */
+export type SealBatch = (stream: string, seq: number, fragments: readonly string[]) => Sealed;
+
+/** Limits and timings of a queue. */
+export interface PeerQueueLimits {
+  /** Most messages in one request. */
+  readonly maxBatchMessages: number;
+  /** Most bytes of messages in one request (a single larger message still goes alone). */
+  readonly maxBatchBytes: number;
+  /** Most messages waiting. */
+  readonly maxQueueMessages: number;
+  /** Most bytes waiting. */
+  readonly maxQueueBytes: number;
+  /** Time limit of one request. */
+  readonly requestTimeoutMs: number;
+  /** First retry delay; each further retry doubles it, up to `retryMaxMs`, with full jitter. */
+  readonly retryBaseMs: number;
+  /** Longest retry delay. */
+  readonly retryMaxMs: number;
+}
+
+/** What a queue needs from its node. */
+export interface PeerQueueDeps {
+  readonly client: PeerClient;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly limits: PeerQueueLimits;
+  /** Aborts every request when the node stops. */
+  readonly signal: AbortSignal;
+  readonly sealBatch: SealBatch;
+  /** This link's stream id: new each time the node starts. */
+  readonly stream: string;
+  /** Counters the node exposes. */
+  readonly onBatch?: (messages: number, ok: boolean) => void;
+}
+
+interface Pending {
+  readonly msg: OutboundMessage;
+  readonly seq: number;
+  readonly settle: (error: P2PError | undefined) => void;
+  cancelled: boolean;
+}
+
+/** Statuses after which retrying cannot help. */
+const PERMANENT = new Set([400, 404, 405, 413]);
+
+/** The outbound queue to one peer. */
+export class PeerQueue {
+  readonly #to: Destination;
+  readonly #batching: boolean;
+  readonly #d: PeerQueueDeps;
+  readonly #pending: Pending[] = [];
+  #head = 0;
+  #bytes = 0;
+  #nextSeq = 1;
+  #busy = false;
+  #attempt = 0;
+  #retryTimer: TimerHandle | undefined;
+  #closed: P2PError | undefined;
+  readonly #roomWaiters = new Set<() => void>();
+  readonly #idleWaiters = new Set<() => void>();
+
+  /**
+   * @param to - the peer
+   * @param batching - whether the peer takes batches (tsp2p) or one message per request (gop2p)
+   */
+  constructor(to: Destination, batching: boolean, deps: PeerQueueDeps) {
+    this.#to = to;
+    this.#batching = batching;
+    this.#d = deps;
+  }
+
+  /** Messages waiting or in flight. */
+  get length(): number {
+    return this.#pending.length - this.#head;
+  }
+
+  /** Bytes waiting or in flight. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Whether a message of `bytes` fits within the queue's bounds now. */
+  hasRoom(bytes: number): boolean {
+    if (this.length === 0) return true;
+    const l = this.#d.limits;
+    return this.length < l.maxQueueMessages && this.#bytes + bytes <= l.maxQueueBytes;
+  }
+
+  /** Resolves once a message of `bytes` fits, or the queue closes. Rejects with `signal.reason`. */
+  waitForRoom(bytes: number, signal: AbortSignal | undefined): Promise<void> {
+    if (this.hasRoom(bytes) || this.#closed) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#roomWaiters.delete(check);
+        reject(signal?.reason);
+      };
+      const check = (): void => {
+        if (!this.hasRoom(bytes) && !this.#closed) return;
+        this.#roomWaiters.delete(check);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.#roomWaiters.add(check);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Queues a message. Resolves once the peer acknowledged it; rejects with the reason it was
+   * given up (the peer left or died, the deadline passed, or the peer refused it for good).
+   */
+  enqueue(msg: OutboundMessage): { done: Promise<void>; cancel: () => void } {
+    if (this.#closed) return { done: Promise.reject(this.#closed), cancel: () => {} };
+    let entry: Pending | undefined;
+    const done = new Promise<void>((resolve, reject) => {
+      entry = {
+        msg,
+        seq: this.#nextSeq++,
+        settle: (error) => (error === undefined ? resolve() : reject(error)),
+        cancelled: false,
+      };
+    });
+    const e = entry!;
+    this.#pending.push(e);
+    this.#bytes += msg.bytes;
+    if (!this.#busy && this.#retryTimer === undefined) void this.#pump();
+    return {
+      done,
+      cancel: () => {
+        e.cancelled = true;
+      },
+    };
+  }
+
+  /** Resolves when nothing is waiting or in flight (or after `timeoutMs`). */
+  async flush(timeoutMs: number): Promise<void> {
+    if (this.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.#d.clock.setTimeout(() => {
+        this.#idleWaiters.delete(done);
+        resolve();
+      }, timeoutMs);
+      const done = (): void => {
+        timer.cancel();
+        resolve();
+      };
+      this.#idleWaiters.add(done);
+    });
+  }
+
+  /** Gives up every waiting message with `reason`; the queue accepts nothing more. Idempotent. */
+  close(reason: P2PError): void {
+    if (this.#closed) return;
+    this.#closed = reason;
+    this.#retryTimer?.cancel();
+    this.#retryTimer = undefined;
+    // A request in flight settles its own messages when it returns.
+    const from = this.#busy ? this.#head + this.#inFlight : this.#head;
+    for (let i = from; i < this.#pending.length; i++) this.#pending[i]!.settle(reason);
+    this.#pending.length = Math.min(this.#pending.length, from);
+    this.#wake();
+  }
+
+  #inFlight = 0;
+  // Lowered when the peer answers 413 to a batch.
+  #batchCap = Number.POSITIVE_INFINITY;
+
+  async #pump(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      while (!this.#closed) {
+        this.#dropCancelledAndExpired();
+        if (this.length === 0) break;
+        const batch = this.#takeBatch();
+        this.#inFlight = batch.length;
+        const error = await this.#send(batch);
+        this.#inFlight = 0;
+        if (error === undefined) {
+          this.#attempt = 0;
+          this.#complete(batch.length, undefined);
+          continue;
+        }
+        if (error instanceof PeerRefusedError && error.status === 413 && batch.length > 1) {
+          // The peer takes smaller bodies than we send: halve the batches to it and try again.
+          this.#batchCap = Math.max(1, Math.floor(batch.length / 2));
+          continue;
+        }
+        if (error instanceof PeerRefusedError && PERMANENT.has(error.status)) {
+          // The peer will never take these: give them up, and carry on with the rest.
+          this.#complete(batch.length, error);
+          continue;
+        }
+        if (this.#closed) {
+          this.#complete(batch.length, this.#closed);
+          break;
+        }
+        // Retry later, with backoff and full jitter; the messages stay at the head, in order.
+        const l = this.#d.limits;
+        const cap = Math.min(l.retryMaxMs, l.retryBaseMs * 2 ** Math.min(this.#attempt, 16));
+        this.#attempt++;
+        const delay = Math.max(1, Math.floor(this.#d.random.next() * cap));
+        this.#retryTimer = this.#d.clock.setTimeout(() => {
+          this.#retryTimer = undefined;
+          void this.#pump();
+        }, delay);
+        this.#lastError = error;
+        break;
+      }
+    } finally {
+      this.#busy = false;
+      if (this.length === 0) {
+        for (const w of [...this.#idleWaiters]) w();
+        this.#idleWaiters.clear();
+      }
+    }
+  }
+
+  #lastError: P2PError | undefined;
+
+  #dropCancelledAndExpired(): void {
+    const now = this.#d.clock.now();
+    while (this.#head < this.#pending.length) {
+      const p = this.#pending[this.#head]!;
+      if (p.cancelled) {
+        this.#shift();
+        p.settle(undefined);
+        continue;
+      }
+      if (p.msg.deadline <= now) {
+        this.#shift();
+        const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+        p.settle(new TimeoutError(`not delivered before the delivery deadline${why}`));
+        continue;
+      }
+      break;
+    }
+    this.#compact();
+  }
+
+  #takeBatch(): Pending[] {
+    const l = this.#d.limits;
+    const max = this.#batching ? Math.min(l.maxBatchMessages, this.#batchCap) : 1;
+    const out: Pending[] = [];
+    let bytes = 0;
+    for (let i = this.#head; i < this.#pending.length && out.length < max; i++) {
+      const p = this.#pending[i]!;
+      if (out.length > 0 && bytes + p.msg.bytes > l.maxBatchBytes) break;
+      out.push(p);
+      bytes += p.msg.bytes;
+    }
+    return out;
+  }
+
+  async #send(batch: readonly Pending[]): Promise<P2PError | undefined> {
+    const sealed = this.#batching
+      ? this.#d.sealBatch(
+          this.#d.stream,
+          batch[0]!.seq,
+          batch.map((p) => p.msg.fragment),
+        )
+      : batch[0]!.msg.single();
+    try {
+      const res = await this.#d.client.request(
+        this.#to,
+        sealed,
+        this.#d.signal,
+        this.#d.limits.requestTimeoutMs,
+      );
+      const ok = res.status === 200;
+      this.#d.onBatch?.(batch.length, ok);
+      return ok ? undefined : new PeerRefusedError(res.status, firstLine(res.body));
+    } catch (err) {
+      this.#d.onBatch?.(batch.length, false);
+      return err instanceof P2PError
+        ? err
+        : new P2PError('ERR_PEER_UNREACHABLE', String(err), { cause: err });
+    }
+  }
+
+  #complete(n: number, error: P2PError | undefined): void {
+    for (let i = 0; i < n && this.#head < this.#pending.length; i++) {
+      const p = this.#pending[this.#head]!;
+      this.#shift();
+      p.settle(error);
+    }
+    this.#compact();
+    this.#wake();
+  }
+
+  #shift(): void {
+    const p = this.#pending[this.#head]!;
+    this.#bytes -= p.msg.bytes;
+    this.#pending[this.#head] = undefined as unknown as Pending;
+    this.#head++;
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending.splice(0, this.#head);
+      this.#head = 0;
+    } else if (this.#head === this.#pending.length) {
+      this.#pending.length = 0;
+      this.#head = 0;
+    }
+  }
+
+  #wake(): void {
+    for (const w of [...this.#roomWaiters]) w();
+  }
+}
