@@ -220,6 +220,8 @@ export interface MetricsSnapshot {
   };
   /** Membership updates waiting to be gossiped. */
   readonly gossipQueue: number;
+  /** The per-peer delivery queues: how many, and the messages and bytes waiting or in flight. */
+  readonly deliveryQueues?: { readonly queues: number; readonly messages: number; readonly bytes: number };
   /** Open `messages()` iterators, and the messages buffered in them. */
   readonly inboxes: { readonly iterators: number; readonly buffered: number; readonly dropped: number };
   /** Open Server-Sent Events feeds (browser pages). */
@@ -243,6 +245,13 @@ export class NodeMetrics {
   readonly refused = new LabeledValues();
   /** Direct probes' round-trip times, in seconds. */
   readonly probeRtt = new Histogram(RTT_BUCKETS);
+  /**
+   * Delivery requests (each carrying a batch of messages) by `result`; a failed one is retried
+   * with backoff unless the peer refused it for good or the messages' deadline passed.
+   */
+  readonly deliveryRequests = new LabeledValues();
+  /** Messages carried by delivery requests, by `result`. */
+  readonly deliveryRequestMessages = new LabeledValues();
   /** Messages dropped by `messages()` iterators that have ended (open ones are in the snapshot). */
   endedInboxDrops = 0;
 
@@ -251,6 +260,10 @@ export class NodeMetrics {
     for (const type of ['broadcast', 'direct']) {
       this.received.inc({ type }, 0);
       this.sent.inc({ type }, 0);
+    }
+    for (const result of ['ok', 'failed']) {
+      this.deliveryRequests.inc({ result }, 0);
+      this.deliveryRequestMessages.inc({ result }, 0);
     }
   }
 
@@ -264,6 +277,13 @@ export class NodeMetrics {
     this.sent.inc({ type });
     if (delivered > 0) this.deliveries.inc({ type, result: 'ok' }, delivered);
     if (failed > 0) this.deliveries.inc({ type, result: 'failed' }, failed);
+  }
+
+  /** Counts one delivery request to a peer and the messages it carried. */
+  recordBatch(messages: number, ok: boolean): void {
+    const result = ok ? 'ok' : 'failed';
+    this.deliveryRequests.inc({ result });
+    this.deliveryRequestMessages.inc({ result }, messages);
   }
 
   /** The families: these counters, then the snapshot's gauges. */
@@ -299,6 +319,18 @@ export class NodeMetrics {
         help: 'Deliveries of sent messages, one per recipient, by type and result.',
         type: 'counter',
         samples: this.deliveries.samples(),
+      },
+      {
+        name: 'tsp2p_delivery_requests_total',
+        help: 'Delivery requests to peers (each a batch of messages), by result; failed ones are retried.',
+        type: 'counter',
+        samples: this.deliveryRequests.samples(),
+      },
+      {
+        name: 'tsp2p_delivery_request_messages_total',
+        help: 'Messages carried by delivery requests, by result (ok / failed: ok over requests is the batch size).',
+        type: 'counter',
+        samples: this.deliveryRequestMessages.samples(),
       },
       {
         name: 'tsp2p_requests_received_total',
@@ -368,6 +400,24 @@ export class NodeMetrics {
         help: 'Membership updates waiting to be gossiped.',
         type: 'gauge',
         samples: one(s.gossipQueue),
+      },
+      {
+        name: 'tsp2p_delivery_queues',
+        help: 'Per-peer delivery queues.',
+        type: 'gauge',
+        samples: one(s.deliveryQueues?.queues ?? 0),
+      },
+      {
+        name: 'tsp2p_delivery_queue_messages',
+        help: 'Messages waiting or in flight in the delivery queues.',
+        type: 'gauge',
+        samples: one(s.deliveryQueues?.messages ?? 0),
+      },
+      {
+        name: 'tsp2p_delivery_queue_bytes',
+        help: 'Bytes waiting or in flight in the delivery queues.',
+        type: 'gauge',
+        samples: one(s.deliveryQueues?.bytes ?? 0),
       },
       {
         name: 'tsp2p_inbox_iterators',

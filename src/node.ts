@@ -50,6 +50,7 @@ import {
 import { decodeData, decodeMemberList, encodeData, encodeMemberList } from './protocol/codec.js';
 import { isTsp2pEnvelope, openEnvelope, type Sealed, sealBatch, sealEnvelope } from './protocol/envelope.js';
 import {
+  type BatchedMessage,
   type Envelope,
   Headers,
   MessageType,
@@ -491,8 +492,12 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     const bytes = this.#payload(data);
     const id = this.#newId();
-    const msg = this.#outbound(MessageType.Broadcast, id, bytes, undefined);
-    const report = await this.#deliver(run, msg, run.membership.live(), options.signal);
+    const live = run.membership.live();
+    const gossip = this.#gossipMode(live.length);
+    // In gossip mode the message goes to `fanout` random members, and travels on from there.
+    const targets = gossip ? shuffle([...live], this.#random).slice(0, this.#fanout(live.length)) : live;
+    const msg = this.#outbound(MessageType.Broadcast, id, bytes, undefined, gossip ? 0 : undefined);
+    const report = await this.#deliver(run, msg, targets, options.signal);
     this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     return report;
   }
@@ -782,6 +787,10 @@ export class Node extends EventEmitter<NodeEvents> {
       if (seq <= link.last) continue; // already delivered
       link.last = seq;
       const msg = msgs[i]!;
+      if (msg.hops !== undefined) {
+        this.#receiveGossip(run, from, msg, decoded[i]!);
+        continue;
+      }
       const message = new ReceivedMessage(
         msg.id,
         msg.type === MessageType.Broadcast ? 'broadcast' : 'direct',
@@ -793,6 +802,66 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#emitLater('message', message);
     }
     return text(200, '');
+  }
+
+  /**
+   * A gossiped broadcast: delivered once (by origin and id: it may come along several paths),
+   * then passed on to `fanout` random members other than the one it came from and its origin,
+   * while it is under the hop limit.
+   */
+  #receiveGossip(run: Running, sender: Peer, msg: BatchedMessage, data: Uint8Array): void {
+    const originWire = msg.origin;
+    const origin =
+      originWire === undefined
+        ? sender
+        : (run.membership.get(originWire.id ?? '')?.peer ??
+          peerOf(
+            originWire.id ?? addressId(originWire.address, originWire.port),
+            originWire.address,
+            originWire.port,
+            originWire.name,
+          ));
+    if (!this.#seen.add(`${origin.id}/${msg.id}`, this.#clock.now())) return;
+    const hops = msg.hops ?? 0;
+    const message = new ReceivedMessage(msg.id, 'broadcast', origin, data, hops);
+    for (const inbox of this.#inboxes) inbox.push(message);
+    this.#metrics.received.inc({ type: message.type });
+    this.#emitLater('message', message);
+    if (hops + 1 >= this.#options.maxHops) return;
+    const live = run.membership
+      .live()
+      .filter((m) => m.peer.id !== sender.id && m.peer.id !== origin.id && m.kind === 'tsp2p');
+    const targets = shuffle([...live], this.#random).slice(0, this.#fanout(live.length + 1));
+    if (targets.length === 0) return;
+    const relayed = JSON.stringify({
+      type: msg.type,
+      id: msg.id,
+      ts: msg.ts,
+      data: msg.data,
+      hops: hops + 1,
+      origin: originWire ?? wireOf(origin),
+    });
+    const out: OutboundMessage = {
+      id: msg.id,
+      fragment: relayed,
+      bytes: relayed.length,
+      single: () => this.#seal(MessageType.Broadcast, { id: msg.id, data }),
+      deadline: this.#clock.now() + this.#options.deliveryTimeoutMs,
+    };
+    for (const m of targets) {
+      const q = this.#queueFor(run, m);
+      // Relaying is best effort beyond the queue's retries: the other paths cover a loss.
+      if (q.hasRoom(out.bytes)) q.enqueue(out).done.catch(() => undefined);
+    }
+  }
+
+  #gossipMode(members: number): boolean {
+    const d = this.#options.dissemination;
+    return d === 'gossip' || (d === 'auto' && members > this.#options.gossipThreshold);
+  }
+
+  #fanout(members: number): number {
+    return this.#options.fanout ?? Math.ceil(Math.log(Math.max(members, 1))) + 7;
   }
 
   #deliverLocally(from: Peer, envelope: Envelope): InboundResponse {
@@ -846,12 +915,18 @@ export class Node extends EventEmitter<NodeEvents> {
       dropped += inbox.dropped;
     }
     const d = run?.detector;
+    const deliveryQueues = { queues: run?.queues.size ?? 0, messages: 0, bytes: 0 };
+    for (const q of run?.queues.values() ?? []) {
+      deliveryQueues.messages += q.length;
+      deliveryQueues.bytes += q.bytes;
+    }
     return {
       started: this.#status === 'started',
       connected: this.#connected,
       members,
       ...(d !== undefined ? { detector: { ...d.stats, awareness: d.awareness } } : {}),
       gossipQueue: run?.membership.gossipQueued ?? 0,
+      deliveryQueues,
       inboxes: { iterators: this.#inboxes.size, buffered, dropped },
       webClients: run?.web?.clients ?? 0,
     };
@@ -887,12 +962,18 @@ export class Node extends EventEmitter<NodeEvents> {
     id: string,
     data: Uint8Array,
     to: WirePeer[] | undefined,
+    hops?: number,
   ): OutboundMessage {
     const ts = Date.now();
     const b64 = encodeData(data);
-    const fragment = JSON.stringify(
-      to === undefined ? { type, id, ts, data: b64 } : { type, id, ts, data: b64, to },
-    );
+    const fragment = JSON.stringify({
+      type,
+      id,
+      ts,
+      data: b64,
+      ...(to !== undefined ? { to } : {}),
+      ...(hops !== undefined ? { hops } : {}),
+    });
     let single: Sealed | undefined;
     return {
       id,
@@ -982,6 +1063,7 @@ export class Node extends EventEmitter<NodeEvents> {
         },
         sealBatch: (stream, seq, fragments) =>
           sealBatch({ from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq }, fragments),
+        onBatch: (messages, ok) => this.#metrics.recordBatch(messages, ok),
       });
       run.queues.set(m.peer.id, q);
     }

@@ -70,6 +70,23 @@ export interface NodeOptions {
   /** Most bytes waiting for one member. @default 67108864 (64 MiB) */
   readonly maxQueueBytes?: number;
   /**
+   * How broadcasts spread: `'full'` sends to every member; `'gossip'` sends to `fanout` random
+   * members, each of which relays to `fanout` more, until the hop limit (a message is relayed
+   * once per node: duplicates are dropped by id); `'auto'` is full below `gossipThreshold`
+   * members and gossip from there. In gossip mode a broadcast's report covers its first hop.
+   * @default 'auto'
+   */
+  readonly dissemination?: 'full' | 'gossip' | 'auto';
+  /** Members above which `'auto'` dissemination gossips. @default 64 */
+  readonly gossipThreshold?: number;
+  /**
+   * Relays per gossiped message and node. By default `⌈ln n⌉ + 7` for `n` members: each node
+   * then misses a message with probability about `e^−fanout`, under 1 in 10^6 for n = 1,000.
+   */
+  readonly fanout?: number;
+  /** Most relays a gossiped message passes through. @default 12 */
+  readonly maxHops?: number;
+  /**
    * The failure detector's timing preset: `'lan'` (probe every 1 s), `'wan'` (every 5 s) or
    * `'local'` (every 200 ms: nodes on one machine, tests). See `MembershipTimings` for every
    * knob, its formula and its default. @default 'lan'
@@ -112,6 +129,10 @@ export interface ResolvedOptions {
   readonly maxBatchBytes: number;
   readonly maxQueueMessages: number;
   readonly maxQueueBytes: number;
+  readonly dissemination: 'full' | 'gossip' | 'auto';
+  readonly gossipThreshold: number;
+  readonly fanout: number | undefined;
+  readonly maxHops: number;
   readonly timings: MembershipTimings;
   readonly web: boolean;
   readonly logger: Logger | undefined;
@@ -135,6 +156,9 @@ export const DEFAULTS = Object.freeze({
   maxBatchBytes: 1024 * 1024,
   maxQueueMessages: 100_000,
   maxQueueBytes: 64 * 1024 * 1024,
+  dissemination: 'auto' as const,
+  gossipThreshold: 64,
+  maxHops: 12,
   /** First retry delay to an unresponsive member; it doubles per attempt (full jitter). */
   retryBaseMs: 50,
   /** Longest retry delay. */
@@ -172,6 +196,10 @@ const OptionsSchema = z.strictObject({
   maxBatchBytes: positiveInt.optional(),
   maxQueueMessages: positiveInt.optional(),
   maxQueueBytes: positiveInt.optional(),
+  dissemination: z.enum(['full', 'gossip', 'auto']).optional(),
+  gossipThreshold: positiveInt.optional(),
+  fanout: positiveInt.optional(),
+  maxHops: positiveInt.max(255).optional(),
   preset: z.enum(['lan', 'wan', 'local']).optional(),
   timings: z
     .strictObject({
@@ -236,6 +264,10 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     maxBatchBytes: o.maxBatchBytes ?? DEFAULTS.maxBatchBytes,
     maxQueueMessages: o.maxQueueMessages ?? DEFAULTS.maxQueueMessages,
     maxQueueBytes: o.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
+    dissemination: o.dissemination ?? DEFAULTS.dissemination,
+    gossipThreshold: o.gossipThreshold ?? DEFAULTS.gossipThreshold,
+    fanout: o.fanout,
+    maxHops: o.maxHops ?? DEFAULTS.maxHops,
     timings: { ...PRESETS[o.preset ?? 'lan'], ...stripUndefined(o.timings ?? {}) },
     web: o.web ?? true,
     logger: o.logger,

@@ -19,6 +19,8 @@ export interface Message {
   readonly data: Uint8Array;
   /** The payload decoded as UTF-8 (invalid sequences become U+FFFD). */
   readonly text: string;
+  /** For a gossiped broadcast: how many relays it passed through (0: straight from its sender). */
+  readonly hops?: number;
 }
 
 /** One peer a delivery failed for, and why. */

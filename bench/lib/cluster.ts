@@ -9,7 +9,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BenchError } from './errors.js';
-import type { CommandName, Commands, Reply, Request } from './protocol.js';
+import type { CommandMap, Commands, Reply } from './protocol.js';
 
 const live = new Set<ChildProcess>();
 
@@ -30,8 +30,19 @@ export function liveWorkers(): number {
   return live.size;
 }
 
-/** One worker process. */
-export class Worker {
+/** Where a worker's script is, and how to run it. */
+export interface WorkerScript {
+  /** Absolute path of the script. */
+  readonly file: string;
+  /** Run it through `tsx` (a `.ts` file) or with plain `node` (a `.mjs` file). */
+  readonly tsx: boolean;
+}
+
+/**
+ * One worker process. `C` is the command set it understands: {@link Commands} for the
+ * broadcast workers, `MemberCommands` for the membership worker.
+ */
+export class Worker<C extends CommandMap<C> = Commands> {
   readonly name: string;
   readonly #child: ChildProcess;
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
@@ -42,11 +53,19 @@ export class Worker {
   #stopping = false;
   address = '';
 
-  constructor(name: string, script: string, execArgv: readonly string[] = []) {
+  /**
+   * @param script a `.ts` file relative to `bench/` (run through tsx), or a {@link WorkerScript}
+   * @param execArgv extra Node flags (e.g. `--expose-gc`)
+   */
+  constructor(name: string, script: string | WorkerScript, execArgv: readonly string[] = []) {
     this.name = name;
-    this.#child = fork(fileURLToPath(new URL(`../${script}`, import.meta.url)), [], {
+    const where: WorkerScript =
+      typeof script === 'string'
+        ? { file: fileURLToPath(new URL(`../${script}`, import.meta.url)), tsx: true }
+        : script;
+    this.#child = fork(where.file, [], {
       cwd: ROOT,
-      execArgv: ['--import', TSX, ...execArgv],
+      execArgv: [...(where.tsx ? ['--import', TSX] : []), ...execArgv],
       serialization: 'advanced',
       // A worker never writes to our stdout: its last line belongs to the JSON report.
       stdio: ['ignore', 2, 2, 'ipc'],
@@ -89,24 +108,45 @@ export class Worker {
     });
   }
 
+  /** The worker's process id. */
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
   /** Sends a command; resolves with the worker's result, rejects if it fails or the worker dies. */
-  call<K extends CommandName>(cmd: K, args: Commands[K]['args']): Promise<Commands[K]['result']> {
+  call<K extends keyof C & string>(cmd: K, args: C[K]['args']): Promise<C[K]['result']> {
+    return this.#request<C[K]['result']>(cmd, args);
+  }
+
+  #request<T>(cmd: string, args: unknown): Promise<T> {
     if (this.#gone) return Promise.reject(this.#gone);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.#child.send({ id, cmd, args } satisfies Request<K>, (err) => {
+      this.#child.send({ id, cmd, args }, (err) => {
         if (err === null || !this.#pending.delete(id)) return;
         reject(new BenchError(`${this.name}: cannot send ${cmd}: ${err.message}`));
       });
     });
   }
 
+  /**
+   * Kills the worker at once with `signal` (as a crash would) and resolves once it has exited.
+   * Commands still pending then never settle.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.#gone) return;
+    this.#stopping = true;
+    this.#child.kill(signal);
+    await this.exited;
+  }
+
   /** Asks the worker to stop; kills it if it has not exited within `graceMs`. */
   async stop(graceMs = 5_000): Promise<void> {
     if (this.#gone) return;
     this.#stopping = true;
-    this.call('stop', {}).catch(() => undefined);
+    // Every command set has `stop`.
+    this.#request('stop', {}).catch(() => undefined);
     const timer = setTimeout(() => this.#child.kill('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(timer);
@@ -140,6 +180,6 @@ export async function startCluster(options: ClusterOptions): Promise<Worker[]> {
 }
 
 /** Stops every worker of a cluster (each killed if it lingers). */
-export async function stopCluster(workers: readonly Worker[]): Promise<void> {
+export async function stopCluster<C extends CommandMap<C>>(workers: readonly Worker<C>[]): Promise<void> {
   await Promise.all(workers.map((w) => w.stop()));
 }

@@ -8,7 +8,10 @@
  * @module
  */
 
-/** Commands and their results. */
+/** A command set: each command's arguments and result. Every set has a `stop` command. */
+export type CommandMap<C> = { [K in keyof C]: { args: unknown; result: unknown } };
+
+/** Commands of the broadcast workers (`worker-tsp2p.ts`, `worker-baseline.ts`) and their results. */
 export interface Commands {
   /** Start the node; resolves with its `'host:port'`. */
   start: { args: Record<string, never>; result: { address: string } };
@@ -79,3 +82,64 @@ export type Reply =
   | { readonly ev: 'ready' }
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly error: string };
+
+/** A member event one node of a membership worker saw. */
+export interface MemberEventRecord {
+  /** Index of the node within its worker. */
+  readonly node: number;
+  /** `member:join`, `member:suspect`, `member:fail`, `member:leave` or `member:update`. */
+  readonly event: string;
+  /** Id of the member the event is about. */
+  readonly peer: string;
+  /** Wall-clock ms (see `wallNow` in `payload.ts`) when the event fired. */
+  readonly at: number;
+}
+
+/** A process's memory (bytes, as `process.memoryUsage()`) and CPU time used since it started. */
+export interface MemoryRecord {
+  readonly rss: number;
+  readonly heapTotal: number;
+  readonly heapUsed: number;
+  readonly external: number;
+  readonly arrayBuffers: number;
+  /** User + system CPU time since the process started, in ms. */
+  readonly cpuMs: number;
+  /** Whether a full garbage collection ran just before (needs `--expose-gc`). */
+  readonly collected: boolean;
+}
+
+/**
+ * Commands of the membership worker (`worker-members.ts`), which hosts one or more tsp2p nodes
+ * in one process, for the `join`, `failure` and `idle` scenarios.
+ */
+export interface MemberCommands {
+  /**
+   * Start `count` fresh nodes with `options` (`NodeOptions` as JSON), in a network that will
+   * hold `size` nodes in all (a node's view is full when it holds the `size - 1` others alive).
+   */
+  start: {
+    args: { count: number; size: number; options: Record<string, unknown> };
+    result: { nodes: readonly { id: string; address: string }[] };
+  };
+  /**
+   * At wall-clock time `at`, every node with an entry calls `connect(entry)`, all at once;
+   * resolves when all of them have returned, with when each did (`null`: no entry).
+   */
+  connect: {
+    args: { entries: readonly (string | null)[]; at: number };
+    result: { doneAt: readonly (number | null)[]; errors: readonly string[] };
+  };
+  /** Per node: members alive and live (alive or suspect) now, and when its view was first full. */
+  progress: {
+    args: Record<string, never>;
+    result: { alive: readonly number[]; live: readonly number[]; fullAt: readonly (number | null)[] };
+  };
+  /** The member events every node of this worker saw since it started. */
+  events: { args: Record<string, never>; result: readonly MemberEventRecord[] };
+  /** This process's memory and CPU use, after a full GC when `gc` is asked and possible. */
+  memory: { args: { gc: boolean }; result: MemoryRecord };
+  /** Stop every node of this worker; the process stays for the next `start`. */
+  stopNodes: { args: Record<string, never>; result: Record<string, never> };
+  /** Stop every node and exit. */
+  stop: { args: Record<string, never>; result: Record<string, never> };
+}

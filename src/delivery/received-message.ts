@@ -15,13 +15,15 @@ export class ReceivedMessage implements Message {
   readonly type: 'broadcast' | 'direct';
   readonly from: Peer;
   readonly data: Uint8Array;
+  readonly hops?: number;
   #text: string | undefined;
 
-  constructor(id: string, type: 'broadcast' | 'direct', from: Peer, data: Uint8Array) {
+  constructor(id: string, type: 'broadcast' | 'direct', from: Peer, data: Uint8Array, hops?: number) {
     this.id = id;
     this.type = type;
     this.from = from;
     this.data = data;
+    if (hops !== undefined) this.hops = hops;
   }
 
   get text(): string {

@@ -100,6 +100,14 @@ export const BatchedMessageSchema = z.object({
   ts: z.number().nonnegative(),
   data: z.base64(),
   to: z.array(WirePeerSchema).max(FIELD_LIMITS.recipients).optional(),
+  /**
+   * Gossip relay: how many relays the message has passed through (0 from its origin). Present
+   * only on relayed broadcasts; a receiver passes such a message on while `hops` is below the
+   * hop limit.
+   */
+  hops: z.int().min(0).max(255).optional(),
+  /** Gossip relay: the node that wrote the message, when it is not the batch's sender. */
+  origin: WirePeerSchema.optional(),
 });
 
 /** A message inside a batch. */

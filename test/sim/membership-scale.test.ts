@@ -3,7 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Node, Peer } from '../../src/index.js';
 import { SimNetwork, testSeed } from './network.js';
 
-const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 1000);
+// npm test runs 200 nodes; `npm run test:sim:large` runs the same scenarios with 1,000.
+const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
 
 function addr(n: Node): string {
   return `${n.self.address}:${n.self.port}`;
@@ -60,6 +61,32 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
     const views = new Set(sim.nodes.map(view));
     assert.equal(views.size, 1, 'every node holds the same view');
     for (const f of fails.values()) assert.equal(f.size, 0, 'no failure while joining');
+  });
+
+  test('a broadcast gossiped from one node reaches every node, within log2(n) + 3 hops', async (t) => {
+    t.diagnostic(`seed ${seed}`);
+    const got = new Map<string, number[]>();
+    const listeners = sim.nodes.map((n) => {
+      const on = (m: { text: string; hops?: number }): void => {
+        if (m.text.startsWith('gossip-')) got.set(n.id, [...(got.get(n.id) ?? []), m.hops ?? 0]);
+      };
+      n.on('message', on);
+      return () => n.off('message', on);
+    });
+    const before = sim.network.stats.requests;
+    const sender = sim.nodes[Math.floor(sim.random.next() * SIZE)]!;
+    const report = await sim.run(sender.broadcast('gossip-1'));
+    const reached = await sim.clock.advanceUntil(() => got.size === SIZE - 1, 30_000, 10);
+    for (const off of listeners) off();
+    assert.ok(reached, `seed ${seed}: ${got.size} of ${SIZE - 1} nodes got the broadcast`);
+    assert.ok(report.delivered.length < SIZE - 1, 'the sender itself reached only its fanout');
+    const hops = [...got.values()].map((h) => h[0]!);
+    const maxHops = Math.max(...hops);
+    assert.ok(maxHops <= Math.ceil(Math.log2(SIZE)) + 3, `max hops ${maxHops}`);
+    for (const h of got.values()) assert.equal(h.length, 1, 'each node delivers the message once');
+    t.diagnostic(
+      `fanout ${report.delivered.length}, max hops ${maxHops}, ${(sim.network.stats.requests - before) / SIZE} requests per node (all traffic)`,
+    );
   });
 
   test('kill 5%: every survivor declares exactly those dead, once each', async (t) => {
