@@ -18,6 +18,9 @@ import type { FlagValues, Scenario } from './lib/scenario.js';
 /** Each scenario lives in its own file, loaded only when asked for. */
 const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   broadcast: async () => (await import('./broadcast.js')).broadcast,
+  join: async () => (await import('./join.js')).join,
+  failure: async () => (await import('./failure.js')).failure,
+  idle: async () => (await import('./idle.js')).idle,
 };
 
 const log = (line: string): void => {

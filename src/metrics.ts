@@ -194,9 +194,19 @@ export function refusalReason(status: number, body: string | Uint8Array | undefi
   return byStatus[status] ?? 'other';
 }
 
-const TYPE_NAMES = ['connect', 'disconnect', 'broadcast', 'direct', 'ping', 'ping_req', 'sync', 'gossip'];
+const TYPE_NAMES = [
+  'connect',
+  'disconnect',
+  'broadcast',
+  'direct',
+  'ping',
+  'ping_req',
+  'sync',
+  'gossip',
+  'batch',
+];
 
-/** A protocol message type's label value: `connect`, ..., `gossip`, or `unknown`. */
+/** A protocol message type's label value: `connect`, ..., `batch`, or `unknown`. */
 export function messageTypeName(type: number): string {
   return TYPE_NAMES[type] ?? 'unknown';
 }

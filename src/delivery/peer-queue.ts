@@ -70,6 +70,11 @@ export interface PeerQueueDeps {
   readonly onBatch?: (messages: number, ok: boolean) => void;
 }
 
+interface RoomWaiter {
+  readonly bytes: number;
+  readonly wake: () => void;
+}
+
 interface Pending {
   readonly msg: OutboundMessage;
   readonly seq: number;
@@ -93,7 +98,7 @@ export class PeerQueue {
   #attempt = 0;
   #retryTimer: TimerHandle | undefined;
   #closed: P2PError | undefined;
-  readonly #roomWaiters = new Set<() => void>();
+  readonly #roomWaiters = new Set<RoomWaiter>();
   readonly #idleWaiters = new Set<() => void>();
 
   /**
@@ -116,29 +121,44 @@ export class PeerQueue {
     return this.#bytes;
   }
 
-  /** Whether a message of `bytes` fits within the queue's bounds now. */
+  /**
+   * Whether a message of `bytes` fits within the queue's bounds now, without overtaking a caller
+   * that waits for room.
+   */
   hasRoom(bytes: number): boolean {
-    if (this.length === 0) return true;
-    const l = this.#d.limits;
-    return this.length < l.maxQueueMessages && this.#bytes + bytes <= l.maxQueueBytes;
+    return this.#roomWaiters.size === 0 && this.#fits(this.length, this.#bytes, bytes);
   }
 
-  /** Resolves once a message of `bytes` fits, or the queue closes. Rejects with `signal.reason`. */
+  #fits(length: number, queuedBytes: number, bytes: number): boolean {
+    if (length === 0) return true;
+    const l = this.#d.limits;
+    return length < l.maxQueueMessages && queuedBytes + bytes <= l.maxQueueBytes;
+  }
+
+  /**
+   * Resolves once a message of `bytes` fits, or the queue closes; callers are let in in the order
+   * they came. Rejects with `signal.reason`.
+   */
   waitForRoom(bytes: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.hasRoom(bytes) || this.#closed) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const onAbort = (): void => {
-        this.#roomWaiters.delete(check);
+        this.#roomWaiters.delete(waiter);
         reject(signal?.reason);
+        this.#wake(); // the callers behind it may fit
       };
-      const check = (): void => {
-        if (!this.hasRoom(bytes) && !this.#closed) return;
-        this.#roomWaiters.delete(check);
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
+      const waiter: RoomWaiter = {
+        bytes,
+        wake: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
       };
-      this.#roomWaiters.add(check);
+      this.#roomWaiters.add(waiter);
       signal?.addEventListener('abort', onAbort, { once: true });
+      // A caller woken earlier may have given up without queueing: look again.
+      this.#wake();
     });
   }
 
@@ -196,6 +216,7 @@ export class PeerQueue {
     for (let i = from; i < this.#pending.length; i++) this.#pending[i]!.settle(reason);
     this.#pending.length = Math.min(this.#pending.length, from);
     this.#wake();
+    if (this.length === 0) this.#idle();
   }
 
   #inFlight = 0;
@@ -218,6 +239,10 @@ export class PeerQueue {
           this.#complete(batch.length, undefined);
           continue;
         }
+        if (this.#closed) {
+          this.#complete(batch.length, this.#closed);
+          break;
+        }
         if (error instanceof PeerRefusedError && error.status === 413 && batch.length > 1) {
           // The peer takes smaller bodies than we send: halve the batches to it and try again.
           this.#batchCap = Math.max(1, Math.floor(batch.length / 2));
@@ -227,10 +252,6 @@ export class PeerQueue {
           // The peer will never take these: give them up, and carry on with the rest.
           this.#complete(batch.length, error);
           continue;
-        }
-        if (this.#closed) {
-          this.#complete(batch.length, this.#closed);
-          break;
         }
         // Retry later, with backoff and full jitter; the messages stay at the head, in order.
         const l = this.#d.limits;
@@ -246,17 +267,20 @@ export class PeerQueue {
       }
     } finally {
       this.#busy = false;
-      if (this.length === 0) {
-        for (const w of [...this.#idleWaiters]) w();
-        this.#idleWaiters.clear();
-      }
+      if (this.length === 0) this.#idle();
     }
+  }
+
+  #idle(): void {
+    for (const w of [...this.#idleWaiters]) w();
+    this.#idleWaiters.clear();
   }
 
   #lastError: P2PError | undefined;
 
   #dropCancelledAndExpired(): void {
     const now = this.#d.clock.now();
+    const before = this.#head;
     while (this.#head < this.#pending.length) {
       const p = this.#pending[this.#head]!;
       if (p.cancelled) {
@@ -272,7 +296,9 @@ export class PeerQueue {
       }
       break;
     }
+    const dropped = this.#head !== before;
     this.#compact();
+    if (dropped) this.#wake();
   }
 
   #takeBatch(): Pending[] {
@@ -342,7 +368,20 @@ export class PeerQueue {
     }
   }
 
+  /**
+   * Lets waiting callers in, in the order they came, as many as the room takes: each one queues
+   * its message a moment later, so it counts as queued already. The bounds thus hold however
+   * many callers wait.
+   */
   #wake(): void {
-    for (const w of [...this.#roomWaiters]) w();
+    let length = this.length;
+    let bytes = this.#bytes;
+    for (const w of this.#roomWaiters) {
+      if (!this.#closed && !this.#fits(length, bytes, w.bytes)) break;
+      this.#roomWaiters.delete(w);
+      w.wake();
+      length++;
+      bytes += w.bytes;
+    }
   }
 }

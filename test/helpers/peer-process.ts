@@ -17,7 +17,12 @@
  * `{"seq":3,"cmd":"send","to":"127.0.0.1:5001"|[...],"text":"psst"}`, `{"seq":4,"cmd":"disconnect"}`,
  * `{"seq":5,"cmd":"members"}`, `{"seq":6,"cmd":"stop"}` (the process then exits with code 0),
  * `{"seq":7,"cmd":"memberStates"}` (every known member with `state` and `incarnation`),
- * `{"seq":8,"cmd":"loopDelay"}` (the event loop's delay since start, in ms: `{max, p99, mean}`).
+ * `{"seq":8,"cmd":"loopDelay"}` (the event loop's delay since start, in ms: `{max, p99, mean}`),
+ * `{"seq":9,"cmd":"stream","prefix":"m","count":5000,"window":256,"pauseAt":2500}` (broadcasts
+ * `m:0`...`m:4999` in order, at most `window` calls outstanding; at `pauseAt` it prints
+ * `{"event":"stream:paused","at":2500}` and waits for `{"cmd":"resume"}`; the result is a
+ * {@link StreamResult}), `{"seq":10,"cmd":"resume"}`,
+ * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
@@ -72,7 +77,59 @@ interface Command {
   readonly entry?: string;
   readonly text?: string;
   readonly to?: string | string[];
+  readonly prefix?: string;
+  readonly count?: number;
+  readonly window?: number;
+  readonly pauseAt?: number;
 }
+
+/**
+ * What `stream` reports: per member id, the indexes of the messages it acknowledged; every
+ * failure in a report; every call that rejected.
+ */
+interface StreamResult {
+  readonly count: number;
+  readonly delivered: Record<string, number[]>;
+  readonly failed: { i: number; peer: string; code: string; message: string }[];
+  readonly errors: { i: number; code: string; message: string }[];
+}
+
+/** Broadcasts `prefix:0`... in order, with at most `window` calls outstanding. */
+async function stream(command: Command): Promise<StreamResult> {
+  const count = command.count ?? 0;
+  const window = Math.max(1, command.window ?? count);
+  const prefix = command.prefix ?? 'm';
+  const result: StreamResult = { count, delivered: {}, failed: [], errors: [] };
+  const outstanding = new Set<Promise<void>>();
+  for (let i = 0; i < count; i++) {
+    if (i === command.pauseAt) {
+      const resumed = new Promise<void>((resolve) => resumers.push(resolve));
+      out({ event: 'stream:paused', at: i });
+      await resumed;
+    }
+    while (outstanding.size >= window) await Promise.race(outstanding);
+    // Called in order, without awaiting the previous call: the queues keep the order.
+    const call = node.broadcast(`${prefix}:${i}`).then(
+      (r) => {
+        for (const p of r.delivered) (result.delivered[p.id] ??= []).push(i);
+        for (const f of r.failed) result.failed.push({ i, peer: f.peer.id, ...errorJson(f.error) });
+      },
+      (err: unknown) => {
+        result.errors.push({ i, ...errorJson(err) });
+      },
+    );
+    const tracked: Promise<void> = call.finally(() => outstanding.delete(tracked));
+    outstanding.add(tracked);
+  }
+  await Promise.all(outstanding);
+  for (const list of Object.values(result.delivered)) list.sort((a, b) => a - b);
+  return result;
+}
+
+/** Paused streams, waiting for `resume`. */
+const resumers: (() => void)[] = [];
+/** The texts of every message received, in order. */
+const received: string[] = [];
 
 const raw = process.argv[2] ?? process.env.TSP2P_PEER_OPTIONS ?? '{}';
 const options = JSON.parse(raw) as NodeOptions;
@@ -95,6 +152,7 @@ function safeFields(fields: Record<string, unknown>): string {
 }
 
 node.on('message', (msg) => {
+  received.push(msg.text);
   out({ event: 'message', id: msg.id, type: msg.type, text: msg.text, from: peerJson(msg.from) });
 });
 for (const event of [
@@ -133,6 +191,15 @@ async function run(command: Command): Promise<Json> {
         p99: Math.round(loopDelay.percentile(99) / 1e6),
         mean: Math.round(loopDelay.mean / 1e6),
       };
+    case 'stream':
+      return (await stream(command)) as unknown as Json;
+    case 'resume': {
+      const n = resumers.length;
+      for (const resume of resumers.splice(0)) resume();
+      return n;
+    }
+    case 'received':
+      return received;
     case 'stop':
       await node.stop();
       return null;

@@ -57,6 +57,29 @@ export interface MemberStateJson {
   readonly incarnation: number;
 }
 
+/** The result of the child's `stream` command. */
+export interface StreamResultJson {
+  readonly count: number;
+  /** Per member id: the indexes of the messages it acknowledged, ascending. */
+  readonly delivered: Record<string, number[]>;
+  /** Every failure named in a report, with the message's index. */
+  readonly failed: { i: number; peer: string; code: string; message: string }[];
+  /** Every call that rejected, with the message's index. */
+  readonly errors: { i: number; code: string; message: string }[];
+}
+
+/** Options of {@link PeerProcess.stream}. */
+export interface StreamOptions {
+  /** Texts are `${prefix}:${i}`. @default 'm' */
+  readonly prefix?: string;
+  /** Most broadcast calls outstanding at once. @default count */
+  readonly window?: number;
+  /** Stop calling before message `pauseAt` until {@link PeerProcess.resume}. */
+  readonly pauseAt?: number;
+  /** Give up waiting for the result after this many ms. @default 120000 */
+  readonly timeoutMs?: number;
+}
+
 /** One line the child printed. */
 export interface PeerEvent {
   readonly event: string;
@@ -287,6 +310,25 @@ export class PeerProcess {
   /** Every member the node knows of, with its state and incarnation (tombstones included). */
   memberStates(): Promise<MemberStateJson[]> {
     return this.command<MemberStateJson[]>('memberStates');
+  }
+
+  /**
+   * Broadcasts `${prefix}:0` ... `${prefix}:${count - 1}`, each call made in order without
+   * awaiting the previous one (at most `window` outstanding), and resolves once every call did.
+   */
+  stream(count: number, options: StreamOptions = {}): Promise<StreamResultJson> {
+    const { timeoutMs = 120_000, ...args } = options;
+    return this.command<StreamResultJson>('stream', { count, ...args }, timeoutMs);
+  }
+
+  /** Lets a stream paused at `pauseAt` go on; resolves with how many were paused. */
+  resume(): Promise<number> {
+    return this.command<number>('resume');
+  }
+
+  /** The texts of every message the node received, in order (asked of the child itself). */
+  received(timeoutMs = 20_000): Promise<string[]> {
+    return this.command<string[]>('received', {}, timeoutMs);
   }
 
   /** Stops the node gracefully and resolves with how the process exited. */

@@ -87,6 +87,8 @@ test("the README's curl examples: /members, /metrics, /health and a broadcast", 
   assert.equal(sampleValue(text, 'tsp2p_messages_sent_total', { type: 'broadcast' }), 1);
   assert.equal(sampleValue(text, 'tsp2p_deliveries_total', { type: 'broadcast', result: 'ok' }), 1);
   assert.equal(sampleValue(text, 'tsp2p_requests_received_total', { type: 'connect' }), 1);
+  assert.ok((sampleValue(text, 'tsp2p_delivery_requests_total', { result: 'ok' }) ?? 0) >= 1);
+  assert.equal(sampleValue(text, 'tsp2p_delivery_queue_messages'), 0, 'nothing left queued');
   assert.ok(sampleValue(text, 'tsp2p_probe_rtt_seconds_count') !== undefined);
   assert.ok(text.includes('# TYPE tsp2p_probe_rtt_seconds histogram\n'));
   // The receiving side counts it too.

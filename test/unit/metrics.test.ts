@@ -162,7 +162,7 @@ describe('refusalReason', () => {
 });
 
 test('message type names', () => {
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 99].map(messageTypeName), [
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 99].map(messageTypeName), [
     'connect',
     'disconnect',
     'broadcast',
@@ -171,6 +171,7 @@ test('message type names', () => {
     'ping_req',
     'sync',
     'gossip',
+    'batch',
     'unknown',
   ]);
 });
@@ -181,6 +182,7 @@ const snapshot: MetricsSnapshot = {
   members: { alive: 3, suspect: 1, dead: 2, left: 0 },
   detector: { probes: 10, indirectProbes: 3, suspicions: 1, syncs: 2, gossips: 7, awareness: 1 },
   gossipQueue: 4,
+  deliveryQueues: { queues: 2, messages: 7, bytes: 700 },
   inboxes: { iterators: 2, buffered: 5, dropped: 6 },
   webClients: 1,
 };
@@ -196,6 +198,9 @@ describe('NodeMetrics', () => {
     m.refuse(403, 'cross_origin');
     m.refuse(413, 'too_large');
     m.probeRtt.observe(0.002);
+    m.recordBatch(10, true);
+    m.recordBatch(3, false);
+    m.recordBatch(3, true);
     const text = m.render(snapshot);
     const names = validate(text);
     for (const name of [
@@ -237,6 +242,13 @@ describe('NodeMetrics', () => {
       'tsp2p_probe_rtt_seconds_bucket{le="0.001"} 0',
       'tsp2p_probe_rtt_seconds_count 1',
       'tsp2p_gossip_queue_updates 4',
+      'tsp2p_delivery_requests_total{result="ok"} 2',
+      'tsp2p_delivery_requests_total{result="failed"} 1',
+      'tsp2p_delivery_request_messages_total{result="ok"} 13',
+      'tsp2p_delivery_request_messages_total{result="failed"} 3',
+      'tsp2p_delivery_queues 2',
+      'tsp2p_delivery_queue_messages 7',
+      'tsp2p_delivery_queue_bytes 700',
       'tsp2p_inbox_iterators 2',
       'tsp2p_inbox_buffered_messages 5',
       'tsp2p_inbox_dropped_messages_total 6',
@@ -258,6 +270,8 @@ describe('NodeMetrics', () => {
     validate(text);
     assert.ok(text.includes('\ntsp2p_up 0\n'));
     assert.ok(text.includes('\ntsp2p_probes_total 0\n'));
+    assert.ok(text.includes('\ntsp2p_delivery_queue_messages 0\n'));
+    assert.ok(text.includes('\ntsp2p_delivery_requests_total{result="failed"} 0\n'));
   });
 });
 

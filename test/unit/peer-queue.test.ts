@@ -1,0 +1,569 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { flushMicrotasks } from '../../src/clock.js';
+import { P2PError, PeerRefusedError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
+import { type FakeCall, fixedRandom, queueFixture, type Sent } from '../helpers/delivery-fakes.js';
+import { testSeed } from '../sim/network.js';
+
+/** The ids of `n` messages: `m1`...`mn`. */
+function names(from: number, to: number): string[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
+}
+
+/** Answers `call` with `status` and lets the queue react. */
+async function answer(call: FakeCall, status = 200, body = ''): Promise<void> {
+  call.answer(status, body);
+  await flushMicrotasks();
+}
+
+async function fail(call: FakeCall, error?: Error): Promise<void> {
+  call.fail(error);
+  await flushMicrotasks();
+}
+
+function states(sent: readonly Sent[]): string[] {
+  return sent.map((s) => s.state);
+}
+
+describe('PeerQueue: order and batching', () => {
+  test('an idle queue sends at once, alone, numbered from 1 on its stream', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    assert.equal(f.client.calls.length, 1, 'sent without waiting for anything');
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 1, ids: ['m1'] });
+    assert.equal(f.client.last.signal, f.shutdown.signal);
+    assert.equal(f.client.last.timeoutMs, 5000);
+    assert.equal(f.client.last.to, f.to);
+    assert.equal(f.queue.length, 1, 'in flight counts');
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+    assert.equal(f.queue.length, 0);
+    assert.equal(f.queue.bytes, 0);
+    assert.deepEqual(f.batches, [[1, true]]);
+  });
+
+  test('messages queued while a request is in flight go together in the next one, in order', async () => {
+    const f = queueFixture();
+    const sent = names(1, 6).map((id) => f.send(id));
+    assert.equal(f.client.calls.length, 1, 'one request in flight at a time');
+    assert.deepEqual(states(sent), Array(6).fill('pending'));
+    await answer(f.client.calls[0]!);
+    assert.deepEqual(states(sent), ['ok', ...Array(5).fill('pending')]);
+    assert.equal(f.client.calls.length, 2);
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 2, ids: names(2, 6) });
+    // Queued while the second batch is in flight: the third batch.
+    const more = names(7, 9).map((id) => f.send(id));
+    assert.equal(f.client.calls.length, 2);
+    await answer(f.client.calls[1]!);
+    assert.deepEqual(states(sent), Array(6).fill('ok'));
+    assert.deepEqual(f.client.last.body.ids, names(7, 9));
+    assert.equal(f.client.last.body.seq, 7);
+    await answer(f.client.last);
+    assert.deepEqual(states(more), Array(3).fill('ok'));
+    assert.deepEqual(f.batches, [
+      [1, true],
+      [5, true],
+      [3, true],
+    ]);
+  });
+
+  test('FIFO across many batches: every message goes once, in the order queued, seqs contiguous', async () => {
+    const seed = testSeed();
+    const random = new (await import('../../src/random.js')).SeededRandom(seed);
+    const f = queueFixture({ limits: { maxBatchMessages: 7 }, seed });
+    const all: Sent[] = [];
+    let next = 1;
+    try {
+      for (let round = 0; round < 60; round++) {
+        const n = Math.floor(random.next() * 12);
+        for (let i = 0; i < n; i++) all.push(f.send(`m${next++}`));
+        const open = f.client.open;
+        if (open.length > 0) await answer(open[0]!);
+      }
+      while (f.client.open.length > 0) await answer(f.client.open[0]!);
+      const ids = f.client.calls.flatMap((c) => c.body.ids);
+      assert.deepEqual(ids, names(1, next - 1));
+      let seq = 1;
+      for (const c of f.client.calls) {
+        assert.equal(c.body.seq, seq, 'each batch starts where the last one ended');
+        assert.ok(c.body.ids.length <= 7, 'bounded by maxBatchMessages');
+        seq += c.body.ids.length;
+      }
+      assert.ok(all.every((s) => s.state === 'ok'));
+    } catch (err) {
+      console.error(`seed ${seed}`);
+      throw err;
+    }
+  });
+
+  test('a batch holds at most maxBatchMessages messages', async () => {
+    const f = queueFixture({ limits: { maxBatchMessages: 3 } });
+    names(1, 8).map((id) => f.send(id));
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, ['m2', 'm3', 'm4']);
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, ['m5', 'm6', 'm7']);
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, ['m8']);
+    assert.equal(f.client.last.body.seq, 8);
+  });
+
+  test('a batch holds at most maxBatchBytes, but a single larger message still goes alone', async () => {
+    const f = queueFixture({ limits: { maxBatchBytes: 250 } });
+    f.send('m1', { bytes: 100 });
+    f.send('m2', { bytes: 100 });
+    f.send('m3', { bytes: 100 });
+    f.send('m4', { bytes: 600 });
+    f.send('m5', { bytes: 100 });
+    const big = f.send('m6', { bytes: 100 });
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, ['m2', 'm3'], '300 bytes would exceed 250');
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, ['m4'], 'larger than a batch: alone');
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, ['m5', 'm6']);
+    await answer(f.client.last);
+    assert.equal(big.state, 'ok');
+  });
+
+  test('a peer without batching (gop2p) gets one classic envelope per request', async () => {
+    const f = queueFixture({ batching: false });
+    const sent = names(1, 3).map((id) => f.send(id));
+    assert.deepEqual(f.client.last.body, { kind: 'single', ids: ['m1'] });
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body, { kind: 'single', ids: ['m2'] });
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body, { kind: 'single', ids: ['m3'] });
+    await answer(f.client.last);
+    assert.deepEqual(states(sent), ['ok', 'ok', 'ok']);
+    assert.equal(f.client.calls.length, 3);
+  });
+});
+
+describe('PeerQueue: retries', () => {
+  test('a failed request is retried later with the same seqs, and then delivers once', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    await fail(f.client.last);
+    assert.equal(f.client.calls.length, 1, 'no immediate retry');
+    assert.equal(m1.state, 'pending', 'a failure is not the end');
+    // Queued during the backoff: joins the retried batch, behind m1, with the next seq.
+    const m2 = f.send('m2');
+    assert.equal(f.client.calls.length, 1, 'enqueue does not cut the backoff short');
+    assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === 2, 100, 1));
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 1, ids: ['m1', 'm2'] });
+    await fail(f.client.last, new TimeoutError('no answer'));
+    assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === 3, 200, 1));
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 1, ids: ['m1', 'm2'] });
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+    assert.equal(m2.state, 'ok');
+    assert.equal(f.client.open.length, 0);
+    assert.equal(f.clock.pending, 0, 'no timer left behind');
+    assert.deepEqual(f.batches, [
+      [1, false],
+      [2, false],
+      [2, true],
+    ]);
+  });
+
+  test('an answer other than 200 that is not permanent (500, 403, 503) is retried', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    for (const status of [500, 403, 503]) {
+      const before = f.client.calls.length;
+      await answer(f.client.last, status, 'not now\nmore');
+      assert.equal(m1.state, 'pending', `${status} is retried`);
+      assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === before + 1, 5_000, 1));
+      assert.equal(f.client.last.body.seq, 1);
+    }
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+  });
+
+  test('backoff doubles from retryBaseMs up to retryMaxMs, with full jitter', async () => {
+    // random() = 0.999: each delay is just under its cap, so the schedule is exact.
+    const f = queueFixture({ random: fixedRandom(0.999), limits: { retryBaseMs: 100, retryMaxMs: 1000 } });
+    f.send('m1');
+    const caps = [100, 200, 400, 800, 1000, 1000];
+    for (const cap of caps) {
+      const before = f.client.calls.length;
+      await fail(f.client.last);
+      const delay = Math.floor(0.999 * cap);
+      await f.clock.advance(delay - 1);
+      assert.equal(f.client.calls.length, before, `not before ${delay} ms`);
+      await f.clock.advance(1);
+      assert.equal(f.client.calls.length, before + 1, `retried after ${delay} ms (cap ${cap})`);
+    }
+    // Success resets the backoff: the next failure waits the base delay again.
+    await answer(f.client.last);
+    f.send('m2');
+    await fail(f.client.last);
+    await f.clock.advance(Math.floor(0.999 * 100));
+    assert.deepEqual(f.client.last.body.ids, ['m2']);
+    assert.equal(f.client.calls.length, caps.length + 3);
+  });
+
+  test('jittered delays stay within (0, cap] for a seeded random', async () => {
+    const seed = testSeed();
+    const f = queueFixture({ seed, limits: { retryBaseMs: 50, retryMaxMs: 400 } });
+    f.send('m1');
+    try {
+      for (let attempt = 0; attempt < 8; attempt++) {
+        const before = f.client.calls.length;
+        await fail(f.client.last);
+        const cap = Math.min(400, 50 * 2 ** attempt);
+        assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === before + 1, cap, 1));
+      }
+    } catch (err) {
+      console.error(`seed ${seed}`);
+      throw err;
+    }
+  });
+});
+
+describe('PeerQueue: refusals', () => {
+  test('413 on a multi-message batch halves the batches and resends the same seqs', async () => {
+    const f = queueFixture();
+    f.send('m0');
+    const sent = names(1, 8).map((id) => f.send(id));
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, names(1, 8));
+    await answer(f.client.last, 413, 'too large');
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 2, ids: names(1, 4) });
+    await answer(f.client.last, 413, 'too large');
+    assert.deepEqual(f.client.last.body.ids, names(1, 2));
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 4, ids: names(3, 4) });
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body.ids, names(5, 6), 'the smaller cap stays');
+    await answer(f.client.last);
+    await answer(f.client.last);
+    assert.deepEqual(states(sent), Array(8).fill('ok'));
+    assert.equal(f.client.open.length, 0);
+  });
+
+  test('413 on a single message gives that message up and carries on', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    const m2 = f.send('m2');
+    await answer(f.client.last, 413, 'message too large: limit is 10 bytes\n');
+    assert.equal(m1.state, 'ERR_PEER_REFUSED');
+    assert.ok(m1.error instanceof PeerRefusedError);
+    assert.equal(m1.error.status, 413);
+    assert.equal(m1.error.body, 'message too large: limit is 10 bytes');
+    assert.deepEqual(f.client.last.body.ids, ['m2']);
+    await answer(f.client.last);
+    assert.equal(m2.state, 'ok');
+  });
+
+  test('a permanent refusal (400, 404, 405) gives up that batch only, and the queue carries on', async () => {
+    for (const status of [400, 404, 405]) {
+      const f = queueFixture();
+      const m1 = f.send('m1');
+      const batch = names(2, 4).map((id) => f.send(id));
+      await answer(f.client.last);
+      assert.equal(m1.state, 'ok');
+      const after = f.send('m5');
+      await answer(f.client.last, status, 'No valid Message provided');
+      assert.deepEqual(states(batch), Array(3).fill('ERR_PEER_REFUSED'), `${status}`);
+      assert.equal((batch[0]!.error as PeerRefusedError).status, status);
+      assert.equal(f.client.calls.length, 3, 'the rest went at once, without backoff');
+      assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 5, ids: ['m5'] });
+      await answer(f.client.last);
+      assert.equal(after.state, 'ok');
+    }
+  });
+});
+
+describe('PeerQueue: deadlines, cancel, close', () => {
+  test('a message not delivered by its deadline rejects with ERR_TIMEOUT naming the last error', async () => {
+    const f = queueFixture({ limits: { retryBaseMs: 100, retryMaxMs: 100 } });
+    const early = f.send('m1', { deliveryMs: 1_000 });
+    const late = f.send('m2', { deliveryMs: 5_000 });
+    await fail(f.client.last, new PeerUnreachableError('connect ECONNREFUSED'));
+    while (early.state === 'pending') {
+      assert.ok(f.clock.now() < 1_000 + 1_000 + 200, 'given up soon after its deadline');
+      const open = f.client.open;
+      if (open.length > 0) await fail(open[0]!, new PeerUnreachableError('connect ECONNREFUSED'));
+      else await f.clock.advance(10);
+    }
+    assert.equal(early.state, 'ERR_TIMEOUT');
+    assert.ok(early.error instanceof P2PError);
+    assert.match(early.error.message, /ECONNREFUSED/);
+    assert.equal(late.state, 'pending');
+    // The next attempt carries m2 only, with its own seq.
+    assert.ok(await f.clock.advanceUntil(() => f.client.open.length === 1, 1_000, 1));
+    assert.deepEqual(f.client.last.body.ids, ['m2']);
+    assert.equal(f.client.last.body.seq, 2);
+    await answer(f.client.last);
+    assert.equal(late.state, 'ok');
+  });
+
+  test('a cancelled message at the head is not sent, and settles quietly', async () => {
+    const f = queueFixture();
+    f.send('m1');
+    const m2 = f.send('m2');
+    const m3 = f.send('m3');
+    m2.cancel();
+    await answer(f.client.last);
+    assert.equal(m2.state, 'ok', 'cancel resolves (the caller stopped listening)');
+    assert.deepEqual(f.client.last.body.ids, ['m3']);
+    await answer(f.client.last);
+    assert.equal(m3.state, 'ok');
+  });
+
+  test('close() rejects waiting messages at once; the batch in flight settles with its answer', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    const waiting = names(2, 4).map((id) => f.send(id));
+    const reason = new PeerUnreachableError('127.0.0.1:4000 was declared dead');
+    f.queue.close(reason);
+    await flushMicrotasks();
+    assert.deepEqual(states(waiting), Array(3).fill('ERR_PEER_UNREACHABLE'));
+    assert.equal(waiting[0]!.error, reason, 'rejected with the reason itself');
+    assert.equal(m1.state, 'pending', 'in flight: its answer decides');
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+    assert.equal(f.client.calls.length, 1, 'nothing more is sent');
+    const after = f.send('m5');
+    await flushMicrotasks();
+    assert.equal(after.error, reason, 'a closed queue takes nothing more');
+    assert.equal(f.queue.length, 0);
+    f.queue.close(new PeerUnreachableError('again')); // idempotent
+  });
+
+  test('close() during a failing request rejects the batch in flight with the close reason', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    const reason = new PeerUnreachableError('left the network');
+    f.queue.close(reason);
+    await fail(f.client.last);
+    assert.equal(m1.error, reason);
+    assert.equal(f.clock.pending, 0, 'no retry scheduled');
+  });
+
+  test('close() during the backoff cancels the retry and rejects everything', async () => {
+    const f = queueFixture();
+    const sent = names(1, 3).map((id) => f.send(id));
+    await fail(f.client.last);
+    f.queue.close(new PeerUnreachableError('declared dead'));
+    await flushMicrotasks();
+    assert.deepEqual(states(sent), Array(3).fill('ERR_PEER_UNREACHABLE'));
+    await f.clock.advance(10_000);
+    assert.equal(f.client.calls.length, 1, 'no retry after close');
+  });
+
+  test('close() while a multi-message batch in flight is answered 413 still settles that batch', async () => {
+    const f = queueFixture();
+    f.send('m0');
+    const batch = names(1, 4).map((id) => f.send(id));
+    await answer(f.client.last);
+    const reason = new PeerUnreachableError('declared dead');
+    f.queue.close(reason);
+    await answer(f.client.last, 413, 'too large');
+    assert.deepEqual(states(batch), Array(4).fill('ERR_PEER_UNREACHABLE'), 'no message left hanging');
+    assert.equal(f.queue.length, 0);
+  });
+});
+
+describe('PeerQueue: backpressure and flush', () => {
+  test('hasRoom counts messages waiting or in flight against maxQueueMessages', async () => {
+    const f = queueFixture({ limits: { maxQueueMessages: 3 } });
+    assert.equal(f.queue.hasRoom(10), true);
+    f.send('m1');
+    f.send('m2');
+    assert.equal(f.queue.hasRoom(10), true);
+    f.send('m3');
+    assert.equal(f.queue.length, 3);
+    assert.equal(f.queue.hasRoom(10), false);
+    await answer(f.client.last);
+    assert.equal(f.queue.length, 2);
+    assert.equal(f.queue.hasRoom(10), true);
+  });
+
+  test('hasRoom counts bytes against maxQueueBytes; an empty queue takes any one message', async () => {
+    const f = queueFixture({ limits: { maxQueueBytes: 1000 } });
+    assert.equal(f.queue.hasRoom(5000), true, 'an empty queue takes a message of any size');
+    f.send('m1', { bytes: 600 });
+    assert.equal(f.queue.bytes, 600);
+    assert.equal(f.queue.hasRoom(400), true);
+    assert.equal(f.queue.hasRoom(401), false);
+    f.send('m2', { bytes: 300 });
+    assert.equal(f.queue.hasRoom(101), false);
+    await answer(f.client.last);
+    assert.equal(f.queue.bytes, 300);
+    assert.equal(f.queue.hasRoom(700), true);
+  });
+
+  test('waitForRoom resolves once room appears; at once when there is room', async () => {
+    const f = queueFixture({ limits: { maxQueueMessages: 2 } });
+    await f.queue.waitForRoom(10, undefined);
+    f.send('m1');
+    f.send('m2');
+    let resolved = false;
+    const wait = f.queue.waitForRoom(10, undefined).then(() => {
+      resolved = true;
+    });
+    await flushMicrotasks();
+    assert.equal(resolved, false, 'full: waits');
+    await fail(f.client.last);
+    await f.clock.advance(100);
+    assert.equal(resolved, false, 'a failed attempt frees nothing');
+    await answer(f.client.last);
+    await wait;
+    assert.equal(resolved, true);
+  });
+
+  test('waitForRoom rejects with the signal reason, and resolves when the queue closes', async () => {
+    const f = queueFixture({ limits: { maxQueueMessages: 1 } });
+    f.send('m1');
+    const ac = new AbortController();
+    const aborted = f.queue.waitForRoom(10, ac.signal);
+    const reason = new Error('caller gave up');
+    ac.abort(reason);
+    await assert.rejects(aborted, (err) => err === reason);
+    let resolved = false;
+    const closed = f.queue.waitForRoom(10, undefined).then(() => {
+      resolved = true;
+    });
+    await flushMicrotasks();
+    assert.equal(resolved, false);
+    f.queue.close(new PeerUnreachableError('gone'));
+    await closed;
+    assert.equal(resolved, true, 'a closed queue wakes its waiters (enqueue then rejects)');
+  });
+
+  test('waiters are woken only as far as the room goes: the bound holds for callers that wait', async () => {
+    const max = 4;
+    const f = queueFixture({ limits: { maxQueueMessages: max } });
+    const sent: Sent[] = [];
+    let maxLength = 0;
+    // Like broadcast() with backpressure 'wait': wait for room, then queue.
+    const produce = async (id: string): Promise<void> => {
+      if (!f.queue.hasRoom(20)) await f.queue.waitForRoom(20, undefined);
+      sent.push(f.send(id));
+      maxLength = Math.max(maxLength, f.queue.length);
+    };
+    const producers = names(1, 20).map((id) => produce(id));
+    await flushMicrotasks();
+    assert.equal(f.queue.length, max);
+    while (f.client.open.length > 0) {
+      await answer(f.client.open[0]!);
+      assert.ok(f.queue.length <= max, `queue length ${f.queue.length} within ${max}`);
+    }
+    await Promise.all(producers);
+    while (f.client.open.length > 0) await answer(f.client.open[0]!);
+    assert.ok(maxLength <= max, `the queue held ${maxLength} messages at most, bound ${max}`);
+    assert.deepEqual(
+      f.client.calls.flatMap((c) => c.body.ids),
+      names(1, 20),
+      'waiters queue in the order they came',
+    );
+    assert.ok(sent.every((s) => s.state === 'ok'));
+  });
+
+  test('a caller that waits is not overtaken, and one that gives up lets the next one in', async () => {
+    const f = queueFixture({ limits: { maxQueueMessages: 2 } });
+    f.send('m1');
+    f.send('m2');
+    const woken: string[] = [];
+    const ac = new AbortController();
+    const first = f.queue.waitForRoom(10, ac.signal).then(() => woken.push('first'));
+    const second = f.queue.waitForRoom(10, undefined).then(() => woken.push('second'));
+    await answer(f.client.last);
+    // m1 is done: room for one. m2's batch is in flight, so the first waiter gets it...
+    assert.equal(f.queue.length, 1);
+    assert.deepEqual(woken, ['first']);
+    // ...and while the second still waits, nobody else takes the room first.
+    assert.equal(f.queue.hasRoom(10), false, 'room goes to the caller that waits');
+    await first;
+    // The first caller never queues (its call was aborted elsewhere): a new caller looks again.
+    const third = f.queue.waitForRoom(10, undefined).then(() => woken.push('third'));
+    await second;
+    assert.deepEqual(woken, ['first', 'second']);
+    f.send('m3'); // the second caller queues
+    await flushMicrotasks();
+    assert.deepEqual(woken, ['first', 'second'], 'full again: the third waits');
+    // A waiter that aborts while waiting is removed; the one behind it goes next.
+    const ac4 = new AbortController();
+    const fourth = f.queue.waitForRoom(10, ac4.signal);
+    ac4.abort(new Error('gave up'));
+    await assert.rejects(fourth, /gave up/);
+    await answer(f.client.last);
+    await third;
+    assert.deepEqual(woken, ['first', 'second', 'third']);
+    const aborted = new AbortController();
+    aborted.abort(new Error('already'));
+    f.send('m4');
+    f.send('m5');
+    await assert.rejects(f.queue.waitForRoom(10, aborted.signal), /already/, 'aborted before waiting');
+    ac.abort(new Error('late abort of a woken waiter is harmless'));
+  });
+
+  test('waiters are woken when messages past their deadline leave the queue', async () => {
+    const f = queueFixture({ limits: { maxQueueMessages: 2, retryBaseMs: 100, retryMaxMs: 100 } });
+    const a = f.send('m1', { deliveryMs: 500 });
+    const b = f.send('m2', { deliveryMs: 500 });
+    let resolved = false;
+    void f.queue.waitForRoom(10, undefined).then(() => {
+      resolved = true;
+    });
+    // The peer answers 503 forever: only the deadline frees room.
+    for (let i = 0; i < 50 && !resolved; i++) {
+      const open = f.client.open;
+      if (open.length > 0) await answer(open[0]!, 503);
+      else await f.clock.advance(50);
+    }
+    assert.equal(a.state, 'ERR_TIMEOUT');
+    assert.equal(b.state, 'ERR_TIMEOUT');
+    assert.equal(f.queue.length, 0);
+    assert.equal(resolved, true, 'the waiter learned of the room');
+  });
+
+  test('flush() resolves once nothing is waiting or in flight', async () => {
+    const f = queueFixture();
+    await f.queue.flush(1_000); // empty: at once
+    f.send('m1');
+    f.send('m2');
+    let flushed = false;
+    const flush = f.queue.flush(60_000).then(() => {
+      flushed = true;
+    });
+    await answer(f.client.last);
+    assert.equal(flushed, false, 'm2 still to go');
+    await answer(f.client.last);
+    await flush;
+    assert.equal(flushed, true);
+    assert.equal(f.clock.now(), 1_000, 'no time had to pass');
+    assert.equal(f.clock.pending, 0, 'its timer was released');
+  });
+
+  test('flush() gives up after its timeout while the peer does not answer', async () => {
+    const f = queueFixture();
+    const m1 = f.send('m1');
+    let flushed = false;
+    const flush = f.queue.flush(2_000).then(() => {
+      flushed = true;
+    });
+    await f.clock.advance(1_999);
+    assert.equal(flushed, false);
+    await f.clock.advance(1);
+    await flush;
+    assert.equal(m1.state, 'pending', 'flush does not give messages up');
+  });
+
+  test('flush() resolves when close() empties a queue that waits for a retry', async () => {
+    const f = queueFixture({ limits: { retryBaseMs: 1_000, retryMaxMs: 1_000 } });
+    f.send('m1');
+    await fail(f.client.last);
+    let flushed = false;
+    const flush = f.queue.flush(60_000).then(() => {
+      flushed = true;
+    });
+    f.queue.close(new PeerUnreachableError('gone'));
+    await flushMicrotasks();
+    assert.equal(flushed, true, 'nothing is left to flush');
+    await flush;
+  });
+});
