@@ -11,29 +11,27 @@
  */
 
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join as joinPath, resolve } from 'node:path';
 import { intFlag } from './lib/args.js';
-import { startCluster, stopCluster, type Worker } from './lib/cluster.js';
-import { BenchError } from './lib/errors.js';
+import { stopCluster, type Worker } from './lib/cluster.js';
 import { HEADER_BYTES } from './lib/payload.js';
+import { runRound, SYSTEMS, type SystemName, startSystem } from './lib/rounds.js';
 import type { FlagValues, Scenario } from './lib/scenario.js';
 import { median, percentile, round, sortedConcat } from './lib/stats.js';
 
-const SYSTEMS = [
-  { name: 'baseline', script: 'worker-baseline.ts' },
-  { name: 'tsp2p', script: 'worker-tsp2p.ts' },
-] as const;
-type SystemName = (typeof SYSTEMS)[number]['name'];
-
 /** The JIT needs some thousands of deliveries per process before figures settle. */
 const WARMUP_DELIVERIES = 20_000;
+/** ...but the automatic warm-up sends at most this many bytes of payload (large messages). */
+const WARMUP_BYTES = 256 * 1024 * 1024;
 /** Unmeasured messages sent right before each measured run. */
 const PRIME_MESSAGES = 500;
 
 /** The figures of one measured run. */
 export interface RunFigures {
   readonly deliveries_per_s: number;
+  /** Payload bytes delivered per second (deliveries/s × size). */
+  readonly bytes_per_s: number;
   readonly p50_ms: number;
   readonly p99_ms: number;
   /** First send to last delivery, in s. */
@@ -61,7 +59,8 @@ const usage = `  --nodes N          nodes, one process each, node 0 sends (defau
   --window W         broadcasts in flight at once (default 64)
   --runs R           measured runs per system, alternating baseline and tsp2p (default 3)
   --warmup K         unmeasured messages per system before the runs
-                     (default auto: enough for 20000 deliveries, at least 2000)
+                     (default auto: enough for 20000 deliveries, at least 2000 messages,
+                     at most 256 MiB of deliveries, at least 500 messages)
   --round-timeout S  seconds a run may take before it fails (default 60)
   --profile DIR      CPU-profile node 0 (sender) and node 1 (a receiver) of each system during
                      the measured runs: DIR/<system>-<role>.cpuprofile
@@ -87,19 +86,24 @@ export const broadcast: Scenario = {
 function settingsOf(values: FlagValues): Settings {
   const profile = values.profile;
   const nodes = intFlag(values, 'nodes', 2, 200);
+  const size = intFlag(values, 'size', HEADER_BYTES, 1024 * 1024);
   return {
     nodes,
     messages: intFlag(values, 'messages', 1, 10_000_000),
-    size: intFlag(values, 'size', HEADER_BYTES, 1024 * 1024),
+    size,
     window: intFlag(values, 'window', 1, 100_000),
     runs: intFlag(values, 'runs', 1, 100),
-    warmup:
-      values.warmup === 'auto'
-        ? Math.max(2000, Math.ceil(WARMUP_DELIVERIES / (nodes - 1)))
-        : intFlag(values, 'warmup', 0, 10_000_000),
+    warmup: values.warmup === 'auto' ? autoWarmup(nodes, size) : intFlag(values, 'warmup', 0, 10_000_000),
     roundTimeoutMs: intFlag(values, 'round-timeout', 1, 3600) * 1000,
     profileDir: typeof profile === 'string' ? resolve(profile) : undefined,
   };
+}
+
+/** Messages for the automatic warm-up: see {@link WARMUP_DELIVERIES} and {@link WARMUP_BYTES}. */
+export function autoWarmup(nodes: number, size: number): number {
+  const byCount = Math.max(2000, Math.ceil(WARMUP_DELIVERIES / (nodes - 1)));
+  const byBytes = Math.floor(WARMUP_BYTES / (size * (nodes - 1)));
+  return Math.max(PRIME_MESSAGES, Math.min(byCount, byBytes));
 }
 
 async function runBroadcast(s: Settings, log: (line: string) => void): Promise<object> {
@@ -107,19 +111,14 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
     `broadcast: ${s.nodes} nodes, ${s.messages} messages of ${s.size} B, window ${s.window}, ` +
       `${s.runs} runs per system`,
   );
+  const loadBefore = loadavg();
   const clusters = new Map<SystemName, Worker[]>();
   const figures = new Map<SystemName, RunFigures[]>(SYSTEMS.map((sys) => [sys.name, []]));
   let roundNo = 0;
   try {
     for (const sys of SYSTEMS) {
       const started = performance.now();
-      const workers = await startCluster({
-        system: sys.name,
-        script: sys.script,
-        nodes: s.nodes,
-      });
-      clusters.set(sys.name, workers);
-      await join(sys.name, workers);
+      clusters.set(sys.name, await startSystem(sys, s.nodes));
       log(`${sys.name}: ${s.nodes} nodes up and joined in ${seconds(performance.now() - started)} s`);
     }
     // Warm both up (JIT, connection pools) only once both are up, right before the runs.
@@ -143,6 +142,7 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
         if (f.duplicates > 0) log(`warning: ${sys.name} delivered ${f.duplicates} messages twice`);
         log(
           `run ${run}/${s.runs} ${sys.name.padEnd(8)} ${String(f.deliveries_per_s).padStart(6)} deliveries/s` +
+            ` (${(f.bytes_per_s / 1e6).toFixed(1)} MB/s)` +
             `  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  (${f.seconds} s; CPU µs/delivery: ` +
             `sender ${f.sender_cpu_us}, receivers ${f.receivers_cpu_us})`,
         );
@@ -171,26 +171,10 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
     window: s.window,
     runs: s.runs,
     warmup: s.warmup,
+    load: { before: loadBefore.map((l) => round(l)), after: loadavg().map((l) => round(l)) },
     node: process.version,
     cpus: availableParallelism(),
   };
-}
-
-/** Joins every node to the network and checks that each sees all the others. */
-async function join(system: SystemName, workers: readonly Worker[]): Promise<void> {
-  const peers = workers.map((w) => w.address);
-  // One at a time through node 0, as people join a gop2p network.
-  for (const [i, w] of workers.entries()) {
-    await w.call('join', { entry: i === 0 ? undefined : peers[0], peers });
-  }
-  const counts = await Promise.all(workers.map((w) => w.call('members', {})));
-  const short = counts.findIndex((c) => c.members !== workers.length - 1);
-  if (short >= 0) {
-    throw new BenchError(
-      `${system}: node ${short} sees ${counts[short]!.members} members after the join, ` +
-        `expected ${workers.length - 1}`,
-    );
-  }
 }
 
 /** One round: node 0 broadcasts `count` messages; resolves once every receiver has them all. */
@@ -201,68 +185,30 @@ async function measure(
   count: number,
   s: Settings,
 ): Promise<RunFigures> {
-  const sender = workers[0]!;
-  const receivers = workers.slice(1);
-  await Promise.all(receivers.map((w) => w.call('arm', { round: roundNo, senders: [0], count })));
-  const waits = receivers.map((w) => w.call('wait', { round: roundNo }));
-  for (const p of waits) p.catch(() => undefined); // awaited below; never an unhandled rejection
-  const sending = sender
-    .call('send', { round: roundNo, sender: 0, count, size: s.size, window: s.window })
-    .then((sent) => {
-      if (sent.failed > 0) {
-        throw new BenchError(`${system}: ${sent.failed} deliveries failed; the first: ${sent.firstError}`);
-      }
-      return sent;
-    });
-  // All at once, so that a worker that dies fails the run at once.
-  const work = Promise.all([sending, ...waits]).then(([sent, ...received]) => ({ sent, received }));
-  const { sent, received } = await withTimeout(work, s.roundTimeoutMs, () =>
-    describeStall(system, receivers, s.roundTimeoutMs),
-  );
-  const lastAt = Math.max(...received.map((r) => r.doneAt));
-  const elapsedMs = lastAt - sent.firstAt;
-  const latencies = sortedConcat(received.map((r) => r.latencies));
-  const deliveries = count * receivers.length;
+  const r = await runRound(system, workers, roundNo, {
+    senders: [0],
+    count,
+    size: s.size,
+    window: s.window,
+    timeoutMs: s.roundTimeoutMs,
+  });
+  const latencies = sortedConcat(r.received.map((x) => x.latencies));
+  const deliveriesPerS = r.deliveries / (r.elapsedMs / 1000);
   return {
-    deliveries_per_s: Math.round(deliveries / (elapsedMs / 1000)),
+    deliveries_per_s: Math.round(deliveriesPerS),
+    bytes_per_s: Math.round(deliveriesPerS * s.size),
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
-    seconds: round(elapsedMs / 1000, 3),
-    duplicates: received.reduce((n, r) => n + r.duplicates, 0),
-    sender_cpu_us: round((sent.cpuMs * 1000) / deliveries, 1),
-    receivers_cpu_us: round((received.reduce((n, r) => n + r.cpuMs, 0) * 1000) / deliveries, 1),
+    seconds: round(r.elapsedMs / 1000, 3),
+    duplicates: r.received.reduce((n, x) => n + x.duplicates, 0),
+    sender_cpu_us: round((r.sent[0]!.cpuMs * 1000) / r.deliveries, 1),
+    receivers_cpu_us: round((r.received.reduce((n, x) => n + x.cpuMs, 0) * 1000) / r.deliveries, 1),
   };
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Promise<Error>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      onTimeout().then(reject, reject);
-    }, ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function describeStall(system: string, receivers: readonly Worker[], ms: number): Promise<Error> {
-  const statuses = await Promise.all(
-    receivers.map((w) =>
-      Promise.race([
-        w.call('status', {}).then((st) => `${st.received}/${st.expected}`),
-        new Promise<string>((r) => setTimeout(() => r('no answer'), 2_000)),
-      ]).catch(() => 'gone'),
-    ),
-  );
-  const detail = statuses.map((st, i) => `node ${i + 1}: ${st}`).join(', ');
-  return new BenchError(`${system}: run not complete after ${ms / 1000} s (${detail})`);
 }
 
 function summary(runs: readonly RunFigures[]): {
   deliveries_per_s: number;
+  bytes_per_s: number;
   p50_ms: number;
   p99_ms: number;
   sender_cpu_us: number;
@@ -272,6 +218,7 @@ function summary(runs: readonly RunFigures[]): {
   const mid = (pick: (r: RunFigures) => number): number => median(runs.map(pick));
   return {
     deliveries_per_s: Math.round(mid((r) => r.deliveries_per_s)),
+    bytes_per_s: Math.round(mid((r) => r.bytes_per_s)),
     p50_ms: round(mid((r) => r.p50_ms)),
     p99_ms: round(mid((r) => r.p99_ms)),
     sender_cpu_us: round(

@@ -18,6 +18,8 @@ import type { FlagValues, Scenario } from './lib/scenario.js';
 /** Each scenario lives in its own file, loaded only when asked for. */
 const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   broadcast: async () => (await import('./broadcast.js')).broadcast,
+  latency: async () => (await import('./latency.js')).latency,
+  'all-to-all': async () => (await import('./all-to-all.js')).allToAll,
   join: async () => (await import('./join.js')).join,
   failure: async () => (await import('./failure.js')).failure,
   idle: async () => (await import('./idle.js')).idle,

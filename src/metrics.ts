@@ -87,7 +87,16 @@ export class LabeledValues {
 
   /** Adds `n` (default 1) to the value of `labels`. */
   inc(labels: Labels = {}, n = 1): void {
-    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    // On the hot path (a count per message): build the key without JSON or sorting when there
+    // is one label, which is the common case.
+    const keys = Object.keys(labels);
+    const key =
+      keys.length === 1
+        ? `${keys[0]}=${labels[keys[0]!]}`
+        : keys
+            .sort()
+            .map((k) => `${k}=${labels[k]}`)
+            .join('\u0000');
     const cur = this.#values.get(key);
     if (cur === undefined) this.#values.set(key, { labels: { ...labels }, value: n });
     else cur.value += n;

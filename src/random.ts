@@ -16,11 +16,26 @@ export interface Random {
 
 /** Cryptographically strong randomness from `node:crypto`. */
 export class SystemRandom implements Random {
+  // Drawn 4 KiB at a time: one call into the kernel's generator per thousand numbers.
+  #pool = Buffer.alloc(0);
+  #at = 0;
+
   next(): number {
-    return randomBytes(4).readUInt32LE(0) / 0x1_0000_0000;
+    return this.#take(4).readUInt32LE(0) / 0x1_0000_0000;
   }
+
   bytes(n: number): Uint8Array {
-    return randomBytes(n);
+    return n > 256 ? randomBytes(n) : Uint8Array.from(this.#take(n));
+  }
+
+  #take(n: number): Buffer {
+    if (this.#at + n > this.#pool.length) {
+      this.#pool = randomBytes(4096);
+      this.#at = 0;
+    }
+    const out = this.#pool.subarray(this.#at, this.#at + n);
+    this.#at += n;
+    return out;
   }
 }
 

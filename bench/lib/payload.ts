@@ -6,7 +6,8 @@
  * offset 4  u32 sender   index of the sending worker
  * offset 8  u32 seq      0 .. count-1 within the round
  * offset 12 u32 (zero)
- * offset 16 f64 sentAt   wall-clock ms (see {@link wallNow}) when the send began
+ * offset 16 f64 sentAt   wall-clock ms (see {@link wallNow}) when the send began (open loop:
+ *                        when it was due)
  * ```
  *
  * @module
@@ -31,15 +32,21 @@ export interface Stamp {
   readonly sentAt: number;
 }
 
-/** A payload of `size` bytes stamped with the current time. */
-export function makePayload(size: number, round: number, sender: number, seq: number): Uint8Array {
+/** A payload of `size` bytes stamped with `sentAt` (by default, now). */
+export function makePayload(
+  size: number,
+  round: number,
+  sender: number,
+  seq: number,
+  sentAt = wallNow(),
+): Uint8Array {
   const bytes = new Uint8Array(size);
   bytes.fill(0x78, HEADER_BYTES); // 'x'
   const view = new DataView(bytes.buffer);
   view.setUint32(0, round);
   view.setUint32(4, sender);
   view.setUint32(8, seq);
-  view.setFloat64(16, wallNow());
+  view.setFloat64(16, sentAt);
   return bytes;
 }
 

@@ -28,9 +28,13 @@ export interface Commands {
   wait: { args: { round: number }; result: Received };
   /** Progress of the armed round (for the error message when a round times out). */
   status: { args: Record<string, never>; result: { round: number; received: number; expected: number } };
-  /** Broadcast `count` payloads of `size` bytes, `window` broadcasts in flight at a time. */
+  /**
+   * Broadcast `count` payloads of `size` bytes, `window` broadcasts in flight at a time; or,
+   * with `rate`, open loop: payload `i` is due `i / rate` seconds after the start and is sent
+   * then (stamped with that due time) whatever is still in flight.
+   */
   send: {
-    args: { round: number; sender: number; count: number; size: number; window: number };
+    args: { round: number; sender: number; count: number; size: number; window: number; rate?: number };
     result: Sent;
   };
   /**
@@ -66,6 +70,11 @@ export interface Sent {
   readonly firstError: string | undefined;
   /** CPU time (user + system) this process used while sending, in ms. */
   readonly cpuMs: number;
+  /**
+   * Open loop only: how late the sends left against their schedule (timer and event-loop
+   * delay of the sender), in ms: median, 99th percentile, max.
+   */
+  readonly late?: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 export type CommandName = keyof Commands;

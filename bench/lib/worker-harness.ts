@@ -168,8 +168,9 @@ export function runWorker(driver: Driver): void {
   send({ ev: 'ready' } satisfies Reply);
 }
 
-/** Broadcasts `count` payloads with at most `window` broadcasts in flight. */
+/** Broadcasts `count` payloads with at most `window` broadcasts in flight, or at `rate`. */
 async function sendRound(driver: Driver, args: Commands['send']['args']): Promise<Sent> {
+  if (args.rate !== undefined) return sendPaced(driver, args, args.rate);
   const { round, sender, count, size, window } = args;
   let next = 0;
   let failed = 0;
@@ -188,6 +189,54 @@ async function sendRound(driver: Driver, args: Commands['send']['args']): Promis
   const firstAt = wallNow();
   await Promise.all(Array.from({ length: Math.min(window, count) }, lane));
   return { firstAt, lastAt: wallNow(), failed, firstError, cpuMs: cpuMsSince(cpu) };
+}
+
+/**
+ * Open loop: payload `i` is due at `start + i / rate` s. A timer wakes up for the next due time
+ * and sends every payload due by then, never waiting for earlier broadcasts to finish; each
+ * payload is stamped with its due time, so any delay of the sender counts in the latency.
+ */
+async function sendPaced(driver: Driver, args: Commands['send']['args'], rate: number): Promise<Sent> {
+  const { round, sender, count, size } = args;
+  const intervalMs = 1000 / rate;
+  const late = new Float64Array(count);
+  const inFlight: Promise<void>[] = [];
+  let failed = 0;
+  let firstError: string | undefined;
+  const cpu = process.cpuUsage();
+  const firstAt = wallNow();
+  await new Promise<void>((resolve) => {
+    let seq = 0;
+    const tick = (): void => {
+      const now = wallNow();
+      while (seq < count && firstAt + seq * intervalMs <= now) {
+        const due = firstAt + seq * intervalMs;
+        late[seq] = now - due;
+        const sending = driver.broadcast(makePayload(size, round, sender, seq, due)).then((r) => {
+          if (r.failed > 0) {
+            failed += r.failed;
+            firstError ??= r.error;
+          }
+        });
+        inFlight.push(sending);
+        seq++;
+      }
+      if (seq < count) setTimeout(tick, Math.max(0, firstAt + seq * intervalMs - wallNow()));
+      else resolve();
+    };
+    tick();
+  });
+  await Promise.all(inFlight);
+  late.sort();
+  const at = (p: number): number => late[Math.min(count - 1, Math.ceil((p / 100) * count) - 1)]!;
+  return {
+    firstAt,
+    lastAt: wallNow(),
+    failed,
+    firstError,
+    cpuMs: cpuMsSince(cpu),
+    late: { p50: at(50), p99: at(99), max: late[count - 1]! },
+  };
 }
 
 function cpuMsSince(start: NodeJS.CpuUsage): number {

@@ -19,8 +19,9 @@
  * `{"seq":7,"cmd":"memberStates"}` (every known member with `state` and `incarnation`),
  * `{"seq":8,"cmd":"loopDelay"}` (the event loop's delay since start, in ms: `{max, p99, mean}`),
  * `{"seq":9,"cmd":"stream","prefix":"m","count":5000,"window":256,"pauseAt":2500}` (broadcasts
- * `m:0`...`m:4999` in order, at most `window` calls outstanding; at `pauseAt` it prints
- * `{"event":"stream:paused","at":2500}` and waits for `{"cmd":"resume"}`; the result is a
+ * `m:0`...`m:4999` in order, at most `window` calls outstanding; at `pauseAt` (a number or a
+ * list) it prints `{"event":"stream:paused","at":2500}` and waits for `{"cmd":"resume"}`; the
+ * result is a
  * {@link StreamResult}), `{"seq":10,"cmd":"resume"}`,
  * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order).
  *
@@ -80,7 +81,7 @@ interface Command {
   readonly prefix?: string;
   readonly count?: number;
   readonly window?: number;
-  readonly pauseAt?: number;
+  readonly pauseAt?: number | number[];
 }
 
 /**
@@ -101,8 +102,9 @@ async function stream(command: Command): Promise<StreamResult> {
   const prefix = command.prefix ?? 'm';
   const result: StreamResult = { count, delivered: {}, failed: [], errors: [] };
   const outstanding = new Set<Promise<void>>();
+  const pauses = new Set([command.pauseAt ?? []].flat());
   for (let i = 0; i < count; i++) {
-    if (i === command.pauseAt) {
+    if (pauses.has(i)) {
       const resumed = new Promise<void>((resolve) => resumers.push(resolve));
       out({ event: 'stream:paused', at: i });
       await resumed;

@@ -74,8 +74,11 @@ export interface StreamOptions {
   readonly prefix?: string;
   /** Most broadcast calls outstanding at once. @default count */
   readonly window?: number;
-  /** Stop calling before message `pauseAt` until {@link PeerProcess.resume}. */
-  readonly pauseAt?: number;
+  /**
+   * Stop calling before message `pauseAt` (each one, for a list) until {@link PeerProcess.resume};
+   * the child prints `{"event":"stream:paused","at":n}` there.
+   */
+  readonly pauseAt?: number | readonly number[];
   /** Give up waiting for the result after this many ms. @default 120000 */
   readonly timeoutMs?: number;
 }

@@ -1,0 +1,195 @@
+/**
+ * What the message scenarios (`broadcast`, `latency`, `all-to-all`) share: the two systems
+ * measured side by side, their clusters (one process per node), and one measured round (some
+ * nodes send, every other node checks it gets each message exactly once).
+ *
+ * @module
+ */
+
+import { startCluster, type Worker } from './cluster.js';
+import { BenchError } from './errors.js';
+import type { Received, Sent } from './protocol.js';
+
+/** The systems measured, the baseline first. */
+export const SYSTEMS = [
+  { name: 'baseline', script: 'worker-baseline.ts' },
+  { name: 'tsp2p', script: 'worker-tsp2p.ts' },
+] as const;
+export type SystemName = (typeof SYSTEMS)[number]['name'];
+
+/** Starts `nodes` workers of `system` and joins them (one at a time through node 0). */
+export async function startSystem(system: (typeof SYSTEMS)[number], nodes: number): Promise<Worker[]> {
+  const workers = await startCluster({ system: system.name, script: system.script, nodes });
+  try {
+    await joinAll(system.name, workers);
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.stop()));
+    throw err;
+  }
+  return workers;
+}
+
+/** Joins every node to the network and checks that each sees all the others. */
+export async function joinAll(system: SystemName, workers: readonly Worker[]): Promise<void> {
+  const peers = workers.map((w) => w.address);
+  // One at a time through node 0, as people join a gop2p network.
+  for (const [i, w] of workers.entries()) {
+    await w.call('join', { entry: i === 0 ? undefined : peers[0], peers });
+  }
+  const counts = await Promise.all(workers.map((w) => w.call('members', {})));
+  const short = counts.findIndex((c) => c.members !== workers.length - 1);
+  if (short >= 0) {
+    throw new BenchError(
+      `${system}: node ${short} sees ${counts[short]!.members} members after the join, ` +
+        `expected ${workers.length - 1}`,
+    );
+  }
+}
+
+/** One round: who sends what, how. */
+export interface RoundSpec {
+  /** Indexes of the sending nodes; every node receives from every sender but itself. */
+  readonly senders: readonly number[];
+  /** Messages each sender broadcasts. */
+  readonly count: number;
+  readonly size: number;
+  /** Broadcasts in flight per sender (closed loop), unless `rate` is given. */
+  readonly window: number;
+  /** Open loop: broadcasts per second per sender, on a fixed schedule. */
+  readonly rate?: number;
+  readonly timeoutMs: number;
+}
+
+/** What a round gives back, raw. */
+export interface RoundResult {
+  /** Per sender, in the order of `spec.senders`. */
+  readonly sent: readonly Sent[];
+  /** Per receiving node. */
+  readonly received: readonly Received[];
+  /** Deliveries expected (and made). */
+  readonly deliveries: number;
+  /** From the first send until the last delivery, in ms. */
+  readonly elapsedMs: number;
+}
+
+/** Runs one round on `workers`; resolves once every receiver has everything. */
+export async function runRound(
+  system: SystemName,
+  workers: readonly Worker[],
+  roundNo: number,
+  spec: RoundSpec,
+): Promise<RoundResult> {
+  const receivers = workers
+    .map((w, i) => ({ w, from: spec.senders.filter((s) => s !== i) }))
+    .filter((r) => r.from.length > 0);
+  await Promise.all(
+    receivers.map((r) => r.w.call('arm', { round: roundNo, senders: r.from, count: spec.count })),
+  );
+  const waits = receivers.map((r) => r.w.call('wait', { round: roundNo }));
+  for (const p of waits) p.catch(() => undefined); // awaited below; never an unhandled rejection
+  const sends = spec.senders.map((s) =>
+    workers[s]!.call('send', {
+      round: roundNo,
+      sender: s,
+      count: spec.count,
+      size: spec.size,
+      window: spec.window,
+      ...(spec.rate === undefined ? {} : { rate: spec.rate }),
+    }).then((sent) => {
+      if (sent.failed > 0) {
+        throw new BenchError(
+          `${system}: node ${s}: ${sent.failed} deliveries failed; the first: ${sent.firstError}`,
+        );
+      }
+      return sent;
+    }),
+  );
+  for (const p of sends) p.catch(() => undefined);
+  // All at once, so that a worker that dies fails the run at once.
+  const work = Promise.all([Promise.all(sends), Promise.all(waits)]);
+  const [sent, received] = await withTimeout(work, spec.timeoutMs, () =>
+    describeStall(
+      system,
+      receivers.map((r) => r.w),
+      spec.timeoutMs,
+    ),
+  );
+  const firstAt = Math.min(...sent.map((x) => x.firstAt));
+  const lastAt = Math.max(...received.map((r) => r.doneAt));
+  const deliveries = receivers.reduce((n, r) => n + r.from.length * spec.count, 0);
+  return { sent, received, deliveries, elapsedMs: lastAt - firstAt };
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Promise<Error>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout().then(reject, reject);
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function describeStall(system: string, receivers: readonly Worker[], ms: number): Promise<Error> {
+  const statuses = await Promise.all(
+    receivers.map((w) =>
+      Promise.race([
+        w.call('status', {}).then((st) => `${st.received}/${st.expected}`),
+        new Promise<string>((r) => setTimeout(() => r('no answer'), 2_000)),
+      ]).catch(() => 'gone'),
+    ),
+  );
+  const detail = statuses.map((st, i) => `${receivers[i]!.name}: ${st}`).join(', ');
+  return new BenchError(`${system}: run not complete after ${ms / 1000} s (${detail})`);
+}
+
+/** How {@link compareSystems} drives one system. */
+export interface Comparison<F> {
+  readonly nodes: number;
+  readonly runs: number;
+  /** Unmeasured work right after both systems are up (JIT, connection pools). */
+  warmup(system: SystemName, workers: readonly Worker[], nextRound: () => number): Promise<void>;
+  /** One measured run (it may start with unmeasured rounds of its own). */
+  measure(system: SystemName, workers: readonly Worker[], nextRound: () => number): Promise<F>;
+  /** One line for the progress log. */
+  describe(figures: F): string;
+}
+
+/**
+ * Starts both systems, warms both up, then measures each `runs` times, alternating (ABBA) so
+ * that neither always runs on a hotter machine; stops everything, whatever happens.
+ */
+export async function compareSystems<F>(
+  c: Comparison<F>,
+  log: (line: string) => void,
+): Promise<Map<SystemName, F[]>> {
+  const clusters = new Map<SystemName, Worker[]>();
+  const figures = new Map<SystemName, F[]>(SYSTEMS.map((sys) => [sys.name, []]));
+  let roundNo = 0;
+  const nextRound = (): number => ++roundNo;
+  try {
+    for (const sys of SYSTEMS) {
+      const started = performance.now();
+      clusters.set(sys.name, await startSystem(sys, c.nodes));
+      const secs = ((performance.now() - started) / 1000).toFixed(1);
+      log(`${sys.name}: ${c.nodes} nodes up and joined in ${secs} s`);
+    }
+    for (const sys of SYSTEMS) await c.warmup(sys.name, clusters.get(sys.name)!, nextRound);
+    log('warmed up');
+    for (let run = 1; run <= c.runs; run++) {
+      const order = run % 2 === 1 ? SYSTEMS : [...SYSTEMS].reverse();
+      for (const sys of order) {
+        const f = await c.measure(sys.name, clusters.get(sys.name)!, nextRound);
+        figures.get(sys.name)!.push(f);
+        log(`run ${run}/${c.runs} ${sys.name.padEnd(8)} ${c.describe(f)}`);
+      }
+    }
+  } finally {
+    await Promise.all([...clusters.values()].map((w) => Promise.all(w.map((x) => x.stop()))));
+  }
+  return figures;
+}
