@@ -81,8 +81,20 @@ export const allToAll: Scenario = {
           }
         },
         async measure(system, workers, next) {
-          await runRound(system, workers, next(), { senders, count: PRIME_MESSAGES, size, window, timeoutMs });
-          const r = await runRound(system, workers, next(), { senders, count: messages, size, window, timeoutMs });
+          await runRound(system, workers, next(), {
+            senders,
+            count: PRIME_MESSAGES,
+            size,
+            window,
+            timeoutMs,
+          });
+          const r = await runRound(system, workers, next(), {
+            senders,
+            count: messages,
+            size,
+            window,
+            timeoutMs,
+          });
           const lat = sortedConcat(r.received.map((x) => x.latencies));
           return {
             deliveries_per_s: Math.round(r.deliveries / (r.elapsedMs / 1000)),

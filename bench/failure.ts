@@ -131,7 +131,11 @@ export const failure: Scenario = {
 };
 
 /** Kills node `victim`'s process and waits until every other node has declared it dead. */
-async function killAndWatch(nodes: readonly NodeRef[], victim: number, timeoutMs: number): Promise<FailureRun> {
+async function killAndWatch(
+  nodes: readonly NodeRef[],
+  victim: number,
+  timeoutMs: number,
+): Promise<FailureRun> {
   const target = nodes[victim]!;
   const survivors = nodes.filter((_, i) => i !== victim);
   const killedAt = wallNow();
@@ -162,8 +166,9 @@ async function killAndWatch(nodes: readonly NodeRef[], victim: number, timeoutMs
   const liveIds = new Set(survivors.map((s) => s.id));
   // A false alarm is about a live node, or about the victim before it was killed.
   const falseAbout = (kind: string): number =>
-    events.filter((e) => e.event === kind && (liveIds.has(e.peer) || (e.peer === target.id && e.at < killedAt)))
-      .length;
+    events.filter(
+      (e) => e.event === kind && (liveIds.has(e.peer) || (e.peer === target.id && e.at < killedAt)),
+    ).length;
   return {
     victim,
     first_suspect_ms: round(suspects.length > 0 ? Math.min(...suspects) : Number.NaN, 1),

@@ -86,7 +86,9 @@ export const idle: Scenario = {
       const nodes = await startNetwork(workers, [1, ...others], { preset });
       const alone = await measured!.call('memory', { gc: true });
       const joined = await joinAtOnce(nodes, random, viewTimeoutMs);
-      log(`every view full after ${Math.round(Math.max(...joined.fullMs))} ms; settling ${settleMs / 1000} s`);
+      log(
+        `every view full after ${Math.round(Math.max(...joined.fullMs))} ms; settling ${settleMs / 1000} s`,
+      );
       await new Promise((r) => setTimeout(r, settleMs));
       const sampled: MemoryRecord[] = [];
       for (let i = 0; i < samples; i++) {

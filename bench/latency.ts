@@ -64,7 +64,9 @@ export const latency: Scenario = {
     const warmupS = intFlag(values, 'warmup', 0, 3600);
     const timeoutMs = (seconds + intFlag(values, 'round-timeout', 1, 3600)) * 1000;
     const loadBefore = loadavg();
-    log(`latency: ${nodes} nodes, ${rate} broadcasts/s of ${size} B for ${seconds} s, ${runs} runs per system`);
+    log(
+      `latency: ${nodes} nodes, ${rate} broadcasts/s of ${size} B for ${seconds} s, ${runs} runs per system`,
+    );
     const round1 = (system: SystemName, workers: Parameters<typeof runRound>[1], no: number, count: number) =>
       runRound(system, workers, no, { senders: [0], count, size, window: 1, rate, timeoutMs });
     const figures = await compareSystems<LatencyRun>(

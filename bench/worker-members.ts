@@ -153,7 +153,8 @@ process.on('message', (raw: unknown) => {
   }
   handler(req.args).then(
     (result) => reply({ id: req.id, ok: true, result }),
-    (err: unknown) => reply({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+    (err: unknown) =>
+      reply({ id: req.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
   );
 });
 send({ ev: 'ready' } satisfies Reply);

@@ -156,7 +156,9 @@ export interface NetworkEvent extends MemberEventRecord {
 /** Every member event every node saw, in time order. */
 export async function collectEvents(nodes: readonly NodeRef[]): Promise<NetworkEvent[]> {
   const workers = [...new Set(nodes.map((n) => n.worker))];
-  const byWorker = new Map(await Promise.all(workers.map(async (w) => [w, await w.call('events', {})] as const)));
+  const byWorker = new Map(
+    await Promise.all(workers.map(async (w) => [w, await w.call('events', {})] as const)),
+  );
   const index = new Map(nodes.map((n, i) => [`${n.worker.name}/${n.local}`, i]));
   const all: NetworkEvent[] = [];
   for (const [w, events] of byWorker) {

@@ -10,6 +10,7 @@ import { PRESETS, suspicionBounds } from '../../src/membership/timings.js';
 import { waitForViews } from '../helpers/cluster.js';
 import { numberedTexts, sequenceProblem } from '../helpers/delivery-streams.js';
 import { PeerProcess } from '../helpers/spawn-peer.js';
+import { waitFor } from '../helpers/wait.js';
 
 const COUNT = 5_000;
 /** The stream pauses here, the victim is killed, and the stream goes on. */
@@ -35,6 +36,12 @@ test('a receiver SIGKILLed mid-stream: the others get everything, the reports na
   const paused = (at: number) => (e: { event: string; at?: unknown }) =>
     e.event === 'stream:paused' && e.at === at;
   await sender.waitForEvent(paused(KILL_AT), { timeoutMs: 60_000, message: 'the first pause' });
+  // Kill it while the first part still arrives (or soon after): it has some, not all of them.
+  await waitFor(() => victim.messages().length >= KILL_AT / 2, {
+    timeoutMs: 60_000,
+    intervalMs: 5,
+    message: 'the victim to receive the first messages',
+  });
   const printed = victim.messages().length;
   await victim.kill('SIGKILL');
   const killedAt = Date.now();

@@ -10,9 +10,10 @@ describe('simulated network (memory transport, manual clock)', () => {
     const sim = new SimNetwork(seed);
     t.after(() => sim.stopAll());
     const n = 100;
-    const first = await sim.add();
+    // Full fan-out: every member gets the broadcast from its sender (gossip is tested at scale).
+    const first = await sim.add({ dissemination: 'full' });
     for (let i = 1; i < n; i++) {
-      const node = await sim.add();
+      const node = await sim.add({ dissemination: 'full' });
       const entry = sim.nodes[Math.floor(sim.random.next() * i)]!;
       await sim.run(node.connect(entry.self));
     }
