@@ -23,6 +23,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   join: async () => (await import('./join.js')).join,
   failure: async () => (await import('./failure.js')).failure,
   idle: async () => (await import('./idle.js')).idle,
+  'sim-membership': async () => (await import('./sim-membership.js')).simMembership,
 };
 
 const log = (line: string): void => {

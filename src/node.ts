@@ -1053,7 +1053,9 @@ export class Node extends EventEmitter<NodeEvents> {
         clock: this.#clock,
         random: this.#random,
         signal: run.shutdown.signal,
-        stream: run.stream,
+        // A new stream per queue: a queue rebuilt after a leave, a death or a reconnect numbers
+        // from 1 again, and the receiver would take those numbers for retries of the old ones.
+        stream: this.#newId(),
         limits: {
           maxBatchMessages: o.maxBatchMessages,
           maxBatchBytes: o.maxBatchBytes,

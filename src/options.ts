@@ -15,6 +15,9 @@ import { isValidHost, parseAddress } from './peer.js';
 import { describeIssue } from './protocol/codec.js';
 import { FIELD_LIMITS } from './protocol/schema.js';
 import type { Random } from './random.js';
+import { type SecretInput, secretList } from './security/keyring.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS, type LimitOptions, type ResolvedLimits, resolveLimits } from './security/limits.js';
+import type { TlsOptions } from './security/tls.js';
 import type { Transport } from './transport/transport.js';
 
 /** Options of a {@link Node}. All are optional. */
@@ -37,6 +40,27 @@ export interface NodeOptions {
    * header quirk included), while tsp2p peers still get the full protocol.
    */
   readonly compat?: 'gop2p';
+  /**
+   * The network secret: only nodes that hold it can join, read or send. Each protocol request
+   * and answer then carries an HMAC-SHA256 tag (see SECURITY.md). A list is for rotation: every
+   * listed secret is accepted, the first is used to send. At least 16 characters each.
+   * gop2p peers cannot hold a secret: with one set, they are refused even in compat mode.
+   */
+  readonly secret?: SecretInput;
+  /**
+   * Serve HTTPS and reach peers over HTTPS, verifying their certificates against `ca` (a
+   * custom CA is allowed); `requestCert: true` also asks clients for one (mutual TLS). PEM
+   * text, bytes, or file paths.
+   */
+  readonly tls?: TlsOptions;
+  /** Guards against floods and slow clients; see {@link LimitOptions} for each default. */
+  readonly limits?: LimitOptions;
+  /**
+   * How far a signed envelope's timestamp may be from this node's clock, either way, in ms.
+   * Older or later envelopes are refused (401), and replays are remembered this long.
+   * @default 300000 (5 minutes)
+   */
+  readonly maxClockSkewMs?: number;
   /** Largest message payload, in bytes, sent or accepted. @default 1048576 (1 MiB) */
   readonly maxMessageBytes?: number;
   /** Time limit for each request to a peer, in ms. @default 5000 */
@@ -118,6 +142,10 @@ export interface ResolvedOptions {
   readonly name: string | undefined;
   readonly identity: IdentityInput | undefined;
   readonly compat: 'gop2p' | undefined;
+  readonly secret: readonly string[];
+  readonly tls: TlsOptions | undefined;
+  readonly limits: ResolvedLimits;
+  readonly maxClockSkewMs: number;
   readonly maxMessageBytes: number;
   readonly requestTimeoutMs: number;
   readonly leaveTimeoutMs: number;
@@ -166,6 +194,7 @@ export const DEFAULTS = Object.freeze({
 });
 
 const positiveInt = z.int().positive();
+const pemInput = z.union([z.string().min(1), z.instanceof(Uint8Array)]);
 
 const OptionsSchema = z.strictObject({
   host: z
@@ -185,6 +214,26 @@ const OptionsSchema = z.strictObject({
     )
     .optional(),
   compat: z.literal('gop2p').optional(),
+  secret: z.union([z.string(), z.array(z.string())]).optional(),
+  tls: z
+    .strictObject({
+      key: pemInput,
+      cert: pemInput,
+      ca: z.union([pemInput, z.array(pemInput)]).optional(),
+      requestCert: z.boolean().optional(),
+    })
+    .optional(),
+  limits: z
+    .strictObject({
+      maxConnections: positiveInt.optional(),
+      ratePerSecond: z.number().positive().optional(),
+      rateBurst: positiveInt.optional(),
+      rateLimitLoopback: z.boolean().optional(),
+      headersTimeoutMs: positiveInt.optional(),
+      requestTimeoutMs: positiveInt.optional(),
+    })
+    .optional(),
+  maxClockSkewMs: positiveInt.optional(),
   maxMessageBytes: positiveInt.max(64 * 1024 * 1024).optional(),
   requestTimeoutMs: positiveInt.optional(),
   leaveTimeoutMs: positiveInt.optional(),
@@ -253,6 +302,10 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     name: o.name,
     identity: o.identity,
     compat: o.compat,
+    secret: secretList(o.secret),
+    tls: o.tls as TlsOptions | undefined,
+    limits: resolveLimits(o.limits),
+    maxClockSkewMs: o.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     maxMessageBytes: o.maxMessageBytes ?? DEFAULTS.maxMessageBytes,
     requestTimeoutMs: o.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
     leaveTimeoutMs: o.leaveTimeoutMs ?? DEFAULTS.leaveTimeoutMs,

@@ -40,12 +40,24 @@ export interface Sealed {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** Builds and encodes an outbound envelope. */
-export function sealEnvelope(fields: EnvelopeFields): Sealed {
+/**
+ * Signs sealed envelopes, whatever their type: its public key goes into `from.key` before the
+ * body is encoded, and `headers(body)` gives the headers that authenticate the exact body bytes
+ * (see `src/security/signature.ts`).
+ */
+export interface EnvelopeSigner {
+  /** The sender's raw Ed25519 public key, base64url. */
+  readonly key: string;
+  /** The headers that carry the body's signature. */
+  headers(body: Uint8Array): Record<string, string>;
+}
+
+/** Builds and encodes an outbound envelope, signed by `signer` when given. */
+export function sealEnvelope(fields: EnvelopeFields, signer?: EnvelopeSigner): Sealed {
   const envelope: Envelope = {
     type: fields.type,
     data: fields.data === undefined ? null : encodeData(fields.data),
-    from: fields.from,
+    from: signer === undefined ? fields.from : { ...fields.from, key: signer.key },
     v: PROTOCOL_VERSION,
     id: fields.id,
     ts: fields.ts,
@@ -54,7 +66,8 @@ export function sealEnvelope(fields: EnvelopeFields): Sealed {
   if (fields.m !== undefined && fields.m.length > 0) envelope.m = [...fields.m];
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
-  return { body: encodeEnvelope(envelope) };
+  const body = encodeEnvelope(envelope);
+  return signer === undefined ? { body } : { body, headers: signer.headers(body) };
 }
 
 /** The header fields of a batch; the messages come pre-serialized. */

@@ -67,6 +67,14 @@ export const WirePeerSchema = z.object({
   name: z.string().max(FIELD_LIMITS.name).optional(),
   /** The member's incarnation (tsp2p only). */
   inc: z.int().min(0).optional(),
+  /**
+   * The sender's raw Ed25519 public key, base64url (43 characters); its fingerprint is `id`.
+   * Set in a signed envelope's `from` (see `src/security/signature.ts`).
+   */
+  key: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url Ed25519 public key')
+    .optional(),
 });
 
 /** A peer as it appears on the wire. */

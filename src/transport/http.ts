@@ -5,12 +5,15 @@
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Pool } from 'undici';
 import { AddressInUseError, P2PError, PeerUnreachableError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { noopLogger } from '../logger.js';
 import { formatHostPort, normalizeRemoteAddress } from '../peer.js';
+import { type RateLimitOptions, RateLimiter } from '../security/rate-limit.js';
+import { clientTlsOptions, type ResolvedTls, serverTlsOptions } from '../security/tls.js';
 import {
   type InboundRequest,
   type InboundResponse,
@@ -33,6 +36,12 @@ export interface HttpTransportOptions {
   readonly requestTimeoutMs?: number;
   /** How long an idle keep-alive connection stays open, in ms. @default 10000 */
   readonly keepAliveTimeoutMs?: number;
+  /** Most open server connections; beyond, a new one is closed at once. @default 4096 */
+  readonly maxConnections?: number;
+  /** A per-source rate limit, answered 429 with Retry-After before the body is read. @default none */
+  readonly rateLimit?: RateLimitOptions;
+  /** Serve HTTPS, and reach peers with HTTPS, verifying their certificates. @default plain HTTP */
+  readonly tls?: ResolvedTls;
   readonly logger?: Logger;
 }
 
@@ -42,8 +51,10 @@ const MAX_STREAM_BACKLOG = 4 * 1024 * 1024;
 
 /** The real network: HTTP/1.1 over TCP. */
 export class HttpTransport implements Transport {
-  readonly #options: Required<Omit<HttpTransportOptions, 'logger'>>;
+  readonly #options: Required<Omit<HttpTransportOptions, 'logger' | 'rateLimit' | 'tls'>>;
   readonly #logger: Logger;
+  readonly #limiter: RateLimiter | undefined;
+  readonly #tls: ResolvedTls | undefined;
   readonly #pools = new Map<string, Pool>();
   readonly #sockets = new Set<Socket>();
   /** Closers of the open streamed answers. */
@@ -57,19 +68,35 @@ export class HttpTransport implements Transport {
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 10_000,
+      maxConnections: options.maxConnections ?? 4096,
     };
     this.#logger = options.logger ?? noopLogger;
+    this.#limiter = options.rateLimit === undefined ? undefined : new RateLimiter(options.rateLimit);
+    this.#tls = options.tls;
   }
 
   async listen(options: ListenOptions): Promise<ListenAddress> {
     if (this.#server) throw new P2PError('ERR_ALREADY_STARTED', 'the transport is already listening');
     this.#closing = undefined;
-    const server = createServer({
+    const httpOptions = {
       headersTimeout: this.#options.headersTimeoutMs,
       requestTimeout: this.#options.requestTimeoutMs,
       keepAliveTimeout: this.#options.keepAliveTimeoutMs,
       maxHeaderSize: 16 * 1024,
-    });
+      // How often the timeouts above are checked (Node's default, 30 s, lets a slow client stay
+      // that much longer).
+      connectionsCheckingInterval: 1_000,
+    };
+    const server: Server = this.#tls
+      ? createHttpsServer({
+          ...httpOptions,
+          ...serverTlsOptions(this.#tls),
+          // A client that never finishes its handshake is cut like one that never sends headers.
+          handshakeTimeout: this.#options.headersTimeoutMs,
+        })
+      : createServer(httpOptions);
+    server.maxConnections = this.#options.maxConnections;
+    server.on('drop', () => options.onRefused?.(503, 'too_many_connections'));
     server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -124,6 +151,16 @@ export class HttpTransport implements Transport {
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse, options: ListenOptions): Promise<void> {
+    const wait = this.#limiter?.take(normalizeRemoteAddress(req.socket.remoteAddress)) ?? 0;
+    if (wait > 0) {
+      // Before a byte of the body is read; the rest is discarded, never buffered.
+      options.onRefused?.(429, 'rate_limited');
+      const seconds = Math.ceil(wait / 1000);
+      refuseEarly(req, res, 429, `too many requests: try again in ${seconds} s\n`, {
+        'retry-after': String(seconds),
+      });
+      return;
+    }
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > options.maxBodyBytes) {
       // Refuse before reading a byte of it; the rest is discarded, never buffered.
@@ -201,7 +238,7 @@ export class HttpTransport implements Transport {
 
   async request(request: OutboundRequest): Promise<OutboundResponse> {
     request.signal.throwIfAborted();
-    const scheme = request.scheme ?? 'http';
+    const scheme = request.scheme ?? (this.#tls ? 'https' : 'http');
     const origin = `${scheme}://${formatHostPort(request.host, request.port)}`;
     const pool = this.#pool(origin);
     const headers: Record<string, string> = { ...request.headers, 'content-type': 'application/json' };
@@ -247,6 +284,7 @@ export class HttpTransport implements Transport {
         connections: this.#options.connectionsPerPeer,
         keepAliveTimeout: this.#options.keepAliveTimeoutMs,
         connectTimeout: 5_000,
+        ...(this.#tls && origin.startsWith('https:') ? { connect: clientTlsOptions(this.#tls) } : {}),
       });
       this.#pools.set(origin, pool);
     }
@@ -298,9 +336,20 @@ const LINGER_MS = 1_000;
  * a reset, and the client then loses the 413 before it reads it (HTTP servers' "lingering close").
  */
 function refuseTooLarge(req: IncomingMessage, res: ServerResponse, max: number): void {
-  const buf = Buffer.from(`body too large: limit is ${max} bytes\n`);
+  refuseEarly(req, res, 413, `body too large: limit is ${max} bytes\n`);
+}
+
+/** Answers `status` before the body is read (see {@link refuseTooLarge}): the body is discarded. */
+function refuseEarly(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
+  const buf = Buffer.from(text);
   res.shouldKeepAlive = false;
-  res.writeHead(413, { 'content-type': TEXT, 'content-length': buf.byteLength });
+  res.writeHead(status, { ...headers, 'content-type': TEXT, 'content-length': buf.byteLength });
   res.write(buf); // the whole answer is on its way; end() below only closes the connection
   req.resume(); // discard the rest of the body
   const close = (): void => {

@@ -48,7 +48,12 @@ export interface FakeCall {
 export class FakeClient {
   readonly calls: FakeCall[] = [];
 
-  request(to: Destination, sealed: Sealed, signal: AbortSignal, timeoutMs: number): Promise<OutboundResponse> {
+  request(
+    to: Destination,
+    sealed: Sealed,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<OutboundResponse> {
     return new Promise<OutboundResponse>((resolve, reject) => {
       const call: FakeCall = {
         to,
@@ -170,7 +175,9 @@ export function queueFixture(options: QueueFixtureOptions = {}): QueueFixture {
   };
   const queue = new PeerQueue(to, options.batching ?? true, deps);
   const send = (id: string, o: { bytes?: number; deliveryMs?: number } = {}): Sent => {
-    const h = queue.enqueue(fakeMessage(id, clock.now() + (o.deliveryMs ?? options.deliveryMs ?? 30_000), o.bytes));
+    const h = queue.enqueue(
+      fakeMessage(id, clock.now() + (o.deliveryMs ?? options.deliveryMs ?? 30_000), o.bytes),
+    );
     const sent: Sent = { id, done: h.done, cancel: h.cancel, state: 'pending', error: undefined };
     h.done.then(
       () => {

@@ -187,14 +187,23 @@ export class SilentServer {
   }
 
   /** How many of the held requests carry a message of this type (0 connect … 3 direct). */
+  /**
+   * How many messages of `type` it holds: envelopes of that type, and for broadcasts and direct
+   * messages (2, 3) also the messages of that type inside batches (type 8).
+   */
   held(type: number): number {
-    return this.bodies.filter((b) => {
+    let n = 0;
+    for (const b of this.bodies) {
       try {
-        return (JSON.parse(b) as { type?: unknown }).type === type;
+        const env = JSON.parse(b) as { type?: unknown; msgs?: { type?: unknown }[] };
+        if (env.type === type) n++;
+        else if (env.type === 8 && (type === 2 || type === 3))
+          n += (env.msgs ?? []).filter((m) => m.type === type).length;
       } catch {
-        return false;
+        // not JSON: not a message
       }
-    }).length;
+    }
+    return n;
   }
 
   static async start(): Promise<SilentServer> {

@@ -113,7 +113,11 @@ async function stream(command: Command): Promise<StreamResult> {
     // Called in order, without awaiting the previous call: the queues keep the order.
     const call = node.broadcast(`${prefix}:${i}`).then(
       (r) => {
-        for (const p of r.delivered) (result.delivered[p.id] ??= []).push(i);
+        for (const p of r.delivered) {
+          const list = result.delivered[p.id] ?? [];
+          list.push(i);
+          result.delivered[p.id] = list;
+        }
         for (const f of r.failed) result.failed.push({ i, peer: f.peer.id, ...errorJson(f.error) });
       },
       (err: unknown) => {

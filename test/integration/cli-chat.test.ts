@@ -74,8 +74,9 @@ describe('tsp2p chat through pipes', () => {
     const mark = ada.mark();
     ada.send('/peers');
     await ada.waitFor(/^2 members:$/, { since: mark });
-    await ada.waitFor(new RegExp(`^  ${b} \\(bob\\)  alive$`), { since: mark });
-    await ada.waitFor(new RegExp(`^  ${c} \\(cy\\)  alive$`), { since: mark });
+    // On a loaded machine a probe may time out: a member can be listed as suspect for a moment.
+    await ada.waitFor(new RegExp(`^  ${b} \\(bob\\)  (alive|suspect)$`), { since: mark });
+    await ada.waitFor(new RegExp(`^  ${c} \\(cy\\)  (alive|suspect)$`), { since: mark });
     assert.ok(
       ada.lines.stdout.slice(mark).some((l) => l === `you: ${a} (ada)`),
       ada.dump(),
@@ -155,12 +156,16 @@ describe('tsp2p chat through pipes', () => {
 
     ada.send('after the crash');
     await bob.waitFor(said(a, 'ada', 'after the crash'));
-    // ada says that cy missed it (or, once failures are detected, that cy failed).
+    // ada retries cy until cy is declared dead (with three members, Lifeguard's suspicion
+    // timeout is long: few can confirm it), then says that cy missed it, or that cy failed.
     const cyEscaped = c.replace(/\./g, '\\.');
-    await ada.waitForAny([
-      [new RegExp(`^! ${cyEscaped} \\(cy\\) did not get it: `), { stream: 'stderr' }],
-      [new RegExp(`^! ${cyEscaped} \\(cy\\) failed`), {}],
-    ]);
+    await ada.waitForAny(
+      [
+        [new RegExp(`^! ${cyEscaped} \\(cy\\) did not get it: `), { stream: 'stderr' }],
+        [new RegExp(`^! ${cyEscaped} \\(cy\\) failed`), {}],
+      ],
+      60_000,
+    );
     bob.send('still talking');
     await ada.waitFor(said(b, 'bob', 'still talking'));
 

@@ -126,7 +126,8 @@ test('the entry point is connected once someone joined it, and can broadcast', a
 test('a member that never answers is reported ERR_TIMEOUT and does not hold up the others', async (t) => {
   const silent = await SilentServer.start();
   t.after(() => silent.stop());
-  const a = await startNode(t, { requestTimeoutMs: 400, leaveTimeoutMs: 400 });
+  // Retried until the delivery deadline (or until it is declared dead, which takes longer here).
+  const a = await startNode(t, { requestTimeoutMs: 400, leaveTimeoutMs: 400, deliveryTimeoutMs: 1_500 });
   const b = await startNode(t);
   const c = await startNode(t);
   await b.connect(a.self);
@@ -142,7 +143,8 @@ test('a member that never answers is reported ERR_TIMEOUT and does not hold up t
   assert.equal(report.failed[0]?.peer.id, 'silent-member');
   assert.equal(report.failed[0]?.error.code, 'ERR_TIMEOUT');
   await waitFor(() => silent.held(2) > 0, { message: 'the silent member to have the broadcast' });
-  assert.equal(silent.held(2), 1);
+  // Retried (the same batch, the same sequence numbers) until the deadline: held at least once.
+  assert.ok(silent.held(2) >= 1);
   assert.equal((await gotB)[0].text, 'not waiting for the slow one');
   assert.equal((await gotC)[0].text, 'not waiting for the slow one');
 

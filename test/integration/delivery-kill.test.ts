@@ -24,7 +24,12 @@ test('a receiver SIGKILLed mid-stream: the others get everything, the reports na
   const options = { preset: 'local' };
   const spawn = (label: string): Promise<PeerProcess> =>
     PeerProcess.spawn(t, { ...options, name: label }, { label });
-  const [sender, r1, r2, victim] = await Promise.all([spawn('sender'), spawn('r1'), spawn('r2'), spawn('victim')]);
+  const [sender, r1, r2, victim] = await Promise.all([
+    spawn('sender'),
+    spawn('r1'),
+    spawn('r2'),
+    spawn('victim'),
+  ]);
   for (const p of [r1, r2, victim]) await p.connect(sender.address);
   await waitForViews([sender, r1, r2, victim], {
     timeoutMs: 60_000,
@@ -95,7 +100,10 @@ test('a receiver SIGKILLed mid-stream: the others get everything, the reports na
     after.slice(0, namedAfter.length),
     'the victim is named in every report from the kill until it was declared dead, then in none',
   );
-  assert.ok(namedAfter.every((i) => i < DEAD_AT), 'no longer a target once it was declared dead');
+  assert.ok(
+    namedAfter.every((i) => i < DEAD_AT),
+    'no longer a target once it was declared dead',
+  );
   t.diagnostic(
     `${namedAfter.length} of the ${DEAD_AT - KILL_AT} messages sent between the kill and the ` +
       'second pause name it in failed',

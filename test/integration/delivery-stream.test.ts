@@ -41,7 +41,12 @@ test('a receiver SIGSTOPped for 2 s mid-stream gets all 5,000 broadcasts, in ord
   await sleeper.connect(sender.address);
   await waitForViews(all, { timeoutMs: 60_000, message: 'every node to hold the 2 others alive' });
 
-  const streaming = sender.stream(COUNT, { prefix: 'm', window: WINDOW, pauseAt: PAUSE_AT, timeoutMs: 180_000 });
+  const streaming = sender.stream(COUNT, {
+    prefix: 'm',
+    window: WINDOW,
+    pauseAt: PAUSE_AT,
+    timeoutMs: 180_000,
+  });
   await sender.waitForEvent((e) => e.event === 'stream:paused', { timeoutMs: 60_000, message: 'the pause' });
   const before = sleeper.messages().length;
   assert.ok(sleeper.signal('SIGSTOP'), 'SIGSTOP sent');
