@@ -84,11 +84,15 @@ export interface BatchFields {
  * the same fragments go into the batches of every receiver, so a message is encoded once
  * however many peers get it.
  */
-export function sealBatch(fields: BatchFields, fragments: readonly string[]): Sealed {
+export function sealBatch(
+  fields: BatchFields,
+  fragments: readonly string[],
+  signer?: EnvelopeSigner,
+): Sealed {
   const head: Envelope = {
     type: MessageType.Batch,
     data: null,
-    from: fields.from,
+    from: signer === undefined ? fields.from : { ...fields.from, key: signer.key },
     v: PROTOCOL_VERSION,
     id: fields.id,
     ts: fields.ts,
@@ -98,7 +102,7 @@ export function sealBatch(fields: BatchFields, fragments: readonly string[]): Se
   const json = JSON.stringify(head);
   // `{..."seq":N}` + `,"msgs":[f1,f2,...]}`: valid JSON without re-encoding the fragments.
   const body = Buffer.from(`${json.slice(0, -1)},"msgs":[${fragments.join(',')}]}`);
-  return { body };
+  return signer === undefined ? { body } : { body, headers: signer.headers(body) };
 }
 
 /**

@@ -116,6 +116,11 @@ export const BatchedMessageSchema = z.object({
   hops: z.int().min(0).max(255).optional(),
   /** Gossip relay: the node that wrote the message, when it is not the batch's sender. */
   origin: WirePeerSchema.optional(),
+  /**
+   * Gossip relay: the origin's Ed25519 signature of the message (see
+   * `src/security/gossip-signature.ts`), so that a relay cannot forge or alter it.
+   */
+  sig: z.string().length(86).optional(),
 });
 
 /** A message inside a batch. */

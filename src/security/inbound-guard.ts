@@ -15,7 +15,8 @@
  * @module
  */
 
-import type { Envelope } from '../protocol/schema.js';
+import type { Envelope, WirePeer } from '../protocol/schema.js';
+import { checkGossip, type GossipFields } from './gossip-signature.js';
 import { ReplayCache } from './replay-cache.js';
 import { KeyCache, SIGNATURE_HEADER, verifyBody } from './signature.js';
 
@@ -139,6 +140,21 @@ export class InboundGuard {
       return { kind: 'duplicate' };
     }
     return { kind: 'signed', release: this.#replays.add(replayKey, envelope.ts, sig, now) };
+  }
+
+  /**
+   * Checks a relayed message (gossip mode) against its origin: key, signature and timestamp
+   * window (see `gossip-signature.ts`). Counts a refusal under `relayed_<reason>`.
+   */
+  checkRelayed(origin: WirePeer, fields: GossipFields, sig: string | undefined): boolean {
+    const refusal = checkGossip(this.#keys, origin, fields, sig, this.#now(), this.#o.maxClockSkewMs);
+    if (refusal === undefined) {
+      this.stats.verified++;
+      return true;
+    }
+    const reason = `relayed_${refusal}`;
+    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
+    return false;
   }
 
   #refuse(reason: string, message: string): Admission {

@@ -4,6 +4,7 @@
  * protocol's `POST /` alone, and `web: false` turns them off.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Node } from '../../src/index.js';
 import { startListening } from '../helpers/cli-process.js';
@@ -12,18 +13,27 @@ import { startNode } from '../helpers/nodes.js';
 import { waitFor } from '../helpers/wait.js';
 import { curl, sampleValue } from '../helpers/web-client.js';
 
-/** The README's commands; `5000` is replaced by the node's real port. */
-const README_COMMANDS = {
-  members: 'curl -s http://127.0.0.1:5000/members',
-  metrics: 'curl -s http://127.0.0.1:5000/metrics',
-  health: 'curl -fsS http://127.0.0.1:5000/health',
-  broadcast: `curl -s -X POST -H 'content-type: application/json' -d '{"text":"hello from curl"}' http://127.0.0.1:5000/api/broadcast`,
-} as const;
+/** The curl commands in the README, read from it: `6001` there is replaced by a real port. */
+const README_COMMANDS = (() => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const lines = readme.split('\n').filter((l) => l.startsWith('curl '));
+  const find = (part: string): string => {
+    const line = lines.find((l) => l.includes(part));
+    assert.ok(line, `the README shows a curl command for ${part}`);
+    return line;
+  };
+  return {
+    members: find('/members'),
+    metrics: find('/metrics'),
+    health: find('/health'),
+    broadcast: find('/api/broadcast'),
+  };
+})();
 
 /** Splits a command line into its words: plain words and single-quoted strings. */
 function words(command: string, port: number): string[] {
   const out: string[] = [];
-  for (const m of command.replaceAll(':5000/', `:${port}/`).matchAll(/'([^']*)'|(\S+)/g))
+  for (const m of command.replaceAll(':6001/', `:${port}/`).matchAll(/'([^']*)'|(\S+)/g))
     out.push(m[1] ?? m[2]!);
   assert.equal(out[0], 'curl');
   return out.slice(1);

@@ -1,0 +1,60 @@
+/**
+ * Signatures of relayed broadcasts. In gossip mode a broadcast travels inside other nodes'
+ * batches, and each batch is signed by the relay that sends it, not by the message's origin. So
+ * the origin also signs the message itself when it creates it, and every relay passes that
+ * signature on with the origin's public key: a receiver checks the message against its origin,
+ * whatever the path. A relay can neither forge a message in another member's name nor alter
+ * one; what it can change is only `hops` (so it can cut a message's travel short, as dropping it
+ * would, or stretch it, which the receivers' de-duplication bounds).
+ *
+ * The signed bytes are `JSON.stringify(["tsp2p-msg/1", type, id, ts, data])`, `data` being
+ * the base64 text as it travels.
+ *
+ * @module
+ */
+
+import type { KeyObject } from 'node:crypto';
+import type { WirePeer } from '../protocol/schema.js';
+import { type KeyCache, signBody, verifyBody } from './signature.js';
+
+/** The fields of a message the origin signs. */
+export interface GossipFields {
+  readonly type: number;
+  readonly id: string;
+  readonly ts: number;
+  /** The payload as base64, exactly as in the fragment. */
+  readonly data: string;
+}
+
+const DOMAIN = 'tsp2p-msg/1';
+
+function signedBytes(m: GossipFields): Buffer {
+  return Buffer.from(JSON.stringify([DOMAIN, m.type, m.id, m.ts, m.data]));
+}
+
+/** The origin's signature of a message it is about to gossip. */
+export function signGossip(fields: GossipFields, privateKey: KeyObject): string {
+  return signBody(signedBytes(fields), privateKey);
+}
+
+/** Why a relayed message was refused. */
+export type GossipRefusal = 'unsigned' | 'bad_key' | 'bad_signature' | 'stale';
+
+/**
+ * Checks a relayed message against its origin: the origin's key hashes to its id, the signature
+ * is the key's, and the timestamp is within `maxSkewMs` of `now`. Returns `undefined` when good.
+ */
+export function checkGossip(
+  keys: KeyCache,
+  origin: WirePeer,
+  fields: GossipFields,
+  sig: string | undefined,
+  now: number,
+  maxSkewMs: number,
+): GossipRefusal | undefined {
+  if (sig === undefined || origin.id === undefined || origin.key === undefined) return 'unsigned';
+  if (Math.abs(fields.ts - now) > maxSkewMs) return 'stale';
+  const key = keys.resolve(origin.id, origin.key);
+  if (typeof key === 'string') return 'bad_key';
+  return verifyBody(signedBytes(fields), sig, key) ? undefined : 'bad_signature';
+}
