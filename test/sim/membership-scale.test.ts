@@ -120,6 +120,13 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
 
   test('partition 50/50, then heal: the two halves merge again', async (t) => {
     t.diagnostic(`seed ${seed}`);
+    if (SIZE > 500) {
+      // Each half declares every node of the other dead, and then takes each one back: O(n²)
+      // state changes, each gossiped. At 1,000 nodes in one process that outgrows a default
+      // heap and takes most of an hour; npm test runs this scenario with 200 nodes.
+      t.skip('partition at this size is run with 200 nodes (npm test): O(n²) in one process');
+      return;
+    }
     const nodes = [...sim.nodes];
     const half = Math.floor(nodes.length / 2);
     const a = nodes.slice(0, half);
