@@ -86,7 +86,7 @@ export const failure: Scenario = {
       for (let run = 1; run <= runs; run++) {
         const nodes = await startNetwork(workers, counts, { preset });
         const joined = await joinAtOnce(nodes, random, viewTimeoutMs);
-        log(`run ${run}/${runs}: joined, full views after ${Math.round(Math.max(...joined.fullMs))} ms`);
+        log(`run ${run}/${runs}: joined, every view full after ${Math.round(joined.allFullMs)} ms`);
         await new Promise((r) => setTimeout(r, settleMs));
         const victim = 1 + Math.floor(random.next() * (n - 1));
         const figures = await killAndWatch(nodes, victim, detectTimeoutMs);

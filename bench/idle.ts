@@ -86,9 +86,7 @@ export const idle: Scenario = {
       const nodes = await startNetwork(workers, [1, ...others], { preset });
       const alone = await measured!.call('memory', { gc: true });
       const joined = await joinAtOnce(nodes, random, viewTimeoutMs);
-      log(
-        `every view full after ${Math.round(Math.max(...joined.fullMs))} ms; settling ${settleMs / 1000} s`,
-      );
+      log(`every view full after ${Math.round(joined.allFullMs)} ms; settling ${settleMs / 1000} s`);
       await new Promise((r) => setTimeout(r, settleMs));
       const sampled: MemoryRecord[] = [];
       for (let i = 0; i < samples; i++) {
@@ -122,7 +120,7 @@ export const idle: Scenario = {
         },
         false_failures: events.filter((e) => e.event === 'member:fail').length,
         suspicions: events.filter((e) => e.event === 'member:suspect').length,
-        full_view_ms: round(Math.max(...joined.fullMs), 1),
+        full_view_ms: round(joined.allFullMs, 1),
         settle_s: settleMs / 1000,
         samples,
         seed,

@@ -38,7 +38,9 @@ if (send === undefined) {
 process.on('disconnect', () => process.exit(1));
 
 let nodes: Node[] = [];
+/** Per node: when its view was first full, and since when it has been full without a break. */
 let fullAt: (number | null)[] = [];
+let fullSince: (number | null)[] = [];
 let events: MemberEventRecord[] = [];
 let size = 0;
 
@@ -48,10 +50,17 @@ function aliveCount(node: Node): number {
   return n;
 }
 
-/** Records the first moment node `i` holds every other node of the network alive. */
+/** Records when node `i` holds every other node of the network alive, and when it stops to. */
 function checkFull(i: number): void {
-  if (fullAt[i] !== null) return;
-  if (aliveCount(nodes[i]!) >= size - 1) fullAt[i] = wallNow();
+  const full = aliveCount(nodes[i]!) >= size - 1;
+  if (!full) {
+    fullSince[i] = null;
+    return;
+  }
+  if (fullSince[i] !== null) return;
+  const now = wallNow();
+  fullSince[i] = now;
+  fullAt[i] ??= now;
 }
 
 async function stopNodes(): Promise<void> {
@@ -66,6 +75,7 @@ const handlers: Handlers = {
     size = networkSize;
     events = [];
     fullAt = Array.from({ length: count }, () => null);
+    fullSince = Array.from({ length: count }, () => null);
     nodes = Array.from(
       { length: count },
       () => new Node({ host: '127.0.0.1', port: 0, ...(options as NodeOptions) }),
@@ -110,6 +120,7 @@ const handlers: Handlers = {
       alive: nodes.map(aliveCount),
       live: nodes.map((n) => n.members().length),
       fullAt: [...fullAt],
+      fullSince: [...fullSince],
     };
   },
   events: async () => events,

@@ -181,6 +181,12 @@ export function refusalReason(status: number, body: string | Uint8Array | undefi
     ['No valid Message provided', 'invalid_message'],
     ['Peer not registered', 'not_registered'],
     ['gop2p-style request refused', 'gop2p_not_allowed'],
+    ['unsigned request refused', 'unsigned'],
+    ['bad signature', 'bad_signature'],
+    ['bad key', 'bad_key'],
+    ['stale message', 'stale'],
+    ['network secret required', 'bad_network_tag'],
+    ['too many requests', 'rate_limited'],
     ['You can not connect with yourself', 'self'],
     ['Method not allowed', 'method_not_allowed'],
     ['message too large', 'too_large'],
@@ -245,6 +251,18 @@ export interface MetricsSnapshot {
   readonly inboxes: { readonly iterators: number; readonly buffered: number; readonly dropped: number };
   /** Open Server-Sent Events feeds (browser pages). */
   readonly webClients: number;
+  /**
+   * Signature checks since start (src/security/inbound-guard.ts): envelopes and relayed
+   * messages verified, duplicates acknowledged without effect, unsigned gop2p envelopes
+   * accepted in compat mode. Refusals are in `tsp2p_requests_refused_total`, and refused
+   * relayed messages (inside an accepted batch) in `relayed`.
+   */
+  readonly security?: {
+    readonly verified: number;
+    readonly duplicates: number;
+    readonly unsigned: number;
+    readonly relayedRefused: number;
+  };
 }
 
 /**
@@ -463,6 +481,20 @@ export class NodeMetrics {
         samples: one(s.webClients),
       },
     ];
+    const sec = s.security;
+    if (sec !== undefined) {
+      f.push({
+        name: 'tsp2p_signature_checks_total',
+        help: 'Inbound signature checks by result: verified, duplicate (no effect), unsigned (gop2p, compat mode), relayed_refused (a relayed message not signed by its origin).',
+        type: 'counter',
+        samples: [
+          { labels: { result: 'verified' }, value: sec.verified },
+          { labels: { result: 'duplicate' }, value: sec.duplicates },
+          { labels: { result: 'unsigned' }, value: sec.unsigned },
+          { labels: { result: 'relayed_refused' }, value: sec.relayedRefused },
+        ],
+      });
+    }
     return f;
   }
 

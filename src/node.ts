@@ -48,7 +48,14 @@ import {
   parseAddress,
 } from './peer.js';
 import { decodeData, decodeMemberList, encodeData, encodeMemberList } from './protocol/codec.js';
-import { isTsp2pEnvelope, openEnvelope, type Sealed, sealBatch, sealEnvelope } from './protocol/envelope.js';
+import {
+  type EnvelopeSigner,
+  isTsp2pEnvelope,
+  openEnvelope,
+  type Sealed,
+  sealBatch,
+  sealEnvelope,
+} from './protocol/envelope.js';
 import {
   type BatchedMessage,
   type Envelope,
@@ -59,6 +66,12 @@ import {
   type WirePeer,
 } from './protocol/schema.js';
 import { type Random, shuffle, systemRandom } from './random.js';
+import { AuthenticatedTransport } from './security/authenticated-transport.js';
+import { signGossip } from './security/gossip-signature.js';
+import { InboundGuard } from './security/inbound-guard.js';
+import { NetworkKeyring, type SecretInput } from './security/keyring.js';
+import { identitySigner } from './security/signature.js';
+import { resolveTls } from './security/tls.js';
 import { HttpTransport } from './transport/http.js';
 import type { InboundRequest, InboundResponse, OutboundResponse, Transport } from './transport/transport.js';
 import type {
@@ -116,8 +129,6 @@ interface Running {
   readonly webToken: string;
   /** One outbound queue per member, by id. */
   readonly queues: Map<string, PeerQueue>;
-  /** This node's stream id on every link: receivers deliver each sequence number of it once. */
-  readonly stream: string;
   /** Per sender: the stream and the last sequence number delivered from it. */
   readonly links: Map<string, { stream: string; last: number }>;
 }
@@ -144,6 +155,10 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #identity: Identity;
   readonly #transport: Transport;
   readonly #client: PeerClient;
+  /** Signs every envelope this node sends; checks every envelope it receives (src/security/). */
+  readonly #signer: EnvelopeSigner;
+  readonly #guard: InboundGuard;
+  readonly #keyring: NetworkKeyring;
   readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
   readonly #inboxes = new Set<Inbox<Message>>();
   readonly #metrics = new NodeMetrics();
@@ -164,7 +179,16 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#random = this.#options.random ?? systemRandom;
     this.#logger = this.#options.logger ?? createDebugLogger();
     this.#identity = resolveIdentity(this.#options.identity);
-    this.#transport = this.#options.transport ?? new HttpTransport({ logger: this.#logger });
+    this.#signer = identitySigner(this.#identity);
+    this.#guard = new InboundGuard({
+      compat: this.#options.compat === 'gop2p',
+      maxClockSkewMs: this.#options.maxClockSkewMs,
+    });
+    this.#keyring = new NetworkKeyring(this.#options.secret);
+    this.#transport = new AuthenticatedTransport(
+      this.#options.transport ?? this.#httpTransport(),
+      this.#keyring,
+    );
     this.#client = new PeerClient(this.#transport, this.#clock, () => this.self);
   }
 
@@ -204,7 +228,8 @@ export class Node extends EventEmitter<NodeEvents> {
    */
   get url(): string {
     const self = this.self;
-    return `http://${formatHostPort(self.address, self.port)}/`;
+    const scheme = this.#options.tls === undefined ? 'http' : 'https';
+    return `${scheme}://${formatHostPort(self.address, self.port)}/`;
   }
 
   /**
@@ -294,7 +319,6 @@ export class Node extends EventEmitter<NodeEvents> {
         web,
         webToken,
         queues: new Map(),
-        stream: this.#newId(),
         links: new Map(),
       };
       this.#status = 'started';
@@ -661,7 +685,14 @@ export class Node extends EventEmitter<NodeEvents> {
     const opened = openEnvelope(req.body, req.headers);
     if (!opened.ok) return text(opened.refusal.status, opened.refusal.message);
     this.#metrics.requests.inc({ type: messageTypeName(opened.value.type) });
-    return this.#receive(run, opened.value, req.remoteAddress);
+    // Signature, key, timestamp and replay, before anything else happens (src/security/).
+    const admitted = this.#guard.admit(opened.value, req.body, req.headers);
+    if (admitted.kind === 'refused') return text(admitted.refusal.status, admitted.refusal.message);
+    if (admitted.kind === 'duplicate') return text(200, '');
+    const res = await this.#receive(run, opened.value, req.remoteAddress);
+    // Refused after all (a sender not yet known, say): its retry must not look like a replay.
+    if (admitted.kind === 'signed' && res.status >= 300) admitted.release();
+    return res;
   }
 
   async #receive(run: Running, envelope: Envelope, remoteAddress: string): Promise<InboundResponse> {
@@ -780,7 +811,7 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     let link = run.links.get(from.id);
     if (link === undefined || link.stream !== envelope.stream) {
-      // A new stream (the sender started again): everything in it is new.
+      // A new stream (the sender started again, or rebuilt its queue to us): all of it is new.
       link = { stream: envelope.stream, last: envelope.seq - 1 };
       run.links.set(from.id, link);
     }
@@ -790,7 +821,7 @@ export class Node extends EventEmitter<NodeEvents> {
       link.last = seq;
       const msg = msgs[i]!;
       if (msg.hops !== undefined) {
-        this.#receiveGossip(run, from, msg, decoded[i]!);
+        this.#receiveGossip(run, from, msg, decoded[i]!, envelope.from.key);
         continue;
       }
       const message = new ReceivedMessage(
@@ -811,7 +842,13 @@ export class Node extends EventEmitter<NodeEvents> {
    * then passed on to `fanout` random members other than the one it came from and its origin,
    * while it is under the hop limit.
    */
-  #receiveGossip(run: Running, sender: Peer, msg: BatchedMessage, data: Uint8Array): void {
+  #receiveGossip(
+    run: Running,
+    sender: Peer,
+    msg: BatchedMessage,
+    data: Uint8Array,
+    senderKey: string | undefined,
+  ): void {
     const originWire = msg.origin;
     const origin =
       originWire === undefined
@@ -823,7 +860,14 @@ export class Node extends EventEmitter<NodeEvents> {
             originWire.port,
             originWire.name,
           ));
-    if (!this.#seen.add(`${origin.id}/${msg.id}`, this.#clock.now())) return;
+    const seenKey = `${origin.id}/${msg.id}`;
+    if (this.#seen.has(seenKey, this.#clock.now())) return;
+    // A relay's signature covers only its batch: a relayed message needs its origin's own.
+    if (originWire !== undefined && !this.#guard.checkRelayed(originWire, msg, msg.sig)) {
+      this.#logger.warn('relayed message refused: not signed by its origin', { id: msg.id, from: sender.id });
+      return;
+    }
+    if (!this.#seen.add(seenKey, this.#clock.now())) return;
     const hops = msg.hops ?? 0;
     const message = new ReceivedMessage(msg.id, 'broadcast', origin, data, hops);
     for (const inbox of this.#inboxes) inbox.push(message);
@@ -841,7 +885,8 @@ export class Node extends EventEmitter<NodeEvents> {
       ts: msg.ts,
       data: msg.data,
       hops: hops + 1,
-      origin: originWire ?? wireOf(origin),
+      origin: originWire ?? { ...wireOf(origin), ...(senderKey !== undefined ? { key: senderKey } : {}) },
+      ...(msg.sig !== undefined ? { sig: msg.sig } : {}),
     });
     const out: OutboundMessage = {
       id: msg.id,
@@ -931,6 +976,7 @@ export class Node extends EventEmitter<NodeEvents> {
       deliveryQueues,
       inboxes: { iterators: this.#inboxes.size, buffered, dropped },
       webClients: run?.web?.clients ?? 0,
+      security: this.#guard.summary(),
     };
   }
 
@@ -974,7 +1020,10 @@ export class Node extends EventEmitter<NodeEvents> {
       ts,
       data: b64,
       ...(to !== undefined ? { to } : {}),
-      ...(hops !== undefined ? { hops } : {}),
+      // A gossiped message carries its origin's signature to the nodes relays pass it to.
+      ...(hops !== undefined
+        ? { hops, sig: signGossip({ type, id, ts, data: b64 }, this.#identity.privateKey) }
+        : {}),
     });
     let single: Sealed | undefined;
     return {
@@ -1066,7 +1115,11 @@ export class Node extends EventEmitter<NodeEvents> {
           retryMaxMs: DEFAULTS.retryMaxMs,
         },
         sealBatch: (stream, seq, fragments) =>
-          sealBatch({ from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq }, fragments),
+          sealBatch(
+            { from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq },
+            fragments,
+            this.#signer,
+          ),
         onBatch: (messages, ok) => this.#metrics.recordBatch(messages, ok),
       });
       run.queues.set(m.peer.id, q);
@@ -1090,17 +1143,20 @@ export class Node extends EventEmitter<NodeEvents> {
       announce?: boolean;
     } = {},
   ): Sealed {
-    return sealEnvelope({
-      type,
-      from: this.#from(this.#run!),
-      id: extra.id ?? this.#newId(),
-      ts: Date.now(),
-      ...(extra.data !== undefined ? { data: extra.data } : {}),
-      ...(extra.to !== undefined ? { to: extra.to } : {}),
-      ...(extra.m !== undefined ? { m: extra.m } : {}),
-      ...(extra.target !== undefined ? { target: extra.target } : {}),
-      ...(extra.announce === true ? { announce: true } : {}),
-    });
+    return sealEnvelope(
+      {
+        type,
+        from: this.#from(this.#run!),
+        id: extra.id ?? this.#newId(),
+        ts: Date.now(),
+        ...(extra.data !== undefined ? { data: extra.data } : {}),
+        ...(extra.to !== undefined ? { to: extra.to } : {}),
+        ...(extra.m !== undefined ? { m: extra.m } : {}),
+        ...(extra.target !== undefined ? { target: extra.target } : {}),
+        ...(extra.announce === true ? { announce: true } : {}),
+      },
+      this.#signer,
+    );
   }
 
   /** This node as the sender of an envelope. */
@@ -1114,6 +1170,33 @@ export class Node extends EventEmitter<NodeEvents> {
     };
     if (self.name !== undefined) from.name = self.name;
     return from;
+  }
+
+  /**
+   * Replaces the network secrets at run time, for rotation: every listed secret is accepted,
+   * the first is used to send; an empty list turns the secret off. Rotate in three steps across
+   * the network, each on every node before the next: `[old, new]`, then `[new, old]`, then
+   * `[new]`. No message is refused on the way.
+   *
+   * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` for a secret shorter than 16 characters.
+   */
+  setSecret(secret: SecretInput): void {
+    this.#keyring.set(secret);
+    this.#logger.info('network secret changed', { keys: this.#keyring.keyIds.length });
+  }
+
+  /** The HTTP transport the options describe (limits, TLS). */
+  #httpTransport(): HttpTransport {
+    const l = this.#options.limits;
+    const tls = resolveTls(this.#options.tls);
+    return new HttpTransport({
+      logger: this.#logger,
+      headersTimeoutMs: l.headersTimeoutMs,
+      requestTimeoutMs: l.requestTimeoutMs,
+      maxConnections: l.maxConnections,
+      rateLimit: { ratePerSecond: l.ratePerSecond, burst: l.rateBurst, limitLoopback: l.rateLimitLoopback },
+      ...(tls !== undefined ? { tls } : {}),
+    });
   }
 
   #requireStarted(): Running {

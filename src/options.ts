@@ -16,7 +16,12 @@ import { describeIssue } from './protocol/codec.js';
 import { FIELD_LIMITS } from './protocol/schema.js';
 import type { Random } from './random.js';
 import { type SecretInput, secretList } from './security/keyring.js';
-import { DEFAULT_MAX_CLOCK_SKEW_MS, type LimitOptions, type ResolvedLimits, resolveLimits } from './security/limits.js';
+import {
+  DEFAULT_MAX_CLOCK_SKEW_MS,
+  type LimitOptions,
+  type ResolvedLimits,
+  resolveLimits,
+} from './security/limits.js';
 import type { TlsOptions } from './security/tls.js';
 import type { Transport } from './transport/transport.js';
 

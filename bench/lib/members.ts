@@ -88,7 +88,9 @@ export interface JoinTimes {
   /** When the last `connect()` returned, in ms after `at`. */
   readonly connectMs: number;
   /** Per node, when its view was first full, in ms after `at` (node 0 included). */
-  readonly fullMs: readonly number[];
+  readonly firstFullMs: readonly number[];
+  /** When every view was full at once (and each has stayed full since), in ms after `at`. */
+  readonly allFullMs: number;
 }
 
 /**
@@ -116,14 +118,23 @@ export async function joinAtOnce(
   if (errors.length > 0) throw new BenchError(`connect() failed: ${errors.slice(0, 3).join('; ')}`);
   const connectDone = Math.max(...connects.flatMap((c) => c.doneAt.filter((t): t is number => t !== null)));
   const full = await waitFull(nodes, timeoutMs);
-  return { at, connectMs: connectDone - at, fullMs: full.map((t) => t - at) };
+  return {
+    at,
+    connectMs: connectDone - at,
+    firstFullMs: full.firstFullAt.map((t) => t - at),
+    allFullMs: full.allFullAt - at,
+  };
 }
 
 /**
- * Polls every worker until each node has held all the others alive at some point; resolves with
- * when each did (wall-clock ms). Fails after `timeoutMs` naming the nodes still short.
+ * Polls every worker until every node holds all the others alive at the same time; resolves
+ * with when each node's view was first full, and with the moment since which all have been
+ * (wall-clock ms). Fails after `timeoutMs` naming the nodes still short.
  */
-export async function waitFull(nodes: readonly NodeRef[], timeoutMs: number): Promise<number[]> {
+export async function waitFull(
+  nodes: readonly NodeRef[],
+  timeoutMs: number,
+): Promise<{ firstFullAt: number[]; allFullAt: number }> {
   const workers = [...new Set(nodes.map((n) => n.worker))];
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -131,17 +142,20 @@ export async function waitFull(nodes: readonly NodeRef[], timeoutMs: number): Pr
       await Promise.all(workers.map(async (w) => [w, await w.call('progress', {})] as const)),
     );
     const fullAt = nodes.map((n) => progress.get(n.worker)!.fullAt[n.local] ?? null);
-    if (fullAt.every((t) => t !== null)) return fullAt as number[];
+    const fullSince = nodes.map((n) => progress.get(n.worker)!.fullSince[n.local] ?? null);
+    if (fullSince.every((t) => t !== null)) {
+      return { firstFullAt: fullAt as number[], allFullAt: Math.max(...(fullSince as number[])) };
+    }
     if (performance.now() > deadline) {
       const short = nodes
         .map((n, i) => ({ i, alive: progress.get(n.worker)!.alive[n.local]! }))
-        .filter((_, i) => fullAt[i] === null);
+        .filter((_, i) => fullSince[i] === null);
       const detail = short
         .slice(0, 8)
         .map((s) => `node ${s.i} holds ${s.alive}/${nodes.length - 1} alive`)
         .join(', ');
       throw new BenchError(
-        `${short.length} of ${nodes.length} nodes had no full view after ${timeoutMs / 1000} s (${detail})`,
+        `${short.length} of ${nodes.length} nodes lack a full view after ${timeoutMs / 1000} s (${detail})`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));

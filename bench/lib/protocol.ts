@@ -138,10 +138,18 @@ export interface MemberCommands {
     args: { entries: readonly (string | null)[]; at: number };
     result: { doneAt: readonly (number | null)[]; errors: readonly string[] };
   };
-  /** Per node: members alive and live (alive or suspect) now, and when its view was first full. */
+  /**
+   * Per node: members alive and live (alive or suspect) now, when its view was first full, and
+   * since when it has been full without a break (`null`: not full now).
+   */
   progress: {
     args: Record<string, never>;
-    result: { alive: readonly number[]; live: readonly number[]; fullAt: readonly (number | null)[] };
+    result: {
+      alive: readonly number[];
+      live: readonly number[];
+      fullAt: readonly (number | null)[];
+      fullSince: readonly (number | null)[];
+    };
   };
   /** The member events every node of this worker saw since it started. */
   events: { args: Record<string, never>; result: readonly MemberEventRecord[] };

@@ -44,7 +44,8 @@ export class AuthenticatedTransport implements Transport {
     const handler = options.handler;
     return this.#inner.listen({
       ...options,
-      handler: (req) => (this.#keyring.enabled && !isWebRequest(req) ? this.#serve(req, options) : handler(req)),
+      handler: (req) =>
+        this.#keyring.enabled && !isWebRequest(req) ? this.#serve(req, options) : handler(req),
     });
   }
 

@@ -18,7 +18,7 @@
 import type { Envelope, WirePeer } from '../protocol/schema.js';
 import { checkGossip, type GossipFields } from './gossip-signature.js';
 import { ReplayCache } from './replay-cache.js';
-import { KeyCache, SIGNATURE_HEADER, verifyBody } from './signature.js';
+import { type KeyCache, SIGNATURE_HEADER, sharedKeyCache, verifyBody } from './signature.js';
 
 /** The guard's settings. */
 export interface InboundGuardOptions {
@@ -28,8 +28,8 @@ export interface InboundGuardOptions {
   readonly maxClockSkewMs: number;
   /** Most envelopes the replay cache remembers. @default 100000 */
   readonly replayCapacity?: number;
-  /** Most public keys cached. @default 10000 */
-  readonly keyCacheSize?: number;
+  /** Where public keys are cached. @default the process-wide {@link sharedKeyCache} */
+  readonly keyCache?: KeyCache;
   /** The wall clock, in ms since the epoch (the clock senders stamp `ts` with). @default Date.now */
   readonly now?: () => number;
 }
@@ -77,8 +77,21 @@ export class InboundGuard {
   constructor(options: InboundGuardOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
-    this.#keys = new KeyCache(options.keyCacheSize ?? 10_000);
-    this.#replays = new ReplayCache(options.replayCapacity ?? DEFAULT_REPLAY_CAPACITY, options.maxClockSkewMs);
+    this.#keys = options.keyCache ?? sharedKeyCache;
+    this.#replays = new ReplayCache(
+      options.replayCapacity ?? DEFAULT_REPLAY_CAPACITY,
+      options.maxClockSkewMs,
+    );
+  }
+
+  /** The counters for `/metrics`. */
+  summary(): { verified: number; duplicates: number; unsigned: number; relayedRefused: number } {
+    let relayedRefused = 0;
+    for (const [reason, n] of Object.entries(this.stats.refused)) {
+      if (reason.startsWith('relayed_')) relayedRefused += n;
+    }
+    const { verified, duplicates, unsigned } = this.stats;
+    return { verified, duplicates, unsigned, relayedRefused };
   }
 
   /** How many envelopes the replay cache holds. */
@@ -87,7 +100,11 @@ export class InboundGuard {
   }
 
   /** Checks `envelope`, decoded from `body`, which arrived with `headers` (lowercase names). */
-  admit(envelope: Envelope, body: Uint8Array, headers: Readonly<Record<string, string | undefined>>): Admission {
+  admit(
+    envelope: Envelope,
+    body: Uint8Array,
+    headers: Readonly<Record<string, string | undefined>>,
+  ): Admission {
     const sig = headers[SIGNATURE_HEADER];
     const from = envelope.from;
     if (envelope.v === undefined && from.id === undefined && from.key === undefined && sig === undefined) {
@@ -100,7 +117,8 @@ export class InboundGuard {
         "gop2p-style request refused: it is unsigned, and this node does not run with compat: 'gop2p'",
       );
     }
-    if (sig === undefined) return this.#refuse('unsigned', `unsigned request refused: no ${SIGNATURE_HEADER} header`);
+    if (sig === undefined)
+      return this.#refuse('unsigned', `unsigned request refused: no ${SIGNATURE_HEADER} header`);
     if (from.id === undefined) return this.#refuse('unsigned', 'unsigned request refused: no from.id');
     if (from.key === undefined) return this.#refuse('unsigned', 'unsigned request refused: no from.key');
     if (envelope.v === undefined) return this.#refuse('unsigned', 'unsigned request refused: no v');

@@ -51,7 +51,9 @@ export function secretList(input: SecretInput | undefined): string[] {
   const list = typeof input === 'string' ? [input] : [...input];
   for (const s of list) {
     if (typeof s !== 'string' || s.length < MIN_SECRET_LENGTH) {
-      throw new InvalidOptionsError(`invalid option secret: each secret needs at least ${MIN_SECRET_LENGTH} characters`);
+      throw new InvalidOptionsError(
+        `invalid option secret: each secret needs at least ${MIN_SECRET_LENGTH} characters`,
+      );
     }
   }
   return list;

@@ -80,7 +80,10 @@ export class RateLimiter {
       }
     } else {
       this.#buckets.delete(key); // most recently seen goes last
-      bucket.tokens = Math.min(this.#o.burst, bucket.tokens + ((now - bucket.at) * this.#o.ratePerSecond) / 1000);
+      bucket.tokens = Math.min(
+        this.#o.burst,
+        bucket.tokens + ((now - bucket.at) * this.#o.ratePerSecond) / 1000,
+      );
       bucket.at = now;
     }
     this.#buckets.set(key, bucket);

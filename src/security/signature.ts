@@ -60,13 +60,14 @@ export function publicKeyObject(raw: Uint8Array): KeyObject {
 }
 
 /**
- * Public keys by node id, one KeyObject each, bounded (least recently used first out). A key
- * enters only after its fingerprint matched the id, so an entry can never be replaced by
- * another key for the same id.
+ * Public keys, one KeyObject each, by their base64url text, with the id each hashes to;
+ * bounded (least recently used first out). Building a KeyObject costs about as much as a
+ * verification, so each key is built once. What the cache holds is a pure function of the key,
+ * so one cache may serve every node in a process.
  */
 export class KeyCache {
   readonly #capacity: number;
-  readonly #keys = new Map<string, { readonly text: string; readonly key: KeyObject }>();
+  readonly #keys = new Map<string, { readonly id: string; readonly key: KeyObject }>();
 
   /** @param capacity - most keys kept */
   constructor(capacity: number) {
@@ -79,32 +80,32 @@ export class KeyCache {
   }
 
   /**
-   * The KeyObject for `id`, whose envelope carries `keyText` (base64url): from the cache, or
-   * checked against the id and cached. A string on refusal: `'bad_key'` when `keyText` is no
-   * Ed25519 key, `'key_mismatch'` when its fingerprint is not `id`.
+   * The KeyObject of `keyText` (base64url) when its fingerprint is `id`. A string on refusal:
+   * `'bad_key'` when `keyText` is no Ed25519 key, `'key_mismatch'` when its fingerprint is not
+   * `id`.
    */
   resolve(id: string, keyText: string): KeyObject | 'bad_key' | 'key_mismatch' {
-    const cached = this.#keys.get(id);
-    if (cached !== undefined && cached.text === keyText) {
+    let entry = this.#keys.get(keyText);
+    if (entry !== undefined) {
       // Most recently used goes last.
-      this.#keys.delete(id);
-      this.#keys.set(id, cached);
-      return cached.key;
+      this.#keys.delete(keyText);
+    } else {
+      const raw = decodePublicKey(keyText);
+      if (raw === undefined) return 'bad_key';
+      try {
+        entry = { id: fingerprint(raw), key: publicKeyObject(raw) };
+      } catch {
+        return 'bad_key';
+      }
+      if (this.#keys.size >= this.#capacity) this.#keys.delete(this.#keys.keys().next().value as string);
     }
-    const raw = decodePublicKey(keyText);
-    if (raw === undefined) return 'bad_key';
-    if (fingerprint(raw) !== id) return 'key_mismatch';
-    let key: KeyObject;
-    try {
-      key = publicKeyObject(raw);
-    } catch {
-      return 'bad_key';
-    }
-    this.#keys.set(id, { text: keyText, key });
-    if (this.#keys.size > this.#capacity) this.#keys.delete(this.#keys.keys().next().value as string);
-    return key;
+    this.#keys.set(keyText, entry);
+    return entry.id === id ? entry.key : 'key_mismatch';
   }
 }
+
+/** The key cache every node of this process shares (see {@link KeyCache}). */
+export const sharedKeyCache = new KeyCache(16_384);
 
 /** Whether `signature` (base64url) is `key`'s Ed25519 signature of `body`. Never throws. */
 export function verifyBody(body: Uint8Array, signature: string, key: KeyObject): boolean {

@@ -54,7 +54,7 @@ function pem(input: PemInput, what: string): Buffer {
 /** Loads the PEM material of the `tls` option. */
 export function resolveTls(tls: TlsOptions | undefined): ResolvedTls | undefined {
   if (tls === undefined) return undefined;
-  const ca = tls.ca === undefined ? undefined : (Array.isArray(tls.ca) ? tls.ca : [tls.ca]) as PemInput[];
+  const ca = tls.ca === undefined ? undefined : ((Array.isArray(tls.ca) ? tls.ca : [tls.ca]) as PemInput[]);
   if (tls.requestCert === true && ca === undefined) {
     throw new InvalidOptionsError('invalid option tls.requestCert: mutual TLS needs tls.ca');
   }

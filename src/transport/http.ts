@@ -12,7 +12,7 @@ import { AddressInUseError, P2PError, PeerUnreachableError, ProtocolError } from
 import type { Logger } from '../logger.js';
 import { noopLogger } from '../logger.js';
 import { formatHostPort, normalizeRemoteAddress } from '../peer.js';
-import { type RateLimitOptions, RateLimiter } from '../security/rate-limit.js';
+import { RateLimiter, type RateLimitOptions } from '../security/rate-limit.js';
 import { clientTlsOptions, type ResolvedTls, serverTlsOptions } from '../security/tls.js';
 import {
   type InboundRequest,

@@ -27,7 +27,12 @@ async function fence(from: PeerProcess, to: readonly PeerProcess[], marker: stri
 }
 
 test('nodes in separate processes join, talk, leave, rejoin and survive a killed member', async (t) => {
-  const peers = await spawnPeers(t, 4, { requestTimeoutMs: 3_000, leaveTimeoutMs: 2_000 });
+  // A message to a dead member is retried until it is declared dead or for 8 s at most.
+  const peers = await spawnPeers(t, 4, {
+    requestTimeoutMs: 3_000,
+    leaveTimeoutMs: 2_000,
+    deliveryTimeoutMs: 8_000,
+  });
   const [p0, p1, p2, p3] = peers as [PeerProcess, PeerProcess, PeerProcess, PeerProcess];
   const others = (p: PeerProcess): PeerProcess[] => peers.filter((q) => q !== p);
 
