@@ -9,7 +9,9 @@
  * @module
  */
 
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import { intFlag } from './lib/args.js';
 import { HEADER_BYTES } from './lib/payload.js';
 import { compareSystems, runRound } from './lib/rounds.js';
@@ -27,6 +29,8 @@ const usage = `  --nodes N          nodes, one process each, all sending (defaul
   --warmup K         unmeasured messages per node before the runs
                      (default auto: enough for 20000 deliveries, at least 200)
   --round-timeout S  seconds a run may take before it fails (default 60)
+  --profile DIR      CPU-profile node 0 of each system during the measured runs:
+                     DIR/<system>-all-to-all.cpuprofile
   --deadline S       kill everything and exit 1 after S seconds (default 240)`;
 
 /** The figures of one measured run. */
@@ -52,6 +56,7 @@ export const allToAll: Scenario = {
     runs: { type: 'string', default: '3' },
     warmup: { type: 'string', default: 'auto' },
     'round-timeout': { type: 'string', default: '60' },
+    profile: { type: 'string' },
     deadline: { type: 'string', default: '240' },
   },
   async run(values, log) {
@@ -66,6 +71,8 @@ export const allToAll: Scenario = {
         : intFlag(values, 'warmup', 0, 10_000_000);
     const timeoutMs = intFlag(values, 'round-timeout', 1, 3600) * 1000;
     const senders = Array.from({ length: nodes }, (_, i) => i);
+    const profileDir = typeof values.profile === 'string' ? resolve(values.profile) : undefined;
+    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
     const loadBefore = loadavg();
     log(
       `all-to-all: ${nodes} nodes each broadcasting ${messages} messages of ${size} B, window ${window}, ` +
@@ -104,6 +111,14 @@ export const allToAll: Scenario = {
             duplicates: r.received.reduce((n, x) => n + x.duplicates, 0),
             cpu_us: round((r.received.reduce((n, x) => n + x.cpuMs, 0) * 1000) / r.deliveries, 1),
           };
+        },
+        beforeRuns: async (_system, workers) => {
+          if (profileDir !== undefined) await workers[0]!.call('profile', {});
+        },
+        afterRuns: async (system, workers) => {
+          if (profileDir === undefined) return;
+          await workers[0]!.call('profile', { file: join(profileDir, `${system}-all-to-all.cpuprofile`) });
+          log(`profile of ${system} node 0 written to ${profileDir}`);
         },
         describe: (f) =>
           `${String(f.deliveries_per_s).padStart(6)} deliveries/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  ` +

@@ -157,6 +157,9 @@ export interface Comparison<F> {
   measure(system: SystemName, workers: readonly Worker[], nextRound: () => number): Promise<F>;
   /** One line for the progress log. */
   describe(figures: F): string;
+  /** Called once per system after the warm-ups, and once after the last run (e.g. profiling). */
+  beforeRuns?(system: SystemName, workers: readonly Worker[]): Promise<void>;
+  afterRuns?(system: SystemName, workers: readonly Worker[]): Promise<void>;
 }
 
 /**
@@ -180,6 +183,7 @@ export async function compareSystems<F>(
     }
     for (const sys of SYSTEMS) await c.warmup(sys.name, clusters.get(sys.name)!, nextRound);
     log('warmed up');
+    for (const sys of SYSTEMS) await c.beforeRuns?.(sys.name, clusters.get(sys.name)!);
     for (let run = 1; run <= c.runs; run++) {
       const order = run % 2 === 1 ? SYSTEMS : [...SYSTEMS].reverse();
       for (const sys of order) {
@@ -188,6 +192,7 @@ export async function compareSystems<F>(
         log(`run ${run}/${c.runs} ${sys.name.padEnd(8)} ${c.describe(f)}`);
       }
     }
+    for (const sys of SYSTEMS) await c.afterRuns?.(sys.name, clusters.get(sys.name)!);
   } finally {
     await Promise.all([...clusters.values()].map((w) => Promise.all(w.map((x) => x.stop()))));
   }
