@@ -160,7 +160,14 @@ export class Membership {
   /** Starts suspecting a member that failed a probe. */
   suspect(id: string): void {
     const cur = this.#table.get(id);
-    if (cur === undefined || cur.state !== 'alive') return;
+    if (cur === undefined) return;
+    if (cur.state === 'suspect') {
+      // Already suspected by someone else, and our own probe failed too: that is an independent
+      // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard).
+      this.#queue.enqueue({ ...memberUpdate(cur), by: this.#o.self.id });
+      return;
+    }
+    if (cur.state !== 'alive') return;
     this.apply({ ...toUpdate(cur.peer, 'suspect', cur.incarnation, cur.kind), by: this.#o.self.id }, true);
   }
 
