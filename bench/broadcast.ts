@@ -56,7 +56,7 @@ interface Settings {
 const usage = `  --nodes N          nodes, one process each, node 0 sends (default 10)
   --messages M       messages broadcast per run (default 2000)
   --size S           payload bytes, at least ${HEADER_BYTES} (default 100)
-  --window W         broadcasts in flight at once (default 64)
+  --window W         broadcasts in flight at once (default 1024: enough to saturate both systems)
   --runs R           measured runs per system, alternating baseline and tsp2p (default 3)
   --warmup K         unmeasured messages per system before the runs
                      (default auto: enough for 20000 deliveries, at least 2000 messages,
@@ -74,7 +74,7 @@ export const broadcast: Scenario = {
     nodes: { type: 'string', default: '10' },
     messages: { type: 'string', default: '2000' },
     size: { type: 'string', default: '100' },
-    window: { type: 'string', default: '64' },
+    window: { type: 'string', default: '1024' },
     runs: { type: 'string', default: '3' },
     warmup: { type: 'string', default: 'auto' },
     'round-timeout': { type: 'string', default: '60' },
