@@ -57,6 +57,9 @@ export {
 } from './peer.js';
 export { type Envelope, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
 export { type Random, SeededRandom, SystemRandom } from './random.js';
+export type { SecretInput } from './security/keyring.js';
+export { DEFAULT_LIMITS, DEFAULT_MAX_CLOCK_SKEW_MS, type LimitOptions } from './security/limits.js';
+export type { PemInput, TlsOptions } from './security/tls.js';
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
 export {
   MemoryNetwork,

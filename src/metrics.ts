@@ -485,7 +485,9 @@ export class NodeMetrics {
     if (sec !== undefined) {
       f.push({
         name: 'tsp2p_signature_checks_total',
-        help: 'Inbound signature checks by result: verified, duplicate (no effect), unsigned (gop2p, compat mode), relayed_refused (a relayed message not signed by its origin).',
+        help:
+          'Inbound signature checks by result: verified, duplicate (no effect), unsigned ' +
+          '(gop2p, compat mode), relayed_refused (a relayed message not signed by its origin).',
         type: 'counter',
         samples: [
           { labels: { result: 'verified' }, value: sec.verified },

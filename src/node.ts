@@ -709,6 +709,11 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     const m = run.membership;
     const senderId = tsp2p ? envelope.from.id! : addressId(address, port);
+    // An unsigned (gop2p) request can prove nothing: it may not speak for a signed member's address.
+    const holder = tsp2p ? undefined : m.getByAddress(address, port);
+    if (holder !== undefined && holder.kind === 'tsp2p' && isLive(holder.state)) {
+      return text(403, 'Peer not registered: that address is a tsp2p member, whose requests are signed');
+    }
 
     if (envelope.type === MessageType.Connect) {
       const existing = m.liveMember(tsp2p ? senderId : undefined, address, port);

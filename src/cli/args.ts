@@ -23,6 +23,10 @@ export interface NodeFlags {
   readonly name: string | undefined;
   /** Compat mode: also talk to gop2p nodes. */
   readonly gop2p: boolean;
+  /** The network secrets, the sending one first (`--secret`, repeatable or comma-separated). */
+  readonly secret: readonly string[];
+  /** The key file (`--identity`); undefined picks one in the data directory. */
+  readonly identity: string | undefined;
 }
 
 /** What the command line asks for. */
@@ -44,6 +48,8 @@ const OPTIONS = {
   join: { type: 'string' },
   name: { type: 'string' },
   gop2p: { type: 'boolean' },
+  secret: { type: 'string', multiple: true },
+  identity: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -92,6 +98,8 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       join: values.join === undefined ? undefined : parseJoin(values.join),
       name: values.name,
       gop2p: values.gop2p ?? false,
+      secret: parseSecrets(values.secret ?? []),
+      identity: values.identity,
     },
   };
 }
@@ -101,6 +109,16 @@ function helpTopic(topic: string | undefined): RunCommand | undefined {
   if (!COMMANDS.includes(topic))
     throw new UsageError(`no help for '${topic}': the commands are chat and node`);
   return topic as RunCommand;
+}
+
+function parseSecrets(given: readonly string[]): string[] {
+  const list = given.flatMap((s) => s.split(',')).map((s) => s.trim());
+  for (const s of list) {
+    if (s.length < 16) {
+      throw new UsageError('--secret needs at least 16 characters (e.g. from: openssl rand -base64 24)');
+    }
+  }
+  return list;
 }
 
 function parsePort(text: string): number {

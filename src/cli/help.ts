@@ -22,6 +22,13 @@ const FLAGS = `Options:
   --join H:P     join the network through the node at H:P (a bare port means 127.0.0.1)
   --name NAME    a display name shown with your messages (default: <user>-<id prefix>)
   --gop2p        compat mode: also talk to gop2p (Go) nodes
+  --secret S     the network secret (16+ characters): only nodes that hold it can join,
+                 read or send. Repeat it or separate with commas to rotate: all are
+                 accepted, the first is used to send. Also read from $TSP2P_SECRET, which
+                 other users cannot see in the process list. gop2p nodes cannot hold one.
+  --identity F   the node's key file (created, mode 0600, if missing). Default: a free
+                 identity*.pem in $XDG_DATA_HOME/tsp2p (~/.local/share/tsp2p), one per
+                 running node, so the node keeps its id across runs
   -h, --help     show this help`;
 
 /** The chat's commands, as `/help` prints them. */

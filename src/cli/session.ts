@@ -7,8 +7,9 @@
  */
 
 import { userInfo } from 'node:os';
-import { generateIdentity, type LeaveReport, Node, type NodeOptions, P2PError } from '../index.js';
+import { type LeaveReport, Node, type NodeOptions, P2PError } from '../index.js';
 import { type NodeFlags, UsageError } from './args.js';
+import { cliIdentity } from './identity-store.js';
 
 /** The exit code of a second Ctrl-C: 128 + SIGINT. */
 export const FORCED_EXIT_CODE = 130;
@@ -34,13 +35,24 @@ export function defaultName(id: string): string {
  * @throws {UsageError} when a flag holds a value the node refuses (a bad host, a name too long).
  */
 export function createNode(flags: NodeFlags): Node {
-  const identity = generateIdentity();
+  // The key lives in the data directory (or --identity FILE): the node keeps its id across runs.
+  let identity: ReturnType<typeof cliIdentity>['identity'];
+  try {
+    identity = cliIdentity(flags.identity).identity;
+  } catch (err) {
+    throw new UsageError(`--identity: ${(err as Error).message}`);
+  }
+  // Also from the environment, which other users cannot read in the process list.
+  const envSecret = process.env.TSP2P_SECRET;
+  const secret =
+    flags.secret.length > 0 ? flags.secret : envSecret ? envSecret.split(',').map((s) => s.trim()) : [];
   const options: NodeOptions = {
     port: flags.port,
     name: flags.name ?? defaultName(identity.id),
     identity: identity.privateKey,
     ...(flags.host !== undefined ? { host: flags.host } : {}),
     ...(flags.gop2p ? { compat: 'gop2p' as const } : {}),
+    ...(secret.length > 0 ? { secret } : {}),
   };
   try {
     return new Node(options);

@@ -74,9 +74,13 @@ export class AuthenticatedTransport implements Transport {
       headers: { ...request.headers, [AUTH_HEADER]: tagged.header },
     });
     if (!this.#keyring.verifyAnswer(tagged, res.headers[AUTH_HEADER], res.status, res.body)) {
+      const where = formatHostPort(request.host, request.port);
       const line = firstLine(res.body);
+      if (res.status === 401 && res.headers[AUTH_HEADER] === undefined) {
+        throw new UnauthorizedError(`${where} refused the request: 401 ${line} (it holds another secret)`);
+      }
       throw new UnauthorizedError(
-        `the answer of ${formatHostPort(request.host, request.port)} is not authenticated by the network secret ` +
+        `the answer of ${where} is not authenticated by the network secret ` +
           `(status ${res.status}${line === '' ? '' : `: ${line}`})`,
       );
     }

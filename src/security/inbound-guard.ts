@@ -48,7 +48,10 @@ export type Admission =
   | { readonly kind: 'duplicate' }
   /** A gop2p peer's unsigned envelope, in compat mode. */
   | { readonly kind: 'unsigned' }
-  /** Signed and verified. Call `release()` when the request is refused after all, so that a retry is not taken for a replay. */
+  /**
+   * Signed and verified. Call `release()` when the request is refused after all, so that a
+   * retry is not taken for a replay.
+   */
   | { readonly kind: 'signed'; readonly release: () => void };
 
 /** What the guard has seen since it was created. */

@@ -101,19 +101,40 @@ export class HttpTransport implements Transport {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
+    // A connection that never sends a byte is no request yet, so the header timeout does not
+    // see it: an idle timer cuts it, until its first request arrives (Node's own timeouts then
+    // take over: headers, request, keep-alive).
+    const silent = new WeakSet<Socket>();
+    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+      silent.add(socket);
+      socket.setTimeout(this.#options.headersTimeoutMs);
+    });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (silent.delete(req.socket)) req.socket.setTimeout(0);
       this.#serve(req, res, options).catch((err: unknown) => {
         this.#logger.error('request handler failed', { err });
         if (!res.headersSent) send(res, { status: 500, body: 'internal error\n' });
         else res.destroy();
       });
     });
-    // A malformed request line or headers: answer 400 rather than letting the socket hang.
-    server.on('clientError', (_err: Error, socket: Socket) => {
-      options.onRefused?.(400, 'malformed_http');
-      if (socket.writable)
-        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+    // Answer rather than letting the socket hang. Malformed HTTP: 400; headers over the size limit: 431; a request too slow to arrive whole
+    // (header or request timeout): 408.
+    server.on('clientError', (err: Error, socket: Socket) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      const [status, reason] =
+        code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ['408 Request Timeout', 'timeout']
+          : code === 'HPE_HEADER_OVERFLOW'
+            ? ['431 Request Header Fields Too Large', 'headers_too_large']
+            : ['400 Bad Request', 'malformed_http'];
+      options.onRefused?.(Number(status.slice(0, 3)), reason);
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // Closed for good once the answer is out: a client that never reads must not keep it half-open.
+      socket.once('finish', () => socket.destroy());
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
@@ -329,6 +350,8 @@ function send(res: ServerResponse, response: InboundResponse): void {
 
 /** How long a refused upload may go on being discarded before its connection is closed. */
 const LINGER_MS = 1_000;
+/** How much of a refused upload is discarded at most before its connection is closed. */
+const LINGER_BYTES = 4 * 1024 * 1024;
 
 /**
  * Answers 413 at once, then closes the connection once the client stops sending, or after
@@ -351,9 +374,16 @@ function refuseEarly(
   res.shouldKeepAlive = false;
   res.writeHead(status, { ...headers, 'content-type': TEXT, 'content-length': buf.byteLength });
   res.write(buf); // the whole answer is on its way; end() below only closes the connection
-  req.resume(); // discard the rest of the body
+  let discarded = 0;
+  const onData = (chunk: Buffer): void => {
+    discarded += chunk.length;
+    if (discarded > LINGER_BYTES) close();
+  };
+  req.on('data', onData); // discard the rest of the body (no more than LINGER_BYTES of it)
+  req.resume();
   const close = (): void => {
     clearTimeout(timer);
+    req.off('data', onData);
     if (!res.writableEnded) res.end();
   };
   const timer = setTimeout(close, LINGER_MS);

@@ -7,6 +7,8 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -18,9 +20,17 @@ export const BIN = fileURLToPath(new URL('../../bin/tsp2p.js', import.meta.url))
 /** How long a wait lasts by default. Generous: the machine is shared and may be slow. */
 export const WAIT_MS = 15_000;
 
-/** The environment children run with: no colour forced either way, no debug output. */
+/**
+ * The environment children run with: no colour forced either way, no debug output, and their
+ * key files (the CLI keeps one per running node) in a temporary data directory rather than the
+ * user's own.
+ */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    XDG_DATA_HOME: join(tmpdir(), 'tsp2p-test-data'),
+    ...extra,
+  };
   for (const key of ['NO_COLOR', 'FORCE_COLOR', 'NODE_DEBUG', 'NODE_OPTIONS']) {
     if (!(key in extra)) delete env[key];
   }

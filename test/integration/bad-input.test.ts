@@ -11,6 +11,7 @@ import type { Message, Node, Peer } from '../../src/index.js';
 import { maxBodyBytes } from '../../src/options.js';
 import { parseRawAnswer, type RawAnswer, rawRequest, rawSocket } from '../helpers/http-raw.js';
 import { ids, startNode } from '../helpers/nodes.js';
+import { type SignedRequest, signEnvelope, testIdentity } from '../helpers/security-sign.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MAX_MESSAGE_BYTES = 1024;
@@ -20,16 +21,21 @@ const CAP = maxBodyBytes(MAX_MESSAGE_BYTES);
 async function network(
   t: { after(fn: () => unknown): void },
   compat: boolean,
-): Promise<{ node: Node; member: Node }> {
+): Promise<{ node: Node; member: Node; memberIdentity: ReturnType<typeof testIdentity> }> {
   const node = await startNode(t, {
     maxMessageBytes: MAX_MESSAGE_BYTES,
     leaveTimeoutMs: 500,
     requestTimeoutMs: 2_000,
     ...(compat ? { compat: 'gop2p' as const } : {}),
   });
-  const member = await startNode(t, { maxMessageBytes: MAX_MESSAGE_BYTES });
+  // The test holds the member's key, to sign requests in its name.
+  const memberIdentity = testIdentity();
+  const member = await startNode(t, {
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    identity: memberIdentity.privateKey,
+  });
   await member.connect(node.self);
-  return { node, member };
+  return { node, member, memberIdentity };
 }
 
 /** An error answer is exactly one line: some text, then '\n'. */
@@ -72,12 +78,17 @@ function tsp2pEnvelope(fields: Record<string, unknown>): Record<string, unknown>
 }
 
 test('malformed requests get a precise 4xx on one line and change nothing', async (t) => {
-  const { node, member } = await network(t, false);
+  const { node, member, memberIdentity } = await network(t, false);
   const before = ids(node.members());
   const self = { address: node.self.address, port: node.self.port, id: node.id };
   const fromMember = { address: member.self.address, port: member.self.port, id: member.id };
+  // Signed envelopes: by a stranger (a valid signature, but no member), and by the member.
+  const stranger = testIdentity();
+  const fromStranger = { address: '127.0.0.1', port: 40000 };
+  const signed = (fields: Record<string, unknown>): SignedRequest =>
+    signEnvelope({ type: 2, data: 'aGk=', from: fromStranger, ...fields }, stranger);
 
-  const cases: [what: string, body: string | Uint8Array, status: number][] = [
+  const cases: [what: string, body: string | Uint8Array | SignedRequest, status: number][] = [
     ['not JSON', 'garbage', 400],
     ['empty body', '', 400],
     ['not UTF-8', new Uint8Array([0xff, 0xfe, 0x7b, 0x7d]), 400],
@@ -109,25 +120,36 @@ test('malformed requests get a precise 4xx on one line and change nothing', asyn
     ['unknown type 99', JSON.stringify(tsp2pEnvelope({ type: 99 })), 405],
     ['unknown type -1', JSON.stringify(tsp2pEnvelope({ type: -1 })), 405],
     ['unknown type 1000 from a member', JSON.stringify(tsp2pEnvelope({ type: 1000, from: fromMember })), 405],
-    ['broadcast from a non-member', JSON.stringify(tsp2pEnvelope({})), 403],
-    ['direct from a non-member', JSON.stringify(tsp2pEnvelope({ type: 3, to: [self] })), 403],
-    ['disconnect from a non-member', JSON.stringify(tsp2pEnvelope({ type: 1, data: null })), 403],
+    ['an unsigned broadcast', JSON.stringify(tsp2pEnvelope({})), 401],
+    ["an unsigned broadcast in a member's name", JSON.stringify(tsp2pEnvelope({ from: fromMember })), 401],
+    ['a broadcast from a non-member', signed({}), 403],
+    ['a direct message from a non-member', signed({ type: 3, to: [self] }), 403],
+    ['a disconnect from a non-member', signed({ type: 1, data: null }), 403],
     [
       'gop2p-style broadcast outside compat mode',
       JSON.stringify({ type: 2, data: 'aGk=', from: fromMember }),
-      403,
+      401,
     ],
-    ['a message from the node itself', JSON.stringify(tsp2pEnvelope({ type: 0, from: self })), 400],
+    ["a message in the node's own name", JSON.stringify(tsp2pEnvelope({ type: 0, from: self })), 401],
+    [
+      "a message from the node's own address",
+      signed({ type: 0, from: { address: node.self.address, port: node.self.port } }),
+      400,
+    ],
     [
       'a payload over maxMessageBytes from a member',
-      JSON.stringify(
-        tsp2pEnvelope({ from: fromMember, data: Buffer.alloc(MAX_MESSAGE_BYTES + 1).toString('base64') }),
+      signEnvelope(
+        { type: 2, from: fromMember, data: Buffer.alloc(MAX_MESSAGE_BYTES + 1).toString('base64') },
+        memberIdentity,
       ),
       413,
     ],
   ];
   for (const [what, body, status] of cases) {
-    const answer = await rawRequest(node.self.port, body);
+    const answer =
+      typeof body === 'object' && 'headers' in body
+        ? await rawRequest(node.self.port, body.body, { headers: body.headers })
+        : await rawRequest(node.self.port, body);
     assert.equal(answer.status, status, `${what}: ${answer.body}`);
     assertOneLine(answer, what);
   }

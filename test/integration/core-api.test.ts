@@ -9,21 +9,24 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Message, Node, type Peer } from '../../src/index.js';
-import { closedPort, postJson, rawRequest, SilentServer } from '../helpers/http-raw.js';
+import { closedPort, rawRequest, SilentServer } from '../helpers/http-raw.js';
 import { ids, startNode } from '../helpers/nodes.js';
+import { signEnvelope, testIdentity } from '../helpers/security-sign.js';
 import { onceEvent, waitFor, withDeadline } from '../helpers/wait.js';
 
-/** Makes a silent server a member of `node` by sending a tsp2p connect in its name. */
-async function joinAsSilentMember(node: Node, silent: SilentServer, id: string): Promise<void> {
-  const answer = await postJson(node.self.port, {
-    type: 0,
-    v: 1,
-    id: `join-${id}`,
-    ts: Date.now(),
-    data: null,
-    from: { address: '127.0.0.1', port: silent.port, id },
-  });
+/**
+ * Makes a silent server a member of `node` by sending a signed tsp2p connect in its name, with
+ * an identity of its own. Resolves with the member's id (its key's fingerprint).
+ */
+async function joinAsSilentMember(node: Node, silent: SilentServer): Promise<string> {
+  const identity = testIdentity();
+  const connect = signEnvelope(
+    { type: 0, data: null, from: { address: '127.0.0.1', port: silent.port } },
+    identity,
+  );
+  const answer = await rawRequest(node.self.port, connect.body, { headers: connect.headers });
   assert.equal(answer.status, 200, answer.body);
+  return identity.id;
 }
 
 test('start() on port 0 listens on a real port', async (t) => {
@@ -132,7 +135,7 @@ test('a member that never answers is reported ERR_TIMEOUT and does not hold up t
   const c = await startNode(t);
   await b.connect(a.self);
   await c.connect(a.self);
-  await joinAsSilentMember(a, silent, 'silent-member');
+  const silentId = await joinAsSilentMember(a, silent);
   assert.equal(a.members().length, 3);
 
   const gotB = onceEvent<[Message]>(b, 'message');
@@ -140,7 +143,7 @@ test('a member that never answers is reported ERR_TIMEOUT and does not hold up t
   const report = await a.broadcast('not waiting for the slow one');
   assert.deepEqual(ids(report.delivered), [b.id, c.id].sort());
   assert.equal(report.failed.length, 1);
-  assert.equal(report.failed[0]?.peer.id, 'silent-member');
+  assert.equal(report.failed[0]?.peer.id, silentId);
   assert.equal(report.failed[0]?.error.code, 'ERR_TIMEOUT');
   await waitFor(() => silent.held(2) > 0, { message: 'the silent member to have the broadcast' });
   // Retried (the same batch, the same sequence numbers) until the deadline: held at least once.
@@ -153,7 +156,7 @@ test('a member that never answers is reported ERR_TIMEOUT and does not hold up t
   assert.deepEqual(ids(dm.delivered), [b.id]);
   assert.deepEqual(
     dm.failed.map((f) => [f.peer.id, f.error.code]),
-    [['silent-member', 'ERR_TIMEOUT']],
+    [[silentId, 'ERR_TIMEOUT']],
   );
 });
 
@@ -178,7 +181,7 @@ test('an aborted signal rejects with signal.reason', async (t) => {
   assert.equal(fresh.status, 'stopped');
 
   // Aborted while a request hangs at a silent member: rejects with the reason, promptly.
-  await joinAsSilentMember(a, silent, 'silent-member');
+  await joinAsSilentMember(a, silent);
   const ac = new AbortController();
   const midFlight = new Error('aborted mid-flight');
   const pending = a.broadcast('hanging', { signal: ac.signal });

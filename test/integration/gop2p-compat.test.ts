@@ -311,7 +311,7 @@ test('gop2p-style peers join a tsp2p network and talk both ways', async (t) => {
   for (const n of [a, b, c]) assert.ok(!n.members().some((m) => m.id === goId(goAny)));
 });
 
-test('without compat mode, gop2p requests get 403 and a gop2p entry point is refused', async (t) => {
+test('without compat mode, gop2p requests get 401 (unsigned) and a gop2p entry point is refused', async (t) => {
   const node = await startNode(t, { requestTimeoutMs: 2_000, leaveTimeoutMs: 1_000 });
   const other = await startNode(t);
   await other.connect(node.self);
@@ -320,7 +320,8 @@ test('without compat mode, gop2p requests get 403 and a gop2p entry point is ref
   for (const what of ['connect to the entry point', 'broadcast', 'direct message', 'disconnect']) {
     const r = recorded(what);
     const answer = await rawRequest(node.self.port, r.body, { headers: r.headers });
-    assert.equal(answer.status, 403, `${what}: ${answer.body}`);
+    assert.equal(answer.status, 401, `${what}: ${answer.body}`);
+    assert.match(answer.body, /^gop2p-style request refused: .*compat/);
   }
   assert.deepEqual(ids(node.members()), before);
 
