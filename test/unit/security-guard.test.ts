@@ -84,10 +84,10 @@ describe('the inbound guard', () => {
     const good = signed({ id: 'good' });
     // No signature header.
     assert.equal(refusal(admit(g, { ...good, headers: {} })), 'unsigned');
-    // A signature by another key, over the same body.
+    // Mallory signs in alice's name, with her own key in from.key: the key is not alice's.
     const forged = signed({ id: 'good' }, mallory, alice.id);
     assert.equal(refusal(admit(g, forged)), 'bad_key', "mallory's key does not hash to alice's id");
-    // Mallory's key in alice's name: the key check comes first.
+    // Alice's genuine signature over a body changed afterwards.
     const body = Buffer.from(good.body).toString().replace('"data":"AQ=="', '"data":"Ag=="');
     assert.equal(refusal(admit(g, fromBody(body, good.headers))), 'bad_signature', 'tampered data');
     // Alice's key and id, but mallory's signature.
