@@ -555,7 +555,7 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     const bytes = this.#payload(data);
     const id = this.#newId();
-    const recipients = [...targets.values()].map((m) => wireOf(m.peer));
+    const recipients = [...targets.values()].map((m) => wirePeer(m));
     const msg = this.#outbound(MessageType.Direct, id, bytes, recipients);
     const report = await this.#deliver(run, msg, [...targets.values()], options.signal);
     this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
@@ -835,9 +835,7 @@ export class Node extends EventEmitter<NodeEvents> {
         from,
         decoded[i]!,
       );
-      for (const inbox of this.#inboxes) inbox.push(message);
-      this.#metrics.received.inc({ type: message.type });
-      this.#emitLater('message', message);
+      this.#hand(message);
     }
     return text(200, '');
   }
@@ -875,9 +873,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (!this.#seen.add(seenKey, this.#clock.now())) return;
     const hops = msg.hops ?? 0;
     const message = new ReceivedMessage(msg.id, 'broadcast', origin, data, hops);
-    for (const inbox of this.#inboxes) inbox.push(message);
-    this.#metrics.received.inc({ type: message.type });
-    this.#emitLater('message', message);
+    this.#hand(message);
     if (hops + 1 >= this.#options.maxHops) return;
     const live = run.membership
       .live()
@@ -907,6 +903,13 @@ export class Node extends EventEmitter<NodeEvents> {
     }
   }
 
+  /** Hands a received message to the application: every iterator, the count, the event. */
+  #hand(message: ReceivedMessage): void {
+    for (const inbox of this.#inboxes) inbox.push(message);
+    this.#metrics.received.inc({ type: message.type });
+    this.#emitLater('message', message);
+  }
+
   #gossipMode(members: number): boolean {
     const d = this.#options.dissemination;
     return d === 'gossip' || (d === 'auto' && members > this.#options.gossipThreshold);
@@ -931,9 +934,7 @@ export class Node extends EventEmitter<NodeEvents> {
       from,
       data,
     );
-    for (const inbox of this.#inboxes) inbox.push(message);
-    this.#metrics.received.inc({ type: message.type });
-    this.#emitLater('message', message);
+    this.#hand(message);
     return text(200, '');
   }
 
