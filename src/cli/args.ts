@@ -27,6 +27,17 @@ export interface NodeFlags {
   readonly secret: readonly string[];
   /** The key file (`--identity`); undefined picks one in the data directory. */
   readonly identity: string | undefined;
+  /** HTTPS (`--tls-key`, `--tls-cert`, `--tls-ca`, `--tls-client-auth`): file paths as given. */
+  readonly tls: TlsFlags | undefined;
+}
+
+/** The TLS flags: the node's key and certificate, the CA peers are checked against, mutual TLS. */
+export interface TlsFlags {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: string | undefined;
+  /** Mutual TLS: ask every client for a certificate signed by `ca`. */
+  readonly clientAuth: boolean;
 }
 
 /** What the command line asks for. */
@@ -50,6 +61,10 @@ const OPTIONS = {
   gop2p: { type: 'boolean' },
   secret: { type: 'string', multiple: true },
   identity: { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-ca': { type: 'string' },
+  'tls-client-auth': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -100,8 +115,38 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       gop2p: values.gop2p ?? false,
       secret: parseSecrets(values.secret ?? []),
       identity: values.identity,
+      tls: parseTls(
+        values['tls-key'],
+        values['tls-cert'],
+        values['tls-ca'],
+        values['tls-client-auth'] ?? false,
+      ),
     },
   };
+}
+
+function parseTls(
+  key: string | undefined,
+  cert: string | undefined,
+  ca: string | undefined,
+  clientAuth: boolean,
+): TlsFlags | undefined {
+  if (key === undefined && cert === undefined) {
+    if (ca !== undefined || clientAuth) {
+      const flag = ca !== undefined ? '--tls-ca' : '--tls-client-auth';
+      throw new UsageError(`${flag} needs --tls-key and --tls-cert (this node's key and certificate)`);
+    }
+    return undefined;
+  }
+  if (key === undefined || cert === undefined) {
+    throw new UsageError('--tls-key and --tls-cert go together: give both, or neither');
+  }
+  if (key === '' || cert === '' || ca === '')
+    throw new UsageError('--tls-key, --tls-cert, --tls-ca need a file');
+  if (clientAuth && ca === undefined) {
+    throw new UsageError("--tls-client-auth needs --tls-ca, the CA that signs the clients' certificates");
+  }
+  return { key, cert, ca, clientAuth };
 }
 
 function helpTopic(topic: string | undefined): RunCommand | undefined {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
   type DeliveryFailure,
@@ -13,13 +14,13 @@ import {
   P2PError,
   type Peer,
 } from '../index.js';
-import { type NodeFlags, normalizeAddress } from './args.js';
+import { type NodeFlags, normalizeAddress, type TlsFlags } from './args.js';
 import { type ChatCommand, parseChatLine } from './chat-commands.js';
 import { addressOf, type Colors, colors, errorMessage, safeText, useColor, who } from './format.js';
 import { CHAT_COMMANDS } from './help.js';
 import type { CliIO } from './io.js';
 import { Screen } from './screen.js';
-import { createNode, Session, startFailure } from './session.js';
+import { createNode, Session, secretsOf, startFailure } from './session.js';
 
 /** Runs `tsp2p chat` until the node has left; resolves with the exit code. */
 export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
@@ -34,7 +35,7 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
     io.stderr.write(`tsp2p: ${startFailure(err, flags).message}\n`);
     return 2;
   }
-  const chat = new Chat(node, self, screen, c, interactive, () => session.leave('now'));
+  const chat = new Chat(node, self, screen, c, interactive, () => session.leave('now'), flags.tls);
   const rl = createInterface({
     input: io.stdin,
     ...(interactive ? { output: io.stdout } : {}),
@@ -84,6 +85,7 @@ class Chat {
   /** What the chat knows about a member's health, beyond being a member (keyed by id). */
   readonly #notes = new Map<string, string>();
   readonly #exit: () => Promise<void>;
+  readonly #tls: TlsFlags | undefined;
   #lastEntry: string | undefined;
 
   constructor(
@@ -93,8 +95,10 @@ class Chat {
     c: Colors,
     interactive: boolean,
     exit: () => Promise<void>,
+    tls: TlsFlags | undefined,
   ) {
     this.#node = node;
+    this.#tls = tls;
     this.#exit = exit;
     this.#self = self;
     this.#screen = screen;
@@ -120,23 +124,40 @@ class Chat {
     node.on('member:update', (p) => this.#event(`${c.dim('*')} ${who(p, c)} ${c.dim('updated')}`));
   }
 
-  /** The chat page; from another machine, writes need the token, carried in the fragment. */
-  #pageUrl(): string {
+  /**
+   * The chat page. From another machine, writes need the token, carried in the fragment; with a
+   * network secret the page itself needs it, so it goes in the query, which reaches the node.
+   */
+  #pageUrl(secret: boolean): string {
     const url = this.#node.url;
     const token = this.#node.webToken;
     const local = /^(127\.|::1$|localhost$)/.test(this.#self.address);
-    return token === undefined || local ? url : `${url}#token=${token}`;
+    if (token === undefined || local) return url;
+    return secret ? `${url}?token=${token}` : `${url}#token=${token}`;
   }
 
+  /**
+   * The command that joins this node. With TLS it names `https://` and this node's TLS files
+   * (absolute): it works as printed on this machine; another machine uses its own key and
+   * certificate, issued for its own address.
+   */
   #joinCommand(): string {
-    return `npx tsp2p chat --join ${addressOf(this.#self)}`;
+    const tls = this.#tls;
+    if (tls === undefined) return `npx tsp2p chat --join ${addressOf(this.#self)}`;
+    const files = [
+      ...(tls.ca !== undefined ? [`--tls-ca ${shellWord(resolve(tls.ca))}`] : []),
+      `--tls-key ${shellWord(resolve(tls.key))}`,
+      `--tls-cert ${shellWord(resolve(tls.cert))}`,
+      ...(tls.clientAuth ? ['--tls-client-auth'] : []),
+    ];
+    return `npx tsp2p chat --join https://${addressOf(this.#self)} ${files.join(' ')}`;
   }
 
   greet(flags: NodeFlags): void {
     const c = this.#c;
-    this.#screen.print(`listening on http://${addressOf(this.#self)}`);
+    this.#screen.print(`listening on ${this.#tls ? 'https' : 'http'}://${addressOf(this.#self)}`);
     this.#screen.print(`others join with: ${c.bold(this.#joinCommand())}`);
-    this.#screen.print(`chat in a browser: ${this.#pageUrl()}`);
+    this.#screen.print(`chat in a browser: ${this.#pageUrl(secretsOf(flags).length > 0)}`);
     if (!this.#interactive) return;
     const loopback = /^(127\.|::1$|localhost$)/.test(this.#self.address);
     const name = this.#self.name ? ` as ${c.bold(safeText(this.#self.name))}` : '';
@@ -308,4 +329,9 @@ class Chat {
     }
     return errorMessage(err);
   }
+}
+
+/** A path as one shell word: as it is when it is plain, else single-quoted. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }

@@ -29,6 +29,14 @@ const FLAGS = `Options:
   --identity F   the node's key file (created, mode 0600, if missing). Default: a free
                  identity*.pem in $XDG_DATA_HOME/tsp2p (~/.local/share/tsp2p), one per
                  running node, so the node keeps its id across runs
+  --tls-key F, --tls-cert F
+                 HTTPS: this node's private key and certificate (PEM files, both or
+                 neither). The certificate must name the address others reach it at
+                 (subjectAltName). Every node of a network uses HTTPS, or none does
+  --tls-ca F     the CA (PEM) that peers' certificates are checked against
+                 (default: the system's CAs)
+  --tls-client-auth
+                 mutual TLS: refuse peers without a certificate signed by --tls-ca
   -h, --help     show this help`;
 
 /** The chat's commands, as `/help` prints them. */

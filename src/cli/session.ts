@@ -6,9 +6,11 @@
  * @module
  */
 
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type LeaveReport, Node, type NodeOptions, P2PError } from '../index.js';
-import { type NodeFlags, UsageError } from './args.js';
+import { type NodeFlags, type TlsFlags, UsageError } from './args.js';
 import { cliIdentity } from './identity-store.js';
 
 /** The exit code of a second Ctrl-C: 128 + SIGINT. */
@@ -29,6 +31,13 @@ export function defaultName(id: string): string {
   return `${user || 'peer'}-${id.slice(0, 4)}`;
 }
 
+/** The network secrets: `--secret`, else `$TSP2P_SECRET` (which other users cannot read). */
+export function secretsOf(flags: NodeFlags): readonly string[] {
+  const envSecret = process.env.TSP2P_SECRET;
+  if (flags.secret.length > 0) return flags.secret;
+  return envSecret ? envSecret.split(',').map((s) => s.trim()) : [];
+}
+
 /**
  * Builds the node the flags describe.
  *
@@ -42,10 +51,7 @@ export function createNode(flags: NodeFlags): Node {
   } catch (err) {
     throw new UsageError(`--identity: ${(err as Error).message}`);
   }
-  // Also from the environment, which other users cannot read in the process list.
-  const envSecret = process.env.TSP2P_SECRET;
-  const secret =
-    flags.secret.length > 0 ? flags.secret : envSecret ? envSecret.split(',').map((s) => s.trim()) : [];
+  const secret = secretsOf(flags);
   const options: NodeOptions = {
     port: flags.port,
     name: flags.name ?? defaultName(identity.id),
@@ -53,6 +59,7 @@ export function createNode(flags: NodeFlags): Node {
     ...(flags.host !== undefined ? { host: flags.host } : {}),
     ...(flags.gop2p ? { compat: 'gop2p' as const } : {}),
     ...(secret.length > 0 ? { secret } : {}),
+    ...(flags.tls !== undefined ? { tls: loadTls(flags.tls) } : {}),
   };
   try {
     return new Node(options);
@@ -62,6 +69,53 @@ export function createNode(flags: NodeFlags): Node {
     }
     throw err;
   }
+}
+
+/** Reads one PEM file of a `--tls-*` flag; a file that cannot be read or parsed is a usage error. */
+function readPem<T>(flag: string, file: string, what: string, parse: (pem: Buffer) => T): [Buffer, T] {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new UsageError(`${flag}: cannot read ${file} (${why})`);
+  }
+  try {
+    if (!pem.includes('-----BEGIN')) throw new Error('not PEM');
+    return [pem, parse(pem)];
+  } catch {
+    throw new UsageError(`${flag}: ${file} is not ${what}`);
+  }
+}
+
+/**
+ * The `tls` option from the flags: the files read and checked now, so that a wrong path or a
+ * key that does not match its certificate is one line at start, naming the file.
+ *
+ * @throws {UsageError} when a file cannot be read, is not what its flag needs, or the key and
+ *   certificate do not belong together.
+ */
+export function loadTls(tls: TlsFlags): NonNullable<NodeOptions['tls']> {
+  const [key, keyObject] = readPem(
+    '--tls-key',
+    tls.key,
+    'a PEM private key',
+    (pem): KeyObject => createPrivateKey(pem),
+  );
+  const [cert, x509] = readPem(
+    '--tls-cert',
+    tls.cert,
+    'a PEM certificate',
+    (pem) => new X509Certificate(pem),
+  );
+  if (!x509.checkPrivateKey(keyObject)) {
+    throw new UsageError(`--tls-key: ${tls.key} is not the key of the certificate in ${tls.cert}`);
+  }
+  const ca =
+    tls.ca === undefined
+      ? undefined
+      : readPem('--tls-ca', tls.ca, 'a PEM certificate', (pem) => new X509Certificate(pem))[0];
+  return { key, cert, ...(ca !== undefined ? { ca } : {}), ...(tls.clientAuth ? { requestCert: true } : {}) };
 }
 
 /** One line explaining why the node could not start, with what to do about it. */

@@ -28,17 +28,6 @@ export interface Member {
   stateSince: number;
 }
 
-/** The result of {@link MemberTable.upsert}. */
-export interface UpsertResult {
-  readonly member: Member;
-  /** The member is new to the table. */
-  readonly added: boolean;
-  /** The member was known, and its address or name changed. */
-  readonly updated: boolean;
-  /** Another member that held the same address and was replaced (a restart with a new id). */
-  readonly replaced?: Member;
-}
-
 /** The member table. Self is never in it. */
 export class MemberTable {
   readonly #byId = new Map<string, Member>();
@@ -82,42 +71,6 @@ export class MemberTable {
   getByAddress(address: string, port: number): Member | undefined {
     const id = this.#byAddress.get(formatHostPort(address, port));
     return id === undefined ? undefined : this.#byId.get(id);
-  }
-
-  /**
-   * Adds a member, or updates the one with the same id. A different member at the same address
-   * is replaced: two nodes cannot listen at one address.
-   */
-  upsert(peer: Peer, kind: PeerKind, now: number): UpsertResult {
-    const key = formatHostPort(peer.address, peer.port);
-    const holderId = this.#byAddress.get(key);
-    let replaced: Member | undefined;
-    if (holderId !== undefined && holderId !== peer.id) {
-      replaced = this.remove(holderId);
-    }
-    const existing = this.#byId.get(peer.id);
-    if (existing !== undefined) {
-      const updated =
-        existing.peer.address !== peer.address ||
-        existing.peer.port !== peer.port ||
-        existing.peer.name !== peer.name;
-      const member: Member = {
-        ...existing,
-        peer: updated ? peer : existing.peer,
-        state: 'alive',
-        lastSeen: now,
-      };
-      if (updated) this.#byAddress.delete(formatHostPort(existing.peer.address, existing.peer.port));
-      this.#put(member);
-      this.#byAddress.set(key, peer.id);
-      return replaced ? { member, added: false, updated, replaced } : { member, added: false, updated };
-    }
-    const member: Member = { peer, kind, state: 'alive', incarnation: 0, lastSeen: now, stateSince: now };
-    this.#put(member);
-    this.#byAddress.set(key, peer.id);
-    return replaced
-      ? { member, added: true, updated: false, replaced }
-      : { member, added: true, updated: false };
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
- * Who may use a node's local API from a browser: the rules for writes (`POST /api/...`) and for
- * the private event feed (`GET /events`). Pure: no I/O.
+ * Who may use a node's local API from a browser: the rules for writes (`POST /api/...`), for
+ * the private event feed (`GET /events`), and for the other reads (the page, `/members`,
+ * `/metrics`) when the node has a network secret. Pure: no I/O.
  *
  * - A request carrying the node's token (`Authorization: Bearer <token>`, or `?token=` where a
  *   browser cannot set headers, as for EventSource) is allowed from anywhere.
@@ -113,13 +114,22 @@ function caller(req: InboundRequest, ctx: AccessContext, tokenFromQuery: boolean
   return { ok: true, via: 'local' };
 }
 
-/** Checks a read of the private event feed. The token may come in the query. */
-export function checkFeed(req: InboundRequest, ctx: AccessContext): Verdict {
+/**
+ * Checks a private read: the event feed always, and the page, `/members` and `/metrics` when the
+ * node has a network secret. The token may come in the query (`?token=`), where a browser cannot
+ * set headers (EventSource, opening the page).
+ */
+export function checkRead(req: InboundRequest, ctx: AccessContext): Verdict {
   const who = caller(req, ctx, true);
   if (!who.ok) return who;
   const origin = req.headers.origin;
   if (origin !== undefined && !sameOrigin(origin, req, ctx, who.via)) return crossOrigin(origin);
   return who;
+}
+
+/** Checks a read of the private event feed: {@link checkRead}. */
+export function checkFeed(req: InboundRequest, ctx: AccessContext): Verdict {
+  return checkRead(req, ctx);
 }
 
 /** Checks a write through the local API. */

@@ -5,7 +5,8 @@
  * `GET members`, `GET events` (Server-Sent Events), `POST api/broadcast`, `POST api/send`.
  *
  * A page opened from another machine needs the token printed at start: open it as
- * `http://host:port/#token=...` (the fragment never leaves the browser).
+ * `http://host:port/#token=...` (the fragment never leaves the browser), or, when the node has a
+ * network secret and so serves the page itself only with the token, `http://host:port/?token=...`.
  *
  * @module
  */
@@ -89,7 +90,8 @@ aside { width: 20em; border-left: 1px solid #8884; padding: .5em 1em; overflow-y
 /** `GET /app.js`. */
 export const PAGE_JS = `(function () {
   'use strict';
-  var token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+  var token = new URLSearchParams(location.hash.slice(1)).get('token') ||
+    new URLSearchParams(location.search).get('token') || '';
   var $ = function (id) { return document.getElementById(id); };
   var members = [];
   var self = null;
@@ -155,7 +157,8 @@ export const PAGE_JS = `(function () {
   var refreshing = null;
   function refreshMembers() {
     if (refreshing) return refreshing;
-    refreshing = fetch('members', { cache: 'no-store' })
+    var auth = token ? { authorization: 'Bearer ' + token } : {};
+    refreshing = fetch('members', { cache: 'no-store', headers: auth })
       .then(function (r) { return r.json(); })
       .then(function (j) { members = j.members || []; renderMembers(); })
       .catch(function () {})

@@ -7,11 +7,14 @@
  * | `GET /events` | Server-Sent Events: messages, member events, self (local or token) |
  * | `GET /members` | JSON: self and each member's id, address, port, name, state, incarnation, last seen |
  * | `GET /metrics` | Prometheus text format |
- * | `GET /health` | 200 `{"status":"ok"}` when started, 503 otherwise |
+ * | `GET /health` | 200 `{"status":"ok"}` when started, 503 otherwise (always open: liveness probes) |
  * | `POST /api/broadcast` | `{"text": "..."}`: broadcast (local or token, same origin, JSON) |
  * | `POST /api/send` | `{"to": id or "host:port" or a list, "text": "..."}`: direct message (same rules) |
  *
- * Errors are one line of text, like the protocol's.
+ * Reads are open, except the event feed; when the node has a network secret, the page (`GET /`),
+ * `/members` and `/metrics` need the same caller as the writes (this machine, or the token, which
+ * may come as `?token=`). `/app.js` and `/app.css` stay open: they are the same bytes in every copy
+ * of tsp2p and say nothing about the node. Errors are one line of text, like the protocol's.
  *
  * @module
  */
@@ -22,7 +25,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../metrics.js';
 import type { MemberInfo, NodeStatus, Payload, Target } from '../node.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
 import type { CallOptions, DeliveryReport } from '../types.js';
-import { type AccessContext, checkFeed, checkWrite } from './access.js';
+import { type AccessContext, checkFeed, checkRead, checkWrite } from './access.js';
 import { EventFeed, type FeedSource, peerJson } from './event-feed.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 
@@ -42,6 +45,11 @@ export interface WebHandlerOptions {
   readonly metrics: () => string;
   /** Counts a refused request. */
   readonly refuse: (status: number, reason: string) => void;
+  /**
+   * Whether the page, `/members` and `/metrics` are private (the node has a network secret now).
+   * Asked at each request, so a secret set or removed at run time applies at once. Default: open.
+   */
+  readonly privateReads?: () => boolean;
   readonly logger: Logger;
 }
 
@@ -74,12 +82,12 @@ export class WebHandler {
     this.#feed = new EventFeed(options.node, options.logger);
     const get = ['GET', 'HEAD'];
     this.#routes = new Map<string, { readonly methods: readonly string[]; readonly serve: Route }>([
-      ['/', { methods: get, serve: () => page(PAGE_HTML, 'text/html; charset=utf-8') }],
+      ['/', { methods: get, serve: this.#private(() => page(PAGE_HTML, 'text/html; charset=utf-8')) }],
       ['/app.js', { methods: get, serve: () => page(PAGE_JS, 'text/javascript; charset=utf-8') }],
       ['/app.css', { methods: get, serve: () => page(PAGE_CSS, 'text/css; charset=utf-8') }],
       ['/events', { methods: ['GET'], serve: (req) => this.#events(req) }],
-      ['/members', { methods: get, serve: () => this.#members() }],
-      ['/metrics', { methods: get, serve: () => this.#metrics() }],
+      ['/members', { methods: get, serve: this.#private(() => this.#members()) }],
+      ['/metrics', { methods: get, serve: this.#private(() => this.#metrics()) }],
       ['/health', { methods: get, serve: () => this.#health() }],
       ['/api/broadcast', { methods: ['POST'], serve: (req) => this.#write(req, 'broadcast') }],
       ['/api/send', { methods: ['POST'], serve: (req) => this.#write(req, 'direct') }],
@@ -115,6 +123,17 @@ export class WebHandler {
   #refuse(status: number, reason: string, message: string): InboundResponse {
     this.#o.refuse(status, reason);
     return { status, body: `${message.replace(/[\r\n]+/g, ' ')}\n`, headers: NO_STORE };
+  }
+
+  /** A read that needs this machine or the token while the node has a network secret. */
+  #private(serve: () => InboundResponse): Route {
+    return (req) => {
+      if (this.#o.privateReads?.() === true) {
+        const verdict = checkRead(req, this.#o.access);
+        if (!verdict.ok) return this.#refuse(verdict.status, verdict.reason, verdict.message);
+      }
+      return serve();
+    };
   }
 
   #events(req: InboundRequest): InboundResponse {

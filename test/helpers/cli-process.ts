@@ -260,7 +260,7 @@ export async function startListening(
     const ev = JSON.parse(line) as { address: string; port: number };
     return { p, address: `${ev.address}:${ev.port}` };
   }
-  const { match } = await p.waitFor(/^listening on http:\/\/(\S+)$/);
+  const { match } = await p.waitFor(/^listening on https?:\/\/(\S+)$/);
   return { p, address: match![1]! };
 }
 

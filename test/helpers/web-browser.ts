@@ -37,10 +37,14 @@ export interface Browser {
 }
 
 /**
- * Starts Chromium with a fresh profile under a new temporary folder. Resolves with the browser,
- * or with a string saying why it cannot run.
+ * Starts Chromium with a fresh profile under a new temporary folder, with {@link CHROMIUM_ARGS}
+ * and `extraArgs` (e.g. `--host-resolver-rules=...` to reach 127.0.0.1 under another name).
+ * Resolves with the browser, or with a string saying why it cannot run.
  */
-export async function launchChromium(prefix: string): Promise<Browser | string> {
+export async function launchChromium(
+  prefix: string,
+  extraArgs: readonly string[] = [],
+): Promise<Browser | string> {
   if (!existsSync(CHROMIUM_PATH)) {
     return `no browser at ${CHROMIUM_PATH}: install Debian's chromium (apt-get install -y chromium)`;
   }
@@ -56,7 +60,7 @@ export async function launchChromium(prefix: string): Promise<Browser | string> 
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: [...CHROMIUM_ARGS],
+      args: [...CHROMIUM_ARGS, ...extraArgs],
       timeout: 60_000,
       viewport: { width: 1000, height: 640 },
     });

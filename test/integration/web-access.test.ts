@@ -4,14 +4,12 @@
  * that stop() ends open feeds so that the process can exit.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Message, Node } from '../../src/index.js';
 import { checkFeed, checkWrite } from '../../src/web/access.js';
 import { rawRequest } from '../helpers/http-raw.js';
 import { startNode } from '../helpers/nodes.js';
+import { runStopExitChild } from '../helpers/stop-exit-child.js';
 import { waitFor, withDeadline } from '../helpers/wait.js';
 import { type Feed, openFeed, postApi, sampleValue } from '../helpers/web-client.js';
 
@@ -297,35 +295,7 @@ test('stop() ends open event feeds cleanly', async (t) => {
 });
 
 test('with a feed open, stop() still lets the process exit on its own', async (t) => {
-  const script = fileURLToPath(new URL('../helpers/web-stop-child.ts', import.meta.url));
-  const cwd = fileURLToPath(new URL('../../', import.meta.url));
-  const env = { ...process.env };
-  delete env.NODE_TEST_CONTEXT;
-  delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => {
-    stdout += c;
-  });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    stderr += c;
-  });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const [code, signal] = await withDeadline(exited, 30_000, 'the child to exit').catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
-  });
-  const steps = stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as { step: string; complete?: boolean });
+  const { code, signal, steps, stderr } = await runStopExitChild(t, 'feed');
   assert.deepEqual(
     { code, signal, steps },
     {
