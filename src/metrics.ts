@@ -259,6 +259,8 @@ export interface MetricsSnapshot {
    */
   readonly security?: {
     readonly verified: number;
+    /** Batches authenticated with a session MAC (src/security/session-keys.ts). */
+    readonly macs: number;
     readonly duplicates: number;
     readonly unsigned: number;
     readonly relayedRefused: number;
@@ -486,11 +488,12 @@ export class NodeMetrics {
       f.push({
         name: 'tsp2p_signature_checks_total',
         help:
-          'Inbound signature checks by result: verified, duplicate (no effect), unsigned ' +
+          'Inbound signature checks by result: verified, mac (a session MAC checked), duplicate (no effect), unsigned ' +
           '(gop2p, compat mode), relayed_refused (a relayed message not signed by its origin).',
         type: 'counter',
         samples: [
           { labels: { result: 'verified' }, value: sec.verified },
+          { labels: { result: 'mac' }, value: sec.macs },
           { labels: { result: 'duplicate' }, value: sec.duplicates },
           { labels: { result: 'unsigned' }, value: sec.unsigned },
           { labels: { result: 'relayed_refused' }, value: sec.relayedRefused },

@@ -10,8 +10,10 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { Inbox } from './delivery/inbox.js';
+import { LinkOrder } from './delivery/link-order.js';
 import { firstLine, PeerClient, scope } from './delivery/peer-client.js';
 import { type OutboundMessage, PeerQueue } from './delivery/peer-queue.js';
+import { PlumtreeGlue } from './delivery/plumtree-glue.js';
 import { ReceivedMessage } from './delivery/received-message.js';
 import { SeenSet } from './delivery/seen-set.js';
 import {
@@ -60,6 +62,7 @@ import {
   type BatchedMessage,
   type Envelope,
   Headers,
+  isTreeControl,
   MessageType,
   PROTOCOL_VERSION,
   type WireMemberUpdate,
@@ -70,6 +73,7 @@ import { AuthenticatedTransport } from './security/authenticated-transport.js';
 import { signGossip } from './security/gossip-signature.js';
 import { InboundGuard } from './security/inbound-guard.js';
 import { NetworkKeyring, type SecretInput } from './security/keyring.js';
+import { NO_SESSION, SessionKeys } from './security/session-keys.js';
 import { identitySigner } from './security/signature.js';
 import { resolveTls } from './security/tls.js';
 import { HttpTransport } from './transport/http.js';
@@ -130,7 +134,9 @@ interface Running {
   /** One outbound queue per member, by id. */
   readonly queues: Map<string, PeerQueue>;
   /** Per sender: the stream and the last sequence number delivered from it. */
-  readonly links: Map<string, { stream: string; last: number }>;
+  readonly links: LinkOrder;
+  /** Plumtree broadcast (dissemination `'plumtree'`): src/delivery/plumtree.ts. */
+  readonly tree: PlumtreeGlue;
 }
 
 /**
@@ -157,6 +163,8 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #client: PeerClient;
   /** Signs every envelope this node sends; checks every envelope it receives (src/security/). */
   readonly #signer: EnvelopeSigner;
+  /** Pairwise session keys: batches to a member whose key we hold carry a MAC, not a signature. */
+  readonly #sessions: SessionKeys;
   readonly #guard: InboundGuard;
   readonly #keyring: NetworkKeyring;
   readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
@@ -180,9 +188,11 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#logger = this.#options.logger ?? createDebugLogger();
     this.#identity = resolveIdentity(this.#options.identity);
     this.#signer = identitySigner(this.#identity);
+    this.#sessions = new SessionKeys(this.#identity.id);
     this.#guard = new InboundGuard({
       compat: this.#options.compat === 'gop2p',
       maxClockSkewMs: this.#options.maxClockSkewMs,
+      sessions: this.#sessions,
     });
     this.#keyring = new NetworkKeyring(this.#options.secret);
     this.#transport = new AuthenticatedTransport(
@@ -310,6 +320,7 @@ export class Node extends EventEmitter<NodeEvents> {
       });
       const webToken = randomBytes(18).toString('base64url');
       const web = this.#options.web ? this.#webHandler(self, bound.port, webToken) : undefined;
+      const tree = this.#plumtree(membership, shutdown.signal);
       this.#run = {
         self,
         shutdown,
@@ -319,7 +330,8 @@ export class Node extends EventEmitter<NodeEvents> {
         web,
         webToken,
         queues: new Map(),
-        links: new Map(),
+        links: new LinkOrder(this.#clock),
+        tree,
       };
       this.#status = 'started';
       detector.start();
@@ -519,6 +531,13 @@ export class Node extends EventEmitter<NodeEvents> {
     const bytes = this.#payload(data);
     const id = this.#newId();
     const live = run.membership.live();
+    if (this.#treeMode(live.length)) {
+      // Plumtree: in full along the tree, as ids to the other peers of the view.
+      const plan = run.tree.originate(id, bytes);
+      const report = await this.#deliver(run, plan.msg, plan.targets, options.signal);
+      this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+      return report;
+    }
     const gossip = this.#gossipMode(live.length);
     // In gossip mode the message goes to `fanout` random members, and travels on from there.
     const targets = gossip ? shuffle([...live], this.#random).slice(0, this.#fanout(live.length)) : live;
@@ -621,6 +640,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (run !== undefined) this.#closeQueues(run, new StoppedError());
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
+    run?.links.clear();
     run?.membership.close();
     run?.web?.close();
     await this.#transport.close();
@@ -803,30 +823,32 @@ export class Node extends EventEmitter<NodeEvents> {
    * once, in order, however often the sender retries (an answer lost on the way back makes it
    * send the same messages again).
    */
-  #deliverBatch(run: Running, from: Peer, envelope: Envelope): InboundResponse {
+  async #deliverBatch(run: Running, from: Peer, envelope: Envelope): Promise<InboundResponse> {
     const msgs = envelope.msgs;
     if (msgs === undefined || envelope.stream === undefined || envelope.seq === undefined) {
       return text(400, 'No valid Message provided: a batch needs stream, seq and msgs');
     }
-    const decoded = msgs.map((msg) => decodeData(msg.data));
+    const decoded = msgs.map((msg) => decodeData(isTreeControl(msg) ? undefined : msg.data));
     for (const data of decoded) {
       if (data.length > this.#options.maxMessageBytes) {
         return text(413, `message too large: limit is ${this.#options.maxMessageBytes} bytes`);
       }
     }
-    let link = run.links.get(from.id);
-    if (link === undefined || link.stream !== envelope.stream) {
-      // A new stream (the sender started again, or rebuilt its queue to us): all of it is new.
-      link = { stream: envelope.stream, last: envelope.seq - 1 };
-      run.links.set(from.id, link);
+    const taken = run.links.take(from.id, envelope.stream, envelope.seq, msgs.length, envelope.base);
+    // A batch that overtook its predecessor waits for it, so that delivery stays in order.
+    const first = typeof taken === 'number' ? taken : await taken;
+    if (first === undefined) {
+      return text(503, 'earlier messages of this stream have not arrived: retry');
     }
-    for (let i = 0; i < msgs.length; i++) {
-      const seq = envelope.seq + i;
-      if (seq <= link.last) continue; // already delivered
-      link.last = seq;
+    for (let i = first; i < msgs.length; i++) {
       const msg = msgs[i]!;
+      if (isTreeControl(msg)) {
+        run.tree.control(from, msg);
+        continue;
+      }
       if (msg.hops !== undefined) {
-        this.#receiveGossip(run, from, msg, decoded[i]!, envelope.from.key);
+        if (msg.tree === true) run.tree.receive(from, msg, decoded[i]!, envelope.from.key);
+        else this.#receiveGossip(run, from, msg, decoded[i]!, envelope.from.key);
         continue;
       }
       const message = new ReceivedMessage(
@@ -915,6 +937,34 @@ export class Node extends EventEmitter<NodeEvents> {
     return d === 'gossip' || (d === 'auto' && members > this.#options.gossipThreshold);
   }
 
+  #treeMode(_members: number): boolean {
+    return this.#options.dissemination === 'plumtree';
+  }
+
+  /** The Plumtree dissemination of a run: its actions go out through the member queues. */
+  #plumtree(membership: Membership, signal: AbortSignal): PlumtreeGlue {
+    return new PlumtreeGlue({
+      selfId: this.id,
+      clock: this.#clock,
+      random: this.#random,
+      logger: this.#logger,
+      membership,
+      fanout: (n) => this.#fanout(n),
+      deliveryTimeoutMs: this.#options.deliveryTimeoutMs,
+      enqueue: (m, out) => {
+        const run = this.#run;
+        if (run === undefined) return;
+        const q = this.#queueFor(run, m);
+        if (q.hasRoom(out.bytes)) q.enqueue(out).done.catch(() => undefined);
+      },
+      checkRelayed: (origin, fields, sig) => this.#guard.checkRelayed(origin, fields, sig),
+      sign: (fields) => signGossip(fields, this.#identity.privateKey),
+      seal: (id, data) => this.#seal(MessageType.Broadcast, { id, data }),
+      hand: (message) => this.#hand(message),
+      signal,
+    });
+  }
+
   #fanout(members: number): number {
     return this.#options.fanout ?? Math.ceil(Math.log(Math.max(members, 1))) + 7;
   }
@@ -953,6 +1003,7 @@ export class Node extends EventEmitter<NodeEvents> {
       access: { token, hosts, ports: new Set([port, self.port]), localAddresses },
       metrics: () => this.#metrics.render(this.#metricsSnapshot()),
       refuse: (status, reason) => this.#metrics.refuse(status, reason),
+      privateReads: () => this.#keyring.enabled,
       logger: this.#logger,
     });
   }
@@ -987,6 +1038,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
+    if (this.#options.dissemination === 'plumtree') this.#run?.tree.onMemberEvent(event, peer);
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       const run = this.#run;
@@ -1020,17 +1072,19 @@ export class Node extends EventEmitter<NodeEvents> {
   ): OutboundMessage {
     const ts = Date.now();
     const b64 = encodeData(data);
-    const fragment = JSON.stringify({
-      type,
-      id,
-      ts,
-      data: b64,
+    // The payload goes in as it is: base64 needs no escaping, and a large one is not scanned again.
+    const rest = JSON.stringify({
       ...(to !== undefined ? { to } : {}),
       // A gossiped message carries its origin's signature to the nodes relays pass it to.
       ...(hops !== undefined
         ? { hops, sig: signGossip({ type, id, ts, data: b64 }, this.#identity.privateKey) }
         : {}),
     });
+    const fragment = Buffer.concat([
+      Buffer.from(`${JSON.stringify({ type, id, ts }).slice(0, -1)},"data":"`),
+      Buffer.from(b64, 'latin1'),
+      Buffer.from(rest === '{}' ? '"}' : `",${rest.slice(1)}`),
+    ]);
     let single: Sealed | undefined;
     return {
       id,
@@ -1119,13 +1173,21 @@ export class Node extends EventEmitter<NodeEvents> {
           requestTimeoutMs: o.requestTimeoutMs,
           retryBaseMs: DEFAULTS.retryBaseMs,
           retryMaxMs: DEFAULTS.retryMaxMs,
+          maxInFlight: DEFAULTS.maxInFlightBatches,
+          pipelineBytes: DEFAULTS.pipelineBytes,
         },
-        sealBatch: (stream, seq, fragments) =>
+        sealBatch: (stream, seq, fragments, base) =>
           sealBatch(
-            { from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq },
+            { from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq, base },
             fragments,
-            this.#signer,
+            this.#sessions.signerFor(m.peer.id, this.#signer),
           ),
+        // The member holds no session key for us (it restarted, or never saw our key): sign.
+        retryAtOnce: (error) => {
+          if (error.status !== 401 || !error.message.includes(NO_SESSION)) return false;
+          this.#sessions.forget(m.peer.id);
+          return true;
+        },
         onBatch: (messages, ok) => this.#metrics.recordBatch(messages, ok),
       });
       run.queues.set(m.peer.id, q);
@@ -1173,6 +1235,7 @@ export class Node extends EventEmitter<NodeEvents> {
       port: self.port,
       id: this.id,
       inc: run.membership.incarnation,
+      xkey: this.#sessions.publicKey,
     };
     if (self.name !== undefined) from.name = self.name;
     return from;

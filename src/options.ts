@@ -103,9 +103,18 @@ export interface NodeOptions {
    * members, each of which relays to `fanout` more, until the hop limit (a message is relayed
    * once per node: duplicates are dropped by id); `'auto'` is full below `gossipThreshold`
    * members and gossip from there. In gossip mode a broadcast's report covers its first hop.
+   *
+   * `'plumtree'` sends broadcasts along a spanning tree that repairs itself (Plumtree: Leitão et
+   * al., "Epidemic Broadcast Trees"): each node keeps a random view of `fanout` members, pushes
+   * each new message in full to its "eager" peers and announces its id to the "lazy" ones; a
+   * duplicate prunes a link, a missing message is fetched from an announcer (graft), which
+   * repairs the tree. Once the tree has formed, a broadcast costs about `n − 1` full copies
+   * plus small id announcements, instead of about `fanout × n` copies with gossip. Its report
+   * covers the sender's eager peers (and gop2p members, which get it directly). Every node of a
+   * network should use the same setting.
    * @default 'auto'
    */
-  readonly dissemination?: 'full' | 'gossip' | 'auto';
+  readonly dissemination?: 'full' | 'gossip' | 'plumtree' | 'auto';
   /** Members above which `'auto'` dissemination gossips. @default 64 */
   readonly gossipThreshold?: number;
   /**
@@ -162,7 +171,7 @@ export interface ResolvedOptions {
   readonly maxBatchBytes: number;
   readonly maxQueueMessages: number;
   readonly maxQueueBytes: number;
-  readonly dissemination: 'full' | 'gossip' | 'auto';
+  readonly dissemination: 'full' | 'gossip' | 'plumtree' | 'auto';
   readonly gossipThreshold: number;
   readonly fanout: number | undefined;
   readonly maxHops: number;
@@ -196,6 +205,10 @@ export const DEFAULTS = Object.freeze({
   retryBaseMs: 50,
   /** Longest retry delay. */
   retryMaxMs: 2_000,
+  /** Most batches in flight to one tsp2p member: a second overlaps encoding, sending and decoding. */
+  maxInFlightBatches: 2,
+  /** Bytes that must wait beyond the batch in flight before a second one leaves (small ones gather). */
+  pipelineBytes: 64 * 1024,
 });
 
 const positiveInt = z.int().positive();
@@ -250,7 +263,7 @@ const OptionsSchema = z.strictObject({
   maxBatchBytes: positiveInt.optional(),
   maxQueueMessages: positiveInt.optional(),
   maxQueueBytes: positiveInt.optional(),
-  dissemination: z.enum(['full', 'gossip', 'auto']).optional(),
+  dissemination: z.enum(['full', 'gossip', 'plumtree', 'auto']).optional(),
   gossipThreshold: positiveInt.optional(),
   fanout: positiveInt.optional(),
   maxHops: positiveInt.max(255).optional(),

@@ -1,14 +1,20 @@
 /**
  * One outbound queue per peer: FIFO, batching, retries, backpressure.
  *
- * - **Order.** One request at a time per peer, so messages arrive in the order they were queued.
+ * - **Order.** Each message gets the next sequence number on this link when it first leaves, and
+ *   the receiver delivers numbers in order, so messages arrive in the order they were queued.
  * - **Batching.** While a request is in flight, new messages wait and go together in the next
  *   one (bounded in count and bytes). An idle queue sends at once: batching costs no latency
  *   at low load. A gop2p peer gets one message per request, as it expects.
+ * - **Pipelining.** To a tsp2p peer, a second batch may leave before the first is answered when
+ *   enough is waiting (`pipelineBytes`), so that encoding, sending and decoding overlap. The
+ *   receiver holds a batch that overtook its predecessor until that one is delivered, so a 200
+ *   still means "delivered, and everything before it too".
  * - **Retries.** A failed request is retried with exponential backoff and full jitter until it
- *   succeeds, the peer leaves the network, or a message's delivery deadline passes. Each message
- *   carries a sequence number on this link, so the receiver delivers each one exactly once,
- *   however many times a batch is retried.
+ *   succeeds, the peer leaves the network, or a message's delivery deadline passes. Numbers stay
+ *   with their messages, so the receiver delivers each one exactly once, however many times a
+ *   batch is retried. Each batch tells the receiver the lowest number still unsettled (`base`),
+ *   so numbers given up (cancelled, expired, refused for good) leave no gap it would wait for.
  * - **Backpressure.** The queue is bounded in messages and bytes; {@link PeerQueue.hasRoom}
  *   and {@link PeerQueue.waitForRoom} let the caller wait, or refuse, before queueing more.
  *
@@ -24,9 +30,9 @@ import { type Destination, firstLine, type PeerClient } from './peer-client.js';
 /** A message ready to be queued to any number of peers: serialized once for all of them. */
 export interface OutboundMessage {
   readonly id: string;
-  /** The message as one JSON object, for a batch. */
-  readonly fragment: string;
-  /** Approximate bytes on the wire. */
+  /** The message as one JSON object, for a batch: bytes (UTF-8) or text. */
+  readonly fragment: Uint8Array | string;
+  /** Bytes on the wire (approximate when the fragment is text). */
   readonly bytes: number;
   /** The message as a whole gop2p-style envelope, for peers that cannot take batches. */
   readonly single: () => Sealed;
@@ -34,8 +40,16 @@ export interface OutboundMessage {
   readonly deadline: number;
 }
 
-/** Builds the sealed batch request for `fragments`, numbered from `seq` on `stream`. */
-export type SealBatch = (stream: string, seq: number, fragments: readonly string[]) => Sealed;
+/**
+ * Builds the sealed batch request for `fragments`, numbered from `seq` on `stream`; every number
+ * below `base` is settled (delivered or given up).
+ */
+export type SealBatch = (
+  stream: string,
+  seq: number,
+  fragments: readonly (Uint8Array | string)[],
+  base: number,
+) => Sealed;
 
 /** Limits and timings of a queue. */
 export interface PeerQueueLimits {
@@ -53,6 +67,10 @@ export interface PeerQueueLimits {
   readonly retryBaseMs: number;
   /** Longest retry delay. */
   readonly retryMaxMs: number;
+  /** Most batches in flight at once to a tsp2p peer (a gop2p peer always gets one). */
+  readonly maxInFlight: number;
+  /** Bytes that must be waiting, beyond the batches in flight, before another batch leaves early. */
+  readonly pipelineBytes: number;
 }
 
 /** What a queue needs from its node. */
@@ -68,6 +86,11 @@ export interface PeerQueueDeps {
   readonly stream: string;
   /** Counters the node exposes. */
   readonly onBatch?: (messages: number, ok: boolean) => void;
+  /**
+   * Called with a refusal before it is retried with backoff: `true` when the node removed its
+   * cause (so the batch goes again at once, once), `false` to back off as usual.
+   */
+  readonly retryAtOnce?: (error: PeerRefusedError) => boolean;
 }
 
 interface RoomWaiter {
@@ -77,9 +100,17 @@ interface RoomWaiter {
 
 interface Pending {
   readonly msg: OutboundMessage;
-  readonly seq: number;
+  /** Its number on this link, given when it first leaves; kept for every retry. */
+  seq: number | undefined;
   readonly settle: (error: P2PError | undefined) => void;
   cancelled: boolean;
+}
+
+/** A batch in flight: how many queue slots it holds, and how its request ended. */
+interface Flight {
+  readonly n: number;
+  readonly bytes: number;
+  result: 'ok' | P2PError | undefined;
 }
 
 /** Statuses after which retrying cannot help. */
@@ -94,8 +125,14 @@ export class PeerQueue {
   #head = 0;
   #bytes = 0;
   #nextSeq = 1;
-  #busy = false;
+  /** Batches in flight, oldest first; they hold the queue's first `#inFlight` slots. */
+  #flights: Flight[] = [];
+  #inFlight = 0;
+  #inFlightBytes = 0;
+  /** A request failed: nothing more leaves until every batch in flight is back. */
+  #draining = false;
   #attempt = 0;
+  #retriedAtOnce = false;
   #retryTimer: TimerHandle | undefined;
   #closed: P2PError | undefined;
   readonly #roomWaiters = new Set<RoomWaiter>();
@@ -172,7 +209,7 @@ export class PeerQueue {
     const done = new Promise<void>((resolve, reject) => {
       entry = {
         msg,
-        seq: this.#nextSeq++,
+        seq: undefined,
         settle: (error) => (error === undefined ? resolve() : reject(error)),
         cancelled: false,
       };
@@ -180,7 +217,7 @@ export class PeerQueue {
     const e = entry!;
     this.#pending.push(e);
     this.#bytes += msg.bytes;
-    if (!this.#busy && this.#retryTimer === undefined) void this.#pump();
+    this.#pump();
     return {
       done,
       cancel: () => {
@@ -211,64 +248,109 @@ export class PeerQueue {
     this.#closed = reason;
     this.#retryTimer?.cancel();
     this.#retryTimer = undefined;
-    // A request in flight settles its own messages when it returns.
-    const from = this.#busy ? this.#head + this.#inFlight : this.#head;
+    // Batches in flight settle their own messages when they return.
+    const from = this.#head + this.#inFlight;
     for (let i = from; i < this.#pending.length; i++) this.#pending[i]!.settle(reason);
     this.#pending.length = Math.min(this.#pending.length, from);
     this.#wake();
     if (this.length === 0) this.#idle();
   }
 
-  #inFlight = 0;
   // Lowered when the peer answers 413 to a batch.
   #batchCap = Number.POSITIVE_INFINITY;
 
-  async #pump(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      while (!this.#closed) {
-        this.#dropCancelledAndExpired();
-        if (this.length === 0) break;
+  /** Sends what can leave now: a first batch, and more while pipelining is worth it. */
+  #pump(): void {
+    if (!this.#closed && this.#retryTimer === undefined && !this.#draining) {
+      if (this.#flights.length === 0) this.#dropCancelledAndExpired();
+      const l = this.#d.limits;
+      const maxFlights = this.#batching ? Math.max(1, l.maxInFlight) : 1;
+      while (this.#flights.length < maxFlights) {
+        // Another batch leaves early only when enough waits; else it gathers for the next one.
+        if (this.#flights.length > 0 && this.#bytes - this.#inFlightBytes < l.pipelineBytes) break;
         const batch = this.#takeBatch();
-        this.#inFlight = batch.length;
-        const error = await this.#send(batch);
-        this.#inFlight = 0;
-        if (error === undefined) {
-          this.#attempt = 0;
-          this.#complete(batch.length, undefined);
-          continue;
-        }
-        if (this.#closed) {
-          this.#complete(batch.length, this.#closed);
-          break;
-        }
-        if (error instanceof PeerRefusedError && error.status === 413 && batch.length > 1) {
-          // The peer takes smaller bodies than we send: halve the batches to it and try again.
-          this.#batchCap = Math.max(1, Math.floor(batch.length / 2));
-          continue;
-        }
-        if (error instanceof PeerRefusedError && PERMANENT.has(error.status)) {
-          // The peer will never take these: give them up, and carry on with the rest.
-          this.#complete(batch.length, error);
-          continue;
-        }
-        // Retry later, with backoff and full jitter; the messages stay at the head, in order.
-        const l = this.#d.limits;
-        const cap = Math.min(l.retryMaxMs, l.retryBaseMs * 2 ** Math.min(this.#attempt, 16));
-        this.#attempt++;
-        const delay = Math.max(1, Math.floor(this.#d.random.next() * cap));
-        this.#retryTimer = this.#d.clock.setTimeout(() => {
-          this.#retryTimer = undefined;
-          void this.#pump();
-        }, delay);
-        this.#lastError = error;
-        break;
+        if (batch.length === 0) break;
+        this.#launch(batch);
       }
-    } finally {
-      this.#busy = false;
-      if (this.length === 0) this.#idle();
     }
+    if (this.length === 0) this.#idle();
+  }
+
+  #launch(batch: Pending[]): void {
+    let bytes = 0;
+    for (const p of batch) bytes += p.msg.bytes;
+    const flight: Flight = { n: batch.length, bytes, result: undefined };
+    this.#flights.push(flight);
+    this.#inFlight += batch.length;
+    this.#inFlightBytes += bytes;
+    void this.#send(batch).then((error) => {
+      flight.result = error ?? 'ok';
+      this.#land();
+    });
+  }
+
+  /** A batch came back: settle what is known, and send on or retry. */
+  #land(): void {
+    const flights = this.#flights;
+    // A 200 means the receiver delivered that batch and everything before it (it delivers in
+    // order, holding a batch that overtook its predecessor): every batch up to it is done.
+    let lastOk = -1;
+    for (let i = 0; i < flights.length; i++) if (flights[i]!.result === 'ok') lastOk = i;
+    if (lastOk >= 0) {
+      let n = 0;
+      for (let i = 0; i <= lastOk; i++) {
+        n += flights[i]!.n;
+        this.#inFlightBytes -= flights[i]!.bytes;
+      }
+      flights.splice(0, lastOk + 1);
+      this.#inFlight -= n;
+      this.#attempt = 0;
+      this.#retriedAtOnce = false;
+      this.#complete(n, undefined);
+    }
+    if (flights.some((f) => f.result !== undefined)) this.#draining = true;
+    if (this.#draining || this.#closed) {
+      if (flights.some((f) => f.result === undefined)) return; // wait for the others
+      const first = flights[0];
+      this.#flights = [];
+      this.#inFlight = 0;
+      this.#inFlightBytes = 0;
+      this.#draining = false;
+      if (first !== undefined) this.#failed(first.n, first.result as P2PError);
+    }
+    this.#pump();
+  }
+
+  /** The oldest batch failed with `error` (any later ones failed too, and go again). */
+  #failed(n: number, error: P2PError): void {
+    if (this.#closed) {
+      this.#complete(this.length, this.#closed);
+      return;
+    }
+    if (error instanceof PeerRefusedError && error.status === 413 && n > 1) {
+      // The peer takes smaller bodies than we send: halve the batches to it and try again.
+      this.#batchCap = Math.max(1, Math.floor(n / 2));
+      return;
+    }
+    if (error instanceof PeerRefusedError && PERMANENT.has(error.status)) {
+      // The peer will never take these: give them up, and carry on with the rest.
+      this.#complete(n, error);
+      return;
+    }
+    if (error instanceof PeerRefusedError && !this.#retriedAtOnce && this.#d.retryAtOnce?.(error)) {
+      this.#retriedAtOnce = true; // once: if the cure did not work, back off as usual
+      return;
+    }
+    // Retry later, with backoff and full jitter; the messages stay at the head, in order.
+    const l = this.#d.limits;
+    const cap = Math.min(l.retryMaxMs, l.retryBaseMs * 2 ** Math.min(this.#attempt, 16));
+    this.#attempt++;
+    const delay = Math.max(1, Math.floor(this.#d.random.next() * cap));
+    this.#lastError = error;
+    this.#retryTimer = this.#d.clock.setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#pump();
+    }, delay);
   }
 
   #idle(): void {
@@ -290,8 +372,7 @@ export class PeerQueue {
       }
       if (p.msg.deadline <= now) {
         this.#shift();
-        const why = this.#lastError ? `: ${this.#lastError.message}` : '';
-        p.settle(new TimeoutError(`not delivered before the delivery deadline${why}`));
+        p.settle(this.#expired());
         continue;
       }
       break;
@@ -301,26 +382,49 @@ export class PeerQueue {
     if (dropped) this.#wake();
   }
 
+  /**
+   * The next batch, after those in flight. A message that never left and was cancelled or is
+   * past its deadline is settled and taken out here; one that left already keeps its number and
+   * goes again (the receiver may have it), until it reaches the head.
+   */
   #takeBatch(): Pending[] {
     const l = this.#d.limits;
     const max = this.#batching ? Math.min(l.maxBatchMessages, this.#batchCap) : 1;
+    const now = this.#d.clock.now();
     const out: Pending[] = [];
     let bytes = 0;
-    for (let i = this.#head; i < this.#pending.length && out.length < max; i++) {
+    let i = this.#head + this.#inFlight;
+    while (i < this.#pending.length && out.length < max) {
       const p = this.#pending[i]!;
+      if (p.seq === undefined && (p.cancelled || p.msg.deadline <= now)) {
+        this.#pending.splice(i, 1);
+        this.#bytes -= p.msg.bytes;
+        p.settle(p.cancelled ? undefined : this.#expired());
+        this.#wake();
+        continue;
+      }
       if (out.length > 0 && bytes + p.msg.bytes > l.maxBatchBytes) break;
+      p.seq ??= this.#nextSeq++;
       out.push(p);
       bytes += p.msg.bytes;
+      i++;
     }
     return out;
+  }
+
+  #expired(): TimeoutError {
+    const why = this.#lastError ? `: ${this.#lastError.message}` : '';
+    return new TimeoutError(`not delivered before the delivery deadline${why}`);
   }
 
   async #send(batch: readonly Pending[]): Promise<P2PError | undefined> {
     const sealed = this.#batching
       ? this.#d.sealBatch(
           this.#d.stream,
-          batch[0]!.seq,
+          batch[0]!.seq!,
           batch.map((p) => p.msg.fragment),
+          // Everything before the oldest message still queued is settled.
+          this.#pending[this.#head]!.seq!,
         )
       : batch[0]!.msg.single();
     try {

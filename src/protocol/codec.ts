@@ -6,6 +6,7 @@
  * @module
  */
 
+import { isAscii } from 'node:buffer';
 import type * as z from 'zod';
 import {
   type Ack,
@@ -34,6 +35,12 @@ const NO_VALID_MESSAGE = 'No valid Message provided';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** `body` as text: ASCII (nearly every body: base64 payloads) is copied as is, the rest decoded. */
+function bodyText(body: Uint8Array): string {
+  if (isAscii(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('latin1');
+  return decoder.decode(body);
+}
+
 /** Renders the first zod issue as `path: message`, on one line. */
 export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
@@ -46,7 +53,7 @@ function parseJson(body: Uint8Array): Decoded<unknown> {
   if (body.length === 0) return refuse(400, `${NO_VALID_MESSAGE}: empty body`);
   let text: string;
   try {
-    text = decoder.decode(body);
+    text = bodyText(body);
   } catch {
     return refuse(400, `${NO_VALID_MESSAGE}: body is not UTF-8`);
   }

@@ -77,6 +77,8 @@ export interface BatchFields {
   readonly ts: number;
   readonly stream: string;
   readonly seq: number;
+  /** Every number below it is settled by the sender (delivered or given up). */
+  readonly base?: number;
 }
 
 /**
@@ -86,7 +88,7 @@ export interface BatchFields {
  */
 export function sealBatch(
   fields: BatchFields,
-  fragments: readonly string[],
+  fragments: readonly (Uint8Array | string)[],
   signer?: EnvelopeSigner,
 ): Sealed {
   const head: Envelope = {
@@ -99,11 +101,22 @@ export function sealBatch(
     stream: fields.stream,
     seq: fields.seq,
   };
+  if (fields.base !== undefined) head.base = fields.base;
   const json = JSON.stringify(head);
-  // `{..."seq":N}` + `,"msgs":[f1,f2,...]}`: valid JSON without re-encoding the fragments.
-  const body = Buffer.from(`${json.slice(0, -1)},"msgs":[${fragments.join(',')}]}`);
+  // `{..."seq":N` + `,"msgs":[` + f1 + `,` + f2 ... + `]}`: valid JSON, the fragments copied as
+  // they are (no re-encoding, no text in between).
+  const parts: Uint8Array[] = [Buffer.from(`${json.slice(0, -1)},"msgs":[`)];
+  fragments.forEach((f, i) => {
+    if (i > 0) parts.push(COMMA);
+    parts.push(typeof f === 'string' ? Buffer.from(f) : f);
+  });
+  parts.push(CLOSE_BATCH);
+  const body = Buffer.concat(parts);
   return signer === undefined ? { body } : { body, headers: signer.headers(body) };
 }
+
+const COMMA = Buffer.from(',');
+const CLOSE_BATCH = Buffer.from(']}');
 
 /**
  * Decodes and validates an inbound body. `headers` (lowercase names) carry what authenticates

@@ -75,6 +75,14 @@ export const WirePeerSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url Ed25519 public key')
     .optional(),
+  /**
+   * The sender's raw X25519 public key for session MACs, base64url (43 characters). Trusted only
+   * from a signed envelope's `from` (see `src/security/session-keys.ts`).
+   */
+  xkey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url X25519 public key')
+    .optional(),
 });
 
 /** A peer as it appears on the wire. */
@@ -130,10 +138,52 @@ export const BatchedMessageSchema = z.object({
    * `src/security/gossip-signature.ts`), so that a relay cannot forge or alter it.
    */
   sig: z.string().length(86).optional(),
+  /**
+   * Plumtree: the message travels along the broadcast tree (dissemination `'plumtree'`), not by
+   * gossip relay. Present with `hops`; see {@link TreeEntry}.
+   */
+  tree: z.literal(true).optional(),
 });
 
 /** A message inside a batch. */
 export type BatchedMessage = z.infer<typeof BatchedMessageSchema>;
+
+/**
+ * Plumtree control entries: they ride inside a batch (type 8) next to messages, and are never
+ * envelope types of their own. See `src/delivery/plumtree.ts`.
+ */
+export const TreeEntry = {
+  /** "I have these messages": ids announced to a lazy peer. */
+  IHave: 9,
+  /** "Send me these messages (if any), and push to me from now on". */
+  Graft: 10,
+  /** "Stop pushing to me in full: announce instead". */
+  Prune: 11,
+} as const;
+
+/** Most ids in one IHAVE or GRAFT. */
+export const MAX_TREE_IDS = 1024;
+
+/** A broadcast named by its origin's node id and message id, in an IHAVE or a GRAFT. */
+export const MessageRefSchema = z.object({
+  origin: z.string().min(1).max(FIELD_LIMITS.id),
+  id: z.string().min(1).max(FIELD_LIMITS.messageId),
+});
+
+/** A Plumtree control entry inside a batch: IHAVE (9), GRAFT (10) or PRUNE (11). */
+export const TreeControlSchema = z.object({
+  type: z.union([z.literal(TreeEntry.IHave), z.literal(TreeEntry.Graft), z.literal(TreeEntry.Prune)]),
+  /** IHAVE: the ids announced; GRAFT: the ids asked for (none: only "push to me"). */
+  ids: z.array(MessageRefSchema).max(MAX_TREE_IDS).optional(),
+});
+
+/** A Plumtree control entry. */
+export type TreeControl = z.infer<typeof TreeControlSchema>;
+
+/** Whether a batch entry is a Plumtree control entry rather than a message. */
+export function isTreeControl(entry: BatchedMessage | TreeControl): entry is TreeControl {
+  return entry.type >= TreeEntry.IHave;
+}
 
 /**
  * The envelope every `POST /` carries. Unknown fields are ignored (stripped), as gop2p does.
@@ -167,8 +217,16 @@ export const EnvelopeSchema = z.object({
    */
   stream: z.string().min(1).max(FIELD_LIMITS.messageId).optional(),
   seq: z.int().min(1).optional(),
-  /** On a batch: the messages. */
-  msgs: z.array(BatchedMessageSchema).max(MAX_BATCH).optional(),
+  /**
+   * On a batch: every number below it is settled by the sender (delivered, or given up for good),
+   * so the receiver need not wait for those. At most `seq`.
+   */
+  base: z.int().min(1).optional(),
+  /** On a batch: the messages, and Plumtree control entries. */
+  msgs: z
+    .array(z.union([BatchedMessageSchema, TreeControlSchema]))
+    .max(MAX_BATCH)
+    .optional(),
 });
 
 /** The decoded envelope. */

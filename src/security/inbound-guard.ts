@@ -5,9 +5,10 @@
  * - A gop2p-style envelope (no `v`, no `from.id`, no `from.key`, no signature) is accepted
  *   unsigned in compat mode only; otherwise it is refused with 401.
  * - Anything else claims to come from a tsp2p node and must prove it: `from.key` must hash to
- *   `from.id`, the `tsp2p-sig` header must be that key's signature of the exact body, `ts` must
- *   be within the clock skew window, and the pair (`from.id`, `id`) must not have been accepted
- *   within the window. Failing any of these is a 401.
+ *   `from.id`, the `tsp2p-sig` header must be that key's signature of the exact body (or the
+ *   `tsp2p-mac` header a valid MAC of it under the pair's session key: see `session-keys.ts`),
+ *   `ts` must be within the clock skew window, and the pair (`from.id`, `id`) must not have been
+ *   accepted within the window. Failing any of these is a 401.
  * - The same signed bytes again (a retry, a relay, a replay) are a duplicate: acknowledged, with
  *   no effect. They are recognized before the signature is checked, so duplicates cost no
  *   verification.
@@ -18,6 +19,7 @@
 import type { Envelope, WirePeer } from '../protocol/schema.js';
 import { checkGossip, type GossipFields } from './gossip-signature.js';
 import { ReplayCache } from './replay-cache.js';
+import { MAC_HEADER, NO_SESSION, type SessionKeys } from './session-keys.js';
 import { type KeyCache, SIGNATURE_HEADER, sharedKeyCache, verifyBody } from './signature.js';
 
 /** The guard's settings. */
@@ -32,6 +34,11 @@ export interface InboundGuardOptions {
   readonly keyCache?: KeyCache;
   /** The wall clock, in ms since the epoch (the clock senders stamp `ts` with). @default Date.now */
   readonly now?: () => number;
+  /**
+   * Pairwise session keys: MAC'd requests are checked with them, and the `from.xkey` of each
+   * verified signed envelope is recorded in them. Without them, MAC'd requests are refused.
+   */
+  readonly sessions?: SessionKeys;
 }
 
 /** A refusal: always 401, with a one-line message and a short reason for metrics. */
@@ -58,6 +65,8 @@ export type Admission =
 export interface GuardStats {
   /** Envelopes whose signature was verified and found good. */
   verified: number;
+  /** Envelopes whose session MAC was checked and found good. */
+  macs: number;
   /** Duplicates acknowledged without effect. */
   duplicates: number;
   /** Unsigned gop2p envelopes accepted (compat mode). */
@@ -75,7 +84,7 @@ export class InboundGuard {
   readonly #now: () => number;
   readonly #keys: KeyCache;
   readonly #replays: ReplayCache;
-  readonly stats: GuardStats = { verified: 0, duplicates: 0, unsigned: 0, refused: {} };
+  readonly stats: GuardStats = { verified: 0, macs: 0, duplicates: 0, unsigned: 0, refused: {} };
 
   constructor(options: InboundGuardOptions) {
     this.#o = options;
@@ -88,13 +97,19 @@ export class InboundGuard {
   }
 
   /** The counters for `/metrics`. */
-  summary(): { verified: number; duplicates: number; unsigned: number; relayedRefused: number } {
+  summary(): {
+    verified: number;
+    macs: number;
+    duplicates: number;
+    unsigned: number;
+    relayedRefused: number;
+  } {
     let relayedRefused = 0;
     for (const [reason, n] of Object.entries(this.stats.refused)) {
       if (reason.startsWith('relayed_')) relayedRefused += n;
     }
-    const { verified, duplicates, unsigned } = this.stats;
-    return { verified, duplicates, unsigned, relayedRefused };
+    const { verified, macs, duplicates, unsigned } = this.stats;
+    return { verified, macs, duplicates, unsigned, relayedRefused };
   }
 
   /** How many envelopes the replay cache holds. */
@@ -109,8 +124,15 @@ export class InboundGuard {
     headers: Readonly<Record<string, string | undefined>>,
   ): Admission {
     const sig = headers[SIGNATURE_HEADER];
+    const mac = sig === undefined ? headers[MAC_HEADER] : undefined;
     const from = envelope.from;
-    if (envelope.v === undefined && from.id === undefined && from.key === undefined && sig === undefined) {
+    if (
+      envelope.v === undefined &&
+      from.id === undefined &&
+      from.key === undefined &&
+      sig === undefined &&
+      mac === undefined
+    ) {
       if (this.#o.compat) {
         this.stats.unsigned++;
         return { kind: 'unsigned' };
@@ -120,7 +142,8 @@ export class InboundGuard {
         "gop2p-style request refused: it is unsigned, and this node does not run with compat: 'gop2p'",
       );
     }
-    if (sig === undefined)
+    const tag = sig ?? mac;
+    if (tag === undefined)
       return this.#refuse('unsigned', `unsigned request refused: no ${SIGNATURE_HEADER} header`);
     if (from.id === undefined) return this.#refuse('unsigned', 'unsigned request refused: no from.id');
     if (from.key === undefined) return this.#refuse('unsigned', 'unsigned request refused: no from.key');
@@ -141,26 +164,44 @@ export class InboundGuard {
       return this.#refuse('stale', 'stale message: older than this node can check for replays');
     }
     const replayKey = `${from.id}/${envelope.id}`;
-    const seen = this.#replays.status(replayKey, sig, now);
+    const seen = this.#replays.status(replayKey, tag, now);
     if (seen === 'same') {
       this.stats.duplicates++;
       return { kind: 'duplicate' };
     }
-    const key = this.#keys.resolve(from.id, from.key);
-    if (key === 'bad_key') return this.#refuse('bad_key', 'bad key: from.key is not an Ed25519 public key');
-    if (key === 'key_mismatch') {
-      return this.#refuse('bad_key', 'bad key: from.key does not match from.id (the id is its fingerprint)');
+    if (sig === undefined) {
+      const check = this.#o.sessions?.verify(from.id, tag, body) ?? 'no_session';
+      if (check === 'no_session') {
+        return this.#refuse(
+          'no_session',
+          `${NO_SESSION}: this node holds no session key for the sender; sign it`,
+        );
+      }
+      if (check === 'bad_mac')
+        return this.#refuse('bad_mac', `bad MAC: ${MAC_HEADER} does not match the body`);
+      this.stats.macs++;
+    } else {
+      const key = this.#keys.resolve(from.id, from.key);
+      if (key === 'bad_key') return this.#refuse('bad_key', 'bad key: from.key is not an Ed25519 public key');
+      if (key === 'key_mismatch') {
+        return this.#refuse(
+          'bad_key',
+          'bad key: from.key does not match from.id (the id is its fingerprint)',
+        );
+      }
+      if (!verifyBody(body, sig, key)) {
+        return this.#refuse('bad_signature', `bad signature: ${SIGNATURE_HEADER} does not match the body`);
+      }
+      this.stats.verified++;
+      // Signed by the node itself: its session key may be trusted as its own.
+      if (from.xkey !== undefined) this.#o.sessions?.learn(from.id, from.xkey);
     }
-    if (!verifyBody(body, sig, key)) {
-      return this.#refuse('bad_signature', `bad signature: ${SIGNATURE_HEADER} does not match the body`);
-    }
-    this.stats.verified++;
     if (seen === 'other') {
-      // The sender re-signed a message it had sent (a retry with a fresh timestamp).
+      // The sender re-sealed a message it had sent (a retry with a fresh timestamp).
       this.stats.duplicates++;
       return { kind: 'duplicate' };
     }
-    return { kind: 'signed', release: this.#replays.add(replayKey, envelope.ts, sig, now) };
+    return { kind: 'signed', release: this.#replays.add(replayKey, envelope.ts, tag, now) };
   }
 
   /**

@@ -28,6 +28,8 @@ export interface FakeBody {
   readonly stream?: string;
   /** The sequence number of the first message of a batch. */
   readonly seq?: number;
+  /** Every number below it is settled (see `SealBatch`). */
+  readonly base?: number;
   /** The ids of the messages, in order. */
   readonly ids: string[];
 }
@@ -90,9 +92,16 @@ export class FakeClient {
 }
 
 /** The fake batch sealer: the ids of the fragments, with stream and seq. */
-export function fakeSealBatch(stream: string, seq: number, fragments: readonly string[]): Sealed {
-  const ids = fragments.map((f) => (JSON.parse(f) as { id: string }).id);
-  const body: FakeBody = { kind: 'batch', stream, seq, ids };
+export function fakeSealBatch(
+  stream: string,
+  seq: number,
+  fragments: readonly (Uint8Array | string)[],
+  base: number,
+): Sealed {
+  const ids = fragments.map(
+    (f) => (JSON.parse(typeof f === 'string' ? f : decoder.decode(f)) as { id: string }).id,
+  );
+  const body: FakeBody = { kind: 'batch', stream, seq, base, ids };
   return { body: encoder.encode(JSON.stringify(body)) };
 }
 
@@ -121,6 +130,8 @@ export const TEST_LIMITS: PeerQueueLimits = Object.freeze({
   requestTimeoutMs: 5000,
   retryBaseMs: 50,
   retryMaxMs: 2000,
+  maxInFlight: 1,
+  pipelineBytes: 64 * 1024,
 });
 
 /** A queue over fakes, and the fakes. */
