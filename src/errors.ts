@@ -170,10 +170,13 @@ export class PeerRefusedError extends P2PError {
   readonly status: number;
   /** The first line of the peer's answer. */
   readonly body: string;
-  constructor(status: number, body: string) {
+  /** How long the peer asked us to wait before trying again (its `Retry-After`), in ms. */
+  readonly retryAfterMs: number | undefined;
+  constructor(status: number, body: string, retryAfterMs?: number) {
     super('ERR_PEER_REFUSED', `peer refused the request: ${status} ${body}`.trim());
     this.status = status;
     this.body = body;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

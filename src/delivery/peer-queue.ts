@@ -113,6 +113,16 @@ interface Flight {
   result: 'ok' | P2PError | undefined;
 }
 
+/** The longest `Retry-After` honoured: a peer cannot park a queue for longer. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/** A `Retry-After` header in seconds (the HTTP-date form is not used by tsp2p), in ms. */
+function retryAfter(headers: Readonly<Record<string, string | undefined>>): number | undefined {
+  const value = headers['retry-after'];
+  if (value === undefined || !/^\d{1,6}$/.test(value.trim())) return undefined;
+  return Number(value.trim()) * 1000;
+}
+
 /** Statuses after which retrying cannot help. */
 const PERMANENT = new Set([400, 404, 405, 413]);
 
@@ -345,7 +355,11 @@ export class PeerQueue {
     const l = this.#d.limits;
     const cap = Math.min(l.retryMaxMs, l.retryBaseMs * 2 ** Math.min(this.#attempt, 16));
     this.#attempt++;
-    const delay = Math.max(1, Math.floor(this.#d.random.next() * cap));
+    let delay = Math.max(1, Math.floor(this.#d.random.next() * cap));
+    // A peer that says when to come back (429, 503 with Retry-After) is not asked sooner.
+    if (error instanceof PeerRefusedError && error.retryAfterMs !== undefined) {
+      delay = Math.max(delay, Math.min(error.retryAfterMs, MAX_RETRY_AFTER_MS));
+    }
     this.#lastError = error;
     this.#retryTimer = this.#d.clock.setTimeout(() => {
       this.#retryTimer = undefined;
@@ -436,7 +450,7 @@ export class PeerQueue {
       );
       const ok = res.status === 200;
       this.#d.onBatch?.(batch.length, ok);
-      return ok ? undefined : new PeerRefusedError(res.status, firstLine(res.body));
+      return ok ? undefined : new PeerRefusedError(res.status, firstLine(res.body), retryAfter(res.headers));
     } catch (err) {
       this.#d.onBatch?.(batch.length, false);
       return err instanceof P2PError

@@ -42,7 +42,7 @@ export interface FakeCall {
   readonly timeoutMs: number;
   /** Whether it was answered yet. */
   settled: boolean;
-  answer(status: number, body?: string): void;
+  answer(status: number, body?: string, headers?: Record<string, string>): void;
   fail(error?: Error): void;
 }
 
@@ -63,10 +63,10 @@ export class FakeClient {
         signal,
         timeoutMs,
         settled: false,
-        answer: (status, body = '') => {
+        answer: (status, body = '', headers = {}) => {
           if (call.settled) throw new Error('answered twice');
           call.settled = true;
-          resolve({ status, headers: {}, body: encoder.encode(body) });
+          resolve({ status, headers, body: encoder.encode(body) });
         },
         fail: (error = new PeerUnreachableError('connection refused')) => {
           if (call.settled) throw new Error('answered twice');

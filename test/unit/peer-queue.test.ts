@@ -212,6 +212,36 @@ describe('PeerQueue: retries', () => {
     assert.equal(m1.state, 'ok');
   });
 
+  test('a 429 or 503 with Retry-After is not retried sooner than the peer asked (capped at 60 s)', async () => {
+    const f = queueFixture({
+      random: fixedRandom(0.5),
+      limits: { retryBaseMs: 50, retryMaxMs: 2000 },
+      deliveryMs: 600_000,
+    });
+    const m1 = f.send('m1');
+    for (const [status, header, wait] of [
+      [429, '3', 3_000],
+      [503, '1', 1_000],
+      [429, '86400', 60_000],
+    ] as const) {
+      const before = f.client.calls.length;
+      f.client.last.answer(status, 'too many requests', { 'retry-after': header });
+      await flushMicrotasks();
+      await f.clock.advance(wait - 1);
+      assert.equal(f.client.calls.length, before, `${status} Retry-After ${header}: not before ${wait} ms`);
+      await f.clock.advance(1);
+      assert.equal(f.client.calls.length, before + 1, `${status} Retry-After ${header}: at ${wait} ms`);
+    }
+    // A malformed Retry-After is ignored: the usual backoff applies (here 0.5 × 50 × 2^3 = 200 ms).
+    const before = f.client.calls.length;
+    f.client.last.answer(429, 'slow down', { 'retry-after': 'soon' });
+    await flushMicrotasks();
+    assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === before + 1, 2_000, 1));
+    assert.ok(f.clock.now() < 1_000 + 64_000 + 1_000, 'not parked for long');
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+  });
+
   test('backoff doubles from retryBaseMs up to retryMaxMs, with full jitter', async () => {
     // random() = 0.999: each delay is just under its cap, so the schedule is exact.
     const f = queueFixture({ random: fixedRandom(0.999), limits: { retryBaseMs: 100, retryMaxMs: 1000 } });
