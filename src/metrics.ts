@@ -184,6 +184,8 @@ export function refusalReason(status: number, body: string | Uint8Array | undefi
     ['unsigned request refused', 'unsigned'],
     ['bad signature', 'bad_signature'],
     ['bad key', 'bad_key'],
+    ['bad MAC', 'bad_mac'],
+    ['no session', 'no_session'],
     ['stale message', 'stale'],
     ['network secret required', 'bad_network_tag'],
     ['too many requests', 'rate_limited'],
