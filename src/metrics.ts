@@ -186,6 +186,7 @@ export function refusalReason(status: number, body: string | Uint8Array | undefi
     ['bad key', 'bad_key'],
     ['bad MAC', 'bad_mac'],
     ['no session', 'no_session'],
+    ['earlier messages of this stream', 'out_of_order'],
     ['stale message', 'stale'],
     ['network secret required', 'bad_network_tag'],
     ['too many requests', 'rate_limited'],

@@ -151,6 +151,9 @@ describe('refusalReason', () => {
     [503, 'member table is full (3 members)\n', 'table_full'],
     [404, 'not found: /x\n', 'not_found'],
     [429, 'slow down\n', 'rate_limited'],
+    [401, 'bad MAC: tsp2p-mac does not match the body\n', 'bad_mac'],
+    [401, 'no session: this node holds no session key for the sender; sign it\n', 'no_session'],
+    [503, 'earlier messages of this stream have not arrived: retry\n', 'out_of_order'],
     [418, 'teapot\n', 'other'],
   ];
   for (const [status, body, reason] of cases) {
