@@ -187,6 +187,7 @@ export function refusalReason(status: number, body: string | Uint8Array | undefi
     ['bad MAC', 'bad_mac'],
     ['no session', 'no_session'],
     ['earlier messages of this stream', 'out_of_order'],
+    ['this stream has ended', 'stream_ended'],
     ['stale message', 'stale'],
     ['network secret required', 'bad_network_tag'],
     ['too many requests', 'rate_limited'],

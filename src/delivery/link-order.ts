@@ -43,7 +43,15 @@ interface Link {
   readonly stream: string;
   last: number;
   readonly waiting: Waiter[];
+  /** The sender's streams before this one, newest last: a late batch of one is refused. */
+  readonly retired: readonly string[];
 }
+
+/** How many ended streams are remembered per sender. */
+const RETIRED_STREAMS = 4;
+
+/** What {@link LinkOrder.take} says of a batch of a stream the sender has replaced. */
+export const STREAM_ENDED = 'ended';
 
 /** Per sender: its stream, the last number delivered from it, and the batches waiting. */
 export class LinkOrder {
@@ -69,6 +77,8 @@ export class LinkOrder {
    * with `undefined` when it did not come in time (the sender should retry). Also a promise
    * (already resolved) when its `base` let waiting batches through: they are delivered first.
    *
+   * Returns {@link STREAM_ENDED} for a batch of a stream the sender has since replaced.
+   *
    * @param base - every number below it is settled by the sender; `undefined` (an older sender,
    *   one batch at a time) means "nothing before this batch will come"
    */
@@ -78,15 +88,19 @@ export class LinkOrder {
     seq: number,
     count: number,
     base: number | undefined,
-  ): number | Promise<number | undefined> {
+  ): number | typeof STREAM_ENDED | Promise<number | undefined> {
     const floor = Math.min(base ?? seq, seq);
     let woke = false;
     let link = this.#links.get(sender);
+    // A batch of a stream the sender replaced came late (its queue was closed): taking it would
+    // switch back to that stream, and then the current one would start over, delivering twice.
+    if (link?.retired.includes(stream)) return STREAM_ENDED;
     if (link === undefined || link.stream !== stream) {
       // A new stream (the sender started again, or rebuilt its queue to us): numbers from its
       // base on are new. Batches of the old stream that still wait will never be completed.
       if (link !== undefined) this.#release(link);
-      link = { stream, last: floor - 1, waiting: [] };
+      const retired = link === undefined ? [] : [...link.retired, link.stream].slice(-RETIRED_STREAMS);
+      link = { stream, last: floor - 1, waiting: [], retired };
       this.#links.set(sender, link);
     } else if (floor - 1 > link.last) {
       link.last = floor - 1; // the sender gave those up

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { flushMicrotasks, ManualClock } from '../../src/clock.js';
-import { DEFAULT_LINK_ORDER_LIMITS, LinkOrder, type LinkOrderLimits } from '../../src/delivery/link-order.js';
+import {
+  DEFAULT_LINK_ORDER_LIMITS,
+  LinkOrder,
+  type LinkOrderLimits,
+  STREAM_ENDED,
+} from '../../src/delivery/link-order.js';
 
 const LIMITS: LinkOrderLimits = { gapWaitMs: 1_000, maxWaiting: 4 };
 
 /** What one batch came to: the index of its first new message, `undefined` (retry), or still waiting. */
-type Outcome = number | undefined | 'waiting';
+type Outcome = number | undefined | 'waiting' | typeof STREAM_ENDED;
 
 /**
  * A receiver as the node is one: it takes each batch, and delivers the new messages at once when
@@ -32,6 +37,7 @@ function receiver(limits: LinkOrderLimits = LIMITS) {
     };
     const taken = order.take(sender, stream, seq, count, base);
     if (typeof taken === 'number') deliver(taken);
+    else if (taken === STREAM_ENDED) outcome = STREAM_ENDED;
     else void taken.then(deliver);
     return { sync: typeof taken === 'number', outcome: () => outcome };
   };
@@ -240,6 +246,30 @@ describe('LinkOrder: base, streams, forgetting', () => {
       'alice:s2:43',
       'alice:s2:44',
     ]);
+  });
+
+  test('a late batch of a replaced stream is refused as ended, and the current stream goes on once', () => {
+    const r = receiver();
+    r.batch(1, 3, 1); // s1: 1..3
+    r.batch(1, 2, 1, { stream: 's2' }); // the sender rebuilt its queue: s2 1..2
+    const late = r.batch(4, 2, 1); // an s1 batch still on its way when s1 was closed
+    assert.equal(late.outcome(), STREAM_ENDED);
+    // A retry of s2's first batch (its answer was lost) is not delivered again.
+    const retry = r.batch(1, 2, 1, { stream: 's2' });
+    assert.equal(retry.outcome(), 2, 'nothing new');
+    r.batch(3, 1, 1, { stream: 's2' });
+    assert.deepEqual(r.delivered, [
+      'alice:s1:1',
+      'alice:s1:2',
+      'alice:s1:3',
+      'alice:s2:1',
+      'alice:s2:2',
+      'alice:s2:3',
+    ]);
+    // Only the last few streams are remembered.
+    for (const stream of ['s3', 's4', 's5', 's6']) r.batch(1, 1, 1, { stream });
+    assert.equal(r.batch(9, 1, 9, { stream: 's2' }).outcome(), STREAM_ENDED, 's2 is among the last 4');
+    assert.equal(r.batch(9, 1, 9).outcome(), 0, 's1 is forgotten: taken as a new stream');
   });
 
   test('a new stream whose base is below its first batch waits for the numbers between', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { flushMicrotasks } from '../../src/clock.js';
-import { LinkOrder } from '../../src/delivery/link-order.js';
+import { LinkOrder, STREAM_ENDED } from '../../src/delivery/link-order.js';
 import { P2PError, PeerRefusedError, PeerUnreachableError, TimeoutError } from '../../src/errors.js';
 import {
   type FakeCall,
@@ -1073,6 +1073,7 @@ describe('PeerQueue: pipelining against a receiver on LinkOrder (property)', () 
       };
       const taken = links.take('sender', stream!, seq!, ids.length, base);
       if (outcome === 'cut') call.fail(new PeerUnreachableError('connection reset'));
+      if (taken === STREAM_ENDED) throw new Error('one stream only: it never ends');
       if (typeof taken === 'number') finish(taken);
       else void taken.then(finish);
     };
