@@ -10,7 +10,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { Inbox } from './delivery/inbox.js';
-import { LinkOrder } from './delivery/link-order.js';
+import { LinkOrder, STREAM_ENDED } from './delivery/link-order.js';
 import { firstLine, PeerClient, scope } from './delivery/peer-client.js';
 import { type OutboundMessage, PeerQueue } from './delivery/peer-queue.js';
 import { PlumtreeGlue } from './delivery/plumtree-glue.js';
@@ -836,6 +836,9 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     const taken = run.links.take(from.id, envelope.stream, envelope.seq, msgs.length, envelope.base);
     // A batch that overtook its predecessor waits for it, so that delivery stays in order.
+    if (taken === STREAM_ENDED) {
+      return text(409, 'this stream has ended: the sender has started a newer one to this node');
+    }
     const first = typeof taken === 'number' ? taken : await taken;
     if (first === undefined) {
       return text(503, 'earlier messages of this stream have not arrived: retry');
