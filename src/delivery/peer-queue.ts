@@ -210,6 +210,16 @@ export class PeerQueue {
   }
 
   /**
+   * Looks again for callers that now fit. For a caller that was let in by
+   * {@link PeerQueue.waitForRoom} but then gave up without queueing (it waited on several queues
+   * and another one failed it): the room it was counted for would otherwise go unused until the
+   * queue next changes, which an idle queue never does.
+   */
+  recheckRoom(): void {
+    this.#wake();
+  }
+
+  /**
    * Queues a message. Resolves once the peer acknowledged it; rejects with the reason it was
    * given up (the peer left or died, the deadline passed, or the peer refused it for good).
    */

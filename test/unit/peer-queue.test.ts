@@ -586,6 +586,24 @@ describe('PeerQueue: backpressure and flush', () => {
     ac.abort(new Error('late abort of a woken waiter is harmless'));
   });
 
+  test('recheckRoom lets the next caller in when one that was let in gives up without queueing', async () => {
+    const g = queueFixture({ limits: { maxQueueMessages: 1 } });
+    g.send('n1');
+    const late: string[] = [];
+    const a = g.queue.waitForRoom(10, undefined).then(() => late.push('a'));
+    const b = g.queue.waitForRoom(10, undefined).then(() => late.push('b'));
+    await answer(g.client.last); // n1 done: the queue is empty and idle; a is let in, b counted behind it
+    await a;
+    await flushMicrotasks();
+    assert.deepEqual(late, ['a'], 'b waits: the room is counted for a');
+    // a gives up without queueing (another queue it waited on failed it). The queue is idle:
+    // nothing would ever look at b again, and b would wait forever, without recheckRoom.
+    assert.equal(g.queue.length, 0);
+    g.queue.recheckRoom();
+    await b;
+    assert.deepEqual(late, ['a', 'b']);
+  });
+
   test('waiters are woken when messages past their deadline leave the queue', async () => {
     const f = queueFixture({ limits: { maxQueueMessages: 2, retryBaseMs: 100, retryMaxMs: 100 } });
     const a = f.send('m1', { deliveryMs: 500 });
