@@ -24,6 +24,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   failure: async () => (await import('./failure.js')).failure,
   idle: async () => (await import('./idle.js')).idle,
   'sim-membership': async () => (await import('./sim-membership.js')).simMembership,
+  'sim-gossip': async () => (await import('./sim-gossip.js')).simGossip,
 };
 
 const log = (line: string): void => {

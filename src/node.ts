@@ -935,13 +935,14 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#emitLater('message', message);
   }
 
-  #gossipMode(members: number): boolean {
-    const d = this.#options.dissemination;
-    return d === 'gossip' || (d === 'auto' && members > this.#options.gossipThreshold);
+  #gossipMode(_members: number): boolean {
+    return this.#options.dissemination === 'gossip';
   }
 
-  #treeMode(_members: number): boolean {
-    return this.#options.dissemination === 'plumtree';
+  /** Plumtree: by option, or with `'auto'` above `gossipThreshold` members. */
+  #treeMode(members: number): boolean {
+    const d = this.#options.dissemination;
+    return d === 'plumtree' || (d === 'auto' && members > this.#options.gossipThreshold);
   }
 
   /** The Plumtree dissemination of a run: its actions go out through the member queues. */
@@ -952,7 +953,9 @@ export class Node extends EventEmitter<NodeEvents> {
       random: this.#random,
       logger: this.#logger,
       membership,
-      fanout: (n) => this.#fanout(n),
+      // Plumtree's view needs only to stay connected (IHAVE and GRAFT make up for losses):
+      // ⌈ln n⌉ + 1, as the paper's active view, unless the `fanout` option says otherwise.
+      fanout: (n) => this.#options.fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 1,
       deliveryTimeoutMs: this.#options.deliveryTimeoutMs,
       enqueue: (m, out) => {
         const run = this.#run;
@@ -964,6 +967,7 @@ export class Node extends EventEmitter<NodeEvents> {
       sign: (fields) => signGossip(fields, this.#identity.privateKey),
       seal: (id, data) => this.#seal(MessageType.Broadcast, { id, data }),
       hand: (message) => this.#hand(message),
+      treeMode: () => this.#treeMode(membership.liveCount),
       signal,
     });
   }
@@ -1041,7 +1045,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
-    if (this.#options.dissemination === 'plumtree') this.#run?.tree.onMemberEvent(event, peer);
+    this.#run?.tree.onMemberEvent(event, peer);
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       const run = this.#run;
@@ -1120,7 +1124,13 @@ export class Node extends EventEmitter<NodeEvents> {
           `the outbound queue of ${full.length} member(s) is full (maxQueueMessages / maxQueueBytes)`,
         );
       }
-      await Promise.all(full.map((q) => q.waitForRoom(msg.bytes, signal)));
+      try {
+        await Promise.all(full.map((q) => q.waitForRoom(msg.bytes, signal)));
+      } catch (err) {
+        // Queues that let this call in counted it as queued: let the next callers in instead.
+        for (const q of full) q.recheckRoom();
+        throw err;
+      }
     }
     const handles = queues.map((q) => q.enqueue(msg));
     const settled = Promise.allSettled(handles.map((h) => h.done));

@@ -61,6 +61,11 @@ export interface PlumtreeGlueDeps {
   readonly seal: (id: string, data: Uint8Array) => Sealed;
   /** Hands a new message to the application. */
   readonly hand: (message: ReceivedMessage) => void;
+  /**
+   * Whether this node broadcasts through the tree now (its `dissemination`, and for `'auto'` the
+   * network's size): asked at each member event, to activate the tree.
+   */
+  readonly treeMode: () => boolean;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
   readonly limits?: Partial<PlumtreeLimits>;
@@ -75,6 +80,12 @@ export class PlumtreeGlue {
   readonly #tree: Plumtree<TreeMessage>;
   /** Entries sent, by kind, for metrics and simulations. */
   readonly stats = { pushes: 0, ihaveIds: 0, grafts: 0, prunes: 0 };
+  /**
+   * Whether the tree is in use here: this node broadcast through it, or got a tree entry. Until
+   * then the view is kept but nothing is sent (with `dissemination: 'auto'`, a small network
+   * never uses the tree); on activation every eager peer is greeted.
+   */
+  #active = false;
 
   constructor(deps: PlumtreeGlueDeps) {
     this.#d = deps;
@@ -100,6 +111,7 @@ export class PlumtreeGlue {
     if (event === 'member:join') {
       if (this.#d.membership.get(peer.id)?.kind !== 'tsp2p') return;
       this.#tree.addPeer(peer.id);
+      if (!this.#active && this.#d.treeMode()) this.#activate();
     } else if (event === 'member:fail' || event === 'member:leave') {
       this.#tree.removePeer(peer.id);
     }
@@ -111,6 +123,7 @@ export class PlumtreeGlue {
    * deliver and report; the announcements to lazy peers are queued here.
    */
   originate(id: string, data: Uint8Array): { msg: OutboundMessage; targets: Member[] } {
+    this.#activate();
     const ts = Date.now();
     const b64 = encodeData(data);
     const item: TreeMessage = {
@@ -151,6 +164,7 @@ export class PlumtreeGlue {
    * @param senderKey - the batch sender's public key (`from.key`): the origin's, at the first hop
    */
   receive(sender: Peer, msg: BatchedMessage, data: Uint8Array, senderKey: string | undefined): void {
+    this.#activate();
     const originWire = msg.origin;
     const originId = originWire?.id ?? sender.id;
     const ref: MessageRef = { origin: originId, id: msg.id };
@@ -184,6 +198,7 @@ export class PlumtreeGlue {
 
   /** An IHAVE, GRAFT or PRUNE entry from `sender`. */
   control(sender: Peer, entry: TreeControl): void {
+    this.#activate();
     const refs = entry.ids ?? [];
     switch (entry.type) {
       case TreeEntry.IHave:
@@ -198,7 +213,14 @@ export class PlumtreeGlue {
     }
   }
 
+  #activate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    this.#execute(this.#tree.greetAll());
+  }
+
   #execute(actions: readonly PlumtreeAction<TreeMessage>[]): void {
+    if (!this.#active) return;
     for (const a of actions) {
       if (a.kind === 'push') {
         const out = this.#push(a.message);

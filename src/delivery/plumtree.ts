@@ -17,9 +17,13 @@
  * The view starts as a random `fanout`-sized subset of the members, all eager. Once it has not
  * changed for `greetDelayMs`, each peer taken into it is sent a GRAFT without ids ("push to me"),
  * so that links are eager at both ends (receiving a message also makes its sender eager). The
- * first broadcasts flood these links; the duplicates then prune every link but a spanning tree. A pruned link stays
- * lazy at both ends, so a node announces each message to about `2 × fanout` peers (its view, and
- * the peers whose view it is in) less its tree links.
+ * first broadcasts flood these links; the duplicates then prune every link but a spanning tree.
+ * A pruned link stays lazy at both ends, so a node announces each message to about
+ * `2 × fanout` peers (its view, and the peers whose view it is in) less its tree links.
+ *
+ * Missing-message timers are jittered (up to half again `graftTimeoutMs`): when a tree link
+ * breaks, every node behind it hears of the next message at about the same time, and the first
+ * GRAFT usually brings the message to the others before their own GRAFTs are due.
  *
  * @module
  */
@@ -59,7 +63,7 @@ export interface PlumtreeLimits {
    * come in bursts, and each peer greeted and then replaced would stay linked. @default 1000
    */
   readonly greetDelayMs: number;
-  /** How long ids wait to be announced, to go several per IHAVE. @default 50 */
+  /** How long ids wait to be announced, to go several per IHAVE. @default 250 */
   readonly ihaveFlushMs: number;
   /** Most ids in one IHAVE (more are sent at once). @default 512 */
   readonly maxIHaveIds: number;
@@ -83,7 +87,7 @@ export const PLUMTREE_DEFAULTS: PlumtreeLimits = Object.freeze({
   graftRetryMs: 500,
   maxGrafts: 4,
   greetDelayMs: 1_000,
-  ihaveFlushMs: 50,
+  ihaveFlushMs: 250,
   maxIHaveIds: 512,
   cacheMessages: 4_096,
   cacheBytes: 16 * 1024 * 1024,
@@ -281,11 +285,11 @@ export class Plumtree<T> {
     const now = this.#o.clock.now();
     const actions: PlumtreeAction<T>[] = [];
     if (this.#isSeen(ref, now)) {
-      // Lazy at both ends: the PRUNE makes this node lazy at the sender's.
-      if (this.#eager.delete(from) || !this.#lazy.has(from)) {
-        if (this.#members.has(from)) this.#addLazy(from);
-        actions.push({ kind: 'prune', to: from });
-      }
+      // Lazy at both ends: the PRUNE makes this node lazy at the sender's. Sent even when the
+      // sender is lazy here already: it pushed, so it holds this node as eager.
+      this.#eager.delete(from);
+      if (this.#members.has(from)) this.#addLazy(from);
+      actions.push({ kind: 'prune', to: from });
       return { fresh: false, actions };
     }
     this.#remember(ref, now);
@@ -320,7 +324,11 @@ export class Plumtree<T> {
         m = { ref, announcers: [], last: undefined, grafts: 0, timer: undefined };
         this.#missing.set(key, m);
         const entry = m;
-        m.timer = this.#o.clock.setTimeout(() => this.#graftDue(entry), this.#l.graftTimeoutMs);
+        // Jittered up to half again: the nodes that miss a message all heard of it about the
+        // same time, and the first GRAFT usually brings it to the others before theirs are due
+        // (each GRAFT adds a link, and extra links make cycles for duplicates to prune).
+        const wait = this.#l.graftTimeoutMs * (1 + this.#o.random.next() / 2);
+        m.timer = this.#o.clock.setTimeout(() => this.#graftDue(entry), wait);
       }
       if (m.last !== from && !m.announcers.includes(from)) m.announcers.push(from);
     }
@@ -347,6 +355,15 @@ export class Plumtree<T> {
   /** A PRUNE from `from`: it becomes lazy. */
   prune(from: string): void {
     if (this.#eager.delete(from)) this.#addLazy(from);
+  }
+
+  /**
+   * An empty GRAFT for every eager peer ("push to me"): for a node that starts to use the tree
+   * after its view was formed (its greetings were held back until then).
+   */
+  greetAll(): PlumtreeAction<T>[] {
+    this.#toGreet.clear();
+    return [...this.#eager].map((to) => ({ kind: 'graft', to, refs: [] }));
   }
 
   /** The ids waiting to be announced to `peer`, taken out of the queue (to piggyback them). */

@@ -1,0 +1,220 @@
+/**
+ * `sim-gossip`: the cost of a broadcast in simulation, gossip relay against Plumtree, in this
+ * process: N nodes on the memory transport with a manual clock and seeded randomness (as
+ * `test/sim/plumtree.test.ts`). For each mode the nodes join and converge, then broadcast in
+ * rounds (`--round` broadcasts at once from random origins, until every node has each); the
+ * first round is the warm-up (Plumtree's first broadcasts flood its initial views). Reports, per
+ * node and broadcast after the warm-up: full copies sent, ids announced (IHAVE) and batch
+ * requests, read off the wire.
+ *
+ * It imports `src/` (like the simulation tests), so it needs no build.
+ *
+ * @module
+ */
+
+import { availableParallelism, loadavg } from 'node:os';
+import { ManualClock } from '../src/clock.js';
+import { Node } from '../src/node.js';
+import { SeededRandom } from '../src/random.js';
+import { MemoryNetwork } from '../src/transport/memory.js';
+import type {
+  ListenAddress,
+  ListenOptions,
+  OutboundRequest,
+  OutboundResponse,
+  Transport,
+} from '../src/transport/transport.js';
+import { intFlag } from './lib/args.js';
+import { BenchError } from './lib/errors.js';
+import { seedFlag } from './lib/members.js';
+import type { Scenario } from './lib/scenario.js';
+import { round } from './lib/stats.js';
+
+/** Broadcast traffic on the wire: batch entries by kind, and batch requests. */
+class Wire {
+  full = 0;
+  ids = 0;
+  grafts = 0;
+  prunes = 0;
+  batches = 0;
+  bytes = 0;
+
+  count(body: Uint8Array): void {
+    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+    if (!text.includes('"msgs"')) return;
+    const env = JSON.parse(text) as { type: number; msgs?: { type: number; ids?: unknown[] }[] };
+    if (env.type !== 8) return;
+    this.batches++;
+    this.bytes += body.byteLength;
+    for (const m of env.msgs ?? []) {
+      if (m.type === 2) this.full++;
+      else if (m.type === 9) this.ids += m.ids?.length ?? 0;
+      else if (m.type === 10) this.grafts++;
+      else if (m.type === 11) this.prunes++;
+    }
+  }
+
+  snapshot(): Omit<Wire, 'count' | 'snapshot'> {
+    const { full, ids, grafts, prunes, batches, bytes } = this;
+    return { full, ids, grafts, prunes, batches, bytes };
+  }
+}
+
+class CountingTransport implements Transport {
+  constructor(
+    private readonly inner: Transport,
+    private readonly wire: Wire,
+  ) {}
+
+  listen(options: ListenOptions): Promise<ListenAddress> {
+    return this.inner.listen(options);
+  }
+
+  request(request: OutboundRequest): Promise<OutboundResponse> {
+    this.wire.count(request.body);
+    return this.inner.request(request);
+  }
+
+  close(options?: { graceMs?: number }): Promise<void> {
+    return this.inner.close(options);
+  }
+}
+
+const usage = `  --nodes N          simulated nodes (default 200)
+  --broadcasts B     broadcasts per mode, after the warm-up round (default 40)
+  --round R          broadcasts sent at once (default 10)
+  --payload BYTES    payload size (default 100)
+  --seed S           seed of everything random (default random; printed)
+  --deadline S       kill everything and exit 1 after S seconds (default 1800)
+
+At 1,000 nodes give it NODE_OPTIONS=--max-old-space-size=6144.`;
+
+type Mode = 'gossip' | 'plumtree';
+
+export const simGossip: Scenario = {
+  name: 'sim-gossip',
+  summary: 'broadcast cost of N simulated nodes: gossip relay vs Plumtree (full copies, ids, requests)',
+  usage,
+  flags: {
+    nodes: { type: 'string', default: '200' },
+    broadcasts: { type: 'string', default: '40' },
+    round: { type: 'string', default: '10' },
+    payload: { type: 'string', default: '100' },
+    seed: { type: 'string', default: 'random' },
+    deadline: { type: 'string', default: '1800' },
+  },
+  async run(values, log) {
+    const size = intFlag(values, 'nodes', 3, 100_000);
+    const broadcasts = intFlag(values, 'broadcasts', 1, 100_000);
+    const roundSize = intFlag(values, 'round', 1, 1_000);
+    const payload = 'x'.repeat(intFlag(values, 'payload', 1, 1024 * 1024));
+    const seed = seedFlag(values);
+    const loadBefore = loadavg();
+    const wallStart = performance.now();
+    const modes: Record<string, object> = {};
+    for (const mode of ['gossip', 'plumtree'] as Mode[]) {
+      log(`sim-gossip: ${mode}, ${size} nodes, seed ${seed}`);
+      modes[mode] = await measure(mode, size, broadcasts, roundSize, payload, seed, log);
+    }
+    return {
+      scenario: 'sim-gossip',
+      nodes: size,
+      broadcasts,
+      round: roundSize,
+      payload_bytes: payload.length,
+      ...modes,
+      simulated_latency_ms: '1-5 one way',
+      seed,
+      wall_s: round((performance.now() - wallStart) / 1000, 1),
+      load: { before: loadBefore.map((l) => round(l)), after: loadavg().map((l) => round(l)) },
+      node: process.version,
+      cpus: availableParallelism(),
+    };
+  },
+};
+
+async function measure(
+  mode: Mode,
+  size: number,
+  broadcasts: number,
+  roundSize: number,
+  payload: string,
+  seed: number,
+  log: (line: string) => void,
+): Promise<object> {
+  const clock = new ManualClock(0);
+  const random = new SeededRandom(seed);
+  const network = new MemoryNetwork({ clock, random, latencyMs: { min: 1, max: 5 } });
+  const wire = new Wire();
+  const nodes: Node[] = [];
+  const got = new Map<Node, Set<string>>();
+  for (let i = 0; i < size; i++) {
+    const node = new Node({
+      host: '10.0.0.1',
+      dissemination: mode,
+      clock,
+      random,
+      transport: new CountingTransport(network.transport(), wire),
+      identity: random.bytes(32),
+    });
+    const seen = new Set<string>();
+    got.set(node, seen);
+    node.on('message', (m) => seen.add(m.text.slice(0, 40)));
+    nodes.push(node);
+  }
+  const settle = async <T>(op: Promise<T>, maxMs: number): Promise<T> => {
+    let done = false;
+    const guarded = op.finally(() => {
+      done = true;
+    });
+    guarded.catch(() => undefined);
+    if (!(await clock.advanceUntil(() => done, maxMs, 5))) {
+      throw new BenchError(`an operation did not settle within ${maxMs} simulated ms (seed ${seed})`);
+    }
+    return guarded;
+  };
+  // No node is stopped at the end: the timers are virtual, and nothing runs once this returns.
+  await settle(Promise.all(nodes.map((n) => n.start())), 60_000);
+  await settle(
+    Promise.all(nodes.slice(1).map((n, i) => n.connect(nodes[Math.floor(random.next() * (i + 1))]!.self))),
+    120_000,
+  );
+  if (!(await clock.advanceUntil(() => nodes.every((n) => n.members().length === size - 1), 600_000, 250))) {
+    throw new BenchError(`no full views after 600 simulated s (seed ${seed})`);
+  }
+  let sent = 0;
+  const runRound = async (count: number): Promise<void> => {
+    const batch: [Node, string][] = [];
+    for (let k = 0; k < count; k++) {
+      const origin = nodes[Math.floor(random.next() * size)]!;
+      const tag = `${mode}-${sent++}`.padEnd(40, '.');
+      batch.push([origin, tag]);
+      void origin.broadcast(tag + payload).catch(() => undefined);
+    }
+    const reached = await clock.advanceUntil(
+      () => batch.every(([o, tag]) => nodes.every((n) => n === o || got.get(n)!.has(tag))),
+      60_000,
+      10,
+    );
+    if (!reached) throw new BenchError(`${mode}: a broadcast did not reach every node (seed ${seed})`);
+  };
+  await runRound(roundSize);
+  const warm = wire.snapshot();
+  const wallStart = performance.now();
+  for (let left = broadcasts; left > 0; left -= roundSize) await runRound(Math.min(roundSize, left));
+  await clock.advance(2_000); // the last announcements
+  const end = wire.snapshot();
+  const per = (k: keyof typeof end): number => round((end[k] - warm[k]) / broadcasts / size, 2);
+  const result = {
+    full_copies_per_node_per_broadcast: per('full'),
+    ids_per_node_per_broadcast: per('ids'),
+    batch_requests_per_node_per_broadcast: per('batches'),
+    batch_bytes_per_node_per_broadcast: Math.round((end.bytes - warm.bytes) / broadcasts / size),
+    grafts: end.grafts - warm.grafts,
+    prunes: end.prunes - warm.prunes,
+    warm_up: { full_copies_per_node_per_broadcast: round(warm.full / roundSize / size, 2) },
+    wall_s: round((performance.now() - wallStart) / 1000, 1),
+  };
+  log(`${mode}: ${JSON.stringify(result)}`);
+  return result;
+}
