@@ -597,6 +597,8 @@ export class Node extends EventEmitter<NodeEvents> {
     const members = run.membership.live();
     this.#connected = false;
     run.membership.leaveNetwork();
+    // The member table is cleared without events: the tree's view must be cleared with it.
+    run.tree.tree.removeAll();
     this.#closeQueues(run, new NotConnectedError('this node left the network'));
     const body = this.#seal(MessageType.Disconnect);
     const notified: Peer[] = [];

@@ -218,6 +218,15 @@ export class Plumtree<T> {
     }
   }
 
+  /** Forgets every member (this node left the network): the view starts empty on a rejoin. */
+  removeAll(): void {
+    for (const id of [...this.#memberList]) this.removePeer(id);
+    // Nobody is left to ask for a missing message, or to announce one to.
+    for (const m of this.#missing.values()) m.timer?.cancel();
+    this.#missing.clear();
+    this.#ihave.clear();
+  }
+
   /**
    * A member that left or was declared dead: dropped from both sets and from the announcers
    * of missing messages. When the view falls below `fanout`, a random other member replaces it

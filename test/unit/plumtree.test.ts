@@ -153,6 +153,24 @@ describe('Plumtree state', () => {
     assert.deepEqual(tree.cached, { messages: 0, bytes: 0 });
   });
 
+  test('removeAll (the node left the network) empties the view; a rejoin builds a fresh one', async () => {
+    const { clock, tree, sunk } = setup(5);
+    for (const p of ['a', 'b', 'c', 'd', 'e', 'f']) tree.addPeer(p);
+    await clock.advance(1000);
+    tree.prune([...tree.eager][0]!);
+    tree.ihave('b', [ref('o', '1')]);
+    sunk.length = 0;
+    tree.removeAll();
+    assert.equal(tree.eager.size + tree.lazy.size, 0);
+    for (const p of ['a', 'b', 'c', 'd', 'e', 'f']) assert.equal(tree.hasPeer(p), false);
+    assert.equal(tree.missing, 0, 'no GRAFT is pending to a former member');
+    await clock.advance(60_000);
+    assert.deepEqual(sunk, [], 'nothing is sent to the old network');
+    for (const p of ['x', 'y', 'z', 'w']) tree.addPeer(p);
+    assert.equal(tree.eager.size, 3);
+    for (const p of tree.eager) assert.ok(['x', 'y', 'z', 'w'].includes(p));
+  });
+
   test('a failed member leaves both sets and the announcers; another member takes its place', async () => {
     const { clock, tree, sunk } = setup(3);
     for (const p of ['a', 'b', 'c', 'd', 'e', 'f']) tree.addPeer(p);
