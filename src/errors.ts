@@ -234,3 +234,9 @@ export function httpStatusOf(err: unknown): number {
   if (err instanceof P2PError) return HTTP_STATUS_BY_CODE[err.code] ?? 500;
   return 500;
 }
+
+/** An error as a {@link P2PError}: anything else counts as the peer being unreachable. */
+export function asP2PError(err: unknown): P2PError {
+  if (err instanceof P2PError) return err;
+  return new P2PError('ERR_PEER_UNREACHABLE', (err as Error)?.message ?? String(err), { cause: err });
+}

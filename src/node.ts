@@ -10,70 +10,53 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
 import { Inbox } from './delivery/inbox.js';
-import { LinkOrder, STREAM_ENDED } from './delivery/link-order.js';
+import { LinkOrder } from './delivery/link-order.js';
+import { destinationOf, Outbox } from './delivery/outbox.js';
 import { firstLine, PeerClient, scope } from './delivery/peer-client.js';
-import { type OutboundMessage, PeerQueue } from './delivery/peer-queue.js';
 import { PlumtreeGlue } from './delivery/plumtree-glue.js';
-import { ReceivedMessage } from './delivery/received-message.js';
-import { SeenSet } from './delivery/seen-set.js';
+import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
-  BackpressureError,
+  asP2PError,
   ConnectFailedError,
   InvalidAddressError,
   InvalidMessageError,
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
-  P2PError,
   PeerRefusedError,
-  PeerUnreachableError,
   ProtocolError,
   StoppedError,
   UnknownPeerError,
 } from './errors.js';
 import { type Identity, resolveIdentity } from './identity.js';
+import { Inbound } from './inbound.js';
 import { createDebugLogger, type Logger } from './logger.js';
+import { type AnnounceDeps, announce, peerFromAnswer } from './membership/announce.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import type { Member, PeerKind } from './membership/member-table.js';
 import { type MemberEvent, Membership } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
 import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
-import { messageTypeName, NodeMetrics, refusalReason, timedProbeNet } from './metrics.js';
-import { DEFAULTS, maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { NodeMetrics, refusalReason, timedProbeNet } from './metrics.js';
+import { maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
-  addressId,
   formatHostPort,
   isUnspecifiedAddress,
   type Peer,
   type PeerAddressInput,
   parseAddress,
+  peerOf,
 } from './peer.js';
-import { decodeData, decodeMemberList, encodeData, encodeMemberList } from './protocol/codec.js';
-import {
-  type EnvelopeSigner,
-  isTsp2pEnvelope,
-  openEnvelope,
-  type Sealed,
-  sealBatch,
-  sealEnvelope,
-} from './protocol/envelope.js';
-import {
-  type BatchedMessage,
-  type Envelope,
-  Headers,
-  isTreeControl,
-  MessageType,
-  PROTOCOL_VERSION,
-  type WireMemberUpdate,
-  type WirePeer,
-} from './protocol/schema.js';
+import { decodeMemberList } from './protocol/codec.js';
+import { type EnvelopeSigner, type Sealed, sealEnvelope } from './protocol/envelope.js';
+import { Headers, MessageType, type WireMemberUpdate, type WirePeer } from './protocol/schema.js';
 import { type Random, shuffle, systemRandom } from './random.js';
 import { AuthenticatedTransport } from './security/authenticated-transport.js';
 import { signGossip } from './security/gossip-signature.js';
 import { InboundGuard } from './security/inbound-guard.js';
 import { NetworkKeyring, type SecretInput } from './security/keyring.js';
-import { NO_SESSION, SessionKeys } from './security/session-keys.js';
+import { SessionKeys } from './security/session-keys.js';
 import { identitySigner } from './security/signature.js';
 import { resolveTls } from './security/tls.js';
 import { HttpTransport } from './transport/http.js';
@@ -117,10 +100,6 @@ export interface MemberInfo {
 
 const utf8Encoder = new TextEncoder();
 
-/** How long message ids are remembered to drop duplicates, and how many at most. */
-const SEEN_WINDOW_MS = 10 * 60_000;
-const SEEN_CAPACITY = 100_000;
-
 /** The parts that exist only while the node is started. */
 interface Running {
   readonly self: Peer;
@@ -131,8 +110,8 @@ interface Running {
   /** The web and operations endpoints (option `web`), and the token for writes through them. */
   readonly web: WebHandler | undefined;
   readonly webToken: string;
-  /** One outbound queue per member, by id. */
-  readonly queues: Map<string, PeerQueue>;
+  /** The outbound queues, one per member. */
+  readonly outbox: Outbox;
   /** Per sender: the stream and the last sequence number delivered from it. */
   readonly links: LinkOrder;
   /** Plumtree broadcast (dissemination `'plumtree'`): src/delivery/plumtree.ts. */
@@ -167,7 +146,8 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #sessions: SessionKeys;
   readonly #guard: InboundGuard;
   readonly #keyring: NetworkKeyring;
-  readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
+  /** The protocol requests (`POST /`): src/inbound.ts. */
+  readonly #inbound: Inbound;
   readonly #inboxes = new Set<Inbox<Message>>();
   readonly #metrics = new NodeMetrics();
   #status: NodeStatus = 'stopped';
@@ -195,6 +175,24 @@ export class Node extends EventEmitter<NodeEvents> {
       sessions: this.#sessions,
     });
     this.#keyring = new NetworkKeyring(this.#options.secret);
+    this.#inbound = new Inbound({
+      selfId: this.#identity.id,
+      options: this.#options,
+      clock: this.#clock,
+      random: this.#random,
+      logger: this.#logger,
+      guard: this.#guard,
+      metrics: this.#metrics,
+      running: () => (this.#status === 'started' ? this.#run : undefined),
+      isSelfAddress: (host, port) => this.#isSelfAddress(host, port),
+      setConnected: (connected) => {
+        this.#connected = connected;
+      },
+      fanout: (members) => this.#fanout(members),
+      seal: (type, extra) => this.#seal(type, extra),
+      newId: () => this.#newId(),
+      hand: (message) => this.#hand(message),
+    });
     this.#transport = new AuthenticatedTransport(
       this.#options.transport ?? this.#httpTransport(),
       this.#keyring,
@@ -321,6 +319,7 @@ export class Node extends EventEmitter<NodeEvents> {
       const webToken = randomBytes(18).toString('base64url');
       const web = this.#options.web ? this.#webHandler(self, bound.port, webToken) : undefined;
       const tree = this.#plumtree(membership, shutdown.signal);
+      const outbox = this.#outbox({ self, membership }, shutdown.signal);
       this.#run = {
         self,
         shutdown,
@@ -329,7 +328,7 @@ export class Node extends EventEmitter<NodeEvents> {
         net,
         web,
         webToken,
-        queues: new Map(),
+        outbox,
         links: new LinkOrder(this.#clock),
         tree,
       };
@@ -420,7 +419,7 @@ export class Node extends EventEmitter<NodeEvents> {
         });
       }
       const entryPeer = peerFromAnswer(target.host, target.port, entryKind, res);
-      const failed = await this.#announce(run, target.host, entryPeer, list.value, call.signal);
+      const failed = await announce(this.#announceDeps(run), target.host, entryPeer, list.value, call.signal);
       options.signal?.throwIfAborted();
       if (run.shutdown.signal.aborted) throw new StoppedError();
       // gop2p adds the entry point last.
@@ -438,82 +437,20 @@ export class Node extends EventEmitter<NodeEvents> {
     }
   }
 
-  /** Announces this node to the members an entry point listed; registers those that answer. */
-  async #announce(
-    run: Running,
-    entryHost: string,
-    entryPeer: Peer,
-    listed: readonly WirePeer[],
-    signal: AbortSignal,
-  ): Promise<DeliveryFailure[]> {
-    const seen = new Set<string>([formatHostPort(entryPeer.address, entryPeer.port)]);
-    const candidates: { peer: Peer; kind: PeerKind; inc: number }[] = [];
-    for (const wire of listed) {
-      // An unspecified address in a gop2p list means "where the entry point is".
-      const address = isUnspecifiedAddress(wire.address) ? entryHost : wire.address;
-      const key = formatHostPort(address, wire.port);
-      if (seen.has(key) || this.#isSelfAddress(address, wire.port) || wire.id === this.id) continue;
-      seen.add(key);
-      const kind: PeerKind = wire.id ? 'tsp2p' : 'gop2p';
-      candidates.push({
-        peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name),
-        kind,
-        inc: wire.inc ?? 0,
-      });
-    }
-    const failed: DeliveryFailure[] = [];
-    const usable = candidates.filter((c) => {
-      if (c.kind === 'gop2p' && !this.#options.compat) {
-        failed.push({ peer: c.peer, error: new ProtocolError('a gop2p member needs compat mode') });
-        return false;
-      }
-      return true;
-    });
-    // gop2p announces to everyone; in a large network, gossip carries the news past the first
-    // `announceLimit` members (gop2p members always get a direct announcement: they cannot gossip).
-    shuffle(usable, this.#random);
-    const limit = this.#options.timings.announceLimit;
-    const direct = usable.filter((c, i) => i < limit || c.kind === 'gop2p');
-    const rest = usable.filter((c, i) => !(i < limit || c.kind === 'gop2p'));
-    // The newcomer already has the list: the members need not send theirs back (gop2p members
-    // ignore the flag and answer with their list, which is then ignored, as gop2p does).
-    const body = this.#seal(MessageType.Connect, { announce: true });
-    await Promise.all(
-      direct.map(async (c) => {
-        try {
-          const answer = await this.#client.post(
-            { address: c.peer.address, port: c.peer.port, kind: c.kind },
-            body,
-            signal,
-            this.#options.requestTimeoutMs,
-          );
-          const kind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : c.kind;
-          run.membership.join(
-            peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name),
-            kind,
-            c.inc,
-          );
-        } catch (err) {
-          if (signal.aborted) return;
-          failed.push({ peer: c.peer, error: asP2PError(err) });
-          this.#logger.warn('member did not answer the announcement', {
-            peer: formatHostPort(c.peer.address, c.peer.port),
-            err,
-          });
-        }
-      }),
-    );
-    for (const c of rest) {
-      run.membership.apply({
-        id: c.peer.id,
-        address: c.peer.address,
-        port: c.peer.port,
-        state: 'alive',
-        inc: c.inc,
-        ...(c.peer.name !== undefined ? { name: c.peer.name } : {}),
-      });
-    }
-    return failed;
+  /** What {@link announce} needs, for a run. */
+  #announceDeps(run: Running): AnnounceDeps {
+    return {
+      selfId: this.id,
+      options: this.#options,
+      random: this.#random,
+      logger: this.#logger,
+      client: this.#client,
+      membership: run.membership,
+      isSelfAddress: (host, port) => this.#isSelfAddress(host, port),
+      // The newcomer already has the list: the members need not send theirs back (gop2p members
+      // ignore the flag and answer with their list, which is then ignored, as gop2p does).
+      announcement: () => this.#seal(MessageType.Connect, { announce: true }),
+    };
   }
 
   /**
@@ -534,15 +471,15 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#treeMode(live.length)) {
       // Plumtree: in full along the tree, as ids to the other peers of the view.
       const plan = run.tree.originate(id, bytes);
-      const report = await this.#deliver(run, plan.msg, plan.targets, options.signal);
+      const report = await run.outbox.deliver(plan.msg, plan.targets, options.signal);
       this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
       return report;
     }
     const gossip = this.#gossipMode(live.length);
     // In gossip mode the message goes to `fanout` random members, and travels on from there.
     const targets = gossip ? shuffle([...live], this.#random).slice(0, this.#fanout(live.length)) : live;
-    const msg = this.#outbound(MessageType.Broadcast, id, bytes, undefined, gossip ? 0 : undefined);
-    const report = await this.#deliver(run, msg, targets, options.signal);
+    const msg = run.outbox.outbound(MessageType.Broadcast, id, bytes, undefined, gossip ? 0 : undefined);
+    const report = await run.outbox.deliver(msg, targets, options.signal);
     this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     return report;
   }
@@ -575,8 +512,8 @@ export class Node extends EventEmitter<NodeEvents> {
     const bytes = this.#payload(data);
     const id = this.#newId();
     const recipients = [...targets.values()].map((m) => wirePeer(m));
-    const msg = this.#outbound(MessageType.Direct, id, bytes, recipients);
-    const report = await this.#deliver(run, msg, [...targets.values()], options.signal);
+    const msg = run.outbox.outbound(MessageType.Direct, id, bytes, recipients);
+    const report = await run.outbox.deliver(msg, [...targets.values()], options.signal);
     this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
     return report;
   }
@@ -593,13 +530,13 @@ export class Node extends EventEmitter<NodeEvents> {
       return { notified: [], failed: [] };
     }
     // Let what is queued go out first, within the leave timeout.
-    await Promise.all([...run.queues.values()].map((q) => q.flush(this.#options.leaveTimeoutMs)));
+    await run.outbox.flush(this.#options.leaveTimeoutMs);
     const members = run.membership.live();
     this.#connected = false;
     run.membership.leaveNetwork();
     // The member table is cleared without events: the tree's view must be cleared with it.
     run.tree.tree.removeAll();
-    this.#closeQueues(run, new NotConnectedError('this node left the network'));
+    run.outbox.closeQueues(new NotConnectedError('this node left the network'));
     const body = this.#seal(MessageType.Disconnect);
     const notified: Peer[] = [];
     const failed: DeliveryFailure[] = [];
@@ -639,7 +576,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#logger.warn('leave failed during stop', { err });
     }
     const run = this.#run;
-    if (run !== undefined) this.#closeQueues(run, new StoppedError());
+    run?.outbox.closeQueues(new StoppedError());
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
     run?.links.clear();
@@ -689,245 +626,9 @@ export class Node extends EventEmitter<NodeEvents> {
   async #handle(req: InboundRequest): Promise<InboundResponse> {
     const web = this.#run?.web;
     if (web !== undefined && isWebRequest(req)) return web.handle(req);
-    const res = await this.#handleProtocol(req);
+    const res = await this.#inbound.handle(req);
     if (res.status >= 400) this.#metrics.refuse(res.status, refusalReason(res.status, res.body));
     return res;
-  }
-
-  async #handleProtocol(req: InboundRequest): Promise<InboundResponse> {
-    if (req.path !== '/') return text(404, `not found: ${req.path}`);
-    if (req.method !== 'POST') {
-      if (req.body.length === 0 && (req.method === 'GET' || req.method === 'HEAD')) {
-        return text(400, 'No valid Message provided: send a JSON envelope with POST /');
-      }
-      return text(405, `Method not allowed: ${req.method}; use POST /`);
-    }
-    const run = this.#run;
-    if (this.#status !== 'started' || run === undefined) return text(503, 'node is shutting down');
-    const opened = openEnvelope(req.body, req.headers);
-    if (!opened.ok) return text(opened.refusal.status, opened.refusal.message);
-    this.#metrics.requests.inc({ type: messageTypeName(opened.value.type) });
-    // Signature, key, timestamp and replay, before anything else happens (src/security/).
-    const admitted = this.#guard.admit(opened.value, req.body, req.headers);
-    if (admitted.kind === 'refused') return text(admitted.refusal.status, admitted.refusal.message);
-    if (admitted.kind === 'duplicate') return text(200, '');
-    const res = await this.#receive(run, opened.value, req.remoteAddress);
-    // Refused after all (a sender not yet known, say): its retry must not look like a replay.
-    if (admitted.kind === 'signed' && res.status >= 300) admitted.release();
-    return res;
-  }
-
-  async #receive(run: Running, envelope: Envelope, remoteAddress: string): Promise<InboundResponse> {
-    const tsp2p = isTsp2pEnvelope(envelope);
-    if (!tsp2p && !this.#options.compat) {
-      return text(403, "gop2p-style request refused: this node does not run with compat: 'gop2p'");
-    }
-    if (!tsp2p && envelope.type > MessageType.Direct) return text(405, 'Method not allowed');
-    // gop2p's chat example advertises 0.0.0.0: such a sender is reached at its source address.
-    const address = isUnspecifiedAddress(envelope.from.address) ? remoteAddress : envelope.from.address;
-    const port = envelope.from.port;
-    if ((tsp2p && envelope.from.id === this.id) || this.#isSelfAddress(address, port)) {
-      return text(400, 'You can not connect with yourself.');
-    }
-    const m = run.membership;
-    const senderId = tsp2p ? envelope.from.id! : addressId(address, port);
-    // An unsigned (gop2p) request can prove nothing: it may not speak for a signed member's address.
-    const holder = tsp2p ? undefined : m.getByAddress(address, port);
-    if (holder !== undefined && holder.kind === 'tsp2p' && isLive(holder.state)) {
-      return text(403, 'Peer not registered: that address is a tsp2p member, whose requests are signed');
-    }
-
-    if (envelope.type === MessageType.Connect) {
-      const existing = m.liveMember(tsp2p ? senderId : undefined, address, port);
-      if (existing === undefined && !m.hasRoom()) {
-        return text(503, `member table is full (${this.#options.maxMembers} members)`);
-      }
-      // The answer lists the members as they stood before the newcomer: never self, never it.
-      const list =
-        envelope.announce === true
-          ? []
-          : m
-              .live()
-              .filter((x) => x.peer.id !== senderId)
-              .map((x) => wirePeer(x));
-      m.join(
-        peerOf(senderId, address, port, envelope.from.name),
-        tsp2p ? 'tsp2p' : 'gop2p',
-        envelope.from.inc ?? 0,
-      );
-      if (tsp2p) m.applyAll(envelope.m);
-      this.#connected = true;
-      run.detector.gossipNow();
-      return {
-        status: 200,
-        body: encodeMemberList(list),
-        contentType: 'text/plain',
-        headers: this.#answerHeaders(),
-      };
-    }
-
-    // A tsp2p node that speaks membership (ping, ping-req, sync, gossip) announces itself by
-    // doing so: while views converge, a receiver may not know it yet, and refusing it would stop
-    // the very gossip that spreads the news. Its alive state counts like any gossiped update
-    // (news of its death or departure at a higher or equal incarnation still wins).
-    if (tsp2p && envelope.type >= MessageType.Ping) {
-      m.apply({
-        id: senderId,
-        address,
-        port,
-        state: 'alive',
-        inc: envelope.from.inc ?? 0,
-        ...(envelope.from.name !== undefined ? { name: envelope.from.name } : {}),
-      });
-    }
-    const sender = tsp2p ? m.get(senderId) : m.getByAddress(address, port);
-    // A leave that gossip delivered before the leaver's own notice: already done.
-    if (envelope.type === MessageType.Disconnect && sender?.state === 'left') return text(200, '');
-    // Members, and members declared dead (they may not know yet, and can refute): a departed or
-    // unknown sender is not registered.
-    if (sender === undefined || !(isLive(sender.state) || sender.state === 'dead')) {
-      return text(403, 'Peer not registered');
-    }
-    m.touch(sender.peer.id);
-    if (tsp2p) m.applyAll(envelope.m);
-
-    switch (envelope.type) {
-      case MessageType.Disconnect:
-        m.leave(sender.peer.id);
-        if (m.liveCount === 0) this.#connected = false;
-        return text(200, '');
-      case MessageType.Ping:
-      case MessageType.Gossip:
-        return ack({ ack: true, m: m.piggyback() });
-      case MessageType.Sync:
-        return ack({ m: m.state() });
-      case MessageType.PingReq:
-        return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
-      case MessageType.Batch:
-        return this.#deliverBatch(run, sender.peer, envelope);
-      default:
-        return this.#deliverLocally(sender.peer, envelope);
-    }
-  }
-
-  /** A ping-req: ping `target` on the sender's behalf. */
-  async #pingFor(run: Running, target: WirePeer | undefined): Promise<boolean> {
-    if (target === undefined) return false;
-    const member =
-      (target.id !== undefined ? run.membership.get(target.id) : undefined) ??
-      run.membership.getByAddress(target.address, target.port);
-    if (member === undefined) return false;
-    return run.net.ping(member, this.#options.timings.probeTimeoutMs, run.shutdown.signal);
-  }
-
-  /**
-   * A batch: its messages are numbered on the sender's stream, and each number is delivered
-   * once, in order, however often the sender retries (an answer lost on the way back makes it
-   * send the same messages again).
-   */
-  async #deliverBatch(run: Running, from: Peer, envelope: Envelope): Promise<InboundResponse> {
-    const msgs = envelope.msgs;
-    if (msgs === undefined || envelope.stream === undefined || envelope.seq === undefined) {
-      return text(400, 'No valid Message provided: a batch needs stream, seq and msgs');
-    }
-    const decoded = msgs.map((msg) => decodeData(isTreeControl(msg) ? undefined : msg.data));
-    for (const data of decoded) {
-      if (data.length > this.#options.maxMessageBytes) {
-        return text(413, `message too large: limit is ${this.#options.maxMessageBytes} bytes`);
-      }
-    }
-    const taken = run.links.take(from.id, envelope.stream, envelope.seq, msgs.length, envelope.base);
-    // A batch that overtook its predecessor waits for it, so that delivery stays in order.
-    if (taken === STREAM_ENDED) {
-      return text(409, 'this stream has ended: the sender has started a newer one to this node');
-    }
-    const first = typeof taken === 'number' ? taken : await taken;
-    if (first === undefined) {
-      return text(503, 'earlier messages of this stream have not arrived: retry');
-    }
-    for (let i = first; i < msgs.length; i++) {
-      const msg = msgs[i]!;
-      if (isTreeControl(msg)) {
-        run.tree.control(from, msg);
-        continue;
-      }
-      if (msg.hops !== undefined) {
-        if (msg.tree === true) run.tree.receive(from, msg, decoded[i]!, envelope.from.key);
-        else this.#receiveGossip(run, from, msg, decoded[i]!, envelope.from.key);
-        continue;
-      }
-      const message = new ReceivedMessage(
-        msg.id,
-        msg.type === MessageType.Broadcast ? 'broadcast' : 'direct',
-        from,
-        decoded[i]!,
-      );
-      this.#hand(message);
-    }
-    return text(200, '');
-  }
-
-  /**
-   * A gossiped broadcast: delivered once (by origin and id: it may come along several paths),
-   * then passed on to `fanout` random members other than the one it came from and its origin,
-   * while it is under the hop limit.
-   */
-  #receiveGossip(
-    run: Running,
-    sender: Peer,
-    msg: BatchedMessage,
-    data: Uint8Array,
-    senderKey: string | undefined,
-  ): void {
-    const originWire = msg.origin;
-    const origin =
-      originWire === undefined
-        ? sender
-        : (run.membership.get(originWire.id ?? '')?.peer ??
-          peerOf(
-            originWire.id ?? addressId(originWire.address, originWire.port),
-            originWire.address,
-            originWire.port,
-            originWire.name,
-          ));
-    const seenKey = `${origin.id}/${msg.id}`;
-    if (this.#seen.has(seenKey, this.#clock.now())) return;
-    // A relay's signature covers only its batch: a relayed message needs its origin's own.
-    if (originWire !== undefined && !this.#guard.checkRelayed(originWire, msg, msg.sig)) {
-      this.#logger.warn('relayed message refused: not signed by its origin', { id: msg.id, from: sender.id });
-      return;
-    }
-    if (!this.#seen.add(seenKey, this.#clock.now())) return;
-    const hops = msg.hops ?? 0;
-    const message = new ReceivedMessage(msg.id, 'broadcast', origin, data, hops);
-    this.#hand(message);
-    if (hops + 1 >= this.#options.maxHops) return;
-    const live = run.membership
-      .live()
-      .filter((m) => m.peer.id !== sender.id && m.peer.id !== origin.id && m.kind === 'tsp2p');
-    const targets = shuffle([...live], this.#random).slice(0, this.#fanout(live.length + 1));
-    if (targets.length === 0) return;
-    const relayed = JSON.stringify({
-      type: msg.type,
-      id: msg.id,
-      ts: msg.ts,
-      data: msg.data,
-      hops: hops + 1,
-      origin: originWire ?? { ...wireOf(origin), ...(senderKey !== undefined ? { key: senderKey } : {}) },
-      ...(msg.sig !== undefined ? { sig: msg.sig } : {}),
-    });
-    const out: OutboundMessage = {
-      id: msg.id,
-      fragment: relayed,
-      bytes: relayed.length,
-      single: () => this.#seal(MessageType.Broadcast, { id: msg.id, data }),
-      deadline: this.#clock.now() + this.#options.deliveryTimeoutMs,
-    };
-    for (const m of targets) {
-      const q = this.#queueFor(run, m);
-      // Relaying is best effort beyond the queue's retries: the other paths cover a loss.
-      if (q.hasRoom(out.bytes)) q.enqueue(out).done.catch(() => undefined);
-    }
   }
 
   /** Hands a received message to the application: every iterator, the count, the event. */
@@ -959,12 +660,7 @@ export class Node extends EventEmitter<NodeEvents> {
       // ⌈ln n⌉ + 1, as the paper's active view, unless the `fanout` option says otherwise.
       fanout: (n) => this.#options.fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 1,
       deliveryTimeoutMs: this.#options.deliveryTimeoutMs,
-      enqueue: (m, out) => {
-        const run = this.#run;
-        if (run === undefined) return;
-        const q = this.#queueFor(run, m);
-        if (q.hasRoom(out.bytes)) q.enqueue(out).done.catch(() => undefined);
-      },
+      enqueue: (m, out) => this.#run?.outbox.offer(m, out),
       checkRelayed: (origin, fields, sig) => this.#guard.checkRelayed(origin, fields, sig),
       sign: (fields) => signGossip(fields, this.#identity.privateKey),
       seal: (id, data) => this.#seal(MessageType.Broadcast, { id, data }),
@@ -976,25 +672,6 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #fanout(members: number): number {
     return this.#options.fanout ?? Math.ceil(Math.log(Math.max(members, 1))) + 7;
-  }
-
-  #deliverLocally(from: Peer, envelope: Envelope): InboundResponse {
-    const data = decodeData(envelope.data);
-    if (data.length > this.#options.maxMessageBytes) {
-      return text(413, `message too large: limit is ${this.#options.maxMessageBytes} bytes`);
-    }
-    const id = envelope.id ?? this.#newId();
-    if (envelope.id !== undefined && !this.#seen.add(`${from.id}/${envelope.id}`, this.#clock.now())) {
-      return text(200, ''); // a duplicate: acknowledged, not delivered twice
-    }
-    const message = new ReceivedMessage(
-      id,
-      envelope.type === MessageType.Broadcast ? 'broadcast' : 'direct',
-      from,
-      data,
-    );
-    this.#hand(message);
-    return text(200, '');
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -1028,11 +705,7 @@ export class Node extends EventEmitter<NodeEvents> {
       dropped += inbox.dropped;
     }
     const d = run?.detector;
-    const deliveryQueues = { queues: run?.queues.size ?? 0, messages: 0, bytes: 0 };
-    for (const q of run?.queues.values() ?? []) {
-      deliveryQueues.messages += q.length;
-      deliveryQueues.bytes += q.bytes;
-    }
+    const deliveryQueues = run?.outbox.stats() ?? { queues: 0, messages: 0, bytes: 0 };
     return {
       started: this.#status === 'started',
       connected: this.#connected,
@@ -1050,169 +723,28 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#run?.tree.onMemberEvent(event, peer);
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
-      const run = this.#run;
-      const q = run?.queues.get(peer.id);
-      if (run !== undefined && q !== undefined) {
-        run.queues.delete(peer.id);
-        const where = formatHostPort(peer.address, peer.port);
-        q.close(
-          new PeerUnreachableError(
-            event === 'member:fail' ? `${where} was declared dead` : `${where} left the network`,
-          ),
-        );
-      }
+      this.#run?.outbox.memberGone(event, peer);
     }
     this.#emitLater(event, peer);
   }
 
-  #answerHeaders(): Record<string, string> {
-    const h: Record<string, string> = { [Headers.id]: this.id, [Headers.version]: String(PROTOCOL_VERSION) };
-    if (this.#options.name !== undefined) h[Headers.name] = encodeURIComponent(this.#options.name);
-    return h;
-  }
-
-  /** A message, serialized once for every receiver. */
-  #outbound(
-    type: typeof MessageType.Broadcast | typeof MessageType.Direct,
-    id: string,
-    data: Uint8Array,
-    to: WirePeer[] | undefined,
-    hops?: number,
-  ): OutboundMessage {
-    const ts = Date.now();
-    const b64 = encodeData(data);
-    // The payload goes in as it is: base64 needs no escaping, and a large one is not scanned again.
-    const rest = JSON.stringify({
-      ...(to !== undefined ? { to } : {}),
-      // A gossiped message carries its origin's signature to the nodes relays pass it to.
-      ...(hops !== undefined
-        ? { hops, sig: signGossip({ type, id, ts, data: b64 }, this.#identity.privateKey) }
-        : {}),
+  /** The outbound queues of a run (see {@link Outbox}). */
+  #outbox(run: Pick<Running, 'self' | 'membership'>, signal: AbortSignal): Outbox {
+    return new Outbox({
+      client: this.#client,
+      clock: this.#clock,
+      random: this.#random,
+      logger: this.#logger,
+      options: this.#options,
+      signal,
+      sessions: this.#sessions,
+      signer: this.#signer,
+      from: () => this.#from(run),
+      newId: () => this.#newId(),
+      sign: (fields) => signGossip(fields, this.#identity.privateKey),
+      seal: (type, extra) => this.#seal(type, extra),
+      onBatch: (messages, ok) => this.#metrics.recordBatch(messages, ok),
     });
-    const fragment = Buffer.concat([
-      Buffer.from(`${JSON.stringify({ type, id, ts }).slice(0, -1)},"data":"`),
-      Buffer.from(b64, 'latin1'),
-      Buffer.from(rest === '{}' ? '"}' : `",${rest.slice(1)}`),
-    ]);
-    let single: Sealed | undefined;
-    return {
-      id,
-      fragment,
-      bytes: fragment.length,
-      // gop2p peers get the message alone, in a classic envelope: built once, on first need.
-      single: () => {
-        single ??= this.#seal(type, { id, data, ...(to !== undefined ? { to } : {}) });
-        return single;
-      },
-      deadline: this.#clock.now() + this.#options.deliveryTimeoutMs,
-    };
-  }
-
-  /**
-   * Queues `msg` to each member and resolves once each has acknowledged it or it was given up.
-   * Backpressure first: a full queue makes the call wait for room (or refuse, by option).
-   */
-  async #deliver(
-    run: Running,
-    msg: OutboundMessage,
-    members: readonly Member[],
-    signal: AbortSignal | undefined,
-  ): Promise<DeliveryReport> {
-    const queues = members.map((m) => this.#queueFor(run, m));
-    const full = queues.filter((q) => !q.hasRoom(msg.bytes));
-    if (full.length > 0) {
-      if (this.#options.backpressure === 'reject') {
-        throw new BackpressureError(
-          `the outbound queue of ${full.length} member(s) is full (maxQueueMessages / maxQueueBytes)`,
-        );
-      }
-      try {
-        await Promise.all(full.map((q) => q.waitForRoom(msg.bytes, signal)));
-      } catch (err) {
-        // Queues that let this call in counted it as queued: let the next callers in instead.
-        for (const q of full) q.recheckRoom();
-        throw err;
-      }
-    }
-    const handles = queues.map((q) => q.enqueue(msg));
-    const settled = Promise.allSettled(handles.map((h) => h.done));
-    let results: PromiseSettledResult<void>[];
-    if (signal === undefined) results = await settled;
-    else {
-      const aborted = new Promise<never>((_, reject) => {
-        const onAbort = (): void => {
-          for (const h of handles) h.cancel();
-          reject(signal.reason);
-        };
-        if (signal.aborted) onAbort();
-        else {
-          signal.addEventListener('abort', onAbort, { once: true });
-          void settled.finally(() => signal.removeEventListener('abort', onAbort));
-        }
-      });
-      results = await Promise.race([settled, aborted]);
-    }
-    const delivered: Peer[] = [];
-    const failed: DeliveryFailure[] = [];
-    results.forEach((r, i) => {
-      const peer = members[i]!.peer;
-      if (r.status === 'fulfilled') delivered.push(peer);
-      else failed.push({ peer, error: asP2PError(r.reason) });
-    });
-    if (failed.length > 0) {
-      this.#logger.warn('delivery failed', {
-        id: msg.id,
-        failed: failed.map((f) => `${formatHostPort(f.peer.address, f.peer.port)} ${f.error.code}`),
-      });
-    }
-    return { id: msg.id, delivered, failed };
-  }
-
-  #queueFor(run: Running, m: Member): PeerQueue {
-    let q = run.queues.get(m.peer.id);
-    if (q === undefined) {
-      const o = this.#options;
-      q = new PeerQueue(destinationOf(m), m.kind === 'tsp2p', {
-        client: this.#client,
-        clock: this.#clock,
-        random: this.#random,
-        signal: run.shutdown.signal,
-        // A new stream per queue: a queue rebuilt after a leave, a death or a reconnect numbers
-        // from 1 again, and the receiver would take those numbers for retries of the old ones.
-        stream: this.#newId(),
-        limits: {
-          maxBatchMessages: o.maxBatchMessages,
-          maxBatchBytes: o.maxBatchBytes,
-          maxQueueMessages: o.maxQueueMessages,
-          maxQueueBytes: o.maxQueueBytes,
-          requestTimeoutMs: o.requestTimeoutMs,
-          retryBaseMs: DEFAULTS.retryBaseMs,
-          retryMaxMs: DEFAULTS.retryMaxMs,
-          maxInFlight: DEFAULTS.maxInFlightBatches,
-          pipelineBytes: DEFAULTS.pipelineBytes,
-        },
-        sealBatch: (stream, seq, fragments, base) =>
-          sealBatch(
-            { from: this.#from(run), id: this.#newId(), ts: Date.now(), stream, seq, base },
-            fragments,
-            this.#sessions.signerFor(m.peer.id, this.#signer),
-          ),
-        // The member holds no session key for us (it restarted, or never saw our key): sign.
-        retryAtOnce: (error) => {
-          if (error.status !== 401 || !error.message.includes(NO_SESSION)) return false;
-          this.#sessions.forget(m.peer.id);
-          return true;
-        },
-        onBatch: (messages, ok) => this.#metrics.recordBatch(messages, ok),
-      });
-      run.queues.set(m.peer.id, q);
-    }
-    return q;
-  }
-
-  #closeQueues(run: Running, reason: P2PError): void {
-    for (const q of run.queues.values()) q.close(reason);
-    run.queues.clear();
   }
 
   #seal(
@@ -1243,7 +775,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** This node as the sender of an envelope. */
-  #from(run: Running): WirePeer {
+  #from(run: Pick<Running, 'self' | 'membership'>): WirePeer {
     const self = run.self;
     const from: WirePeer = {
       address: self.address,
@@ -1350,61 +882,6 @@ export class Node extends EventEmitter<NodeEvents> {
       (this.emit as (e: K, ...a: NodeEvents[K]) => boolean)(event, ...args);
     });
   }
-}
-
-function text(status: number, body: string): InboundResponse {
-  return { status, body: body === '' ? '' : `${body}\n` };
-}
-
-function ack(value: { ack?: boolean; m?: readonly WireMemberUpdate[] }): InboundResponse {
-  const body: { ack?: boolean; m?: readonly WireMemberUpdate[] } = {};
-  if (value.ack !== undefined) body.ack = value.ack;
-  if (value.m !== undefined && value.m.length > 0) body.m = value.m;
-  return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };
-}
-
-function peerOf(id: string, address: string, port: number, name?: string): Peer {
-  return Object.freeze(
-    name === undefined || name === '' ? { id, address, port } : { id, address, port, name },
-  );
-}
-
-function peerFromAnswer(
-  address: string,
-  port: number,
-  kind: PeerKind,
-  res: OutboundResponse,
-  name?: string,
-): Peer {
-  if (kind === 'gop2p') return peerOf(addressId(address, port), address, port, name);
-  const id = res.headers[Headers.id]!;
-  const encodedName = res.headers[Headers.name];
-  let answerName = name;
-  if (encodedName !== undefined) {
-    try {
-      answerName = decodeURIComponent(encodedName).slice(0, 64);
-    } catch {
-      answerName = name;
-    }
-  }
-  return peerOf(id, address, port, answerName);
-}
-
-function destinationOf(m: Member): { address: string; port: number; kind: PeerKind } {
-  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
-}
-
-function wireOf(peer: Peer): WirePeer {
-  const isGop2p = peer.id === addressId(peer.address, peer.port);
-  const wire: WirePeer = { port: peer.port, address: peer.address };
-  if (!isGop2p) wire.id = peer.id;
-  if (peer.name !== undefined) wire.name = peer.name;
-  return wire;
-}
-
-function asP2PError(err: unknown): P2PError {
-  if (err instanceof P2PError) return err;
-  return new P2PError('ERR_PEER_UNREACHABLE', (err as Error)?.message ?? String(err), { cause: err });
 }
 
 /** The address to advertise for a listening host: the host itself, or an external IPv4 for 0.0.0.0/::. */

@@ -142,3 +142,10 @@ export function describePeer(peer: Pick<Peer, 'address' | 'port' | 'name'>): str
   const hp = formatHostPort(peer.address, peer.port);
   return peer.name ? `${hp} (${peer.name})` : hp;
 }
+
+/** A frozen {@link Peer}; an empty `name` counts as none. */
+export function peerOf(id: string, address: string, port: number, name?: string): Peer {
+  return Object.freeze(
+    name === undefined || name === '' ? { id, address, port } : { id, address, port, name },
+  );
+}

@@ -1,0 +1,258 @@
+/**
+ * A started node's outbound side: one {@link PeerQueue} per member, the messages it builds once for
+ * every receiver, and delivery with backpressure. Batches are sealed with the member's session MAC
+ * when both hold one, with this node's signature otherwise.
+ *
+ * @module
+ */
+
+import type { Clock } from '../clock.js';
+import { asP2PError, BackpressureError, type P2PError, PeerUnreachableError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Member, PeerKind } from '../membership/member-table.js';
+import type { MemberEvent } from '../membership/membership.js';
+import { DEFAULTS, type ResolvedOptions } from '../options.js';
+import { formatHostPort, type Peer } from '../peer.js';
+import { encodeData } from '../protocol/codec.js';
+import { type EnvelopeSigner, type Sealed, sealBatch } from '../protocol/envelope.js';
+import type { MessageType, WirePeer } from '../protocol/schema.js';
+import type { Random } from '../random.js';
+import type { GossipFields } from '../security/gossip-signature.js';
+import { NO_SESSION, type SessionKeys } from '../security/session-keys.js';
+import type { DeliveryFailure, DeliveryReport } from '../types.js';
+import type { PeerClient } from './peer-client.js';
+import { type OutboundMessage, PeerQueue } from './peer-queue.js';
+
+/** Builds the classic (single-message) envelope of a broadcast or direct message. */
+export type SealMessage = (
+  type: MessageType,
+  extra: { id: string; data: Uint8Array; to?: WirePeer[] },
+) => Sealed;
+
+/** The options an {@link Outbox} reads. */
+export type OutboxOptions = Pick<
+  ResolvedOptions,
+  | 'maxBatchMessages'
+  | 'maxBatchBytes'
+  | 'maxQueueMessages'
+  | 'maxQueueBytes'
+  | 'requestTimeoutMs'
+  | 'deliveryTimeoutMs'
+  | 'backpressure'
+>;
+
+/** What an outbox needs from its node. */
+export interface OutboxDeps {
+  readonly client: PeerClient;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly options: OutboxOptions;
+  /** Aborts every request when the node stops. */
+  readonly signal: AbortSignal;
+  /** Pairwise session keys: batches to a member whose key we hold carry a MAC, not a signature. */
+  readonly sessions: SessionKeys;
+  /** Signs batches to members without a session key. */
+  readonly signer: EnvelopeSigner;
+  /** This node as the sender of an envelope. */
+  readonly from: () => WirePeer;
+  /** A new message id. */
+  readonly newId: () => string;
+  /** Signs a gossiped message this node writes (its origin signature). */
+  readonly sign: (fields: GossipFields) => string;
+  readonly seal: SealMessage;
+  /** Counters the node exposes. */
+  readonly onBatch: (messages: number, ok: boolean) => void;
+}
+
+/** The outbound queues of one run of a node, by member id. */
+export class Outbox {
+  readonly #d: OutboxDeps;
+  /** One outbound queue per member, by id. */
+  readonly #queues = new Map<string, PeerQueue>();
+
+  constructor(deps: OutboxDeps) {
+    this.#d = deps;
+  }
+
+  /** The queues, and the messages and bytes they hold (for metrics). */
+  stats(): { queues: number; messages: number; bytes: number } {
+    const deliveryQueues = { queues: this.#queues.size, messages: 0, bytes: 0 };
+    for (const q of this.#queues.values()) {
+      deliveryQueues.messages += q.length;
+      deliveryQueues.bytes += q.bytes;
+    }
+    return deliveryQueues;
+  }
+
+  /** Waits until every queue has sent what it holds, or `timeoutMs` passes. */
+  async flush(timeoutMs: number): Promise<void> {
+    await Promise.all([...this.#queues.values()].map((q) => q.flush(timeoutMs)));
+  }
+
+  /** A message, serialized once for every receiver. */
+  outbound(
+    type: typeof MessageType.Broadcast | typeof MessageType.Direct,
+    id: string,
+    data: Uint8Array,
+    to: WirePeer[] | undefined,
+    hops?: number,
+  ): OutboundMessage {
+    const ts = Date.now();
+    const b64 = encodeData(data);
+    // The payload goes in as it is: base64 needs no escaping, and a large one is not scanned again.
+    const rest = JSON.stringify({
+      ...(to !== undefined ? { to } : {}),
+      // A gossiped message carries its origin's signature to the nodes relays pass it to.
+      ...(hops !== undefined ? { hops, sig: this.#d.sign({ type, id, ts, data: b64 }) } : {}),
+    });
+    const fragment = Buffer.concat([
+      Buffer.from(`${JSON.stringify({ type, id, ts }).slice(0, -1)},"data":"`),
+      Buffer.from(b64, 'latin1'),
+      Buffer.from(rest === '{}' ? '"}' : `",${rest.slice(1)}`),
+    ]);
+    let single: Sealed | undefined;
+    return {
+      id,
+      fragment,
+      bytes: fragment.length,
+      // gop2p peers get the message alone, in a classic envelope: built once, on first need.
+      single: () => {
+        single ??= this.#d.seal(type, { id, data, ...(to !== undefined ? { to } : {}) });
+        return single;
+      },
+      deadline: this.#d.clock.now() + this.#d.options.deliveryTimeoutMs,
+    };
+  }
+
+  /**
+   * Queues `msg` to each member and resolves once each has acknowledged it or it was given up.
+   * Backpressure first: a full queue makes the call wait for room (or refuse, by option).
+   */
+  async deliver(
+    msg: OutboundMessage,
+    members: readonly Member[],
+    signal: AbortSignal | undefined,
+  ): Promise<DeliveryReport> {
+    const queues = members.map((m) => this.queueFor(m));
+    const full = queues.filter((q) => !q.hasRoom(msg.bytes));
+    if (full.length > 0) {
+      if (this.#d.options.backpressure === 'reject') {
+        throw new BackpressureError(
+          `the outbound queue of ${full.length} member(s) is full (maxQueueMessages / maxQueueBytes)`,
+        );
+      }
+      try {
+        await Promise.all(full.map((q) => q.waitForRoom(msg.bytes, signal)));
+      } catch (err) {
+        // Queues that let this call in counted it as queued: let the next callers in instead.
+        for (const q of full) q.recheckRoom();
+        throw err;
+      }
+    }
+    const handles = queues.map((q) => q.enqueue(msg));
+    const settled = Promise.allSettled(handles.map((h) => h.done));
+    let results: PromiseSettledResult<void>[];
+    if (signal === undefined) results = await settled;
+    else {
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = (): void => {
+          for (const h of handles) h.cancel();
+          reject(signal.reason);
+        };
+        if (signal.aborted) onAbort();
+        else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          void settled.finally(() => signal.removeEventListener('abort', onAbort));
+        }
+      });
+      results = await Promise.race([settled, aborted]);
+    }
+    const delivered: Peer[] = [];
+    const failed: DeliveryFailure[] = [];
+    results.forEach((r, i) => {
+      const peer = members[i]!.peer;
+      if (r.status === 'fulfilled') delivered.push(peer);
+      else failed.push({ peer, error: asP2PError(r.reason) });
+    });
+    if (failed.length > 0) {
+      this.#d.logger.warn('delivery failed', {
+        id: msg.id,
+        failed: failed.map((f) => `${formatHostPort(f.peer.address, f.peer.port)} ${f.error.code}`),
+      });
+    }
+    return { id: msg.id, delivered, failed };
+  }
+
+  /** Queues `out` to a member if its queue has room: best effort (relays and the tree repair a loss). */
+  offer(m: Member, out: OutboundMessage): void {
+    const q = this.queueFor(m);
+    if (q.hasRoom(out.bytes)) q.enqueue(out).done.catch(() => undefined);
+  }
+
+  queueFor(m: Member): PeerQueue {
+    let q = this.#queues.get(m.peer.id);
+    if (q === undefined) {
+      const o = this.#d.options;
+      q = new PeerQueue(destinationOf(m), m.kind === 'tsp2p', {
+        client: this.#d.client,
+        clock: this.#d.clock,
+        random: this.#d.random,
+        signal: this.#d.signal,
+        // A new stream per queue: a queue rebuilt after a leave, a death or a reconnect numbers
+        // from 1 again, and the receiver would take those numbers for retries of the old ones.
+        stream: this.#d.newId(),
+        limits: {
+          maxBatchMessages: o.maxBatchMessages,
+          maxBatchBytes: o.maxBatchBytes,
+          maxQueueMessages: o.maxQueueMessages,
+          maxQueueBytes: o.maxQueueBytes,
+          requestTimeoutMs: o.requestTimeoutMs,
+          retryBaseMs: DEFAULTS.retryBaseMs,
+          retryMaxMs: DEFAULTS.retryMaxMs,
+          maxInFlight: DEFAULTS.maxInFlightBatches,
+          pipelineBytes: DEFAULTS.pipelineBytes,
+        },
+        sealBatch: (stream, seq, fragments, base) =>
+          sealBatch(
+            { from: this.#d.from(), id: this.#d.newId(), ts: Date.now(), stream, seq, base },
+            fragments,
+            this.#d.sessions.signerFor(m.peer.id, this.#d.signer),
+          ),
+        // The member holds no session key for us (it restarted, or never saw our key): sign.
+        retryAtOnce: (error) => {
+          if (error.status !== 401 || !error.message.includes(NO_SESSION)) return false;
+          this.#d.sessions.forget(m.peer.id);
+          return true;
+        },
+        onBatch: (messages, ok) => this.#d.onBatch(messages, ok),
+      });
+      this.#queues.set(m.peer.id, q);
+    }
+    return q;
+  }
+
+  /** A member failed or left: nothing more can reach it, so what waits for it is given up now. */
+  memberGone(event: Extract<MemberEvent, 'member:fail' | 'member:leave'>, peer: Peer): void {
+    const q = this.#queues.get(peer.id);
+    if (q !== undefined) {
+      this.#queues.delete(peer.id);
+      const where = formatHostPort(peer.address, peer.port);
+      q.close(
+        new PeerUnreachableError(
+          event === 'member:fail' ? `${where} was declared dead` : `${where} left the network`,
+        ),
+      );
+    }
+  }
+
+  closeQueues(reason: P2PError): void {
+    for (const q of this.#queues.values()) q.close(reason);
+    this.#queues.clear();
+  }
+}
+
+/** Where requests to a member go. */
+export function destinationOf(m: Member): { address: string; port: number; kind: PeerKind } {
+  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
+}

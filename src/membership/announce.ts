@@ -1,0 +1,132 @@
+/**
+ * Joining through an entry point, after its answer: this node announces itself to the members the
+ * entry point listed (up to `timings.announceLimit` of them directly, the rest through gossip), and
+ * registers those that answer.
+ *
+ * @module
+ */
+
+import type { PeerClient } from '../delivery/peer-client.js';
+import { asP2PError, ProtocolError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ResolvedOptions } from '../options.js';
+import { addressId, formatHostPort, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
+import type { Sealed } from '../protocol/envelope.js';
+import { Headers, type WirePeer } from '../protocol/schema.js';
+import { type Random, shuffle } from '../random.js';
+import type { OutboundResponse } from '../transport/transport.js';
+import type { DeliveryFailure } from '../types.js';
+import type { PeerKind } from './member-table.js';
+import type { Membership } from './membership.js';
+
+/** What {@link announce} needs from its node. */
+export interface AnnounceDeps {
+  readonly selfId: string;
+  readonly options: Pick<ResolvedOptions, 'compat' | 'timings' | 'requestTimeoutMs'>;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly client: PeerClient;
+  readonly membership: Membership;
+  /** Whether `host:port` reaches this very node. */
+  readonly isSelfAddress: (host: string, port: number) => boolean;
+  /** The announcement: a connect with `announce: true`, built when it is first needed. */
+  readonly announcement: () => Sealed;
+}
+
+/** Announces this node to the members an entry point listed; registers those that answer. */
+export async function announce(
+  d: AnnounceDeps,
+  entryHost: string,
+  entryPeer: Peer,
+  listed: readonly WirePeer[],
+  signal: AbortSignal,
+): Promise<DeliveryFailure[]> {
+  const seen = new Set<string>([formatHostPort(entryPeer.address, entryPeer.port)]);
+  const candidates: { peer: Peer; kind: PeerKind; inc: number }[] = [];
+  for (const wire of listed) {
+    // An unspecified address in a gop2p list means "where the entry point is".
+    const address = isUnspecifiedAddress(wire.address) ? entryHost : wire.address;
+    const key = formatHostPort(address, wire.port);
+    if (seen.has(key) || d.isSelfAddress(address, wire.port) || wire.id === d.selfId) continue;
+    seen.add(key);
+    const kind: PeerKind = wire.id ? 'tsp2p' : 'gop2p';
+    candidates.push({
+      peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name),
+      kind,
+      inc: wire.inc ?? 0,
+    });
+  }
+  const failed: DeliveryFailure[] = [];
+  const usable = candidates.filter((c) => {
+    if (c.kind === 'gop2p' && !d.options.compat) {
+      failed.push({ peer: c.peer, error: new ProtocolError('a gop2p member needs compat mode') });
+      return false;
+    }
+    return true;
+  });
+  // gop2p announces to everyone; in a large network, gossip carries the news past the first
+  // `announceLimit` members (gop2p members always get a direct announcement: they cannot gossip).
+  shuffle(usable, d.random);
+  const limit = d.options.timings.announceLimit;
+  const direct = usable.filter((c, i) => i < limit || c.kind === 'gop2p');
+  const rest = usable.filter((c, i) => !(i < limit || c.kind === 'gop2p'));
+  const body = d.announcement();
+  await Promise.all(
+    direct.map(async (c) => {
+      try {
+        const answer = await d.client.post(
+          { address: c.peer.address, port: c.peer.port, kind: c.kind },
+          body,
+          signal,
+          d.options.requestTimeoutMs,
+        );
+        const kind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : c.kind;
+        d.membership.join(
+          peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name),
+          kind,
+          c.inc,
+        );
+      } catch (err) {
+        if (signal.aborted) return;
+        failed.push({ peer: c.peer, error: asP2PError(err) });
+        d.logger.warn('member did not answer the announcement', {
+          peer: formatHostPort(c.peer.address, c.peer.port),
+          err,
+        });
+      }
+    }),
+  );
+  for (const c of rest) {
+    d.membership.apply({
+      id: c.peer.id,
+      address: c.peer.address,
+      port: c.peer.port,
+      state: 'alive',
+      inc: c.inc,
+      ...(c.peer.name !== undefined ? { name: c.peer.name } : {}),
+    });
+  }
+  return failed;
+}
+
+/** A member as its answer to a connect describes it (its id and name come in headers). */
+export function peerFromAnswer(
+  address: string,
+  port: number,
+  kind: PeerKind,
+  res: OutboundResponse,
+  name?: string,
+): Peer {
+  if (kind === 'gop2p') return peerOf(addressId(address, port), address, port, name);
+  const id = res.headers[Headers.id]!;
+  const encodedName = res.headers[Headers.name];
+  let answerName = name;
+  if (encodedName !== undefined) {
+    try {
+      answerName = decodeURIComponent(encodedName).slice(0, 64);
+    } catch {
+      answerName = name;
+    }
+  }
+  return peerOf(id, address, port, answerName);
+}
