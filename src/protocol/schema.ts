@@ -110,10 +110,13 @@ export type WireMemberUpdate = z.infer<typeof MemberUpdateSchema>;
  * Standard base64 with padding, as Go encodes a `[]byte`. Checked by re-encoding rather than by
  * a regular expression: a 1 MiB payload is checked in about a millisecond, not tens of them.
  */
-export const Base64Schema = z.string().refine((s) => {
+export const Base64Schema = z.string().refine((s) => isBase64(s), 'Invalid base64-encoded string');
+
+/** Whether `s` is standard, padded, canonical base64 (the rule of {@link Base64Schema}). */
+export function isBase64(s: string): boolean {
   if (s.length % 4 !== 0) return false;
   return Buffer.from(s, 'base64').toString('base64') === s;
-}, 'Invalid base64-encoded string');
+}
 
 /** Most messages in one batch. */
 export const MAX_BATCH = 10_000;

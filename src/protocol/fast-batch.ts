@@ -1,0 +1,120 @@
+/**
+ * A fast path for the commonest request: a well-formed batch (type 8).
+ *
+ * zod's validation of a batch was the largest share of a receiver's work per request at modest
+ * rates (BENCHMARKS.md, `latency`). This checks a batch with plain code instead, and answers only
+ * when it is sure: it accepts an object only if every field is one the schema knows and every
+ * value passes the schema's own rules ({@link EnvelopeSchema}); anything else, however slightly
+ * unusual (an unknown field, which zod would strip; a wrong type; a bound crossed), makes it
+ * return `undefined`, and the decoder then runs zod, which gives the precise refusal. So the
+ * schema stays the one source of truth: `test/unit/fast-batch.test.ts` checks, on generated
+ * and mutated batches, that whatever this accepts zod accepts too, with the same result.
+ *
+ * @module
+ */
+
+import {
+  type Envelope,
+  FIELD_LIMITS,
+  isBase64,
+  MAX_BATCH,
+  MAX_TREE_IDS,
+  MessageType,
+  TreeEntry,
+} from './schema.js';
+
+type Obj = Record<string, unknown>;
+
+const ENVELOPE_KEYS = new Set(['type', 'data', 'from', 'v', 'id', 'ts', 'stream', 'seq', 'base', 'msgs']);
+const PEER_KEYS = new Set(['address', 'port', 'id', 'name', 'inc', 'key', 'xkey']);
+const MESSAGE_KEYS = new Set(['type', 'id', 'ts', 'data', 'to', 'hops', 'origin', 'sig', 'tree']);
+const CONTROL_KEYS = new Set(['type', 'ids']);
+const REF_KEYS = new Set(['origin', 'id']);
+const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
+
+/** `raw` as a batch envelope when it certainly is a valid one; `undefined` when unsure. */
+export function fastBatch(raw: Obj): Envelope | undefined {
+  if (raw.type !== MessageType.Batch || !onlyKeys(raw, ENVELOPE_KEYS)) return undefined;
+  if (raw.data !== undefined && raw.data !== null) return undefined;
+  if (!isPeer(raw.from)) return undefined;
+  if (raw.v !== undefined && !isInt(raw.v, 1)) return undefined;
+  if (raw.id !== undefined && !isText(raw.id, 1, FIELD_LIMITS.messageId)) return undefined;
+  if (raw.ts !== undefined && !isNonNegative(raw.ts)) return undefined;
+  if (raw.stream !== undefined && !isText(raw.stream, 1, FIELD_LIMITS.messageId)) return undefined;
+  if (raw.seq !== undefined && !isInt(raw.seq, 1)) return undefined;
+  if (raw.base !== undefined && !isInt(raw.base, 1)) return undefined;
+  const msgs = raw.msgs;
+  if (msgs !== undefined) {
+    if (!Array.isArray(msgs) || msgs.length > MAX_BATCH) return undefined;
+    for (const m of msgs) if (!isEntry(m)) return undefined;
+  }
+  return raw as Envelope;
+}
+
+function isEntry(m: unknown): boolean {
+  if (!isObject(m)) return false;
+  const type = m.type;
+  if (type === MessageType.Broadcast || type === MessageType.Direct) return isMessage(m);
+  if (type === TreeEntry.IHave || type === TreeEntry.Graft || type === TreeEntry.Prune) return isControl(m);
+  return false;
+}
+
+function isMessage(m: Obj): boolean {
+  if (!onlyKeys(m, MESSAGE_KEYS)) return false;
+  if (!isText(m.id, 1, FIELD_LIMITS.messageId) || !isNonNegative(m.ts)) return false;
+  if (typeof m.data !== 'string' || !isBase64(m.data)) return false;
+  if (m.to !== undefined) {
+    if (!Array.isArray(m.to) || m.to.length > FIELD_LIMITS.recipients) return false;
+    for (const p of m.to) if (!isPeer(p)) return false;
+  }
+  if (m.hops !== undefined && !(isInt(m.hops, 0) && (m.hops as number) <= 255)) return false;
+  if (m.origin !== undefined && !isPeer(m.origin)) return false;
+  if (m.sig !== undefined && !(typeof m.sig === 'string' && m.sig.length === 86)) return false;
+  if (m.tree !== undefined && m.tree !== true) return false;
+  return true;
+}
+
+function isControl(m: Obj): boolean {
+  if (!onlyKeys(m, CONTROL_KEYS)) return false;
+  if (m.ids === undefined) return true;
+  if (!Array.isArray(m.ids) || m.ids.length > MAX_TREE_IDS) return false;
+  for (const r of m.ids) {
+    if (!isObject(r) || !onlyKeys(r, REF_KEYS)) return false;
+    if (!isText(r.origin, 1, FIELD_LIMITS.id) || !isText(r.id, 1, FIELD_LIMITS.messageId)) return false;
+  }
+  return true;
+}
+
+function isPeer(p: unknown): boolean {
+  if (!isObject(p) || !onlyKeys(p, PEER_KEYS)) return false;
+  if (!isText(p.address, 1, FIELD_LIMITS.address)) return false;
+  if (!(isInt(p.port, 1) && (p.port as number) <= 65535)) return false;
+  if (p.id !== undefined && !isText(p.id, 1, FIELD_LIMITS.id)) return false;
+  if (p.name !== undefined && !isText(p.name, 0, FIELD_LIMITS.name)) return false;
+  if (p.inc !== undefined && !isInt(p.inc, 0)) return false;
+  if (p.key !== undefined && !(typeof p.key === 'string' && KEY_TEXT.test(p.key))) return false;
+  if (p.xkey !== undefined && !(typeof p.xkey === 'string' && KEY_TEXT.test(p.xkey))) return false;
+  return true;
+}
+
+function isObject(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Every own key of `o` is one of `allowed` (and none is set to `undefined` explicitly). */
+function onlyKeys(o: Obj, allowed: ReadonlySet<string>): boolean {
+  for (const k in o) if (!allowed.has(k) || o[k] === undefined) return false;
+  return Object.getPrototypeOf(o) === Object.prototype;
+}
+
+function isText(v: unknown, min: number, max: number): boolean {
+  return typeof v === 'string' && v.length >= min && v.length <= max;
+}
+
+function isInt(v: unknown, min: number): boolean {
+  return Number.isSafeInteger(v) && (v as number) >= min;
+}
+
+function isNonNegative(v: unknown): boolean {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0;
+}
