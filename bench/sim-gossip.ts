@@ -17,68 +17,13 @@ import { ManualClock } from '../src/clock.js';
 import { Node } from '../src/node.js';
 import { SeededRandom } from '../src/random.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
-import type {
-  ListenAddress,
-  ListenOptions,
-  OutboundRequest,
-  OutboundResponse,
-  Transport,
-} from '../src/transport/transport.js';
+import { TappedTransport } from '../src/transport/tap.js';
 import { intFlag } from './lib/args.js';
 import { BenchError } from './lib/errors.js';
 import { seedFlag } from './lib/members.js';
 import type { Scenario } from './lib/scenario.js';
 import { round } from './lib/stats.js';
-
-/** Broadcast traffic on the wire: batch entries by kind, and batch requests. */
-class Wire {
-  full = 0;
-  ids = 0;
-  grafts = 0;
-  prunes = 0;
-  batches = 0;
-  bytes = 0;
-
-  count(body: Uint8Array): void {
-    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-    if (!text.includes('"msgs"')) return;
-    const env = JSON.parse(text) as { type: number; msgs?: { type: number; ids?: unknown[] }[] };
-    if (env.type !== 8) return;
-    this.batches++;
-    this.bytes += body.byteLength;
-    for (const m of env.msgs ?? []) {
-      if (m.type === 2) this.full++;
-      else if (m.type === 9) this.ids += m.ids?.length ?? 0;
-      else if (m.type === 10) this.grafts++;
-      else if (m.type === 11) this.prunes++;
-    }
-  }
-
-  snapshot(): Omit<Wire, 'count' | 'snapshot'> {
-    const { full, ids, grafts, prunes, batches, bytes } = this;
-    return { full, ids, grafts, prunes, batches, bytes };
-  }
-}
-
-class CountingTransport implements Transport {
-  constructor(
-    private readonly inner: Transport,
-    private readonly wire: Wire,
-  ) {}
-
-  listen(options: ListenOptions): Promise<ListenAddress> {
-    return this.inner.listen(options);
-  }
-
-  request(request: OutboundRequest): Promise<OutboundResponse> {
-    this.wire.count(request.body);
-    return this.inner.request(request);
-  }
-
-  close(options?: { graceMs?: number }): Promise<void> {
-    return this.inner.close(options);
-  }
-}
+import { BatchTraffic } from './lib/traffic.js';
 
 const usage = `  --nodes N          simulated nodes (default 200)
   --broadcasts B     broadcasts per mode, after the warm-up round (default 40)
@@ -145,7 +90,7 @@ async function measure(
   const clock = new ManualClock(0);
   const random = new SeededRandom(seed);
   const network = new MemoryNetwork({ clock, random, latencyMs: { min: 1, max: 5 } });
-  const wire = new Wire();
+  const wire = new BatchTraffic();
   const nodes: Node[] = [];
   const got = new Map<Node, Set<string>>();
   for (let i = 0; i < size; i++) {
@@ -154,7 +99,7 @@ async function measure(
       dissemination: mode,
       clock,
       random,
-      transport: new CountingTransport(network.transport(), wire),
+      transport: new TappedTransport(network.transport(), (body) => wire.count(body)),
       identity: random.bytes(32),
     });
     const seen = new Set<string>();

@@ -16,13 +16,7 @@ import { PRESETS } from '../src/membership/timings.js';
 import { Node } from '../src/node.js';
 import { SeededRandom } from '../src/random.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
-import type {
-  ListenAddress,
-  ListenOptions,
-  OutboundRequest,
-  OutboundResponse,
-  Transport,
-} from '../src/transport/transport.js';
+import { TappedTransport } from '../src/transport/tap.js';
 import { intFlag } from './lib/args.js';
 import { BenchError } from './lib/errors.js';
 import { presetFlag, seedFlag } from './lib/members.js';
@@ -62,27 +56,6 @@ class Counter {
 
   snapshot(): { total: number; bytes: number; byType: Map<string, number> } {
     return { total: this.total, bytes: this.bytes, byType: new Map(this.requests) };
-  }
-}
-
-/** A memory transport that counts what it sends. */
-class CountingTransport implements Transport {
-  constructor(
-    private readonly inner: Transport,
-    private readonly counter: Counter,
-  ) {}
-
-  listen(options: ListenOptions): Promise<ListenAddress> {
-    return this.inner.listen(options);
-  }
-
-  request(request: OutboundRequest): Promise<OutboundResponse> {
-    this.counter.count(request.body);
-    return this.inner.request(request);
-  }
-
-  close(options?: { graceMs?: number }): Promise<void> {
-    return this.inner.close(options);
   }
 }
 
@@ -133,7 +106,7 @@ export const simMembership: Scenario = {
         preset,
         clock,
         random,
-        transport: new CountingTransport(network.transport(), counter),
+        transport: new TappedTransport(network.transport(), (body) => counter.count(body)),
         identity: random.bytes(32),
       });
       const failed = new Set<string>();

@@ -1,13 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { BatchTraffic } from '../../bench/lib/traffic.js';
 import type { Node } from '../../src/index.js';
-import type {
-  ListenAddress,
-  ListenOptions,
-  OutboundRequest,
-  OutboundResponse,
-  Transport,
-} from '../../src/transport/transport.js';
+import { TappedTransport } from '../../src/transport/tap.js';
 import { SimNetwork, testSeed } from './network.js';
 
 // npm test runs 200 nodes; TSP2P_SIM_NODES=1000 runs the Plumtree scenario with 1,000 (give it
@@ -20,53 +15,6 @@ const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
 const TREE = { rounds: 4, size: 25, kill: 2 } as const;
 /** Gossip costs the same from its first broadcast on (no warm-up): one round of 5 measures it. */
 const GOSSIP = { rounds: 1, size: 5, kill: undefined } as const;
-
-/** Broadcast traffic seen on the wire: batch entries, by kind. */
-class Sends {
-  full = 0;
-  ids = 0;
-  batches = 0;
-  grafts = 0;
-  prunes = 0;
-
-  count(body: Uint8Array): void {
-    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-    if (!text.includes('"msgs"')) return;
-    const env = JSON.parse(text) as { type: number; msgs?: { type: number; ids?: unknown[] }[] };
-    if (env.type !== 8) return;
-    this.batches++;
-    for (const m of env.msgs ?? []) {
-      if (m.type === 2) this.full++;
-      else if (m.type === 9) this.ids += m.ids?.length ?? 0;
-      else if (m.type === 10) this.grafts++;
-      else if (m.type === 11) this.prunes++;
-    }
-  }
-
-  snapshot(): { full: number; ids: number; batches: number } {
-    return { full: this.full, ids: this.ids, batches: this.batches };
-  }
-}
-
-class CountingTransport implements Transport {
-  constructor(
-    private readonly inner: Transport,
-    private readonly sends: Sends,
-  ) {}
-
-  listen(options: ListenOptions): Promise<ListenAddress> {
-    return this.inner.listen(options);
-  }
-
-  request(request: OutboundRequest): Promise<OutboundResponse> {
-    this.sends.count(request.body);
-    return this.inner.request(request);
-  }
-
-  close(options?: { graceMs?: number }): Promise<void> {
-    return this.inner.close(options);
-  }
-}
 
 interface Outcome {
   /** Per round: full copies, ids announced and batch requests sent. */
@@ -93,13 +41,13 @@ interface Plan {
  */
 async function scenario(mode: 'gossip' | 'plumtree', seed: number, plan: Plan): Promise<Outcome> {
   const sim = new SimNetwork(seed);
-  const sends = new Sends();
+  const sends = new BatchTraffic();
   const got = new Map<Node, Map<string, number>>();
   try {
     for (let i = 0; i < SIZE; i++) {
       const node = await sim.add({
         dissemination: mode,
-        transport: new CountingTransport(sim.network.transport(), sends),
+        transport: new TappedTransport(sim.network.transport(), (body) => sends.count(body)),
       });
       const counts = new Map<string, number>();
       got.set(node, counts);
