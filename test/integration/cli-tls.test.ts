@@ -8,33 +8,16 @@
 
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type CliEvent, runCli, startListening, waitForEvent } from '../helpers/cli-process.js';
 import { rawRequest } from '../helpers/http-raw.js';
-import { TestCa } from '../helpers/security-certs.js';
+import { TestCa, tlsHealth } from '../helpers/security-certs.js';
 
 /** The files of one node: its key and certificate, signed by the test CA. */
 interface NodeFiles {
   readonly key: string;
   readonly cert: string;
-}
-
-/** GET /health over TLS; resolves with the status, or rejects with the TLS error. */
-function tlsHealth(port: number, options: { ca: string; key?: string; cert?: string }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, path: '/health', method: 'GET', agent: false, ...options },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.setTimeout(10_000, () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 function fromPort(port: number, text: string): (ev: CliEvent) => boolean {

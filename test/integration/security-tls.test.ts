@@ -5,29 +5,12 @@
  */
 
 import assert from 'node:assert/strict';
-import { request as httpsRequest } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { type Message, Node } from '../../src/index.js';
 import { rawRequest } from '../helpers/http-raw.js';
 import { ids, startNode } from '../helpers/nodes.js';
-import { TestCa } from '../helpers/security-certs.js';
+import { TestCa, tlsHealth } from '../helpers/security-certs.js';
 import { onceEvent } from '../helpers/wait.js';
-
-/** A TLS request to 127.0.0.1:port; resolves with the status, or rejects with the TLS error. */
-function tlsGet(port: number, options: { ca: string; key?: string; cert?: string }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      { host: '127.0.0.1', port, path: '/health', method: 'GET', agent: false, ...options },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      },
-    );
-    req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('HTTPS', { skip: !TestCa.available() && 'openssl is not available' }, () => {
   let ca: TestCa;
@@ -54,7 +37,7 @@ describe('HTTPS', { skip: !TestCa.available() && 'openssl is not available' }, (
     // Plain HTTP to the HTTPS port gets no HTTP answer.
     await assert.rejects(rawRequest(a.self.port, '{}', { timeoutMs: 3_000 }));
     // A TLS client that trusts the CA is served.
-    assert.equal(await tlsGet(a.self.port, { ca: ca.cert }), 200);
+    assert.equal(await tlsHealth(a.self.port, { ca: ca.cert }), 200);
   });
 
   test('a peer whose certificate the node cannot verify is refused', async (t) => {
@@ -84,11 +67,11 @@ describe('HTTPS', { skip: !TestCa.available() && 'openssl is not available' }, (
     await b.connect(a.self);
     assert.deepEqual(ids(a.members()), [b.id]);
     // No client certificate.
-    await assert.rejects(tlsGet(a.self.port, { ca: ca.cert }));
+    await assert.rejects(tlsHealth(a.self.port, { ca: ca.cert }));
     // A client certificate from another CA.
-    await assert.rejects(tlsGet(a.self.port, { ca: ca.cert, ...rogue.issue() }));
+    await assert.rejects(tlsHealth(a.self.port, { ca: ca.cert, ...rogue.issue() }));
     // One from the CA.
-    assert.equal(await tlsGet(a.self.port, { ca: ca.cert, ...ca.issue() }), 200);
+    assert.equal(await tlsHealth(a.self.port, { ca: ca.cert, ...ca.issue() }), 200);
     // A node whose certificate the server does not accept cannot join.
     const outsider = await startNode(t, { tls: { ...rogue.issue(), ca: ca.cert } });
     await assert.rejects(outsider.connect(a.self), { code: 'ERR_CONNECT_FAILED' });
