@@ -221,7 +221,7 @@ export class Outbox {
           ),
         // The member holds no session key for us (it restarted, or never saw our key): sign.
         retryAtOnce: (error) => {
-          if (error.status !== 401 || !error.message.includes(NO_SESSION)) return false;
+          if (error.status !== 401 || !error.body.startsWith(NO_SESSION)) return false;
           this.#d.sessions.forget(m.peer.id);
           return true;
         },
