@@ -6,7 +6,9 @@
  * @module
  */
 
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
 import { intFlag } from './lib/args.js';
 import { HEADER_BYTES } from './lib/payload.js';
 import { compareSystems, runRound, type SystemName } from './lib/rounds.js';
@@ -23,6 +25,8 @@ const usage = `  --nodes N          nodes, one process each, node 0 sends (defau
   --runs R           measured runs per system, alternating baseline and tsp2p (default 3)
   --warmup S         seconds at the rate per system before the runs (default 3)
   --round-timeout S  seconds a run may take beyond its length before it fails (default 60)
+  --profile DIR      CPU-profile node 0 (sender) and node 1 (a receiver) of each system during
+                     the measured runs: DIR/<system>-latency-<role>.cpuprofile
   --deadline S       kill everything and exit 1 after S seconds (default 240)`;
 
 /** The figures of one measured run. */
@@ -53,6 +57,7 @@ export const latency: Scenario = {
     runs: { type: 'string', default: '3' },
     warmup: { type: 'string', default: '3' },
     'round-timeout': { type: 'string', default: '60' },
+    profile: { type: 'string' },
     deadline: { type: 'string', default: '240' },
   },
   async run(values, log) {
@@ -63,6 +68,8 @@ export const latency: Scenario = {
     const runs = intFlag(values, 'runs', 1, 100);
     const warmupS = intFlag(values, 'warmup', 0, 3600);
     const timeoutMs = (seconds + intFlag(values, 'round-timeout', 1, 3600)) * 1000;
+    const profileDir = typeof values.profile === 'string' ? resolve(values.profile) : undefined;
+    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
     const loadBefore = loadavg();
     log(
       `latency: ${nodes} nodes, ${rate} broadcasts/s of ${size} B for ${seconds} s, ${runs} runs per system`,
@@ -92,6 +99,19 @@ export const latency: Scenario = {
             sender_cpu_us: round((r.sent[0]!.cpuMs * 1000) / r.deliveries, 1),
             receivers_cpu_us: round((r.received.reduce((n, x) => n + x.cpuMs, 0) * 1000) / r.deliveries, 1),
           };
+        },
+        async beforeRuns(_system, workers) {
+          if (profileDir === undefined) return;
+          await Promise.all([workers[0]!.call('profile', {}), workers[1]!.call('profile', {})]);
+        },
+        async afterRuns(system, workers) {
+          if (profileDir === undefined) return;
+          await Promise.all(
+            (['sender', 'receiver'] as const).map((role, i) =>
+              workers[i]!.call('profile', { file: join(profileDir, `${system}-latency-${role}.cpuprofile`) }),
+            ),
+          );
+          log(`profiles of ${system} written to ${profileDir}`);
         },
         describe: (f) =>
           `p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  p99.9 ${f.p999_ms} ms  max ${f.max_ms} ms  ` +
