@@ -212,6 +212,7 @@ export class Outbox {
           retryMaxMs: DEFAULTS.retryMaxMs,
           maxInFlight: DEFAULTS.maxInFlightBatches,
           pipelineBytes: DEFAULTS.pipelineBytes,
+          coalesce: true,
         },
         sealBatch: (stream, seq, fragments, base) =>
           sealBatch(

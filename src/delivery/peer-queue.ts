@@ -71,6 +71,11 @@ export interface PeerQueueLimits {
   readonly maxInFlight: number;
   /** Bytes that must be waiting, beyond the batches in flight, before another batch leaves early. */
   readonly pipelineBytes: number;
+  /**
+   * Send once the current task is done queueing (a microtask later), so that messages queued in
+   * one go leave together; `false` sends from inside `enqueue()`.
+   */
+  readonly coalesce: boolean;
 }
 
 /** What a queue needs from its node. */
@@ -237,7 +242,8 @@ export class PeerQueue {
     const e = entry!;
     this.#pending.push(e);
     this.#bytes += msg.bytes;
-    this.#pump();
+    if (this.#d.limits.coalesce) this.#schedulePump();
+    else this.#pump();
     return {
       done,
       cancel: () => {
@@ -278,6 +284,22 @@ export class PeerQueue {
 
   // Lowered when the peer answers 413 to a batch.
   #batchCap = Number.POSITIVE_INFINITY;
+
+  #pumpScheduled = false;
+
+  /**
+   * Pumps once the current task has queued what it will: messages queued in one go (a loop of
+   * `broadcast()` calls, a burst of relays) leave in one batch instead of one request each, and
+   * a message queued alone still leaves before any timer or I/O runs.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
 
   /** Sends what can leave now: a first batch, and more while pipelining is worth it. */
   #pump(): void {

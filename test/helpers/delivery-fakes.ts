@@ -132,6 +132,8 @@ export const TEST_LIMITS: PeerQueueLimits = Object.freeze({
   retryMaxMs: 2000,
   maxInFlight: 1,
   pipelineBytes: 64 * 1024,
+  // The tests below see each request leave from inside enqueue(); coalescing has its own tests.
+  coalesce: false,
 });
 
 /** A queue over fakes, and the fakes. */

@@ -159,6 +159,70 @@ describe('PeerQueue: order and batching', () => {
   });
 });
 
+describe('PeerQueue: coalescing (as a node runs it)', () => {
+  const coalescing = (limits: QueueFixtureOptions['limits'] = {}): QueueFixture =>
+    queueFixture({ limits: { coalesce: true, maxInFlight: 2, pipelineBytes: 0, ...limits } });
+
+  test('a message queued alone leaves once the task that queued it is done, alone', async () => {
+    const f = coalescing();
+    const m1 = f.send('m1');
+    assert.equal(f.client.calls.length, 0, 'not from inside enqueue()');
+    await flushMicrotasks();
+    assert.equal(f.client.calls.length, 1, 'before any timer: no simulated time passed');
+    assert.deepEqual(f.client.last.body.ids, ['m1']);
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+  });
+
+  test('messages queued in one go leave in one batch, even with a second batch allowed in flight', async () => {
+    const f = coalescing();
+    const sent = names(1, 6).map((id) => f.send(id));
+    await flushMicrotasks();
+    assert.equal(f.client.calls.length, 1);
+    assert.deepEqual(f.client.last.body, {
+      kind: 'batch',
+      stream: 'stream-1',
+      seq: 1,
+      base: 1,
+      ids: names(1, 6),
+    });
+    // Queued in a later task, while that batch is in flight: the second batch leaves at once.
+    const more = names(7, 8).map((id) => f.send(id));
+    await flushMicrotasks();
+    assert.equal(f.client.calls.length, 2);
+    assert.deepEqual(f.client.last.body.ids, names(7, 8));
+    assert.equal(f.client.last.body.seq, 7);
+    await answer(f.client.calls[0]!);
+    await answer(f.client.calls[1]!);
+    assert.deepEqual(states([...sent, ...more]), Array(8).fill('ok'));
+  });
+
+  test('a burst still respects maxBatchMessages: the rest goes in the next batches, in order', async () => {
+    const f = coalescing({ maxBatchMessages: 4 });
+    names(1, 10).map((id) => f.send(id));
+    await flushMicrotasks();
+    assert.deepEqual(
+      f.client.calls.map((c) => c.body.ids),
+      [names(1, 4), names(5, 8)],
+      'two batches in flight, full ones',
+    );
+    await answer(f.client.calls[0]!);
+    assert.deepEqual(f.client.last.body.ids, names(9, 10));
+  });
+
+  test('a gop2p peer still gets one classic envelope per request', async () => {
+    const f = queueFixture({ batching: false, limits: { coalesce: true } });
+    names(1, 2).map((id) => f.send(id));
+    await flushMicrotasks();
+    assert.deepEqual(
+      f.client.calls.map((c) => c.body),
+      [{ kind: 'single', ids: ['m1'] }],
+    );
+    await answer(f.client.last);
+    assert.deepEqual(f.client.last.body, { kind: 'single', ids: ['m2'] });
+  });
+});
+
 describe('PeerQueue: retries', () => {
   test('a failed request is retried later with the same seqs, and then delivers once', async () => {
     const f = queueFixture();
