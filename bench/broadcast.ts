@@ -20,8 +20,12 @@ import { runRound, SYSTEMS, type SystemName, startSystem } from './lib/rounds.js
 import type { FlagValues, Scenario } from './lib/scenario.js';
 import { median, percentile, round, sortedConcat } from './lib/stats.js';
 
-/** The JIT needs some thousands of deliveries per process before figures settle. */
-const WARMUP_DELIVERIES = 20_000;
+/**
+ * A tsp2p receiver's CPU per request keeps falling for its first ~10,000 requests (the JIT
+ * optimizes its many functions one by one, on cores the benchmark keeps busy): the first run
+ * after a short warm-up was always the slowest. Both systems get the same warm-up.
+ */
+const WARMUP_DELIVERIES = 200_000;
 /** ...but the automatic warm-up sends at most this many bytes of payload (large messages). */
 const WARMUP_BYTES = 256 * 1024 * 1024;
 /** Unmeasured messages sent right before each measured run. */

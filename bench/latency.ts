@@ -23,7 +23,9 @@ const usage = `  --nodes N          nodes, one process each, node 0 sends (defau
   --seconds S        length of a measured run (default 5)
   --size S           payload bytes, at least ${HEADER_BYTES} (default 100)
   --runs R           measured runs per system, alternating baseline and tsp2p (default 3)
-  --warmup S         seconds at the rate per system before the runs (default 3)
+  --warmup S         seconds at the rate per system before the runs (default 15: a tsp2p
+                     node's p99 keeps falling for its first ~10 s of traffic, as the JIT
+                     compiles and optimizes; the first run after 3 s was always the worst)
   --round-timeout S  seconds a run may take beyond its length before it fails (default 60)
   --profile DIR      CPU-profile node 0 (sender) and node 1 (a receiver) of each system during
                      the measured runs: DIR/<system>-latency-<role>.cpuprofile
@@ -55,7 +57,7 @@ export const latency: Scenario = {
     seconds: { type: 'string', default: '5' },
     size: { type: 'string', default: '100' },
     runs: { type: 'string', default: '3' },
-    warmup: { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '15' },
     'round-timeout': { type: 'string', default: '60' },
     profile: { type: 'string' },
     deadline: { type: 'string', default: '240' },
