@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { AddressInUseError, P2PError, PeerUnreachableError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { noopLogger } from '../logger.js';
@@ -257,45 +257,81 @@ export class HttpTransport implements Transport {
     }
   }
 
-  async request(request: OutboundRequest): Promise<OutboundResponse> {
-    request.signal.throwIfAborted();
+  request(request: OutboundRequest): Promise<OutboundResponse> {
+    const { signal } = request;
+    if (signal.aborted) return Promise.reject(signal.reason);
     const scheme = request.scheme ?? (this.#tls ? 'https' : 'http');
     const origin = `${scheme}://${formatHostPort(request.host, request.port)}`;
-    const pool = this.#pool(origin);
     const headers: Record<string, string> = { ...request.headers, 'content-type': 'application/json' };
     if (request.hostHeader !== undefined) headers.host = request.hostHeader;
-    try {
-      const res = await pool.request({
-        origin,
-        path: '/',
-        method: 'POST',
-        headers,
-        body: Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength),
-        signal: request.signal,
-      });
+    const body = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
+    // undici's dispatch with a handler of our own: the answer is small and read whole, so the
+    // stream, async iterator and promise machinery of `request()` would be all cost, per request.
+    return new Promise<OutboundResponse>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let status = 0;
+      let answerHeaders: Record<string, string | undefined> = {};
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > MAX_RESPONSE_BYTES) {
-          res.body.destroy();
-          throw new ProtocolError(`answer from ${origin} is larger than ${MAX_RESPONSE_BYTES} bytes`);
-        }
-        chunks.push(chunk);
-      }
-      return {
-        status: res.statusCode,
-        headers: res.headers as Record<string, string | undefined>,
-        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+      let settled = false;
+      const finish = (error: unknown, response?: OutboundResponse): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        if (response !== undefined) resolve(response);
+        else reject(error);
       };
-    } catch (err) {
-      if (request.signal.aborted) throw request.signal.reason;
-      if (err instanceof P2PError) throw err;
-      const code = (err as { code?: string }).code ?? 'unknown';
-      throw new PeerUnreachableError(`cannot reach ${origin}: ${(err as Error).message} (${code})`, {
-        cause: err,
-      });
-    }
+      const onAbort = (): void => {
+        controller?.abort(signal.reason);
+        finish(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const unreachable = (err: unknown): P2PError => {
+        if (err instanceof P2PError) return err;
+        const code = (err as { code?: string }).code ?? 'unknown';
+        return new PeerUnreachableError(`cannot reach ${origin}: ${(err as Error).message} (${code})`, {
+          cause: err,
+        });
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (settled) c.abort(signal.reason);
+        },
+        onResponseStart(_c, statusCode, h) {
+          if (statusCode < 200) return; // an interim answer (100 Continue): the real one follows
+          status = statusCode;
+          answerHeaders = h as Record<string, string | undefined>;
+        },
+        onResponseData(c, chunk) {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) {
+            const error = new ProtocolError(
+              `answer from ${origin} is larger than ${MAX_RESPONSE_BYTES} bytes`,
+            );
+            finish(error);
+            c.abort(error);
+            return;
+          }
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          finish(undefined, {
+            status,
+            headers: answerHeaders,
+            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+          });
+        },
+        onResponseError(_c, err) {
+          finish(signal.aborted ? signal.reason : unreachable(err));
+        },
+      };
+      try {
+        this.#pool(origin).dispatch({ origin, path: '/', method: 'POST', headers, body }, handler);
+      } catch (err) {
+        finish(unreachable(err));
+      }
+    });
   }
 
   #pool(origin: string): Pool {
