@@ -121,6 +121,12 @@ export class HttpTransport implements Transport {
     // (header or request timeout): 408.
     server.on('clientError', (err: Error, socket: Socket) => {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_HTTP_REQUEST_TIMEOUT' && socket.bytesRead === 0) {
+        // A connection that never sent a byte asked nothing: closed without an answer, as the
+        // idle timer below does (Node's header timeout and that timer race for such a socket).
+        socket.destroy();
+        return;
+      }
       const [status, reason] =
         code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? ['408 Request Timeout', 'timeout']

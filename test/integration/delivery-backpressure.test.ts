@@ -77,8 +77,7 @@ function assertBounded(transport: RecordingTransport, port: number): void {
 test("backpressure 'reject': a full queue refuses the call with ERR_BACKPRESSURE", async (t) => {
   const { sender, receiver, transport } = await stoppedPair(t, 'reject');
   const port = receiver.self.port;
-  // Two in flight (a batch each: a second leaves while the first is unanswered), two waiting:
-  // the queue is full.
+  // Queued in one go, so they leave together, in one batch, unanswered: the queue is full.
   const accepted = Array.from({ length: MAX_QUEUE }, (_, i) => track(sender.broadcast(`r:${i}`)));
   await settle();
   assert.deepEqual(
@@ -89,8 +88,8 @@ test("backpressure 'reject': a full queue refuses the call with ERR_BACKPRESSURE
   await assert.rejects(sender.broadcast('r:refused'), { code: 'ERR_BACKPRESSURE' });
   await assert.rejects(sender.send(receiver.address, 'r:refused-direct'), { code: 'ERR_BACKPRESSURE' });
   assert.ok(
-    transport.batchesTo(port).every((b) => b.texts?.length === 1 && ['r:0', 'r:1'].includes(b.texts[0]!)),
-    'only the first two messages are on the wire while the receiver is stopped, one per batch',
+    transport.batchesTo(port).every((b) => b.texts?.join() === 'r:0,r:1,r:2,r:3'),
+    'only the four accepted messages are on the wire while the receiver is stopped, in one batch',
   );
 
   receiver.signal('SIGCONT');
@@ -137,8 +136,8 @@ test("backpressure 'wait': calls wait for room, in order, and all go out after S
     'every call waits: for an answer, or for room',
   );
   assert.ok(
-    transport.batchesTo(port).every((b) => b.texts?.length === 1 && ['w:0', 'w:1'].includes(b.texts[0]!)),
-    'only the first two messages are on the wire while the receiver is stopped, one per batch',
+    transport.batchesTo(port).every((b) => b.texts?.join() === 'w:0,w:1,w:2,w:3'),
+    'only the first four messages (the queue bound) are on the wire while the receiver is stopped, in one batch',
   );
 
   receiver.signal('SIGCONT');
