@@ -3,9 +3,11 @@
  *
  * - **Order.** Each message gets the next sequence number on this link when it first leaves, and
  *   the receiver delivers numbers in order, so messages arrive in the order they were queued.
- * - **Batching.** While a request is in flight, new messages wait and go together in the next
- *   one (bounded in count and bytes). An idle queue sends at once: batching costs no latency
- *   at low load. A gop2p peer gets one message per request, as it expects.
+ * - **Batching.** Messages queued in one task (with `coalesce`: a loop of `broadcast()` calls)
+ *   leave together, and while requests are in flight new messages wait and go together in the
+ *   next one (bounded in count and bytes). An idle queue sends as soon as the task that queued
+ *   the message is done, before any timer or I/O: batching costs no latency at low load. A
+ *   gop2p peer gets one message per request, as it expects.
  * - **Pipelining.** To a tsp2p peer, a second batch may leave before the first is answered when
  *   enough is waiting (`pipelineBytes`), so that encoding, sending and decoding overlap. The
  *   receiver holds a batch that overtook its predecessor until that one is delivered, so a 200
