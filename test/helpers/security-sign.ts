@@ -6,7 +6,10 @@
  * @module
  */
 
+import assert from 'node:assert/strict';
 import { generateIdentity, type Identity, identityFromSeed } from '../../src/identity.js';
+import { decodeEnvelope } from '../../src/protocol/codec.js';
+import type { Envelope } from '../../src/protocol/schema.js';
 import { AUTH_HEADER, NetworkKeyring } from '../../src/security/keyring.js';
 import { SIGNATURE_HEADER, signBody as signBytes } from '../../src/security/signature.js';
 
@@ -69,4 +72,22 @@ export function signedBody(body: string, identity: Identity, options: SignOption
 /** The network secret's tag header value for a request body. */
 export function tagBody(body: string | Uint8Array, secret: string): string {
   return new NetworkKeyring(secret).tagRequest(typeof body === 'string' ? Buffer.from(body) : body).header;
+}
+
+/** An inbound request as `InboundGuard.admit()` takes it: the envelope, its exact bytes, the headers. */
+export interface GuardRequest {
+  envelope: Envelope;
+  body: Uint8Array;
+  headers: Record<string, string | undefined>;
+}
+
+/** Decodes `body` (the test's own envelope: it must decode) into a {@link GuardRequest}. */
+export function guardRequest(
+  body: Uint8Array | string,
+  headers: Record<string, string | undefined>,
+): GuardRequest {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const decoded = decodeEnvelope(bytes);
+  assert.ok(decoded.ok, 'test envelope decodes');
+  return { envelope: decoded.value, body: bytes, headers };
 }

@@ -7,29 +7,23 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { identityFromSeed } from '../../src/identity.js';
-import { decodeEnvelope } from '../../src/protocol/codec.js';
 import { sealEnvelope } from '../../src/protocol/envelope.js';
-import { type Envelope, MessageType } from '../../src/protocol/schema.js';
+import { MessageType } from '../../src/protocol/schema.js';
 import { type Admission, InboundGuard } from '../../src/security/inbound-guard.js';
 import { ReplayCache } from '../../src/security/replay-cache.js';
 import { identitySigner, KeyCache, SIGNATURE_HEADER } from '../../src/security/signature.js';
+import { type GuardRequest, guardRequest } from '../helpers/security-sign.js';
 
 const alice = identityFromSeed(new Uint8Array(32).fill(1));
 const mallory = identityFromSeed(new Uint8Array(32).fill(2));
 const T0 = 1_800_000_000_000;
 const SKEW = 60_000;
 
-interface Req {
-  envelope: Envelope;
-  body: Uint8Array;
-  headers: Record<string, string | undefined>;
-}
-
 function signed(
   fields: { type?: number; id?: string; ts?: number } = {},
   identity = alice,
   claimedId = identity.id,
-): Req {
+): GuardRequest {
   const sealed = sealEnvelope(
     {
       type: (fields.type ?? MessageType.Broadcast) as MessageType,
@@ -40,14 +34,7 @@ function signed(
     },
     identitySigner(identity),
   );
-  return fromBody(sealed.body, { ...sealed.headers });
-}
-
-function fromBody(body: Uint8Array | string, headers: Record<string, string | undefined>): Req {
-  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  const decoded = decodeEnvelope(bytes);
-  assert.ok(decoded.ok, 'test envelope decodes');
-  return { envelope: decoded.value, body: bytes, headers };
+  return guardRequest(sealed.body, { ...sealed.headers });
 }
 
 function guard(options: { compat?: boolean; now?: () => number; capacity?: number } = {}): InboundGuard {
@@ -60,7 +47,7 @@ function guard(options: { compat?: boolean; now?: () => number; capacity?: numbe
   });
 }
 
-function admit(g: InboundGuard, r: Req): Admission {
+function admit(g: InboundGuard, r: GuardRequest): Admission {
   return g.admit(r.envelope, r.body, r.headers);
 }
 
@@ -89,7 +76,7 @@ describe('the inbound guard', () => {
     assert.equal(refusal(admit(g, forged)), 'bad_key', "mallory's key does not hash to alice's id");
     // Alice's genuine signature over a body changed afterwards.
     const body = Buffer.from(good.body).toString().replace('"data":"AQ=="', '"data":"Ag=="');
-    assert.equal(refusal(admit(g, fromBody(body, good.headers))), 'bad_signature', 'tampered data');
+    assert.equal(refusal(admit(g, guardRequest(body, good.headers))), 'bad_signature', 'tampered data');
     // Alice's key and id, but mallory's signature.
     const swapped = {
       ...good,
@@ -107,11 +94,11 @@ describe('the inbound guard', () => {
   test('refuses an envelope that claims to be signed but lacks a part', () => {
     const g = guard();
     const r = signed();
-    const without = (field: 'v' | 'id' | 'ts' | 'from.id' | 'from.key'): Req => {
+    const without = (field: 'v' | 'id' | 'ts' | 'from.id' | 'from.key'): GuardRequest => {
       const obj = JSON.parse(Buffer.from(r.body).toString()) as Record<string, Record<string, unknown>>;
       if (field.startsWith('from.')) delete obj.from![field.slice(5)];
       else delete obj[field];
-      return fromBody(JSON.stringify(obj), r.headers);
+      return guardRequest(JSON.stringify(obj), r.headers);
     };
     for (const field of ['v', 'id', 'ts', 'from.id', 'from.key'] as const) {
       assert.equal(refusal(admit(g, without(field))), 'unsigned', field);
@@ -119,14 +106,14 @@ describe('the inbound guard', () => {
   });
 
   test('gop2p-style envelopes pass unsigned in compat mode only', () => {
-    const gop2p = fromBody(
+    const gop2p = guardRequest(
       JSON.stringify({ type: 2, data: 'aGk=', from: { address: '127.0.0.1', port: 1 } }),
       {},
     );
     assert.equal(admit(guard({ compat: true }), gop2p).kind, 'unsigned');
     assert.equal(refusal(admit(guard(), gop2p)), 'gop2p_not_allowed');
     // A gop2p-looking envelope with a tsp2p id or a signature header must be signed, even in compat mode.
-    const claimsId = fromBody(
+    const claimsId = guardRequest(
       JSON.stringify({ type: 2, data: 'aGk=', from: { address: '127.0.0.1', port: 1, id: alice.id } }),
       {},
     );
@@ -173,7 +160,7 @@ describe('the inbound guard', () => {
   test('a full replay cache refuses old envelopes rather than forget them', () => {
     let now = T0;
     const g = guard({ now: () => now, capacity: 3 });
-    const sent: Req[] = [];
+    const sent: GuardRequest[] = [];
     for (let i = 0; i < 5; i++) {
       now = T0 + i;
       const r = signed({ id: `f${i}`, ts: now });

@@ -9,12 +9,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type Identity, identityFromSeed } from '../../src/identity.js';
-import { decodeEnvelope } from '../../src/protocol/codec.js';
 import { type EnvelopeSigner, sealEnvelope } from '../../src/protocol/envelope.js';
-import { type Envelope, MessageType, type WirePeer } from '../../src/protocol/schema.js';
+import { MessageType, type WirePeer } from '../../src/protocol/schema.js';
 import { type Admission, InboundGuard } from '../../src/security/inbound-guard.js';
 import { MAC_HEADER, NO_SESSION, SessionKeys } from '../../src/security/session-keys.js';
 import { identitySigner, KeyCache, SIGNATURE_HEADER } from '../../src/security/signature.js';
+import { type GuardRequest, guardRequest } from '../helpers/security-sign.js';
 
 const alice = identityFromSeed(new Uint8Array(32).fill(11));
 const bob = identityFromSeed(new Uint8Array(32).fill(12));
@@ -229,17 +229,11 @@ describe('session keys', () => {
 
 // ---- the inbound guard ------------------------------------------------------------------------
 
-interface Req {
-  envelope: Envelope;
-  body: Uint8Array;
-  headers: Record<string, string | undefined>;
-}
-
 /** An envelope from `identity`'s node, sealed by `signer`, with `xkey` in its `from`. */
 function envelope(
   signer: EnvelopeSigner,
   fields: { id?: string; ts?: number; xkey?: string; claimedId?: string; identity?: Identity } = {},
-): Req {
+): GuardRequest {
   const from: WirePeer = {
     address: '127.0.0.1',
     port: 5000,
@@ -256,14 +250,7 @@ function envelope(
     },
     signer,
   );
-  return fromBody(sealed.body, { ...sealed.headers });
-}
-
-function fromBody(body: Uint8Array | string, headers: Record<string, string | undefined>): Req {
-  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  const decoded = decodeEnvelope(bytes);
-  assert.ok(decoded.ok, 'test envelope decodes');
-  return { envelope: decoded.value, body: bytes, headers };
+  return guardRequest(sealed.body, { ...sealed.headers });
 }
 
 /** Bob's guard, with his session keys. */
@@ -277,7 +264,7 @@ function bobGuard(sessions: SessionKeys | undefined, now: () => number = () => T
   });
 }
 
-function admit(g: InboundGuard, r: Req): Admission {
+function admit(g: InboundGuard, r: GuardRequest): Admission {
   return g.admit(r.envelope, r.body, r.headers);
 }
 
@@ -323,7 +310,7 @@ describe('the inbound guard with session keys', () => {
     const good = envelope(macSigner, { id: 'mac-t' });
     const text = Buffer.from(good.body).toString().replace('"data":"AQID"', '"data":"AQIE"');
     assert.notEqual(text, Buffer.from(good.body).toString());
-    const tampered = admit(g, fromBody(text, good.headers));
+    const tampered = admit(g, guardRequest(text, good.headers));
     assert.equal(refusal(tampered).reason, 'bad_mac');
     assert.ok(tampered.kind === 'refused' && tampered.refusal.status === 401);
     assert.match(refusal(tampered).message, /^bad MAC: /);
@@ -357,9 +344,10 @@ describe('the inbound guard with session keys', () => {
     m.learn(bob.id, b.publicKey);
     const forgedXkey = m.publicKey;
     const aliceKey = identitySigner(alice).key;
-    const macByMallory = (id: string): Req => envelope(m.signerFor(bob.id, identitySigner(alice)), { id });
+    const macByMallory = (id: string): GuardRequest =>
+      envelope(m.signerFor(bob.id, identitySigner(alice)), { id });
 
-    const attempts: [string, Req, string][] = [
+    const attempts: [string, GuardRequest, string][] = [
       [
         'no signature at all',
         (() => {
@@ -385,7 +373,7 @@ describe('the inbound guard with session keys', () => {
           const text = Buffer.from(r.body).toString();
           const swapped = text.replace(/"xkey":"[^"]+"/, `"xkey":"${forgedXkey}"`);
           assert.notEqual(swapped, text);
-          return fromBody(swapped, r.headers);
+          return guardRequest(swapped, r.headers);
         })(),
         'bad_signature',
       ],
