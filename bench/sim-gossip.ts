@@ -108,15 +108,10 @@ async function measure(
     nodes.push(node);
   }
   const settle = async <T>(op: Promise<T>, maxMs: number): Promise<T> => {
-    let done = false;
-    const guarded = op.finally(() => {
-      done = true;
-    });
-    guarded.catch(() => undefined);
-    if (!(await clock.advanceUntil(() => done, maxMs, 5))) {
+    if (!(await clock.advanceUntilSettled(op, maxMs))) {
       throw new BenchError(`an operation did not settle within ${maxMs} simulated ms (seed ${seed})`);
     }
-    return guarded;
+    return op;
   };
   // No node is stopped at the end: the timers are virtual, and nothing runs once this returns.
   await settle(Promise.all(nodes.map((n) => n.start())), 60_000);

@@ -115,15 +115,10 @@ export const simMembership: Scenario = {
       nodes.push(node);
     }
     const settle = async <T>(op: Promise<T>, maxMs: number): Promise<T> => {
-      let done = false;
-      const guarded = op.finally(() => {
-        done = true;
-      });
-      guarded.catch(() => undefined);
-      if (!(await clock.advanceUntil(() => done, maxMs, 5))) {
+      if (!(await clock.advanceUntilSettled(op, maxMs))) {
         throw new BenchError(`an operation did not settle within ${maxMs} simulated ms (seed ${seed})`);
       }
-      return guarded;
+      return op;
     };
     const per = (
       from: ReturnType<Counter['snapshot']>,

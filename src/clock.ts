@@ -195,6 +195,24 @@ export class ManualClock implements Clock {
     }
     return true;
   }
+
+  /**
+   * Advances in steps of `stepMs` until `op` settles (fulfilled or rejected) or `maxMs` of
+   * simulated time has passed. Resolves with whether it settled; `op`'s own result or rejection
+   * is then read from `op` (a rejection is kept handled while the clock runs).
+   */
+  async advanceUntilSettled(op: Promise<unknown>, maxMs: number, stepMs = 5): Promise<boolean> {
+    let settled = false;
+    op.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    return this.advanceUntil(() => settled, maxMs, stepMs);
+  }
 }
 
 /** Lets every queued promise callback (and anything they queue in turn) run. */

@@ -15,17 +15,9 @@ import { MemoryNetwork } from '../../src/transport/memory.js';
  * Fails when it is still pending after `maxMs` of clock time.
  */
 export async function settle<T>(clock: ManualClock, promise: Promise<T>, maxMs = 60_000): Promise<T> {
-  let done = false;
-  promise.then(
-    () => {
-      done = true;
-    },
-    () => {
-      done = true;
-    },
-  );
-  await clock.advanceUntil(() => done, maxMs, 1);
-  if (!done) throw new Error(`still pending after ${maxMs} ms of clock time`);
+  if (!(await clock.advanceUntilSettled(promise, maxMs, 1))) {
+    throw new Error(`still pending after ${maxMs} ms of clock time`);
+  }
   return promise;
 }
 

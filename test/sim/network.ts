@@ -46,16 +46,10 @@ export class SimNetwork {
 
   /** Runs `op` while advancing the clock until it settles, and returns its result. */
   async run<T>(op: Promise<T>, maxMs = 60_000): Promise<T> {
-    let done = false;
-    const guarded = op.finally(() => {
-      done = true;
-    });
-    // Keep the rejection handled while the clock advances; it is re-thrown by the await below.
-    guarded.catch(() => undefined);
-    const settled = await this.clock.advanceUntil(() => done, maxMs, 5);
-    if (!settled)
+    if (!(await this.clock.advanceUntilSettled(op, maxMs))) {
       throw new Error(`operation did not settle within ${maxMs} simulated ms (seed ${this.seed})`);
-    return guarded;
+    }
+    return op;
   }
 
   async stopAll(): Promise<void> {

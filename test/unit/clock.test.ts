@@ -196,6 +196,25 @@ describe('ManualClock', () => {
     assert.ok(clock.now() >= 45 && clock.now() < 1000, `stopped at ${clock.now()}`);
   });
 
+  test('advanceUntilSettled stops once the promise settles, fulfilled or rejected', async () => {
+    const clock = new ManualClock();
+    const fulfilled = new Promise((resolve) => clock.setTimeout(() => resolve('ok'), 30));
+    assert.equal(await clock.advanceUntilSettled(fulfilled, 1000), true);
+    assert.ok(clock.now() >= 30 && clock.now() < 1000, `stopped at ${clock.now()}`);
+    assert.equal(await fulfilled, 'ok');
+    const failure = new Error('refused');
+    const rejected = new Promise((_, reject) => clock.setTimeout(() => reject(failure), 20));
+    // The rejection is handled while the clock runs: no unhandled rejection, and it is read after.
+    assert.equal(await clock.advanceUntilSettled(rejected, 1000), true);
+    await assert.rejects(rejected, (err) => err === failure);
+  });
+
+  test('advanceUntilSettled returns false after maxMs for a promise that never settles', async () => {
+    const clock = new ManualClock();
+    assert.equal(await clock.advanceUntilSettled(new Promise(() => {}), 200), false);
+    assert.equal(clock.now(), 200);
+  });
+
   test('advanceUntil returns false after maxMs when the predicate never holds', async () => {
     const clock = new ManualClock(100);
     assert.equal(await clock.advanceUntil(() => false, 95, 10), false);
