@@ -292,13 +292,6 @@ export class HttpTransport implements Transport {
         finish(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      const unreachable = (err: unknown): P2PError => {
-        if (err instanceof P2PError) return err;
-        const code = (err as { code?: string }).code ?? 'unknown';
-        return new PeerUnreachableError(`cannot reach ${origin}: ${(err as Error).message} (${code})`, {
-          cause: err,
-        });
-      };
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart(c) {
           controller = c;
@@ -329,13 +322,13 @@ export class HttpTransport implements Transport {
           });
         },
         onResponseError(_c, err) {
-          finish(signal.aborted ? signal.reason : unreachable(err));
+          finish(signal.aborted ? signal.reason : unreachable(origin, err));
         },
       };
       try {
         this.#pool(origin).dispatch({ origin, path: '/', method: 'POST', headers, body }, handler);
       } catch (err) {
-        finish(unreachable(err));
+        finish(unreachable(origin, err));
       }
     });
   }
@@ -378,6 +371,15 @@ export class HttpTransport implements Transport {
     await closed;
     clearTimeout(timer);
   }
+}
+
+/** A failed request's error: a P2PError as it is, anything else as the peer being unreachable. */
+function unreachable(origin: string, err: unknown): P2PError {
+  if (err instanceof P2PError) return err;
+  const code = (err as { code?: string }).code ?? 'unknown';
+  return new PeerUnreachableError(`cannot reach ${origin}: ${(err as Error).message} (${code})`, {
+    cause: err,
+  });
 }
 
 function send(res: ServerResponse, response: InboundResponse): void {
