@@ -32,7 +32,7 @@ const usage = `  --nodes N          simulated nodes (default 200)
   --seed S           seed of everything random (default random; printed)
   --deadline S       kill everything and exit 1 after S seconds (default 1800)
 
-At 1,000 nodes give it NODE_OPTIONS=--max-old-space-size=6144.`;
+At 1,000 nodes give it NODE_OPTIONS=--max-old-space-size=14336 (as BENCHMARKS.md does).`;
 
 type Mode = 'gossip' | 'plumtree';
 
