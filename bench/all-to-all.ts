@@ -9,12 +9,10 @@
  * @module
  */
 
-import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
 import { intFlag } from './lib/args.js';
 import { HEADER_BYTES } from './lib/payload.js';
-import { compareSystems, runRound } from './lib/rounds.js';
+import { compareSystems, profileHooks, runRound } from './lib/rounds.js';
 import type { Scenario } from './lib/scenario.js';
 import { median, percentile, round, sortedConcat } from './lib/stats.js';
 
@@ -71,8 +69,7 @@ export const allToAll: Scenario = {
         : intFlag(values, 'warmup', 0, 10_000_000);
     const timeoutMs = intFlag(values, 'round-timeout', 1, 3600) * 1000;
     const senders = Array.from({ length: nodes }, (_, i) => i);
-    const profileDir = typeof values.profile === 'string' ? resolve(values.profile) : undefined;
-    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+    const profiling = await profileHooks(values.profile, 'all-to-all', [''], log);
     const loadBefore = loadavg();
     log(
       `all-to-all: ${nodes} nodes each broadcasting ${messages} messages of ${size} B, window ${window}, ` +
@@ -112,14 +109,7 @@ export const allToAll: Scenario = {
             cpu_us: round((r.received.reduce((n, x) => n + x.cpuMs, 0) * 1000) / r.deliveries, 1),
           };
         },
-        beforeRuns: async (_system, workers) => {
-          if (profileDir !== undefined) await workers[0]!.call('profile', {});
-        },
-        afterRuns: async (system, workers) => {
-          if (profileDir === undefined) return;
-          await workers[0]!.call('profile', { file: join(profileDir, `${system}-all-to-all.cpuprofile`) });
-          log(`profile of ${system} node 0 written to ${profileDir}`);
-        },
+        ...profiling,
         describe: (f) =>
           `${String(f.deliveries_per_s).padStart(6)} deliveries/s  p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  ` +
           `(${f.seconds} s; CPU µs/delivery, all processes: ${f.cpu_us})`,

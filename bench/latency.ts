@@ -6,12 +6,10 @@
  * @module
  */
 
-import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
 import { intFlag } from './lib/args.js';
 import { HEADER_BYTES } from './lib/payload.js';
-import { compareSystems, runRound, type SystemName } from './lib/rounds.js';
+import { compareSystems, profileHooks, runRound, type SystemName } from './lib/rounds.js';
 import type { Scenario } from './lib/scenario.js';
 import { median, percentile, round, sortedConcat } from './lib/stats.js';
 
@@ -70,8 +68,7 @@ export const latency: Scenario = {
     const runs = intFlag(values, 'runs', 1, 100);
     const warmupS = intFlag(values, 'warmup', 0, 3600);
     const timeoutMs = (seconds + intFlag(values, 'round-timeout', 1, 3600)) * 1000;
-    const profileDir = typeof values.profile === 'string' ? resolve(values.profile) : undefined;
-    if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+    const profiling = await profileHooks(values.profile, 'latency', ['-sender', '-receiver'], log);
     const loadBefore = loadavg();
     log(
       `latency: ${nodes} nodes, ${rate} broadcasts/s of ${size} B for ${seconds} s, ${runs} runs per system`,
@@ -102,19 +99,7 @@ export const latency: Scenario = {
             receivers_cpu_us: round((r.received.reduce((n, x) => n + x.cpuMs, 0) * 1000) / r.deliveries, 1),
           };
         },
-        async beforeRuns(_system, workers) {
-          if (profileDir === undefined) return;
-          await Promise.all([workers[0]!.call('profile', {}), workers[1]!.call('profile', {})]);
-        },
-        async afterRuns(system, workers) {
-          if (profileDir === undefined) return;
-          await Promise.all(
-            (['sender', 'receiver'] as const).map((role, i) =>
-              workers[i]!.call('profile', { file: join(profileDir, `${system}-latency-${role}.cpuprofile`) }),
-            ),
-          );
-          log(`profiles of ${system} written to ${profileDir}`);
-        },
+        ...profiling,
         describe: (f) =>
           `p50 ${f.p50_ms} ms  p99 ${f.p99_ms} ms  p99.9 ${f.p999_ms} ms  max ${f.max_ms} ms  ` +
           `(${f.deliveries_per_s} deliveries/s; sends late by ${f.send_late_p99_ms} ms at p99; CPU µs/delivery: ` +

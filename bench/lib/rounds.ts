@@ -6,6 +6,8 @@
  * @module
  */
 
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { startCluster, type Worker } from './cluster.js';
 import { BenchError } from './errors.js';
 import type { Received, Sent } from './protocol.js';
@@ -197,4 +199,33 @@ export async function compareSystems<F>(
     await Promise.all([...clusters.values()].map((w) => Promise.all(w.map((x) => x.stop()))));
   }
   return figures;
+}
+
+/**
+ * The `--profile DIR` hooks of a {@link Comparison}: worker `i` of each system is CPU-profiled
+ * during the measured runs and written to `DIR/<system>-<scenario><suffixes[i]>.cpuprofile`.
+ * Without a directory, no hooks. Creates the directory.
+ */
+export async function profileHooks(
+  dir: unknown,
+  scenario: string,
+  suffixes: readonly string[],
+  log: (line: string) => void,
+): Promise<Pick<Comparison<unknown>, 'beforeRuns' | 'afterRuns'>> {
+  if (typeof dir !== 'string') return {};
+  const where = resolve(dir);
+  await mkdir(where, { recursive: true });
+  return {
+    async beforeRuns(_system, workers) {
+      await Promise.all(suffixes.map((_, i) => workers[i]!.call('profile', {})));
+    },
+    async afterRuns(system, workers) {
+      await Promise.all(
+        suffixes.map((suffix, i) =>
+          workers[i]!.call('profile', { file: join(where, `${system}-${scenario}${suffix}.cpuprofile`) }),
+        ),
+      );
+      log(`profiles of ${system} written to ${where}`);
+    },
+  };
 }
