@@ -195,7 +195,7 @@ export class Inbound {
 
     switch (envelope.type) {
       case MessageType.Disconnect:
-        m.leave(sender.peer.id);
+        m.leave(sender.peer.id, envelope.from.inc ?? 0);
         if (m.liveCount === 0) this.#d.setConnected(false);
         return text(200, '');
       case MessageType.Ping:

@@ -70,6 +70,8 @@ export class Membership {
   // False until this node joins a network, and again after it leaves: news that arrives while
   // out of the network (answers to requests sent before leaving) must not bring members back.
   #active = false;
+  // This node left a network: its next join raises its incarnation.
+  #left = false;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
@@ -78,6 +80,14 @@ export class Membership {
   /** This node's own incarnation. */
   get incarnation(): number {
     return this.#inc;
+  }
+
+  /**
+   * Whether this node is in a network: it joined (or was joined) and has not left since. Out of
+   * one, it takes no news and must send no membership traffic.
+   */
+  get active(): boolean {
+    return this.#active;
   }
 
   /** This node as an update: alive at its current incarnation. */
@@ -132,6 +142,11 @@ export class Membership {
    * news of its departure cannot overturn its return.
    */
   join(peer: Peer, kind: PeerKind, claimedInc = 0): JoinResult {
+    if (!this.#active && this.#left) {
+      // Back after a leave: outrank the news of it.
+      this.#inc++;
+      this.#left = false;
+    }
     this.#active = true;
     const cur = this.#table.get(peer.id);
     let inc = claimedInc;
@@ -149,11 +164,17 @@ export class Membership {
     return { member, joined: !wasLive };
   }
 
-  /** A member's own graceful leave (it told this node). */
-  leave(id: string): Member | undefined {
+  /**
+   * A member's own graceful leave (it told this node).
+   *
+   * @param inc - the incarnation the leaver gave in its notice: the leave is recorded at the
+   *   higher of it and the one held, so that nothing the leaver said before (a refutation this
+   *   node has not heard yet) outranks its leave
+   */
+  leave(id: string, inc = 0): Member | undefined {
     const cur = this.#table.get(id);
     if (cur === undefined || !isLive(cur.state)) return undefined;
-    this.apply(toUpdate(cur.peer, 'left', cur.incarnation, cur.kind), true);
+    this.apply(toUpdate(cur.peer, 'left', Math.max(cur.incarnation, inc), cur.kind), true);
     return cur;
   }
 
@@ -301,13 +322,14 @@ export class Membership {
   }
 
   /**
-   * This node leaves: the view is emptied and the incarnation raised, so that this node's next
-   * join outranks the news of its leave.
+   * This node leaves: the view is emptied. Its incarnation stays the one its leave is recorded
+   * at until it joins again (then it is raised, so that its return outranks the leave): whatever
+   * it still sends meanwhile (an answer, a request that was in flight) cannot undo the leave.
    */
   leaveNetwork(): void {
+    if (this.#active) this.#left = true;
     this.#active = false;
     this.clear();
-    this.#inc++;
   }
 
   /** Stops every timer. */

@@ -35,6 +35,8 @@ export class PeerProbeNet implements ProbeNet {
   }
 
   async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    // Out of the network (it left while a probe or a ping-req was under way), a node says nothing.
+    if (!this.#membership.active) return false;
     // A gop2p peer cannot answer a ping, but any HTTP answer (its 405) shows it is alive.
     let m = member.kind === 'tsp2p' ? this.#membership.piggyback() : undefined;
     // Lifeguard's buddy system: a probe of a suspect tells it so, and it refutes in its answer.
@@ -64,6 +66,7 @@ export class PeerProbeNet implements ProbeNet {
     timeoutMs: number,
     signal: AbortSignal,
   ): Promise<IndirectResult> {
+    if (!this.#membership.active) return 'none';
     const body = this.#seal(MessageType.PingReq, {
       target: wirePeer(target),
       m: this.#membership.piggyback(),
@@ -79,6 +82,7 @@ export class PeerProbeNet implements ProbeNet {
   }
 
   async sync(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (!this.#membership.active) return false;
     const before = this.#membership.incarnation;
     const body = this.#seal(MessageType.Sync, { m: this.#membership.state() });
     try {
@@ -89,12 +93,15 @@ export class PeerProbeNet implements ProbeNet {
       return false;
     }
     // The peer's state said this node was dead or gone, and it refuted: tell that peer at once,
-    // so that the refutation crosses a healed partition without waiting for another round.
-    if (this.#membership.incarnation !== before) await this.gossip(member, timeoutMs, signal);
+    // so that the refutation crosses a healed partition without waiting for another round. (A
+    // node that left meanwhile has nothing to refute.)
+    if (this.#membership.active && this.#membership.incarnation !== before)
+      await this.gossip(member, timeoutMs, signal);
     return true;
   }
 
   async gossip(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    if (!this.#membership.active) return false;
     // A gossip message exists only to carry news, and HTTP bodies are not bound by a UDP packet:
     // it carries four times what rides on a probe.
     const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback(this.#membership.gossipCapacity)];

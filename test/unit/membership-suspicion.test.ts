@@ -227,11 +227,14 @@ describe('Membership: news about this node', () => {
 });
 
 describe('Membership: leaving, limits, addresses, gossip, tombstones', () => {
-  test('leaveNetwork() empties the view, raises the incarnation, and stops news from re-adding members', () => {
+  test('leaveNetwork() empties the view, keeps the incarnation, and stops news from re-adding members', () => {
     const h = harness();
+    assert.equal(h.membership.active, true);
     h.membership.leaveNetwork();
+    assert.equal(h.membership.active, false);
     assert.deepEqual(h.membership.all(), []);
-    assert.equal(h.membership.incarnation, 1);
+    // What the node still says before it returns carries the incarnation its leave has.
+    assert.equal(h.membership.incarnation, 0);
     assert.equal(h.membership.hasGossip, false);
     assert.equal(h.membership.apply(update(A, 'alive', 9)), false);
     h.membership.applyAll([
@@ -241,12 +244,37 @@ describe('Membership: leaving, limits, addresses, gossip, tombstones', () => {
     ]);
     assert.equal(h.membership.apply(update(h.self, 'dead', 5)), false);
     assert.deepEqual(h.membership.all(), []);
-    assert.equal(h.membership.incarnation, 1);
+    assert.equal(h.membership.incarnation, 0);
     assert.deepEqual(h.take(), []);
-    // Joining again makes it take news once more.
+    // Joining again raises the incarnation (once) and makes it take news once more.
     h.membership.join(A, 'tsp2p');
+    assert.equal(h.membership.incarnation, 1);
     assert.equal(h.membership.apply(update(B, 'alive', 0)), true);
     assert.deepEqual(h.take(), ['member:join a', 'member:join b']);
+    h.membership.join(C, 'tsp2p');
+    assert.equal(h.membership.incarnation, 1);
+  });
+
+  test('leaveNetwork() before any join raises nothing at the first join', () => {
+    const h = membershipHarness({ timings: TIMINGS });
+    h.membership.leaveNetwork();
+    h.membership.join(A, 'tsp2p');
+    assert.equal(h.membership.incarnation, 0);
+  });
+
+  test('a leave is recorded at the incarnation the leaver gave, when it is above the one held', () => {
+    const h = harness();
+    h.membership.join(A, 'tsp2p', 2);
+    h.membership.join(B, 'tsp2p', 4);
+    h.take();
+    h.membership.leave(A.id, 5);
+    h.membership.leave(B.id, 1);
+    assert.equal(`${h.membership.get(A.id)?.state}@${h.membership.get(A.id)?.incarnation}`, 'left@5');
+    assert.equal(`${h.membership.get(B.id)?.state}@${h.membership.get(B.id)?.incarnation}`, 'left@4');
+    // A's refutation at 5, heard only now, does not undo the leave; a return at 6 does.
+    assert.equal(h.membership.apply(update(A, 'alive', 5)), false);
+    assert.equal(h.membership.apply(update(A, 'alive', 6)), true);
+    assert.deepEqual(h.take(), ['member:leave a', 'member:leave b', 'member:join a']);
   });
 
   test('maxMembers: a new member beyond the limit is refused, with a warning', () => {

@@ -1,0 +1,89 @@
+/**
+ * PeerProbeNet: a node out of the network sends no membership traffic, and a sync that was in
+ * flight when the node left does not end in a "refuting" gossip that would bring it back.
+ */
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PeerClient } from '../../src/delivery/peer-client.js';
+import { noopLogger } from '../../src/logger.js';
+import { PeerProbeNet } from '../../src/membership/probe-net.js';
+import type { MessageType, WireMemberUpdate } from '../../src/protocol/schema.js';
+import { FakeClient } from '../helpers/delivery-fakes.js';
+import { membershipHarness, peer } from '../helpers/unit-membership.js';
+
+const A = peer('a', 5001);
+const B = peer('b', 5002);
+
+/** What the test's sealer puts in a body. */
+interface Body {
+  readonly type: MessageType;
+  readonly m?: readonly WireMemberUpdate[];
+}
+
+function fixture() {
+  const h = membershipHarness();
+  h.joinAll([A, B]);
+  const client = new FakeClient();
+  const net = new PeerProbeNet(
+    client as unknown as PeerClient,
+    h.membership,
+    (type, extra) => ({ body: new TextEncoder().encode(JSON.stringify({ type, m: extra.m })) }),
+    noopLogger,
+  );
+  const member = (id: string) => h.membership.get(id)!;
+  return { h, client, net, member, signal: new AbortController().signal };
+}
+
+test('in the network, each operation sends its request', async () => {
+  const { client, net, member, signal } = fixture();
+  const done = [
+    net.ping(member('a'), 100, signal),
+    net.pingReq(member('a'), member('b'), 100, signal),
+    net.sync(member('a'), 100, signal),
+    net.gossip(member('a'), 100, signal),
+  ];
+  assert.equal(client.calls.length, 4);
+  for (const call of client.calls) call.answer(200, '{"ack":true}');
+  assert.deepEqual(await Promise.all(done), [true, 'ack', true, true]);
+});
+
+test('out of the network, ping, ping-req, sync and gossip send nothing', async () => {
+  const { h, client, net, signal } = fixture();
+  const a = h.membership.get('a')!;
+  const b = h.membership.get('b')!;
+  h.membership.leaveNetwork();
+  assert.equal(await net.ping(a, 100, signal), false);
+  assert.equal(await net.pingReq(a, b, 100, signal), 'none');
+  assert.equal(await net.sync(a, 100, signal), false);
+  assert.equal(await net.gossip(a, 100, signal), false);
+  assert.deepEqual(client.calls, []);
+});
+
+test('a sync answered after this node left is not followed by a gossip of this node', async () => {
+  const { h, client, net, member, signal } = fixture();
+  const done = net.sync(member('a'), 100, signal);
+  assert.equal(client.calls.length, 1);
+  h.membership.leaveNetwork();
+  // The answer says this node is dead: out of the network, there is nothing to refute.
+  client.last.answer(200, JSON.stringify({ m: [{ ...h.membership.selfUpdate(), state: 'dead' }] }));
+  await done;
+  assert.equal(client.calls.length, 1, 'no request after the sync');
+  assert.equal(h.membership.incarnation, 0);
+});
+
+test('a sync whose answer makes this node refute is followed by a gossip carrying the refutation', async () => {
+  const { h, client, net, member, signal } = fixture();
+  const done = net.sync(member('a'), 100, signal);
+  client.last.answer(200, JSON.stringify({ m: [{ ...h.membership.selfUpdate(), state: 'suspect' }] }));
+  // The gossip follows once the sync's answer is merged.
+  for (let turn = 0; turn < 100 && client.calls.length < 2; turn++) {
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  assert.equal(client.calls.length, 2, 'a gossip after the sync');
+  const gossip = client.last.body as unknown as Body;
+  assert.deepEqual(gossip.m?.[0], { ...h.membership.selfUpdate() });
+  assert.equal(h.membership.incarnation, 1);
+  client.last.answer(200, '{}');
+  assert.equal(await done, true);
+});
