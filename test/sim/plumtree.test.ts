@@ -12,15 +12,22 @@ const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
  * Plumtree: 100 broadcasts in 4 rounds of 25, each round sent at once from random origins; the
  * first round floods the initial views (warm-up); 5% of the nodes are killed before round 2.
  */
-const TREE = { rounds: 4, size: 25, kill: 2 } as const;
-/** Gossip costs the same from its first broadcast on (no warm-up): one round of 5 measures it. */
-const GOSSIP = { rounds: 1, size: 5, kill: undefined } as const;
+const TREE = { rounds: 4, size: 25, kill: 2, allowMissing: 0 } as const;
+/**
+ * Gossip costs the same from its first broadcast on (no warm-up): one round of 5 measures it.
+ * Plain gossip has no repair: each node misses a broadcast with probability about `e^−fanout`
+ * (documented with the `fanout` option), 2.3 × 10^−6 at 200 nodes, so about one run in 440 sees
+ * one of its 995 deliveries missing. Up to 2 may be missing (3 or more: about 2 × 10^−9 per run).
+ */
+const GOSSIP = { rounds: 1, size: 5, kill: undefined, allowMissing: 2 } as const;
 
 interface Outcome {
   /** Per round: full copies, ids announced and batch requests sent. */
   readonly rounds: { full: number; ids: number; requests: number }[];
   readonly grafts: number;
   readonly prunes: number;
+  /** Deliveries missing, over every round. */
+  readonly missing: number;
 }
 
 function addr(n: Node): string {
@@ -32,6 +39,8 @@ interface Plan {
   readonly rounds: number;
   readonly size: number;
   readonly kill: number | undefined;
+  /** Deliveries a round may miss in all (0: every live node gets every broadcast). */
+  readonly allowMissing: number;
 }
 
 /**
@@ -69,6 +78,7 @@ async function scenario(mode: 'gossip' | 'plumtree', seed: number, plan: Plan): 
     const reports: Promise<unknown>[] = [];
     const perRound: Outcome['rounds'] = [];
     const texts: string[] = [];
+    let missed = 0;
     for (let r = 0; r < plan.rounds; r++) {
       if (r === plan.kill) {
         while (victims.length < Math.ceil(SIZE * 0.05)) {
@@ -90,8 +100,12 @@ async function scenario(mode: 'gossip' | 'plumtree', seed: number, plan: Plan): 
       }
       const missing = (): number =>
         sent.reduce((a, [o, text]) => a + live.filter((n) => n !== o && !got.get(n)!.has(text)).length, 0);
-      const reached = await sim.clock.advanceUntil(() => missing() === 0, 30_000, 10);
-      assert.ok(reached, `seed ${seed}: ${mode} round ${r}: ${missing()} deliveries missing`);
+      await sim.clock.advanceUntil(() => missing() === 0, 30_000, 10);
+      missed += missing();
+      assert.ok(
+        missed <= plan.allowMissing,
+        `seed ${seed}: ${mode} round ${r}: ${missing()} deliveries missing (${plan.allowMissing} allowed in all)`,
+      );
       const after = sends.snapshot();
       perRound.push({
         full: after.full - before.full,
@@ -110,7 +124,7 @@ async function scenario(mode: 'gossip' | 'plumtree', seed: number, plan: Plan): 
         assert.ok(count <= 1, `seed ${seed}: ${addr(n)} delivered ${text} ${count} times`);
       }
     }
-    return { rounds: perRound, grafts: sends.grafts, prunes: sends.prunes };
+    return { rounds: perRound, grafts: sends.grafts, prunes: sends.prunes, missing: missed };
   } finally {
     // Stopping would tell every member, n² requests: cut every node off first, so that the
     // leave notices fail at once (the memory transport and manual clock hold no real handles).
@@ -137,7 +151,7 @@ describe(`Plumtree vs gossip: ${SIZE} simulated nodes`, () => {
   const seed = testSeed();
   const outcomes = new Map<string, Outcome>();
 
-  test('gossip: every node delivers every broadcast exactly once', async (t) => {
+  test('gossip: each broadcast reaches every node at most once, and all but a documented few', async (t) => {
     t.diagnostic(`seed ${seed} (replay with TSP2P_SEED=${seed})`);
     if (SIZE > 500) {
       // node:test tracks every promise of a test: gossip's 17,000 copies per broadcast at
@@ -149,6 +163,7 @@ describe(`Plumtree vs gossip: ${SIZE} simulated nodes`, () => {
     outcomes.set('gossip', o);
     const r = rate(o, GOSSIP, 0, GOSSIP.rounds, SIZE);
     t.diagnostic(`gossip, per node per broadcast: ${r.full} full copies, ${r.requests} batch requests`);
+    t.diagnostic(`gossip: ${o.missing} of ${GOSSIP.size * (SIZE - 1)} deliveries missing`);
   });
 
   test('plumtree: 100 broadcasts, every live node delivers each exactly once, through a 5% kill', async (t) => {
