@@ -53,7 +53,14 @@ export class PeerProbeNet implements ProbeNet {
         signal,
         timeoutMs,
       );
-      if (res.status === 200 && member.kind === 'tsp2p') this.#merge(res.body);
+      if (member.kind === 'tsp2p') {
+        // A tsp2p node that answers 403 does not count this node as a member: it was restarted
+        // and has not joined again, or it left. It answers, but it is not in the network, and
+        // it cannot refute a suspicion: the probe failed. (If only this node is unknown to it,
+        // the indirect probes that follow succeed.)
+        if (res.status === 403) return false;
+        if (res.status === 200) this.#merge(res.body);
+      }
       return true;
     } catch {
       return false;

@@ -48,6 +48,28 @@ test('in the network, each operation sends its request', async () => {
   assert.deepEqual(await Promise.all(done), [true, 'ack', true, true]);
 });
 
+test('a tsp2p member answering 403 (it does not know this node) failed the probe; any other answer passes', async () => {
+  const { h, client, net, member, signal } = fixture();
+  const g = peer('g', 5003);
+  h.membership.join(g, 'gop2p');
+  const answers: [string, number, boolean][] = [
+    ['a', 403, false],
+    ['a', 401, true],
+    ['a', 429, true],
+    ['a', 200, true],
+    // A gop2p member cannot answer a ping: its 405 (or any answer) shows it alive.
+    ['g', 405, true],
+    ['g', 403, true],
+  ];
+  for (const [id, status, alive] of answers) {
+    const target = id === 'g' ? h.membership.getByAddress(g.address, g.port)! : member(id);
+    assert.equal(target.kind, id === 'g' ? 'gop2p' : 'tsp2p');
+    const done = net.ping(target, 100, signal);
+    client.last.answer(status, '');
+    assert.equal(await done, alive, `${id} answering ${status}`);
+  }
+});
+
 test('out of the network, ping, ping-req, sync and gossip send nothing', async () => {
   const { h, client, net, signal } = fixture();
   const a = h.membership.get('a')!;
