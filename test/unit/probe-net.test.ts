@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { flushMicrotasks } from '../../src/clock.js';
 import type { PeerClient } from '../../src/delivery/peer-client.js';
 import { noopLogger } from '../../src/logger.js';
 import { PeerProbeNet } from '../../src/membership/probe-net.js';
@@ -99,9 +100,7 @@ test('a sync whose answer makes this node refute is followed by a gossip carryin
   const done = net.sync(member('a'), 100, signal);
   client.last.answer(200, JSON.stringify({ m: [{ ...h.membership.selfUpdate(), state: 'suspect' }] }));
   // The gossip follows once the sync's answer is merged.
-  for (let turn = 0; turn < 100 && client.calls.length < 2; turn++) {
-    await new Promise<void>((r) => setImmediate(r));
-  }
+  await flushMicrotasks();
   assert.equal(client.calls.length, 2, 'a gossip after the sync');
   const gossip = client.last.body as unknown as Body;
   assert.deepEqual(gossip.m?.[0], { ...h.membership.selfUpdate() });
