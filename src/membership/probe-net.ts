@@ -100,10 +100,8 @@ export class PeerProbeNet implements ProbeNet {
       return false;
     }
     // The peer's state said this node was dead or gone, and it refuted: tell that peer at once,
-    // so that the refutation crosses a healed partition without waiting for another round. (A
-    // node that left meanwhile has nothing to refute.)
-    if (this.#membership.active && this.#membership.incarnation !== before)
-      await this.gossip(member, timeoutMs, signal);
+    // so that the refutation crosses a healed partition without waiting for another round.
+    if (this.#membership.incarnation !== before) await this.gossip(member, timeoutMs, signal);
     return true;
   }
 
