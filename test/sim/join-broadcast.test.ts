@@ -20,11 +20,7 @@ describe('simulated network (memory transport, manual clock)', () => {
     assert.ok(first.isConnected, 'the first node is connected once others joined through it');
     // Newcomers announce themselves to up to 64 members; gossip tells the rest, and push-pull
     // (every 30 s at this size) repairs what gossip missed.
-    const complete = await sim.clock.advanceUntil(
-      () => sim.nodes.every((x) => x.members().length === n - 1),
-      120_000,
-      100,
-    );
+    const complete = await sim.fullViews(120_000, 100);
     assert.ok(complete, `seed ${seed}: views did not converge within 120 simulated seconds`);
     for (const node of sim.nodes) {
       assert.equal(

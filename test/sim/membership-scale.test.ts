@@ -53,11 +53,7 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
     const reports = await sim.run(Promise.all(joins));
     assert.ok(reports.every((r) => r.failed.length === 0));
     const start = sim.clock.now();
-    const converged = await sim.clock.advanceUntil(
-      () => sim.nodes.every((n) => n.members().length === SIZE - 1),
-      120_000,
-      250,
-    );
+    const converged = await sim.fullViews(120_000, 250);
     assert.ok(converged, `seed ${seed}: no full views after 120 simulated seconds`);
     t.diagnostic(`converged after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`);
     const views = new Set(sim.nodes.map(view));

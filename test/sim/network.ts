@@ -52,6 +52,25 @@ export class SimNetwork {
     return op;
   }
 
+  /** Every node but the first connects through the first, all at once. */
+  async joinThroughFirst(): Promise<void> {
+    const first = this.nodes[0]!;
+    await this.run(Promise.all(this.nodes.slice(1).map((node) => node.connect(first.self))));
+  }
+
+  /**
+   * Advances the clock until every node holds every other one as a member. Resolves with
+   * whether they all did within `maxMs` of simulated time.
+   */
+  fullViews(maxMs = 60_000, stepMs = 50): Promise<boolean> {
+    const others = this.nodes.length - 1;
+    return this.clock.advanceUntil(
+      () => this.nodes.every((x) => x.members().length === others),
+      maxMs,
+      stepMs,
+    );
+  }
+
   async stopAll(): Promise<void> {
     await this.run(Promise.all(this.nodes.map((n) => n.stop())));
   }

@@ -66,11 +66,7 @@ async function scenario(mode: 'gossip' | 'plumtree', seed: number, plan: Plan): 
       .slice(1)
       .map((node, i) => node.connect(sim.nodes[Math.floor(sim.random.next() * (i + 1))]!.self));
     await sim.run(Promise.all(joins));
-    const converged = await sim.clock.advanceUntil(
-      () => sim.nodes.every((n) => n.members().length === SIZE - 1),
-      120_000,
-      250,
-    );
+    const converged = await sim.fullViews(120_000, 250);
     assert.ok(converged, `seed ${seed}: no full views after 120 simulated seconds (${mode})`);
 
     let live = [...sim.nodes];
