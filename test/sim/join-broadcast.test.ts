@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Message } from '../../src/index.js';
-import { SimNetwork, testSeed } from './network.js';
+import { simNetworkFor } from './network.js';
 
 describe('simulated network (memory transport, manual clock)', () => {
   test('100 nodes joining one after another through random entry points all see everyone', async (t) => {
-    const seed = testSeed();
-    t.diagnostic(`seed ${seed} (replay with TSP2P_SEED=${seed})`);
-    const sim = new SimNetwork(seed);
-    t.after(() => sim.stopAll());
+    const sim = simNetworkFor(t);
+    const { seed } = sim;
     const n = 100;
     // Full fan-out: every member gets the broadcast from its sender (gossip is tested at scale).
     const first = await sim.add({ dissemination: 'full' });
@@ -56,10 +54,7 @@ describe('simulated network (memory transport, manual clock)', () => {
   });
 
   test('a killed member is reported failed; a briefly cut-off member still gets the broadcast', async (t) => {
-    const seed = testSeed();
-    t.diagnostic(`seed ${seed}`);
-    const sim = new SimNetwork(seed);
-    t.after(() => sim.stopAll());
+    const sim = simNetworkFor(t);
     const nodes = [];
     for (let i = 0; i < 10; i++) nodes.push(await sim.add({ requestTimeoutMs: 500 }));
     for (let i = 1; i < 10; i++) await sim.run(nodes[i]!.connect(nodes[0]!.self));
@@ -87,10 +82,7 @@ describe('simulated network (memory transport, manual clock)', () => {
   });
 
   test('members that leave are dropped everywhere, and may rejoin', async (t) => {
-    const seed = testSeed();
-    t.diagnostic(`seed ${seed}`);
-    const sim = new SimNetwork(seed);
-    t.after(() => sim.stopAll());
+    const sim = simNetworkFor(t);
     const nodes = [];
     for (let i = 0; i < 20; i++) nodes.push(await sim.add());
     for (let i = 1; i < 20; i++) await sim.run(nodes[i]!.connect(nodes[i - 1]!.self));

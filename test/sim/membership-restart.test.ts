@@ -6,13 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SimNetwork, testSeed } from './network.js';
+import { simNetworkFor } from './network.js';
 
 test('a member restarted without joining again is declared dead by every other member, then rejoins cleanly', async (t) => {
-  const seed = testSeed();
-  t.diagnostic(`seed ${seed} (replay with TSP2P_SEED=${seed})`);
-  const sim = new SimNetwork(seed);
-  t.after(() => sim.stopAll());
+  const sim = simNetworkFor(t);
+  const { seed } = sim;
   const n = 6;
   const identity = sim.random.bytes(32);
   for (let i = 0; i < n - 1; i++) await sim.add();

@@ -2,6 +2,7 @@
  * A simulated network of tsp2p nodes on the memory transport and a manual clock.
  */
 
+import type { TestContext } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import { identityFromSeed } from '../../src/identity.js';
 import { Node, type NodeOptions } from '../../src/index.js';
@@ -74,6 +75,18 @@ export class SimNetwork {
   async stopAll(): Promise<void> {
     await this.run(Promise.all(this.nodes.map((n) => n.stop())));
   }
+}
+
+/**
+ * A network for test `t`: seeded by {@link testSeed} (the seed is printed, with how to replay
+ * it), its nodes stopped when the test ends.
+ */
+export function simNetworkFor(t: TestContext): SimNetwork {
+  const seed = testSeed();
+  t.diagnostic(`seed ${seed} (replay with TSP2P_SEED=${seed})`);
+  const sim = new SimNetwork(seed);
+  t.after(() => sim.stopAll());
+  return sim;
 }
 
 export { identityFromSeed };
