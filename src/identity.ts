@@ -11,7 +11,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { InvalidOptionsError } from './errors.js';
 
@@ -66,9 +66,47 @@ export function identityFromSeed(seed: Uint8Array): Identity {
   return fromPrivateKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
 }
 
-/** The identity stored at `path` as PKCS#8 PEM, created there (mode 0600) when the file does not exist. */
-export function loadOrCreateIdentityFile(path: string): Identity {
+/** Options of {@link loadOrCreateIdentityFile}. */
+export interface IdentityFileOptions {
+  /**
+   * Accept a key file that the group or others can read (some containers mount secrets
+   * world-readable). Without it such a file is refused, as ssh refuses such keys.
+   * @default false
+   */
+  readonly allowReadable?: boolean;
+}
+
+/**
+ * Refuses a key file that the group or others may read: one line that says how to fix it. Does
+ * nothing on Windows (no POSIX modes) or with `allowReadable`.
+ *
+ * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when the file's mode has any of 0o077.
+ */
+export function checkKeyFileMode(path: string, allowReadable = false): void {
+  if (allowReadable || process.platform === 'win32') return;
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch (cause) {
+    throw new InvalidOptionsError(`cannot read identity file ${path}`, { cause });
+  }
+  if ((mode & 0o077) === 0) return;
+  throw new InvalidOptionsError(
+    `identity file ${path} is readable by others (mode ${mode.toString(8).padStart(4, '0')}): ` +
+      `run chmod 600 ${path}, or allow it with allowReadableIdentity (CLI --allow-readable-identity)`,
+  );
+}
+
+/**
+ * The identity stored at `path` as PKCS#8 PEM, created there (mode 0600) when the file does not
+ * exist. An existing file must be private to its owner (see {@link checkKeyFileMode}).
+ *
+ * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when the file cannot be read or written,
+ *   holds no private key, or is readable by others.
+ */
+export function loadOrCreateIdentityFile(path: string, options: IdentityFileOptions = {}): Identity {
   if (existsSync(path)) {
+    checkKeyFileMode(path, options.allowReadable);
     let pem: string;
     try {
       pem = readFileSync(path, 'utf8');
@@ -101,12 +139,15 @@ function identityFromPem(pem: string, where: string): Identity {
 }
 
 /** Resolves the `identity` option into an {@link Identity}; generates one when absent. */
-export function resolveIdentity(input: IdentityInput | undefined): Identity {
+export function resolveIdentity(
+  input: IdentityInput | undefined,
+  options: IdentityFileOptions = {},
+): Identity {
   if (input === undefined) return generateIdentity();
   if (typeof input === 'string') {
     return input.includes('-----BEGIN')
       ? identityFromPem(input, 'identity')
-      : loadOrCreateIdentityFile(input);
+      : loadOrCreateIdentityFile(input, options);
   }
   if (input instanceof Uint8Array) return identityFromSeed(input);
   return fromPrivateKey(input);

@@ -166,7 +166,9 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#clock = this.#options.clock ?? systemClock;
     this.#random = this.#options.random ?? systemRandom;
     this.#logger = this.#options.logger ?? createDebugLogger();
-    this.#identity = resolveIdentity(this.#options.identity);
+    this.#identity = resolveIdentity(this.#options.identity, {
+      allowReadable: this.#options.allowReadableIdentity,
+    });
     this.#signer = identitySigner(this.#identity);
     this.#sessions = new SessionKeys(this.#identity.id);
     this.#guard = new InboundGuard({

@@ -41,6 +41,13 @@ export interface NodeOptions {
   /** Key material or a key file path (see {@link IdentityInput}); generated when absent. */
   readonly identity?: IdentityInput;
   /**
+   * Accept an `identity` key file that the group or others can read. Without it such a file is
+   * refused (`ERR_INVALID_OPTIONS`, "run chmod 600 FILE"), as ssh refuses such keys; set it for
+   * containers that mount secrets world-readable. See SECURITY.md.
+   * @default false
+   */
+  readonly allowReadableIdentity?: boolean;
+  /**
    * `'gop2p'` accepts unversioned gop2p peers and talks to them exactly as gop2p does (Host
    * header quirk included), while tsp2p peers still get the full protocol.
    */
@@ -160,6 +167,7 @@ export interface ResolvedOptions {
   readonly advertise: { readonly host: string; readonly port: number } | undefined;
   readonly name: string | undefined;
   readonly identity: IdentityInput | undefined;
+  readonly allowReadableIdentity: boolean;
   readonly compat: 'gop2p' | undefined;
   readonly secret: readonly string[];
   readonly tls: TlsOptions | undefined;
@@ -240,6 +248,7 @@ const OptionsSchema = z.strictObject({
       'expected a key file path, a PEM string, a 32-byte seed or a KeyObject',
     )
     .optional(),
+  allowReadableIdentity: z.boolean().optional(),
   compat: z.literal('gop2p').optional(),
   secret: z.union([z.string(), z.array(z.string())]).optional(),
   tls: z
@@ -328,6 +337,7 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     advertise,
     name: o.name,
     identity: o.identity,
+    allowReadableIdentity: o.allowReadableIdentity ?? false,
     compat: o.compat,
     secret: secretList(o.secret),
     tls: o.tls as TlsOptions | undefined,

@@ -27,6 +27,8 @@ export interface NodeFlags {
   readonly secret: readonly string[];
   /** The key file (`--identity`); undefined picks one in the data directory. */
   readonly identity: string | undefined;
+  /** Accept a key file the group or others can read (`--allow-readable-identity`). */
+  readonly allowReadableIdentity: boolean;
   /** HTTPS (`--tls-key`, `--tls-cert`, `--tls-ca`, `--tls-client-auth`): file paths as given. */
   readonly tls: TlsFlags | undefined;
 }
@@ -61,6 +63,7 @@ const OPTIONS = {
   gop2p: { type: 'boolean' },
   secret: { type: 'string', multiple: true },
   identity: { type: 'string' },
+  'allow-readable-identity': { type: 'boolean' },
   'tls-key': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-ca': { type: 'string' },
@@ -115,6 +118,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       gop2p: values.gop2p ?? false,
       secret: parseSecrets(values.secret ?? []),
       identity: values.identity,
+      allowReadableIdentity: values['allow-readable-identity'] ?? false,
       tls: parseTls(
         values['tls-key'],
         values['tls-cert'],

@@ -28,7 +28,11 @@ const FLAGS = `Options:
                  other users cannot see in the process list. gop2p nodes cannot hold one.
   --identity F   the node's key file (created, mode 0600, if missing). Default: a free
                  identity*.pem in $XDG_DATA_HOME/tsp2p (~/.local/share/tsp2p), one per
-                 running node, so the node keeps its id across runs
+                 running node, so the node keeps its id across runs. A key file that
+                 others can read is refused: chmod 600 it
+  --allow-readable-identity
+                 accept a key file that others can read (containers that mount secrets
+                 world-readable; see SECURITY.md)
   --tls-key F, --tls-cert F
                  HTTPS: this node's private key and certificate (PEM files, both or
                  neither). The certificate must name the address others reach it at

@@ -15,7 +15,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Identity } from '../identity.js';
+import type { Identity, IdentityFileOptions } from '../identity.js';
 import { loadOrCreateIdentityFile } from '../identity.js';
 
 /** How many key files the data directory may hold (one per node running at once). */
@@ -84,10 +84,16 @@ export interface StoredIdentity {
  * The identity in `file` (created when missing), or, without a file, the first free key file
  * of the data directory.
  *
- * @throws {InvalidOptionsError} when the file cannot be read or written, or holds no key.
+ * @throws {InvalidOptionsError} when the file cannot be read or written, holds no key, or is
+ *   readable by others (unless `options.allowReadable`).
  */
-export function cliIdentity(file: string | undefined, env: NodeJS.ProcessEnv = process.env): StoredIdentity {
-  if (file !== undefined) return { identity: loadOrCreateIdentityFile(file), file, release: () => {} };
+export function cliIdentity(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  options: IdentityFileOptions = {},
+): StoredIdentity {
+  if (file !== undefined)
+    return { identity: loadOrCreateIdentityFile(file, options), file, release: () => {} };
   const dir = dataDirectory(env);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (let n = 1; n <= MAX_SLOTS; n++) {
@@ -107,7 +113,7 @@ export function cliIdentity(file: string | undefined, env: NodeJS.ProcessEnv = p
     };
     process.on('exit', release);
     try {
-      return { identity: loadOrCreateIdentityFile(keyFile), file: keyFile, release };
+      return { identity: loadOrCreateIdentityFile(keyFile, options), file: keyFile, release };
     } catch (err) {
       release();
       throw err;

@@ -47,7 +47,9 @@ export function createNode(flags: NodeFlags): Node {
   // The key lives in the data directory (or --identity FILE): the node keeps its id across runs.
   let identity: ReturnType<typeof cliIdentity>['identity'];
   try {
-    identity = cliIdentity(flags.identity).identity;
+    identity = cliIdentity(flags.identity, process.env, {
+      allowReadable: flags.allowReadableIdentity,
+    }).identity;
   } catch (err) {
     throw new UsageError(`--identity: ${(err as Error).message}`);
   }

@@ -42,7 +42,8 @@ export type GossipRefusal = 'unsigned' | 'bad_key' | 'bad_signature' | 'stale';
 
 /**
  * Checks a relayed message against its origin: the origin's key hashes to its id, the signature
- * is the key's, and the timestamp is within `maxSkewMs` of `now`. Returns `undefined` when good.
+ * is the key's, and the timestamp is at most `maxSkewMs` before `now` and `maxAheadMs` after it.
+ * Returns `undefined` when good.
  */
 export function checkGossip(
   keys: KeyCache,
@@ -51,9 +52,10 @@ export function checkGossip(
   sig: string | undefined,
   now: number,
   maxSkewMs: number,
+  maxAheadMs = maxSkewMs,
 ): GossipRefusal | undefined {
   if (sig === undefined || origin.id === undefined || origin.key === undefined) return 'unsigned';
-  if (Math.abs(fields.ts - now) > maxSkewMs) return 'stale';
+  if (fields.ts < now - maxSkewMs || fields.ts > now + maxAheadMs) return 'stale';
   const key = keys.resolve(origin.id, origin.key);
   if (typeof key === 'string') return 'bad_key';
   return verifyBody(signedBytes(fields), sig, key) ? undefined : 'bad_signature';

@@ -7,8 +7,9 @@
  * - Anything else claims to come from a tsp2p node and must prove it: `from.key` must hash to
  *   `from.id`, the `tsp2p-sig` header must be that key's signature of the exact body (or the
  *   `tsp2p-mac` header a valid MAC of it under the pair's session key: see `session-keys.ts`),
- *   `ts` must be within the clock skew window, and the pair (`from.id`, `id`) must not have been
- *   accepted within the window. Failing any of these is a 401.
+ *   `ts` must be within the clock skew window (`maxClockSkewMs` back, at most
+ *   `maxFutureSkewMs` ahead), and the pair (`from.id`, `id`) must not have been accepted within
+ *   the window. Failing any of these is a 401.
  * - The same signed bytes again (a retry, a relay, a replay) are a duplicate: acknowledged, with
  *   no effect. They are recognized before the signature is checked, so duplicates cost no
  *   verification.
@@ -28,8 +29,16 @@ export interface InboundGuardOptions {
   readonly compat: boolean;
   /** How far an envelope's `ts` may be from the local wall clock, in ms, either way. */
   readonly maxClockSkewMs: number;
+  /**
+   * How far ahead of the local wall clock an envelope's `ts` may be, in ms (at most
+   * `maxClockSkewMs`). An envelope stamped further ahead would sit in the replay cache longer
+   * than the window it protects. @default 10000 ({@link DEFAULT_MAX_FUTURE_SKEW_MS})
+   */
+  readonly maxFutureSkewMs?: number;
   /** Most envelopes the replay cache remembers. @default 100000 */
   readonly replayCapacity?: number;
+  /** Most envelopes the replay cache remembers per sender. @default replayCapacity / 8 */
+  readonly replayQuota?: number;
   /** Where public keys are cached. @default the process-wide {@link sharedKeyCache} */
   readonly keyCache?: KeyCache;
   /** The wall clock, in ms since the epoch (the clock senders stamp `ts` with). @default Date.now */
@@ -78,20 +87,26 @@ export interface GuardStats {
 /** Default size of the replay cache. */
 export const DEFAULT_REPLAY_CAPACITY = 100_000;
 
+/** Default of {@link InboundGuardOptions.maxFutureSkewMs}: 10 s. */
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 10_000;
+
 /** Checks inbound envelopes: signature, key, timestamp window and replays. */
 export class InboundGuard {
   readonly #o: InboundGuardOptions;
   readonly #now: () => number;
   readonly #keys: KeyCache;
   readonly #replays: ReplayCache;
+  readonly #maxFutureMs: number;
   readonly stats: GuardStats = { verified: 0, macs: 0, duplicates: 0, unsigned: 0, refused: {} };
 
   constructor(options: InboundGuardOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
     this.#keys = options.keyCache ?? sharedKeyCache;
-    this.#replays = new ReplayCache(
-      options.replayCapacity ?? DEFAULT_REPLAY_CAPACITY,
+    const capacity = options.replayCapacity ?? DEFAULT_REPLAY_CAPACITY;
+    this.#replays = new ReplayCache(capacity, options.maxClockSkewMs, options.replayQuota);
+    this.#maxFutureMs = Math.min(
+      options.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
       options.maxClockSkewMs,
     );
   }
@@ -153,18 +168,18 @@ export class InboundGuard {
     }
     const now = this.#now();
     const skew = envelope.ts - now;
-    if (Math.abs(skew) > this.#o.maxClockSkewMs) {
+    if (skew < -this.#o.maxClockSkewMs || skew > this.#maxFutureMs) {
+      const limit = skew < 0 ? this.#o.maxClockSkewMs : this.#maxFutureMs;
       return this.#refuse(
         'stale',
         `stale message: its timestamp is ${Math.round(skew / 1000)} s off this node's clock ` +
-          `(limit ${Math.round(this.#o.maxClockSkewMs / 1000)} s)`,
+          `(limit ${Math.round(limit / 1000)} s ${skew < 0 ? 'back' : 'ahead'})`,
       );
     }
-    if (envelope.ts <= this.#replays.floor) {
+    if (envelope.ts <= this.#replays.floor(from.id)) {
       return this.#refuse('stale', 'stale message: older than this node can check for replays');
     }
-    const replayKey = `${from.id}/${envelope.id}`;
-    const seen = this.#replays.status(replayKey, tag, now);
+    const seen = this.#replays.status(from.id, envelope.id, tag, now);
     if (seen === 'same') {
       this.stats.duplicates++;
       return { kind: 'duplicate' };
@@ -201,7 +216,7 @@ export class InboundGuard {
       this.stats.duplicates++;
       return { kind: 'duplicate' };
     }
-    return { kind: 'signed', release: this.#replays.add(replayKey, envelope.ts, tag, now) };
+    return { kind: 'signed', release: this.#replays.add(from.id, envelope.id, envelope.ts, tag, now) };
   }
 
   /**
@@ -209,7 +224,15 @@ export class InboundGuard {
    * window (see `gossip-signature.ts`). Counts a refusal under `relayed_<reason>`.
    */
   checkRelayed(origin: WirePeer, fields: GossipFields, sig: string | undefined): boolean {
-    const refusal = checkGossip(this.#keys, origin, fields, sig, this.#now(), this.#o.maxClockSkewMs);
+    const refusal = checkGossip(
+      this.#keys,
+      origin,
+      fields,
+      sig,
+      this.#now(),
+      this.#o.maxClockSkewMs,
+      this.#maxFutureMs,
+    );
     if (refusal === undefined) {
       this.stats.verified++;
       return true;

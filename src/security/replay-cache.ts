@@ -2,13 +2,23 @@
  * The replay cache: which signed envelopes a node has accepted lately, by sender and message id.
  *
  * An envelope carries its sender's timestamp `ts`, and a node accepts only envelopes whose `ts`
- * is within its clock skew window. The cache therefore needs to remember an envelope only while
+ * is within its clock skew window (and at most {@link DEFAULT_MAX_FUTURE_SKEW_MS} ahead of its
+ * clock: see `inbound-guard.ts`). The cache therefore needs to remember an envelope only while
  * its `ts` is inside the window: after that, the window refuses it anyway.
  *
- * The cache is bounded. When it is full, the oldest entry is dropped and its `ts` becomes the
- * *floor*: from then on an envelope stamped at or before the floor is refused as too old. A
- * replay is therefore never accepted, even under a flood; what a flood costs is that delayed
- * envelopes older than the floor are refused (availability, not safety).
+ * The cache is bounded, and no one sender can fill it:
+ *
+ * - each sender (`from.id`) holds at most `quota` entries; its next envelope drops its own oldest;
+ * - when the whole cache is full, the oldest entry overall is dropped;
+ * - a dropped entry's `ts` becomes **its sender's** floor: from then on an envelope of that
+ *   sender stamped at or before its floor is refused as too old. A replay is therefore never
+ *   accepted, even under a flood, and a floor only ever concerns the sender whose entries were
+ *   dropped. A floor is one of the sender's own past stamps: it never runs ahead of that
+ *   sender's clock, so its later envelopes pass.
+ *
+ * A flood from one key therefore evicts that key's own entries; a flood from many keys (each
+ * costs a signature from a key the receiver accepts) drops the oldest entries overall and raises
+ * the floors of their senders to stamps they already used, which refuses nothing they send next.
  *
  * @module
  */
@@ -23,44 +33,67 @@ export type ReplayStatus =
   | 'other';
 
 interface Entry {
+  readonly sender: Sender;
+  readonly id: string;
   readonly ts: number;
   readonly sig: string;
+}
+
+interface Sender {
+  /** This sender's entries, oldest inserted first. */
+  readonly entries: Map<string, Entry>;
+  /** Its envelopes stamped at or before this are refused. */
+  floor: number;
 }
 
 /** How many characters of a signature the cache keeps to tell the same bytes from others. */
 const SIG_PREFIX = 16;
 
-/** Envelopes accepted lately, by `sender/id`, each remembered while its timestamp is in the window. */
+/** Default share of the cache one sender may hold: an eighth. */
+export const DEFAULT_SENDER_SHARE = 8;
+
+/** Envelopes accepted lately, by sender and id, each remembered while its timestamp is in the window. */
 export class ReplayCache {
   readonly #capacity: number;
+  readonly #quota: number;
   readonly #windowMs: number;
-  // Insertion order: the first entry is the oldest inserted.
-  readonly #entries = new Map<string, Entry>();
-  #floor = Number.NEGATIVE_INFINITY;
+  // Every entry, oldest inserted first (key: sender + '\n' + id).
+  readonly #order = new Map<string, Entry>();
+  readonly #senders = new Map<string, Sender>();
+  // The floors of sender records dropped to bound their number (see #bound).
+  #fallbackFloor = Number.NEGATIVE_INFINITY;
+  #sweptAt = Number.NEGATIVE_INFINITY;
 
   /**
-   * @param capacity - most envelopes remembered
-   * @param windowMs - how far a timestamp may be from the local clock, in ms (either way)
+   * @param capacity - most envelopes remembered in all
+   * @param windowMs - how far back a timestamp may be from the local clock, in ms
+   * @param quota - most envelopes remembered per sender @default capacity / 8
    */
-  constructor(capacity: number, windowMs: number) {
+  constructor(capacity: number, windowMs: number, quota = Math.ceil(capacity / DEFAULT_SENDER_SHARE)) {
     this.#capacity = Math.max(1, capacity);
+    this.#quota = Math.max(1, Math.min(quota, this.#capacity));
     this.#windowMs = windowMs;
   }
 
   /** How many envelopes are remembered. */
   get size(): number {
-    return this.#entries.size;
+    return this.#order.size;
   }
 
-  /** Envelopes stamped at or before this are refused: entries younger than the window were dropped. */
-  get floor(): number {
-    return this.#floor;
+  /** How many senders the cache holds entries or a floor for (at most twice its capacity). */
+  get senders(): number {
+    return this.#senders.size;
   }
 
-  /** What the cache knows of the envelope `key` (`sender/id`) signed with `sig`. */
-  status(key: string, sig: string, now: number): ReplayStatus {
+  /** The floor of `sender`: its envelopes stamped at or before it are refused. */
+  floor(sender: string): number {
+    return Math.max(this.#fallbackFloor, this.#senders.get(sender)?.floor ?? Number.NEGATIVE_INFINITY);
+  }
+
+  /** What the cache knows of envelope `id` of `sender`, signed (or MAC'd) with `sig`. */
+  status(sender: string, id: string, sig: string, now: number): ReplayStatus {
     this.#expire(now);
-    const entry = this.#entries.get(key);
+    const entry = this.#senders.get(sender)?.entries.get(id);
     if (entry === undefined) return 'new';
     return entry.sig === sig.slice(0, SIG_PREFIX) ? 'same' : 'other';
   }
@@ -69,27 +102,74 @@ export class ReplayCache {
    * Records an accepted envelope. Returns the function that forgets it again: a request that
    * ends up refused (its sender not yet a member, say) may be retried with the same bytes.
    */
-  add(key: string, ts: number, sig: string, now: number): () => void {
+  add(sender: string, id: string, ts: number, sig: string, now: number): () => void {
     this.#expire(now);
-    const entry: Entry = { ts, sig: sig.slice(0, SIG_PREFIX) };
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
-    if (this.#entries.size > this.#capacity) {
-      const [oldestKey, oldest] = this.#entries.entries().next().value as [string, Entry];
-      this.#entries.delete(oldestKey);
-      if (oldest.ts + this.#windowMs >= now) this.#floor = Math.max(this.#floor, oldest.ts);
+    let s = this.#senders.get(sender);
+    if (s === undefined) {
+      s = { entries: new Map(), floor: Number.NEGATIVE_INFINITY };
+      this.#senders.set(sender, s);
     }
+    const entry: Entry = { sender: s, id, ts, sig: sig.slice(0, SIG_PREFIX) };
+    const key = `${sender}\n${id}`;
+    const old = s.entries.get(id);
+    if (old !== undefined) this.#remove(key, old);
+    s.entries.set(id, entry);
+    this.#order.set(key, entry);
+    if (s.entries.size > this.#quota) {
+      const oldest = s.entries.values().next().value as Entry;
+      this.#drop(sender, oldest, now);
+    }
+    if (this.#order.size > this.#capacity) {
+      const [oldestKey, oldest] = this.#order.entries().next().value as [string, Entry];
+      this.#drop(oldestKey.slice(0, oldestKey.indexOf('\n')), oldest, now);
+    }
+    // The entry just added keeps its sender's record: only records without entries go.
+    if (this.#senders.size > 2 * this.#capacity) this.#bound(2 * this.#capacity, now);
     return () => {
-      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      if (s.entries.get(id) === entry) this.#remove(key, entry);
     };
+  }
+
+  /** Drops an entry still inside the window: its sender's floor rises to its stamp. */
+  #drop(sender: string, entry: Entry, now: number): void {
+    this.#remove(`${sender}\n${entry.id}`, entry);
+    if (entry.ts + this.#windowMs >= now) entry.sender.floor = Math.max(entry.sender.floor, entry.ts);
+  }
+
+  #remove(key: string, entry: Entry): void {
+    this.#order.delete(key);
+    entry.sender.entries.delete(entry.id);
   }
 
   #expire(now: number): void {
     // Entries were inserted roughly in timestamp order: stop at the first one still in the window
     // (a later one that expired earlier waits for its turn; memory stays bounded by capacity).
-    for (const [key, entry] of this.#entries) {
+    for (const [key, entry] of this.#order) {
       if (entry.ts + this.#windowMs >= now) break;
-      this.#entries.delete(key);
+      this.#remove(key, entry);
+    }
+    // A sender with no entries left and a floor out of the window needs no record (swept at
+    // most once a second: the sweep reads every record).
+    if (this.#senders.size > this.#order.size && now - this.#sweptAt >= 1000) {
+      this.#sweptAt = now;
+      for (const [id, s] of this.#senders) {
+        if (s.entries.size === 0 && s.floor + this.#windowMs < now) this.#senders.delete(id);
+      }
+    }
+  }
+
+  /**
+   * Keeps at most `max` sender records: the oldest records without entries go, and their
+   * floors (clamped to now, so that it never refuses what is stamped after this moment) fold
+   * into one floor for every sender. It takes more distinct keys than the cache has entries,
+   * each with an envelope dropped inside the window, to get here.
+   */
+  #bound(max: number, now: number): void {
+    for (const [id, s] of this.#senders) {
+      if (this.#senders.size <= max) break;
+      if (s.entries.size > 0) continue;
+      this.#senders.delete(id);
+      this.#fallbackFloor = Math.max(this.#fallbackFloor, Math.min(s.floor, now));
     }
   }
 }

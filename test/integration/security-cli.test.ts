@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -61,6 +61,26 @@ test('the key lives in a private data directory; the id stays across runs; one k
   assert.equal(ownAgain.id, own.id);
   ownAgain.p.end();
   await ownAgain.p.waitExit();
+});
+
+test('a key file others can read is refused with one line saying chmod 600; --allow-readable-identity takes it', async (t) => {
+  const env = cliEnv({ XDG_DATA_HOME: tempDir(t) });
+  const file = join(tempDir(t), 'shared.pem');
+  const first = await startNodeCli(t, 'first', ['--identity', file], env);
+  first.p.end();
+  await first.p.waitExit();
+  chmodSync(file, 0o644);
+  for (const command of ['node', 'chat']) {
+    const refused = await runCli(t, [command, '--identity', file], env);
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stderr.length, 1, refused.stderr.join('\n'));
+    assert.match(refused.stderr[0]!, /is readable by others \(mode 0644\): run chmod 600 /);
+    assert.ok(refused.stderr[0]!.includes(file), 'names the file');
+  }
+  const allowed = await startNodeCli(t, 'allowed', ['--identity', file, '--allow-readable-identity'], env);
+  assert.equal(allowed.id, first.id);
+  allowed.p.end();
+  await allowed.p.waitExit();
 });
 
 test('--secret: the same secret joins, another secret cannot; a short one is a usage error', async (t) => {

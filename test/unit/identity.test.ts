@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -106,6 +106,35 @@ describe('loadOrCreateIdentityFile', () => {
   test('a path that is a directory is refused', (t) => {
     const dir = tempDir(t);
     assert.throws(() => loadOrCreateIdentityFile(dir), isInvalidOptions);
+  });
+
+  test('a key file the group or others can read is refused, one line saying chmod 600; allowReadable takes it', (t) => {
+    if (process.platform === 'win32') return t.skip('no POSIX modes');
+    const path = join(tempDir(t), 'open.pem');
+    const created = loadOrCreateIdentityFile(path);
+    for (const mode of [0o644, 0o640, 0o604]) {
+      chmodSync(path, mode);
+      assert.throws(
+        () => loadOrCreateIdentityFile(path),
+        (err: unknown) => {
+          isInvalidOptions(err);
+          const message = (err as Error).message;
+          assert.doesNotMatch(message, /\n/);
+          assert.match(
+            message,
+            new RegExp(`readable by others \\(mode 0${mode.toString(8)}\\): run chmod 600 `),
+          );
+          return true;
+        },
+      );
+      assert.throws(() => resolveIdentity(path), isInvalidOptions);
+      assert.throws(() => new Node({ identity: path }), isInvalidOptions);
+      assert.equal(loadOrCreateIdentityFile(path, { allowReadable: true }).id, created.id);
+      assert.equal(resolveIdentity(path, { allowReadable: true }).id, created.id);
+      assert.equal(new Node({ identity: path, allowReadableIdentity: true }).id, created.id);
+    }
+    chmodSync(path, 0o400);
+    assert.equal(loadOrCreateIdentityFile(path).id, created.id, 'owner-only modes pass');
   });
 });
 

@@ -9,7 +9,11 @@ import { describe, test } from 'node:test';
 import { identityFromSeed } from '../../src/identity.js';
 import { sealEnvelope } from '../../src/protocol/envelope.js';
 import { MessageType } from '../../src/protocol/schema.js';
-import { type Admission, InboundGuard } from '../../src/security/inbound-guard.js';
+import {
+  type Admission,
+  DEFAULT_MAX_FUTURE_SKEW_MS,
+  InboundGuard,
+} from '../../src/security/inbound-guard.js';
 import { ReplayCache } from '../../src/security/replay-cache.js';
 import { identitySigner, KeyCache, SIGNATURE_HEADER } from '../../src/security/signature.js';
 import { type GuardRequest, guardRequest } from '../helpers/security-sign.js';
@@ -37,13 +41,16 @@ function signed(
   return guardRequest(sealed.body, { ...sealed.headers });
 }
 
-function guard(options: { compat?: boolean; now?: () => number; capacity?: number } = {}): InboundGuard {
+function guard(
+  options: { compat?: boolean; now?: () => number; capacity?: number; quota?: number } = {},
+): InboundGuard {
   return new InboundGuard({
     compat: options.compat ?? false,
     maxClockSkewMs: SKEW,
     now: options.now ?? (() => T0),
     keyCache: new KeyCache(16),
     ...(options.capacity !== undefined ? { replayCapacity: options.capacity } : {}),
+    ...(options.quota !== undefined ? { replayQuota: options.quota } : {}),
   });
 }
 
@@ -122,12 +129,18 @@ describe('the inbound guard', () => {
     assert.equal(refusal(admit(guard({ compat: true }), withSig)), 'unsigned');
   });
 
-  test('refuses timestamps outside the skew window, either way', () => {
+  test('refuses timestamps outside the skew window, either way; ahead, beyond 10 s', () => {
     const g = guard();
     assert.equal(refusal(admit(g, signed({ id: 'old', ts: T0 - SKEW - 1 }))), 'stale');
     assert.equal(refusal(admit(g, signed({ id: 'new', ts: T0 + SKEW + 1 }))), 'stale');
     assert.equal(admit(g, signed({ id: 'edge-old', ts: T0 - SKEW })).kind, 'signed');
-    assert.equal(admit(g, signed({ id: 'edge-new', ts: T0 + SKEW })).kind, 'signed');
+    // Stamped ahead: only DEFAULT_MAX_FUTURE_SKEW_MS (a future stamp would outlive the window).
+    assert.equal(refusal(admit(g, signed({ id: 'ahead', ts: T0 + SKEW }))), 'stale');
+    assert.equal(
+      refusal(admit(g, signed({ id: 'ahead-1', ts: T0 + DEFAULT_MAX_FUTURE_SKEW_MS + 1 }))),
+      'stale',
+    );
+    assert.equal(admit(g, signed({ id: 'edge-new', ts: T0 + DEFAULT_MAX_FUTURE_SKEW_MS })).kind, 'signed');
   });
 
   test('a replay after the window is refused as stale, not taken as new', () => {
@@ -159,7 +172,7 @@ describe('the inbound guard', () => {
 
   test('a full replay cache refuses old envelopes rather than forget them', () => {
     let now = T0;
-    const g = guard({ now: () => now, capacity: 3 });
+    const g = guard({ now: () => now, capacity: 3, quota: 3 });
     const sent: GuardRequest[] = [];
     for (let i = 0; i < 5; i++) {
       now = T0 + i;
@@ -180,20 +193,52 @@ describe('the inbound guard', () => {
 describe('the replay cache', () => {
   test('forgets entries once their timestamp leaves the window', () => {
     const cache = new ReplayCache(100, 1000);
-    cache.add('a/1', 0, 'sig-a', 0);
-    cache.add('a/2', 500, 'sig-b', 500);
-    assert.equal(cache.status('a/1', 'sig-a', 1000), 'same');
-    assert.equal(cache.status('a/1', 'sig-a', 1001), 'new');
+    cache.add('a', '1', 0, 'sig-a', 0);
+    cache.add('a', '2', 500, 'sig-b', 500);
+    assert.equal(cache.status('a', '1', 'sig-a', 1000), 'same');
+    assert.equal(cache.status('a', '1', 'sig-a', 1001), 'new');
     assert.equal(cache.size, 1);
-    assert.equal(cache.status('a/2', 'other', 1001), 'other');
-    assert.equal(cache.floor, Number.NEGATIVE_INFINITY, 'expiry does not raise the floor');
+    assert.equal(cache.status('a', '2', 'other', 1001), 'other');
+    assert.equal(cache.floor('a'), Number.NEGATIVE_INFINITY, 'expiry does not raise the floor');
   });
 
   test('a release does not remove a newer entry for the same key', () => {
     const cache = new ReplayCache(100, 1000);
-    const release = cache.add('k', 0, 'one', 0);
-    cache.add('k', 1, 'two', 1);
+    const release = cache.add('s', 'k', 0, 'one', 0);
+    cache.add('s', 'k', 1, 'two', 1);
     release();
-    assert.equal(cache.status('k', 'two', 1), 'same');
+    assert.equal(cache.status('s', 'k', 'two', 1), 'same');
+  });
+
+  test("a sender over its quota drops its own oldest entries: others' floors do not move", () => {
+    const cache = new ReplayCache(100, 60_000, 10);
+    cache.add('honest', 'h1', 1000, 'sig-h', 1000);
+    // A flood from one sender, stamped ahead of the clock.
+    for (let i = 0; i < 1000; i++) cache.add('flooder', `f${i}`, 1000 + 9000, `sig-${i}`, 1000);
+    assert.equal(cache.status('honest', 'h1', 'sig-h', 1000), 'same', 'the honest entry is kept');
+    assert.equal(cache.floor('honest'), Number.NEGATIVE_INFINITY);
+    assert.equal(cache.floor('flooder'), 10_000, "the flooder's floor is its own stamp");
+    assert.ok(cache.size <= 11);
+  });
+
+  test('a full cache drops the oldest entry overall, and raises only its sender’s floor', () => {
+    const cache = new ReplayCache(4, 60_000, 4);
+    cache.add('a', '1', 100, 'x', 100);
+    for (let i = 0; i < 4; i++) cache.add(`k${i}`, 'm', 200, 'y', 200);
+    assert.equal(cache.status('a', '1', 'x', 200), 'new', 'dropped');
+    assert.equal(cache.floor('a'), 100, 'a replay of it is refused');
+    assert.equal(cache.floor('k0'), Number.NEGATIVE_INFINITY);
+    assert.equal(cache.size, 4);
+  });
+
+  test('sender records are bounded; a dropped one folds its floor, never past now, into all', () => {
+    const cache = new ReplayCache(4, 60_000, 1);
+    for (let i = 0; i < 50; i++) {
+      cache.add(`s${i}`, 'a', 100 + i, 'x', 100 + i);
+      cache.add(`s${i}`, 'b', 5000, 'x', 100 + i); // drops 'a': floor 100 + i
+    }
+    assert.ok(cache.senders <= 8, `${cache.senders} sender records`);
+    assert.ok(cache.floor('s0') >= 100, "s0's dropped entry stays refused");
+    assert.ok(cache.floor('new') <= 150, 'the shared floor is at most the time it was set');
   });
 });
