@@ -17,9 +17,9 @@ import { ReceivedMessage } from './delivery/received-message.js';
 import { SeenSet } from './delivery/seen-set.js';
 import type { Logger } from './logger.js';
 import type { FailureDetector } from './membership/failure-detector.js';
-import type { Membership } from './membership/membership.js';
+import { type Membership, signedFields } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
-import { type PeerProbeNet, wirePeer } from './membership/probe-net.js';
+import { MISDIRECTED, type PeerProbeNet, wirePeer } from './membership/probe-net.js';
 import { messageTypeName, type NodeMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import { addressId, isUnspecifiedAddress, type Peer, peerOf } from './peer.js';
@@ -133,6 +133,15 @@ export class Inbound {
     }
     const m = run.membership;
     const senderId = tsp2p ? envelope.from.id! : addressId(address, port);
+    // A ping names the member it probes: another node at that address says it is not that one.
+    const target = envelope.type === MessageType.Ping ? envelope.target?.id : undefined;
+    if (target !== undefined && target !== this.#d.selfId) {
+      return text(MISDIRECTED, `not the member probed: this node is ${this.#d.selfId}`);
+    }
+    // The sender's own word about itself: its signed `from`, with its self-record signature
+    // (which covers the address it states, not one put in its place).
+    const own =
+      tsp2p && address === envelope.from.address ? envelope.from : { key: undefined, rsig: undefined };
     // An unsigned (gop2p) request can prove nothing: it may not speak for a signed member's address.
     const holder = tsp2p ? undefined : m.getByAddress(address, port);
     if (holder !== undefined && holder.kind === 'tsp2p' && isLive(holder.state)) {
@@ -156,6 +165,7 @@ export class Inbound {
         peerOf(senderId, address, port, envelope.from.name),
         tsp2p ? 'tsp2p' : 'gop2p',
         envelope.from.inc ?? 0,
+        own,
       );
       if (tsp2p) m.applyAll(envelope.m);
       this.#d.setConnected(true);
@@ -173,14 +183,19 @@ export class Inbound {
     // the very gossip that spreads the news. Its alive state counts like any gossiped update
     // (news of its death or departure at a higher or equal incarnation still wins).
     if (tsp2p && envelope.type >= MessageType.Ping) {
-      m.apply({
-        id: senderId,
-        address,
-        port,
-        state: 'alive',
-        inc: envelope.from.inc ?? 0,
-        ...(envelope.from.name !== undefined ? { name: envelope.from.name } : {}),
-      });
+      const inc = envelope.from.inc ?? 0;
+      m.apply(
+        {
+          id: senderId,
+          address,
+          port,
+          state: 'alive',
+          inc,
+          ...(envelope.from.name !== undefined ? { name: envelope.from.name } : {}),
+          ...signedFields(own, inc),
+        },
+        { own: true },
+      );
     }
     const sender = tsp2p ? m.get(senderId) : m.getByAddress(address, port);
     // A leave that gossip delivered before the leaver's own notice: already done.

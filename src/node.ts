@@ -35,7 +35,7 @@ import { createDebugLogger, type Logger } from './logger.js';
 import { type AnnounceDeps, announce, peerFromAnswer } from './membership/announce.js';
 import { FailureDetector } from './membership/failure-detector.js';
 import type { Member, PeerKind } from './membership/member-table.js';
-import { type MemberEvent, Membership } from './membership/membership.js';
+import { type MemberEvent, Membership, startIncarnation } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
 import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
 import { NodeMetrics, refusalReason, timedProbeNet } from './metrics.js';
@@ -56,6 +56,7 @@ import { AuthenticatedTransport } from './security/authenticated-transport.js';
 import { signGossip } from './security/gossip-signature.js';
 import { InboundGuard } from './security/inbound-guard.js';
 import { NetworkKeyring, type SecretInput } from './security/keyring.js';
+import { type RecordAuthority, recordAuthority } from './security/record-signature.js';
 import { SessionKeys } from './security/session-keys.js';
 import { identitySigner } from './security/signature.js';
 import { resolveTls } from './security/tls.js';
@@ -145,6 +146,10 @@ export class Node extends EventEmitter<NodeEvents> {
   /** Pairwise session keys: batches to a member whose key we hold carry a MAC, not a signature. */
   readonly #sessions: SessionKeys;
   readonly #guard: InboundGuard;
+  /** Signs this node's self-record; checks the ones gossip brings (src/security/record-signature.ts). */
+  readonly #records: RecordAuthority;
+  /** The incarnation the last run ended at: the next run starts above it. */
+  #lastIncarnation = -1;
   readonly #keyring: NetworkKeyring;
   /** The protocol requests (`POST /`): src/inbound.ts. */
   readonly #inbound: Inbound;
@@ -170,6 +175,7 @@ export class Node extends EventEmitter<NodeEvents> {
       allowReadable: this.#options.allowReadableIdentity,
     });
     this.#signer = identitySigner(this.#identity);
+    this.#records = recordAuthority(this.#identity);
     this.#sessions = new SessionKeys(this.#identity.id);
     this.#guard = new InboundGuard({
       compat: this.#options.compat === 'gop2p',
@@ -302,7 +308,12 @@ export class Node extends EventEmitter<NodeEvents> {
         timings: this.#options.timings,
         logger: this.#logger,
         maxMembers: this.#options.maxMembers,
+        records: this.#records,
+        // No incarnation is kept on disk: a time-based start outranks what others remember of
+        // an earlier run, and a restart of this object starts above where it stopped.
+        incarnation: Math.max(startIncarnation(Date.now()), this.#lastIncarnation + 1),
         emit: (event, peer) => this.#onMemberEvent(event, peer),
+        onContest: (holder) => this.#run?.detector.probeSoon(holder.peer.id),
       });
       const net = new PeerProbeNet(
         this.#client,
@@ -513,7 +524,11 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     const bytes = this.#payload(data);
     const id = this.#newId();
-    const recipients = [...targets.values()].map((m) => wirePeer(m));
+    // `to` is informational: who the message went to, without their self-records.
+    const recipients = [...targets.values()].map((m) => {
+      const { key: _k, rsig: _s, rinc: _r, tags: _t, topics: _o, ...peer } = wirePeer(m);
+      return peer;
+    });
     const msg = run.outbox.outbound(MessageType.Direct, id, bytes, recipients);
     const report = await run.outbox.deliver(msg, [...targets.values()], options.signal);
     this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
@@ -582,6 +597,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
     run?.links.clear();
+    if (run !== undefined) this.#lastIncarnation = run.membership.incarnation;
     run?.membership.close();
     run?.web?.close();
     await this.#transport.close();
@@ -784,6 +800,7 @@ export class Node extends EventEmitter<NodeEvents> {
       port: self.port,
       id: this.id,
       inc: run.membership.incarnation,
+      rsig: run.membership.selfSignature(),
       xkey: this.#sessions.publicKey,
     };
     if (self.name !== undefined) from.name = self.name;

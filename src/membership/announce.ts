@@ -17,7 +17,7 @@ import { type Random, shuffle } from '../random.js';
 import type { OutboundResponse } from '../transport/transport.js';
 import type { DeliveryFailure } from '../types.js';
 import type { PeerKind } from './member-table.js';
-import type { Membership } from './membership.js';
+import { type Membership, signedFields } from './membership.js';
 
 /** What {@link announce} needs from its node. */
 export interface AnnounceDeps {
@@ -42,7 +42,7 @@ export async function announce(
   signal: AbortSignal,
 ): Promise<DeliveryFailure[]> {
   const seen = new Set<string>([formatHostPort(entryPeer.address, entryPeer.port)]);
-  const candidates: { peer: Peer; kind: PeerKind; inc: number }[] = [];
+  const candidates: { peer: Peer; kind: PeerKind; inc: number; wire: WirePeer }[] = [];
   for (const wire of listed) {
     // An unspecified address in a gop2p list means "where the entry point is".
     const address = isUnspecifiedAddress(wire.address) ? entryHost : wire.address;
@@ -54,6 +54,7 @@ export async function announce(
       peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name),
       kind,
       inc: wire.inc ?? 0,
+      wire,
     });
   }
   const failed: DeliveryFailure[] = [];
@@ -81,10 +82,13 @@ export async function announce(
           d.options.requestTimeoutMs,
         );
         const kind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : c.kind;
+        // Its answer at the address this node dialed; the self-record the entry point listed, when
+        // it states the same (a record that does not check is left out).
         d.membership.join(
           peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name),
           kind,
           c.inc,
+          c.wire,
         );
       } catch (err) {
         if (signal.aborted) return;
@@ -96,6 +100,7 @@ export async function announce(
       }
     }),
   );
+  // News from the entry point: taken only with each member's own signed record (news.ts).
   for (const c of rest) {
     d.membership.apply({
       id: c.peer.id,
@@ -104,6 +109,7 @@ export async function announce(
       state: 'alive',
       inc: c.inc,
       ...(c.peer.name !== undefined ? { name: c.peer.name } : {}),
+      ...(c.kind === 'gop2p' ? { kind: 'gop2p' as const } : signedFields(c.wire, c.inc)),
     });
   }
   return failed;

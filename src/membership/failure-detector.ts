@@ -144,6 +144,16 @@ export class FailureDetector {
     schedule(first);
   }
 
+  /**
+   * Probes the member `id` next, before the rest of the round: a newcomer claims its address,
+   * and whether it still answers decides who holds it.
+   */
+  probeSoon(id: string): void {
+    const at = this.#order.indexOf(id, this.#next);
+    if (at >= this.#next && at < this.#next + 4) return;
+    this.#order.splice(this.#next, 0, id);
+  }
+
   #nextTarget(): Member | undefined {
     const m = this.#o.membership;
     for (let tries = 0; tries < 2; tries++) {

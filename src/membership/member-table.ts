@@ -5,6 +5,7 @@
  */
 
 import { formatHostPort, type Peer } from '../peer.js';
+import type { MemberRecord } from './news.js';
 
 /** What kind of node a member is: a full tsp2p node, or a gop2p node (compat mode). */
 export type PeerKind = 'tsp2p' | 'gop2p';
@@ -26,6 +27,11 @@ export interface Member {
   lastSeen: number;
   /** When the member entered its current state (clock ms). */
   stateSince: number;
+  /**
+   * The member's own statement of its identity fields (`peer`'s address, port and name, and its
+   * tags and topics), signed when it can be passed on. `undefined` for gop2p members.
+   */
+  readonly record?: MemberRecord | undefined;
 }
 
 /** The member table. Self is never in it. */
@@ -74,24 +80,41 @@ export class MemberTable {
   }
 
   /**
-   * Stores `member` as it is, replacing the record with the same id. A live member takes over
-   * the address index from whatever record held that address.
+   * Stores `member` as it is, replacing the record with the same id. The address index keeps a
+   * live holder: another member stated at the same address takes it over only once the holder
+   * is no longer live (two members at one address is news about one of them that is false, or a
+   * restart, which the failure detector settles).
    */
   set(member: Member): void {
-    const old = this.#byId.get(member.peer.id);
-    if (old !== undefined) {
-      const oldKey = formatHostPort(old.peer.address, old.peer.port);
-      if (this.#byAddress.get(oldKey) === member.peer.id) this.#byAddress.delete(oldKey);
-    }
+    const id = member.peer.id;
+    const old = this.#byId.get(id);
     this.#put(member);
     const key = formatHostPort(member.peer.address, member.peer.port);
-    const holder = this.#byAddress.get(key);
-    const holderMember = holder === undefined ? undefined : this.#byId.get(holder);
-    const holderLive =
-      holderMember !== undefined && (holderMember.state === 'alive' || holderMember.state === 'suspect');
-    if (holder === undefined || holder === member.peer.id || !holderLive || member.state === 'alive') {
-      this.#byAddress.set(key, member.peer.id);
+    if (old !== undefined) {
+      const oldKey = formatHostPort(old.peer.address, old.peer.port);
+      if (oldKey !== key && this.#byAddress.get(oldKey) === id) {
+        this.#byAddress.delete(oldKey);
+        this.#reindex(old.peer.address, old.peer.port);
+      }
     }
+    const holderId = this.#byAddress.get(key);
+    const holder = holderId === undefined ? undefined : this.#byId.get(holderId);
+    if (holderId === id) {
+      // The holder left the network: a live member at the same address takes over.
+      if (!isLiveState(member.state)) this.#reindex(member.peer.address, member.peer.port, id);
+    } else if (holder === undefined || !isLiveState(holder.state)) {
+      this.#byAddress.set(key, id);
+      if (!isLiveState(member.state)) this.#reindex(member.peer.address, member.peer.port, id);
+    }
+  }
+
+  /** An alive member at this address (other than `except`) holds it, if there is one. */
+  #reindex(address: string, port: number, except?: string): void {
+    const heir = this.live().find(
+      (m) =>
+        m.state === 'alive' && m.peer.id !== except && m.peer.address === address && m.peer.port === port,
+    );
+    if (heir !== undefined) this.#byAddress.set(formatHostPort(address, port), heir.peer.id);
   }
 
   /** Removes the member with this id, and returns it. */
@@ -100,7 +123,10 @@ export class MemberTable {
     if (member === undefined) return undefined;
     this.#drop(id);
     const key = formatHostPort(member.peer.address, member.peer.port);
-    if (this.#byAddress.get(key) === id) this.#byAddress.delete(key);
+    if (this.#byAddress.get(key) === id) {
+      this.#byAddress.delete(key);
+      this.#reindex(member.peer.address, member.peer.port);
+    }
     return member;
   }
 

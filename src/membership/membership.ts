@@ -23,10 +23,13 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { addressId, type Peer } from '../peer.js';
+import { MAX_INCARNATION } from '../protocol/schema.js';
 import type { Random } from '../random.js';
+import type { RecordAuthority } from '../security/record-signature.js';
 import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
-import { isLive, type MemberUpdate, supersedes } from './merge.js';
+import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
+import { type HeldMember, INC_STEP, judgeNews, type MemberRecord, recordOf } from './news.js';
 import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
 
 /** The member events, by the name the node emits them under. */
@@ -40,8 +43,37 @@ export interface MembershipOptions {
   readonly timings: MembershipTimings;
   readonly logger: Logger;
   readonly maxMembers: number;
+  /** Signs this node's self-record, and checks the records gossip brings (see `news.ts`). */
+  readonly records: RecordAuthority;
+  /**
+   * This node's first incarnation: high enough that, after a restart, it still outranks what
+   * others remember of its last run (see {@link startIncarnation}). @default 0
+   */
+  readonly incarnation?: number;
   /** Called after each transition; the node defers it to emit the event. */
   readonly emit: (event: MemberEvent, peer: Peer) => void;
+  /**
+   * A member stated, on its own word, the address of a live member `holder`: the holder is to
+   * be probed now. It keeps the address until it fails to answer (a restart under a new id).
+   */
+  readonly onContest?: (holder: Member) => void;
+}
+
+/** How an update reached this node. */
+export interface ApplyOptions {
+  /** Apply even if it does not supersede the current record (explicit joins). */
+  readonly force?: boolean;
+  /** The update is the member's own word: its signed envelope's `from`. */
+  readonly own?: boolean;
+}
+
+/**
+ * A first incarnation for a node that keeps none across runs: the seconds since 2025-01-01 UTC,
+ * so that each run starts above what the last one reached by refuting (at most one refutation a
+ * second on average), and far below `MAX_INCARNATION` (2^31 seconds is 68 years).
+ */
+export function startIncarnation(wallMs: number): number {
+  return Math.min(MAX_INCARNATION / 2, Math.max(0, Math.floor((wallMs - Date.UTC(2025, 0, 1)) / 1000)));
 }
 
 interface Suspicion {
@@ -66,7 +98,9 @@ export class Membership {
   readonly #table = new MemberTable();
   readonly #queue = new GossipQueue();
   readonly #suspicions = new Map<string, Suspicion>();
-  #inc = 0;
+  #inc: number;
+  // This node's record signature, for the incarnation it was made at.
+  #selfSig: { readonly inc: number; readonly sig: string } | undefined;
   // False until this node joins a network, and again after it leaves: news that arrives while
   // out of the network (answers to requests sent before leaving) must not bring members back.
   #active = false;
@@ -75,6 +109,26 @@ export class Membership {
 
   constructor(options: MembershipOptions) {
     this.#o = options;
+    this.#inc = Math.min(MAX_INCARNATION, Math.max(0, options.incarnation ?? 0));
+  }
+
+  /**
+   * This node's signature of its self-record at its current incarnation (made once per
+   * incarnation): it goes in `from.rsig` of what this node sends, and in its own updates.
+   */
+  selfSignature(): string {
+    if (this.#selfSig?.inc !== this.#inc) {
+      const self = this.#o.self;
+      const sig = this.#o.records.sign({
+        id: self.id,
+        address: self.address,
+        port: self.port,
+        name: self.name,
+        inc: this.#inc,
+      });
+      this.#selfSig = { inc: this.#inc, sig };
+    }
+    return this.#selfSig.sig;
   }
 
   /** This node's own incarnation. */
@@ -90,9 +144,13 @@ export class Membership {
     return this.#active;
   }
 
-  /** This node as an update: alive at its current incarnation. */
+  /** This node as an update: alive at its current incarnation, with its signed self-record. */
   selfUpdate(): MemberUpdate {
-    return toUpdate(this.#o.self, 'alive', this.#inc);
+    return {
+      ...toUpdate(this.#o.self, 'alive', this.#inc),
+      key: this.#o.records.key,
+      rsig: this.selfSignature(),
+    };
   }
 
   /** The number of live members (self excluded). */
@@ -141,7 +199,7 @@ export class Membership {
    * announcement. A member that had died or left comes back with a higher incarnation, so that
    * news of its departure cannot overturn its return.
    */
-  join(peer: Peer, kind: PeerKind, claimedInc = 0): JoinResult {
+  join(peer: Peer, kind: PeerKind, claimedInc = 0, record?: SignedFields): JoinResult {
     if (!this.#active && this.#left) {
       // Back after a leave: outrank the news of it.
       this.#inc++;
@@ -157,11 +215,18 @@ export class Membership {
     const update: MemberUpdate = {
       ...toUpdate(peer, 'alive', inc),
       ...(kind === 'gop2p' ? { kind: 'gop2p' } : {}),
+      ...(kind === 'tsp2p' && record !== undefined ? signedFields(record, claimedInc, inc) : {}),
     };
     const wasLive = cur !== undefined && isLive(cur.state);
-    this.apply(update, true);
-    const member = this.#table.get(peer.id)!;
-    return { member, joined: !wasLive };
+    // Its own word: its signed connect, or its answer at the address this node dialed. A record
+    // that does not check is left out, not the member.
+    if (!this.apply(update, { force: true, own: true }) && update.rsig !== undefined) {
+      const { key: _k, rsig: _s, rinc: _r, ...unsigned } = update;
+      this.apply(unsigned, { force: true, own: true });
+    }
+    // Undefined only when the table is full (callers check hasRoom() first).
+    const member = (this.#table.get(peer.id) ?? cur) as Member;
+    return { member, joined: !wasLive && member !== undefined && isLive(member.state) };
   }
 
   /**
@@ -174,7 +239,10 @@ export class Membership {
   leave(id: string, inc = 0): Member | undefined {
     const cur = this.#table.get(id);
     if (cur === undefined || !isLive(cur.state)) return undefined;
-    this.apply(toUpdate(cur.peer, 'left', Math.max(cur.incarnation, inc), cur.kind), true);
+    this.apply(toUpdate(cur.peer, 'left', Math.max(cur.incarnation, inc), cur.kind), {
+      force: true,
+      own: true,
+    });
     return cur;
   }
 
@@ -193,15 +261,33 @@ export class Membership {
   }
 
   /**
-   * Applies one update (gossiped, synced or local). Returns whether it changed anything.
+   * Applies one update (gossiped, synced, the member's own word, or local). Returns whether it
+   * changed anything. Who may say what is decided first (`news.ts`): news that does not pass is
+   * ignored.
    *
-   * @param force - apply even if it does not supersede the current record (explicit joins)
+   * @param options - `true` is `{ force: true }` (local news: a suspicion, an expiry)
    */
-  apply(update: MemberUpdate, force = false): boolean {
+  apply(update: MemberUpdate, options: ApplyOptions | boolean = {}): boolean {
     if (!this.#active) return false;
+    const { force = false, own = false } = typeof options === 'boolean' ? { force: options } : options;
     if (update.id === this.#o.self.id) return this.#aboutSelf(update);
+    // Another id at this node's own address: false (this node is there), and probing it would
+    // reach this node itself.
+    if (update.address === this.#o.self.address && update.port === this.#o.self.port) {
+      this.#o.logger.debug('ignoring membership news', { id: update.id, why: 'self_address' });
+      return false;
+    }
+    // A gop2p member's id is its address, whatever id the news gives it.
+    if (update.kind === 'gop2p') {
+      const id = addressId(update.address, update.port);
+      if (id !== update.id) return this.apply({ ...update, id }, options);
+    }
     const cur = this.#table.get(update.id);
-    const curUpdate = cur === undefined ? undefined : memberUpdate(cur);
+    const verdict = judgeNews(update, cur, own, this.#signed(update, cur));
+    if (verdict.kind === 'ignore') {
+      this.#o.logger.debug('ignoring membership news', { id: update.id, why: verdict.reason });
+      return false;
+    }
 
     // Another node's suspicion of a member we already suspect is a confirmation.
     if (
@@ -213,7 +299,19 @@ export class Membership {
       if (update.by !== undefined) this.#confirm(cur, update.by);
       return false;
     }
-    if (!force && !supersedes(update, curUpdate)) return false;
+    // Another live member at that address: on the newcomer's own word, the holder is probed at
+    // once, and keeps the address until it fails to answer; third-party news evicts no one.
+    if (own && isLive(update.state)) {
+      this.#contest(update.id, cur === undefined || verdict.identityChanged ? peerOf(update) : cur.peer);
+    }
+    const newer = cur === undefined || compareState(update, cur) > 0;
+    if (!force && !newer) {
+      // Older or equal news; the member's identity may still have moved on (a newer record).
+      if (cur !== undefined && verdict.identityChanged) return this.#restate(cur, update, verdict.record);
+      if (cur !== undefined && verdict.record !== cur.record)
+        this.#table.set({ ...cur, record: verdict.record });
+      return false;
+    }
     // News of a member we never knew joins it, suspect or not (dropping a suspect would make the
     // view depend on the order news arrives in); departures are remembered, so that stale news
     // cannot bring them in later. A member entering the network, new or back, needs room.
@@ -222,21 +320,18 @@ export class Membership {
       return false;
     }
     const prev: MemberState | undefined = cur?.state;
-    const peer = peerOf(update);
-    const addressChanged =
-      cur !== undefined &&
-      (cur.peer.address !== peer.address || cur.peer.port !== peer.port || cur.peer.name !== peer.name);
+    const addressChanged = verdict.identityChanged;
     const kind: PeerKind = update.kind === 'gop2p' ? 'gop2p' : (cur?.kind ?? 'tsp2p');
     const now = this.#o.clock.now();
-    // A live member pushes any other live record off its address: two nodes cannot listen there.
-    if (isLive(update.state)) this.#evictAddressHolder(update);
+    const peer = cur === undefined || addressChanged ? peerOf(update) : cur.peer;
     const member: Member = {
-      peer: update.state === 'alive' || cur === undefined ? peer : cur.peer,
+      peer,
       kind,
       state: update.state,
       incarnation: update.inc,
       lastSeen: cur?.lastSeen ?? now,
       stateSince: prev === update.state ? (cur?.stateSince ?? now) : now,
+      record: verdict.record,
     };
     this.#table.set(member);
     this.#queue.enqueue(memberUpdate(member, update.by));
@@ -338,29 +433,77 @@ export class Membership {
   }
 
   #aboutSelf(update: MemberUpdate): boolean {
-    if (update.state === 'alive') {
+    // News beyond what anyone can hold of this node (others take at most INC_STEP above its
+    // record) changes nothing anywhere: refuting it would only spend incarnations.
+    if (update.inc > this.#inc + INC_STEP) return false;
+    const self = this.#o.self;
+    const sameIdentity =
+      update.address === self.address &&
+      update.port === self.port &&
+      (update.name || undefined) === self.name &&
+      update.kind === undefined &&
+      (update.tags === undefined || Object.keys(update.tags).length === 0) &&
+      (update.topics === undefined || update.topics.length === 0);
+    if (update.state === 'alive' && sameIdentity) {
       // An entry point raised our incarnation on a rejoin: adopt it.
       if (update.inc > this.#inc) this.#inc = update.inc;
       return false;
     }
-    // Someone believes this node is suspect, dead or gone: refute with a higher incarnation.
+    // Someone believes this node is suspect, dead or gone, or elsewhere, or named otherwise:
+    // refute with a higher incarnation, and this node's own signed record.
     if (update.inc >= this.#inc) {
-      this.#inc = update.inc + 1;
+      const inc = update.inc + 1;
+      if (inc > MAX_INCARNATION) return false;
+      this.#inc = inc;
       this.#queue.enqueue(this.selfUpdate());
-      this.#o.logger.info('refuted news of this node', { state: update.state, inc: this.#inc });
+      this.#o.logger.info('refuted news of this node', {
+        state: update.state,
+        inc: this.#inc,
+        ...(sameIdentity ? {} : { address: `${update.address}:${update.port}` }),
+      });
       return true;
     }
     return false;
   }
 
-  #evictAddressHolder(update: MemberUpdate): void {
-    const holder = this.#table.getByAddress(update.address, update.port);
-    if (holder === undefined || holder.peer.id === update.id) return;
-    if (!isLive(holder.state)) return;
-    // The old holder is gone without a word: it failed (a restart with a new identity).
-    this.#clearSuspicion(holder.peer.id);
-    this.#table.set({ ...holder, state: 'dead', stateSince: this.#o.clock.now() });
-    this.#o.emit('member:fail', holder.peer);
+  /** Whether the update's record is its subject's signature (`undefined`: it carries none). */
+  #signed(update: MemberUpdate, cur: Member | undefined): boolean | undefined {
+    if (update.rsig === undefined || update.key === undefined || update.kind === 'gop2p') return undefined;
+    const r = cur?.record;
+    // The record this node holds, already checked: the same signature over the same fields.
+    if (
+      r?.sig === update.rsig &&
+      r.key === update.key &&
+      r.inc === (update.rinc ?? update.inc) &&
+      cur !== undefined &&
+      update.address === cur.peer.address &&
+      update.port === cur.peer.port &&
+      (update.name || undefined) === cur.peer.name
+    ) {
+      return true;
+    }
+    return this.#o.records.verify(recordOf(update), update.key, update.rsig);
+  }
+
+  /** The member's identity moved on (a newer record) while its state news is not newer. */
+  #restate(cur: Member, update: MemberUpdate, record: MemberRecord | undefined): boolean {
+    const peer = peerOf(update);
+    const member: Member = { ...cur, peer, record };
+    this.#table.set(member);
+    this.#queue.enqueue(memberUpdate(member));
+    if (isLive(member.state)) this.#o.emit('member:update', member.peer);
+    return true;
+  }
+
+  /** `id`, on its own word, is at `peer`'s address: a live other holder of it is probed now. */
+  #contest(id: string, peer: Peer): void {
+    const holder = this.#table.getByAddress(peer.address, peer.port);
+    if (holder === undefined || holder.peer.id === id || !isLive(holder.state)) return;
+    this.#o.logger.info('a member states the address of another: probing the holder', {
+      holder: holder.peer.id,
+      newcomer: id,
+    });
+    this.#o.onContest?.(holder);
   }
 
   #startSuspicion(member: Member, by: string | undefined): void {
@@ -417,10 +560,53 @@ export class Membership {
   }
 }
 
-/** A member record as an update. */
+/** A member record as an update, with the member's signed self-record when this node holds one. */
 export function memberUpdate(m: Member, by?: string): MemberUpdate {
   const u = toUpdate(m.peer, m.state, m.incarnation, m.kind);
-  return by !== undefined && m.state === 'suspect' ? { ...u, by } : u;
+  const r = m.record;
+  const out: { -readonly [K in keyof MemberUpdate]: MemberUpdate[K] } = u;
+  if (r?.sig !== undefined && r.key !== undefined) {
+    out.key = r.key;
+    out.rsig = r.sig;
+    if (r.inc !== m.incarnation) out.rinc = r.inc;
+  }
+  if (r?.tags !== undefined) out.tags = r.tags;
+  if (r?.topics !== undefined) out.topics = r.topics;
+  if (by !== undefined && m.state === 'suspect') out.by = by;
+  return out;
+}
+
+/** A member's own signed statement of its identity, as its envelope's `from` carries it. */
+export interface SignedFields {
+  readonly key?: string | undefined;
+  readonly rsig?: string | undefined;
+  readonly rinc?: number | undefined;
+  readonly tags?: Record<string, string> | undefined;
+  readonly topics?: string[] | undefined;
+}
+
+/**
+ * The record fields of `f` for an update at incarnation `updateInc` (only those present).
+ *
+ * @param inc - the incarnation `f` came with (its `rinc` defaults to it)
+ */
+export function signedFields(f: SignedFields, inc: number, updateInc = inc): Partial<MemberUpdate> {
+  const out: { -readonly [K in keyof MemberUpdate]?: MemberUpdate[K] } = {};
+  if (f.key !== undefined && f.rsig !== undefined) {
+    out.key = f.key;
+    out.rsig = f.rsig;
+    const rinc = f.rinc ?? inc;
+    if (rinc !== updateInc) out.rinc = rinc;
+  }
+  if (f.tags !== undefined) out.tags = f.tags;
+  if (f.topics !== undefined) out.topics = f.topics;
+  return out;
+}
+
+/** Compares the state part of news: (incarnation, rank of state). */
+function compareState(u: MemberUpdate, m: Member): number {
+  if (u.inc !== m.incarnation) return u.inc - m.incarnation;
+  return STATE_RANK[u.state] - STATE_RANK[m.state];
 }
 
 function toUpdate(peer: Peer, state: MemberState, inc: number, kind?: PeerKind): MemberUpdate {

@@ -14,6 +14,10 @@
  * itself raises its incarnation (to refute) - or an entry point, when a departed member joins
  * again.
  *
+ * This order is the state part of the rule. Who may say what about a member - its address,
+ * port, name, tags and topics only the member itself, and its incarnation only within a bounded
+ * step - is decided first, by `news.ts`: `Membership` applies the order only to news that passed.
+ *
  * @module
  */
 
@@ -32,6 +36,20 @@ export interface MemberUpdate {
   readonly by?: string;
   /** `'gop2p'` for a gop2p member, which cannot take part in probing and sync. */
   readonly kind?: 'gop2p';
+  /** The member's own public key (base64url), to check `rsig` with. */
+  readonly key?: string;
+  /**
+   * The member's signature of its self-record: `id`, `address`, `port`, `name`, `tags`,
+   * `topics` at incarnation `rinc` (see `src/security/record-signature.ts`). Only the member
+   * can make it, so only it can change those fields (see `news.ts`).
+   */
+  readonly rsig?: string;
+  /** The incarnation the record was signed at; absent: `inc`. */
+  readonly rinc?: number;
+  /** Self-record tags (rooms; none set yet). */
+  readonly tags?: Record<string, string>;
+  /** Self-record topics (rooms; none set yet). */
+  readonly topics?: string[];
 }
 
 /** The rank of each state at equal incarnation. */

@@ -20,6 +20,9 @@ export type SealMembership = (
   extra: { m?: readonly WireMemberUpdate[]; target?: WirePeer },
 ) => Sealed;
 
+/** The answer to a ping that names another node as its `target`: 421 Misdirected Request. */
+export const MISDIRECTED = 421;
+
 /** {@link ProbeNet} over HTTP (or any transport). */
 export class PeerProbeNet implements ProbeNet {
   readonly #client: PeerClient;
@@ -47,9 +50,11 @@ export class PeerProbeNet implements ProbeNet {
       m = [memberUpdate(cur), ...m.filter((u) => u.id !== cur.peer.id)];
     }
     try {
+      // A tsp2p ping names the member it probes (`target`): whoever else answers at that
+      // address (a restart under a new id, a squatter) says so, and the probe fails.
       const res = await this.#client.request(
         destination(member),
-        this.#seal(MessageType.Ping, m ? { m } : {}),
+        this.#seal(MessageType.Ping, m ? { m, target: wirePeer(member) } : {}),
         signal,
         timeoutMs,
       );
@@ -57,8 +62,8 @@ export class PeerProbeNet implements ProbeNet {
         // A tsp2p node that answers 403 does not count this node as a member: it was restarted
         // and has not joined again, or it left. It answers, but it is not in the network, and
         // it cannot refute a suspicion: the probe failed. (If only this node is unknown to it,
-        // the indirect probes that follow succeed.)
-        if (res.status === 403) return false;
+        // the indirect probes that follow succeed.) 421: another node answers at that address.
+        if (res.status === 403 || res.status === MISDIRECTED) return false;
         if (res.status === 200) this.#merge(res.body);
       }
       return true;
@@ -140,10 +145,18 @@ function destination(m: Member): { address: string; port: number; kind: Member['
   return { address: m.peer.address, port: m.peer.port, kind: m.kind };
 }
 
-/** A member as a wire peer, with its incarnation. */
+/** A member as a wire peer, with its incarnation (and its signed self-record, when held). */
 export function wirePeer(m: Member): WirePeer {
   const w: WirePeer = { address: m.peer.address, port: m.peer.port, inc: m.incarnation };
   if (m.kind === 'tsp2p') w.id = m.peer.id;
   if (m.peer.name !== undefined) w.name = m.peer.name;
+  const r = m.record;
+  if (r?.sig !== undefined && r.key !== undefined) {
+    w.key = r.key;
+    w.rsig = r.sig;
+    if (r.inc !== m.incarnation) w.rinc = r.inc;
+  }
+  if (r?.tags !== undefined) w.tags = r.tags;
+  if (r?.topics !== undefined) w.topics = r.topics;
   return w;
 }

@@ -59,14 +59,45 @@ export const FIELD_LIMITS = Object.freeze({
   recipients: 1024,
 });
 
+/**
+ * The highest incarnation a member may have: 2^31. Anything above it is refused, so a member
+ * always has room to refute (see `src/membership/news.ts`).
+ */
+export const MAX_INCARNATION = 2 ** 31;
+
+const Incarnation = z.int().min(0).max(MAX_INCARNATION);
+
+/** A self-record's signature (see `src/security/record-signature.ts`): base64url, 86 characters. */
+const RecordSignature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'expected a base64url Ed25519 signature');
+
+/** A self-record's tags: a small string map (designed in for rooms; tsp2p sets none yet). */
+const Tags = z
+  .record(z.string().min(1).max(32), z.string().max(128))
+  .refine((t) => Object.keys(t).length <= 16, 'at most 16 tags');
+
+/** A self-record's topics: a list of names (designed in for rooms; tsp2p sets none yet). */
+const Topics = z.array(z.string().min(1).max(64)).max(32);
+
 /** A peer as it appears on the wire: in `from`, in `to`, and in a connect answer's member list. */
 export const WirePeerSchema = z.object({
   address: z.string().min(1).max(FIELD_LIMITS.address),
   port: z.int().min(1).max(65535),
   id: z.string().min(1).max(FIELD_LIMITS.id).optional(),
   name: z.string().max(FIELD_LIMITS.name).optional(),
-  /** The member's incarnation (tsp2p only). */
-  inc: z.int().min(0).optional(),
+  /** The member's incarnation (tsp2p only), at most {@link MAX_INCARNATION}. */
+  inc: Incarnation.optional(),
+  /**
+   * The member's signature of its self-record `{id, address, port, name, tags, topics}` at
+   * incarnation `rinc` (absent: `inc`), with its key in `key`: lets gossip carry the record to
+   * nodes the member never talked to (see `src/security/record-signature.ts`).
+   */
+  rsig: RecordSignature.optional(),
+  /** The incarnation `rsig` was made at, when it is not `inc`. */
+  rinc: Incarnation.optional(),
+  /** Self-record tags (see {@link Tags}). */
+  tags: Tags.optional(),
+  /** Self-record topics (see {@link Topics}). */
+  topics: Topics.optional(),
   /**
    * The sender's raw Ed25519 public key, base64url (43 characters); its fingerprint is `id`.
    * Set in a signed envelope's `from` (see `src/security/signature.ts`).
@@ -98,9 +129,20 @@ export const MemberUpdateSchema = z.object({
   port: z.int().min(1).max(65535),
   name: z.string().max(FIELD_LIMITS.name).optional(),
   state: z.enum(['alive', 'suspect', 'dead', 'left']),
-  inc: z.int().min(0),
+  inc: Incarnation,
   by: z.string().min(1).max(FIELD_LIMITS.id).optional(),
   kind: z.literal('gop2p').optional(),
+  /** The member's own public key: `rsig` is checked against it, and it against `id`. */
+  key: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'expected a base64url Ed25519 public key')
+    .optional(),
+  /** The member's signature of its self-record (see {@link WirePeerSchema}'s `rsig`). */
+  rsig: RecordSignature.optional(),
+  /** The incarnation `rsig` was made at, when it is not `inc`. */
+  rinc: Incarnation.optional(),
+  tags: Tags.optional(),
+  topics: Topics.optional(),
 });
 
 /** A membership update on the wire. */

@@ -3,14 +3,16 @@
  * {@link ManualClock} whose events and log lines are recorded.
  */
 
+import { createHash } from 'node:crypto';
 import { ManualClock } from '../../src/clock.js';
 import type { LogFields, Logger } from '../../src/logger.js';
-import type { MemberState, PeerKind } from '../../src/membership/member-table.js';
-import { type MemberEvent, Membership } from '../../src/membership/membership.js';
+import type { Member, MemberState, PeerKind } from '../../src/membership/member-table.js';
+import { type MemberEvent, Membership, type MembershipOptions } from '../../src/membership/membership.js';
 import type { MemberUpdate } from '../../src/membership/merge.js';
 import { LAN, type MembershipTimings } from '../../src/membership/timings.js';
 import { addressId, type Peer } from '../../src/peer.js';
 import { SeededRandom } from '../../src/random.js';
+import { type RecordAuthority, recordBytes, type SelfRecord } from '../../src/security/record-signature.js';
 
 /** The address every test peer listens at. */
 export const HOST = '127.0.0.1';
@@ -20,15 +22,49 @@ export function peer(id: string, port: number, name?: string): Peer {
   return name === undefined ? { id, address: HOST, port } : { id, address: HOST, port, name };
 }
 
-/** An update about `p`. */
+/**
+ * Self-record signatures for unit tests, whose peers have ids like `'a'` rather than key
+ * fingerprints: member `x`'s key is {@link recordKey}`('x')` and its signature of a record is a
+ * digest of the record's canonical bytes under that key, shaped as the wire wants them (43 and 86
+ * base64url characters). Only the helpers here make them, so news "signed by its subject" and
+ * news that is not stay apart, as with Ed25519 (real signatures are tested in the security tests
+ * and the property tests).
+ */
+export function testRecords(selfId: string): RecordAuthority {
+  const fake = (record: SelfRecord, key: string): string =>
+    createHash('sha512').update(key).update(recordBytes(record)).digest('base64url');
+  return {
+    key: recordKey(selfId),
+    sign: (record) => fake(record, recordKey(selfId)),
+    verify: (record, key, sig) => key === recordKey(record.id) && sig === fake(record, key),
+  };
+}
+
+/** The test key of member `id` (see {@link testRecords}). */
+export function recordKey(id: string): string {
+  return createHash('sha256').update(`key-${id}`).digest('base64url');
+}
+
+/** `p`'s own signature of its record at `inc` (see {@link testRecords}). */
+export function recordSig(p: Peer, inc: number): string {
+  return testRecords(p.id).sign({ id: p.id, address: p.address, port: p.port, name: p.name, inc });
+}
+
+/**
+ * An update about `p`, carrying `p`'s own signed self-record at `inc` (what gossip carries from
+ * a member that stated it), unless `unsigned`.
+ */
 export function update(
   p: Peer,
   state: MemberState,
   inc: number,
-  extra: { by?: string; kind?: 'gop2p' } = {},
+  extra: { by?: string; kind?: 'gop2p'; unsigned?: boolean } = {},
 ): MemberUpdate {
-  const u: MemberUpdate = { id: p.id, address: p.address, port: p.port, state, inc, ...extra };
-  return p.name === undefined ? u : { ...u, name: p.name };
+  const { unsigned, ...rest } = extra;
+  const u: MemberUpdate = { id: p.id, address: p.address, port: p.port, state, inc, ...rest };
+  const named = p.name === undefined ? u : { ...u, name: p.name };
+  if (unsigned === true || extra.kind === 'gop2p') return named;
+  return { ...named, key: recordKey(p.id), rsig: recordSig(p, inc) };
 }
 
 /** A gop2p peer: its id is its address. */
@@ -83,6 +119,12 @@ export interface MembershipHarnessOptions {
   readonly maxMembers?: number;
   readonly seed?: number;
   readonly clock?: ManualClock;
+  /** Self-record signatures. @default {@link testRecords} */
+  readonly records?: RecordAuthority;
+  /** The first incarnation. @default 0 */
+  readonly incarnation?: number;
+  /** See {@link MembershipOptions.onContest}. */
+  readonly onContest?: (holder: Member) => void;
 }
 
 /** A {@link Membership} on a manual clock, recording its events. */
@@ -100,6 +142,9 @@ export function membershipHarness(options: MembershipHarnessOptions = {}): Membe
     timings,
     logger,
     maxMembers: options.maxMembers ?? 1_000,
+    records: options.records ?? testRecords(self.id),
+    ...(options.incarnation !== undefined ? { incarnation: options.incarnation } : {}),
+    ...(options.onContest !== undefined ? { onContest: options.onContest } : {}),
     emit: (event, p) => {
       events.push({ event, id: p.id, peer: p });
     },

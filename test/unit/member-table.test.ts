@@ -63,15 +63,18 @@ describe('MemberTable', () => {
     assert.equal(table.getByAddress('127.0.0.1', 6001)?.peer.id, 'a');
   });
 
-  test('a live newcomer at a known address takes the address; the old record stays until removed', () => {
+  test('a live newcomer at a live member’s address does not take it until the holder is gone', () => {
+    // Issue 19: a newcomer (or a squatter) takes a live member's address only once the holder
+    // failed its probes; the table keeps the holder meanwhile.
     const table = new MemberTable();
     const old = member(peer('old', '127.0.0.1', 5001));
     table.set(old);
     table.set(member(peer('new', '127.0.0.1', 5001), { now: 200 }));
-    assert.equal(table.getByAddress('127.0.0.1', 5001)?.peer.id, 'new', 'a restart with a new id');
-    assert.equal(table.get('old'), old, 'the membership layer declares it dead; the table keeps it');
+    assert.equal(table.getByAddress('127.0.0.1', 5001)?.peer.id, 'old', 'the live holder keeps it');
     assert.equal(table.size, 2);
-    assert.equal(table.remove('old'), old);
+    table.set({ ...old, state: 'dead' });
+    assert.equal(table.getByAddress('127.0.0.1', 5001)?.peer.id, 'new', 'a restart with a new id');
+    assert.equal(table.remove('old')?.peer.id, 'old');
     assert.equal(table.getByAddress('127.0.0.1', 5001)?.peer.id, 'new', 'removing the old one keeps the new');
   });
 
@@ -88,16 +91,19 @@ describe('MemberTable', () => {
     assert.equal(table.getByAddress('127.0.0.1', 5001)?.peer.id, 'late');
   });
 
-  test('moving a member onto another member’s address takes the address; the other stays', () => {
+  test('moving a member onto another member’s address leaves the live holder there; it takes it once the holder is gone', () => {
+    // Issue 19: was "takes the address".
     const table = new MemberTable();
     table.set(member(peer('a', '127.0.0.1', 5001)));
     table.set(member(peer('b', '127.0.0.1', 5002)));
     table.set(member(peer('a', '127.0.0.1', 5002), { now: 1 }));
     assert.equal(table.getByAddress('127.0.0.1', 5001), undefined);
+    assert.equal(table.getByAddress('127.0.0.1', 5002)?.peer.id, 'b');
+    table.remove('b');
     assert.equal(table.getByAddress('127.0.0.1', 5002)?.peer.id, 'a');
     assert.deepEqual(
       table.all().map((m) => m.peer.id),
-      ['a', 'b'],
+      ['a'],
     );
   });
 

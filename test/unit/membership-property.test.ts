@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { MemberState } from '../../src/membership/member-table.js';
 import { compareUpdates, type MemberUpdate } from '../../src/membership/merge.js';
 import { addressId } from '../../src/peer.js';
-import { HOST, membershipHarness, peer, viewOf } from '../helpers/unit-membership.js';
+import { HOST, membershipHarness, peer, update, viewOf } from '../helpers/unit-membership.js';
 
 // Reproduce a failure with TSP2P_SEED=<seed printed below>.
 const SEED = process.env.TSP2P_SEED === undefined ? 20261204 : Number(process.env.TSP2P_SEED);
@@ -25,7 +25,9 @@ const STATES: readonly MemberState[] = ['alive', 'suspect', 'dead', 'left'];
 /**
  * News about six tsp2p members and two gop2p members, never about this node. Each tsp2p member
  * moves between two ports of its own (an address change, never a takeover of another member's
- * address); a gop2p member's id is its address, so it stays put.
+ * address); a gop2p member's id is its address, so it stays put. A tsp2p update carries its
+ * member's signed self-record (issue 19: only the member changes its address or name), and a
+ * member states one address and name per incarnation, as a real one does.
  */
 const TSP2P = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
 const GOP2P_PORTS = [7001, 7002] as const;
@@ -33,21 +35,14 @@ const GOP2P_PORTS = [7001, 7002] as const;
 const tsp2pUpdate: fc.Arbitrary<MemberUpdate> = fc
   .record({
     i: fc.nat(TSP2P.length - 1),
-    portOffset: fc.nat(1),
-    name: fc.constantFrom(undefined, 'x', 'y'),
     state: fc.constantFrom(...STATES),
     inc: fc.nat(3),
     by: fc.constantFrom(undefined, 'p', 'q', 'r'),
   })
-  .map(({ i, portOffset, name, state, inc, by }) => ({
-    id: TSP2P[i]!,
-    address: HOST,
-    port: 5000 + 10 * i + portOffset,
-    state,
-    inc,
-    ...(name === undefined ? {} : { name }),
-    ...(by === undefined || state !== 'suspect' ? {} : { by }),
-  }));
+  .map(({ i, state, inc, by }) => {
+    const p = peer(TSP2P[i]!, 5000 + 10 * i + (inc % 2), [undefined, 'x', 'y'][(inc + i) % 3]);
+    return update(p, state, inc, by === undefined || state !== 'suspect' ? {} : { by });
+  });
 
 const gop2pUpdate: fc.Arbitrary<MemberUpdate> = fc
   .record({

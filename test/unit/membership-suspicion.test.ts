@@ -196,13 +196,18 @@ describe('Membership: news about this node', () => {
       assert.equal(h.membership.apply(update(self, state, 0, { by: 'b' })), true);
       assert.equal(h.membership.incarnation, 1);
       assert.deepEqual(h.membership.piggyback(), [update(self, 'alive', 1)]);
-      // Someone else saw it at a higher incarnation: go above that.
-      h.membership.apply(update(self, state, 7));
-      assert.equal(h.membership.incarnation, 8);
-      assert.deepEqual(h.membership.selfUpdate(), update(self, 'alive', 8));
+      // Someone else saw it at a higher incarnation (at most INC_STEP above: issue 19): go above that.
+      h.membership.apply(update(self, state, 2));
+      assert.equal(h.membership.incarnation, 3);
+      assert.deepEqual(h.membership.selfUpdate(), update(self, 'alive', 3));
       // Old news is already refuted.
-      assert.equal(h.membership.apply(update(self, state, 3)), false);
-      assert.equal(h.membership.incarnation, 8);
+      assert.equal(h.membership.apply(update(self, state, 1)), false);
+      assert.equal(h.membership.incarnation, 3);
+      // News beyond what anyone can hold of this node is not refuted: it would only spend
+      // incarnations (nobody else takes it, see news.ts).
+      assert.equal(h.membership.apply(update(self, state, 3 + 2)), false);
+      assert.equal(h.membership.apply(update(self, state, Number.MAX_SAFE_INTEGER)), false);
+      assert.equal(h.membership.incarnation, 3);
       assert.deepEqual(h.take(), []);
       assert.equal(h.membership.get(self.id), undefined, 'self is never in its own table');
     });
@@ -211,11 +216,26 @@ describe('Membership: news about this node', () => {
   test('news that this node is alive at a higher incarnation is adopted, without refuting', () => {
     const h = harness();
     while (h.membership.piggyback().length > 0);
-    assert.equal(h.membership.apply(update(h.self, 'alive', 4)), false);
-    assert.equal(h.membership.incarnation, 4);
+    // An entry point raises it by one on a return (issue 19: never more).
+    assert.equal(h.membership.apply(update(h.self, 'alive', 1)), false);
+    assert.equal(h.membership.incarnation, 1);
     assert.deepEqual(h.membership.piggyback(), []);
-    h.membership.apply(update(h.self, 'alive', 2));
-    assert.equal(h.membership.incarnation, 4);
+    h.membership.apply(update(h.self, 'alive', 0));
+    assert.equal(h.membership.incarnation, 1);
+    h.membership.apply(update(h.self, 'alive', 4));
+    assert.equal(h.membership.incarnation, 1, 'more than one step above: not adopted');
+  });
+
+  test('news that puts this node at another address or name is refuted at once', () => {
+    const h = harness();
+    while (h.membership.piggyback().length > 0);
+    const elsewhere = { ...h.self, address: '127.0.0.2' };
+    assert.equal(h.membership.apply(update(elsewhere, 'alive', 0)), true);
+    assert.equal(h.membership.incarnation, 1);
+    assert.deepEqual(h.membership.piggyback(), [update(h.self, 'alive', 1)]);
+    assert.equal(h.membership.apply(update({ ...h.self, name: 'mallory' }, 'alive', 1)), true);
+    assert.equal(h.membership.apply(update({ ...h.self, port: 1 }, 'alive', 2, { unsigned: true })), true);
+    assert.equal(h.membership.incarnation, 3);
   });
 
   test('suspect() of this node does nothing', () => {
@@ -309,26 +329,28 @@ describe('Membership: leaving, limits, addresses, gossip, tombstones', () => {
     assert.equal(h.membership.get('a')?.state, 'dead');
   });
 
-  test('address takeover: a new id alive at a member address fails the old holder, once', async () => {
-    const h = harness();
-    h.membership.suspect('a');
-    h.take();
+  test('address takeover: a new id at a member address fails no one; the holder keeps it until it fails', async () => {
+    // Issue 19: was "fails the old holder at once" (a squatter's gossip evicted live members).
+    const contested: string[] = [];
+    const h = membershipHarness({ timings: TIMINGS, onContest: (m) => contested.push(m.peer.id) });
+    h.joinAll([A, B, C, D, E]);
     const newcomer = peer('a2', A.port, 'ann');
+    // Third-party news of it (with its own record): it joins, and nobody is failed or probed.
     assert.equal(h.membership.apply(update(newcomer, 'alive', 0)), true);
-    assert.deepEqual(h.take(), ['member:fail a', 'member:join a2']);
-    assert.equal(h.membership.get('a')?.state, 'dead');
+    assert.deepEqual(h.take(), ['member:join a2']);
+    assert.equal(h.membership.get('a')?.state, 'alive');
+    assert.equal(h.membership.getByAddress(A.address, A.port)?.peer.id, 'a', 'the holder keeps the address');
+    assert.deepEqual(contested, []);
+    // Its own word (its signed request): the holder is probed at once, and still not failed.
+    h.membership.apply(update(newcomer, 'alive', 0), { own: true });
+    assert.deepEqual(contested, ['a']);
+    assert.equal(h.membership.get('a')?.state, 'alive');
+    // The holder fails its probes (a restart under a new id): then the newcomer holds the address.
+    h.membership.suspect('a');
+    await h.clock.advance(deadline(h, 0));
+    assert.deepEqual(h.take(), ['member:suspect a', 'member:fail a']);
     assert.equal(h.membership.getByAddress(A.address, A.port)?.peer.id, 'a2');
     assert.equal(h.membership.liveMember(undefined, A.address, A.port)?.peer.id, 'a2');
-    // The old holder's suspicion was cancelled with it: no second failure.
-    assert.equal(h.clock.pending, 0);
-    await h.clock.advance(10 * deadline(h, 0));
-    assert.deepEqual(h.take(), []);
-    // A tombstone at the address is no holder to evict.
-    const third = peer('a3', A.port);
-    h.membership.apply(update(newcomer, 'left', 0));
-    h.take();
-    h.membership.apply(update(third, 'alive', 0));
-    assert.deepEqual(h.take(), ['member:join a3']);
   });
 
   test('piggyback hands out each update retransmitLimit times, at most maxPiggyback at once', () => {

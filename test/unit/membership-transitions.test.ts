@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MemberState } from '../../src/membership/member-table.js';
 import { memberUpdate } from '../../src/membership/membership.js';
-import { gopPeer, membershipHarness, peer, update } from '../helpers/unit-membership.js';
+import {
+  gopPeer,
+  membershipHarness,
+  peer,
+  recordKey,
+  recordSig,
+  update,
+} from '../helpers/unit-membership.js';
 
 const A = peer('a', 5001, 'ann');
 const B = peer('b', 5002, 'bob');
@@ -335,11 +342,17 @@ describe('Membership: transitions and their events', () => {
       name: 'me',
       state: 'alive',
       inc: 0,
+      // Issue 19: this node's own signed self-record rides with it.
+      key: recordKey('self'),
+      rsig: recordSig(h.self, 0),
     });
     assert.deepEqual(
       s.slice(1).map((x) => `${x.id} ${x.state}@${x.inc}`),
       ['a alive@0', 'b dead@0'],
     );
-    assert.deepEqual(memberUpdate(h.membership.get('a')!), update(A, 'alive', 0));
+    // Joined on its own unsigned word: no record to pass on.
+    assert.deepEqual(memberUpdate(h.membership.get('a')!), update(A, 'alive', 0, { unsigned: true }));
+    // Heard with its signed record: the record is passed on as it came.
+    assert.deepEqual(memberUpdate(h.membership.get('b')!), update(B, 'dead', 0));
   });
 });
