@@ -99,10 +99,17 @@ export function checkKeyFileMode(path: string, allowReadable = false): void {
 
 /**
  * The identity stored at `path` as PKCS#8 PEM, created there (mode 0600) when the file does not
- * exist. An existing file must be private to its owner (see {@link checkKeyFileMode}).
+ * exist: a node keeps its id across restarts. Passing the path as the `identity` option does the
+ * same inside `new Node()`; this gives the identity (and its id) before the node exists. An
+ * existing file must be private to its owner (see {@link checkKeyFileMode}).
  *
  * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when the file cannot be read or written,
- *   holds no private key, or is readable by others.
+ *   holds no Ed25519 PEM key, or is readable by others.
+ * @example
+ * ```ts
+ * const identity = loadOrCreateIdentityFile('./node.key');
+ * const node = new Node({ identity: identity.privateKey });
+ * ```
  */
 export function loadOrCreateIdentityFile(path: string, options: IdentityFileOptions = {}): Identity {
   if (existsSync(path)) {

@@ -4,17 +4,26 @@
  * @module
  */
 
-import { formatHostPort, type Peer } from '../peer.js';
-import type { MemberRecord } from './news.js';
+import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
 
-/** What kind of node a member is: a full tsp2p node, or a gop2p node (compat mode). */
-export type PeerKind = 'tsp2p' | 'gop2p';
+export type { PeerKind } from '../peer.js';
 
 /**
  * A member's state. `alive` and `suspect` members are in the network; `dead` (declared failed)
  * and `left` (graceful leave) are kept only as tombstones by the failure detector.
  */
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
+/** The identity fields of a member as the member last stated them, and how. */
+export interface MemberRecord {
+  /** The incarnation the member stated them at. */
+  readonly inc: number;
+  /** The member's key and signature of them, when it signed them (they can then be passed on). */
+  readonly key?: string;
+  readonly sig?: string;
+  readonly tags?: Record<string, string>;
+  readonly topics?: string[];
+}
 
 /** One row of the member table. */
 export interface Member {

@@ -29,7 +29,7 @@ import type { RecordAuthority } from '../security/record-signature.js';
 import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
 import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
-import { type HeldMember, INC_STEP, judgeNews, type MemberRecord, recordOf } from './news.js';
+import { INC_STEP, judgeNews, type MemberRecord, recordOf } from './news.js';
 import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
 
 /** The member events, by the name the node emits them under. */

@@ -30,7 +30,10 @@
 import type { Peer } from '../peer.js';
 import { MAX_INCARNATION } from '../protocol/schema.js';
 import type { SelfRecord } from '../security/record-signature.js';
-import type { MemberState, PeerKind } from './member-table.js';
+import type { MemberRecord, MemberState, PeerKind } from './member-table.js';
+
+export type { MemberRecord } from './member-table.js';
+
 import type { MemberUpdate } from './merge.js';
 
 /**
@@ -38,17 +41,6 @@ import type { MemberUpdate } from './merge.js';
  * may raise a member's incarnation: 1, what an entry point adds when a departed member returns.
  */
 export const INC_STEP = 1;
-
-/** The identity fields of a member as the member last stated them, and how. */
-export interface MemberRecord {
-  /** The incarnation the member stated them at. */
-  readonly inc: number;
-  /** The member's key and signature of them, when it signed them (they can then be passed on). */
-  readonly key?: string;
-  readonly sig?: string;
-  readonly tags?: Record<string, string>;
-  readonly topics?: string[];
-}
 
 /** What a node holds about a member, as {@link judgeNews} needs it. */
 export interface HeldMember {
