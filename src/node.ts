@@ -676,6 +676,7 @@ export class Node extends EventEmitter<NodeEvents> {
       deliveryTimeoutMs: this.#options.deliveryTimeoutMs,
       enqueue: (m, out) => this.#run?.outbox.offer(m, out),
       checkRelayed: (origin, fields, sig) => this.#guard.checkRelayed(origin, fields, sig),
+      relayedOnce: (originId, id, ts) => this.#guard.relayedOnce(originId, id, ts),
       sign: (fields) => signGossip(fields, this.#identity.privateKey),
       seal: (id, data) => this.#seal(MessageType.Broadcast, { id, data }),
       hand: (message) => this.#hand(message),

@@ -68,8 +68,9 @@ export interface NodeOptions {
   /** Guards against floods and slow clients; see {@link LimitOptions} for each default. */
   readonly limits?: LimitOptions;
   /**
-   * How far a signed envelope's timestamp may be from this node's clock, either way, in ms.
-   * Older or later envelopes are refused (401), and replays are remembered this long.
+   * How far back from this node's clock a signed envelope's timestamp may be, in ms (ahead, at
+   * most 10 s, or this when it is smaller). Envelopes outside are refused (401), and replays are
+   * remembered this long.
    * @default 300000 (5 minutes)
    */
   readonly maxClockSkewMs?: number;

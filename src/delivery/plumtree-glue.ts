@@ -55,6 +55,11 @@ export interface PlumtreeGlueDeps {
   readonly enqueue: (member: Member, out: OutboundMessage) => void;
   /** Checks a relayed message's origin signature. */
   readonly checkRelayed: (origin: WirePeer, fields: GossipFields, sig: string | undefined) => boolean;
+  /**
+   * Whether a message is delivered for the first time (by origin and id), beyond what the tree
+   * remembers; records it. @default always (no memory beyond the tree's)
+   */
+  readonly relayedOnce?: (originId: string, id: string, ts: number) => boolean;
   /** Signs a message this node writes. */
   readonly sign: (fields: GossipFields) => string;
   /** The classic envelope of a broadcast, for gop2p members. */
@@ -186,7 +191,8 @@ export class PlumtreeGlue {
       hops: hops + 1,
     };
     const r = this.#tree.receive(sender.id, ref, item);
-    if (r.fresh) {
+    // The tree forgets its oldest ids under a flood: a message is delivered once all the same.
+    if (r.fresh && this.#d.relayedOnce?.(originId, msg.id, msg.ts) !== false) {
       const origin =
         originWire === undefined
           ? sender

@@ -206,7 +206,12 @@ export class Inbound {
       return text(403, 'Peer not registered');
     }
     m.touch(sender.peer.id);
-    if (tsp2p) m.applyAll(envelope.m);
+    if (tsp2p) {
+      const inc = m.incarnation;
+      m.applyAll(envelope.m);
+      // The news said this node is suspect, dead, gone or elsewhere: refute at once.
+      if (m.incarnation !== inc) run.detector.gossipNow();
+    }
 
     switch (envelope.type) {
       case MessageType.Disconnect:
@@ -318,6 +323,8 @@ export class Inbound {
       return;
     }
     if (!this.#seen.add(seenKey, this.#d.clock.now())) return;
+    // The seen set forgets its oldest under a flood: delivered once all the same.
+    if (!this.#d.guard.relayedOnce(origin.id, msg.id, msg.ts)) return;
     const hops = msg.hops ?? 0;
     const message = new ReceivedMessage(msg.id, 'broadcast', origin, data, hops);
     this.#d.hand(message);

@@ -97,6 +97,8 @@ export class InboundGuard {
   readonly #now: () => number;
   readonly #keys: KeyCache;
   readonly #replays: ReplayCache;
+  // Broadcasts delivered lately by origin and id (gossip relay and Plumtree): see relayedOnce.
+  readonly #relayed: ReplayCache;
   readonly #maxFutureMs: number;
   readonly stats: GuardStats = { verified: 0, macs: 0, duplicates: 0, unsigned: 0, refused: {} };
 
@@ -106,6 +108,7 @@ export class InboundGuard {
     this.#keys = options.keyCache ?? sharedKeyCache;
     const capacity = options.replayCapacity ?? DEFAULT_REPLAY_CAPACITY;
     this.#replays = new ReplayCache(capacity, options.maxClockSkewMs, options.replayQuota);
+    this.#relayed = new ReplayCache(capacity, options.maxClockSkewMs, options.replayQuota);
     this.#maxFutureMs = Math.min(
       options.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
       options.maxClockSkewMs,
@@ -241,6 +244,27 @@ export class InboundGuard {
     const reason = `relayed_${refusal}`;
     this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
     return false;
+  }
+
+  /**
+   * Whether a broadcast that travels by relay (gossip relay or Plumtree) is delivered for the
+   * first time, by its origin's id and its message id; records it. The delivery layers' own
+   * sets of seen ids are bounded and forget their oldest: this one gives each origin its own
+   * share, and refuses a message stamped at or before the origin's floor (see `replay-cache.ts`),
+   * so that nobody can flush a message out of memory and then have it delivered again.
+   * Counts a refusal under `relayed_duplicate` or `relayed_stale`.
+   */
+  relayedOnce(originId: string, id: string, ts: number): boolean {
+    const now = this.#now();
+    let reason: string | undefined;
+    if (ts <= this.#relayed.floor(originId)) reason = 'relayed_stale';
+    else if (this.#relayed.status(originId, id, '', now) !== 'new') reason = 'relayed_duplicate';
+    if (reason !== undefined) {
+      this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
+      return false;
+    }
+    this.#relayed.add(originId, id, ts, '', now);
+    return true;
   }
 
   #refuse(reason: string, message: string): Admission {

@@ -55,11 +55,20 @@ function inbox(t: TestContext, node: Node): Message[] {
   return got;
 }
 
-/** Every suspect/fail/leave event about `id` on `nodes`, from now on. */
-function badNews(t: TestContext, nodes: readonly Node[], id: string): string[] {
+/** Every `events` event (default: suspect, fail, leave) about `id` on `nodes`, from now on. */
+function badNews(
+  t: TestContext,
+  nodes: readonly Node[],
+  id: string,
+  events: readonly ('member:suspect' | 'member:fail' | 'member:leave')[] = [
+    'member:suspect',
+    'member:fail',
+    'member:leave',
+  ],
+): string[] {
   const seen: string[] = [];
   for (const node of nodes) {
-    for (const event of ['member:suspect', 'member:fail', 'member:leave'] as const) {
+    for (const event of events) {
       const listener = (p: { id: string }): void => {
         if (p.id === id) seen.push(`${event} on ${node.self.name}`);
       };
@@ -133,7 +142,9 @@ test('eviction: left and dead at Number.MAX_SAFE_INTEGER (and 2^31, and two abov
   const home = await listener(t, '{"ack":true}');
   const mallory = new Insider();
   t.after(() => mallory.close());
-  const bad = badNews(t, [a, c], b.id);
+  // Evictions only: on a loaded machine a slow probe may make b suspect for a moment, which is
+  // not the attack (the squatter test below watches suspicions too).
+  const bad = badNews(t, [a, c], b.id, ['member:fail', 'member:leave']);
   const inc0 = stateOf(a, b.id)!.incarnation;
   const at = { id: b.id, address: b.self.address, port: b.self.port, name: b.self.name! };
   for (const state of ['left', 'dead']) {
@@ -163,7 +174,7 @@ test('eviction: left and dead at Number.MAX_SAFE_INTEGER (and 2^31, and two abov
   // Still so once 15 s have passed (probes, gossip and syncs have run meanwhile).
   const start = Date.now();
   await waitFor(() => Date.now() - start >= 15_000, { timeoutMs: 20_000, intervalMs: 500 });
-  assert.deepEqual(bad, [], 'b was never suspected, failed or gone');
+  assert.deepEqual(bad, [], 'b was never failed or gone');
   assertAtHome([a, c], b);
   const later = await b.broadcast('15 s later');
   assert.deepEqual(later.failed, []);

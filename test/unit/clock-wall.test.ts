@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ManualClock, SystemClock, skewedClock, wallTime } from '../../src/clock.js';
 import type { P2PError } from '../../src/errors.js';
+import { DEFAULT_MAX_FUTURE_SKEW_MS } from '../../src/security/inbound-guard.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from '../../src/security/limits.js';
 import { memoryHarness, settle } from '../helpers/unit-memory.js';
 
@@ -42,20 +43,26 @@ describe('wall clock', () => {
 });
 
 describe('clock skew between nodes (the injected wall clock)', () => {
-  test('a node whose clock is off by more than maxClockSkewMs is refused as stale; within it, joins', async (t) => {
+  // Issue 19: a stamp may be at most DEFAULT_MAX_FUTURE_SKEW_MS (10 s) ahead (was the whole
+  // maxClockSkewMs, which let future stamps outlive the replay window): two nodes whose clocks
+  // differ by more than that cannot talk, whichever is ahead.
+  test('a node whose clock is off by more than the tolerance is refused as stale; within it, joins', async (t) => {
     const h = memoryHarness(7);
     t.after(() => h.stopAll());
     const entry = h.node();
-    const near = h.node({ clock: skewedClock(h.clock, DEFAULT_MAX_CLOCK_SKEW_MS - 30_000) });
+    const near = h.node({ clock: skewedClock(h.clock, DEFAULT_MAX_FUTURE_SKEW_MS - 5_000) });
     const far = h.node({ clock: skewedClock(h.clock, DEFAULT_MAX_CLOCK_SKEW_MS + 30_000) });
-    for (const n of [entry, near, far]) await settle(h.clock, n.start());
+    const ahead = h.node({ clock: skewedClock(h.clock, DEFAULT_MAX_FUTURE_SKEW_MS + 30_000) });
+    for (const n of [entry, near, far, ahead]) await settle(h.clock, n.start());
     await settle(h.clock, near.connect(entry.self));
     assert.ok(entry.members().some((p) => p.id === near.id));
-    const err = (await settle(h.clock, far.connect(entry.self)).catch((e: unknown) => e)) as P2PError & {
-      cause?: { status?: number; body?: string };
-    };
-    assert.equal(err.code, 'ERR_CONNECT_FAILED');
-    assert.equal(err.cause?.status, 401);
-    assert.ok(!entry.members().some((p) => p.id === far.id));
+    for (const n of [far, ahead]) {
+      const err = (await settle(h.clock, n.connect(entry.self)).catch((e: unknown) => e)) as P2PError & {
+        cause?: { status?: number; body?: string };
+      };
+      assert.equal(err.code, 'ERR_CONNECT_FAILED');
+      assert.equal(err.cause?.status, 401);
+      assert.ok(!entry.members().some((p) => p.id === n.id));
+    }
   });
 });
