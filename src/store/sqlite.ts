@@ -1,0 +1,654 @@
+/**
+ * The SQLite {@link Store}: one database, `tsp2p.db`, in the node's `dataDir`, through
+ * better-sqlite3 (synchronous; loaded with a dynamic import, so a node without `dataDir` never
+ * loads it).
+ *
+ * - **Durability.** WAL mode with `synchronous=NORMAL`: a commit is in the WAL file when
+ *   `append()` returns, so a `kill -9` (or any crash of the process) loses no committed batch,
+ *   and the database is never left half-written. What NORMAL gives up against FULL is the
+ *   fsync of each commit: after a power cut or an OS crash the last commits may be missing
+ *   (the database is still consistent). FULL would cost an fsync per received batch, and
+ *   catch-up fetches anything such a loss leaves behind, so NORMAL is the better trade.
+ * - **One transaction per batch**, prepared statements throughout.
+ * - **Schema versions** in `PRAGMA user_version`, migrated in order by {@link MIGRATIONS} when
+ *   opened. A database from a newer tsp2p is refused with `ERR_STORE_VERSION`; a file that is
+ *   not a database, or fails `PRAGMA quick_check`, with `ERR_STORE_CORRUPT`, both when opening.
+ * - **Permissions.** `dataDir` is created `0700`, the database `0600` (SQLite gives its `-wal`
+ *   and `-shm` files the database's mode).
+ *
+ * @module
+ */
+
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { StoppedError, StoreCorruptError, StoreVersionError } from '../errors.js';
+import {
+  type AppendOptions,
+  type AppendStatus,
+  checkQuery,
+  type HistoryQuery,
+  type LinkState,
+  type MemberRecord,
+  type MessageKind,
+  type RetentionOptions,
+  readLimit,
+  retentionOf,
+  STORE_LIMITS,
+  type Store,
+  type StoredEntry,
+  type StoredMessage,
+  type StoreOptions,
+  type StoreStats,
+  type StreamKey,
+  scopeOf,
+  scopeOfQuery,
+  streamId,
+  streamOf,
+  validateMessage,
+} from './store.js';
+import { rangesOf, type StreamSummary } from './summary.js';
+
+type Database = BetterSqlite3.Database;
+type Statement = BetterSqlite3.Statement;
+
+/** The database's file name inside `dataDir`. */
+export const DB_FILE = 'tsp2p.db';
+
+/**
+ * The schema, one step per version: `MIGRATIONS[i]` takes a database from version `i` to
+ * `i + 1`. Steps are never edited once released; a change is a new step.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the message log.
+  `CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;
+   CREATE TABLE streams (
+     sid INTEGER PRIMARY KEY,
+     origin TEXT NOT NULL, epoch TEXT NOT NULL, channel TEXT NOT NULL,
+     contiguous INTEGER NOT NULL, floor INTEGER NOT NULL,
+     UNIQUE (origin, epoch, channel));
+   CREATE TABLE messages (
+     key INTEGER PRIMARY KEY,
+     sid INTEGER NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, scope TEXT NOT NULL,
+     kind INTEGER NOT NULL, topic TEXT, peer TEXT,
+     address TEXT NOT NULL, port INTEGER NOT NULL, name TEXT,
+     at REAL NOT NULL, received_at REAL NOT NULL, late INTEGER NOT NULL,
+     payload BLOB NOT NULL, sig BLOB NOT NULL, deps TEXT,
+     UNIQUE (sid, seq));
+   CREATE INDEX messages_scope_at ON messages (scope, at);
+   CREATE INDEX messages_id ON messages (id);`,
+  // 2: the membership snapshot and the delivery state.
+  `CREATE TABLE members (
+     id TEXT PRIMARY KEY, address TEXT NOT NULL, port INTEGER NOT NULL, name TEXT,
+     kind TEXT NOT NULL, state TEXT NOT NULL, incarnation INTEGER NOT NULL, last_seen REAL NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE subscriptions (topic TEXT PRIMARY KEY) WITHOUT ROWID;
+   CREATE TABLE links (sender TEXT PRIMARY KEY, stream TEXT NOT NULL, last INTEGER NOT NULL) WITHOUT ROWID;`,
+];
+
+/** The schema version this code writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+const KINDS: readonly MessageKind[] = ['broadcast', 'topic', 'direct'];
+
+interface StreamRow {
+  readonly sid: number;
+  readonly key: StreamKey;
+  contiguous: number;
+  floor: number;
+}
+
+interface MessageRow {
+  key: number;
+  sid: number;
+  seq: number;
+  id: string;
+  kind: number;
+  topic: string | null;
+  peer: string | null;
+  address: string;
+  port: number;
+  name: string | null;
+  at: number;
+  received_at: number;
+  late: number;
+  payload: Buffer;
+  sig: Buffer;
+  deps: string | null;
+}
+
+/** Options of {@link openSqliteStore}. */
+export interface SqliteStoreOptions extends StoreOptions {
+  /**
+   * Migrate only up to this version (tests of migrations build old databases with it).
+   * @internal
+   */
+  readonly schemaVersion?: number;
+}
+
+/**
+ * Opens (creating when absent) the database in `dataDir`.
+ *
+ * @throws {StoreCorruptError} `ERR_STORE_CORRUPT` when the file is not a usable database
+ * @throws {StoreVersionError} `ERR_STORE_VERSION` when a newer tsp2p wrote it
+ */
+export async function openSqliteStore(
+  dataDir: string,
+  options: SqliteStoreOptions = {},
+): Promise<SqliteStore> {
+  const { default: Sqlite } = await import('better-sqlite3');
+  const path = join(dataDir, DB_FILE);
+  if (!existsSync(dataDir)) {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(dataDir, 0o700);
+  }
+  // SQLite creates the -wal and -shm files with the database's mode: create it 0600 first.
+  closeSync(openSync(path, 'a', 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+  let db: Database | undefined;
+  try {
+    db = new Sqlite(path, { fileMustExist: true });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const target = options.schemaVersion ?? SCHEMA_VERSION;
+    if (version > SCHEMA_VERSION) throw new StoreVersionError(version, SCHEMA_VERSION, path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new StoreCorruptError(`${path}: the database is damaged (${String(check)})`);
+    for (let v = version; v < target; v++) {
+      const step = MIGRATIONS[v]!;
+      const conn = db;
+      conn.transaction(() => {
+        conn.exec(step);
+        conn.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+    return new SqliteStore(db, path, options);
+  } catch (err) {
+    db?.close();
+    if (err instanceof StoreVersionError || err instanceof StoreCorruptError) throw err;
+    throw new StoreCorruptError(`${path}: cannot open the database: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The SQLite store: see the module comment. Made by {@link openSqliteStore}. */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly epoch: string;
+  /** The database file. */
+  readonly path: string;
+  readonly #db: Database;
+  readonly #now: () => number;
+  readonly #retention: RetentionOptions | undefined;
+  readonly #streams = new Map<string, StreamRow>();
+  readonly #bySid = new Map<number, StreamRow>();
+  readonly #counts = new Map<string, number>();
+  readonly #allocated = new Map<string, number>();
+  readonly #s: Record<string, Statement>;
+  readonly #appendTx: (messages: readonly StoredMessage[], options: AppendOptions) => AppendStatus[];
+  #closed = false;
+
+  /** @internal use {@link openSqliteStore} */
+  constructor(db: Database, path: string, options: StoreOptions) {
+    this.#db = db;
+    this.path = path;
+    this.#now = options.now ?? Date.now;
+    this.#retention = options.retention;
+    const cols =
+      'key, sid, seq, id, kind, topic, peer, address, port, name, at, received_at, late, payload, sig, deps';
+    const p = (sql: string): Statement => db.prepare(sql);
+    this.#s = {
+      metaGet: p('SELECT v FROM meta WHERE k = ?'),
+      metaSet: p('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
+      streamAdd: p('INSERT INTO streams (origin, epoch, channel, contiguous, floor) VALUES (?, ?, ?, 0, 1)'),
+      streamSet: p('UPDATE streams SET contiguous = ?, floor = ? WHERE sid = ?'),
+      idAt: p('SELECT id FROM messages WHERE sid = ? AND seq = ?').pluck(),
+      maxSeq: p('SELECT max(seq) FROM messages WHERE sid = ?').pluck(),
+      above: p('SELECT seq FROM messages WHERE sid = ? AND seq > ? ORDER BY seq').pluck(),
+      insert: p(
+        `INSERT INTO messages (sid, seq, id, scope, kind, topic, peer, address, port, name, at, received_at, late, payload, sig, deps)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      evictOldest: p(
+        `DELETE FROM messages WHERE key IN (SELECT key FROM messages WHERE scope = ? ORDER BY at, key LIMIT ?)
+         RETURNING sid, seq`,
+      ),
+      evictAged: p(
+        `DELETE FROM messages WHERE key IN
+           (SELECT key FROM messages WHERE scope = ? AND at < ? ORDER BY at, key LIMIT ?)
+         RETURNING sid, seq`,
+      ),
+      hasId: p('SELECT 1 FROM messages WHERE id = ? LIMIT 1').pluck(),
+      history: p(
+        `SELECT ${cols} FROM messages WHERE scope = ? AND at >= ? ORDER BY at DESC, key DESC LIMIT ?`,
+      ),
+      historyBefore: p(
+        `SELECT ${cols} FROM messages WHERE scope = ? AND at >= ? AND (at, key) < (?, ?) ORDER BY at DESC, key DESC LIMIT ?`,
+      ),
+      scopeOf: p('SELECT scope FROM messages WHERE sid = ? LIMIT 1').pluck(),
+      range: p(
+        `SELECT ${cols} FROM messages WHERE sid = ? AND seq BETWEEN ? AND ? AND at >= ? ORDER BY seq LIMIT ?`,
+      ),
+      memberSet: p(
+        `INSERT OR REPLACE INTO members (id, address, port, name, kind, state, incarnation, last_seen)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      memberDel: p('DELETE FROM members WHERE id = ?'),
+      members: p('SELECT * FROM members ORDER BY id'),
+      subsClear: p('DELETE FROM subscriptions'),
+      subAdd: p('INSERT OR IGNORE INTO subscriptions (topic) VALUES (?)'),
+      subs: p('SELECT topic FROM subscriptions ORDER BY topic').pluck(),
+      linkSet: p('INSERT OR REPLACE INTO links (sender, stream, last) VALUES (?, ?, ?)'),
+      links: p('SELECT sender, stream, last FROM links ORDER BY sender'),
+    };
+    let epoch = this.#s.metaGet!.pluck().get('epoch') as string | undefined;
+    if (epoch === undefined) {
+      epoch = options.epoch ?? randomBytes(12).toString('base64url');
+      this.#s.metaSet!.run('epoch', epoch);
+    }
+    this.epoch = epoch;
+    this.#load();
+    this.#appendTx = db.transaction((messages, options) => this.#appendIn(messages, options));
+  }
+
+  nextSeq(origin: string, channel: string): number {
+    this.#open();
+    const id = streamId({ origin, epoch: this.epoch, channel });
+    const s = this.#streams.get(id);
+    const held =
+      s === undefined ? 0 : Math.max(s.contiguous, (this.#s.maxSeq!.get(s.sid) as number | null) ?? 0);
+    const next = Math.max(held, this.#allocated.get(id) ?? 0) + 1;
+    this.#allocated.set(id, next);
+    return next;
+  }
+
+  append(messages: readonly StoredMessage[], options: AppendOptions = {}): AppendStatus[] {
+    this.#open();
+    for (const m of messages) validateMessage(m);
+    return this.#guard(() => this.#appendTx(messages, options));
+  }
+
+  settle(stream: StreamKey, upTo: number): void {
+    this.#open();
+    this.#guard(() =>
+      this.#db.transaction(() => {
+        const s = this.#stream(stream);
+        this.#settle(s, upTo);
+        this.#s.streamSet!.run(s.contiguous, s.floor, s.sid);
+      })(),
+    );
+  }
+
+  has(ids: readonly string[]): Set<string> {
+    this.#open();
+    return new Set(ids.filter((id) => this.#s.hasId!.get(id) !== undefined));
+  }
+
+  history(query: HistoryQuery = {}): StoredEntry[] {
+    this.#open();
+    checkQuery(query);
+    const limit = readLimit(query.limit);
+    const scope = scopeOfQuery(query);
+    const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
+    const rows = (
+      query.before === undefined
+        ? this.#s.history!.all(scope, cutoff, limit)
+        : this.#s.historyBefore!.all(scope, cutoff, query.before.at, query.before.key, limit)
+    ) as MessageRow[];
+    return rows.reverse().map((r) => this.#entry(r));
+  }
+
+  readRange(stream: StreamKey, from: number, to: number, limit?: number): StoredEntry[] {
+    this.#open();
+    const n = readLimit(limit, STORE_LIMITS.maxRead);
+    const s = this.#streams.get(streamId(stream));
+    if (s === undefined || to < from) return [];
+    const scope = this.#s.scopeOf!.get(s.sid) as string | undefined;
+    if (scope === undefined) return [];
+    const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
+    const rows = this.#s.range!.all(
+      s.sid,
+      from,
+      Math.min(to, Number.MAX_SAFE_INTEGER),
+      cutoff,
+      n,
+    ) as MessageRow[];
+    return rows.map((r) => this.#entry(r));
+  }
+
+  summary(channels?: readonly string[]): StreamSummary[] {
+    this.#open();
+    const only = channels === undefined ? undefined : new Set(channels);
+    const out: StreamSummary[] = [];
+    for (const s of this.#streams.values()) {
+      if (only !== undefined && !only.has(s.key.channel)) continue;
+      out.push({ ...s.key, contiguous: s.contiguous, floor: s.floor, above: this.#aboveRanges(s) });
+    }
+    return out.sort(
+      (a, b) =>
+        compareStrings(a.origin, b.origin) ||
+        compareStrings(a.epoch, b.epoch) ||
+        compareStrings(a.channel, b.channel),
+    );
+  }
+
+  prune(budget = 1_000): number {
+    this.#open();
+    return this.#guard(() =>
+      this.#db.transaction(() => {
+        const dirty = new Set<StreamRow>();
+        let removed = 0;
+        for (const scope of [...this.#counts.keys()]) {
+          if (removed >= budget) break;
+          removed += this.#evict(scope, 0, budget - removed, dirty);
+        }
+        for (const s of dirty) this.#s.streamSet!.run(s.contiguous, s.floor, s.sid);
+        return removed;
+      })(),
+    );
+  }
+
+  saveMembers(members: readonly MemberRecord[]): void {
+    this.#open();
+    this.#guard(() =>
+      this.#db.transaction(() => {
+        for (const m of members)
+          this.#s.memberSet!.run(
+            m.id,
+            m.address,
+            m.port,
+            m.name ?? null,
+            m.kind,
+            m.state,
+            m.incarnation,
+            m.lastSeen,
+          );
+      })(),
+    );
+  }
+
+  deleteMember(id: string): void {
+    this.#open();
+    this.#guard(() => this.#s.memberDel!.run(id));
+  }
+
+  members(): MemberRecord[] {
+    this.#open();
+    return (this.#s.members!.all() as Record<string, unknown>[]).map((r) => ({
+      id: r.id as string,
+      address: r.address as string,
+      port: r.port as number,
+      ...(r.name === null ? {} : { name: r.name as string }),
+      kind: r.kind as MemberRecord['kind'],
+      state: r.state as MemberRecord['state'],
+      incarnation: r.incarnation as number,
+      lastSeen: r.last_seen as number,
+    }));
+  }
+
+  setSubscriptions(topics: readonly string[]): void {
+    this.#open();
+    this.#guard(() =>
+      this.#db.transaction(() => {
+        this.#s.subsClear!.run();
+        for (const t of topics) this.#s.subAdd!.run(t);
+      })(),
+    );
+  }
+
+  subscriptions(): string[] {
+    this.#open();
+    return this.#s.subs!.all() as string[];
+  }
+
+  incarnation(): number {
+    this.#open();
+    return Number(this.#s.metaGet!.pluck().get('incarnation') ?? 0);
+  }
+
+  setIncarnation(incarnation: number): void {
+    this.#open();
+    this.#guard(() => this.#s.metaSet!.run('incarnation', String(incarnation)));
+  }
+
+  saveLink(link: LinkState): void {
+    this.#open();
+    this.#guard(() => this.#s.linkSet!.run(link.sender, link.stream, link.last));
+  }
+
+  links(): LinkState[] {
+    this.#open();
+    return this.#s.links!.all() as LinkState[];
+  }
+
+  stats(): StoreStats {
+    this.#open();
+    let messages = 0;
+    for (const n of this.#counts.values()) messages += n;
+    let bytes = 0;
+    for (const f of [this.path, `${this.path}-wal`]) {
+      try {
+        bytes += statSync(f).size;
+      } catch {
+        // no WAL file at the moment
+      }
+    }
+    return { messages, bytes };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #open(): void {
+    if (this.#closed) throw new StoppedError('the store is closed');
+  }
+
+  /** Runs `fn`; SQLite's corruption errors become `ERR_STORE_CORRUPT`, and caches are reloaded after any failure. */
+  #guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      this.#reload();
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB'))
+        throw new StoreCorruptError(`${this.path}: the database is damaged: ${(err as Error).message}`, {
+          cause: err,
+        });
+      throw err;
+    }
+  }
+
+  /** Reads the stream marks and the scope counts into memory (at open, and after a rolled-back transaction). */
+  #load(): void {
+    this.#streams.clear();
+    this.#bySid.clear();
+    this.#counts.clear();
+    for (const r of this.#db
+      .prepare('SELECT sid, origin, epoch, channel, contiguous, floor FROM streams')
+      .all() as {
+      sid: number;
+      origin: string;
+      epoch: string;
+      channel: string;
+      contiguous: number;
+      floor: number;
+    }[]) {
+      const row: StreamRow = {
+        sid: r.sid,
+        key: { origin: r.origin, epoch: r.epoch, channel: r.channel },
+        contiguous: r.contiguous,
+        floor: r.floor,
+      };
+      this.#streams.set(streamId(row.key), row);
+      this.#bySid.set(row.sid, row);
+    }
+    for (const r of this.#db.prepare('SELECT scope, count(*) AS n FROM messages GROUP BY scope').all() as {
+      scope: string;
+      n: number;
+    }[])
+      this.#counts.set(r.scope, r.n);
+  }
+
+  /** After a failed transaction: the caches again from the database, unless it is failing itself. */
+  #reload(): void {
+    try {
+      this.#load();
+    } catch {
+      // the error being thrown says what is wrong
+    }
+  }
+
+  #appendIn(messages: readonly StoredMessage[], options: AppendOptions): AppendStatus[] {
+    const now = this.#now();
+    const added = new Map<string, number>();
+    const dirty = new Set<StreamRow>();
+    const out = messages.map((m): AppendStatus => {
+      const s = this.#stream(streamOf(m));
+      if (m.seq <= s.contiguous) return 'duplicate';
+      const held = this.#s.idAt!.get(s.sid, m.seq) as string | undefined;
+      if (held !== undefined) return held === m.id ? 'duplicate' : 'conflict';
+      const scope = scopeOf(m);
+      dirty.add(s);
+      if (m.at < now - retentionOf(this.#retention, scope).maxAgeMs) {
+        this.#settle(s, m.seq);
+        return 'expired';
+      }
+      this.#s.insert!.run(
+        s.sid,
+        m.seq,
+        m.id,
+        scope,
+        KINDS.indexOf(m.kind),
+        m.kind === 'topic' ? m.topic : null,
+        m.kind === 'direct' ? m.peer : null,
+        m.origin.address,
+        m.origin.port,
+        m.origin.name ?? null,
+        m.at,
+        m.receivedAt ?? now,
+        m.late ? 1 : 0,
+        bytes(m.payload),
+        bytes(m.sig),
+        m.deps.length === 0 ? null : JSON.stringify(m.deps),
+      );
+      this.#counts.set(scope, (this.#counts.get(scope) ?? 0) + 1);
+      if (m.seq === s.contiguous + 1) {
+        s.contiguous = m.seq;
+        this.#advance(s);
+      }
+      added.set(scope, (added.get(scope) ?? 0) + 1);
+      return 'new';
+    });
+    for (const [scope, n] of added)
+      this.#evict(scope, n + STORE_LIMITS.pruneSlack, n + STORE_LIMITS.pruneSlack, dirty);
+    for (const s of dirty) this.#s.streamSet!.run(s.contiguous, s.floor, s.sid);
+    if (options.link !== undefined)
+      this.#s.linkSet!.run(options.link.sender, options.link.stream, options.link.last);
+    return out;
+  }
+
+  /**
+   * Removes from `scope` the messages beyond its count (at most `countBudget` of them) and the
+   * ones past its age, oldest first, at most `budget` in all; returns how many.
+   */
+  #evict(scope: string, countBudget: number, budget: number, dirty: Set<StreamRow>): number {
+    const count = this.#counts.get(scope) ?? 0;
+    if (count === 0 || budget <= 0) return 0;
+    const r = retentionOf(this.#retention, scope);
+    const over = Math.min(countBudget, budget, Math.max(0, count - r.maxMessages));
+    type Removed = { sid: number; seq: number };
+    const rows = (over > 0 ? this.#s.evictOldest!.all(scope, over) : []) as Removed[];
+    if (rows.length < budget)
+      rows.push(
+        ...(this.#s.evictAged!.all(scope, this.#now() - r.maxAgeMs, budget - rows.length) as Removed[]),
+      );
+    for (const { sid, seq } of rows) {
+      const s = this.#bySid.get(sid)!;
+      if (seq <= s.contiguous) s.floor = Math.max(s.floor, seq + 1);
+      else this.#settle(s, seq);
+      dirty.add(s);
+    }
+    if (rows.length >= count) this.#counts.delete(scope);
+    else this.#counts.set(scope, count - rows.length);
+    return rows.length;
+  }
+
+  #stream(k: StreamKey): StreamRow {
+    const id = streamId(k);
+    let s = this.#streams.get(id);
+    if (s === undefined) {
+      const sid = Number(this.#s.streamAdd!.run(k.origin, k.epoch, k.channel).lastInsertRowid);
+      s = { sid, key: { origin: k.origin, epoch: k.epoch, channel: k.channel }, contiguous: 0, floor: 1 };
+      this.#streams.set(id, s);
+      this.#bySid.set(sid, s);
+    }
+    return s;
+  }
+
+  #settle(s: StreamRow, upTo: number): void {
+    if (upTo <= s.contiguous) return;
+    s.contiguous = upTo;
+    s.floor = upTo + 1;
+    this.#advance(s);
+  }
+
+  /** Moves `contiguous` up through the held numbers right above it. */
+  #advance(s: StreamRow): void {
+    while (this.#s.idAt!.get(s.sid, s.contiguous + 1) !== undefined) s.contiguous++;
+  }
+
+  #aboveRanges(s: StreamRow): [number, number][] {
+    function* seqs(it: IterableIterator<unknown>): Generator<number> {
+      for (const v of it) yield v as number;
+    }
+    const it = this.#s.above!.iterate(s.sid, s.contiguous) as IterableIterator<unknown>;
+    try {
+      return rangesOf(seqs(it), STORE_LIMITS.summaryRanges) as [number, number][];
+    } finally {
+      it.return?.();
+    }
+  }
+
+  #entry(r: MessageRow): StoredEntry {
+    const s = this.#bySid.get(r.sid)!;
+    const kind = KINDS[r.kind]!;
+    return {
+      id: r.id,
+      origin: {
+        id: s.key.origin,
+        address: r.address,
+        port: r.port,
+        ...(r.name === null ? {} : { name: r.name }),
+      },
+      kind,
+      ...(r.topic === null ? {} : { topic: r.topic }),
+      ...(r.peer === null ? {} : { peer: r.peer }),
+      epoch: s.key.epoch,
+      channel: s.key.channel,
+      seq: r.seq,
+      at: r.at,
+      payload: new Uint8Array(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength),
+      sig: new Uint8Array(r.sig.buffer, r.sig.byteOffset, r.sig.byteLength),
+      deps: r.deps === null ? [] : (JSON.parse(r.deps) as string[]),
+      late: r.late === 1,
+      receivedAt: r.received_at,
+      key: r.key,
+    };
+  }
+}
+
+/** A Buffer view of `u` (better-sqlite3 binds Buffers), without a copy. */
+function bytes(u: Uint8Array): Buffer {
+  return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+}
+
+/** Code-unit order, as the memory store sorts. */
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
