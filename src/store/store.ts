@@ -63,7 +63,7 @@
  */
 
 import { InvalidMessageError, InvalidOptionsError } from '../errors.js';
-import type { MemberState, PeerKind } from '../membership/member-table.js';
+import type { PeerKind } from '../peer.js';
 import type { Range, StreamSummary } from './summary.js';
 
 /** What a message is: a plain broadcast, a publish to a topic, or a direct message. */
@@ -172,6 +172,12 @@ export interface AppendOptions {
   readonly link?: LinkState;
 }
 
+/**
+ * A member's state in the snapshot: the membership layer's `MemberState` (the store sits below
+ * that layer, so it names the same four states itself).
+ */
+export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
+
 /** A member in the snapshot. Failed and departed members are kept too. */
 export interface MemberRecord {
   readonly id: string;
@@ -235,7 +241,10 @@ export interface StoreStats {
 export interface StoreOptions {
   /** Retention per scope; see {@link DEFAULT_RETENTION}. */
   readonly retention?: RetentionOptions;
-  /** Wall-clock time in ms since the Unix epoch (default `Date.now`); retention goes by it. */
+  /**
+   * Wall-clock time in ms since the Unix epoch (default `Date.now`); retention goes by it. The
+   * node passes `() => wallTime(clock)` (`src/clock.ts`), so simulations age with the manual clock.
+   */
   readonly now?: () => number;
   /** The epoch of a new log (default 12 random bytes, base64url); an existing database keeps its own. */
   readonly epoch?: string;

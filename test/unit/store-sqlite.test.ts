@@ -12,7 +12,8 @@ import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import Sqlite from 'better-sqlite3';
 import type { P2PError } from '../../src/errors.js';
-import { DB_FILE, openSqliteStore, SCHEMA_VERSION } from '../../src/store/sqlite.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { DB_FILE, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
 import { msg, tempDir } from '../helpers/store.js';
 
 const root = tempDir();
