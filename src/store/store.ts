@@ -1,8 +1,10 @@
 /**
  * The node's durable state behind one interface: the message log, the membership snapshot and
  * the delivery state. Two implementations behave identically and keep the same bounds:
- * `sqlite.ts` (one SQLite database in `dataDir`) and `memory.ts` (nodes without `dataDir`, and
- * simulations). `open.ts` picks one; SQLite is loaded only when a `dataDir` is given.
+ * `sqlite.ts` (one SQLite database in `dataDir`; its schema and migrations in
+ * `sqlite-schema.ts`) and `memory.ts` (nodes without `dataDir`, and simulations). `open.ts`
+ * picks one; SQLite is loaded only when a `dataDir` is given. `summary.ts` holds the pure part
+ * of catch-up: summaries and the planning of ranges to fetch.
  *
  * ## How messages are identified
  *
@@ -277,7 +279,10 @@ export interface Store {
    */
   settle(stream: StreamKey, upTo: number): void;
 
-  /** Which of `ids` are in the log (for causal dependencies). */
+  /**
+   * Which of `ids` are in the log (for causal dependencies). A dependency past retention is not
+   * in the log and never will be: the node gives it up rather than wait for it.
+   */
   has(ids: readonly string[]): Set<string>;
 
   /** One page of history, oldest first: see {@link HistoryQuery}. */
