@@ -209,7 +209,7 @@ export class SqliteStore implements Store {
 
   has(ids: readonly string[]): Set<string> {
     this.#open();
-    return new Set(ids.filter((id) => this.#q('hasId').get(id) !== undefined));
+    return this.#guard(() => new Set(ids.filter((id) => this.#q('hasId').get(id) !== undefined)));
   }
 
   history(query: HistoryQuery = {}): StoredEntry[] {
@@ -218,10 +218,11 @@ export class SqliteStore implements Store {
     const limit = readLimit(query.limit);
     const scope = scopeOfQuery(query);
     const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
-    const rows = (
-      query.before === undefined
+    const before = query.before;
+    const rows = this.#guard(() =>
+      before === undefined
         ? this.#q('history').all(scope, cutoff, limit)
-        : this.#q('historyBefore').all(scope, cutoff, query.before.at, query.before.key, limit)
+        : this.#q('historyBefore').all(scope, cutoff, before.at, before.key, limit),
     ) as MessageRow[];
     return rows.reverse().map((r) => this.#entry(r));
   }
@@ -231,16 +232,11 @@ export class SqliteStore implements Store {
     const n = readLimit(limit, STORE_LIMITS.maxRead);
     const s = this.#streams.get(streamId(stream));
     if (s === undefined || to < from) return [];
-    const scope = this.#q('scopeOf').get(s.sid) as string | undefined;
+    const scope = this.#guard(() => this.#q('scopeOf').get(s.sid)) as string | undefined;
     if (scope === undefined) return [];
     const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
-    const rows = this.#q('range').all(
-      s.sid,
-      from,
-      Math.min(to, Number.MAX_SAFE_INTEGER),
-      cutoff,
-      n,
-    ) as MessageRow[];
+    const top = Math.min(to, Number.MAX_SAFE_INTEGER);
+    const rows = this.#guard(() => this.#q('range').all(s.sid, from, top, cutoff, n)) as MessageRow[];
     return rows.map((r) => this.#entry(r));
   }
 
@@ -250,7 +246,8 @@ export class SqliteStore implements Store {
     const out: StreamSummary[] = [];
     for (const s of this.#streams.values()) {
       if (only !== undefined && !only.has(s.key.channel)) continue;
-      out.push({ ...s.key, contiguous: s.contiguous, floor: s.floor, above: this.#aboveRanges(s) });
+      const above = this.#guard(() => this.#aboveRanges(s));
+      out.push({ ...s.key, contiguous: s.contiguous, floor: s.floor, above });
     }
     return out.sort(
       (a, b) =>
@@ -386,7 +383,10 @@ export class SqliteStore implements Store {
     if (this.#closed) throw new StoppedError('the store is closed');
   }
 
-  /** Runs `fn`; SQLite's corruption errors become `ERR_STORE_CORRUPT`, and caches are reloaded after any failure. */
+  /**
+   * Runs `fn`; SQLite's corruption errors (a page damaged after `quick_check` passed) become
+   * `ERR_STORE_CORRUPT`, and the caches are reloaded after any failure (a rolled-back batch).
+   */
   #guard<T>(fn: () => T): T {
     try {
       return fn();
