@@ -296,7 +296,12 @@ export interface Store {
 
   /**
    * What this node holds and has received, per stream (see `summary.ts`), for the streams of
-   * `channels` (all when absent).
+   * `channels` (all when absent), sorted by origin, epoch and channel. A member plans from
+   * what this node holds, so the summary sent to it can leave out the streams that hold
+   * nothing (`heldRanges(s).length === 0`); this node plans with all of its own.
+   *
+   * Streams are never forgotten, even once retention has emptied them: their received set is
+   * what keeps a late copy from being new again.
    */
   summary(channels?: readonly string[]): StreamSummary[];
 
