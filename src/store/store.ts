@@ -112,7 +112,9 @@ export interface StoredMessage {
   readonly payload: Uint8Array;
   /**
    * The origin's signature material, opaque to the store, so that a message served to another
-   * node can be checked as the origin's (empty when there is none, e.g. a gop2p sender).
+   * node can be checked as the origin's: its signature, and its public key (which hashes to
+   * `origin.id`), since the member that fetches it may never have met the origin. Empty when
+   * there is none (a gop2p sender).
    */
   readonly sig: Uint8Array;
   /** Causal dependencies: ids of messages the origin had delivered (at most `maxDeps`). */
