@@ -212,6 +212,18 @@ export class SqliteStore implements Store {
     return this.#guard(() => new Set(ids.filter((id) => this.#q('hasId').get(id) !== undefined)));
   }
 
+  byIds(ids: readonly string[]): StoredEntry[] {
+    this.#open();
+    if (ids.length > STORE_LIMITS.maxRead) readLimit(ids.length);
+    const now = this.#now();
+    const rows = this.#guard(() =>
+      [...new Set(ids)].flatMap((id) => this.#q('byId').all(id) as MessageRow[]),
+    );
+    return rows
+      .map((r) => this.#entry(r))
+      .filter((e) => e.at >= now - retentionOf(this.#retention, scopeOf(e)).maxAgeMs);
+  }
+
   history(query: HistoryQuery = {}): StoredEntry[] {
     this.#open();
     checkQuery(query);

@@ -287,6 +287,13 @@ export interface Store {
    */
   has(ids: readonly string[]): Set<string>;
 
+  /**
+   * The messages with these ids that it holds within retention (at most
+   * {@link STORE_LIMITS}.maxRead ids), in the order of `ids`: to serve a member that fetches
+   * a causal dependency it lacks.
+   */
+  byIds(ids: readonly string[]): StoredEntry[];
+
   /** One page of history, oldest first: see {@link HistoryQuery}. */
   history(query?: HistoryQuery): StoredEntry[];
 
