@@ -24,7 +24,9 @@ export type P2PErrorCode =
   | 'ERR_PROTOCOL'
   | 'ERR_ADDRESS_IN_USE'
   | 'ERR_STOPPED'
-  | 'ERR_BACKPRESSURE';
+  | 'ERR_BACKPRESSURE'
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_VERSION';
 
 /**
  * Base class of every tsp2p error.
@@ -163,7 +165,50 @@ export class PeerUnreachableError extends P2PError {
   }
 }
 
-/** A peer answered, but refused the request. `status` and `body` hold its answer. */
+/**
+ * Why a node refused a request: the one code that travels from the check that refused it to the
+ * HTTP answer (its status and first words, see PROTOCOL.md), the `reason` label of
+ * `tsp2p_requests_refused_total`, and the sender's {@link PeerRefusedError}.
+ */
+export type RefusalReason =
+  // The envelope and its sender (src/node/inbound.ts, src/protocol/codec.ts).
+  | 'invalid_message'
+  | 'self'
+  | 'not_registered'
+  | 'gop2p_not_allowed'
+  | 'method_not_allowed'
+  | 'not_found'
+  | 'too_large'
+  | 'table_full'
+  | 'shutting_down'
+  | 'out_of_order'
+  | 'stream_ended'
+  // A ping for another member (src/node/inbound.ts): 421.
+  | 'misdirected'
+  // Signatures, MACs and timestamps (src/security/inbound-guard.ts).
+  | 'unsigned'
+  | 'bad_key'
+  | 'bad_signature'
+  | 'bad_mac'
+  | 'no_session'
+  | 'stale'
+  // The network secret (src/security/authenticated-transport.ts).
+  | 'no_network_tag'
+  | 'bad_network_tag'
+  // The HTTP server itself (src/transport/http-server.ts).
+  | 'rate_limited'
+  | 'timeout'
+  | 'headers_too_large'
+  | 'malformed_http'
+  | 'too_many_connections'
+  // An answer whose words name no reason above: by its status alone.
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'unavailable'
+  | 'other';
+
+/** A peer answered, but refused the request. `status` and `body` hold its answer, `reason` why. */
 export class PeerRefusedError extends P2PError {
   declare readonly code: 'ERR_PEER_REFUSED';
   /** The HTTP status the peer answered with. */
@@ -172,11 +217,14 @@ export class PeerRefusedError extends P2PError {
   readonly body: string;
   /** How long the peer asked us to wait before trying again (its `Retry-After`), in ms. */
   readonly retryAfterMs: number | undefined;
-  constructor(status: number, body: string, retryAfterMs?: number) {
+  /** Why the peer refused (`'other'` when its answer does not say). */
+  readonly reason: RefusalReason;
+  constructor(status: number, body: string, retryAfterMs?: number, reason: RefusalReason = 'other') {
     super('ERR_PEER_REFUSED', `peer refused the request: ${status} ${body}`.trim());
     this.status = status;
     this.body = body;
     this.retryAfterMs = retryAfterMs;
+    this.reason = reason;
   }
 }
 
@@ -209,6 +257,38 @@ export class BackpressureError extends P2PError {
   declare readonly code: 'ERR_BACKPRESSURE';
   constructor(message: string) {
     super('ERR_BACKPRESSURE', message);
+  }
+}
+
+/**
+ * The database in `dataDir` cannot be used: it is not an SQLite database, it is damaged, or it
+ * cannot be opened. Raised when the node starts, never later; `cause` holds SQLite's error.
+ * Restore the directory from a backup, or move it away to start with an empty history.
+ */
+export class StoreCorruptError extends P2PError {
+  declare readonly code: 'ERR_STORE_CORRUPT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_CORRUPT', message, options);
+  }
+}
+
+/**
+ * The database in `dataDir` was written by a newer tsp2p (its schema version is above the one
+ * this version knows). Raised when the node starts; nothing in the database is changed.
+ */
+export class StoreVersionError extends P2PError {
+  declare readonly code: 'ERR_STORE_VERSION';
+  /** The schema version found in the database. */
+  readonly found: number;
+  /** The newest schema version this tsp2p knows. */
+  readonly supported: number;
+  constructor(found: number, supported: number, path: string) {
+    super(
+      'ERR_STORE_VERSION',
+      `${path}: database schema version ${found} is newer than this tsp2p supports (${supported}): upgrade tsp2p`,
+    );
+    this.found = found;
+    this.supported = supported;
   }
 }
 

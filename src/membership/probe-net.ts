@@ -14,11 +14,10 @@ import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import type { Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
 
-/** Builds an outbound membership envelope. */
-export type SealMembership = (
-  type: MessageType,
-  extra: { m?: readonly WireMemberUpdate[]; target?: WirePeer },
-) => Sealed;
+/** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
+export interface MembershipSealer {
+  seal(type: MessageType, extra?: { m?: readonly WireMemberUpdate[]; target?: WirePeer }): Sealed;
+}
 
 /** The answer to a ping that names another node as its `target`: 421 Misdirected Request. */
 export const MISDIRECTED = 421;
@@ -27,13 +26,13 @@ export const MISDIRECTED = 421;
 export class PeerProbeNet implements ProbeNet {
   readonly #client: PeerClient;
   readonly #membership: Membership;
-  readonly #seal: SealMembership;
+  readonly #sealer: MembershipSealer;
   readonly #logger: Logger;
 
-  constructor(client: PeerClient, membership: Membership, seal: SealMembership, logger: Logger) {
+  constructor(client: PeerClient, membership: Membership, sealer: MembershipSealer, logger: Logger) {
     this.#client = client;
     this.#membership = membership;
-    this.#seal = seal;
+    this.#sealer = sealer;
     this.#logger = logger;
   }
 
@@ -54,7 +53,7 @@ export class PeerProbeNet implements ProbeNet {
       // address (a restart under a new id, a squatter) says so, and the probe fails.
       const res = await this.#client.request(
         destination(member),
-        this.#seal(MessageType.Ping, m ? { m, target: wirePeer(member) } : {}),
+        this.#sealer.seal(MessageType.Ping, m ? { m, target: wirePeer(member) } : {}),
         signal,
         timeoutMs,
       );
@@ -79,7 +78,7 @@ export class PeerProbeNet implements ProbeNet {
     signal: AbortSignal,
   ): Promise<IndirectResult> {
     if (!this.#membership.active) return 'none';
-    const body = this.#seal(MessageType.PingReq, {
+    const body = this.#sealer.seal(MessageType.PingReq, {
       target: wirePeer(target),
       m: this.#membership.piggyback(),
     });
@@ -96,7 +95,7 @@ export class PeerProbeNet implements ProbeNet {
   async sync(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (!this.#membership.active) return false;
     const before = this.#membership.incarnation;
-    const body = this.#seal(MessageType.Sync, { m: this.#membership.state() });
+    const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
     try {
       const res = await this.#client.request(destination(member), body, signal, timeoutMs);
       if (res.status !== 200) return false;
@@ -118,7 +117,7 @@ export class PeerProbeNet implements ProbeNet {
     try {
       const res = await this.#client.request(
         destination(member),
-        this.#seal(MessageType.Gossip, { m }),
+        this.#sealer.seal(MessageType.Gossip, { m }),
         signal,
         timeoutMs,
       );

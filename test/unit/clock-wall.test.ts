@@ -58,10 +58,11 @@ describe('clock skew between nodes (the injected wall clock)', () => {
     assert.ok(entry.members().some((p) => p.id === near.id));
     for (const n of [far, ahead]) {
       const err = (await settle(h.clock, n.connect(entry.self)).catch((e: unknown) => e)) as P2PError & {
-        cause?: { status?: number; body?: string };
+        cause?: { status?: number; reason?: string };
       };
       assert.equal(err.code, 'ERR_CONNECT_FAILED');
       assert.equal(err.cause?.status, 401);
+      assert.equal(err.cause?.reason, 'stale');
       assert.ok(!entry.members().some((p) => p.id === n.id));
     }
   });
