@@ -79,6 +79,32 @@ export interface RecordAuthority {
   verify(record: SelfRecord, key: string, sig: string): boolean;
 }
 
+/**
+ * Records whose signature was found good, by signature, with the key and bytes it covers;
+ * bounded (oldest first out). What it holds is a pure function of its entries, so every node of
+ * a process may share it: a record gossiped to many nodes of one process (a simulation) is
+ * verified once.
+ */
+class VerifiedRecords {
+  readonly #capacity: number;
+  readonly #bySig = new Map<string, string>();
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  has(sig: string, keyAndBytes: string): boolean {
+    return this.#bySig.get(sig) === keyAndBytes;
+  }
+
+  add(sig: string, keyAndBytes: string): void {
+    if (this.#bySig.size >= this.#capacity) this.#bySig.delete(this.#bySig.keys().next().value as string);
+    this.#bySig.set(sig, keyAndBytes);
+  }
+}
+
+const verified = new VerifiedRecords(16_384);
+
 /** The {@link RecordAuthority} of a node with this identity. */
 export function recordAuthority(identity: Identity, keys: KeyCache = sharedKeyCache): RecordAuthority {
   const privateKey: KeyObject = identity.privateKey;
@@ -86,8 +112,13 @@ export function recordAuthority(identity: Identity, keys: KeyCache = sharedKeyCa
     key: Buffer.from(identity.publicKey).toString('base64url'),
     sign: (record) => signBody(recordBytes(record), privateKey),
     verify: (record, key, sig) => {
+      const bytes = recordBytes(record);
+      const entry = `${key}\n${bytes.toString('latin1')}`;
+      if (verified.has(sig, entry)) return true;
       const k = keys.resolve(record.id, key);
-      return typeof k !== 'string' && verifyBody(recordBytes(record), sig, k);
+      if (typeof k === 'string' || !verifyBody(bytes, sig, k)) return false;
+      verified.add(sig, entry);
+      return true;
     },
   };
 }
