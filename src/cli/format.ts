@@ -81,3 +81,45 @@ export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'ERR_UNEXPECTED';
 }
+
+/** What a system error code means for someone joining, in a few words. */
+const JOIN_CAUSES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing is listening there (connection refused)',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'no answer in time',
+  UND_ERR_CONNECT_TIMEOUT: 'no answer in time',
+  UND_ERR_HEADERS_TIMEOUT: 'no answer in time',
+  ERR_TIMEOUT: 'no answer in time',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name cannot be resolved now',
+  EHOSTUNREACH: 'the host cannot be reached',
+  ENETUNREACH: 'the network cannot be reached',
+  EADDRNOTAVAIL: 'that address cannot be reached from here',
+  UND_ERR_SOCKET: 'the connection closed before an answer',
+};
+
+/**
+ * Why a join through `entry` failed, as one clause: `cannot join through H:P: <reason>`. The
+ * reason is the innermost cause in a few words (a refused connection, a timeout), or the
+ * answer of a node that refused.
+ */
+export function joinFailure(err: unknown, entry: string): string {
+  const code = errorCode(err);
+  if (code !== 'ERR_CONNECT_FAILED') return errorMessage(err);
+  const refused = /refused to connect: (.*)$/.exec(errorMessage(err));
+  if (refused) return `cannot join through ${entry}: it answered ${refused[1]}`;
+  let cause: unknown = err;
+  let reason: string | undefined;
+  let innermost = err;
+  for (let depth = 0; cause !== undefined && cause !== null && depth < 8; depth++) {
+    const c = (cause as { code?: unknown }).code;
+    if (typeof c === 'string' && JOIN_CAUSES[c] !== undefined) reason = JOIN_CAUSES[c];
+    innermost = cause;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  if (reason === undefined) {
+    const m = errorMessage(innermost).replace(/^cannot (connect to|reach) \S+: /, '');
+    reason = m.replace(/^cannot (connect to|reach) \S+: /, '');
+  }
+  return `cannot join through ${entry}: ${reason}`;
+}

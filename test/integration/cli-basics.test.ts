@@ -76,6 +76,15 @@ describe('tsp2p usage errors exit with code 2 and one line', () => {
     ['an invalid --join address', ['chat', '--join', 'nowhere'], /--join: invalid address 'nowhere'/],
     ['an invalid --host', ['chat', '--host', 'no such host!'], /invalid --host/],
     ['a name too long', ['chat', '--name', 'x'.repeat(65)], /invalid --name/],
+    ['an empty name', ['chat', '--name', ''], /--name needs a name/],
+    ['a blank name', ['node', '--name', '  '], /--name needs a name/],
+    ['--no-input for the chat', ['chat', '--no-input'], /--no-input is for 'tsp2p node'/],
+    ['--no-time for the node', ['node', '--no-time'], /--no-time is for 'tsp2p chat'/],
+    [
+      'an --identity in a folder that does not exist',
+      ['node', '--identity', '/nonexistent-tsp2p-folder/keys/key.pem'],
+      /--identity: the folder \/nonexistent-tsp2p-folder\/keys does not exist/,
+    ],
     ['a stray argument', ['chat', 'hello'], /unexpected argument 'hello'/],
     ['a flag without a command', ['--port', '1'], /needs a command first/],
   ];
