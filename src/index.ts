@@ -86,4 +86,5 @@ export type {
   LeaveReport,
   Message,
   NodeEvents,
+  SentMessage,
 } from './types.js';
