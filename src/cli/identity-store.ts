@@ -29,8 +29,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { Identity } from '../identity.js';
-import { generateIdentity, loadOrCreateIdentityFile } from '../identity.js';
+import { generateIdentity, type Identity, loadOrCreateIdentityFile } from '../index.js';
 
 /** The data directory: `$XDG_DATA_HOME/tsp2p`, or `~/.local/share/tsp2p`. */
 export function dataDirectory(env: NodeJS.ProcessEnv = process.env): string {

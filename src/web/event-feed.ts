@@ -17,6 +17,7 @@
  */
 
 import type { EventEmitter } from 'node:events';
+import { systemClock, wallTime } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Peer } from '../peer.js';
 import type { ResponseStream } from '../transport/transport.js';
@@ -66,6 +67,7 @@ export interface FeedSource extends Pick<EventEmitter<NodeEvents>, 'on' | 'off'>
 export class EventFeed {
   readonly #source: FeedSource;
   readonly #logger: Logger;
+  readonly #wallNow: () => number;
   readonly #clients = new Set<ResponseStream>();
   readonly #unsubscribe: (() => void)[] = [];
   readonly #recent: RecentMessages;
@@ -77,12 +79,19 @@ export class EventFeed {
    * Starts recording the node's conversation into `recent` at once, whether a page is open or
    * not, so that a page opened later starts from it.
    */
-  constructor(source: FeedSource, logger: Logger, recent: RecentMessages) {
+  constructor(
+    source: FeedSource,
+    logger: Logger,
+    recent: RecentMessages,
+    /** The wall clock (ms since the epoch) that stamps each event. */
+    wallNow: () => number = () => wallTime(systemClock),
+  ) {
     this.#source = source;
     this.#logger = logger;
     this.#recent = recent;
-    const onMessage = (m: Message): void => this.#record(receivedEntry(m));
-    const onSent = (m: SentMessage): void => this.#record(sentEntry(m));
+    this.#wallNow = wallNow;
+    const onMessage = (m: Message): void => this.#record(receivedEntry(m, this.#wallNow()));
+    const onSent = (m: SentMessage): void => this.#record(sentEntry(m, this.#wallNow()));
     source.on('message', onMessage);
     source.on('message:sent', onSent);
     this.#stopRecording = () => {
@@ -163,7 +172,7 @@ export class EventFeed {
     for (const name of MEMBER_EVENTS) {
       const event = name.slice('member:'.length);
       const listener = (peer: Peer): void =>
-        this.publish('member', { event, peer: peerJson(peer), ts: Date.now() });
+        this.publish('member', { event, peer: peerJson(peer), ts: this.#wallNow() });
       this.#source.on(name, listener);
       this.#unsubscribe.push(() => this.#source.off(name, listener));
     }
@@ -171,11 +180,11 @@ export class EventFeed {
   }
 }
 
-function receivedEntry(m: Message): ConversationEntry {
-  return { kind: 'message', id: m.id, type: m.type, from: peerJson(m.from), text: m.text, ts: Date.now() };
+function receivedEntry(m: Message, ts: number): ConversationEntry {
+  return { kind: 'message', id: m.id, type: m.type, from: peerJson(m.from), text: m.text, ts };
 }
 
-function sentEntry(m: SentMessage): ConversationEntry {
+function sentEntry(m: SentMessage, ts: number): ConversationEntry {
   return {
     kind: 'sent',
     id: m.id,
@@ -185,6 +194,6 @@ function sentEntry(m: SentMessage): ConversationEntry {
     origin: m.origin,
     delivered: m.report.delivered.length,
     failed: m.report.failed.length,
-    ts: Date.now(),
+    ts,
   };
 }

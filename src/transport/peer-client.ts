@@ -8,10 +8,9 @@
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
 import { PeerRefusedError, TimeoutError } from '../errors.js';
-import type { PeerKind } from '../membership/member-table.js';
-import { formatHostPort, type Peer } from '../peer.js';
+import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
-import type { OutboundResponse, Transport } from '../transport/transport.js';
+import type { OutboundResponse, Transport } from './transport.js';
 
 /** Where a request goes. */
 export interface Destination {
