@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CliEvent, events, startListening, waitForEvent } from '../helpers/cli-process.js';
+import { postApi } from '../helpers/web-client.js';
 
 function at(address: string): (ev: CliEvent) => boolean {
   return (ev) => `${ev.address}:${ev.port}` === address;
@@ -123,6 +124,11 @@ describe('tsp2p node', () => {
     hub.send('are you still there?');
     await waitForEvent(svc, 'message', from(h, 'are you still there?', 'broadcast'));
     assert.ok(!events(svc).some((ev) => ev.event === 'left'), svc.dump());
+    // What its API (or page) sends is reported too, marked as coming from the web.
+    const res = await postApi(Number(s.split(':')[1]), '/api/broadcast', { text: 'through the api' });
+    assert.equal(res.status, 200, res.body);
+    await waitForEvent(hub, 'message', from(s, 'through the api', 'broadcast'));
+    await waitForEvent(svc, 'sent', (ev) => ev.origin === 'web' && ev.text === 'through the api');
     svc.kill('SIGTERM');
     await waitForEvent(hub, 'member:leave', at(s));
     assert.equal(await svc.waitExit(), 0, svc.dump());
