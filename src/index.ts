@@ -33,6 +33,7 @@ export {
   ProtocolError,
   StoppedError,
   StoreCorruptError,
+  StoreLockedError,
   StoreVersionError,
   TimeoutError,
   UnauthorizedError,
