@@ -104,22 +104,27 @@ const JOIN_CAUSES: Readonly<Record<string, string>> = {
  * answer of a node that refused.
  */
 export function joinFailure(err: unknown, entry: string): string {
-  const code = errorCode(err);
-  if (code !== 'ERR_CONNECT_FAILED') return errorMessage(err);
-  const refused = /refused to connect: (.*)$/.exec(errorMessage(err));
-  if (refused) return `cannot join through ${entry}: it answered ${refused[1]}`;
-  let cause: unknown = err;
+  if (errorCode(err) !== 'ERR_CONNECT_FAILED') return errorMessage(err);
   let reason: string | undefined;
-  let innermost = err;
+  let innermost: unknown = err;
+  let cause: unknown = err;
   for (let depth = 0; cause !== undefined && cause !== null && depth < 8; depth++) {
-    const c = (cause as { code?: unknown }).code;
-    if (typeof c === 'string' && JOIN_CAUSES[c] !== undefined) reason = JOIN_CAUSES[c];
+    const { code, status, body } = cause as { code?: unknown; status?: unknown; body?: unknown };
+    if (typeof status === 'number' && typeof body === 'string')
+      reason ??= `it answered ${status} ${body}`.trim();
+    if (typeof code === 'string' && JOIN_CAUSES[code] !== undefined) reason ??= JOIN_CAUSES[code];
     innermost = cause;
     cause = (cause as { cause?: unknown }).cause;
   }
   if (reason === undefined) {
-    const m = errorMessage(innermost).replace(/^cannot (connect to|reach) \S+: /, '');
-    reason = m.replace(/^cannot (connect to|reach) \S+: /, '');
+    // The innermost message, without the "cannot reach X:" or "X refused ...:" it starts with.
+    let m = errorMessage(innermost);
+    for (let prev = ''; prev !== m; ) {
+      prev = m;
+      m = m.replace(/^cannot (?:connect to|reach) \S+: /, '');
+    }
+    const refused = /^\S+ refused (?:the request|to connect): (.*)$/.exec(m);
+    reason = refused ? `it answered ${refused[1]}` : m;
   }
   return `cannot join through ${entry}: ${reason}`;
 }

@@ -5,8 +5,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { joinFailure } from '../../src/cli/format.js';
 import { parseNodeLine } from '../../src/cli/node-input.js';
 import { resolveTargets } from '../../src/cli/targets.js';
+import {
+  ConnectFailedError,
+  PeerRefusedError,
+  PeerUnreachableError,
+  UnauthorizedError,
+} from '../../src/errors.js';
 
 // Reproduce a failure with TSP2P_SEED=<seed printed below>.
 const SEED = process.env.TSP2P_SEED === undefined ? 20261202 : Number(process.env.TSP2P_SEED);
@@ -84,5 +91,41 @@ describe('resolveTargets', () => {
     const twins = resolveTargets(['twin'], members);
     assert.equal(twins.ok, false);
     assert.match((twins as { message: string }).message, /2 members are named 'twin'/);
+  });
+});
+
+describe('joinFailure', () => {
+  const entry = '127.0.0.1:6001';
+  test('one clause: the entry once, and the reason in a few words', () => {
+    const refusedConn = Object.assign(new Error(`connect ECONNREFUSED ${entry}`), { code: 'ECONNREFUSED' });
+    const unreachable = new PeerUnreachableError(
+      `cannot reach http://${entry}: connect ECONNREFUSED ${entry} (ECONNREFUSED)`,
+      {
+        cause: refusedConn,
+      },
+    );
+    const failed = new ConnectFailedError(`cannot connect to ${entry}: ${unreachable.message}`, {
+      cause: unreachable,
+    });
+    assert.equal(
+      joinFailure(failed, entry),
+      `cannot join through ${entry}: nothing is listening there (connection refused)`,
+    );
+
+    const answered = new ConnectFailedError(`${entry} refused to connect: 403 not a member`, {
+      cause: new PeerRefusedError(403, 'not a member'),
+    });
+    assert.equal(joinFailure(answered, entry), `cannot join through ${entry}: it answered 403 not a member`);
+
+    const secret = new ConnectFailedError(
+      `cannot connect to ${entry}: ${entry} refused the request: 401 secret`,
+      {
+        cause: new UnauthorizedError(`${entry} refused the request: 401 secret`),
+      },
+    );
+    assert.equal(joinFailure(secret, entry), `cannot join through ${entry}: it answered 401 secret`);
+    for (const err of [failed, answered, secret]) {
+      assert.equal(joinFailure(err, entry).split(entry).length - 1, 1, 'the entry appears once');
+    }
   });
 });
