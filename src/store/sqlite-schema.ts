@@ -7,6 +7,9 @@
 /** The database's file name inside `dataDir`. */
 export const DB_FILE = 'tsp2p.db';
 
+/** The lock file inside `dataDir`: see `takeLock` in `sqlite.ts`. */
+export const LOCK_FILE = 'tsp2p.lock';
+
 /**
  * The schema, one step per version: `MIGRATIONS[i]` takes a database from version `i` to
  * `i + 1`. Steps are never edited once released; a change is a new step.
