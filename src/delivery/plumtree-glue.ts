@@ -26,7 +26,7 @@ import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
 import type { Random } from '../random.js';
 import type { GossipFields } from '../security/gossip-signature.js';
-import type { OutboundMessage } from './peer-queue.js';
+import type { OutboundMessage } from './outbound.js';
 import { type MessageRef, Plumtree, type PlumtreeAction, type PlumtreeLimits } from './plumtree.js';
 import { ReceivedMessage } from './received-message.js';
 
