@@ -32,6 +32,8 @@ export {
   PeerUnreachableError,
   ProtocolError,
   StoppedError,
+  StoreCorruptError,
+  StoreVersionError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,
