@@ -36,15 +36,13 @@ import {
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
 import { type Random, shuffle } from '../random.js';
-import type { GossipFields } from '../security/gossip-signature.js';
+import type { GossipFields, OriginSigner } from '../security/gossip-signature.js';
 import type { DeliveryReport } from '../types.js';
 import type { OutboundMessage } from './outbound.js';
 import type { Outbox } from './outbox.js';
-import { type OriginSigner, PlumtreeGlue } from './plumtree-glue.js';
+import { PlumtreeGlue } from './plumtree-glue.js';
 import { ReceivedMessage } from './received-message.js';
 import { SeenSet } from './seen-set.js';
-
-export type { OriginSigner } from './plumtree-glue.js';
 
 /** How long message ids are remembered to drop duplicates, and how many at most. */
 const SEEN_WINDOW_MS = 10 * 60_000;

@@ -18,12 +18,12 @@ import type { Sealed } from '../protocol/envelope.js';
 import type { MessageType, WirePeer } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import type { Random } from '../random.js';
+import type { OriginSigner } from '../security/gossip-signature.js';
 import type { SessionKeys } from '../security/session-keys.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
 import type { OutboundMessage, PeerQueueLimits } from './outbound.js';
 import { PeerQueue } from './peer-queue.js';
-import type { OriginSigner } from './plumtree-glue.js';
 
 /** The settings an {@link Outbox} reads: the queues' limits, and what a full queue does. */
 export interface OutboxOptions extends Omit<PeerQueueLimits, 'coalesce'> {
