@@ -26,7 +26,8 @@ export type P2PErrorCode =
   | 'ERR_STOPPED'
   | 'ERR_BACKPRESSURE'
   | 'ERR_STORE_CORRUPT'
-  | 'ERR_STORE_VERSION';
+  | 'ERR_STORE_VERSION'
+  | 'ERR_STORE_LOCKED';
 
 /**
  * Base class of every tsp2p error.
@@ -287,6 +288,17 @@ export class StoreVersionError extends P2PError {
     );
     this.found = found;
     this.supported = supported;
+  }
+}
+
+/**
+ * Another node (in this process or another) has the same `dataDir` open. Raised when the node
+ * starts. Give each node a `dataDir` of its own; the lock goes when that node stops or dies.
+ */
+export class StoreLockedError extends P2PError {
+  declare readonly code: 'ERR_STORE_LOCKED';
+  constructor(dataDir: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_LOCKED', `dataDir ${dataDir} is in use by another node`, options);
   }
 }
 

@@ -33,6 +33,7 @@ export {
   ProtocolError,
   StoppedError,
   StoreCorruptError,
+  StoreLockedError,
   StoreVersionError,
   TimeoutError,
   UnauthorizedError,
@@ -94,5 +95,6 @@ export type {
   NodeEvents,
   NodeStatus,
   Payload,
+  SentMessage,
   Target,
 } from './types.js';

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { wallTime } from './clock.js';
-import { Inbox } from './delivery/inbox.js';
+import { Inboxes } from './delivery/inbox.js';
 import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
@@ -19,12 +19,11 @@ import {
 } from './errors.js';
 import { join } from './membership/join.js';
 import { notifyLeave } from './membership/leave.js';
-import type { Member } from './membership/member-table.js';
 import type { MemberEvent } from './membership/membership.js';
 import { Inbound } from './node/inbound.js';
 import { metricsSnapshot } from './node/metrics-snapshot.js';
 import { createParts, createRun, joinDeps, type NodeParts, type Running } from './node/run.js';
-import { isSelfAddress, memberInfos, payloadBytes, resolveMember } from './node/targets.js';
+import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
 import { advertisedHost, type WebWiring, webHandler } from './node/web-wiring.js';
 import { maxBodyBytes, type NodeOptions, resolveOptions } from './options.js';
 import { formatHostPort, type Peer, parseAddress, peerOf } from './peer.js';
@@ -43,6 +42,7 @@ import type {
   NodeEvents,
   NodeStatus,
   Payload,
+  SentMessage,
   Target,
 } from './types.js';
 import { isWebRequest } from './web/web-handler.js';
@@ -66,7 +66,10 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #parts: NodeParts;
   /** The protocol requests (`POST /`): src/node/inbound.ts. */
   readonly #inbound: Inbound;
-  readonly #inboxes = new Set<Inbox<Message>>();
+  /** The open `messages()` iterators. */
+  readonly #inboxes = new Inboxes<Message>((dropped) =>
+    this.#parts.logger.warn('messages() iterator dropped messages', { dropped }),
+  );
   #status: NodeStatus = 'stopped';
   #run: Running | undefined;
   #connected = false;
@@ -81,12 +84,9 @@ export class Node extends EventEmitter<NodeEvents> {
   constructor(options: NodeOptions = {}) {
     super();
     this.#parts = createParts(resolveOptions(options), () => this.self);
-    const { options: o, guard, metrics } = this.#parts;
     this.#inbound = new Inbound({
+      ...this.#parts,
       selfId: this.id,
-      options: o,
-      guard,
-      metrics,
       running: () => (this.#status === 'started' ? this.#run : undefined),
       isSelfAddress: (host, port) => this.#isSelfAddress(host, port),
       setConnected: (connected) => {
@@ -267,6 +267,10 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
    */
   async broadcast(data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    return this.#sent('local', [], data, await this.#broadcast(data, options));
+  }
+
+  async #broadcast(data: Payload, options: CallOptions): Promise<DeliveryReport> {
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
@@ -291,24 +295,35 @@ export class Node extends EventEmitter<NodeEvents> {
     data: Payload,
     options: CallOptions = {},
   ): Promise<DeliveryReport> {
+    return this.#sendFrom('local', to, data, options);
+  }
+
+  async #sendFrom(
+    origin: SentMessage['origin'],
+    to: Target | readonly Target[],
+    data: Payload,
+    options: CallOptions,
+  ): Promise<DeliveryReport> {
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
-    const list = Array.isArray(to) ? (to as readonly Target[]) : [to as Target];
-    if (list.length === 0) throw new InvalidAddressError('send() needs at least one recipient');
-    const targets = new Map<string, Member>();
-    for (const t of list) {
-      const m = resolveMember(run.membership, t);
-      targets.set(m.peer.id, m);
-    }
+    const members = resolveMembers(run.membership, to);
     const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
-    const report = await run.dissemination.direct(
-      run.sealer.newId(),
-      bytes,
-      [...targets.values()],
-      options.signal,
-    );
+    const report = await run.dissemination.direct(run.sealer.newId(), bytes, members, options.signal);
     this.#parts.metrics.recordSend('direct', report.delivered.length, report.failed.length);
+    return this.#sent(
+      origin,
+      members.map((m) => m.peer),
+      bytes,
+      report,
+    );
+  }
+
+  /** Tells the listeners of `message:sent` (later, as every event); returns the report. */
+  #sent(origin: SentMessage['origin'], to: Peer[], data: Payload, report: DeliveryReport): DeliveryReport {
+    if (this.listenerCount('message:sent') > 0) {
+      this.#emitLater('message:sent', sentMessage(report, origin, to, data));
+    }
     return report;
   }
 
@@ -375,8 +390,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.membership.close();
     run?.web?.close();
     await this.#parts.transport.close();
-    for (const inbox of [...this.#inboxes]) inbox.end();
-    this.#inboxes.clear();
+    this.#inboxes.endAll();
     this.#connected = false;
     this.#run = undefined;
     this.#status = 'stopped';
@@ -395,28 +409,9 @@ export class Node extends EventEmitter<NodeEvents> {
    * iterator and counted. It ends on `stop()` or when `signal` aborts.
    */
   messages(options: MessagesOptions = {}): AsyncIterableIterator<Message> {
-    const signal = options.signal;
-    const onAbort = (): void => inbox.end();
-    const inbox: Inbox<Message> = new Inbox<Message>(
-      options.bufferSize ?? this.#parts.options.inboxSize,
-      () => {
-        this.#inboxes.delete(inbox);
-        this.#parts.metrics.endedInboxDrops += inbox.dropped;
-        signal?.removeEventListener('abort', onAbort);
-        if (inbox.dropped > 0)
-          this.#parts.logger.warn('messages() iterator dropped messages', { dropped: inbox.dropped });
-      },
-    );
-    if (signal?.aborted || this.#status === 'stopping') {
-      inbox.end();
-      return inbox;
-    }
-    this.#inboxes.add(inbox);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    return inbox;
+    const capacity = options.bufferSize ?? this.#parts.options.inboxSize;
+    return this.#inboxes.open(capacity, options.signal, this.#status === 'stopping');
   }
-
-  // ---- inbound ------------------------------------------------------------------------------
 
   async #handle(req: InboundRequest): Promise<InboundResponse> {
     const web = this.#run?.web;
@@ -426,17 +421,21 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Hands a received message to the application: every iterator, the count, the event. */
   #hand(message: ReceivedMessage): void {
-    for (const inbox of this.#inboxes) inbox.push(message);
+    this.#inboxes.push(message);
     this.#parts.metrics.received.inc({ type: message.type });
     this.#emitLater('message', message);
   }
-
-  // ---- helpers --------------------------------------------------------------------------------
 
   /** What the web endpoints need from this node. */
   #webWiring(): WebWiring {
     return {
       node: this,
+      // What the page and the API send is marked as theirs in the `message:sent` event.
+      write: {
+        broadcast: async (data, options) =>
+          this.#sent('web', [], data, await this.#broadcast(data, options ?? {})),
+        send: (to, data, options) => this.#sendFrom('web', to, data, options ?? {}),
+      },
       listenHost: this.#parts.options.host,
       metrics: () =>
         this.#parts.metrics.render(
@@ -444,8 +443,7 @@ export class Node extends EventEmitter<NodeEvents> {
             started: this.#status === 'started',
             connected: this.#connected,
             run: this.#run,
-            inboxes: this.#inboxes,
-            endedInboxDrops: this.#parts.metrics.endedInboxDrops,
+            inboxes: this.#inboxes.stats(),
             guard: this.#parts.guard,
           }),
         ),

@@ -1,12 +1,17 @@
 /**
  * Resolving what a caller names: a recipient to a live member, a payload to its bytes within
- * the size limit, and an address to whether it is this very node; and the members as a caller
- * reads them.
+ * the size limit, and an address to whether it is this very node; and the members and the
+ * messages sent as a caller reads them.
  *
  * @module
  */
 
-import { InvalidMessageError, MessageTooLargeError, UnknownPeerError } from '../errors.js';
+import {
+  InvalidAddressError,
+  InvalidMessageError,
+  MessageTooLargeError,
+  UnknownPeerError,
+} from '../errors.js';
 import type { Member } from '../membership/member-table.js';
 import { isLive } from '../membership/merge.js';
 import {
@@ -16,7 +21,7 @@ import {
   type PeerAddressInput,
   parseAddress,
 } from '../peer.js';
-import type { MemberInfo, Payload, Target } from '../types.js';
+import type { DeliveryReport, MemberInfo, Payload, SentMessage, Target } from '../types.js';
 
 const utf8Encoder = new TextEncoder();
 
@@ -48,6 +53,23 @@ export function resolveMember(members: MemberLookup, t: Target): Member {
     throw new UnknownPeerError(`${formatHostPort(host, port)} is not a member`);
   }
   return member;
+}
+
+/**
+ * The live members one target or a list of them names, each once.
+ *
+ * @throws {InvalidAddressError} `ERR_INVALID_ADDRESS` for an empty list or a malformed target
+ * @throws {UnknownPeerError} `ERR_UNKNOWN_PEER` when a target is not a member
+ */
+export function resolveMembers(members: MemberLookup, to: Target | readonly Target[]): Member[] {
+  const list = Array.isArray(to) ? (to as readonly Target[]) : [to as Target];
+  if (list.length === 0) throw new InvalidAddressError('send() needs at least one recipient');
+  const found = new Map<string, Member>();
+  for (const t of list) {
+    const m = resolveMember(members, t);
+    found.set(m.peer.id, m);
+  }
+  return [...found.values()];
 }
 
 /**
@@ -99,4 +121,17 @@ export function memberInfos(members: readonly Member[], now: number): MemberInfo
     incarnation: m.incarnation,
     lastSeenMsAgo: Math.max(0, Math.round(now - m.lastSeen)),
   }));
+}
+
+/** A message this node sent, as the `message:sent` event reports it: to nobody in particular is a broadcast. */
+export function sentMessage(
+  report: DeliveryReport,
+  origin: SentMessage['origin'],
+  to: Peer[],
+  data: Payload,
+): SentMessage {
+  const bytes = typeof data === 'string' ? utf8Encoder.encode(data) : data;
+  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  const type = to.length === 0 ? 'broadcast' : 'direct';
+  return { id: report.id, type, to, data: bytes, text, origin, report };
 }

@@ -9,11 +9,13 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from '../logger.js';
 import { isUnspecifiedAddress, type Peer } from '../peer.js';
 import { isLoopback } from '../web/access.js';
-import { WebHandler, type WebNode } from '../web/web-handler.js';
+import { WebHandler, type WebNode, type WebWriter } from '../web/web-handler.js';
 
 /** What the endpoints need from their node. */
 export interface WebWiring {
   readonly node: WebNode;
+  /** How the page and the API send (marked as theirs in `message:sent`). */
+  readonly write: WebWriter;
   /** The host the node listens on (`0.0.0.0` and `::` mean every address). */
   readonly listenHost: string;
   /** The text of `/metrics`. */
@@ -36,6 +38,7 @@ export function webHandler(w: WebWiring, self: Peer, port: number, token: string
   }
   return new WebHandler({
     node: w.node,
+    write: w.write,
     access: { token, hosts, ports: new Set([port, self.port]), localAddresses },
     metrics: w.metrics,
     refuse: w.refuse,
