@@ -9,9 +9,10 @@ import type { Logger } from '../logger.js';
 import { decodeAck } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
+import { toWirePeer } from '../protocol/wire-peer.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
-import type { Member } from './member-table.js';
+import { destinationOf, type Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
 
 /** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
@@ -52,7 +53,7 @@ export class PeerProbeNet implements ProbeNet {
       // A tsp2p ping names the member it probes (`target`): whoever else answers at that
       // address (a restart under a new id, a squatter) says so, and the probe fails.
       const res = await this.#client.request(
-        destination(member),
+        destinationOf(member),
         this.#sealer.seal(MessageType.Ping, m ? { m, target: wirePeer(member) } : {}),
         signal,
         timeoutMs,
@@ -79,11 +80,11 @@ export class PeerProbeNet implements ProbeNet {
   ): Promise<IndirectResult> {
     if (!this.#membership.active) return 'none';
     const body = this.#sealer.seal(MessageType.PingReq, {
-      target: wirePeer(target),
+      target: toWirePeer(target.peer, target),
       m: this.#membership.piggyback(),
     });
     try {
-      const res = await this.#client.request(destination(via), body, signal, timeoutMs);
+      const res = await this.#client.request(destinationOf(via), body, signal, timeoutMs);
       if (res.status !== 200) return 'nack';
       const ack = this.#merge(res.body);
       return ack?.ack === true ? 'ack' : 'nack';
@@ -97,7 +98,7 @@ export class PeerProbeNet implements ProbeNet {
     const before = this.#membership.incarnation;
     const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
     try {
-      const res = await this.#client.request(destination(member), body, signal, timeoutMs);
+      const res = await this.#client.request(destinationOf(member), body, signal, timeoutMs);
       if (res.status !== 200) return false;
       this.#merge(res.body);
     } catch {
@@ -116,7 +117,7 @@ export class PeerProbeNet implements ProbeNet {
     const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback(this.#membership.gossipCapacity)];
     try {
       const res = await this.#client.request(
-        destination(member),
+        destinationOf(member),
         this.#sealer.seal(MessageType.Gossip, { m }),
         signal,
         timeoutMs,
@@ -138,10 +139,6 @@ export class PeerProbeNet implements ProbeNet {
     this.#membership.applyAll(ack.value.m);
     return ack.value;
   }
-}
-
-function destination(m: Member): { address: string; port: number; kind: Member['kind'] } {
-  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
 }
 
 /** A member as a wire peer, with its incarnation (and its signed self-record, when held). */
