@@ -8,6 +8,7 @@
  */
 
 import type { Clock } from './clock.js';
+import type { Gop2pNames } from './compat/gop2p-names.js';
 import type { LinkOrder } from './delivery/link-order.js';
 import { STREAM_ENDED } from './delivery/link-order.js';
 import type { Outbox, SealMessage } from './delivery/outbox.js';
@@ -58,7 +59,14 @@ export interface InboundRun {
 /** The options {@link Inbound} reads. */
 export type InboundOptions = Pick<
   ResolvedOptions,
-  'compat' | 'name' | 'maxMembers' | 'maxMessageBytes' | 'maxHops' | 'deliveryTimeoutMs' | 'timings'
+  | 'compat'
+  | 'name'
+  | 'maxMembers'
+  | 'maxMessageBytes'
+  | 'maxHops'
+  | 'deliveryTimeoutMs'
+  | 'timings'
+  | 'requestTimeoutMs'
 >;
 
 /** What {@link Inbound} needs from its node. */
@@ -84,6 +92,10 @@ export interface InboundDeps {
   readonly newId: () => string;
   /** Hands a new message to the application. */
   readonly hand: (message: ReceivedMessage) => void;
+  /** Compat mode: how gop2p members name themselves, and this node towards each. */
+  readonly gop2p?: Gop2pNames;
+  /** A gop2p peer was refused because this node does not run in compat mode. */
+  readonly onGop2pRefused?: (from: { address: string; port: number }, remoteAddress: string) => void;
 }
 
 /** A node's handler of protocol requests (`POST /`). */
@@ -111,7 +123,12 @@ export class Inbound {
     this.#d.metrics.requests.inc({ type: messageTypeName(opened.value.type) });
     // Signature, key, timestamp and replay, before anything else happens (src/security/).
     const admitted = this.#d.guard.admit(opened.value, req.body, req.headers);
-    if (admitted.kind === 'refused') return text(admitted.refusal.status, admitted.refusal.message);
+    if (admitted.kind === 'refused') {
+      if (admitted.refusal.reason === 'gop2p_not_allowed') {
+        this.#d.onGop2pRefused?.(opened.value.from, req.remoteAddress);
+      }
+      return text(admitted.refusal.status, admitted.refusal.message);
+    }
     if (admitted.kind === 'duplicate') return text(200, '');
     const res = await this.#receive(run, opened.value, req.remoteAddress);
     // Refused after all (a sender not yet known, say): its retry must not look like a replay.
@@ -122,11 +139,18 @@ export class Inbound {
   async #receive(run: InboundRun, envelope: Envelope, remoteAddress: string): Promise<InboundResponse> {
     const tsp2p = isTsp2pEnvelope(envelope);
     if (!tsp2p && !this.#d.options.compat) {
+      this.#d.onGop2pRefused?.(envelope.from, remoteAddress);
       return text(403, "gop2p-style request refused: this node does not run with compat: 'gop2p'");
     }
     if (!tsp2p && envelope.type > MessageType.Direct) return text(405, 'Method not allowed');
     // gop2p's chat example advertises 0.0.0.0: such a sender is reached at its source address.
-    const address = isUnspecifiedAddress(envelope.from.address) ? remoteAddress : envelope.from.address;
+    const names = tsp2p ? undefined : this.#d.gop2p;
+    const address =
+      names !== undefined
+        ? names.dialAddress(envelope.from, remoteAddress)
+        : isUnspecifiedAddress(envelope.from.address)
+          ? remoteAddress
+          : envelope.from.address;
     const port = envelope.from.port;
     if ((tsp2p && envelope.from.id === this.#d.selfId) || this.#d.isSelfAddress(address, port)) {
       return text(400, 'You can not connect with yourself.');
@@ -145,13 +169,18 @@ export class Inbound {
         return text(503, `member table is full (${this.#d.options.maxMembers} members)`);
       }
       // The answer lists the members as they stood before the newcomer: never self, never it.
-      const list =
-        envelope.announce === true
-          ? []
-          : m
-              .live()
-              .filter((x) => x.peer.id !== senderId)
-              .map((x) => wirePeer(x));
+      const before = envelope.announce === true ? [] : m.live().filter((x) => x.peer.id !== senderId);
+      let list: WirePeer[];
+      if (names !== undefined) {
+        // A gop2p newcomer gets names it can match (src/compat/gop2p-names.ts).
+        names.learn(address, port, envelope.from);
+        await names.settle(before, this.#d.options.requestTimeoutMs);
+        list = names
+          .listFor(envelope.from, address, before)
+          .map((n) => ({ port: n.port, address: n.address }));
+      } else {
+        list = before.map((x) => wirePeer(x));
+      }
       m.join(
         peerOf(senderId, address, port, envelope.from.name),
         tsp2p ? 'tsp2p' : 'gop2p',
@@ -192,6 +221,7 @@ export class Inbound {
     }
     m.touch(sender.peer.id);
     if (tsp2p) m.applyAll(envelope.m);
+    else names?.learn(address, port, envelope.from);
 
     switch (envelope.type) {
       case MessageType.Disconnect:

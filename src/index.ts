@@ -19,6 +19,7 @@ export {
   AddressInUseError,
   AlreadyStartedError,
   ConnectFailedError,
+  type ConnectFailureReason,
   ForbiddenError,
   InvalidAddressError,
   InvalidMessageError,
@@ -86,4 +87,6 @@ export type {
   LeaveReport,
   Message,
   NodeEvents,
+  PeerRefusal,
+  PeerRefusalReason,
 } from './types.js';

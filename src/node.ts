@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock } from './clock.js';
+import { Gop2pNames } from './compat/gop2p-names.js';
 import { Inbox } from './delivery/inbox.js';
 import { LinkOrder } from './delivery/link-order.js';
 import { destinationOf, Outbox } from './delivery/outbox.js';
@@ -100,6 +101,9 @@ export interface MemberInfo {
 
 const utf8Encoder = new TextEncoder();
 
+/** A refused gop2p peer is logged (and reported as `peer:refused`) at most once per this. */
+const GOP2P_REFUSAL_LOG_MS = 60_000;
+
 /** The parts that exist only while the node is started. */
 interface Running {
   readonly self: Peer;
@@ -148,6 +152,8 @@ export class Node extends EventEmitter<NodeEvents> {
   readonly #keyring: NetworkKeyring;
   /** The protocol requests (`POST /`): src/inbound.ts. */
   readonly #inbound: Inbound;
+  /** Compat mode: the names of this node and of its gop2p members (src/compat/gop2p-names.ts). */
+  readonly #gop2p: Gop2pNames | undefined;
   readonly #inboxes = new Set<Inbox<Message>>();
   readonly #metrics = new NodeMetrics();
   #status: NodeStatus = 'stopped';
@@ -175,6 +181,15 @@ export class Node extends EventEmitter<NodeEvents> {
       sessions: this.#sessions,
     });
     this.#keyring = new NetworkKeyring(this.#options.secret);
+    this.#gop2p =
+      this.#options.compat === 'gop2p'
+        ? new Gop2pNames({
+            self: () => this.#run?.self,
+            clock: this.#clock,
+            logger: this.#logger,
+            probe: (address, port, host) => this.#probeGop2p(address, port, host),
+          })
+        : undefined;
     this.#inbound = new Inbound({
       selfId: this.#identity.id,
       options: this.#options,
@@ -192,12 +207,14 @@ export class Node extends EventEmitter<NodeEvents> {
       seal: (type, extra) => this.#seal(type, extra),
       newId: () => this.#newId(),
       hand: (message) => this.#hand(message),
+      ...(this.#gop2p !== undefined ? { gop2p: this.#gop2p } : {}),
+      onGop2pRefused: (from, remoteAddress) => this.#gop2pRefused(from, remoteAddress),
     });
     this.#transport = new AuthenticatedTransport(
       this.#options.transport ?? this.#httpTransport(),
       this.#keyring,
     );
-    this.#client = new PeerClient(this.#transport, this.#clock, () => this.self);
+    this.#client = new PeerClient(this.#transport, this.#clock, () => this.self, this.#gop2p);
   }
 
   /** The lifecycle state. */
@@ -301,6 +318,7 @@ export class Node extends EventEmitter<NodeEvents> {
         logger: this.#logger,
         maxMembers: this.#options.maxMembers,
         emit: (event, peer) => this.#onMemberEvent(event, peer),
+        admitGop2p: this.#options.compat === 'gop2p',
       });
       const net = new PeerProbeNet(
         this.#client,
@@ -372,13 +390,17 @@ export class Node extends EventEmitter<NodeEvents> {
     const where = formatHostPort(target.host, target.port);
     const call = scope(run.shutdown.signal, options.signal);
     try {
+      // Compat mode asks first whether the entry point is a gop2p node, and how it names itself:
+      // the connect then goes out, once, in the name it should know this node by.
+      const entryOwn = await this.#gop2p?.discover(target.host, target.port);
+      call.signal.throwIfAborted();
       let res: OutboundResponse;
       try {
         res = await this.#client.request(
           {
             address: target.host,
             port: target.port,
-            kind: 'tsp2p',
+            kind: entryOwn !== undefined ? 'gop2p' : 'tsp2p',
             ...(target.scheme ? { scheme: target.scheme } : {}),
           },
           this.#seal(MessageType.Connect),
@@ -410,6 +432,7 @@ export class Node extends EventEmitter<NodeEvents> {
           .catch(() => undefined);
         throw new ConnectFailedError(
           `${where} is a gop2p node: start this node with compat: 'gop2p' to join it`,
+          { reason: 'gop2p-compat-required' },
         );
       }
       const list = decodeMemberList(res.body);
@@ -447,6 +470,7 @@ export class Node extends EventEmitter<NodeEvents> {
       client: this.#client,
       membership: run.membership,
       isSelfAddress: (host, port) => this.#isSelfAddress(host, port),
+      ...(this.#gop2p !== undefined ? { gop2p: this.#gop2p } : {}),
       // The newcomer already has the list: the members need not send theirs back (gop2p members
       // ignore the flag and answer with their list, which is then ignored, as gop2p does).
       announcement: () => this.#seal(MessageType.Connect, { announce: true }),
@@ -551,6 +575,7 @@ export class Node extends EventEmitter<NodeEvents> {
         }
       }),
     ).finally(call.done);
+    this.#gop2p?.clear();
     options.signal?.throwIfAborted();
     this.#logger.info('disconnected', { notified: notified.length, failed: failed.length });
     return { notified, failed };
@@ -721,6 +746,12 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
     this.#run?.tree.onMemberEvent(event, peer);
+    if (this.#gop2p !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {
+      // Learn early how a new gop2p member names itself: member lists for gop2p newcomers need it.
+      if (event === 'member:join') void this.#gop2p.discover(peer.address, peer.port);
+      else if (event === 'member:fail' || event === 'member:leave')
+        this.#gop2p.forget(peer.address, peer.port);
+    }
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       this.#run?.outbox.memberGone(event, peer);
@@ -799,6 +830,56 @@ export class Node extends EventEmitter<NodeEvents> {
   setSecret(secret: SecretInput): void {
     this.#keyring.set(secret);
     this.#logger.info('network secret changed', { keys: this.#keyring.keyIds.length });
+  }
+
+  /**
+   * An empty POST to a (possibly) gop2p peer, with this Host header: gop2p answers
+   * `400 You can not connect with yourself.` when the Host is its own name, and refuses the
+   * empty body otherwise, changing nothing (src/compat/gop2p-names.ts).
+   */
+  async #probeGop2p(address: string, port: number, host: string): Promise<OutboundResponse> {
+    const run = this.#run;
+    if (run === undefined) throw new NotStartedError();
+    const call = this.#client.callSignal(run.shutdown.signal, this.#options.requestTimeoutMs);
+    try {
+      return await this.#transport.request({
+        host: address,
+        port,
+        body: new Uint8Array(0),
+        hostHeader: host,
+        signal: call.signal,
+      });
+    } finally {
+      call.done();
+    }
+  }
+
+  /** When each refused gop2p peer was last reported, by `'address:port'`. */
+  readonly #gop2pRefusals = new Map<string, number>();
+
+  /**
+   * A gop2p peer was refused because this node does not run in compat mode: one log line and
+   * one `peer:refused` event per peer per minute, saying how to let it in.
+   */
+  #gop2pRefused(from: { address: string; port: number }, remoteAddress: string): void {
+    const key = formatHostPort(from.address, from.port);
+    const now = this.#clock.now();
+    const last = this.#gop2pRefusals.get(key);
+    if (last !== undefined && now - last < GOP2P_REFUSAL_LOG_MS) return;
+    if (this.#gop2pRefusals.size >= 1024) this.#gop2pRefusals.clear();
+    this.#gop2pRefusals.set(key, now);
+    const message = `refused gop2p node ${key} (from ${remoteAddress}): this node does not run in compat mode`;
+    this.#logger.warn(`${message}; start it with compat: 'gop2p' to let gop2p nodes in`, {
+      peer: key,
+      remote: remoteAddress,
+    });
+    this.#emitLater('peer:refused', {
+      address: from.address,
+      port: from.port,
+      remoteAddress,
+      reason: 'gop2p-compat-off',
+      message,
+    });
   }
 
   /** The HTTP transport the options describe (limits, TLS). */

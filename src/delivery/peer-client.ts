@@ -7,6 +7,7 @@
 
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
+import type { Gop2pNames } from '../compat/gop2p-names.js';
 import { PeerRefusedError, TimeoutError } from '../errors.js';
 import type { PeerKind } from '../membership/member-table.js';
 import { formatHostPort, type Peer } from '../peer.js';
@@ -55,14 +56,18 @@ export class PeerClient {
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #self: () => Peer;
+  readonly #gop2p: Gop2pNames | undefined;
 
   /**
    * @param self - this node as others reach it (for gop2p's Host header)
+   * @param gop2p - compat mode: each gop2p peer is sent plain gop2p envelopes, from the name it
+   *   knows this node by (src/compat/gop2p-names.ts)
    */
-  constructor(transport: Transport, clock: Clock, self: () => Peer) {
+  constructor(transport: Transport, clock: Clock, self: () => Peer, gop2p?: Gop2pNames) {
     this.#transport = transport;
     this.#clock = clock;
     this.#self = self;
+    this.#gop2p = gop2p;
   }
 
   /**
@@ -103,6 +108,18 @@ export class PeerClient {
   ): Promise<OutboundResponse> {
     const call = this.callSignal(parent, timeoutMs);
     try {
+      if (to.kind === 'gop2p' && this.#gop2p !== undefined) {
+        return await this.#gop2p.request(to, sealed.body, (body, host) =>
+          this.#transport.request({
+            host: to.address,
+            port: to.port,
+            body,
+            ...(to.scheme !== undefined ? { scheme: to.scheme } : {}),
+            hostHeader: host,
+            signal: call.signal,
+          }),
+        );
+      }
       // gop2p refuses a request whose Host is its own address; its clients send their own.
       const self = to.kind === 'gop2p' || gop2pHost ? this.#self() : undefined;
       return await this.#transport.request({

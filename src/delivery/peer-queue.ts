@@ -133,6 +133,9 @@ function retryAfter(headers: Readonly<Record<string, string | undefined>>): numb
 /** Statuses after which retrying cannot help. */
 const PERMANENT = new Set([400, 404, 405, 413]);
 
+/** Also final from a gop2p peer (one that takes no batches): it refuses this node for good. */
+const GOP2P_PERMANENT = new Set([401, 403]);
+
 /** The outbound queue to one peer. */
 export class PeerQueue {
   readonly #to: Destination;
@@ -376,7 +379,13 @@ export class PeerQueue {
       this.#batchCap = Math.max(1, Math.floor(n / 2));
       return;
     }
-    if (error instanceof PeerRefusedError && PERMANENT.has(error.status)) {
+    // A gop2p peer's 401 or 403 is final: it does not count this node as a member (or will not
+    // take gop2p traffic at all), and nothing this queue can do changes that. A tsp2p peer's 403
+    // may be a view that has not converged yet, and its 401 is handled by `retryAtOnce`.
+    const permanent =
+      PERMANENT.has(error instanceof PeerRefusedError ? error.status : 0) ||
+      (!this.#batching && error instanceof PeerRefusedError && GOP2P_PERMANENT.has(error.status));
+    if (error instanceof PeerRefusedError && permanent) {
       // The peer will never take these: give them up, and carry on with the rest.
       this.#complete(n, error);
       return;
