@@ -3,6 +3,11 @@
  * a {@link Clock}. Production uses {@link SystemClock}; tests and simulations use
  * {@link ManualClock}, which runs a minute of protocol time in milliseconds.
  *
+ * A clock has two readings: `now()`, monotonic, for timers and durations; and `wallNow()`, the
+ * wall clock (ms since the Unix epoch), for every timestamp on the wire and every check of one
+ * (replay windows, clock skew). This is the one file of `src/` that reads the system's wall
+ * clock; everything else asks {@link wallTime}.
+ *
  * @module
  */
 
@@ -24,12 +29,40 @@ export interface Clock {
    * The timer does not keep the process alive.
    */
   timeoutSignal(ms: number, message?: string): AbortSignal;
+  /**
+   * The wall clock: milliseconds since the Unix epoch. Timestamps on the wire (`ts`) and the
+   * checks of them read it. Optional for compatibility: a clock without it gives the system's
+   * wall clock (see {@link wallTime}).
+   */
+  wallNow?(): number;
 }
 
-/** The real clock: `performance.now()` and unref'd Node timers. */
+/** The wall-clock reading of `clock`: its `wallNow()`, or the system's wall clock when it has none. */
+export function wallTime(clock: Clock): number {
+  return clock.wallNow !== undefined ? clock.wallNow() : Date.now();
+}
+
+/**
+ * `clock` with its wall clock moved by `offsetMs` (its timers and `now()` unchanged): one node of
+ * a simulation whose clock is wrong, to exercise the clock-skew limits.
+ */
+export function skewedClock(clock: Clock, offsetMs: number): Clock {
+  return {
+    now: () => clock.now(),
+    setTimeout: (fn, ms) => clock.setTimeout(fn, ms),
+    timeoutSignal: (ms, message) => clock.timeoutSignal(ms, message),
+    wallNow: () => wallTime(clock) + offsetMs,
+  };
+}
+
+/** The real clock: `performance.now()`, `Date.now()` and unref'd Node timers. */
 export class SystemClock implements Clock {
   now(): number {
     return performance.now();
+  }
+
+  wallNow(): number {
+    return Date.now();
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -127,14 +160,26 @@ export class ManualClock implements Clock {
   #now: number;
   #seq = 0;
   readonly #timers = new TimerHeap();
+  /** `wallNow()` minus `now()`: the wall clock moves with the manual one. */
+  readonly #wallOffset: number;
 
-  /** @param start - the initial reading of `now()` */
-  constructor(start = 0) {
+  /**
+   * @param start - the initial reading of `now()`
+   * @param options - `wall`: the initial reading of `wallNow()` (default: the system's wall clock
+   *   at construction, so that envelopes stamped by it pass the checks of real nodes)
+   */
+  constructor(start = 0, options: { readonly wall?: number } = {}) {
     this.#now = start;
+    this.#wallOffset = (options.wall ?? Date.now()) - start;
   }
 
   now(): number {
     return this.#now;
+  }
+
+  /** The wall clock: it starts at the `wall` option and moves only with {@link ManualClock.advance}. */
+  wallNow(): number {
+    return this.#wallOffset + this.#now;
   }
 
   /** How many timers are waiting to fire. */

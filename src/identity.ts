@@ -66,7 +66,18 @@ export function identityFromSeed(seed: Uint8Array): Identity {
   return fromPrivateKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
 }
 
-/** The identity stored at `path` as PKCS#8 PEM, created there (mode 0600) when the file does not exist. */
+/**
+ * The identity stored at `path` as PKCS#8 PEM, created there (mode 0600) when the file does not
+ * exist: a node keeps its id across restarts. Passing the path as the `identity` option does the
+ * same inside `new Node()`; this gives the identity (and its id) before the node exists.
+ *
+ * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when the file holds no Ed25519 PEM key
+ * @example
+ * ```ts
+ * const identity = loadOrCreateIdentityFile('./node.key');
+ * const node = new Node({ identity: identity.privateKey });
+ * ```
+ */
 export function loadOrCreateIdentityFile(path: string): Identity {
   if (existsSync(path)) {
     let pem: string;

@@ -43,10 +43,11 @@ export {
   type Identity,
   type IdentityInput,
   identityFromSeed,
+  loadOrCreateIdentityFile,
 } from './identity.js';
 export { createDebugLogger, type LogFields, type Logger, noopLogger } from './logger.js';
-export type { MemberState, PeerKind } from './membership/member-table.js';
-export { type MessagesOptions, Node, type NodeStatus, type Payload, type Target } from './node.js';
+export type { MemberState } from './membership/member-table.js';
+export { Node } from './node.js';
 export { DEFAULTS, type NodeOptions } from './options.js';
 export {
   describePeer,
@@ -54,13 +55,13 @@ export {
   type HostPort,
   type Peer,
   type PeerAddressInput,
+  type PeerKind,
   parseAddress,
 } from './peer.js';
 export { type Envelope, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
 export { type Random, SeededRandom, SystemRandom } from './random.js';
 export type { SecretInput } from './security/keyring.js';
 export { DEFAULT_LIMITS, DEFAULT_MAX_CLOCK_SKEW_MS, type LimitOptions } from './security/limits.js';
-export type { PemInput, TlsOptions } from './security/tls.js';
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';
 export {
   MemoryNetwork,
@@ -68,6 +69,7 @@ export {
   type MemoryNetworkStats,
   MemoryTransport,
 } from './transport/memory.js';
+export type { PemInput, TlsOptions } from './transport/tls.js';
 export type {
   InboundHandler,
   InboundRequest,
@@ -85,8 +87,13 @@ export type {
   DeliveryFailure,
   DeliveryReport,
   LeaveReport,
+  MemberInfo,
   Message,
+  MessagesOptions,
   NodeEvents,
+  NodeStatus,
+  Payload,
   PeerRefusal,
   PeerRefusalReason,
+  Target,
 } from './types.js';

@@ -8,12 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, systemClock, wallTime } from './clock.js';
 import { Gop2pNames } from './compat/gop2p-names.js';
 import { Inbox } from './delivery/inbox.js';
 import { LinkOrder } from './delivery/link-order.js';
-import { destinationOf, Outbox } from './delivery/outbox.js';
-import { firstLine, PeerClient, scope } from './delivery/peer-client.js';
+import { destinationOf, Outbox, type OutboxOptions } from './delivery/outbox.js';
 import { PlumtreeGlue } from './delivery/plumtree-glue.js';
 import type { ReceivedMessage } from './delivery/received-message.js';
 import {
@@ -31,21 +30,22 @@ import {
   UnknownPeerError,
 } from './errors.js';
 import { type Identity, resolveIdentity } from './identity.js';
-import { Inbound } from './inbound.js';
 import { createDebugLogger, type Logger } from './logger.js';
 import { type AnnounceDeps, announce, peerFromAnswer } from './membership/announce.js';
 import { FailureDetector } from './membership/failure-detector.js';
-import type { Member, PeerKind } from './membership/member-table.js';
+import type { Member } from './membership/member-table.js';
 import { type MemberEvent, Membership } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
 import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
-import { NodeMetrics, refusalReason, timedProbeNet } from './metrics.js';
-import { maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
+import { NodeMetrics, refusalReason, timedProbeNet } from './metrics/node-metrics.js';
+import { Inbound } from './node/inbound.js';
+import { DEFAULTS, maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
   formatHostPort,
   isUnspecifiedAddress,
   type Peer,
   type PeerAddressInput,
+  type PeerKind,
   parseAddress,
   peerOf,
 } from './peer.js';
@@ -59,8 +59,9 @@ import { InboundGuard } from './security/inbound-guard.js';
 import { NetworkKeyring, type SecretInput } from './security/keyring.js';
 import { SessionKeys } from './security/session-keys.js';
 import { identitySigner } from './security/signature.js';
-import { resolveTls } from './security/tls.js';
 import { HttpTransport } from './transport/http.js';
+import { firstLine, PeerClient, scope } from './transport/peer-client.js';
+import { resolveTls } from './transport/tls.js';
 import type { InboundRequest, InboundResponse, OutboundResponse, Transport } from './transport/transport.js';
 import type {
   CallOptions,
@@ -68,36 +69,16 @@ import type {
   DeliveryFailure,
   DeliveryReport,
   LeaveReport,
+  MemberInfo,
   Message,
+  MessagesOptions,
   NodeEvents,
+  NodeStatus,
+  Payload,
+  Target,
 } from './types.js';
 import { isLoopback } from './web/access.js';
 import { isWebRequest, WebHandler } from './web/web-handler.js';
-
-/** The lifecycle states of a {@link Node}. */
-export type NodeStatus = 'stopped' | 'starting' | 'started' | 'stopping';
-
-/** A payload: a string (sent as UTF-8) or bytes. */
-export type Payload = string | Uint8Array;
-
-/** A recipient: `'host:port'`, a URL, a {@link Peer}, or a member's id. */
-export type Target = PeerAddressInput | Peer;
-
-/** Options of {@link Node.messages}. */
-export interface MessagesOptions extends CallOptions {
-  /** Messages buffered for this iterator; defaults to the node's `inboxSize` option. */
-  readonly bufferSize?: number;
-}
-
-/** A member as {@link Node.memberStates} reports it. */
-export interface MemberInfo {
-  readonly peer: Peer;
-  readonly kind: PeerKind;
-  readonly state: 'alive' | 'suspect' | 'dead' | 'left';
-  readonly incarnation: number;
-  /** Milliseconds since this node last heard from the member. */
-  readonly lastSeenMsAgo: number;
-}
 
 const utf8Encoder = new TextEncoder();
 
@@ -160,6 +141,9 @@ export class Node extends EventEmitter<NodeEvents> {
   #run: Running | undefined;
   #connected = false;
   #stopping: Promise<void> | undefined;
+  /** Resolves when a `start()` in progress has settled (started, or failed back to stopped). */
+  #startSettled: Promise<void> = Promise.resolve();
+  #settleStart: () => void = () => {};
   #idPrefix: string | undefined;
   #idCounter = 0;
 
@@ -177,6 +161,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#sessions = new SessionKeys(this.#identity.id);
     this.#guard = new InboundGuard({
       compat: this.#options.compat === 'gop2p',
+      now: () => wallTime(this.#clock),
       maxClockSkewMs: this.#options.maxClockSkewMs,
       sessions: this.#sessions,
     });
@@ -210,9 +195,11 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(this.#gop2p !== undefined ? { gop2p: this.#gop2p } : {}),
       onGop2pRefused: (from, remoteAddress) => this.#gop2pRefused(from, remoteAddress),
     });
+    // The web and operations endpoints have their own access rules: no network secret.
     this.#transport = new AuthenticatedTransport(
       this.#options.transport ?? this.#httpTransport(),
       this.#keyring,
+      isWebRequest,
     );
     this.#client = new PeerClient(this.#transport, this.#clock, () => this.self, this.#gop2p);
   }
@@ -294,6 +281,9 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#status !== 'stopped') throw new AlreadyStartedError(`the node is already ${this.#status}`);
     options.signal?.throwIfAborted();
     this.#status = 'starting';
+    this.#startSettled = new Promise<void>((resolve) => {
+      this.#settleStart = resolve;
+    });
     this.#stopping = undefined;
     try {
       const bound = await this.#transport.listen({
@@ -351,6 +341,7 @@ export class Node extends EventEmitter<NodeEvents> {
         tree,
       };
       this.#status = 'started';
+      this.#settleStart();
       detector.start();
       this.#logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
@@ -361,6 +352,7 @@ export class Node extends EventEmitter<NodeEvents> {
     } catch (err) {
       if (this.#status === 'starting') {
         this.#status = 'stopped';
+        this.#settleStart();
         await this.#transport.close({ graceMs: 0 }).catch(() => undefined);
       }
       throw err;
@@ -464,7 +456,11 @@ export class Node extends EventEmitter<NodeEvents> {
   #announceDeps(run: Running): AnnounceDeps {
     return {
       selfId: this.id,
-      options: this.#options,
+      settings: {
+        compat: this.#options.compat === 'gop2p',
+        announceLimit: this.#options.timings.announceLimit,
+        requestTimeoutMs: this.#options.requestTimeoutMs,
+      },
       random: this.#random,
       logger: this.#logger,
       client: this.#client,
@@ -593,7 +589,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   async #stop(): Promise<void> {
     // A start() in progress finishes first, so that its listener is closed too.
-    while (this.#status === 'starting') await new Promise<void>((r) => setImmediate(r));
+    await this.#startSettled;
     this.#status = 'stopping';
     try {
       await this.disconnect();
@@ -716,6 +712,7 @@ export class Node extends EventEmitter<NodeEvents> {
       refuse: (status, reason) => this.#metrics.refuse(status, reason),
       privateReads: () => this.#keyring.enabled,
       logger: this.#logger,
+      wallNow: () => wallTime(this.#clock),
     });
   }
 
@@ -766,7 +763,7 @@ export class Node extends EventEmitter<NodeEvents> {
       clock: this.#clock,
       random: this.#random,
       logger: this.#logger,
-      options: this.#options,
+      options: outboxOptions(this.#options),
       signal,
       sessions: this.#sessions,
       signer: this.#signer,
@@ -794,7 +791,7 @@ export class Node extends EventEmitter<NodeEvents> {
         type,
         from: this.#from(this.#run!),
         id: extra.id ?? this.#newId(),
-        ts: Date.now(),
+        ts: wallTime(this.#clock),
         ...(extra.data !== undefined ? { data: extra.data } : {}),
         ...(extra.to !== undefined ? { to: extra.to } : {}),
         ...(extra.m !== undefined ? { m: extra.m } : {}),
@@ -974,4 +971,21 @@ function advertisedHost(host: string): string {
     }
   }
   return '127.0.0.1';
+}
+
+/** The outbound queues' settings, from the node's options. */
+function outboxOptions(o: ResolvedOptions): OutboxOptions {
+  return {
+    maxBatchMessages: o.maxBatchMessages,
+    maxBatchBytes: o.maxBatchBytes,
+    maxQueueMessages: o.maxQueueMessages,
+    maxQueueBytes: o.maxQueueBytes,
+    requestTimeoutMs: o.requestTimeoutMs,
+    deliveryTimeoutMs: o.deliveryTimeoutMs,
+    backpressure: o.backpressure,
+    retryBaseMs: DEFAULTS.retryBaseMs,
+    retryMaxMs: DEFAULTS.retryMaxMs,
+    maxInFlight: DEFAULTS.maxInFlightBatches,
+    pipelineBytes: DEFAULTS.pipelineBytes,
+  };
 }

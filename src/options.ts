@@ -22,7 +22,7 @@ import {
   type ResolvedLimits,
   resolveLimits,
 } from './security/limits.js';
-import type { TlsOptions } from './security/tls.js';
+import type { TlsOptions } from './transport/tls.js';
 import type { Transport } from './transport/transport.js';
 
 /** Options of a {@link Node}. All are optional. */

@@ -7,6 +7,9 @@
 import { isIP } from 'node:net';
 import { InvalidAddressError } from './errors.js';
 
+/** What kind of node a peer is: a full tsp2p node, or a gop2p node (compat mode). */
+export type PeerKind = 'tsp2p' | 'gop2p';
+
 /**
  * A member of the network, as the API reports it.
  *

@@ -5,7 +5,7 @@
  */
 
 import type { P2PError } from './errors.js';
-import type { Peer } from './peer.js';
+import type { Peer, PeerAddressInput, PeerKind } from './peer.js';
 
 /** A message this node received. */
 export interface Message {
@@ -97,4 +97,29 @@ export interface PeerRefusal {
 export interface CallOptions {
   /** Aborts the call; it then rejects with `signal.reason`. */
   readonly signal?: AbortSignal;
+}
+
+/** The lifecycle states of a `Node`. */
+export type NodeStatus = 'stopped' | 'starting' | 'started' | 'stopping';
+
+/** A payload: a string (sent as UTF-8) or bytes. */
+export type Payload = string | Uint8Array;
+
+/** A recipient: `'host:port'`, a URL, a {@link Peer}, or a member's id. */
+export type Target = PeerAddressInput | Peer;
+
+/** Options of `Node.messages()`. */
+export interface MessagesOptions extends CallOptions {
+  /** Messages buffered for this iterator; defaults to the node's `inboxSize` option. */
+  readonly bufferSize?: number;
+}
+
+/** A member as `Node.memberStates()` reports it. */
+export interface MemberInfo {
+  readonly peer: Peer;
+  readonly kind: PeerKind;
+  readonly state: 'alive' | 'suspect' | 'dead' | 'left';
+  readonly incarnation: number;
+  /** Milliseconds since this node last heard from the member. */
+  readonly lastSeenMsAgo: number;
 }

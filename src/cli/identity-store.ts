@@ -15,8 +15,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Identity } from '../identity.js';
-import { loadOrCreateIdentityFile } from '../identity.js';
+import { type Identity, loadOrCreateIdentityFile } from '../index.js';
 
 /** How many key files the data directory may hold (one per node running at once). */
 const MAX_SLOTS = 64;

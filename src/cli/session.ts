@@ -240,7 +240,7 @@ export class Session {
 
   /** A Ctrl-C or a termination request. */
   interrupt(): void {
-    const now = Date.now();
+    const now = performance.now();
     // One Ctrl-C can arrive twice: from the terminal, and forwarded by a parent such as npx,
     // which shares the process group. A repeat that close is the same keypress.
     if (now - this.#lastSignalAt < SAME_SIGNAL_MS) return;

@@ -26,6 +26,7 @@
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { formatHostPort, isUnspecifiedAddress, type Peer } from '../peer.js';
+import type { Gop2pSender } from '../transport/peer-client.js';
 import type { OutboundResponse } from '../transport/transport.js';
 
 /** A gop2p member name: an exact (address, port) pair. */
@@ -72,7 +73,7 @@ const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /** The names of this node and of its gop2p members (compat mode only). */
-export class Gop2pNames {
+export class Gop2pNames implements Gop2pSender {
   readonly #d: Gop2pNamesDeps;
   /** By the address the member is dialed at (`'host:port'`, its id in the member table). */
   readonly #entries = new Map<string, Entry>();

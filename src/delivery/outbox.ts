@@ -6,12 +6,11 @@
  * @module
  */
 
-import type { Clock } from '../clock.js';
+import { type Clock, wallTime } from '../clock.js';
 import { asP2PError, BackpressureError, type P2PError, PeerUnreachableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Member, PeerKind } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
-import { DEFAULTS, type ResolvedOptions } from '../options.js';
 import { formatHostPort, type Peer } from '../peer.js';
 import { encodeData } from '../protocol/codec.js';
 import { type EnvelopeSigner, type Sealed, sealBatch } from '../protocol/envelope.js';
@@ -19,9 +18,9 @@ import type { MessageType, WirePeer } from '../protocol/schema.js';
 import type { Random } from '../random.js';
 import type { GossipFields } from '../security/gossip-signature.js';
 import { NO_SESSION, type SessionKeys } from '../security/session-keys.js';
+import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
-import type { PeerClient } from './peer-client.js';
-import { type OutboundMessage, PeerQueue } from './peer-queue.js';
+import { type OutboundMessage, PeerQueue, type PeerQueueLimits } from './peer-queue.js';
 
 /** Builds the classic (single-message) envelope of a broadcast or direct message. */
 export type SealMessage = (
@@ -29,17 +28,13 @@ export type SealMessage = (
   extra: { id: string; data: Uint8Array; to?: WirePeer[] },
 ) => Sealed;
 
-/** The options an {@link Outbox} reads. */
-export type OutboxOptions = Pick<
-  ResolvedOptions,
-  | 'maxBatchMessages'
-  | 'maxBatchBytes'
-  | 'maxQueueMessages'
-  | 'maxQueueBytes'
-  | 'requestTimeoutMs'
-  | 'deliveryTimeoutMs'
-  | 'backpressure'
->;
+/** The settings an {@link Outbox} reads: the queues' limits, and what a full queue does. */
+export interface OutboxOptions extends Omit<PeerQueueLimits, 'coalesce'> {
+  /** How long a message may wait for delivery, in ms. */
+  readonly deliveryTimeoutMs: number;
+  /** A full queue makes `deliver()` wait for room, or refuse at once. */
+  readonly backpressure: 'wait' | 'reject';
+}
 
 /** What an outbox needs from its node. */
 export interface OutboxDeps {
@@ -98,7 +93,7 @@ export class Outbox {
     to: WirePeer[] | undefined,
     hops?: number,
   ): OutboundMessage {
-    const ts = Date.now();
+    const ts = wallTime(this.#d.clock);
     const b64 = encodeData(data);
     // The payload goes in as it is: base64 needs no escaping, and a large one is not scanned again.
     const rest = JSON.stringify({
@@ -208,15 +203,15 @@ export class Outbox {
           maxQueueMessages: o.maxQueueMessages,
           maxQueueBytes: o.maxQueueBytes,
           requestTimeoutMs: o.requestTimeoutMs,
-          retryBaseMs: DEFAULTS.retryBaseMs,
-          retryMaxMs: DEFAULTS.retryMaxMs,
-          maxInFlight: DEFAULTS.maxInFlightBatches,
-          pipelineBytes: DEFAULTS.pipelineBytes,
+          retryBaseMs: o.retryBaseMs,
+          retryMaxMs: o.retryMaxMs,
+          maxInFlight: o.maxInFlight,
+          pipelineBytes: o.pipelineBytes,
           coalesce: true,
         },
         sealBatch: (stream, seq, fragments, base) =>
           sealBatch(
-            { from: this.#d.from(), id: this.#d.newId(), ts: Date.now(), stream, seq, base },
+            { from: this.#d.from(), id: this.#d.newId(), ts: wallTime(this.#d.clock), stream, seq, base },
             fragments,
             this.#d.sessions.signerFor(m.peer.id, this.#d.signer),
           ),

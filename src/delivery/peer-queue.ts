@@ -27,7 +27,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { P2PError, PeerRefusedError, TimeoutError } from '../errors.js';
 import type { Sealed } from '../protocol/envelope.js';
 import type { Random } from '../random.js';
-import { type Destination, firstLine, type PeerClient } from './peer-client.js';
+import { type Destination, firstLine, type PeerClient } from '../transport/peer-client.js';
 
 /** A message ready to be queued to any number of peers: serialized once for all of them. */
 export interface OutboundMessage {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Clock } from '../clock.js';
+import { type Clock, wallTime } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Member } from '../membership/member-table.js';
 import type { Membership } from '../membership/membership.js';
@@ -124,7 +124,7 @@ export class PlumtreeGlue {
    */
   originate(id: string, data: Uint8Array): { msg: OutboundMessage; targets: Member[] } {
     this.#activate();
-    const ts = Date.now();
+    const ts = wallTime(this.#d.clock);
     const b64 = encodeData(data);
     const item: TreeMessage = {
       ref: { origin: this.#d.selfId, id },

@@ -7,23 +7,32 @@
  */
 
 import type { Gop2pNames } from '../compat/gop2p-names.js';
-import { firstLine, type PeerClient } from '../delivery/peer-client.js';
 import { asP2PError, PeerRefusedError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ResolvedOptions } from '../options.js';
 import { addressId, formatHostPort, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, type WirePeer } from '../protocol/schema.js';
 import { type Random, shuffle } from '../random.js';
+import { firstLine, type PeerClient } from '../transport/peer-client.js';
 import type { OutboundResponse } from '../transport/transport.js';
 import type { DeliveryFailure } from '../types.js';
 import type { PeerKind } from './member-table.js';
 import type { Membership } from './membership.js';
 
+/** The settings {@link announce} reads. */
+export interface AnnounceSettings {
+  /** Whether gop2p members may join (compat mode). */
+  readonly compat: boolean;
+  /** Members announced to directly; gossip tells the rest (`timings.announceLimit`). */
+  readonly announceLimit: number;
+  /** Each announcement's time limit, in ms. */
+  readonly requestTimeoutMs: number;
+}
+
 /** What {@link announce} needs from its node. */
 export interface AnnounceDeps {
   readonly selfId: string;
-  readonly options: Pick<ResolvedOptions, 'compat' | 'timings' | 'requestTimeoutMs'>;
+  readonly settings: AnnounceSettings;
   readonly random: Random;
   readonly logger: Logger;
   readonly client: PeerClient;
@@ -61,7 +70,7 @@ export async function announce(
   }
   const failed: DeliveryFailure[] = [];
   const usable = candidates.filter((c) => {
-    if (c.kind === 'gop2p' && !d.options.compat) {
+    if (c.kind === 'gop2p' && !d.settings.compat) {
       failed.push({ peer: c.peer, error: new ProtocolError('a gop2p member needs compat mode') });
       return false;
     }
@@ -85,7 +94,7 @@ export async function announce(
   // gop2p announces to everyone; in a large network, gossip carries the news past the first
   // `announceLimit` members (gop2p members always get a direct announcement: they cannot gossip).
   shuffle(usable, d.random);
-  const limit = d.options.timings.announceLimit;
+  const limit = d.settings.announceLimit;
   const direct = usable.filter((c, i) => i < limit || c.kind === 'gop2p');
   const rest = usable.filter((c, i) => !(i < limit || c.kind === 'gop2p'));
   const body = d.announcement();
@@ -97,7 +106,7 @@ export async function announce(
           { address: c.peer.address, port: c.peer.port, kind: known ? c.kind : 'tsp2p' },
           body,
           signal,
-          d.options.requestTimeoutMs,
+          d.settings.requestTimeoutMs,
           !known,
         );
         if (answer.status !== 200) throw new PeerRefusedError(answer.status, firstLine(answer.body));

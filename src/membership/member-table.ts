@@ -4,10 +4,9 @@
  * @module
  */
 
-import { formatHostPort, type Peer } from '../peer.js';
+import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
 
-/** What kind of node a member is: a full tsp2p node, or a gop2p node (compat mode). */
-export type PeerKind = 'tsp2p' | 'gop2p';
+export type { PeerKind } from '../peer.js';
 
 /**
  * A member's state. `alive` and `suspect` members are in the network; `dead` (declared failed)

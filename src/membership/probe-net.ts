@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { PeerClient } from '../delivery/peer-client.js';
 import type { Logger } from '../logger.js';
 import { decodeAck } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
+import type { PeerClient } from '../transport/peer-client.js';
 import { isConnectionRefused } from '../transport/transport.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import type { Member } from './member-table.js';

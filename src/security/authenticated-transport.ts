@@ -3,8 +3,9 @@
  * outbound requests are tagged and their answers checked; inbound protocol requests are checked
  * before their body is parsed, and their answers tagged. With no secret set it adds nothing.
  *
- * The web and operations endpoints (`GET /` from a browser, `/members`, `/events`, `/api/...`)
- * are not protocol requests and pass untouched: they have their own access rules.
+ * Inbound requests the `exempt` predicate names pass untouched: the node names its web and
+ * operations endpoints (`GET /` from a browser, `/members`, `/events`, `/api/...`), which are not
+ * protocol requests and have their own access rules.
  *
  * @module
  */
@@ -20,7 +21,6 @@ import type {
   OutboundResponse,
   Transport,
 } from '../transport/transport.js';
-import { isWebRequest } from '../web/web-handler.js';
 import { AUTH_HEADER, type NetworkKeyring } from './keyring.js';
 
 const NO_TAG = 'network secret required: this request carries no valid tsp2p-auth tag';
@@ -29,10 +29,20 @@ const NO_TAG = 'network secret required: this request carries no valid tsp2p-aut
 export class AuthenticatedTransport implements Transport {
   readonly #inner: Transport;
   readonly #keyring: NetworkKeyring;
+  readonly #exempt: (req: InboundRequest) => boolean;
 
-  constructor(inner: Transport, keyring: NetworkKeyring) {
+  /**
+   * @param exempt - inbound requests that pass without a tag (the web endpoints, which have
+   *   their own access rules)
+   */
+  constructor(
+    inner: Transport,
+    keyring: NetworkKeyring,
+    exempt: (req: InboundRequest) => boolean = () => false,
+  ) {
     this.#inner = inner;
     this.#keyring = keyring;
+    this.#exempt = exempt;
   }
 
   /** The transport underneath. */
@@ -45,7 +55,7 @@ export class AuthenticatedTransport implements Transport {
     return this.#inner.listen({
       ...options,
       handler: (req) =>
-        this.#keyring.enabled && !isWebRequest(req) ? this.#serve(req, options) : handler(req),
+        this.#keyring.enabled && !this.#exempt(req) ? this.#serve(req, options) : handler(req),
     });
   }
 

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { systemClock, wallTime } from '../clock.js';
 import type { Envelope, WirePeer } from '../protocol/schema.js';
 import { checkGossip, type GossipFields } from './gossip-signature.js';
 import { ReplayCache } from './replay-cache.js';
@@ -32,7 +33,7 @@ export interface InboundGuardOptions {
   readonly replayCapacity?: number;
   /** Where public keys are cached. @default the process-wide {@link sharedKeyCache} */
   readonly keyCache?: KeyCache;
-  /** The wall clock, in ms since the epoch (the clock senders stamp `ts` with). @default Date.now */
+  /** The wall clock, in ms since the epoch (the clock senders stamp `ts` with). @default the system's */
   readonly now?: () => number;
   /**
    * Pairwise session keys: MAC'd requests are checked with them, and the `from.xkey` of each
@@ -88,7 +89,7 @@ export class InboundGuard {
 
   constructor(options: InboundGuardOptions) {
     this.#o = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => wallTime(systemClock));
     this.#keys = options.keyCache ?? sharedKeyCache;
     this.#replays = new ReplayCache(
       options.replayCapacity ?? DEFAULT_REPLAY_CAPACITY,

@@ -12,8 +12,8 @@ import { AddressInUseError, P2PError, PeerUnreachableError, ProtocolError } from
 import type { Logger } from '../logger.js';
 import { noopLogger } from '../logger.js';
 import { formatHostPort, normalizeRemoteAddress } from '../peer.js';
-import { RateLimiter, type RateLimitOptions } from '../security/rate-limit.js';
-import { clientTlsOptions, type ResolvedTls, serverTlsOptions } from '../security/tls.js';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { clientTlsOptions, type ResolvedTls, serverTlsOptions } from './tls.js';
 import {
   type InboundRequest,
   type InboundResponse,

@@ -14,6 +14,7 @@
  */
 
 import type { EventEmitter } from 'node:events';
+import { systemClock, wallTime } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Peer } from '../peer.js';
 import type { ResponseStream } from '../transport/transport.js';
@@ -59,13 +60,16 @@ export interface FeedSource extends Pick<EventEmitter<NodeEvents>, 'on' | 'off'>
 export class EventFeed {
   readonly #source: FeedSource;
   readonly #logger: Logger;
+  readonly #wallNow: () => number;
   readonly #clients = new Set<ResponseStream>();
   readonly #unsubscribe: (() => void)[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
 
-  constructor(source: FeedSource, logger: Logger) {
+  /** @param wallNow - the wall clock (ms since the epoch) that stamps each event */
+  constructor(source: FeedSource, logger: Logger, wallNow: () => number = () => wallTime(systemClock)) {
     this.#source = source;
     this.#logger = logger;
+    this.#wallNow = wallNow;
   }
 
   /** How many feeds are open. */
@@ -131,7 +135,7 @@ export class EventFeed {
         type: m.type,
         from: peerJson(m.from),
         text: m.text,
-        ts: Date.now(),
+        ts: this.#wallNow(),
       });
     };
     this.#source.on('message', onMessage);
@@ -139,7 +143,7 @@ export class EventFeed {
     for (const name of MEMBER_EVENTS) {
       const event = name.slice('member:'.length);
       const listener = (peer: Peer): void =>
-        this.publish('member', { event, peer: peerJson(peer), ts: Date.now() });
+        this.publish('member', { event, peer: peerJson(peer), ts: this.#wallNow() });
       this.#source.on(name, listener);
       this.#unsubscribe.push(() => this.#source.off(name, listener));
     }

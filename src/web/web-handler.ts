@@ -19,12 +19,12 @@
  * @module
  */
 
+import { systemClock, wallTime } from '../clock.js';
 import { httpStatusOf, P2PError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { PROMETHEUS_CONTENT_TYPE } from '../metrics.js';
-import type { MemberInfo, NodeStatus, Payload, Target } from '../node.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
-import type { CallOptions, DeliveryReport } from '../types.js';
+import type { CallOptions, DeliveryReport, MemberInfo, NodeStatus, Payload, Target } from '../types.js';
 import { type AccessContext, checkFeed, checkRead, checkWrite } from './access.js';
 import { EventFeed, type FeedSource, peerJson } from './event-feed.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
@@ -51,6 +51,8 @@ export interface WebHandlerOptions {
    */
   readonly privateReads?: () => boolean;
   readonly logger: Logger;
+  /** The wall clock (ms since the epoch) for the times the page shows. @default the system's */
+  readonly wallNow?: () => number;
 }
 
 /** Most recipients one `POST /api/send` may name. */
@@ -75,11 +77,13 @@ export function isWebRequest(req: InboundRequest): boolean {
 export class WebHandler {
   readonly #o: WebHandlerOptions;
   readonly #feed: EventFeed;
+  readonly #wallNow: () => number;
   readonly #routes: ReadonlyMap<string, { readonly methods: readonly string[]; readonly serve: Route }>;
 
   constructor(options: WebHandlerOptions) {
     this.#o = options;
-    this.#feed = new EventFeed(options.node, options.logger);
+    this.#wallNow = options.wallNow ?? (() => wallTime(systemClock));
+    this.#feed = new EventFeed(options.node, options.logger, this.#wallNow);
     const get = ['GET', 'HEAD'];
     this.#routes = new Map<string, { readonly methods: readonly string[]; readonly serve: Route }>([
       ['/', { methods: get, serve: this.#private(() => page(PAGE_HTML, 'text/html; charset=utf-8')) }],
@@ -151,7 +155,7 @@ export class WebHandler {
 
   #members(): InboundResponse {
     const node = this.#o.node;
-    const now = Date.now();
+    const now = this.#wallNow();
     const members = node
       .memberStates()
       .sort(
@@ -222,7 +226,7 @@ export class WebHandler {
       text: input.text,
       delivered: report.delivered.length,
       failed: failed.length,
-      ts: Date.now(),
+      ts: this.#wallNow(),
     });
     return json(200, { id: report.id, delivered: report.delivered.map(peerJson), failed });
   }

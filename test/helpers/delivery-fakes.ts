@@ -6,7 +6,6 @@
  */
 
 import { ManualClock } from '../../src/clock.js';
-import type { Destination, PeerClient } from '../../src/delivery/peer-client.js';
 import {
   type OutboundMessage,
   PeerQueue,
@@ -16,6 +15,7 @@ import {
 import { PeerUnreachableError } from '../../src/errors.js';
 import type { Sealed } from '../../src/protocol/envelope.js';
 import { type Random, SeededRandom } from '../../src/random.js';
+import type { Destination, PeerClient } from '../../src/transport/peer-client.js';
 import type { OutboundResponse } from '../../src/transport/transport.js';
 
 const encoder = new TextEncoder();

@@ -4,18 +4,20 @@ import { ManualClock } from '../../src/clock.js';
 import type { IndirectResult, ProbeNet } from '../../src/membership/failure-detector.js';
 import type { Member } from '../../src/membership/member-table.js';
 import {
+  type MetricsSnapshot,
+  messageTypeName,
+  NodeMetrics,
+  refusalReason,
+  timedProbeNet,
+} from '../../src/metrics/node-metrics.js';
+import {
   escapeHelp,
   escapeLabelValue,
   formatPrometheus,
   formatValue,
   Histogram,
   LabeledValues,
-  type MetricsSnapshot,
-  messageTypeName,
-  NodeMetrics,
-  refusalReason,
-  timedProbeNet,
-} from '../../src/metrics.js';
+} from '../../src/metrics/prometheus.js';
 
 /**
  * Checks a text against the exposition format: `# HELP` then `# TYPE` for each family, then its

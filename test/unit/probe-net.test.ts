@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { flushMicrotasks } from '../../src/clock.js';
-import type { PeerClient } from '../../src/delivery/peer-client.js';
 import { noopLogger } from '../../src/logger.js';
 import { PeerProbeNet } from '../../src/membership/probe-net.js';
 import type { MessageType, WireMemberUpdate } from '../../src/protocol/schema.js';
+import type { PeerClient } from '../../src/transport/peer-client.js';
 import { FakeClient } from '../helpers/delivery-fakes.js';
 import { membershipHarness, peer } from '../helpers/unit-membership.js';
 

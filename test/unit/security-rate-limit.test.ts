@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateLimiter, sourceKey } from '../../src/security/rate-limit.js';
+import { RateLimiter, sourceKey } from '../../src/transport/rate-limit.js';
 
 function limiter(options: { limitLoopback?: boolean; maxSources?: number } = {}) {
   let now = 0;

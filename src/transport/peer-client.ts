@@ -7,12 +7,10 @@
 
 import { setMaxListeners } from 'node:events';
 import type { Clock } from '../clock.js';
-import type { Gop2pNames } from '../compat/gop2p-names.js';
 import { PeerRefusedError, TimeoutError } from '../errors.js';
-import type { PeerKind } from '../membership/member-table.js';
-import { formatHostPort, type Peer } from '../peer.js';
+import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
-import type { OutboundResponse, Transport } from '../transport/transport.js';
+import type { OutboundResponse, Transport } from './transport.js';
 
 /** Where a request goes. */
 export interface Destination {
@@ -51,19 +49,31 @@ export function scope(shutdown: AbortSignal, signal: AbortSignal | undefined): S
   };
 }
 
+/**
+ * Sends to gop2p peers in their own terms (compat mode): the body rewritten as a plain gop2p
+ * envelope from the name the peer knows this node by, sent with `send` (src/compat/).
+ */
+export interface Gop2pSender {
+  request(
+    to: { readonly address: string; readonly port: number },
+    body: Uint8Array,
+    send: (body: Uint8Array, host: string) => Promise<OutboundResponse>,
+  ): Promise<OutboundResponse>;
+}
+
 /** Sends requests to peers on behalf of one node. */
 export class PeerClient {
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #self: () => Peer;
-  readonly #gop2p: Gop2pNames | undefined;
+  readonly #gop2p: Gop2pSender | undefined;
 
   /**
    * @param self - this node as others reach it (for gop2p's Host header)
    * @param gop2p - compat mode: each gop2p peer is sent plain gop2p envelopes, from the name it
    *   knows this node by (src/compat/gop2p-names.ts)
    */
-  constructor(transport: Transport, clock: Clock, self: () => Peer, gop2p?: Gop2pNames) {
+  constructor(transport: Transport, clock: Clock, self: () => Peer, gop2p?: Gop2pSender) {
     this.#transport = transport;
     this.#clock = clock;
     this.#self = self;

@@ -7,25 +7,25 @@
  * @module
  */
 
-import type { Clock } from './clock.js';
-import type { Gop2pNames } from './compat/gop2p-names.js';
-import type { LinkOrder } from './delivery/link-order.js';
-import { STREAM_ENDED } from './delivery/link-order.js';
-import type { Outbox, SealMessage } from './delivery/outbox.js';
-import type { OutboundMessage } from './delivery/peer-queue.js';
-import type { PlumtreeGlue } from './delivery/plumtree-glue.js';
-import { ReceivedMessage } from './delivery/received-message.js';
-import { SeenSet } from './delivery/seen-set.js';
-import type { Logger } from './logger.js';
-import type { FailureDetector } from './membership/failure-detector.js';
-import type { Membership } from './membership/membership.js';
-import { isLive } from './membership/merge.js';
-import { type PeerProbeNet, wirePeer } from './membership/probe-net.js';
-import { messageTypeName, type NodeMetrics } from './metrics.js';
-import type { ResolvedOptions } from './options.js';
-import { addressId, isUnspecifiedAddress, type Peer, peerOf } from './peer.js';
-import { decodeData, encodeMemberList } from './protocol/codec.js';
-import { isTsp2pEnvelope, openEnvelope } from './protocol/envelope.js';
+import type { Clock } from '../clock.js';
+import type { Gop2pNames } from '../compat/gop2p-names.js';
+import type { LinkOrder } from '../delivery/link-order.js';
+import { STREAM_ENDED } from '../delivery/link-order.js';
+import type { Outbox, SealMessage } from '../delivery/outbox.js';
+import type { OutboundMessage } from '../delivery/peer-queue.js';
+import type { PlumtreeGlue } from '../delivery/plumtree-glue.js';
+import { ReceivedMessage } from '../delivery/received-message.js';
+import { SeenSet } from '../delivery/seen-set.js';
+import type { Logger } from '../logger.js';
+import type { FailureDetector } from '../membership/failure-detector.js';
+import type { Membership } from '../membership/membership.js';
+import { isLive } from '../membership/merge.js';
+import { type PeerProbeNet, wirePeer } from '../membership/probe-net.js';
+import { messageTypeName, type NodeMetrics } from '../metrics/node-metrics.js';
+import type { ResolvedOptions } from '../options.js';
+import { addressId, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
+import { decodeData, encodeMemberList } from '../protocol/codec.js';
+import { isTsp2pEnvelope, openEnvelope } from '../protocol/envelope.js';
 import {
   type BatchedMessage,
   type Envelope,
@@ -35,10 +35,10 @@ import {
   PROTOCOL_VERSION,
   type WireMemberUpdate,
   type WirePeer,
-} from './protocol/schema.js';
-import { type Random, shuffle } from './random.js';
-import type { InboundGuard } from './security/inbound-guard.js';
-import type { InboundRequest, InboundResponse } from './transport/transport.js';
+} from '../protocol/schema.js';
+import { type Random, shuffle } from '../random.js';
+import type { InboundGuard } from '../security/inbound-guard.js';
+import type { InboundRequest, InboundResponse } from '../transport/transport.js';
 
 /** How long message ids are remembered to drop duplicates, and how many at most. */
 const SEEN_WINDOW_MS = 10 * 60_000;
