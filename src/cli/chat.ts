@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
+  ConnectFailedError,
   type DeliveryFailure,
   type DeliveryReport,
   type Message,
@@ -35,7 +36,16 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
     io.stderr.write(`tsp2p: ${startFailure(err, flags).message}\n`);
     return 2;
   }
-  const chat = new Chat(node, self, screen, c, interactive, () => session.leave('now'), flags.tls);
+  const chat = new Chat(
+    node,
+    self,
+    screen,
+    c,
+    interactive,
+    () => session.leave('now'),
+    flags.tls,
+    (work) => session.track(work),
+  );
   const rl = createInterface({
     input: io.stdin,
     ...(interactive ? { output: io.stdout } : {}),
@@ -86,6 +96,7 @@ class Chat {
   readonly #notes = new Map<string, string>();
   readonly #exit: () => Promise<void>;
   readonly #tls: TlsFlags | undefined;
+  readonly #track: (work: Promise<void>) => void;
   #lastEntry: string | undefined;
 
   constructor(
@@ -96,7 +107,9 @@ class Chat {
     interactive: boolean,
     exit: () => Promise<void>,
     tls: TlsFlags | undefined,
+    track: (work: Promise<void>) => void,
   ) {
+    this.#track = track;
     this.#node = node;
     this.#tls = tls;
     this.#exit = exit;
@@ -122,6 +135,13 @@ class Chat {
       this.#event(`${c.red('!')} ${who(p, c)} ${c.red('failed and was removed')}`);
     });
     node.on('member:update', (p) => this.#event(`${c.dim('*')} ${who(p, c)} ${c.dim('updated')}`));
+    node.on('peer:refused', (r) => {
+      if (r.reason !== 'gop2p-compat-off') return;
+      this.#screen.error(
+        `${c.red('!')} refused gop2p node ${c.cyan(safeText(`${r.address}:${r.port}`))}: ` +
+          'this chat does not run in compat mode; restart it with --gop2p to let gop2p nodes in',
+      );
+    });
   }
 
   /**
@@ -192,7 +212,9 @@ class Chat {
       case 'empty':
         return;
       case 'broadcast':
-        return this.#broadcast(cmd.text);
+        // Sent in the background: the chat reads on, and the send reports when it ends.
+        this.#track(this.#broadcast(cmd.text));
+        return;
       case 'connect': {
         const target = cmd.target ?? this.#lastEntry;
         if (target === undefined) return this.error('usage: /connect H:P (or connect <port> for 127.0.0.1)');
@@ -201,7 +223,8 @@ class Chat {
       case 'disconnect':
         return this.#disconnect();
       case 'dm':
-        return this.#dm(cmd.target, cmd.text);
+        this.#track(this.#dm(cmd.target, cmd.text));
+        return;
       case 'peers':
         return this.#peers();
       case 'help':
@@ -229,6 +252,9 @@ class Chat {
       this.#info(`connected through ${addressOf(report.entry)}: ${n} member${n === 1 ? '' : 's'}`);
       this.#failures(report.failed, 'did not answer');
     } catch (err) {
+      if (err instanceof ConnectFailedError && err.reason === 'gop2p-compat-required') {
+        return this.error(`${address} is a gop2p node: restart the chat with --gop2p to join it`);
+      }
       this.error(this.#explain(err));
     }
   }

@@ -46,11 +46,18 @@ rl.on('line', (line) => {
     case 'connect':
       if (words[1] !== undefined && (flavour === 'library' || /^\d+$/.test(words[1]))) {
         const entry = words[1];
-        run(() => peer.connect(entry));
+        run(async () => {
+          const { error } = await peer.connect(entry);
+          // The real chat prints nothing here; tests wait for this line instead of guessing.
+          if (error === undefined) print(`[INFO] connected: ${peer.members.length} members`);
+        });
       }
       return;
     case 'disconnect':
-      run(() => peer.disconnect());
+      run(async () => {
+        const { error } = await peer.disconnect();
+        if (error === undefined) print('[INFO] disconnected'); // not printed by the real chat
+      });
       return;
     case 'dm':
       if (words[1] !== undefined && words[2] !== undefined) {

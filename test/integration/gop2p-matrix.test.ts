@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Message, Node, Peer } from '../../src/index.js';
+import type { Logger, Message, Node, Peer, PeerRefusal } from '../../src/index.js';
 import { type GoFlavour, GoPeer, goName } from '../helpers/gop2p-peer.js';
 import { addressOf, type HasAfter, startNode } from '../helpers/nodes.js';
 import { onceEvent, waitFor } from '../helpers/wait.js';
@@ -320,4 +320,55 @@ test('a kill -9 of a Go chat process: every tsp2p node declares it dead; the res
   }
   const after = await t1.node.broadcast(text('after'));
   assert.deepEqual(after.failed, []);
+});
+
+/** A logger that keeps its lines. */
+function recordingLogger(): { lines: string[]; logger: Logger } {
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string) => {
+    lines.push(`${level} ${message}`);
+  };
+  return {
+    lines,
+    logger: { debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') },
+  };
+}
+
+test('without compat mode: a refused gop2p peer is logged and reported once, with how to allow it', async (t) => {
+  const { lines, logger } = recordingLogger();
+  const plain = await startNode(t, { logger });
+  const refusals: PeerRefusal[] = [];
+  plain.on('peer:refused', (r) => refusals.push(r));
+  const g1 = await startGo(t);
+  for (let i = 0; i < 3; i++) {
+    const result = await g1.connect(plain.self.port);
+    assert.match(result.error ?? '', /401 http status received/);
+  }
+  await waitFor(() => refusals.length === 1, { message: 'one peer:refused event' });
+  assert.deepEqual(
+    { address: refusals[0]!.address, port: refusals[0]!.port, reason: refusals[0]!.reason },
+    { address: '0.0.0.0', port: g1.self.port, reason: 'gop2p-compat-off' },
+  );
+  const logged = lines.filter((l) => l.includes(`refused gop2p node 0.0.0.0:${g1.self.port}`));
+  assert.equal(logged.length, 1, 'one line per peer, not one per request');
+  assert.match(logged[0]!, /compat: 'gop2p'/);
+  assert.deepEqual(plain.members(), []);
+});
+
+test('without compat mode: a gop2p member learnt through gossip is not admitted, with a logged reason', async (t) => {
+  const { lines, logger } = recordingLogger();
+  const compat = await startTs(t);
+  const plain = await startNode(t, { logger });
+  await plain.connect(compat.node.self);
+  const g1 = await startGo(t);
+  await goConnect(g1, compat);
+  await waitFor(() => lines.some((l) => l.startsWith('warn not admitting a gop2p member')), {
+    message: 'the plain node to hear of the gop2p member and refuse it',
+  });
+  assert.deepEqual(
+    plain.members().map((m) => m.id),
+    [compat.node.id],
+  );
+  // The compat node and the gop2p chat still talk both ways.
+  await everyoneReachesEveryone([compat], [g1]);
 });
