@@ -8,7 +8,7 @@
 import { createInterface } from 'node:readline';
 import type { DeliveryFailure, DeliveryReport, Node, Peer } from '../index.js';
 import { type NodeFlags, normalizeAddress } from './args.js';
-import { errorCode, peerJson } from './format.js';
+import { errorCode, errorMessage, peerJson } from './format.js';
 import type { CliIO } from './io.js';
 import { createNode, Session, startFailure } from './session.js';
 
@@ -93,7 +93,7 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
           failed: failures(report.failed),
         });
       } catch (err) {
-        error(err);
+        error(err, errorMessage(err)); // in the CLI's terms: it names --gop2p, not the option
       }
     });
   }
@@ -149,6 +149,14 @@ function forwardEvents(node: Node, emit: (event: string, fields: object) => void
   ] as const) {
     node.on(event, (peer) => emit(event, peerJson(peer)));
   }
+  node.on('peer:refused', (r) =>
+    emit('peer:refused', {
+      address: r.address,
+      port: r.port,
+      reason: r.reason,
+      message: `${r.message}; restart with --gop2p to let gop2p nodes in`,
+    }),
+  );
 }
 
 function failures(list: readonly DeliveryFailure[]): object[] {
