@@ -25,6 +25,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   idle: async () => (await import('./idle.js')).idle,
   'sim-membership': async () => (await import('./sim-membership.js')).simMembership,
   'sim-gossip': async () => (await import('./sim-gossip.js')).simGossip,
+  store: async () => (await import('./store.js')).store,
 };
 
 const log = (line: string): void => {

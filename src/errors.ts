@@ -24,7 +24,9 @@ export type P2PErrorCode =
   | 'ERR_PROTOCOL'
   | 'ERR_ADDRESS_IN_USE'
   | 'ERR_STOPPED'
-  | 'ERR_BACKPRESSURE';
+  | 'ERR_BACKPRESSURE'
+  | 'ERR_STORE_CORRUPT'
+  | 'ERR_STORE_VERSION';
 
 /**
  * Base class of every tsp2p error.
@@ -218,6 +220,38 @@ export class BackpressureError extends P2PError {
   declare readonly code: 'ERR_BACKPRESSURE';
   constructor(message: string) {
     super('ERR_BACKPRESSURE', message);
+  }
+}
+
+/**
+ * The database in `dataDir` cannot be used: it is not an SQLite database, it is damaged, or it
+ * cannot be opened. Raised when the node starts, never later; `cause` holds SQLite's error.
+ * Restore the directory from a backup, or move it away to start with an empty history.
+ */
+export class StoreCorruptError extends P2PError {
+  declare readonly code: 'ERR_STORE_CORRUPT';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_CORRUPT', message, options);
+  }
+}
+
+/**
+ * The database in `dataDir` was written by a newer tsp2p (its schema version is above the one
+ * this version knows). Raised when the node starts; nothing in the database is changed.
+ */
+export class StoreVersionError extends P2PError {
+  declare readonly code: 'ERR_STORE_VERSION';
+  /** The schema version found in the database. */
+  readonly found: number;
+  /** The newest schema version this tsp2p knows. */
+  readonly supported: number;
+  constructor(found: number, supported: number, path: string) {
+    super(
+      'ERR_STORE_VERSION',
+      `${path}: database schema version ${found} is newer than this tsp2p supports (${supported}): upgrade tsp2p`,
+    );
+    this.found = found;
+    this.supported = supported;
   }
 }
 

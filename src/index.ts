@@ -33,6 +33,8 @@ export {
   PeerUnreachableError,
   ProtocolError,
   StoppedError,
+  StoreCorruptError,
+  StoreVersionError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,

@@ -19,6 +19,8 @@ import {
   PeerUnreachableError,
   ProtocolError,
   StoppedError,
+  StoreCorruptError,
+  StoreVersionError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,
@@ -43,6 +45,8 @@ const cases: [string, () => P2PError, P2PErrorCode][] = [
   ['ProtocolError', () => new ProtocolError('bad'), 'ERR_PROTOCOL'],
   ['AddressInUseError', () => new AddressInUseError('bad'), 'ERR_ADDRESS_IN_USE'],
   ['StoppedError', () => new StoppedError(), 'ERR_STOPPED'],
+  ['StoreCorruptError', () => new StoreCorruptError('bad'), 'ERR_STORE_CORRUPT'],
+  ['StoreVersionError', () => new StoreVersionError(3, 2, '/d/tsp2p.db'), 'ERR_STORE_VERSION'],
 ];
 
 describe('error classes', () => {
