@@ -26,7 +26,8 @@ export type P2PErrorCode =
   | 'ERR_STOPPED'
   | 'ERR_BACKPRESSURE'
   | 'ERR_STORE_CORRUPT'
-  | 'ERR_STORE_VERSION';
+  | 'ERR_STORE_VERSION'
+  | 'ERR_STORE_LOCKED';
 
 /**
  * Base class of every tsp2p error.
@@ -174,7 +175,48 @@ export class PeerUnreachableError extends P2PError {
   }
 }
 
-/** A peer answered, but refused the request. `status` and `body` hold its answer. */
+/**
+ * Why a node refused a request: the one code that travels from the check that refused it to the
+ * HTTP answer (its status and first words, see PROTOCOL.md), the `reason` label of
+ * `tsp2p_requests_refused_total`, and the sender's {@link PeerRefusedError}.
+ */
+export type RefusalReason =
+  // The envelope and its sender (src/node/inbound.ts, src/protocol/codec.ts).
+  | 'invalid_message'
+  | 'self'
+  | 'not_registered'
+  | 'gop2p_not_allowed'
+  | 'method_not_allowed'
+  | 'not_found'
+  | 'too_large'
+  | 'table_full'
+  | 'shutting_down'
+  | 'out_of_order'
+  | 'stream_ended'
+  // Signatures, MACs and timestamps (src/security/inbound-guard.ts).
+  | 'unsigned'
+  | 'bad_key'
+  | 'bad_signature'
+  | 'bad_mac'
+  | 'no_session'
+  | 'stale'
+  // The network secret (src/security/authenticated-transport.ts).
+  | 'no_network_tag'
+  | 'bad_network_tag'
+  // The HTTP server itself (src/transport/http-server.ts).
+  | 'rate_limited'
+  | 'timeout'
+  | 'headers_too_large'
+  | 'malformed_http'
+  | 'too_many_connections'
+  // An answer whose words name no reason above: by its status alone.
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'unavailable'
+  | 'other';
+
+/** A peer answered, but refused the request. `status` and `body` hold its answer, `reason` why. */
 export class PeerRefusedError extends P2PError {
   declare readonly code: 'ERR_PEER_REFUSED';
   /** The HTTP status the peer answered with. */
@@ -183,11 +225,14 @@ export class PeerRefusedError extends P2PError {
   readonly body: string;
   /** How long the peer asked us to wait before trying again (its `Retry-After`), in ms. */
   readonly retryAfterMs: number | undefined;
-  constructor(status: number, body: string, retryAfterMs?: number) {
+  /** Why the peer refused (`'other'` when its answer does not say). */
+  readonly reason: RefusalReason;
+  constructor(status: number, body: string, retryAfterMs?: number, reason: RefusalReason = 'other') {
     super('ERR_PEER_REFUSED', `peer refused the request: ${status} ${body}`.trim());
     this.status = status;
     this.body = body;
     this.retryAfterMs = retryAfterMs;
+    this.reason = reason;
   }
 }
 
@@ -252,6 +297,17 @@ export class StoreVersionError extends P2PError {
     );
     this.found = found;
     this.supported = supported;
+  }
+}
+
+/**
+ * Another node (in this process or another) has the same `dataDir` open. Raised when the node
+ * starts. Give each node a `dataDir` of its own; the lock goes when that node stops or dies.
+ */
+export class StoreLockedError extends P2PError {
+  declare readonly code: 'ERR_STORE_LOCKED';
+  constructor(dataDir: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_LOCKED', `dataDir ${dataDir} is in use by another node`, options);
   }
 }
 

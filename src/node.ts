@@ -10,10 +10,10 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { networkInterfaces } from 'node:os';
 import { type Clock, systemClock, wallTime } from './clock.js';
 import { Gop2pNames } from './compat/gop2p-names.js';
+import { Dissemination } from './delivery/dissemination.js';
 import { Inbox } from './delivery/inbox.js';
 import { LinkOrder } from './delivery/link-order.js';
 import { destinationOf, Outbox, type OutboxOptions } from './delivery/outbox.js';
-import { PlumtreeGlue } from './delivery/plumtree-glue.js';
 import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
@@ -24,7 +24,6 @@ import {
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
-  PeerRefusedError,
   ProtocolError,
   StoppedError,
   UnknownPeerError,
@@ -36,8 +35,8 @@ import { FailureDetector } from './membership/failure-detector.js';
 import type { Member } from './membership/member-table.js';
 import { type MemberEvent, Membership } from './membership/membership.js';
 import { isLive } from './membership/merge.js';
-import { PeerProbeNet, wirePeer } from './membership/probe-net.js';
-import { NodeMetrics, refusalReason, timedProbeNet } from './metrics/node-metrics.js';
+import { PeerProbeNet } from './membership/probe-net.js';
+import { NodeMetrics, timedProbeNet } from './metrics/node-metrics.js';
 import { Inbound } from './node/inbound.js';
 import { DEFAULTS, maxBodyBytes, type NodeOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import {
@@ -50,17 +49,19 @@ import {
   peerOf,
 } from './peer.js';
 import { decodeMemberList } from './protocol/codec.js';
-import { type EnvelopeSigner, type Sealed, sealEnvelope } from './protocol/envelope.js';
-import { Headers, MessageType, type WireMemberUpdate, type WirePeer } from './protocol/schema.js';
-import { type Random, shuffle, systemRandom } from './random.js';
+import type { EnvelopeSigner } from './protocol/envelope.js';
+import { Headers, MessageType } from './protocol/schema.js';
+import { MessageIds, Sealer } from './protocol/sealer.js';
+import { toWirePeer } from './protocol/wire-peer.js';
+import { type Random, systemRandom } from './random.js';
 import { AuthenticatedTransport } from './security/authenticated-transport.js';
-import { signGossip } from './security/gossip-signature.js';
+import { originSigner } from './security/gossip-signature.js';
 import { InboundGuard } from './security/inbound-guard.js';
 import { NetworkKeyring, type SecretInput } from './security/keyring.js';
 import { SessionKeys } from './security/session-keys.js';
 import { identitySigner } from './security/signature.js';
 import { HttpTransport } from './transport/http.js';
-import { firstLine, PeerClient, scope } from './transport/peer-client.js';
+import { PeerClient, refusedError, scope } from './transport/peer-client.js';
 import { resolveTls } from './transport/tls.js';
 import type { InboundRequest, InboundResponse, OutboundResponse, Transport } from './transport/transport.js';
 import type {
@@ -88,6 +89,8 @@ const GOP2P_REFUSAL_LOG_MS = 60_000;
 /** The parts that exist only while the node is started. */
 interface Running {
   readonly self: Peer;
+  /** Builds and signs every envelope of the run. */
+  readonly sealer: Sealer;
   readonly shutdown: AbortController;
   readonly membership: Membership;
   readonly detector: FailureDetector;
@@ -99,8 +102,8 @@ interface Running {
   readonly outbox: Outbox;
   /** Per sender: the stream and the last sequence number delivered from it. */
   readonly links: LinkOrder;
-  /** Plumtree broadcast (dissemination `'plumtree'`): src/delivery/plumtree.ts. */
-  readonly tree: PlumtreeGlue;
+  /** How broadcasts spread, both ways: src/delivery/dissemination.ts. */
+  readonly dissemination: Dissemination;
 }
 
 /**
@@ -144,8 +147,8 @@ export class Node extends EventEmitter<NodeEvents> {
   /** Resolves when a `start()` in progress has settled (started, or failed back to stopped). */
   #startSettled: Promise<void> = Promise.resolve();
   #settleStart: () => void = () => {};
-  #idPrefix: string | undefined;
-  #idCounter = 0;
+  /** Message ids, kept across runs. */
+  readonly #ids: MessageIds;
 
   /**
    * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when an option is invalid.
@@ -158,6 +161,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#logger = this.#options.logger ?? createDebugLogger();
     this.#identity = resolveIdentity(this.#options.identity);
     this.#signer = identitySigner(this.#identity);
+    this.#ids = new MessageIds(this.#random);
     this.#sessions = new SessionKeys(this.#identity.id);
     this.#guard = new InboundGuard({
       compat: this.#options.compat === 'gop2p',
@@ -178,9 +182,6 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#inbound = new Inbound({
       selfId: this.#identity.id,
       options: this.#options,
-      clock: this.#clock,
-      random: this.#random,
-      logger: this.#logger,
       guard: this.#guard,
       metrics: this.#metrics,
       running: () => (this.#status === 'started' ? this.#run : undefined),
@@ -188,10 +189,6 @@ export class Node extends EventEmitter<NodeEvents> {
       setConnected: (connected) => {
         this.#connected = connected;
       },
-      fanout: (members) => this.#fanout(members),
-      seal: (type, extra) => this.#seal(type, extra),
-      newId: () => this.#newId(),
-      hand: (message) => this.#hand(message),
       ...(this.#gop2p !== undefined ? { gop2p: this.#gop2p } : {}),
       onGop2pRefused: (from, remoteAddress) => this.#gop2pRefused(from, remoteAddress),
     });
@@ -310,12 +307,15 @@ export class Node extends EventEmitter<NodeEvents> {
         emit: (event, peer) => this.#onMemberEvent(event, peer),
         admitGop2p: this.#options.compat === 'gop2p',
       });
-      const net = new PeerProbeNet(
-        this.#client,
-        membership,
-        (type, extra) => this.#seal(type, extra),
-        this.#logger,
-      );
+      const sealer = new Sealer({
+        self,
+        xkey: this.#sessions.publicKey,
+        incarnation: membership,
+        signer: this.#signer,
+        clock: this.#clock,
+        ids: this.#ids,
+      });
+      const net = new PeerProbeNet(this.#client, membership, sealer, this.#logger);
       const detector = new FailureDetector({
         membership,
         net: timedProbeNet(net, this.#clock, this.#metrics.probeRtt),
@@ -326,10 +326,11 @@ export class Node extends EventEmitter<NodeEvents> {
       });
       const webToken = randomBytes(18).toString('base64url');
       const web = this.#options.web ? this.#webHandler(self, bound.port, webToken) : undefined;
-      const tree = this.#plumtree(membership, shutdown.signal);
-      const outbox = this.#outbox({ self, membership }, shutdown.signal);
+      const outbox = this.#outbox(sealer, shutdown.signal);
+      const dissemination = this.#dissemination(membership, outbox, sealer, shutdown.signal);
       this.#run = {
         self,
+        sealer,
         shutdown,
         membership,
         detector,
@@ -338,7 +339,7 @@ export class Node extends EventEmitter<NodeEvents> {
         webToken,
         outbox,
         links: new LinkOrder(this.#clock),
-        tree,
+        dissemination,
       };
       this.#status = 'started';
       this.#settleStart();
@@ -395,7 +396,7 @@ export class Node extends EventEmitter<NodeEvents> {
             kind: entryOwn !== undefined ? 'gop2p' : 'tsp2p',
             ...(target.scheme ? { scheme: target.scheme } : {}),
           },
-          this.#seal(MessageType.Connect),
+          run.sealer.seal(MessageType.Connect),
           call.signal,
           this.#options.requestTimeoutMs,
           // The entry point may be gop2p, which refuses the ordinary Host header.
@@ -406,9 +407,9 @@ export class Node extends EventEmitter<NodeEvents> {
         throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
       }
       if (res.status !== 200) {
-        const line = firstLine(res.body);
-        throw new ConnectFailedError(`${where} refused to connect: ${res.status} ${line}`.trim(), {
-          cause: new PeerRefusedError(res.status, line),
+        const refused = refusedError(res);
+        throw new ConnectFailedError(`${where} refused to connect: ${res.status} ${refused.body}`.trim(), {
+          cause: refused,
         });
       }
       const entryKind: PeerKind = res.headers[Headers.id] ? 'tsp2p' : 'gop2p';
@@ -417,7 +418,7 @@ export class Node extends EventEmitter<NodeEvents> {
         void this.#client
           .request(
             { address: target.host, port: target.port, kind: 'gop2p' },
-            this.#seal(MessageType.Disconnect),
+            run.sealer.seal(MessageType.Disconnect),
             run.shutdown.signal,
             this.#options.leaveTimeoutMs,
           )
@@ -469,7 +470,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(this.#gop2p !== undefined ? { gop2p: this.#gop2p } : {}),
       // The newcomer already has the list: the members need not send theirs back (gop2p members
       // ignore the flag and answer with their list, which is then ignored, as gop2p does).
-      announcement: () => this.#seal(MessageType.Connect, { announce: true }),
+      announcement: () => run.sealer.seal(MessageType.Connect, { announce: true }),
     };
   }
 
@@ -486,20 +487,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
     const bytes = this.#payload(data);
-    const id = this.#newId();
-    const live = run.membership.live();
-    if (this.#treeMode(live.length)) {
-      // Plumtree: in full along the tree, as ids to the other peers of the view.
-      const plan = run.tree.originate(id, bytes);
-      const report = await run.outbox.deliver(plan.msg, plan.targets, options.signal);
-      this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
-      return report;
-    }
-    const gossip = this.#gossipMode(live.length);
-    // In gossip mode the message goes to `fanout` random members, and travels on from there.
-    const targets = gossip ? shuffle([...live], this.#random).slice(0, this.#fanout(live.length)) : live;
-    const msg = run.outbox.outbound(MessageType.Broadcast, id, bytes, undefined, gossip ? 0 : undefined);
-    const report = await run.outbox.deliver(msg, targets, options.signal);
+    const report = await run.dissemination.broadcast(run.sealer.newId(), bytes, options.signal);
     this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     return report;
   }
@@ -530,9 +518,9 @@ export class Node extends EventEmitter<NodeEvents> {
       targets.set(m.peer.id, m);
     }
     const bytes = this.#payload(data);
-    const id = this.#newId();
-    const recipients = [...targets.values()].map((m) => wirePeer(m));
-    const msg = run.outbox.outbound(MessageType.Direct, id, bytes, recipients);
+    const id = run.sealer.newId();
+    const recipients = [...targets.values()].map((m) => toWirePeer(m.peer, m));
+    const msg = run.outbox.outbound(MessageType.Direct, id, bytes, { to: recipients });
     const report = await run.outbox.deliver(msg, [...targets.values()], options.signal);
     this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
     return report;
@@ -555,9 +543,9 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#connected = false;
     run.membership.leaveNetwork();
     // The member table is cleared without events: the tree's view must be cleared with it.
-    run.tree.tree.removeAll();
+    run.dissemination.clear();
     run.outbox.closeQueues(new NotConnectedError('this node left the network'));
-    const body = this.#seal(MessageType.Disconnect);
+    const body = run.sealer.seal(MessageType.Disconnect);
     const notified: Peer[] = [];
     const failed: DeliveryFailure[] = [];
     const call = scope(run.shutdown.signal, options.signal);
@@ -647,9 +635,7 @@ export class Node extends EventEmitter<NodeEvents> {
   async #handle(req: InboundRequest): Promise<InboundResponse> {
     const web = this.#run?.web;
     if (web !== undefined && isWebRequest(req)) return web.handle(req);
-    const res = await this.#inbound.handle(req);
-    if (res.status >= 400) this.#metrics.refuse(res.status, refusalReason(res.status, res.body));
-    return res;
+    return this.#inbound.handle(req);
   }
 
   /** Hands a received message to the application: every iterator, the count, the event. */
@@ -659,40 +645,29 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#emitLater('message', message);
   }
 
-  #gossipMode(_members: number): boolean {
-    return this.#options.dissemination === 'gossip';
-  }
-
-  /** Plumtree: by option, or with `'auto'` above `gossipThreshold` members. */
-  #treeMode(members: number): boolean {
-    const d = this.#options.dissemination;
-    return d === 'plumtree' || (d === 'auto' && members > this.#options.gossipThreshold);
-  }
-
-  /** The Plumtree dissemination of a run: its actions go out through the member queues. */
-  #plumtree(membership: Membership, signal: AbortSignal): PlumtreeGlue {
-    return new PlumtreeGlue({
-      selfId: this.id,
+  /** How broadcasts spread in a run (see {@link Dissemination}). */
+  #dissemination(membership: Membership, outbox: Outbox, sealer: Sealer, signal: AbortSignal): Dissemination {
+    const o = this.#options;
+    return new Dissemination({
+      settings: {
+        mode: o.dissemination,
+        gossipThreshold: o.gossipThreshold,
+        fanout: o.fanout,
+        maxHops: o.maxHops,
+        deliveryTimeoutMs: o.deliveryTimeoutMs,
+      },
       clock: this.#clock,
       random: this.#random,
       logger: this.#logger,
-      membership,
-      // Plumtree's view needs only to stay connected (IHAVE and GRAFT make up for losses):
-      // ⌈ln n⌉ + 1, as the paper's active view, unless the `fanout` option says otherwise.
-      fanout: (n) => this.#options.fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 1,
-      deliveryTimeoutMs: this.#options.deliveryTimeoutMs,
-      enqueue: (m, out) => this.#run?.outbox.offer(m, out),
-      checkRelayed: (origin, fields, sig) => this.#guard.checkRelayed(origin, fields, sig),
-      sign: (fields) => signGossip(fields, this.#identity.privateKey),
-      seal: (id, data) => this.#seal(MessageType.Broadcast, { id, data }),
-      hand: (message) => this.#hand(message),
-      treeMode: () => this.#treeMode(membership.liveCount),
+      members: membership,
+      outbox,
+      sealer,
+      signer: originSigner(this.#identity.privateKey),
+      origins: this.#guard,
+      audience: () => membership.live(),
+      deliver: (message) => this.#hand(message),
       signal,
     });
-  }
-
-  #fanout(members: number): number {
-    return this.#options.fanout ?? Math.ceil(Math.log(Math.max(members, 1))) + 7;
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -742,7 +717,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
-    this.#run?.tree.onMemberEvent(event, peer);
+    this.#run?.dissemination.onMemberEvent(event, peer);
     if (this.#gop2p !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {
       // Learn early how a new gop2p member names itself: member lists for gop2p newcomers need it.
       if (event === 'member:join') void this.#gop2p.discover(peer.address, peer.port);
@@ -757,7 +732,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** The outbound queues of a run (see {@link Outbox}). */
-  #outbox(run: Pick<Running, 'self' | 'membership'>, signal: AbortSignal): Outbox {
+  #outbox(sealer: Sealer, signal: AbortSignal): Outbox {
     return new Outbox({
       client: this.#client,
       clock: this.#clock,
@@ -766,54 +741,9 @@ export class Node extends EventEmitter<NodeEvents> {
       options: outboxOptions(this.#options),
       signal,
       sessions: this.#sessions,
-      signer: this.#signer,
-      from: () => this.#from(run),
-      newId: () => this.#newId(),
-      sign: (fields) => signGossip(fields, this.#identity.privateKey),
-      seal: (type, extra) => this.#seal(type, extra),
+      sealer,
       onBatch: (messages, ok) => this.#metrics.recordBatch(messages, ok),
     });
-  }
-
-  #seal(
-    type: MessageType,
-    extra: {
-      id?: string;
-      data?: Uint8Array;
-      to?: WirePeer[];
-      m?: readonly WireMemberUpdate[];
-      target?: WirePeer;
-      announce?: boolean;
-    } = {},
-  ): Sealed {
-    return sealEnvelope(
-      {
-        type,
-        from: this.#from(this.#run!),
-        id: extra.id ?? this.#newId(),
-        ts: wallTime(this.#clock),
-        ...(extra.data !== undefined ? { data: extra.data } : {}),
-        ...(extra.to !== undefined ? { to: extra.to } : {}),
-        ...(extra.m !== undefined ? { m: extra.m } : {}),
-        ...(extra.target !== undefined ? { target: extra.target } : {}),
-        ...(extra.announce === true ? { announce: true } : {}),
-      },
-      this.#signer,
-    );
-  }
-
-  /** This node as the sender of an envelope. */
-  #from(run: Pick<Running, 'self' | 'membership'>): WirePeer {
-    const self = run.self;
-    const from: WirePeer = {
-      address: self.address,
-      port: self.port,
-      id: this.id,
-      inc: run.membership.incarnation,
-      xkey: this.#sessions.publicKey,
-    };
-    if (self.name !== undefined) from.name = self.name;
-    return from;
   }
 
   /**
@@ -944,15 +874,6 @@ export class Node extends EventEmitter<NodeEvents> {
       self.address === '::1' ||
       isUnspecifiedAddress(this.#options.host);
     return local && selfLocal;
-  }
-
-  /**
-   * A new message id: unique per node, and cheap, since every message needs one. 9 random bytes
-   * drawn at construction (72 bits: ids of different nodes do not collide), then a counter.
-   */
-  #newId(): string {
-    this.#idPrefix ??= Buffer.from(this.#random.bytes(9)).toString('base64url');
-    return `${this.#idPrefix}${(this.#idCounter++).toString(36)}`;
   }
 
   #emitLater<K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]): void {

@@ -6,27 +6,23 @@
  * @module
  */
 
-import { type Clock, wallTime } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { asP2PError, BackpressureError, type P2PError, PeerUnreachableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Member, PeerKind } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
 import { formatHostPort, type Peer } from '../peer.js';
+import { encodeMessageEntry } from '../protocol/batch-entry.js';
 import { encodeData } from '../protocol/codec.js';
-import { type EnvelopeSigner, type Sealed, sealBatch } from '../protocol/envelope.js';
+import type { Sealed } from '../protocol/envelope.js';
 import type { MessageType, WirePeer } from '../protocol/schema.js';
+import type { Sealer } from '../protocol/sealer.js';
 import type { Random } from '../random.js';
-import type { GossipFields } from '../security/gossip-signature.js';
-import { NO_SESSION, type SessionKeys } from '../security/session-keys.js';
+import type { SessionKeys } from '../security/session-keys.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
 import { type OutboundMessage, PeerQueue, type PeerQueueLimits } from './peer-queue.js';
-
-/** Builds the classic (single-message) envelope of a broadcast or direct message. */
-export type SealMessage = (
-  type: MessageType,
-  extra: { id: string; data: Uint8Array; to?: WirePeer[] },
-) => Sealed;
+import type { OriginSigner } from './plumtree-glue.js';
 
 /** The settings an {@link Outbox} reads: the queues' limits, and what a full queue does. */
 export interface OutboxOptions extends Omit<PeerQueueLimits, 'coalesce'> {
@@ -47,15 +43,8 @@ export interface OutboxDeps {
   readonly signal: AbortSignal;
   /** Pairwise session keys: batches to a member whose key we hold carry a MAC, not a signature. */
   readonly sessions: SessionKeys;
-  /** Signs batches to members without a session key. */
-  readonly signer: EnvelopeSigner;
-  /** This node as the sender of an envelope. */
-  readonly from: () => WirePeer;
-  /** A new message id. */
-  readonly newId: () => string;
-  /** Signs a gossiped message this node writes (its origin signature). */
-  readonly sign: (fields: GossipFields) => string;
-  readonly seal: SealMessage;
+  /** Builds and signs this node's envelopes and batches. */
+  readonly sealer: Sealer;
   /** Counters the node exposes. */
   readonly onBatch: (messages: number, ok: boolean) => void;
 }
@@ -85,35 +74,37 @@ export class Outbox {
     await Promise.all([...this.#queues.values()].map((q) => q.flush(timeoutMs)));
   }
 
-  /** A message, serialized once for every receiver. */
+  /**
+   * A message this node writes, serialized once for every receiver (see
+   * `src/protocol/batch-entry.ts`), with its classic envelope for gop2p members, built on first need.
+   *
+   * @param extra - `to`: the recipients of a direct message; `gossip`: relays will pass it on, so
+   *   it goes at hop 0 with its origin signature, made by this signer
+   */
   outbound(
     type: typeof MessageType.Broadcast | typeof MessageType.Direct,
     id: string,
     data: Uint8Array,
-    to: WirePeer[] | undefined,
-    hops?: number,
+    extra: { readonly to?: WirePeer[]; readonly gossip?: OriginSigner } = {},
   ): OutboundMessage {
-    const ts = wallTime(this.#d.clock);
+    const { to, gossip } = extra;
+    const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
-    // The payload goes in as it is: base64 needs no escaping, and a large one is not scanned again.
-    const rest = JSON.stringify({
+    const fragment = encodeMessageEntry({
+      type,
+      id,
+      ts,
+      data: b64,
       ...(to !== undefined ? { to } : {}),
-      // A gossiped message carries its origin's signature to the nodes relays pass it to.
-      ...(hops !== undefined ? { hops, sig: this.#d.sign({ type, id, ts, data: b64 }) } : {}),
+      ...(gossip !== undefined ? { hops: 0, sig: gossip.sign({ type, id, ts, data: b64 }) } : {}),
     });
-    const fragment = Buffer.concat([
-      Buffer.from(`${JSON.stringify({ type, id, ts }).slice(0, -1)},"data":"`),
-      Buffer.from(b64, 'latin1'),
-      Buffer.from(rest === '{}' ? '"}' : `",${rest.slice(1)}`),
-    ]);
     let single: Sealed | undefined;
     return {
       id,
       fragment,
       bytes: fragment.length,
-      // gop2p peers get the message alone, in a classic envelope: built once, on first need.
       single: () => {
-        single ??= this.#d.seal(type, { id, data, ...(to !== undefined ? { to } : {}) });
+        single ??= this.#d.sealer.seal(type, { id, data, ...(to !== undefined ? { to } : {}) });
         return single;
       },
       deadline: this.#d.clock.now() + this.#d.options.deliveryTimeoutMs,
@@ -196,7 +187,7 @@ export class Outbox {
         signal: this.#d.signal,
         // A new stream per queue: a queue rebuilt after a leave, a death or a reconnect numbers
         // from 1 again, and the receiver would take those numbers for retries of the old ones.
-        stream: this.#d.newId(),
+        stream: this.#d.sealer.newId(),
         limits: {
           maxBatchMessages: o.maxBatchMessages,
           maxBatchBytes: o.maxBatchBytes,
@@ -210,14 +201,16 @@ export class Outbox {
           coalesce: true,
         },
         sealBatch: (stream, seq, fragments, base) =>
-          sealBatch(
-            { from: this.#d.from(), id: this.#d.newId(), ts: wallTime(this.#d.clock), stream, seq, base },
+          this.#d.sealer.sealBatch(
+            stream,
+            seq,
             fragments,
-            this.#d.sessions.signerFor(m.peer.id, this.#d.signer),
+            base,
+            this.#d.sessions.signerFor(m.peer.id, this.#d.sealer.signer),
           ),
         // The member holds no session key for us (it restarted, or never saw our key): sign.
         retryAtOnce: (error) => {
-          if (error.status !== 401 || !error.body.startsWith(NO_SESSION)) return false;
+          if (error.reason !== 'no_session') return false;
           this.#d.sessions.forget(m.peer.id);
           return true;
         },

@@ -24,10 +24,10 @@
  */
 
 import type { Clock, TimerHandle } from '../clock.js';
-import { P2PError, PeerRefusedError, TimeoutError } from '../errors.js';
+import { P2PError, PeerRefusedError, ProtocolError, TimeoutError } from '../errors.js';
 import type { Sealed } from '../protocol/envelope.js';
 import type { Random } from '../random.js';
-import { type Destination, firstLine, type PeerClient } from '../transport/peer-client.js';
+import { type Destination, type PeerClient, refusedError } from '../transport/peer-client.js';
 
 /** A message ready to be queued to any number of peers: serialized once for all of them. */
 export interface OutboundMessage {
@@ -36,8 +36,11 @@ export interface OutboundMessage {
   readonly fragment: Uint8Array | string;
   /** Bytes on the wire (approximate when the fragment is text). */
   readonly bytes: number;
-  /** The message as a whole gop2p-style envelope, for peers that cannot take batches. */
-  readonly single: () => Sealed;
+  /**
+   * The message as a whole gop2p-style envelope, for peers that cannot take batches; absent for
+   * what goes to tsp2p members only (relays, tree entries).
+   */
+  readonly single?: () => Sealed;
   /** Clock time after which the message is given up. */
   readonly deadline: number;
 }
@@ -122,13 +125,6 @@ interface Flight {
 
 /** The longest `Retry-After` honoured: a peer cannot park a queue for longer. */
 const MAX_RETRY_AFTER_MS = 60_000;
-
-/** A `Retry-After` header in seconds (the HTTP-date form is not used by tsp2p), in ms. */
-function retryAfter(headers: Readonly<Record<string, string | undefined>>): number | undefined {
-  const value = headers['retry-after'];
-  if (value === undefined || !/^\d{1,6}$/.test(value.trim())) return undefined;
-  return Number(value.trim()) * 1000;
-}
 
 /** Statuses after which retrying cannot help. */
 const PERMANENT = new Set([400, 404, 405, 413]);
@@ -475,6 +471,10 @@ export class PeerQueue {
   }
 
   async #send(batch: readonly Pending[]): Promise<P2PError | undefined> {
+    const single = batch[0]!.msg.single;
+    if (!this.#batching && single === undefined) {
+      return new ProtocolError(`message ${batch[0]!.msg.id} has no form a gop2p peer can take`);
+    }
     const sealed = this.#batching
       ? this.#d.sealBatch(
           this.#d.stream,
@@ -483,7 +483,7 @@ export class PeerQueue {
           // Everything before the oldest message still queued is settled.
           this.#pending[this.#head]!.seq!,
         )
-      : batch[0]!.msg.single();
+      : single!();
     try {
       const res = await this.#d.client.request(
         this.#to,
@@ -493,7 +493,7 @@ export class PeerQueue {
       );
       const ok = res.status === 200;
       this.#d.onBatch?.(batch.length, ok);
-      return ok ? undefined : new PeerRefusedError(res.status, firstLine(res.body), retryAfter(res.headers));
+      return ok ? undefined : refusedError(res);
     } catch (err) {
       this.#d.onBatch?.(batch.length, false);
       return err instanceof P2PError

@@ -1,17 +1,18 @@
 /**
- * Binds the {@link Plumtree} state machine to a node: member events feed its peer sets, batch
- * entries feed its handlers, and its actions become entries in the per-member outbound queues
- * (messages with `tree: true`, and IHAVE / GRAFT / PRUNE control entries; see PROTOCOL.md).
+ * Binds the {@link Plumtree} state machine to a node, for `dissemination.ts` (its one user):
+ * member events feed its peer sets, batch entries feed its handlers, and its actions become
+ * entries in the per-member outbound queues (messages with `tree: true`, and IHAVE / GRAFT /
+ * PRUNE control entries; see PROTOCOL.md). Relayed entries reach it with their origin's
+ * signature already checked.
  *
  * @module
  */
 
-import { type Clock, wallTime } from '../clock.js';
-import type { Logger } from '../logger.js';
+import type { Clock } from '../clock.js';
 import type { Member } from '../membership/member-table.js';
-import type { Membership } from '../membership/membership.js';
 import { isLive } from '../membership/merge.js';
 import type { Peer } from '../peer.js';
+import { encodeMessageEntry, encodeTreeControl } from '../protocol/batch-entry.js';
 import { encodeData } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import {
@@ -21,6 +22,8 @@ import {
   TreeEntry,
   type WirePeer,
 } from '../protocol/schema.js';
+import type { Sealer } from '../protocol/sealer.js';
+import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
 import type { Random } from '../random.js';
 import type { GossipFields } from '../security/gossip-signature.js';
 import type { OutboundMessage } from './peer-queue.js';
@@ -41,26 +44,31 @@ export interface TreeMessage {
   readonly hops: number;
 }
 
+/** Signs a message this node writes, for relays to pass on (`src/security/gossip-signature.ts`). */
+export interface OriginSigner {
+  sign(fields: GossipFields): string;
+}
+
 /** What the glue needs from its node. */
 export interface PlumtreeGlueDeps {
   readonly selfId: string;
   readonly clock: Clock;
   readonly random: Random;
-  readonly logger: Logger;
-  readonly membership: Membership;
+  /** Looks members up by id. */
+  readonly members: { get(id: string): Member | undefined };
+  /** The members a broadcast is for (its gop2p ones get it in full: they take no part in the tree). */
+  readonly audience: () => readonly Member[];
   /** The view size for `members` members. */
   readonly fanout: (members: number) => number;
   readonly deliveryTimeoutMs: number;
   /** Queues an entry to a member, best effort (the tree repairs a loss). */
   readonly enqueue: (member: Member, out: OutboundMessage) => void;
-  /** Checks a relayed message's origin signature. */
-  readonly checkRelayed: (origin: WirePeer, fields: GossipFields, sig: string | undefined) => boolean;
   /** Signs a message this node writes. */
-  readonly sign: (fields: GossipFields) => string;
-  /** The classic envelope of a broadcast, for gop2p members. */
-  readonly seal: (id: string, data: Uint8Array) => Sealed;
-  /** Hands a new message to the application. */
-  readonly hand: (message: ReceivedMessage) => void;
+  readonly signer: OriginSigner;
+  /** Builds the classic envelope of a broadcast, for gop2p members, and stamps messages. */
+  readonly sealer: Sealer;
+  /** Hands a new message to the node. */
+  readonly deliver: (message: ReceivedMessage) => void;
   /**
    * Whether this node broadcasts through the tree now (its `dissemination`, and for `'auto'` the
    * network's size): asked at each member event, to activate the tree.
@@ -78,8 +86,6 @@ const CONTROL_DEADLINE_MS = 10_000;
 export class PlumtreeGlue {
   readonly #d: PlumtreeGlueDeps;
   readonly #tree: Plumtree<TreeMessage>;
-  /** Entries sent, by kind, for metrics and simulations. */
-  readonly stats = { pushes: 0, ihaveIds: 0, grafts: 0, prunes: 0 };
   /**
    * Whether the tree is in use here: this node broadcast through it, or got a tree entry. Until
    * then the view is kept but nothing is sent (with `dissemination: 'auto'`, a small network
@@ -101,15 +107,20 @@ export class PlumtreeGlue {
     else deps.signal.addEventListener('abort', () => this.#tree.close(), { once: true });
   }
 
-  /** The protocol state (for tests). */
-  get tree(): Plumtree<TreeMessage> {
-    return this.#tree;
+  /** Whether the tree holds the message `ref` (received or sent within its memory). */
+  has(ref: MessageRef): boolean {
+    return this.#tree.has(ref);
+  }
+
+  /** Forgets every peer: this node left the network (its member table is cleared without events). */
+  clear(): void {
+    this.#tree.removeAll();
   }
 
   /** Keeps the peer sets in step with the membership. */
   onMemberEvent(event: string, peer: Peer): void {
     if (event === 'member:join') {
-      if (this.#d.membership.get(peer.id)?.kind !== 'tsp2p') return;
+      if (this.#d.members.get(peer.id)?.kind !== 'tsp2p') return;
       this.#tree.addPeer(peer.id);
       if (!this.#active && this.#d.treeMode()) this.#activate();
     } else if (event === 'member:fail' || event === 'member:leave') {
@@ -124,13 +135,13 @@ export class PlumtreeGlue {
    */
   originate(id: string, data: Uint8Array): { msg: OutboundMessage; targets: Member[] } {
     this.#activate();
-    const ts = wallTime(this.#d.clock);
+    const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
     const item: TreeMessage = {
       ref: { origin: this.#d.selfId, id },
       ts,
       data: b64,
-      sig: this.#d.sign({ type: MessageType.Broadcast, id, ts, data: b64 }),
+      sig: this.#d.signer.sign({ type: MessageType.Broadcast, id, ts, data: b64 }),
       origin: undefined,
       hops: 0,
     };
@@ -143,23 +154,22 @@ export class PlumtreeGlue {
     }
     this.#execute(rest);
     const targets = eager.map((p) => this.#member(p)).filter((m) => m !== undefined);
-    for (const m of this.#d.membership.live()) if (m.kind === 'gop2p') targets.push(m);
+    for (const m of this.#d.audience()) if (m.kind === 'gop2p') targets.push(m);
     const msg = this.#push(item);
     let single: Sealed | undefined;
     const withSingle: OutboundMessage = {
       ...msg,
       single: () => {
-        single ??= this.#d.seal(id, data);
+        single ??= this.#d.sealer.seal(MessageType.Broadcast, { id, data });
         return single;
       },
     };
-    this.stats.pushes += targets.length;
     return { msg: withSingle, targets };
   }
 
   /**
-   * A broadcast received in a batch with `tree: true`: checked against its origin's signature
-   * (when relayed), delivered once, passed on along the tree.
+   * A broadcast received in a batch with `tree: true` (a relayed one already checked against its
+   * origin's signature): delivered once, passed on along the tree.
    *
    * @param senderKey - the batch sender's public key (`from.key`): the origin's, at the first hop
    */
@@ -168,21 +178,13 @@ export class PlumtreeGlue {
     const originWire = msg.origin;
     const originId = originWire?.id ?? sender.id;
     const ref: MessageRef = { origin: originId, id: msg.id };
-    // A relay's signature covers only its batch: a relayed message needs its origin's own.
-    if (originWire !== undefined && !this.#tree.has(ref) && !this.#d.checkRelayed(originWire, msg, msg.sig)) {
-      this.#d.logger.warn('relayed message refused: not signed by its origin', {
-        id: msg.id,
-        from: sender.id,
-      });
-      return;
-    }
     const hops = msg.hops ?? 0;
     const item: TreeMessage = {
       ref,
       ts: msg.ts,
       data: msg.data,
       sig: msg.sig,
-      origin: originWire ?? { ...wireOf(sender), ...(senderKey !== undefined ? { key: senderKey } : {}) },
+      origin: originWire ?? { ...toWirePeer(sender), ...(senderKey !== undefined ? { key: senderKey } : {}) },
       hops: hops + 1,
     };
     const r = this.#tree.receive(sender.id, ref, item);
@@ -190,8 +192,8 @@ export class PlumtreeGlue {
       const origin =
         originWire === undefined
           ? sender
-          : (this.#d.membership.get(originId)?.peer ?? peerOfWire(originId, originWire));
-      this.#d.hand(new ReceivedMessage(msg.id, 'broadcast', origin, data, hops));
+          : (this.#d.members.get(originId)?.peer ?? fromWirePeer({ ...originWire, id: originId }));
+      this.#d.deliver(new ReceivedMessage(msg.id, 'broadcast', origin, data, hops));
     }
     this.#execute(r.actions);
   }
@@ -227,34 +229,26 @@ export class PlumtreeGlue {
         for (const p of a.to) {
           const m = this.#member(p);
           if (m === undefined) continue;
-          this.stats.pushes++;
           this.#d.enqueue(m, out);
         }
         continue;
       }
       const m = this.#member(a.to);
       if (m === undefined) continue;
-      if (a.kind === 'ihave') {
-        this.stats.ihaveIds += a.refs.length;
-        this.#d.enqueue(m, this.#control(TreeEntry.IHave, a.refs));
-      } else if (a.kind === 'graft') {
-        this.stats.grafts++;
-        this.#d.enqueue(m, this.#control(TreeEntry.Graft, a.refs));
-      } else {
-        this.stats.prunes++;
-        this.#d.enqueue(m, this.#control(TreeEntry.Prune, undefined));
-      }
+      if (a.kind === 'ihave') this.#d.enqueue(m, this.#control(TreeEntry.IHave, a.refs));
+      else if (a.kind === 'graft') this.#d.enqueue(m, this.#control(TreeEntry.Graft, a.refs));
+      else this.#d.enqueue(m, this.#control(TreeEntry.Prune, undefined));
     }
   }
 
   /** A live tsp2p member by id. */
   #member(id: string): Member | undefined {
-    const m = this.#d.membership.get(id);
+    const m = this.#d.members.get(id);
     return m !== undefined && m.kind === 'tsp2p' && isLive(m.state) ? m : undefined;
   }
 
   #push(item: TreeMessage): OutboundMessage {
-    const fragment = JSON.stringify({
+    const fragment = encodeMessageEntry({
       type: MessageType.Broadcast,
       id: item.ref.id,
       ts: item.ts,
@@ -264,40 +258,25 @@ export class PlumtreeGlue {
       ...(item.origin !== undefined ? { origin: item.origin } : {}),
       ...(item.sig !== undefined ? { sig: item.sig } : {}),
     });
+    // Tree entries go to tsp2p members only: no classic form.
     return {
       id: item.ref.id,
       fragment,
       bytes: fragment.length,
-      single: () => {
-        throw new Error('a tree message goes to tsp2p members only');
-      },
       deadline: this.#d.clock.now() + this.#d.deliveryTimeoutMs,
     };
   }
 
-  #control(type: number, refs: readonly MessageRef[] | undefined): OutboundMessage {
-    const fragment = JSON.stringify(
-      refs === undefined ? { type } : { type, ids: refs.map((r) => ({ origin: r.origin, id: r.id })) },
-    );
+  #control(
+    type: (typeof TreeEntry)[keyof typeof TreeEntry],
+    refs: readonly MessageRef[] | undefined,
+  ): OutboundMessage {
+    const fragment = encodeTreeControl(type, refs);
     return {
       id: `tree-${type}`,
       fragment,
       bytes: fragment.length,
-      single: () => {
-        throw new Error('a tree control entry goes to tsp2p members only');
-      },
       deadline: this.#d.clock.now() + Math.min(CONTROL_DEADLINE_MS, this.#d.deliveryTimeoutMs),
     };
   }
-}
-
-function wireOf(peer: Peer): WirePeer {
-  const wire: WirePeer = { address: peer.address, port: peer.port, id: peer.id };
-  if (peer.name !== undefined) wire.name = peer.name;
-  return wire;
-}
-
-function peerOfWire(id: string, wire: WirePeer): Peer {
-  const base = { id, address: wire.address, port: wire.port };
-  return Object.freeze(wire.name === undefined || wire.name === '' ? base : { ...base, name: wire.name });
 }

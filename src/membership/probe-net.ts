@@ -15,23 +15,22 @@ import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import type { Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
 
-/** Builds an outbound membership envelope. */
-export type SealMembership = (
-  type: MessageType,
-  extra: { m?: readonly WireMemberUpdate[]; target?: WirePeer },
-) => Sealed;
+/** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
+export interface MembershipSealer {
+  seal(type: MessageType, extra?: { m?: readonly WireMemberUpdate[]; target?: WirePeer }): Sealed;
+}
 
 /** {@link ProbeNet} over HTTP (or any transport). */
 export class PeerProbeNet implements ProbeNet {
   readonly #client: PeerClient;
   readonly #membership: Membership;
-  readonly #seal: SealMembership;
+  readonly #sealer: MembershipSealer;
   readonly #logger: Logger;
 
-  constructor(client: PeerClient, membership: Membership, seal: SealMembership, logger: Logger) {
+  constructor(client: PeerClient, membership: Membership, sealer: MembershipSealer, logger: Logger) {
     this.#client = client;
     this.#membership = membership;
-    this.#seal = seal;
+    this.#sealer = sealer;
     this.#logger = logger;
   }
 
@@ -50,7 +49,7 @@ export class PeerProbeNet implements ProbeNet {
     try {
       const res = await this.#client.request(
         destination(member),
-        this.#seal(MessageType.Ping, m ? { m } : {}),
+        this.#sealer.seal(MessageType.Ping, m ? { m } : {}),
         signal,
         timeoutMs,
       );
@@ -81,7 +80,7 @@ export class PeerProbeNet implements ProbeNet {
     signal: AbortSignal,
   ): Promise<IndirectResult> {
     if (!this.#membership.active) return 'none';
-    const body = this.#seal(MessageType.PingReq, {
+    const body = this.#sealer.seal(MessageType.PingReq, {
       target: wirePeer(target),
       m: this.#membership.piggyback(),
     });
@@ -98,7 +97,7 @@ export class PeerProbeNet implements ProbeNet {
   async sync(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (!this.#membership.active) return false;
     const before = this.#membership.incarnation;
-    const body = this.#seal(MessageType.Sync, { m: this.#membership.state() });
+    const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
     try {
       const res = await this.#client.request(destination(member), body, signal, timeoutMs);
       if (res.status !== 200) return false;
@@ -120,7 +119,7 @@ export class PeerProbeNet implements ProbeNet {
     try {
       const res = await this.#client.request(
         destination(member),
-        this.#seal(MessageType.Gossip, { m }),
+        this.#sealer.seal(MessageType.Gossip, { m }),
         signal,
         timeoutMs,
       );

@@ -17,48 +17,6 @@ import {
   type Sample,
 } from './prometheus.js';
 
-/**
- * The short reason a refusal is counted under, from its status and one-line body: the node's
- * refusals keep gop2p's wording, so their first words name them.
- */
-export function refusalReason(status: number, body: string | Uint8Array | undefined): string {
-  const text = typeof body === 'string' ? body : body === undefined ? '' : Buffer.from(body).toString('utf8');
-  const rules: readonly [string, string][] = [
-    ['No valid Message provided', 'invalid_message'],
-    ['Peer not registered', 'not_registered'],
-    ['gop2p-style request refused', 'gop2p_not_allowed'],
-    ['unsigned request refused', 'unsigned'],
-    ['bad signature', 'bad_signature'],
-    ['bad key', 'bad_key'],
-    ['bad MAC', 'bad_mac'],
-    ['no session', 'no_session'],
-    ['earlier messages of this stream', 'out_of_order'],
-    ['this stream has ended', 'stream_ended'],
-    ['stale message', 'stale'],
-    ['network secret required', 'bad_network_tag'],
-    ['too many requests', 'rate_limited'],
-    ['You can not connect with yourself', 'self'],
-    ['Method not allowed', 'method_not_allowed'],
-    ['message too large', 'too_large'],
-    ['body too large', 'too_large'],
-    ['member table is full', 'table_full'],
-    ['node is shutting down', 'shutting_down'],
-    ['not found', 'not_found'],
-  ];
-  for (const [prefix, reason] of rules) if (text.startsWith(prefix)) return reason;
-  const byStatus: Record<number, string> = {
-    400: 'bad_request',
-    401: 'unauthorized',
-    403: 'forbidden',
-    404: 'not_found',
-    405: 'method_not_allowed',
-    413: 'too_large',
-    429: 'rate_limited',
-    503: 'unavailable',
-  };
-  return byStatus[status] ?? 'other';
-}
-
 const TYPE_NAMES = [
   'connect',
   'disconnect',

@@ -9,6 +9,7 @@
 import { isAscii } from 'node:buffer';
 import type * as z from 'zod';
 import { fastBatch } from './fast-batch.js';
+import { type Refusal, refusal } from './refusal.js';
 import {
   type Ack,
   AckSchema,
@@ -19,12 +20,6 @@ import {
   MemberListSchema,
   type WirePeer,
 } from './schema.js';
-
-/** Why an inbound request was refused: the HTTP status and a one-line body. */
-export interface Refusal {
-  readonly status: number;
-  readonly message: string;
-}
 
 /** The result of decoding: the value, or the refusal to answer with. */
 export type Decoded<T> =
@@ -66,7 +61,10 @@ function parseJson(body: Uint8Array): Decoded<unknown> {
 }
 
 function refuse(status: number, message: string): { ok: false; refusal: Refusal } {
-  return { ok: false, refusal: { status, message } };
+  return {
+    ok: false,
+    refusal: refusal(status, status === 405 ? 'method_not_allowed' : 'invalid_message', message),
+  };
 }
 
 /**

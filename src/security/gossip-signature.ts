@@ -37,6 +37,11 @@ export function signGossip(fields: GossipFields, privateKey: KeyObject): string 
   return signBody(signedBytes(fields), privateKey);
 }
 
+/** A signer of the messages a node writes, over its private key. */
+export function originSigner(privateKey: KeyObject): { sign(fields: GossipFields): string } {
+  return { sign: (fields) => signGossip(fields, privateKey) };
+}
+
 /** Why a relayed message was refused. */
 export type GossipRefusal = 'unsigned' | 'bad_key' | 'bad_signature' | 'stale';
 

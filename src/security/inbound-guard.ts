@@ -17,6 +17,7 @@
  */
 
 import { systemClock, wallTime } from '../clock.js';
+import type { Refusal, RefusalReason } from '../protocol/refusal.js';
 import type { Envelope, WirePeer } from '../protocol/schema.js';
 import { checkGossip, type GossipFields } from './gossip-signature.js';
 import { ReplayCache } from './replay-cache.js';
@@ -42,11 +43,9 @@ export interface InboundGuardOptions {
   readonly sessions?: SessionKeys;
 }
 
-/** A refusal: always 401, with a one-line message and a short reason for metrics. */
-export interface GuardRefusal {
+/** A refusal: always 401, with a one-line message and its literal reason. */
+export interface GuardRefusal extends Refusal {
   readonly status: 401;
-  readonly message: string;
-  readonly reason: string;
 }
 
 /** The verdict on one envelope. */
@@ -220,7 +219,7 @@ export class InboundGuard {
     return false;
   }
 
-  #refuse(reason: string, message: string): Admission {
+  #refuse(reason: RefusalReason, message: string): Admission {
     this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
     return { kind: 'refused', refusal: { status: 401, message, reason } };
   }

@@ -1,8 +1,10 @@
 /**
  * The node's durable state behind one interface: the message log, the membership snapshot and
  * the delivery state. Two implementations behave identically and keep the same bounds:
- * `sqlite.ts` (one SQLite database in `dataDir`) and `memory.ts` (nodes without `dataDir`, and
- * simulations). `open.ts` picks one; SQLite is loaded only when a `dataDir` is given.
+ * `sqlite.ts` (one SQLite database in `dataDir`; its schema and migrations in
+ * `sqlite-schema.ts`) and `memory.ts` (nodes without `dataDir`, and simulations). `open.ts`
+ * picks one; SQLite is loaded only when a `dataDir` is given. `summary.ts` holds the pure part
+ * of catch-up: summaries and the planning of ranges to fetch.
  *
  * ## How messages are identified
  *
@@ -29,6 +31,13 @@
  * sends it; the log's record of the stream is the persisted counter. A number handed out but
  * never appended (a crash in between) was never sent, so giving it out again is safe.
  *
+ * **On the wire** a message then carries `epoch`, `channel` and `seq`, and the origin's
+ * signature must cover them along with today's `[type, id, ts, data]` (see
+ * `src/security/gossip-signature.ts`): otherwise a member serving catch-up could renumber a
+ * message, hiding another behind it. A gop2p sender numbers and signs nothing: the node numbers
+ * its messages itself, in a stream of its own epoch, and they can be shown in history but not
+ * served to other members as the sender's.
+ *
  * ## Exactly once, across restarts
  *
  * For each stream the store keeps the **received set**: every number up to `contiguous`, and the
@@ -48,7 +57,8 @@
  *   `planCatchUp()` (`summary.ts`) say which ranges to ask for, serve requests with
  *   `readRange()`, and `append()` what comes back (with `late: true`). Live traffic keeps
  *   priority; the node rate-limits batches.
- * - **Causal order**: `has(deps)` says which dependencies are already delivered.
+ * - **Causal order**: `has(deps)` says which dependencies are already delivered; `byIds()`
+ *   serves a member that fetches one it lacks.
  * - **History**: `history()` answers `node.history()`, the chat's `/history` and the page.
  * - **Restart**: `members()`, `subscriptions()`, `incarnation()` and `links()` restore what the
  *   node knew; `start()` rejoins the members of the snapshot (failed ones included).
@@ -56,8 +66,10 @@
  *   enforced inside `append()` with bounded work, and by `prune()` on the push-pull period; a
  *   message past retention is never returned by any read.
  *
- * All methods are synchronous (SQLite through better-sqlite3 is), and each does bounded work.
- * A call after {@link Store.close} throws `ERR_STOPPED`.
+ * All methods are synchronous (SQLite through better-sqlite3 is), and each does bounded work
+ * (`summary()` and `members()` grow with the streams and members known, not with the log).
+ * A call after {@link Store.close} throws `ERR_STOPPED`. With SQLite, one store at a time may
+ * have a `dataDir` open (`ERR_STORE_LOCKED` otherwise).
  *
  * @module
  */
@@ -110,7 +122,9 @@ export interface StoredMessage {
   readonly payload: Uint8Array;
   /**
    * The origin's signature material, opaque to the store, so that a message served to another
-   * node can be checked as the origin's (empty when there is none, e.g. a gop2p sender).
+   * node can be checked as the origin's: its signature, and its public key (which hashes to
+   * `origin.id`), since the member that fetches it may never have met the origin. Empty when
+   * there is none (a gop2p sender).
    */
   readonly sig: Uint8Array;
   /** Causal dependencies: ids of messages the origin had delivered (at most `maxDeps`). */
@@ -277,8 +291,18 @@ export interface Store {
    */
   settle(stream: StreamKey, upTo: number): void;
 
-  /** Which of `ids` are in the log (for causal dependencies). */
+  /**
+   * Which of `ids` are in the log (for causal dependencies). A dependency past retention is not
+   * in the log and never will be: the node gives it up rather than wait for it.
+   */
   has(ids: readonly string[]): Set<string>;
+
+  /**
+   * The messages with these ids that it holds within retention (at most
+   * {@link STORE_LIMITS}.maxRead ids), in the order of `ids`: to serve a member that fetches
+   * a causal dependency it lacks.
+   */
+  byIds(ids: readonly string[]): StoredEntry[];
 
   /** One page of history, oldest first: see {@link HistoryQuery}. */
   history(query?: HistoryQuery): StoredEntry[];
@@ -291,7 +315,12 @@ export interface Store {
 
   /**
    * What this node holds and has received, per stream (see `summary.ts`), for the streams of
-   * `channels` (all when absent).
+   * `channels` (all when absent), sorted by origin, epoch and channel. A member plans from
+   * what this node holds, so the summary sent to it can leave out the streams that hold
+   * nothing (`heldRanges(s).length === 0`); this node plans with all of its own.
+   *
+   * Streams are never forgotten, even once retention has emptied them: their received set is
+   * what keeps a late copy from being new again.
    */
   summary(channels?: readonly string[]): StreamSummary[];
 

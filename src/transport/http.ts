@@ -8,7 +8,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { type Dispatcher, Pool } from 'undici';
-import { AddressInUseError, P2PError, PeerUnreachableError, ProtocolError } from '../errors.js';
+import {
+  AddressInUseError,
+  P2PError,
+  PeerUnreachableError,
+  ProtocolError,
+  type RefusalReason,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import { noopLogger } from '../logger.js';
 import { formatHostPort, normalizeRemoteAddress } from '../peer.js';
@@ -127,7 +133,7 @@ export class HttpTransport implements Transport {
         socket.destroy();
         return;
       }
-      const [status, reason] =
+      const [status, reason]: [string, RefusalReason] =
         code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? ['408 Request Timeout', 'timeout']
           : code === 'HPE_HEADER_OVERFLOW'

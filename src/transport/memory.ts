@@ -168,6 +168,7 @@ export class MemoryNetwork {
     }
     let response: InboundResponse;
     if (request.body.byteLength > listener.options.maxBodyBytes) {
+      listener.options.onRefused?.(413, 'too_large');
       response = { status: 413, body: `body too large: limit is ${listener.options.maxBodyBytes} bytes\n` };
     } else {
       const colon = from.lastIndexOf(':');

@@ -10,6 +10,7 @@ import type { Clock } from '../clock.js';
 import { PeerRefusedError, TimeoutError } from '../errors.js';
 import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
+import { reasonOfAnswer } from '../protocol/refusal.js';
 import type { OutboundResponse, Transport } from './transport.js';
 
 /** Where a request goes. */
@@ -154,7 +155,7 @@ export class PeerClient {
     timeoutMs: number,
   ): Promise<OutboundResponse> {
     const res = await this.request(to, sealed, parent, timeoutMs);
-    if (res.status !== 200) throw new PeerRefusedError(res.status, firstLine(res.body));
+    if (res.status !== 200) throw refusedError(res);
     return res;
   }
 }
@@ -164,4 +165,24 @@ export function firstLine(body: Uint8Array): string {
   const s = Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, 512)).toString('utf8');
   const nl = s.indexOf('\n');
   return (nl < 0 ? s : s.slice(0, nl)).trim();
+}
+
+/**
+ * A peer's refusal as a typed error: its status, first line, `Retry-After` and reason (decoded
+ * by the protocol, see `src/protocol/refusal.ts`).
+ */
+export function refusedError(res: OutboundResponse): PeerRefusedError {
+  return new PeerRefusedError(
+    res.status,
+    firstLine(res.body),
+    retryAfter(res.headers),
+    reasonOfAnswer(res.status, res.body),
+  );
+}
+
+/** A `Retry-After` header in seconds (the HTTP-date form is not used by tsp2p), in ms. */
+function retryAfter(headers: Readonly<Record<string, string | undefined>>): number | undefined {
+  const value = headers['retry-after'];
+  if (value === undefined || !/^\d{1,6}$/.test(value.trim())) return undefined;
+  return Number(value.trim()) * 1000;
 }

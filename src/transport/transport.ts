@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { RefusalReason } from '../errors.js';
+
 /** A request that arrived at this node. Header names are lowercase. */
 export interface InboundRequest {
   readonly method: string;
@@ -67,7 +69,7 @@ export interface ListenOptions {
    * Told of each request the transport refuses itself, before the handler sees it (a body over
    * the cap, malformed HTTP), with its status and a short reason; for metrics.
    */
-  readonly onRefused?: (status: number, reason: string) => void;
+  readonly onRefused?: (status: number, reason: RefusalReason) => void;
 }
 
 /** Where the listener ended up. */

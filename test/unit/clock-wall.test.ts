@@ -52,10 +52,11 @@ describe('clock skew between nodes (the injected wall clock)', () => {
     await settle(h.clock, near.connect(entry.self));
     assert.ok(entry.members().some((p) => p.id === near.id));
     const err = (await settle(h.clock, far.connect(entry.self)).catch((e: unknown) => e)) as P2PError & {
-      cause?: { status?: number; body?: string };
+      cause?: { status?: number; reason?: string };
     };
     assert.equal(err.code, 'ERR_CONNECT_FAILED');
     assert.equal(err.cause?.status, 401);
+    assert.equal(err.cause?.reason, 'stale');
     assert.ok(!entry.members().some((p) => p.id === far.id));
   });
 });

@@ -20,6 +20,7 @@ import {
   ProtocolError,
   StoppedError,
   StoreCorruptError,
+  StoreLockedError,
   StoreVersionError,
   TimeoutError,
   UnauthorizedError,
@@ -47,6 +48,7 @@ const cases: [string, () => P2PError, P2PErrorCode][] = [
   ['StoppedError', () => new StoppedError(), 'ERR_STOPPED'],
   ['StoreCorruptError', () => new StoreCorruptError('bad'), 'ERR_STORE_CORRUPT'],
   ['StoreVersionError', () => new StoreVersionError(3, 2, '/d/tsp2p.db'), 'ERR_STORE_VERSION'],
+  ['StoreLockedError', () => new StoreLockedError('/d'), 'ERR_STORE_LOCKED'],
 ];
 
 describe('error classes', () => {

@@ -7,7 +7,6 @@ import {
   type MetricsSnapshot,
   messageTypeName,
   NodeMetrics,
-  refusalReason,
   timedProbeNet,
 } from '../../src/metrics/node-metrics.js';
 import {
@@ -140,30 +139,6 @@ describe('Histogram', () => {
     assert.throws(() => new Histogram([1, 1]), RangeError);
     assert.throws(() => new Histogram([2, 1]), RangeError);
   });
-});
-
-describe('refusalReason', () => {
-  const cases: [number, string, string][] = [
-    [400, 'No valid Message provided: data: expected string\n', 'invalid_message'],
-    [403, 'Peer not registered\n', 'not_registered'],
-    [403, "gop2p-style request refused: this node does not run with compat: 'gop2p'\n", 'gop2p_not_allowed'],
-    [400, 'You can not connect with yourself.\n', 'self'],
-    [405, 'Method not allowed\n', 'method_not_allowed'],
-    [413, 'message too large: limit is 10 bytes\n', 'too_large'],
-    [503, 'member table is full (3 members)\n', 'table_full'],
-    [404, 'not found: /x\n', 'not_found'],
-    [429, 'slow down\n', 'rate_limited'],
-    [401, 'bad MAC: tsp2p-mac does not match the body\n', 'bad_mac'],
-    [401, 'no session: this node holds no session key for the sender; sign it\n', 'no_session'],
-    [503, 'earlier messages of this stream have not arrived: retry\n', 'out_of_order'],
-    [418, 'teapot\n', 'other'],
-  ];
-  for (const [status, body, reason] of cases) {
-    test(`${status} ${body.trim()} -> ${reason}`, () => {
-      assert.equal(refusalReason(status, body), reason);
-      assert.equal(refusalReason(status, Buffer.from(body)), reason);
-    });
-  }
 });
 
 test('message type names', () => {

@@ -29,7 +29,7 @@ function fixture() {
   const net = new PeerProbeNet(
     client as unknown as PeerClient,
     h.membership,
-    (type, extra) => ({ body: new TextEncoder().encode(JSON.stringify({ type, m: extra.m })) }),
+    { seal: (type, extra) => ({ body: new TextEncoder().encode(JSON.stringify({ type, m: extra?.m })) }) },
     noopLogger,
   );
   const member = (id: string) => h.membership.get(id)!;

@@ -1,0 +1,283 @@
+/**
+ * How a broadcast spreads, at both ends: the one place that knows fanouts, hops and trees.
+ *
+ * Sending, by the `dissemination` option and the size of the audience (the members a broadcast
+ * is for, see {@link DisseminationDeps.audience}):
+ * - `'full'`: to every member of the audience.
+ * - `'gossip'`: to {@link gossipFanout} random members, each of which relays it to as many more
+ *   (below the hop limit; each node relays a message once).
+ * - `'plumtree'`: along the broadcast tree ({@link PlumtreeGlue}); ids to the other peers of
+ *   the view.
+ * - `'auto'`: full up to `gossipThreshold` members, Plumtree above.
+ *
+ * Receiving: every message entry of a batch, and every classic single-message envelope, comes
+ * here. A plain one is handed to the node at once. A relayed one (gossip or tree) is checked
+ * against its origin's signature first (once, here, for both), delivered once per origin and id,
+ * and passed on.
+ *
+ * The node hears of a message through one callback, {@link DisseminationDeps.deliver}.
+ *
+ * @module
+ */
+
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import type { Member } from '../membership/member-table.js';
+import type { MemberEvent } from '../membership/membership.js';
+import type { Peer } from '../peer.js';
+import { encodeMessageEntry } from '../protocol/batch-entry.js';
+import {
+  type BatchedMessage,
+  isTreeControl,
+  MessageType,
+  type TreeControl,
+  type WirePeer,
+} from '../protocol/schema.js';
+import type { Sealer } from '../protocol/sealer.js';
+import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
+import { type Random, shuffle } from '../random.js';
+import type { GossipFields } from '../security/gossip-signature.js';
+import type { DeliveryReport } from '../types.js';
+import type { Outbox } from './outbox.js';
+import type { OutboundMessage } from './peer-queue.js';
+import { type OriginSigner, PlumtreeGlue } from './plumtree-glue.js';
+import { ReceivedMessage } from './received-message.js';
+import { SeenSet } from './seen-set.js';
+
+export type { OriginSigner } from './plumtree-glue.js';
+
+/** How long message ids are remembered to drop duplicates, and how many at most. */
+const SEEN_WINDOW_MS = 10 * 60_000;
+const SEEN_CAPACITY = 100_000;
+
+/** The settings a {@link Dissemination} reads (the node's options of the same names). */
+export interface DisseminationSettings {
+  readonly mode: 'full' | 'gossip' | 'plumtree' | 'auto';
+  /** Members above which `'auto'` uses Plumtree. */
+  readonly gossipThreshold: number;
+  /** Overrides both fanout formulas below. */
+  readonly fanout: number | undefined;
+  /** Relays a gossiped message passes through at most. */
+  readonly maxHops: number;
+  /** How long a relayed message may wait for delivery, in ms. */
+  readonly deliveryTimeoutMs: number;
+}
+
+/** Checks a relayed message against its origin's signature (`src/security/inbound-guard.ts`). */
+export interface OriginCheck {
+  checkRelayed(origin: WirePeer, fields: GossipFields, sig: string | undefined): boolean;
+}
+
+/** What a {@link Dissemination} is made of. */
+export interface DisseminationDeps {
+  readonly settings: DisseminationSettings;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  /** Looks members up by id (relayed origins, tree peers). */
+  readonly members: { get(id: string): Member | undefined };
+  /** The per-member queues everything goes out through. */
+  readonly outbox: Outbox;
+  /** Stamps messages, and builds the classic envelope for gop2p members. */
+  readonly sealer: Sealer;
+  /** Signs the messages this node writes, for relays to pass on. */
+  readonly signer: OriginSigner;
+  /** Checks the messages relays pass on. */
+  readonly origins: OriginCheck;
+  /**
+   * The members a broadcast is for, asked at each broadcast and relay: the live members. A
+   * message for a subset (a topic's subscribers) is where this is narrowed.
+   */
+  readonly audience: () => readonly Member[];
+  /** Hands a new message to the node. */
+  readonly deliver: (message: ReceivedMessage) => void;
+  /** Aborts when the node stops: every timer is cancelled. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Gossip's fanout for an audience of `n`: ⌈ln n⌉ + 7. A gossiped broadcast misses a node with
+ * probability about e^−(fanout − ln n) = e^−7 per round of relays, and the hop limit gives it
+ * several rounds (Eugster et al., "Epidemic information dissemination"); `fanout` overrides it.
+ */
+export function gossipFanout(n: number, fanout: number | undefined): number {
+  return fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 7;
+}
+
+/**
+ * Plumtree's view size for `n` members: ⌈ln n⌉ + 1, as the paper's active view. The view needs
+ * only to stay connected (IHAVE and GRAFT make up for losses); `fanout` overrides it.
+ */
+export function treeViewSize(n: number, fanout: number | undefined): number {
+  return fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 1;
+}
+
+/** How one node's broadcasts spread, and how it passes on the ones it receives. */
+export class Dissemination {
+  readonly #d: DisseminationDeps;
+  readonly #tree: PlumtreeGlue;
+  readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
+
+  constructor(deps: DisseminationDeps) {
+    this.#d = deps;
+    this.#tree = new PlumtreeGlue({
+      selfId: deps.sealer.self.id,
+      clock: deps.clock,
+      random: deps.random,
+      members: deps.members,
+      audience: deps.audience,
+      fanout: (n) => treeViewSize(n, deps.settings.fanout),
+      deliveryTimeoutMs: deps.settings.deliveryTimeoutMs,
+      enqueue: (m, out) => deps.outbox.offer(m, out),
+      signer: deps.signer,
+      sealer: deps.sealer,
+      deliver: deps.deliver,
+      treeMode: () => this.#treeMode(deps.audience().length),
+      signal: deps.signal,
+    });
+  }
+
+  /**
+   * Sends a broadcast this node writes, as the mode says, and resolves with the report of the
+   * members it went to in full.
+   */
+  broadcast(id: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<DeliveryReport> {
+    const audience = this.#d.audience();
+    if (this.#treeMode(audience.length)) {
+      // In full along the tree, as ids to the other peers of the view.
+      const plan = this.#tree.originate(id, data);
+      return this.#d.outbox.deliver(plan.msg, plan.targets, signal);
+    }
+    if (this.#d.settings.mode !== 'gossip') {
+      return this.#d.outbox.deliver(
+        this.#d.outbox.outbound(MessageType.Broadcast, id, data),
+        audience,
+        signal,
+      );
+    }
+    // To `fanout` random members; they pass it on.
+    const targets = shuffle([...audience], this.#d.random).slice(
+      0,
+      gossipFanout(audience.length, this.#d.settings.fanout),
+    );
+    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, { gossip: this.#d.signer });
+    return this.#d.outbox.deliver(msg, targets, signal);
+  }
+
+  /**
+   * One entry of a batch from `sender` (whose key, `from.key`, is `senderKey`): a message with
+   * its decoded payload, or a Plumtree control entry.
+   */
+  receive(
+    sender: Peer,
+    entry: BatchedMessage | TreeControl,
+    data: Uint8Array,
+    senderKey: string | undefined,
+  ): void {
+    if (isTreeControl(entry)) {
+      this.#tree.control(sender, entry);
+      return;
+    }
+    if (entry.hops === undefined) {
+      this.#d.deliver(
+        new ReceivedMessage(
+          entry.id,
+          entry.type === MessageType.Broadcast ? 'broadcast' : 'direct',
+          sender,
+          data,
+        ),
+      );
+      return;
+    }
+    const origin = entry.origin;
+    if (entry.tree === true) {
+      // A message the tree already holds is not verified again.
+      const known = origin !== undefined && this.#tree.has({ origin: origin.id ?? sender.id, id: entry.id });
+      if (origin !== undefined && !known && !this.#signedByOrigin(sender, origin, entry)) return;
+      this.#tree.receive(sender, entry, data, senderKey);
+      return;
+    }
+    this.#relay(sender, entry, data, senderKey);
+  }
+
+  /**
+   * A classic single-message envelope (gop2p's form): delivered once per sender and id; one
+   * without an id (gop2p) gets a local one.
+   */
+  receiveSingle(sender: Peer, type: 'broadcast' | 'direct', id: string | undefined, data: Uint8Array): void {
+    if (id !== undefined && !this.#seen.add(`${sender.id}/${id}`, this.#d.clock.now())) return;
+    this.#d.deliver(new ReceivedMessage(id ?? this.#d.sealer.newId(), type, sender, data));
+  }
+
+  /** Keeps the tree's peer sets in step with the membership. */
+  onMemberEvent(event: MemberEvent, peer: Peer): void {
+    this.#tree.onMemberEvent(event, peer);
+  }
+
+  /** This node left the network: the tree's view is cleared with the member table. */
+  clear(): void {
+    this.#tree.clear();
+  }
+
+  /** Plumtree: by option, or with `'auto'` above `gossipThreshold` members. */
+  #treeMode(members: number): boolean {
+    const s = this.#d.settings;
+    return s.mode === 'plumtree' || (s.mode === 'auto' && members > s.gossipThreshold);
+  }
+
+  /** A relay's signature covers only its batch: a relayed message needs its origin's own. */
+  #signedByOrigin(sender: Peer, origin: WirePeer, entry: BatchedMessage): boolean {
+    if (this.#d.origins.checkRelayed(origin, entry, entry.sig)) return true;
+    this.#d.logger.warn('relayed message refused: not signed by its origin', {
+      id: entry.id,
+      from: sender.id,
+    });
+    return false;
+  }
+
+  /**
+   * A gossiped broadcast: delivered once (by origin and id: it may come along several paths),
+   * then passed on to `fanout` random members of the audience other than the one it came from
+   * and its origin, while it is under the hop limit. Best effort beyond the queues' retries: the
+   * other paths cover a loss.
+   */
+  #relay(sender: Peer, entry: BatchedMessage, data: Uint8Array, senderKey: string | undefined): void {
+    const originWire = entry.origin;
+    const origin =
+      originWire === undefined
+        ? sender
+        : (this.#d.members.get(originWire.id ?? '')?.peer ?? fromWirePeer(originWire));
+    const seenKey = `${origin.id}/${entry.id}`;
+    if (this.#seen.has(seenKey, this.#d.clock.now())) return;
+    if (originWire !== undefined && !this.#signedByOrigin(sender, originWire, entry)) return;
+    if (!this.#seen.add(seenKey, this.#d.clock.now())) return;
+    const hops = entry.hops ?? 0;
+    this.#d.deliver(new ReceivedMessage(entry.id, 'broadcast', origin, data, hops));
+    if (hops + 1 >= this.#d.settings.maxHops) return;
+    const others = this.#d
+      .audience()
+      .filter((m) => m.peer.id !== sender.id && m.peer.id !== origin.id && m.kind === 'tsp2p');
+    const targets = shuffle([...others], this.#d.random).slice(
+      0,
+      gossipFanout(others.length + 1, this.#d.settings.fanout),
+    );
+    if (targets.length === 0) return;
+    const fragment = encodeMessageEntry({
+      type: entry.type,
+      id: entry.id,
+      ts: entry.ts,
+      data: entry.data,
+      hops: hops + 1,
+      origin: originWire ?? { ...toWirePeer(origin), ...(senderKey !== undefined ? { key: senderKey } : {}) },
+      ...(entry.sig !== undefined ? { sig: entry.sig } : {}),
+    });
+    // tsp2p members only: no classic form is needed.
+    const out: OutboundMessage = {
+      id: entry.id,
+      fragment,
+      bytes: fragment.length,
+      deadline: this.#d.clock.now() + this.#d.settings.deliveryTimeoutMs,
+    };
+    for (const m of targets) this.#d.outbox.offer(m, out);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The entries of a batch (type 8), encoded once each: the same bytes go into the batch of every
+ * receiver (`sealBatch` in `envelope.ts` joins them without re-encoding). Decoding is the batch
+ * decoder's (`codec.ts`, `fast-batch.ts`); these functions are its inverse, pure, and nothing
+ * outside `protocol/` writes an entry by hand.
+ *
+ * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
+ * `origin` and `sig`, in that order. The payload's base64 is copied in as it is: it needs no
+ * escaping, and a large one is not scanned again.
+ *
+ * @module
+ */
+
+import { encodeData } from './codec.js';
+import type { BatchedMessage, TreeEntry, WirePeer } from './schema.js';
+
+/** A message entry's fields; `data` is the payload's base64, exactly as it travels. */
+export interface MessageEntryFields {
+  readonly type: BatchedMessage['type'];
+  readonly id: string;
+  readonly ts: number;
+  readonly data: string;
+  readonly to?: readonly WirePeer[];
+  /** Gossip and tree: relays passed (0 from the origin). */
+  readonly hops?: number;
+  /** Plumtree: the message travels along the tree. */
+  readonly tree?: true;
+  /** Relayed: the node that wrote the message, with its key. */
+  readonly origin?: WirePeer;
+  /** Gossip and tree: the origin's signature (`src/security/gossip-signature.ts`). */
+  readonly sig?: string;
+}
+
+/** Encodes a message entry. */
+export function encodeMessageEntry(f: MessageEntryFields): Buffer {
+  const rest = JSON.stringify({
+    ...(f.to !== undefined ? { to: f.to } : {}),
+    ...(f.hops !== undefined ? { hops: f.hops } : {}),
+    ...(f.tree === true ? { tree: true } : {}),
+    ...(f.origin !== undefined ? { origin: f.origin } : {}),
+    ...(f.sig !== undefined ? { sig: f.sig } : {}),
+  });
+  return Buffer.concat([
+    Buffer.from(`${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`),
+    Buffer.from(f.data, 'latin1'),
+    Buffer.from(rest === '{}' ? '"}' : `",${rest.slice(1)}`),
+  ]);
+}
+
+/** A message entry for a payload given as bytes. */
+export function encodePayloadEntry(f: Omit<MessageEntryFields, 'data'>, data: Uint8Array): Buffer {
+  return encodeMessageEntry({ ...f, data: encodeData(data) });
+}
+
+/** A broadcast named by its origin's node id and its message id. */
+export interface EntryRef {
+  readonly origin: string;
+  readonly id: string;
+}
+
+/** Encodes a Plumtree control entry: IHAVE and GRAFT with their ids, PRUNE without. */
+export function encodeTreeControl(
+  type: (typeof TreeEntry)[keyof typeof TreeEntry],
+  refs: readonly EntryRef[] | undefined,
+): string {
+  return JSON.stringify(
+    refs === undefined ? { type } : { type, ids: refs.map((r) => ({ origin: r.origin, id: r.id })) },
+  );
+}

@@ -1,0 +1,142 @@
+/**
+ * The sending side of the envelope: one {@link Sealer} per run of a node builds and signs
+ * everything it sends. It knows who this node is (address, id, incarnation, session key), where
+ * message ids come from, and the wall clock that stamps `ts`.
+ *
+ * @module
+ */
+
+import { type Clock, wallTime } from '../clock.js';
+import type { Peer } from '../peer.js';
+import type { Random } from '../random.js';
+import { type EnvelopeSigner, type Sealed, sealBatch, sealEnvelope } from './envelope.js';
+import type { MessageType, WireMemberUpdate, WirePeer } from './schema.js';
+
+/**
+ * Message ids: unique per node, and cheap, since every message needs one. 9 random bytes drawn
+ * on first use (72 bits: ids of different nodes do not collide), then a counter. One per node,
+ * kept across its runs.
+ */
+export class MessageIds {
+  readonly #random: Random;
+  #prefix: string | undefined;
+  #counter = 0;
+
+  constructor(random: Random) {
+    this.#random = random;
+  }
+
+  /** A new id. */
+  next(): string {
+    this.#prefix ??= Buffer.from(this.#random.bytes(9)).toString('base64url');
+    return `${this.#prefix}${(this.#counter++).toString(36)}`;
+  }
+}
+
+/** The optional parts of an envelope a {@link Sealer} builds. */
+export interface SealExtra {
+  /** The message id; a new one when absent. */
+  readonly id?: string;
+  readonly data?: Uint8Array;
+  readonly to?: readonly WirePeer[];
+  /** Membership updates to carry. */
+  readonly m?: readonly WireMemberUpdate[];
+  /** For a ping-req: the member to ping. */
+  readonly target?: WirePeer;
+  /** On a connect: an announcement that needs no member list in answer. */
+  readonly announce?: boolean;
+}
+
+/** What a {@link Sealer} is made of. */
+export interface SealerParts {
+  /** This node as others reach it. */
+  readonly self: Peer;
+  /** This node's session public key (`from.xkey`). */
+  readonly xkey: string;
+  /** Where this node's current incarnation is read (the membership). */
+  readonly incarnation: { readonly incarnation: number };
+  /** Signs every envelope, unless a batch is given a session MAC signer. */
+  readonly signer: EnvelopeSigner;
+  /** Its wall clock stamps `ts`. */
+  readonly clock: Clock;
+  readonly ids: MessageIds;
+}
+
+/** Builds and signs the envelopes of one run of a node. */
+export class Sealer {
+  readonly #p: SealerParts;
+
+  constructor(parts: SealerParts) {
+    this.#p = parts;
+  }
+
+  /** This node as others reach it. */
+  get self(): Peer {
+    return this.#p.self;
+  }
+
+  /** The signer of everything this node sends without a session MAC. */
+  get signer(): EnvelopeSigner {
+    return this.#p.signer;
+  }
+
+  /** A new message id. */
+  newId(): string {
+    return this.#p.ids.next();
+  }
+
+  /** The wall-clock time that stamps an envelope or a message now, in ms since the epoch. */
+  now(): number {
+    return wallTime(this.#p.clock);
+  }
+
+  /** This node as the sender of an envelope (`from`), with its incarnation and session key. */
+  from(): WirePeer {
+    const self = this.#p.self;
+    const from: WirePeer = {
+      address: self.address,
+      port: self.port,
+      id: self.id,
+      inc: this.#p.incarnation.incarnation,
+      xkey: this.#p.xkey,
+    };
+    if (self.name !== undefined) from.name = self.name;
+    return from;
+  }
+
+  /** An envelope of `type`, signed. */
+  seal(type: MessageType, extra: SealExtra = {}): Sealed {
+    return sealEnvelope(
+      {
+        type,
+        from: this.from(),
+        id: extra.id ?? this.newId(),
+        ts: this.now(),
+        ...(extra.data !== undefined ? { data: extra.data } : {}),
+        ...(extra.to !== undefined ? { to: extra.to } : {}),
+        ...(extra.m !== undefined ? { m: extra.m } : {}),
+        ...(extra.target !== undefined ? { target: extra.target } : {}),
+        ...(extra.announce === true ? { announce: true } : {}),
+      },
+      this.#p.signer,
+    );
+  }
+
+  /**
+   * A batch of entries encoded once each (see `batch-entry.ts`), numbered from `seq` on `stream`,
+   * authenticated by `signer` (a session MAC) or this node's signature.
+   */
+  sealBatch(
+    stream: string,
+    seq: number,
+    fragments: readonly (Uint8Array | string)[],
+    base: number | undefined,
+    signer: EnvelopeSigner = this.#p.signer,
+  ): Sealed {
+    return sealBatch(
+      { from: this.from(), id: this.newId(), ts: this.now(), stream, seq, base },
+      fragments,
+      signer,
+    );
+  }
+}
