@@ -98,5 +98,6 @@ export type {
   Payload,
   PeerRefusal,
   PeerRefusalReason,
+  SentMessage,
   Target,
 } from './types.js';

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.js';
 import { addressId, formatHostPort, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, type WirePeer } from '../protocol/schema.js';
+import { fromWirePeer } from '../protocol/wire-peer.js';
 import { type Random, shuffle } from '../random.js';
 import { firstLine, type PeerClient } from '../transport/peer-client.js';
 import type { OutboundResponse } from '../transport/transport.js';
@@ -63,7 +64,7 @@ export async function announce(
     seen.add(key);
     const kind: PeerKind = wire.id ? 'tsp2p' : 'gop2p';
     candidates.push({
-      peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name),
+      peer: fromWirePeer(wire, address),
       kind,
       inc: wire.inc ?? 0,
     });

@@ -99,8 +99,6 @@ export class NodeMetrics {
   readonly deliveryRequests = new LabeledValues();
   /** Messages carried by delivery requests, by `result`. */
   readonly deliveryRequestMessages = new LabeledValues();
-  /** Messages dropped by `messages()` iterators that have ended (open ones are in the snapshot). */
-  endedInboxDrops = 0;
 
   constructor() {
     // Series that exist from the start, so that a rate over them is defined before traffic.
