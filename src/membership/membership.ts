@@ -53,6 +53,12 @@ export interface MembershipOptions {
   /** Called after each transition; the node defers it to emit the event. */
   readonly emit: (event: MemberEvent, peer: Peer) => void;
   /**
+   * Whether gop2p members may join (compat mode). A node that would refuse a gop2p peer's
+   * messages does not admit one learnt through gossip either: it would send to a member that
+   * cannot answer. @default true
+   */
+  readonly admitGop2p?: boolean;
+  /**
    * A member stated, on its own word, the address of a live member `holder`: the holder is to
    * be probed now. It keeps the address until it fails to answer (a restart under a new id).
    */
@@ -82,6 +88,8 @@ interface Suspicion {
   /** The node whose suspicion this node heard first: the news itself, not a confirmation. */
   readonly from: string | undefined;
   readonly confirmers: Set<string>;
+  /** Strong evidence (a gop2p peer refused connections): the shortest timeout. */
+  strong: boolean;
   timer: TimerHandle;
 }
 
@@ -246,10 +254,23 @@ export class Membership {
     return cur;
   }
 
-  /** Starts suspecting a member that failed a probe. */
-  suspect(id: string): void {
+  /**
+   * Starts suspecting a member that failed a probe.
+   *
+   * @param options.strong - the evidence is strong (a gop2p peer refused connections): the
+   *   suspicion runs for its shortest time, as if every expected confirmation had come
+   */
+  suspect(id: string, options: { strong?: boolean } = {}): void {
     const cur = this.#table.get(id);
     if (cur === undefined) return;
+    if (options.strong === true && cur.state === 'suspect') {
+      const s = this.#suspicions.get(id);
+      if (s !== undefined && !s.strong) {
+        s.strong = true;
+        this.#schedule(id, s);
+      }
+      return;
+    }
     if (cur.state === 'suspect') {
       // Already suspected by someone else, and our own probe failed too: that is an independent
       // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard).
@@ -258,6 +279,7 @@ export class Membership {
     }
     if (cur.state !== 'alive') return;
     this.apply({ ...toUpdate(cur.peer, 'suspect', cur.incarnation, cur.kind), by: this.#o.self.id }, true);
+    if (options.strong === true) this.suspect(id, options);
   }
 
   /**
@@ -310,6 +332,15 @@ export class Membership {
       if (cur !== undefined && verdict.identityChanged) return this.#restate(cur, update, verdict.record);
       if (cur !== undefined && verdict.record !== cur.record)
         this.#table.set({ ...cur, record: verdict.record });
+      return false;
+    }
+    if (
+      update.kind === 'gop2p' &&
+      this.#o.admitGop2p === false &&
+      isLive(update.state) &&
+      (cur === undefined || !isLive(cur.state))
+    ) {
+      this.#refuseGop2p(update);
       return false;
     }
     // News of a member we never knew joins it, suspect or not (dropping a suspect would make the
@@ -506,6 +537,19 @@ export class Membership {
     this.#o.onContest?.(holder);
   }
 
+  /** gop2p members refused already (logged once each). */
+  readonly #refusedGop2p = new Set<string>();
+
+  #refuseGop2p(update: MemberUpdate): void {
+    if (this.#refusedGop2p.has(update.id)) return;
+    if (this.#refusedGop2p.size >= 1024) this.#refusedGop2p.clear();
+    this.#refusedGop2p.add(update.id);
+    this.#o.logger.warn(
+      "not admitting a gop2p member: this node does not run with compat: 'gop2p', so it would refuse its messages",
+      { id: update.id },
+    );
+  }
+
   #startSuspicion(member: Member, by: string | undefined): void {
     const existing = this.#suspicions.get(member.peer.id);
     if (existing !== undefined && existing.inc === member.incarnation) {
@@ -520,6 +564,7 @@ export class Membership {
       // As in memberlist, the originator is excluded from the count: the timeout starts at max.
       from: by,
       confirmers: new Set(),
+      strong: false,
       timer: { cancel() {} },
     };
     this.#suspicions.set(member.peer.id, suspicion);
@@ -538,7 +583,8 @@ export class Membership {
     s.timer.cancel();
     const t = this.#o.timings;
     const { minMs, maxMs } = suspicionBounds(t, this.liveCount + 1);
-    const timeout = suspicionTimeout(minMs, maxMs, s.confirmers.size, t.indirectProbes);
+    const confirmations = s.strong ? t.indirectProbes : s.confirmers.size;
+    const timeout = suspicionTimeout(minMs, maxMs, confirmations, t.indirectProbes);
     const wait = Math.max(0, s.start + timeout - this.#o.clock.now());
     s.timer = this.#o.clock.setTimeout(() => this.#expire(id, s), wait);
   }

@@ -7,6 +7,7 @@
 
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock, wallTime } from '../clock.js';
+import { Gop2pNames } from '../compat/gop2p-names.js';
 import { Dissemination, type DisseminationSettings } from '../delivery/dissemination.js';
 import { LinkOrder } from '../delivery/link-order.js';
 import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
@@ -62,6 +63,8 @@ export interface NodeParts {
   readonly records: RecordAuthority;
   /** The incarnation the last run ended at (-1 before the first): the next run starts above it. */
   readonly incarnations: { last: number };
+  /** Compat mode: the names of this node and of its gop2p members (src/compat/gop2p-names.ts). */
+  readonly gop2p: Gop2pNames | undefined;
 }
 
 /** Builds the parts of a node from its resolved options; `self` reads the node's address once started. */
@@ -84,6 +87,30 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
     keyring,
     isWebRequest,
   );
+  const gop2p =
+    o.compat === 'gop2p'
+      ? new Gop2pNames({
+          self: () => {
+            try {
+              return self();
+            } catch {
+              return undefined; // not started
+            }
+          },
+          clock,
+          logger,
+          // An empty POST with this Host header: gop2p answers `400 You can not connect with
+          // yourself.` when the Host is its own name, and refuses the empty body otherwise.
+          probe: (address, port, host) =>
+            transport.request({
+              host: address,
+              port,
+              body: new Uint8Array(0),
+              hostHeader: host,
+              signal: clock.timeoutSignal(o.requestTimeoutMs),
+            }),
+        })
+      : undefined;
   return {
     options: o,
     clock,
@@ -92,7 +119,8 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
     identity,
     keyring,
     transport,
-    client: new PeerClient(transport, clock, self),
+    client: new PeerClient(transport, clock, self, gop2p),
+    gop2p,
     signer: identitySigner(identity),
     sessions,
     guard,
@@ -157,6 +185,7 @@ export function createRun(
     // A newcomer states a live member's address: probe the holder now (it keeps the address
     // until it fails to answer).
     onContest: (holder) => detector.probeSoon(holder.peer.id),
+    admitGop2p: o.compat === 'gop2p',
   });
   const sealer = new Sealer({
     self,
@@ -236,6 +265,7 @@ export function joinDeps(
     membership: run.membership,
     sealer: run.sealer,
     isSelfAddress,
+    ...(p.gop2p !== undefined ? { gop2p: p.gop2p } : {}),
   };
 }
 

@@ -125,6 +125,8 @@ export interface MembershipHarnessOptions {
   readonly incarnation?: number;
   /** See {@link MembershipOptions.onContest}. */
   readonly onContest?: (holder: Member) => void;
+  /** Whether gop2p members may join (compat mode). @default true */
+  readonly admitGop2p?: boolean;
 }
 
 /** A {@link Membership} on a manual clock, recording its events. */
@@ -145,6 +147,7 @@ export function membershipHarness(options: MembershipHarnessOptions = {}): Membe
     records: options.records ?? testRecords(self.id),
     ...(options.incarnation !== undefined ? { incarnation: options.incarnation } : {}),
     ...(options.onContest !== undefined ? { onContest: options.onContest } : {}),
+    ...(options.admitGop2p !== undefined ? { admitGop2p: options.admitGop2p } : {}),
     emit: (event, p) => {
       events.push({ event, id: p.id, peer: p });
     },
