@@ -23,6 +23,7 @@ export {
   InvalidAddressError,
   InvalidMessageError,
   InvalidOptionsError,
+  InvalidTopicError,
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
@@ -34,6 +35,7 @@ export {
   StoppedError,
   StoreCorruptError,
   StoreVersionError,
+  TagsTooLargeError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,
@@ -61,6 +63,16 @@ export {
 } from './peer.js';
 export { type Envelope, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
 export { type Random, SeededRandom, SystemRandom } from './random.js';
+export {
+  DEFAULT_MAX_TAG_BYTES,
+  isValidTopic,
+  TAG_LIMITS,
+  type Tags,
+  TOPIC_LIMITS,
+  tagBytes,
+  validateTags,
+  validateTopic,
+} from './rooms.js';
 export type { SecretInput } from './security/keyring.js';
 export { DEFAULT_LIMITS, DEFAULT_MAX_CLOCK_SKEW_MS, type LimitOptions } from './security/limits.js';
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';

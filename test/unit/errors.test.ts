@@ -10,6 +10,7 @@ import {
   InvalidAddressError,
   InvalidMessageError,
   InvalidOptionsError,
+  InvalidTopicError,
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
@@ -21,6 +22,7 @@ import {
   StoppedError,
   StoreCorruptError,
   StoreVersionError,
+  TagsTooLargeError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,
@@ -47,6 +49,8 @@ const cases: [string, () => P2PError, P2PErrorCode][] = [
   ['StoppedError', () => new StoppedError(), 'ERR_STOPPED'],
   ['StoreCorruptError', () => new StoreCorruptError('bad'), 'ERR_STORE_CORRUPT'],
   ['StoreVersionError', () => new StoreVersionError(3, 2, '/d/tsp2p.db'), 'ERR_STORE_VERSION'],
+  ['InvalidTopicError', () => new InvalidTopicError('bad'), 'ERR_INVALID_TOPIC'],
+  ['TagsTooLargeError', () => new TagsTooLargeError('bad'), 'ERR_TAGS_TOO_LARGE'],
 ];
 
 describe('error classes', () => {
