@@ -27,6 +27,7 @@ export type P2PErrorCode =
   | 'ERR_BACKPRESSURE'
   | 'ERR_STORE_CORRUPT'
   | 'ERR_STORE_VERSION'
+  | 'ERR_STORE_LOCKED'
   | 'ERR_INVALID_TOPIC'
   | 'ERR_TAGS_TOO_LARGE';
 
@@ -311,6 +312,17 @@ export class TagsTooLargeError extends P2PError {
   declare readonly code: 'ERR_TAGS_TOO_LARGE';
   constructor(message: string) {
     super('ERR_TAGS_TOO_LARGE', message);
+  }
+}
+
+/**
+ * Another node (in this process or another) has the same `dataDir` open. Raised when the node
+ * starts. Give each node a `dataDir` of its own; the lock goes when that node stops or dies.
+ */
+export class StoreLockedError extends P2PError {
+  declare readonly code: 'ERR_STORE_LOCKED';
+  constructor(dataDir: string, options?: { cause?: unknown }) {
+    super('ERR_STORE_LOCKED', `dataDir ${dataDir} is in use by another node`, options);
   }
 }
 

@@ -34,6 +34,7 @@ export {
   ProtocolError,
   StoppedError,
   StoreCorruptError,
+  StoreLockedError,
   StoreVersionError,
   TagsTooLargeError,
   TimeoutError,

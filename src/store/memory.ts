@@ -83,7 +83,7 @@ export class MemoryStore implements Store {
   readonly #retention: RetentionOptions | undefined;
   readonly #streams = new Map<string, StreamState>();
   readonly #scopes = new Map<string, Entry[]>();
-  readonly #ids = new Map<string, number>();
+  readonly #ids = new Map<string, Entry[]>();
   readonly #allocated = new Map<string, number>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #links = new Map<string, LinkState>();
@@ -143,6 +143,17 @@ export class MemoryStore implements Store {
   has(ids: readonly string[]): Set<string> {
     this.#open();
     return new Set(ids.filter((id) => this.#ids.has(id)));
+  }
+
+  byIds(ids: readonly string[]): StoredEntry[] {
+    this.#open();
+    if (ids.length > STORE_LIMITS.maxRead) readLimit(ids.length);
+    const now = this.#now();
+    const out: StoredEntry[] = [];
+    for (const id of new Set(ids))
+      for (const e of this.#ids.get(id) ?? [])
+        if (e.at >= now - retentionOf(this.#retention, e.scope).maxAgeMs) out.push(publicEntry(e));
+    return out;
   }
 
   history(query: HistoryQuery = {}): StoredEntry[] {
@@ -336,7 +347,9 @@ export class MemoryStore implements Store {
     const last = arr[arr.length - 1];
     if (last === undefined || cmp(last, e) < 0) arr.push(e);
     else arr.splice(lowerBound(arr, e), 0, e);
-    this.#ids.set(e.id, (this.#ids.get(e.id) ?? 0) + 1);
+    const same = this.#ids.get(e.id);
+    if (same === undefined) this.#ids.set(e.id, [e]);
+    else same.push(e);
     this.#count++;
     this.#bytes += entryBytes(e);
   }
@@ -359,9 +372,9 @@ export class MemoryStore implements Store {
       s.bySeq.delete(e.seq);
       if (e.seq <= s.contiguous) s.floor = Math.max(s.floor, e.seq + 1);
       else this.#settle(s, e.seq);
-      const n = this.#ids.get(e.id) ?? 1;
-      if (n <= 1) this.#ids.delete(e.id);
-      else this.#ids.set(e.id, n - 1);
+      const same = (this.#ids.get(e.id) ?? []).filter((x) => x !== e);
+      if (same.length === 0) this.#ids.delete(e.id);
+      else this.#ids.set(e.id, same);
       this.#count--;
       this.#bytes -= entryBytes(e);
     }

@@ -7,6 +7,9 @@
 /** The database's file name inside `dataDir`. */
 export const DB_FILE = 'tsp2p.db';
 
+/** The lock file inside `dataDir`: see `takeLock` in `sqlite.ts`. */
+export const LOCK_FILE = 'tsp2p.lock';
+
 /**
  * The schema, one step per version: `MIGRATIONS[i]` takes a database from version `i` to
  * `i + 1`. Steps are never edited once released; a change is a new step.
@@ -61,6 +64,7 @@ export const SQL = {
            (SELECT key FROM messages WHERE scope = ? AND at < ? ORDER BY at, key LIMIT ?)
          RETURNING sid, seq`,
   hasId: 'SELECT 1 FROM messages WHERE id = ? LIMIT 1',
+  byId: `SELECT ${COLS} FROM messages WHERE id = ? ORDER BY key`,
   history: `SELECT ${COLS} FROM messages WHERE scope = ? AND at >= ? ORDER BY at DESC, key DESC LIMIT ?`,
   historyBefore: `SELECT ${COLS} FROM messages WHERE scope = ? AND at >= ? AND (at, key) < (?, ?) ORDER BY at DESC, key DESC LIMIT ?`,
   scopeOf: 'SELECT scope FROM messages WHERE sid = ? LIMIT 1',
@@ -77,7 +81,7 @@ export const SQL = {
 } as const;
 
 /** Statements whose rows are arrays in {@link COLS} order (about twice as fast to read as objects). */
-export const RAW: ReadonlySet<string> = new Set(['history', 'historyBefore', 'range']);
+export const RAW: ReadonlySet<string> = new Set(['history', 'historyBefore', 'range', 'byId']);
 
 /** Statements whose rows are single values. */
 export const PLUCKED: ReadonlySet<string> = new Set(['metaGet', 'idAt', 'above', 'hasId', 'scopeOf', 'subs']);

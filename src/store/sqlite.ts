@@ -16,6 +16,8 @@
  *   not a database, or fails `PRAGMA quick_check`, with `ERR_STORE_CORRUPT`, both when opening.
  * - **Permissions.** `dataDir` is created `0700`, the database `0600` (SQLite gives its `-wal`
  *   and `-shm` files the database's mode).
+ * - **One writer.** A store holds `dataDir`'s lock (`tsp2p.lock`) while open: a second store on
+ *   the same directory is refused with `ERR_STORE_LOCKED`.
  *
  * @module
  */
@@ -24,8 +26,14 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { InvalidOptionsError, StoppedError, StoreCorruptError, StoreVersionError } from '../errors.js';
-import { COLS, DB_FILE, MIGRATIONS, PLUCKED, RAW, SCHEMA_VERSION, SQL } from './sqlite-schema.js';
+import {
+  InvalidOptionsError,
+  StoppedError,
+  StoreCorruptError,
+  StoreLockedError,
+  StoreVersionError,
+} from '../errors.js';
+import { COLS, DB_FILE, LOCK_FILE, MIGRATIONS, PLUCKED, RAW, SCHEMA_VERSION, SQL } from './sqlite-schema.js';
 import {
   type AppendOptions,
   type AppendStatus,
@@ -101,6 +109,8 @@ export interface SqliteStoreOptions extends StoreOptions {
  * @throws {StoreCorruptError} `ERR_STORE_CORRUPT` when the file is not a usable database
  * @throws {StoreVersionError} `ERR_STORE_VERSION` when a newer tsp2p wrote it
  * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when `dataDir` cannot be created or written
+ * @throws {StoreLockedError} `ERR_STORE_LOCKED` when another store (in this process or another)
+ *   has `dataDir` open
  */
 export async function openSqliteStore(
   dataDir: string,
@@ -108,17 +118,19 @@ export async function openSqliteStore(
 ): Promise<SqliteStore> {
   const { default: Sqlite } = await import('better-sqlite3');
   const path = join(dataDir, DB_FILE);
+  const lockPath = join(dataDir, LOCK_FILE);
   try {
     if (!existsSync(dataDir)) {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       chmodSync(dataDir, 0o700);
     }
     // SQLite creates the -wal and -shm files with the database's mode: create it 0600 first.
-    closeSync(openSync(path, 'a', 0o600));
-    for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    for (const f of [path, lockPath]) closeSync(openSync(f, 'a', 0o600));
+    for (const f of [path, `${path}-wal`, `${path}-shm`, lockPath]) if (existsSync(f)) chmodSync(f, 0o600);
   } catch (err) {
     throw new InvalidOptionsError(`dataDir ${dataDir}: ${(err as Error).message}`, { cause: err });
   }
+  const lock = takeLock(Sqlite, lockPath, dataDir);
   let db: Database | undefined;
   try {
     db = new Sqlite(path, { fileMustExist: true });
@@ -137,11 +149,38 @@ export async function openSqliteStore(
         conn.pragma(`user_version = ${v + 1}`);
       })();
     }
-    return new SqliteStore(db, path, options);
+    return new SqliteStore(db, path, options, lock);
   } catch (err) {
     db?.close();
+    lock.close();
     if (err instanceof StoreVersionError || err instanceof StoreCorruptError) throw err;
     throw new StoreCorruptError(`${path}: cannot open the database: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Takes `dataDir`'s lock: an exclusive lock SQLite holds on `tsp2p.lock` for as long as the
+ * store is open, and the OS drops when the process dies, however it dies. Only one store may
+ * write a log: the store keeps each stream's marks in memory, and a second writer would make
+ * them wrong. The lock is on a file of its own, so that the database itself can still be read
+ * with the `sqlite3` shell while the node runs.
+ */
+function takeLock(Sqlite: typeof BetterSqlite3, lockPath: string, dataDir: string): Database {
+  let lock: Database | undefined;
+  try {
+    lock = new Sqlite(lockPath, { timeout: 0 });
+    lock.pragma('locking_mode = EXCLUSIVE');
+    // In EXCLUSIVE locking mode the lock taken by a write is held until the connection closes.
+    lock.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER); DELETE FROM holder;');
+    lock.prepare('INSERT INTO holder (pid) VALUES (?)').run(process.pid);
+    return lock;
+  } catch (err) {
+    lock?.close();
+    if ((err as { code?: unknown }).code === 'SQLITE_BUSY')
+      throw new StoreLockedError(dataDir, { cause: err });
+    throw new StoreCorruptError(`${lockPath}: cannot take the lock: ${(err as Error).message}`, {
       cause: err,
     });
   }
@@ -154,6 +193,7 @@ export class SqliteStore implements Store {
   /** The database file. */
   readonly path: string;
   readonly #db: Database;
+  readonly #lock: Database | undefined;
   readonly #now: () => number;
   readonly #retention: RetentionOptions | undefined;
   readonly #streams = new Map<string, StreamRow>();
@@ -165,8 +205,9 @@ export class SqliteStore implements Store {
   #closed = false;
 
   /** @internal use {@link openSqliteStore} */
-  constructor(db: Database, path: string, options: StoreOptions) {
+  constructor(db: Database, path: string, options: StoreOptions, lock?: Database) {
     this.#db = db;
+    this.#lock = lock;
     this.path = path;
     this.#now = options.now ?? Date.now;
     this.#retention = options.retention;
@@ -209,7 +250,19 @@ export class SqliteStore implements Store {
 
   has(ids: readonly string[]): Set<string> {
     this.#open();
-    return new Set(ids.filter((id) => this.#q('hasId').get(id) !== undefined));
+    return this.#guard(() => new Set(ids.filter((id) => this.#q('hasId').get(id) !== undefined)));
+  }
+
+  byIds(ids: readonly string[]): StoredEntry[] {
+    this.#open();
+    if (ids.length > STORE_LIMITS.maxRead) readLimit(ids.length);
+    const now = this.#now();
+    const rows = this.#guard(() =>
+      [...new Set(ids)].flatMap((id) => this.#q('byId').all(id) as MessageRow[]),
+    );
+    return rows
+      .map((r) => this.#entry(r))
+      .filter((e) => e.at >= now - retentionOf(this.#retention, scopeOf(e)).maxAgeMs);
   }
 
   history(query: HistoryQuery = {}): StoredEntry[] {
@@ -218,10 +271,11 @@ export class SqliteStore implements Store {
     const limit = readLimit(query.limit);
     const scope = scopeOfQuery(query);
     const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
-    const rows = (
-      query.before === undefined
+    const before = query.before;
+    const rows = this.#guard(() =>
+      before === undefined
         ? this.#q('history').all(scope, cutoff, limit)
-        : this.#q('historyBefore').all(scope, cutoff, query.before.at, query.before.key, limit)
+        : this.#q('historyBefore').all(scope, cutoff, before.at, before.key, limit),
     ) as MessageRow[];
     return rows.reverse().map((r) => this.#entry(r));
   }
@@ -231,16 +285,11 @@ export class SqliteStore implements Store {
     const n = readLimit(limit, STORE_LIMITS.maxRead);
     const s = this.#streams.get(streamId(stream));
     if (s === undefined || to < from) return [];
-    const scope = this.#q('scopeOf').get(s.sid) as string | undefined;
+    const scope = this.#guard(() => this.#q('scopeOf').get(s.sid)) as string | undefined;
     if (scope === undefined) return [];
     const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
-    const rows = this.#q('range').all(
-      s.sid,
-      from,
-      Math.min(to, Number.MAX_SAFE_INTEGER),
-      cutoff,
-      n,
-    ) as MessageRow[];
+    const top = Math.min(to, Number.MAX_SAFE_INTEGER);
+    const rows = this.#guard(() => this.#q('range').all(s.sid, from, top, cutoff, n)) as MessageRow[];
     return rows.map((r) => this.#entry(r));
   }
 
@@ -250,7 +299,8 @@ export class SqliteStore implements Store {
     const out: StreamSummary[] = [];
     for (const s of this.#streams.values()) {
       if (only !== undefined && !only.has(s.key.channel)) continue;
-      out.push({ ...s.key, contiguous: s.contiguous, floor: s.floor, above: this.#aboveRanges(s) });
+      const above = this.#guard(() => this.#aboveRanges(s));
+      out.push({ ...s.key, contiguous: s.contiguous, floor: s.floor, above });
     }
     return out.sort(
       (a, b) =>
@@ -368,6 +418,7 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     this.#closed = true;
     this.#db.close();
+    this.#lock?.close();
   }
 
   /** The prepared statement `name`. */
@@ -386,7 +437,10 @@ export class SqliteStore implements Store {
     if (this.#closed) throw new StoppedError('the store is closed');
   }
 
-  /** Runs `fn`; SQLite's corruption errors become `ERR_STORE_CORRUPT`, and caches are reloaded after any failure. */
+  /**
+   * Runs `fn`; SQLite's corruption errors (a page damaged after `quick_check` passed) become
+   * `ERR_STORE_CORRUPT`, and the caches are reloaded after any failure (a rolled-back batch).
+   */
   #guard<T>(fn: () => T): T {
     try {
       return fn();

@@ -1,8 +1,10 @@
 /**
  * The node's durable state behind one interface: the message log, the membership snapshot and
  * the delivery state. Two implementations behave identically and keep the same bounds:
- * `sqlite.ts` (one SQLite database in `dataDir`) and `memory.ts` (nodes without `dataDir`, and
- * simulations). `open.ts` picks one; SQLite is loaded only when a `dataDir` is given.
+ * `sqlite.ts` (one SQLite database in `dataDir`; its schema and migrations in
+ * `sqlite-schema.ts`) and `memory.ts` (nodes without `dataDir`, and simulations). `open.ts`
+ * picks one; SQLite is loaded only when a `dataDir` is given. `summary.ts` holds the pure part
+ * of catch-up: summaries and the planning of ranges to fetch.
  *
  * ## How messages are identified
  *
@@ -110,7 +112,9 @@ export interface StoredMessage {
   readonly payload: Uint8Array;
   /**
    * The origin's signature material, opaque to the store, so that a message served to another
-   * node can be checked as the origin's (empty when there is none, e.g. a gop2p sender).
+   * node can be checked as the origin's: its signature, and its public key (which hashes to
+   * `origin.id`), since the member that fetches it may never have met the origin. Empty when
+   * there is none (a gop2p sender).
    */
   readonly sig: Uint8Array;
   /** Causal dependencies: ids of messages the origin had delivered (at most `maxDeps`). */
@@ -277,8 +281,18 @@ export interface Store {
    */
   settle(stream: StreamKey, upTo: number): void;
 
-  /** Which of `ids` are in the log (for causal dependencies). */
+  /**
+   * Which of `ids` are in the log (for causal dependencies). A dependency past retention is not
+   * in the log and never will be: the node gives it up rather than wait for it.
+   */
   has(ids: readonly string[]): Set<string>;
+
+  /**
+   * The messages with these ids that it holds within retention (at most
+   * {@link STORE_LIMITS}.maxRead ids), in the order of `ids`: to serve a member that fetches
+   * a causal dependency it lacks.
+   */
+  byIds(ids: readonly string[]): StoredEntry[];
 
   /** One page of history, oldest first: see {@link HistoryQuery}. */
   history(query?: HistoryQuery): StoredEntry[];
@@ -291,7 +305,12 @@ export interface Store {
 
   /**
    * What this node holds and has received, per stream (see `summary.ts`), for the streams of
-   * `channels` (all when absent).
+   * `channels` (all when absent), sorted by origin, epoch and channel. A member plans from
+   * what this node holds, so the summary sent to it can leave out the streams that hold
+   * nothing (`heldRanges(s).length === 0`); this node plans with all of its own.
+   *
+   * Streams are never forgotten, even once retention has emptied them: their received set is
+   * what keeps a late copy from being new again.
    */
   summary(channels?: readonly string[]): StreamSummary[];
 

@@ -21,6 +21,7 @@ import {
   ProtocolError,
   StoppedError,
   StoreCorruptError,
+  StoreLockedError,
   StoreVersionError,
   TagsTooLargeError,
   TimeoutError,
@@ -49,6 +50,7 @@ const cases: [string, () => P2PError, P2PErrorCode][] = [
   ['StoppedError', () => new StoppedError(), 'ERR_STOPPED'],
   ['StoreCorruptError', () => new StoreCorruptError('bad'), 'ERR_STORE_CORRUPT'],
   ['StoreVersionError', () => new StoreVersionError(3, 2, '/d/tsp2p.db'), 'ERR_STORE_VERSION'],
+  ['StoreLockedError', () => new StoreLockedError('/d'), 'ERR_STORE_LOCKED'],
   ['InvalidTopicError', () => new InvalidTopicError('bad'), 'ERR_INVALID_TOPIC'],
   ['TagsTooLargeError', () => new TagsTooLargeError('bad'), 'ERR_TAGS_TOO_LARGE'],
 ];

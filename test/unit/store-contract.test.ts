@@ -242,6 +242,33 @@ for (const impl of impls) {
       s.close();
     });
 
+    test('byIds serves the messages held with these ids, within retention', async () => {
+      const s = await open({ retention: { maxAgeMs: 1000 } });
+      s.append([
+        msg(1, { at: clock.t - 900 }),
+        msg(2, { at: clock.t }),
+        msg(3, { kind: 'topic', topic: 'ops', at: clock.t }),
+      ]);
+      const ids = [msg(3, { kind: 'topic', topic: 'ops' }).id, 'nope', msg(1).id, msg(2).id, msg(1).id];
+      assert.deepEqual(
+        s.byIds(ids).map((e) => e.id),
+        [ids[0], ids[2], ids[3]],
+      );
+      assert.deepEqual([...(s.byIds([msg(2).id])[0]?.payload ?? [])], [...msg(2).payload]);
+      clock.t += 200;
+      assert.deepEqual(
+        s.byIds(ids).map((e) => e.id),
+        [ids[0], ids[3]],
+        'past its age: never served',
+      );
+      clock.t -= 200;
+      assert.equal(
+        code(() => s.byIds(Array.from({ length: 10_001 }, (_, i) => `x${i}`))),
+        'ERR_INVALID_OPTIONS',
+      );
+      s.close();
+    });
+
     test('has says which ids are in the log', async () => {
       const s = await open();
       s.append([msg(1), msg(2)]);

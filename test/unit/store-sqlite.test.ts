@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import Sqlite from 'better-sqlite3';
 import type { P2PError } from '../../src/errors.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import { DB_FILE, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
+import { DB_FILE, LOCK_FILE, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
 import { msg, tempDir } from '../helpers/store.js';
 
 const root = tempDir();
@@ -64,6 +64,45 @@ describe('SQLite store files', () => {
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     db.close();
+  });
+});
+
+describe('SQLite store lock', () => {
+  test('a second store on the same dataDir is ERR_STORE_LOCKED until the first closes', async () => {
+    const dir = freshDir();
+    const first = await openSqliteStore(dir);
+    first.append([msg(1)]);
+    const err = await openError(dir);
+    assert.equal(err.code, 'ERR_STORE_LOCKED');
+    assert.equal(first.append([msg(2)])[0], 'new', 'the first goes on');
+    assert.equal(mode(join(dir, LOCK_FILE)), 0o600);
+    first.close();
+    const second = await openSqliteStore(dir);
+    assert.equal(second.stats().messages, 2);
+    second.close();
+  });
+
+  test('the lock holds against another process, and goes with it', async () => {
+    const dir = freshDir();
+    const first = await openSqliteStore(dir);
+    const script = `
+      const { openSqliteStore } = await import('./src/store/sqlite.ts');
+      try { (await openSqliteStore(process.argv[1])).close(); console.log('opened'); }
+      catch (err) { console.log(err.code); }
+    `;
+    const run = async (): Promise<string> =>
+      (
+        await promisify(execFile)(
+          process.execPath,
+          ['--import', 'tsx', '--input-type=module', '-e', script, dir],
+          {
+            cwd: join(import.meta.dirname, '../..'),
+          },
+        )
+      ).stdout.trim();
+    assert.equal(await run(), 'ERR_STORE_LOCKED');
+    first.close();
+    assert.equal(await run(), 'opened');
   });
 });
 
