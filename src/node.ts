@@ -20,6 +20,7 @@ import {
   ConnectFailedError,
   InvalidAddressError,
   InvalidMessageError,
+  InvalidTopicError,
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
@@ -44,6 +45,7 @@ import {
   type Peer,
   type PeerAddressInput,
   type PeerKind,
+  type PeerRecordFields,
   parseAddress,
   peerOf,
 } from './peer.js';
@@ -53,6 +55,7 @@ import { Headers, MessageType } from './protocol/schema.js';
 import { MessageIds, Sealer } from './protocol/sealer.js';
 import { toWirePeer } from './protocol/wire-peer.js';
 import { type Random, systemRandom } from './random.js';
+import { TOPIC_LIMITS, validateTags, validateTopic } from './rooms.js';
 import { AuthenticatedTransport } from './security/authenticated-transport.js';
 import { originSigner } from './security/gossip-signature.js';
 import { InboundGuard } from './security/inbound-guard.js';
@@ -84,7 +87,8 @@ const utf8Encoder = new TextEncoder();
 
 /** The parts that exist only while the node is started. */
 interface Running {
-  readonly self: Peer;
+  /** This node as others see it, with its current tags and topics. */
+  self: Peer;
   /** Builds and signs every envelope of the run. */
   readonly sealer: Sealer;
   readonly shutdown: AbortController;
@@ -137,6 +141,12 @@ export class Node extends EventEmitter<NodeEvents> {
   #status: NodeStatus = 'stopped';
   #run: Running | undefined;
   #connected = false;
+  /** This node's tags (option `tags`, `setTags()`); kept across stop and start. */
+  #tags: Record<string, string>;
+  /** This node's topics, in the order subscribed; kept across stop and start. */
+  #topics: string[] = [];
+  /** This run's self without tags and topics. */
+  #selfBase: Peer | undefined;
   #stopping: Promise<void> | undefined;
   /** Resolves when a `start()` in progress has settled (started, or failed back to stopped). */
   #startSettled: Promise<void> = Promise.resolve();
@@ -150,6 +160,7 @@ export class Node extends EventEmitter<NodeEvents> {
   constructor(options: NodeOptions = {}) {
     super();
     this.#options = resolveOptions(options);
+    this.#tags = { ...this.#options.tags };
     this.#clock = this.#options.clock ?? systemClock;
     this.#random = this.#options.random ?? systemRandom;
     this.#logger = this.#options.logger ?? createDebugLogger();
@@ -233,6 +244,97 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#run?.web === undefined ? undefined : this.#run.webToken;
   }
 
+  /** This node's own topics, in the order it subscribed to them. */
+  topics(): string[] {
+    return [...this.#topics];
+  }
+
+  /** This node's own tags. */
+  tags(): Record<string, string> {
+    return { ...this.#tags };
+  }
+
+  /**
+   * The live members subscribed to `topic`, self excluded, as their membership entries say.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a name that is not a topic name
+   */
+  subscribers(topic: string): Peer[] {
+    validateTopic(topic);
+    return this.members().filter((p) => p.topics?.includes(topic) === true);
+  }
+
+  /**
+   * Subscribes this node to `topic`: its membership entry lists it from now on, at a raised
+   * incarnation. Once started and connected, the new entry is pushed to every live member
+   * directly, and the call resolves once each has answered (those that fail to answer in
+   * `requestTimeoutMs` are left out: gossip tells them later). From then on, any member's
+   * `publish(topic)` reaches this node. Subscribing again to a topic held does nothing.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a bad name, or beyond 32 topics
+   */
+  async subscribe(topic: string, options: CallOptions = {}): Promise<void> {
+    validateTopic(topic);
+    options.signal?.throwIfAborted();
+    if (this.#topics.includes(topic)) return;
+    if (this.#topics.length >= TOPIC_LIMITS.perNode) {
+      throw new InvalidTopicError(`too many topics: a node holds at most ${TOPIC_LIMITS.perNode}`);
+    }
+    this.#topics = [...this.#topics, topic];
+    await this.#restate({ topics: this.#topics }, options.signal);
+  }
+
+  /**
+   * Unsubscribes this node from `topic` (a topic not held does nothing); resolves, as
+   * {@link Node.subscribe}, once the live members have the new entry.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a bad name
+   */
+  async unsubscribe(topic: string, options: CallOptions = {}): Promise<void> {
+    validateTopic(topic);
+    options.signal?.throwIfAborted();
+    if (!this.#topics.includes(topic)) return;
+    this.#topics = this.#topics.filter((t) => t !== topic);
+    await this.#restate({ topics: this.#topics }, options.signal);
+  }
+
+  /**
+   * Replaces this node's tags: a membership update at a raised incarnation, so the newest tags
+   * always win; pushed to the live members as {@link Node.subscribe} does.
+   *
+   * @throws {TagsTooLargeError} `ERR_TAGS_TOO_LARGE` beyond `maxTagBytes` or the per-tag limits
+   * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when `tags` is not a map of strings
+   */
+  async setTags(tags: Readonly<Record<string, string>>, options: CallOptions = {}): Promise<void> {
+    const checked = validateTags(tags, this.#options.maxTagBytes);
+    options.signal?.throwIfAborted();
+    this.#tags = checked;
+    await this.#restate({ tags: checked }, options.signal);
+  }
+
+  /** States new tags or topics in this node's entry, and pushes it to the live members. */
+  async #restate(fields: PeerRecordFields, signal: AbortSignal | undefined): Promise<void> {
+    const run = this.#run;
+    if (run === undefined) return;
+    const update = run.membership.restate(fields);
+    this.#refreshSelf(run);
+    if (!run.membership.active) return;
+    const members = run.membership.live().filter((m) => m.kind === 'tsp2p');
+    const linked =
+      signal === undefined ? run.shutdown.signal : AbortSignal.any([signal, run.shutdown.signal]);
+    await Promise.all(members.map((m) => run.net.push(m, [update], this.#options.requestTimeoutMs, linked)));
+    signal?.throwIfAborted();
+  }
+
+  /** `self` with this node's current tags and topics. */
+  #refreshSelf(run: Running): void {
+    const base = this.#selfBase ?? run.self;
+    run.self = peerOf(base.id, base.address, base.port, base.name, {
+      tags: this.#tags,
+      topics: this.#topics,
+    });
+  }
+
   /** The live members (alive or suspect), self excluded. */
   members(): Peer[] {
     return this.#run?.membership.live().map((m) => m.peer) ?? [];
@@ -277,6 +379,7 @@ export class Node extends EventEmitter<NodeEvents> {
       const address = adv?.host ?? advertisedHost(bound.host);
       const port = adv?.port ?? bound.port;
       const self = peerOf(this.id, address, port, this.#options.name);
+      this.#selfBase = self;
       const shutdown = new AbortController();
       // Every in-flight request listens to it.
       setMaxListeners(0, shutdown.signal);
@@ -287,6 +390,8 @@ export class Node extends EventEmitter<NodeEvents> {
         timings: this.#options.timings,
         logger: this.#logger,
         maxMembers: this.#options.maxMembers,
+        tags: this.#tags,
+        topics: this.#topics,
         emit: (event, peer) => this.#onMemberEvent(event, peer),
       });
       const sealer = new Sealer({
@@ -323,6 +428,7 @@ export class Node extends EventEmitter<NodeEvents> {
         links: new LinkOrder(this.#clock),
         dissemination,
       };
+      this.#refreshSelf(this.#run);
       this.#status = 'started';
       this.#settleStart();
       detector.start();

@@ -8,7 +8,14 @@
 
 import { asP2PError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { addressId, formatHostPort, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
+import {
+  addressId,
+  formatHostPort,
+  isUnspecifiedAddress,
+  type Peer,
+  type PeerRecordFields,
+  peerOf,
+} from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, type WirePeer } from '../protocol/schema.js';
 import { type Random, shuffle } from '../random.js';
@@ -60,7 +67,7 @@ export async function announce(
     seen.add(key);
     const kind: PeerKind = wire.id ? 'tsp2p' : 'gop2p';
     candidates.push({
-      peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name),
+      peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name, wire),
       kind,
       inc: wire.inc ?? 0,
     });
@@ -91,7 +98,7 @@ export async function announce(
         );
         const kind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : c.kind;
         d.membership.join(
-          peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name),
+          peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name, c.peer),
           kind,
           c.inc,
         );
@@ -125,6 +132,7 @@ export function peerFromAnswer(
   kind: PeerKind,
   res: OutboundResponse,
   name?: string,
+  fields?: PeerRecordFields,
 ): Peer {
   if (kind === 'gop2p') return peerOf(addressId(address, port), address, port, name);
   const id = res.headers[Headers.id]!;
@@ -137,5 +145,5 @@ export function peerFromAnswer(
       answerName = name;
     }
   }
-  return peerOf(id, address, port, answerName);
+  return peerOf(id, address, port, answerName, fields);
 }

@@ -22,7 +22,7 @@
 
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
-import { addressId, type Peer } from '../peer.js';
+import { addressId, type Peer, type PeerRecordFields, peerOf, sameRecordFields } from '../peer.js';
 import type { Random } from '../random.js';
 import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
@@ -35,6 +35,10 @@ export type MemberEvent = 'member:join' | 'member:leave' | 'member:suspect' | 'm
 /** What {@link Membership} needs from its owner. */
 export interface MembershipOptions {
   readonly self: Peer;
+  /** This node's tags, as it states them at start. */
+  readonly tags?: Readonly<Record<string, string>> | undefined;
+  /** This node's topics, as it states them at start. */
+  readonly topics?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly random: Random;
   readonly timings: MembershipTimings;
@@ -72,9 +76,30 @@ export class Membership {
   #active = false;
   // This node left a network: its next join raises its incarnation.
   #left = false;
+  // This node's tags and topics, as it states them in its own entry.
+  #fields: PeerRecordFields;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
+    this.#fields = { tags: options.tags, topics: options.topics };
+  }
+
+  /** This node's tags and topics, as its entry states them. */
+  get selfFields(): PeerRecordFields {
+    return this.#fields;
+  }
+
+  /**
+   * This node states new tags or topics: a membership update of its own entry, at a raised
+   * incarnation so that it outranks every earlier statement. Returns the new entry (gossiped from
+   * now on; the caller may also push it to members directly).
+   */
+  restate(fields: PeerRecordFields): MemberUpdate {
+    this.#fields = { tags: fields.tags ?? this.#fields.tags, topics: fields.topics ?? this.#fields.topics };
+    this.#inc++;
+    const update = this.selfUpdate();
+    if (this.#active) this.#queue.enqueue(update);
+    return update;
   }
 
   /** This node's own incarnation. */
@@ -90,9 +115,13 @@ export class Membership {
     return this.#active;
   }
 
-  /** This node as an update: alive at its current incarnation. */
+  /** This node as an update: alive at its current incarnation, with its tags and topics. */
   selfUpdate(): MemberUpdate {
-    return toUpdate(this.#o.self, 'alive', this.#inc);
+    return toUpdate(
+      peerOf(this.#o.self.id, this.#o.self.address, this.#o.self.port, this.#o.self.name, this.#fields),
+      'alive',
+      this.#inc,
+    );
   }
 
   /** The number of live members (self excluded). */
@@ -222,10 +251,13 @@ export class Membership {
       return false;
     }
     const prev: MemberState | undefined = cur?.state;
-    const peer = peerOf(update);
+    const peer = peerOfUpdate(update);
     const addressChanged =
       cur !== undefined &&
-      (cur.peer.address !== peer.address || cur.peer.port !== peer.port || cur.peer.name !== peer.name);
+      (cur.peer.address !== peer.address ||
+        cur.peer.port !== peer.port ||
+        cur.peer.name !== peer.name ||
+        !sameRecordFields(cur.peer, peer));
     const kind: PeerKind = update.kind === 'gop2p' ? 'gop2p' : (cur?.kind ?? 'tsp2p');
     const now = this.#o.clock.now();
     // A live member pushes any other live record off its address: two nodes cannot listen there.
@@ -338,11 +370,13 @@ export class Membership {
   }
 
   #aboutSelf(update: MemberUpdate): boolean {
-    if (update.state === 'alive') {
+    if (update.state === 'alive' && (update.inc < this.#inc || sameRecordFields(update, this.#fields))) {
       // An entry point raised our incarnation on a rejoin: adopt it.
       if (update.inc > this.#inc) this.#inc = update.inc;
       return false;
     }
+    // News of this node alive with other tags or topics than it states, at its incarnation or
+    // above (an entry point raising an old entry): refuted below, like a suspicion.
     // Someone believes this node is suspect, dead or gone: refute with a higher incarnation.
     if (update.inc >= this.#inc) {
       this.#inc = update.inc + 1;
@@ -433,14 +467,12 @@ function toUpdate(peer: Peer, state: MemberState, inc: number, kind?: PeerKind):
   };
   if (peer.name !== undefined) u.name = peer.name;
   if (kind === 'gop2p') u.kind = 'gop2p';
+  if (peer.tags !== undefined) u.tags = { ...peer.tags };
+  if (peer.topics !== undefined) u.topics = [...peer.topics];
   return u;
 }
 
-function peerOf(u: MemberUpdate): Peer {
+function peerOfUpdate(u: MemberUpdate): Peer {
   const id = u.kind === 'gop2p' ? addressId(u.address, u.port) : u.id;
-  return Object.freeze(
-    u.name === undefined || u.name === ''
-      ? { id, address: u.address, port: u.port }
-      : { id, address: u.address, port: u.port, name: u.name },
-  );
+  return peerOf(id, u.address, u.port, u.name, u);
 }

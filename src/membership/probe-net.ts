@@ -13,6 +13,7 @@ import type { PeerClient } from '../transport/peer-client.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import type { Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
+import type { MemberUpdate } from './merge.js';
 
 /** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
 export interface MembershipSealer {
@@ -61,6 +62,31 @@ export class PeerProbeNet implements ProbeNet {
         if (res.status === 200) this.#merge(res.body);
       }
       return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Pushes membership updates to one member directly (a ping that carries them): resolves `true`
+   * once the member has answered, which it does after applying them.
+   */
+  async push(
+    member: Member,
+    m: readonly MemberUpdate[],
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if (!this.#membership.active || member.kind !== 'tsp2p') return false;
+    try {
+      const res = await this.#client.request(
+        destination(member),
+        this.#sealer.seal(MessageType.Ping, { m }),
+        signal,
+        timeoutMs,
+      );
+      if (res.status === 200) this.#merge(res.body);
+      return res.status === 200;
     } catch {
       return false;
     }

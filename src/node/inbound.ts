@@ -155,7 +155,7 @@ export class Inbound {
               .filter((x) => x.peer.id !== senderId)
               .map((x) => toWirePeer(x.peer, x));
       m.join(
-        peerOf(senderId, address, port, envelope.from.name),
+        peerOf(senderId, address, port, envelope.from.name, envelope.from),
         tsp2p ? 'tsp2p' : 'gop2p',
         envelope.from.inc ?? 0,
       );

@@ -59,6 +59,19 @@ export const FIELD_LIMITS = Object.freeze({
   recipients: 1024,
 });
 
+/**
+ * A member's tags (rooms: the `tags` option and `setTags()`): a small string map. The limits
+ * are those of `src/rooms.ts` (`TAG_LIMITS`), which a node checks before it states its tags.
+ */
+export const TagsSchema = z
+  .record(z.string().min(1).max(32), z.string().max(128))
+  .refine((t) => Object.keys(t).length <= 16, 'at most 16 tags');
+
+/** A member's topics (rooms: `subscribe()`): valid topic names, at most 32. */
+export const TopicsSchema = z
+  .array(z.string().regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name'))
+  .max(32);
+
 /** A peer as it appears on the wire: in `from`, in `to`, and in a connect answer's member list. */
 export const WirePeerSchema = z.object({
   address: z.string().min(1).max(FIELD_LIMITS.address),
@@ -67,6 +80,10 @@ export const WirePeerSchema = z.object({
   name: z.string().max(FIELD_LIMITS.name).optional(),
   /** The member's incarnation (tsp2p only). */
   inc: z.int().min(0).optional(),
+  /** The member's tags: in a member list, and in a connect's `from` (see {@link TagsSchema}). */
+  tags: TagsSchema.optional(),
+  /** The member's topics: in a member list, and in a connect's `from` (see {@link TopicsSchema}). */
+  topics: TopicsSchema.optional(),
   /**
    * The sender's raw Ed25519 public key, base64url (43 characters); its fingerprint is `id`.
    * Set in a signed envelope's `from` (see `src/security/signature.ts`).
@@ -101,6 +118,10 @@ export const MemberUpdateSchema = z.object({
   inc: z.int().min(0),
   by: z.string().min(1).max(FIELD_LIMITS.id).optional(),
   kind: z.literal('gop2p').optional(),
+  /** The member's tags, as it stated them at `inc` (see {@link TagsSchema}). */
+  tags: TagsSchema.optional(),
+  /** The member's topics, as it stated them at `inc` (see {@link TopicsSchema}). */
+  topics: TopicsSchema.optional(),
 });
 
 /** A membership update on the wire. */

@@ -7,10 +7,10 @@
  */
 
 import { type Clock, wallTime } from '../clock.js';
-import type { Peer } from '../peer.js';
+import type { Peer, PeerRecordFields } from '../peer.js';
 import type { Random } from '../random.js';
 import { type EnvelopeSigner, type Sealed, sealBatch, sealEnvelope } from './envelope.js';
-import type { MessageType, WireMemberUpdate, WirePeer } from './schema.js';
+import { MessageType, type WireMemberUpdate, type WirePeer } from './schema.js';
 
 /**
  * Message ids: unique per node, and cheap, since every message needs one. 9 random bytes drawn
@@ -53,8 +53,11 @@ export interface SealerParts {
   readonly self: Peer;
   /** This node's session public key (`from.xkey`). */
   readonly xkey: string;
-  /** Where this node's current incarnation is read (the membership). */
-  readonly incarnation: { readonly incarnation: number };
+  /**
+   * Where this node's current incarnation is read (the membership), and its tags and topics,
+   * which a connect's `from` carries.
+   */
+  readonly incarnation: { readonly incarnation: number; readonly selfFields?: PeerRecordFields };
   /** Signs every envelope, unless a batch is given a session MAC signer. */
   readonly signer: EnvelopeSigner;
   /** Its wall clock stamps `ts`. */
@@ -106,10 +109,16 @@ export class Sealer {
 
   /** An envelope of `type`, signed. */
   seal(type: MessageType, extra: SealExtra = {}): Sealed {
+    let from = this.from();
+    const fields = type === MessageType.Connect ? this.#p.incarnation.selfFields : undefined;
+    if (fields?.tags !== undefined && Object.keys(fields.tags).length > 0)
+      from = { ...from, tags: { ...fields.tags } };
+    if (fields?.topics !== undefined && fields.topics.length > 0)
+      from = { ...from, topics: [...fields.topics] };
     return sealEnvelope(
       {
         type,
-        from: this.from(),
+        from,
         id: extra.id ?? this.newId(),
         ts: this.now(),
         ...(extra.data !== undefined ? { data: extra.data } : {}),

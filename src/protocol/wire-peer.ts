@@ -25,6 +25,8 @@ export function toWirePeer(peer: Peer, extra: WirePeerExtra = {}): WirePeer {
     extra.kind === undefined ? peer.id !== addressId(peer.address, peer.port) : extra.kind === 'tsp2p';
   if (tsp2p) wire.id = peer.id;
   if (peer.name !== undefined) wire.name = peer.name;
+  if (peer.tags !== undefined) wire.tags = { ...peer.tags };
+  if (peer.topics !== undefined) wire.topics = [...peer.topics];
   return wire;
 }
 
@@ -36,5 +38,5 @@ export function toWirePeer(peer: Peer, extra: WirePeerExtra = {}): WirePeer {
  *   itself `0.0.0.0` is reached where its request came from)
  */
 export function fromWirePeer(wire: WirePeer, address: string = wire.address): Peer {
-  return peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name);
+  return peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name, wire);
 }
