@@ -65,6 +65,17 @@ describe('rooms and tags in membership (memory transport, manual clock)', () => 
         want,
       );
     }
+    // A subscription and an unsubscription racing: the last word, at the highest incarnation,
+    // is what every member holds once both resolved.
+    await sim.run(Promise.all([a.subscribe('x'), b.subscribe('x'), a.unsubscribe('x'), a.subscribe('y')]));
+    assert.deepEqual(a.topics(), ['y']);
+    for (const n of sim.nodes) {
+      if (n !== a) assert.deepEqual(n.members().find((p) => p.id === a.id)?.topics, ['y']);
+      assert.deepEqual(
+        n.subscribers('x').map((p) => p.id),
+        n === b ? [] : [b.id],
+      );
+    }
     assert.throws(() => a.subscribers('bad topic'), InvalidTopicError);
     await assert.rejects(a.subscribe(''), InvalidTopicError);
   });

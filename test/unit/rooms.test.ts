@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { InvalidOptionsError, InvalidTopicError, P2PError, TagsTooLargeError } from '../../src/errors.js';
+import { compareUpdates, type MemberUpdate, mergeUpdates, mergeViews } from '../../src/membership/merge.js';
 import { resolveOptions } from '../../src/options.js';
+import { sameRecordFields } from '../../src/peer.js';
 import {
   DEFAULT_MAX_TAG_BYTES,
   isValidTopic,
@@ -150,5 +152,70 @@ describe('tags', () => {
     assert.throws(() => resolveOptions({ tags: { a: 'x'.repeat(100) }, maxTagBytes: 50 }), TagsTooLargeError);
     assert.throws(() => resolveOptions({ maxTagBytes: 0 }), InvalidOptionsError);
     assert.throws(() => resolveOptions({ tags: { a: 1 } as never }), InvalidOptionsError);
+  });
+});
+
+describe('tags and topics in the membership merge', () => {
+  const fields = fc.record({
+    tags: fc.option(fc.dictionary(fc.constantFrom('role', 'zone'), fc.constantFrom('db', 'eu', 'us')), {
+      nil: undefined,
+    }),
+    topics: fc.option(fc.subarray(['ops', 'orders', 'chat/eu']), { nil: undefined }),
+  });
+  const update: fc.Arbitrary<MemberUpdate> = fc
+    .record({
+      id: fc.constantFrom('a', 'b', 'c'),
+      inc: fc.nat(4),
+      state: fc.constantFrom('alive', 'suspect', 'dead', 'left') as fc.Arbitrary<MemberUpdate['state']>,
+      f: fields,
+    })
+    .map(({ id, inc, state, f }) => ({
+      id,
+      address: '10.0.0.1',
+      port: 1000 + id.charCodeAt(0),
+      state,
+      inc,
+      ...(f.tags !== undefined ? { tags: f.tags } : {}),
+      ...(f.topics !== undefined ? { topics: f.topics } : {}),
+    }));
+  const view = (us: MemberUpdate[]) => mergeViews(new Map(), new Map(us.map((u) => [u.id, u])));
+  const fold = (us: MemberUpdate[]) =>
+    us.reduce<Map<string, MemberUpdate>>((v, u) => mergeViews(v, new Map([[u.id, u]])), new Map());
+
+  test('commutative and idempotent: any order, any repetition, the same view', () => {
+    check(
+      fc.property(fc.array(update, { maxLength: 12 }), fc.nat(), (us, k) => {
+        const reversed = [...us].reverse();
+        const rotated = [...us.slice(k % (us.length || 1)), ...us.slice(0, k % (us.length || 1))];
+        const a = fold(us);
+        assert.deepEqual(fold(reversed), a);
+        assert.deepEqual(fold(rotated), a);
+        assert.deepEqual(fold([...us, ...us]), a);
+        assert.deepEqual(mergeViews(a, a), a);
+        assert.deepEqual(mergeViews(view(us.slice(0, 3)), view(us.slice(3))).size, a.size);
+      }),
+    );
+  });
+
+  test('the newest incarnation wins: its tags and topics are what every view holds', () => {
+    check(
+      fc.property(update, update, (x, y) => {
+        const a = { ...x, id: 'a' };
+        const b = { ...y, id: 'a' };
+        if (a.inc === b.inc) return true;
+        const newer = a.inc > b.inc ? a : b;
+        const merged = mergeUpdates(a, b);
+        assert.equal(merged, mergeUpdates(b, a));
+        return merged === newer && sameRecordFields(merged, newer);
+      }),
+    );
+  });
+
+  test('at one incarnation, a statement of tags or topics outranks an entry without them', () => {
+    const bare: MemberUpdate = { id: 'a', address: 'h', port: 1, state: 'alive', inc: 3 };
+    const full: MemberUpdate = { ...bare, tags: { role: 'db' }, topics: ['ops'] };
+    assert.ok(compareUpdates(full, bare) > 0);
+    assert.equal(mergeUpdates(bare, full), full);
+    assert.equal(mergeUpdates(full, bare), full);
   });
 });
