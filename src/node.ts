@@ -557,6 +557,28 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /**
+   * Publishes to `topic`: the message goes to the live members subscribed to it and to no one
+   * else (in full up to `gossipThreshold` subscribers, above it by gossip relay among them
+   * only). Receivers see it with `msg.topic`. A member whose `subscribe()` resolved before this
+   * call gets it. The report names the members it went to directly.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC`
+   * @throws {NotStartedError} `ERR_NOT_STARTED`
+   * @throws {NotConnectedError} `ERR_NOT_CONNECTED`
+   * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
+   */
+  async publish(topic: string, data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    validateTopic(topic);
+    const run = this.#requireStarted();
+    if (!this.#connected) throw new NotConnectedError();
+    options.signal?.throwIfAborted();
+    const bytes = this.#payload(data);
+    const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
+    this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    return report;
+  }
+
+  /**
    * Sends a message to every member, all at once, each request with its own timeout. One dead
    * or slow member never delays the others.
    *
@@ -747,6 +769,7 @@ export class Node extends EventEmitter<NodeEvents> {
       origins: this.#guard,
       audience: () => membership.live(),
       deliver: (message) => this.#hand(message),
+      subscribed: (topic) => this.#topics.includes(topic),
       signal,
     });
   }

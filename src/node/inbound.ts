@@ -153,7 +153,7 @@ export class Inbound {
           : m
               .live()
               .filter((x) => x.peer.id !== senderId)
-              .map((x) => toWirePeer(x.peer, x));
+              .map((x) => toWirePeer(x.peer, { kind: x.kind, incarnation: x.incarnation, withRecord: true }));
       m.join(
         peerOf(senderId, address, port, envelope.from.name, envelope.from),
         tsp2p ? 'tsp2p' : 'gop2p',
@@ -277,7 +277,7 @@ export class Inbound {
       );
     }
     const type = envelope.type === MessageType.Broadcast ? 'broadcast' : 'direct';
-    run.dissemination.receiveSingle(from, type, envelope.id, data);
+    run.dissemination.receiveSingle(from, type, envelope.id, data, envelope.ts);
     return OK;
   }
 

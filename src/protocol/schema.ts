@@ -167,6 +167,15 @@ export const BatchedMessageSchema = z.object({
    * gossip relay. Present with `hops`; see {@link TreeEntry}.
    */
   tree: z.literal(true).optional(),
+  /**
+   * A publish (rooms): the topic it is for. Sent only to the topic's subscribers (and relayed
+   * only among them); a receiver not subscribed to it drops it. Covered by the batch's
+   * signature, and by the origin's signature when relayed.
+   */
+  topic: z
+    .string()
+    .regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name')
+    .optional(),
 });
 
 /** A message inside a batch. */
