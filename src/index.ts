@@ -107,5 +107,6 @@ export type {
   NodeEvents,
   NodeStatus,
   Payload,
+  SentMessage,
   Target,
 } from './types.js';

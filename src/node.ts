@@ -78,6 +78,7 @@ import type {
   NodeEvents,
   NodeStatus,
   Payload,
+  SentMessage,
   Target,
 } from './types.js';
 import { isLoopback } from './web/access.js';
@@ -587,6 +588,10 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
    */
   async broadcast(data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    return this.#sent('local', [], data, await this.#broadcast(data, options));
+  }
+
+  async #broadcast(data: Payload, options: CallOptions): Promise<DeliveryReport> {
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
@@ -611,6 +616,15 @@ export class Node extends EventEmitter<NodeEvents> {
     data: Payload,
     options: CallOptions = {},
   ): Promise<DeliveryReport> {
+    return this.#sendFrom('local', to, data, options);
+  }
+
+  async #sendFrom(
+    origin: SentMessage['origin'],
+    to: Target | readonly Target[],
+    data: Payload,
+    options: CallOptions,
+  ): Promise<DeliveryReport> {
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
@@ -627,6 +641,22 @@ export class Node extends EventEmitter<NodeEvents> {
     const msg = run.outbox.outbound(MessageType.Direct, id, bytes, { to: recipients });
     const report = await run.outbox.deliver(msg, [...targets.values()], options.signal);
     this.#metrics.recordSend('direct', report.delivered.length, report.failed.length);
+    return this.#sent(
+      origin,
+      [...targets.values()].map((m) => m.peer),
+      bytes,
+      report,
+    );
+  }
+
+  /** Tells the listeners of `message:sent` (later, as every event); returns the report. */
+  #sent(origin: SentMessage['origin'], to: Peer[], data: Payload, report: DeliveryReport): DeliveryReport {
+    if (this.listenerCount('message:sent') > 0) {
+      const bytes = typeof data === 'string' ? utf8Encoder.encode(data) : data;
+      const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+      const type = to.length === 0 ? 'broadcast' : 'direct';
+      this.#emitLater('message:sent', { id: report.id, type, to, data: bytes, text, origin, report });
+    }
     return report;
   }
 
@@ -786,6 +816,12 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     return new WebHandler({
       node: this,
+      // What the page and the API send is marked as theirs in the `message:sent` event.
+      write: {
+        broadcast: async (data, options) =>
+          this.#sent('web', [], data, await this.#broadcast(data, options ?? {})),
+        send: (to, data, options) => this.#sendFrom('web', to, data, options ?? {}),
+      },
       access: { token, hosts, ports: new Set([port, self.port]), localAddresses },
       metrics: () => this.#metrics.render(this.#metricsSnapshot()),
       refuse: (status, reason) => this.#metrics.refuse(status, reason),

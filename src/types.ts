@@ -43,6 +43,27 @@ export interface DeliveryReport {
   readonly failed: DeliveryFailure[];
 }
 
+/** A message this node sent, as the `message:sent` event reports it. */
+export interface SentMessage {
+  /** The message id (the report's). */
+  readonly id: string;
+  /** `'broadcast'` for every member, `'direct'` for the recipients in `to`. */
+  readonly type: 'broadcast' | 'direct';
+  /** The recipients of a direct message; empty for a broadcast. */
+  readonly to: Peer[];
+  /** The payload. */
+  readonly data: Uint8Array;
+  /** The payload decoded as UTF-8. */
+  readonly text: string;
+  /**
+   * Who sent it: `'local'` for a call of `broadcast()` or `send()` in this process, `'web'`
+   * for the node's chat page or its HTTP API (`POST /api/broadcast`, `/api/send`).
+   */
+  readonly origin: 'local' | 'web';
+  /** Who got it, and who did not. */
+  readonly report: DeliveryReport;
+}
+
 /** What `connect()` resolves with. */
 export interface ConnectReport {
   /** The entry point joined through. */
@@ -65,6 +86,11 @@ export interface LeaveReport {
 export interface NodeEvents {
   /** A message arrived. */
   message: [message: Message];
+  /**
+   * A message this node sent has been delivered (or has failed) to each recipient: one event
+   * per successful `broadcast()` or `send()`, from this process or through the web endpoints.
+   */
+  'message:sent': [message: SentMessage];
   /** A member joined (or was learned of). */
   'member:join': [peer: Peer];
   /** A member left gracefully. */

@@ -29,6 +29,10 @@ export interface NodeFlags {
   readonly identity: string | undefined;
   /** HTTPS (`--tls-key`, `--tls-cert`, `--tls-ca`, `--tls-client-auth`): file paths as given. */
   readonly tls: TlsFlags | undefined;
+  /** `tsp2p node --no-input`: read no stdin; run until SIGTERM or SIGINT. */
+  readonly noInput: boolean;
+  /** `tsp2p chat`: show `HH:MM` before each line on a terminal (`--no-time` turns it off). */
+  readonly time: boolean;
 }
 
 /** The TLS flags: the node's key and certificate, the CA peers are checked against, mutual TLS. */
@@ -65,6 +69,8 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-ca': { type: 'string' },
   'tls-client-auth': { type: 'boolean' },
+  'no-input': { type: 'boolean' },
+  'no-time': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -104,6 +110,12 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
   if (rest.length > 0) {
     throw new UsageError(`unexpected argument '${rest[0]}' (to send a message, type it once the chat runs)`);
   }
+  if (values['no-input'] && command !== 'node') {
+    throw new UsageError("--no-input is for 'tsp2p node' (the chat reads what you type)");
+  }
+  if (values['no-time'] && command !== 'chat') {
+    throw new UsageError("--no-time is for 'tsp2p chat' (the node prints JSON)");
+  }
   return {
     kind: 'run',
     command,
@@ -111,7 +123,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       host: values.host,
       port: values.port === undefined ? 0 : parsePort(values.port),
       join: values.join === undefined ? undefined : parseJoin(values.join),
-      name: values.name,
+      name: values.name === undefined ? undefined : parseName(values.name),
       gop2p: values.gop2p ?? false,
       secret: parseSecrets(values.secret ?? []),
       identity: values.identity,
@@ -121,8 +133,15 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
         values['tls-ca'],
         values['tls-client-auth'] ?? false,
       ),
+      noInput: values['no-input'] ?? false,
+      time: !(values['no-time'] ?? false),
     },
   };
+}
+
+function parseName(text: string): string {
+  if (text.trim() === '') throw new UsageError('--name needs a name, as in --name ada (or leave it out)');
+  return text;
 }
 
 function parseTls(

@@ -16,11 +16,21 @@ import {
 } from '../index.js';
 import { type NodeFlags, normalizeAddress, type TlsFlags } from './args.js';
 import { type ChatCommand, parseChatLine } from './chat-commands.js';
-import { addressOf, type Colors, colors, errorMessage, safeText, useColor, who } from './format.js';
+import {
+  addressOf,
+  type Colors,
+  colors,
+  errorMessage,
+  joinFailure,
+  safeText,
+  useColor,
+  who,
+} from './format.js';
 import { CHAT_COMMANDS } from './help.js';
 import type { CliIO } from './io.js';
 import { Screen } from './screen.js';
 import { createNode, Session, secretsOf, startFailure } from './session.js';
+import { resolveTarget } from './targets.js';
 
 /** Runs `tsp2p chat` until the node has left; resolves with the exit code. */
 export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
@@ -35,7 +45,12 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
     io.stderr.write(`tsp2p: ${startFailure(err, flags).message}\n`);
     return 2;
   }
-  const chat = new Chat(node, self, screen, c, interactive, () => session.leave('now'), flags.tls);
+  const chat = new Chat(node, self, screen, c, {
+    interactive,
+    time: interactive && flags.time,
+    exit: () => session.leave('now'),
+    tls: flags.tls,
+  });
   const rl = createInterface({
     input: io.stdin,
     ...(interactive ? { output: io.stdout } : {}),
@@ -48,8 +63,10 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
     onLeaving: () => {
       screen.detach();
       rl.close();
-      screen.print(c.dim(interactive ? 'leaving... (Ctrl-C to quit at once)' : 'leaving...'));
     },
+    // Printed once the input read before has run: what it printed comes first.
+    onLeaveStart: () =>
+      screen.print(c.dim(interactive ? 'leaving... (Ctrl-C to quit at once)' : 'leaving...')),
     onLeft: (report, error) => chat.left(report, error),
     onForcedExit: () => {
       screen.detach();
@@ -62,7 +79,10 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
   chat.greet(flags);
   if (flags.join !== undefined) {
     const entry = flags.join;
-    session.run(() => chat.connect(entry));
+    session.run(async () => {
+      // A --join that fails ends the chat with a non-zero exit: scripts can tell.
+      if (!(await chat.connect(entry))) void session.fail(1);
+    });
   }
   rl.on('line', (line) => {
     if (session.leaving) return;
@@ -73,6 +93,22 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
   rl.on('close', () => void session.leave('after-input'));
   if (interactive) screen.attach(rl);
   return session.finished;
+}
+
+/** How a {@link Chat} presents itself. */
+interface ChatOptions {
+  /** On a terminal: hints for a person, and a prompt. */
+  readonly interactive: boolean;
+  /** `HH:MM` before each message and member event. */
+  readonly time: boolean;
+  /** Leaves and ends the chat (`/exit`). */
+  readonly exit: () => Promise<void>;
+  readonly tls: TlsFlags | undefined;
+}
+
+/** `HH:MM` of `date`, local time. */
+export function clockTime(date: Date): string {
+  return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`;
 }
 
 /** The chat's state and its answers to commands and events. */
@@ -86,25 +122,26 @@ class Chat {
   readonly #notes = new Map<string, string>();
   readonly #exit: () => Promise<void>;
   readonly #tls: TlsFlags | undefined;
+  readonly #time: boolean;
   #lastEntry: string | undefined;
 
-  constructor(
-    node: Node,
-    self: Peer,
-    screen: Screen,
-    c: Colors,
-    interactive: boolean,
-    exit: () => Promise<void>,
-    tls: TlsFlags | undefined,
-  ) {
+  constructor(node: Node, self: Peer, screen: Screen, c: Colors, options: ChatOptions) {
     this.#node = node;
-    this.#tls = tls;
-    this.#exit = exit;
+    this.#tls = options.tls;
+    this.#exit = options.exit;
+    this.#time = options.time;
     this.#self = self;
     this.#screen = screen;
     this.#c = c;
-    this.#interactive = interactive;
+    this.#interactive = options.interactive;
     node.on('message', (m) => this.#message(m));
+    // What the node's page (or its HTTP API) sent is part of this conversation too.
+    node.on('message:sent', (m) => {
+      if (m.origin !== 'web') return;
+      const to =
+        m.type === 'direct' ? ` ${c.magenta(`[dm to ${m.to.map((p) => who(p, c)).join(', ')}]`)}` : '';
+      this.#event(`${c.bold('me (page)')}${to}: ${safeText(m.text)}`);
+    });
     node.on('member:join', (p) => {
       this.#notes.delete(p.id);
       this.#event(`${c.green('*')} ${who(p, c)} ${c.green('joined')}`);
@@ -178,7 +215,7 @@ class Chat {
   }
 
   #event(text: string): void {
-    this.#screen.print(text);
+    this.#screen.print(this.#time ? `${this.#c.dim(clockTime(new Date()))} ${text}` : text);
   }
 
   #message(m: Message): void {
@@ -196,7 +233,8 @@ class Chat {
       case 'connect': {
         const target = cmd.target ?? this.#lastEntry;
         if (target === undefined) return this.error('usage: /connect H:P (or connect <port> for 127.0.0.1)');
-        return this.connect(target);
+        await this.connect(target);
+        return;
       }
       case 'disconnect':
         return this.#disconnect();
@@ -215,12 +253,14 @@ class Chat {
     }
   }
 
-  async connect(target: string): Promise<void> {
+  /** Joins through `target`; resolves with whether it worked (the error is printed). */
+  async connect(target: string): Promise<boolean> {
     let address: string;
     try {
       address = normalizeAddress(target);
     } catch (err) {
-      return this.error(errorMessage(err));
+      this.error(errorMessage(err));
+      return false;
     }
     this.#lastEntry = address;
     try {
@@ -228,13 +268,15 @@ class Chat {
       const n = report.members.length;
       this.#info(`connected through ${addressOf(report.entry)}: ${n} member${n === 1 ? '' : 's'}`);
       this.#failures(report.failed, 'did not answer');
+      return true;
     } catch (err) {
-      this.error(this.#explain(err));
+      this.error(joinFailure(err, address));
+      return false;
     }
   }
 
   async #broadcast(text: string): Promise<void> {
-    if (!this.#node.isConnected) return this.error(this.#notConnected());
+    if (!this.#node.isConnected) return this.#alone();
     try {
       this.#delivered(await this.#node.broadcast(text));
     } catch (err) {
@@ -243,27 +285,13 @@ class Chat {
   }
 
   async #dm(target: string, text: string): Promise<void> {
-    if (!this.#node.isConnected) return this.error(this.#notConnected());
-    const to = this.#resolve(target);
-    if (typeof to !== 'string') return this.error(to.error);
+    if (!this.#node.isConnected) return this.#alone();
+    const to = resolveTarget(target, this.#node.members());
+    if (typeof to !== 'string') return this.error(`${to.message} (see /peers)`);
     try {
       this.#delivered(await this.#node.send(to, text));
     } catch (err) {
       this.error(this.#explain(err));
-    }
-  }
-
-  /** An address, or the address of the one member with this name. */
-  #resolve(target: string): string | { error: string } {
-    try {
-      return normalizeAddress(target);
-    } catch {
-      const named = this.#node.members().filter((p) => p.name === target);
-      if (named.length === 1) return addressOf(named[0]!);
-      if (named.length > 1) {
-        return { error: `${named.length} members are named '${safeText(target)}': use their H:P (/peers)` };
-      }
-      return { error: `'${safeText(target)}' is neither an address (H:P) nor a member's name (see /peers)` };
     }
   }
 
@@ -316,6 +344,18 @@ class Chat {
     for (const f of failed) {
       this.#screen.error(`${this.#c.red('!')} ${who(f.peer, this.#c)} ${what}: ${errorMessage(f.error)}`);
     }
+  }
+
+  /**
+   * A line typed while not in a network. The first node of a new network is alone until
+   * someone joins it: say so, and how, rather than an error.
+   */
+  #alone(): void {
+    if (this.#lastEntry !== undefined) {
+      this.error(this.#notConnected());
+      return;
+    }
+    this.#info(`nobody is here yet, so nothing was sent. Others join with: ${this.#joinCommand()}`);
   }
 
   #notConnected(): string {

@@ -81,3 +81,50 @@ export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : 'ERR_UNEXPECTED';
 }
+
+/** What a system error code means for someone joining, in a few words. */
+const JOIN_CAUSES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing is listening there (connection refused)',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'no answer in time',
+  UND_ERR_CONNECT_TIMEOUT: 'no answer in time',
+  UND_ERR_HEADERS_TIMEOUT: 'no answer in time',
+  ERR_TIMEOUT: 'no answer in time',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name cannot be resolved now',
+  EHOSTUNREACH: 'the host cannot be reached',
+  ENETUNREACH: 'the network cannot be reached',
+  EADDRNOTAVAIL: 'that address cannot be reached from here',
+  UND_ERR_SOCKET: 'the connection closed before an answer',
+};
+
+/**
+ * Why a join through `entry` failed, as one clause: `cannot join through H:P: <reason>`. The
+ * reason is the innermost cause in a few words (a refused connection, a timeout), or the
+ * answer of a node that refused.
+ */
+export function joinFailure(err: unknown, entry: string): string {
+  if (errorCode(err) !== 'ERR_CONNECT_FAILED') return errorMessage(err);
+  let reason: string | undefined;
+  let innermost: unknown = err;
+  let cause: unknown = err;
+  for (let depth = 0; cause !== undefined && cause !== null && depth < 8; depth++) {
+    const { code, status, body } = cause as { code?: unknown; status?: unknown; body?: unknown };
+    if (typeof status === 'number' && typeof body === 'string')
+      reason ??= `it answered ${status} ${body}`.trim();
+    if (typeof code === 'string' && JOIN_CAUSES[code] !== undefined) reason ??= JOIN_CAUSES[code];
+    innermost = cause;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  if (reason === undefined) {
+    // The innermost message, without the "cannot reach X:" or "X refused ...:" it starts with.
+    let m = errorMessage(innermost);
+    for (let prev = ''; prev !== m; ) {
+      prev = m;
+      m = m.replace(/^cannot (?:connect to|reach) \S+: /, '');
+    }
+    const refused = /^\S+ refused (?:the request|to connect): (.*)$/.exec(m);
+    reason = refused ? `it answered ${refused[1]}` : m;
+  }
+  return `cannot join through ${entry}: ${reason}`;
+}

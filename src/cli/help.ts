@@ -19,16 +19,20 @@ const FLAGS = `Options:
   --host H       the interface to listen on (default 127.0.0.1, this machine only;
                  use 0.0.0.0 to let other machines on your network join)
   --port P       the port to listen on (default 0: any free port)
-  --join H:P     join the network through the node at H:P (a bare port means 127.0.0.1)
+  --join H:P     join the network through the node at H:P (a bare port means 127.0.0.1);
+                 if the join fails, the command exits with code 1
   --name NAME    a display name shown with your messages (default: <user>-<id prefix>)
   --gop2p        compat mode: also talk to gop2p (Go) nodes
   --secret S     the network secret (16+ characters): only nodes that hold it can join,
                  read or send. Repeat it or separate with commas to rotate: all are
                  accepted, the first is used to send. Also read from $TSP2P_SECRET, which
                  other users cannot see in the process list. gop2p nodes cannot hold one.
-  --identity F   the node's key file (created, mode 0600, if missing). Default: a free
-                 identity*.pem in $XDG_DATA_HOME/tsp2p (~/.local/share/tsp2p), one per
-                 running node, so the node keeps its id across runs
+  --identity F   the node's key file (created, mode 0600, if missing; its folder must
+                 exist). Default: the key follows the name (name-NAME.pem), or the port
+                 when there is no name (port-P.pem), in $XDG_DATA_HOME/tsp2p
+                 (~/.local/share/tsp2p), so the node keeps its id across runs; with
+                 neither, a new key each run. One running node per name: a second one
+                 with the same name is refused
   --tls-key F, --tls-cert F
                  HTTPS: this node's private key and certificate (PEM files, both or
                  neither). The certificate must name the address others reach it at
@@ -54,8 +58,10 @@ export function usage(topic: RunCommand | undefined, version: string): string {
     return `Usage: tsp2p chat [options]
 
 Starts a node and chats in the terminal. It prints the command others run to join you.
+What the node's browser page sends prints here too, as "me (page)".
 
 ${FLAGS}
+  --no-time      no HH:MM before each message (shown on a terminal by default)
 
 ${CHAT_COMMANDS}
 
@@ -73,6 +79,8 @@ Example (two terminals):
 Starts a node for scripts and services: no prompt, one JSON object per line on stdout.
 
 ${FLAGS}
+  --no-input     read no input: run until SIGTERM or SIGINT, then leave gracefully
+                 (for systemd, Docker and other service managers)
 
 Output, one object per line:
   {"event":"listening","address":"127.0.0.1","port":6001,"id":"...","name":"..."}
@@ -81,16 +89,22 @@ Output, one object per line:
   {"event":"member:join","id":"...","address":"...","port":6002,"name":"..."}
     (also member:leave, member:suspect, member:fail, member:update)
   {"event":"sent","id":"...","type":"broadcast","delivered":[...],"failed":[...]}
+    (with "origin":"web" and "text": what the node's page or HTTP API sent)
   {"event":"error","code":"ERR_UNKNOWN_PEER","message":"..."}  (the node keeps running)
   {"event":"left","notified":[...],"failed":[...]}  (at the end)
 
 Input, one per line:
   any text                               broadcast to every member
-  {"to":"H:P","text":"..."}              a direct message ("to" may also be a list)
   {"text":"..."}                         a broadcast of exactly this text
+  {"to":"H:P","text":"..."}              a direct message; "to" may be a member's name,
+                                         or a list (one bad entry: nothing is sent)
+  {"topic":...}, {"subscribe":...}, {"unsubscribe":...}
+                                         topics: an error until they exist
+A line that starts with '{' and is none of these is an error event: it is never sent.
+Empty messages are not sent.
 
-The end of the input leaves gracefully and exits 0. To keep a node running with no input,
-give it one that stays open, e.g. 'tail -f /dev/null | tsp2p node'.
+The end of the input leaves gracefully and exits 0; a failed --join exits 1. To keep a
+node running with no input, use --no-input.
 `;
   }
   return `tsp2p ${version}: peer-to-peer messaging over HTTP, wire-compatible with gop2p

@@ -1,24 +1,35 @@
 /**
  * Where the command line keeps node identities: a data directory, created with mode 0700, with
- * one key file (mode 0600) per running node.
+ * one key file (mode 0600) per node. A node's key follows what the user chose for it:
  *
- * A key file belongs to one running node at a time: two nodes with the same key would claim the
- * same id. So each file has a lock file beside it, holding the pid of the process that uses it.
- * A CLI started while `identity.pem` is in use takes `identity-2.pem`, then `identity-3.pem`,
- * and so on: a machine running three chats keeps three stable identities. A lock whose process
- * has died is taken over. `--identity FILE` names the file instead, with no lock: one node per
- * file is then the user's rule.
+ * - `--name NAME`: `name-NAME.pem` (NAME with unsafe characters %-encoded);
+ * - no name, `--port P`: `port-P.pem`;
+ * - neither (any free port, no name): a new key each run, kept nowhere, as the node's address
+ *   is new each run too;
+ * - `--identity FILE`: that file (its folder must exist).
+ *
+ * A key file in the data directory belongs to one running node at a time: two nodes with the
+ * same key would claim the same id. So each has a lock file beside it holding the pid of the
+ * process that uses it, removed on exit; a lock whose process has died is taken over. A second
+ * node with the same name (or port) is refused with a message that says how to choose another.
+ * `--identity FILE` takes no lock: one node per file is then the user's rule.
  *
  * @module
  */
 
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { type Identity, loadOrCreateIdentityFile } from '../index.js';
-
-/** How many key files the data directory may hold (one per node running at once). */
-const MAX_SLOTS = 64;
+import { dirname, join, resolve } from 'node:path';
+import { generateIdentity, type Identity, loadOrCreateIdentityFile } from '../index.js';
 
 /** The data directory: `$XDG_DATA_HOME/tsp2p`, or `~/.local/share/tsp2p`. */
 export function dataDirectory(env: NodeJS.ProcessEnv = process.env): string {
@@ -27,9 +38,23 @@ export function dataDirectory(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, 'tsp2p');
 }
 
-/** The key file of slot `n` (1 is `identity.pem`). */
-export function slotFile(dir: string, n: number): string {
-  return join(dir, n === 1 ? 'identity.pem' : `identity-${n}.pem`);
+/** What a node's key follows: its name, or its port when it has no name. */
+export type IdentityKey = { readonly name: string } | { readonly port: number };
+
+/** The key file for `key` in the data directory `dir`. */
+export function keyFile(dir: string, key: IdentityKey): string {
+  if ('name' in key) {
+    // Letters, digits and `-_.` as they are; anything else %-encoded, so that no name is a path.
+    const safe = [...key.name]
+      .map((ch) => (/^[A-Za-z0-9_.-]$/.test(ch) ? ch : encodeURIComponent(ch).replace(/[!'()*]/g, hex)))
+      .join('');
+    return join(dir, `name-${safe}.pem`);
+  }
+  return join(dir, `port-${key.port}.pem`);
+}
+
+function hex(ch: string): string {
+  return `%${ch.charCodeAt(0).toString(16).toUpperCase()}`;
 }
 
 function alive(pid: number): boolean {
@@ -43,9 +68,13 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Takes the lock at `path` for this process. Returns `false` when a live process holds it. */
-function lock(path: string): boolean {
-  for (let attempt = 0; attempt < 2; attempt++) {
+/**
+ * Takes the lock at `path` for this process. Resolves with `true`, or with the pid of the live
+ * process that holds it (`0` when it could not be told).
+ */
+function lock(path: string): true | number {
+  let holder = Number.NaN;
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(path, 'wx', 0o600);
       writeSync(fd, String(process.pid));
@@ -54,63 +83,96 @@ function lock(path: string): boolean {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    let holder = Number.NaN;
+    holder = Number.NaN;
     try {
       holder = Number(readFileSync(path, 'utf8').trim());
     } catch {
       // Removed meanwhile: try again.
     }
-    if (alive(holder) && holder !== process.pid) return false;
+    if (alive(holder) && holder !== process.pid) return holder;
     try {
-      unlinkSync(path); // a stale lock
+      unlinkSync(path); // a stale lock: its process is gone
     } catch {
       // Someone else took it over first.
     }
   }
-  return false;
+  return Number.isInteger(holder) ? holder : 0;
 }
 
 /** A node identity for the CLI, and the function that releases its key file. */
 export interface StoredIdentity {
   readonly identity: Identity;
-  /** The key file. */
-  readonly file: string;
+  /** The key file; undefined for a key kept nowhere. */
+  readonly file: string | undefined;
   /** Releases the key file's lock (also done on process exit). */
   readonly release: () => void;
 }
 
+/** What decides a CLI node's identity. */
+export interface IdentityChoice {
+  /** `--identity FILE`. */
+  readonly file?: string | undefined;
+  /** `--name`. */
+  readonly name?: string | undefined;
+  /** `--port` (0: any free port). */
+  readonly port: number;
+}
+
+/** A key file that cannot be used; its message is one line that says what to do. */
+export class IdentityError extends Error {
+  override get name(): string {
+    return 'IdentityError';
+  }
+}
+
 /**
- * The identity in `file` (created when missing), or, without a file, the first free key file
- * of the data directory.
+ * The identity for a CLI node (see the module comment for the rule).
  *
- * @throws {InvalidOptionsError} when the file cannot be read or written, or holds no key.
+ * @throws {IdentityError} when the folder of `--identity FILE` does not exist, or when another
+ *   running node holds the key of this name or port.
+ * @throws {InvalidOptionsError} when a key file cannot be read or written, or holds no key.
  */
-export function cliIdentity(file: string | undefined, env: NodeJS.ProcessEnv = process.env): StoredIdentity {
-  if (file !== undefined) return { identity: loadOrCreateIdentityFile(file), file, release: () => {} };
+export function cliIdentity(choice: IdentityChoice, env: NodeJS.ProcessEnv = process.env): StoredIdentity {
+  const none = (): void => {};
+  if (choice.file !== undefined) {
+    const folder = dirname(resolve(choice.file));
+    if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+      throw new IdentityError(`the folder ${folder} does not exist: create it, or give another file`);
+    }
+    return { identity: loadOrCreateIdentityFile(choice.file), file: choice.file, release: none };
+  }
+  const key: IdentityKey | undefined =
+    choice.name !== undefined ? { name: choice.name } : choice.port > 0 ? { port: choice.port } : undefined;
+  if (key === undefined) return { identity: generateIdentity(), file: undefined, release: none };
   const dir = dataDirectory(env);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (let n = 1; n <= MAX_SLOTS; n++) {
-    const keyFile = slotFile(dir, n);
-    const lockFile = `${keyFile}.lock`;
-    if (!lock(lockFile)) continue;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      process.off('exit', release);
-      try {
-        unlinkSync(lockFile);
-      } catch {
-        // Already gone.
-      }
-    };
-    process.on('exit', release);
-    try {
-      return { identity: loadOrCreateIdentityFile(keyFile), file: keyFile, release };
-    } catch (err) {
-      release();
-      throw err;
-    }
+  const file = keyFile(dir, key);
+  const lockFile = `${file}.lock`;
+  const held = lock(lockFile);
+  if (held !== true) {
+    const by = held > 0 ? ` (pid ${held})` : '';
+    throw new IdentityError(
+      'name' in key
+        ? `another tsp2p on this machine${by} runs with the name '${key.name}', and so with its key: choose another --name`
+        : `another tsp2p on this machine${by} runs with the key of port ${key.port}: choose another --port, or give a --name`,
+    );
   }
-  throw new Error(`${MAX_SLOTS} nodes already use the key files in ${dir}: give one --identity FILE`);
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    process.off('exit', release);
+    try {
+      unlinkSync(lockFile);
+    } catch {
+      // Already gone.
+    }
+  };
+  process.on('exit', release);
+  try {
+    return { identity: loadOrCreateIdentityFile(file), file, release };
+  } catch (err) {
+    release();
+    throw err;
+  }
 }

@@ -1,53 +1,19 @@
 /**
  * `tsp2p node`: a node for scripts and services. One JSON object per line on stdout for every
- * event; each stdin line is a broadcast, or a direct message when it is `{"to","text"}`.
+ * event; each stdin line is a command (src/cli/node-input.ts). With `--no-input` it reads no
+ * stdin and runs until SIGTERM or SIGINT.
  *
  * @module
  */
 
 import { createInterface } from 'node:readline';
-import type { DeliveryFailure, DeliveryReport, Node, Peer } from '../index.js';
-import { type NodeFlags, normalizeAddress } from './args.js';
-import { errorCode, peerJson } from './format.js';
+import { type DeliveryFailure, type DeliveryReport, formatHostPort, type Node, type Peer } from '../index.js';
+import type { NodeFlags } from './args.js';
+import { errorCode, joinFailure, peerJson } from './format.js';
 import type { CliIO } from './io.js';
+import { type NodeInput, parseNodeLine } from './node-input.js';
 import { createNode, Session, startFailure } from './session.js';
-
-/** One parsed input line. */
-export type NodeInput =
-  | { readonly kind: 'empty' }
-  | { readonly kind: 'broadcast'; readonly text: string }
-  | { readonly kind: 'direct'; readonly to: string[]; readonly text: string }
-  | { readonly kind: 'invalid'; readonly message: string };
-
-/**
- * Parses one input line (pure). A line that is a JSON object is a command: `{"text"}` is a
- * broadcast, `{"to","text"}` a direct message; any other line is broadcast as it is.
- */
-export function parseNodeLine(line: string): NodeInput {
-  if (line.trim() === '') return { kind: 'empty' };
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return { kind: 'broadcast', text: line };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { kind: 'broadcast', text: line };
-  }
-  const { to, text } = value as { to?: unknown; text?: unknown };
-  if (typeof text !== 'string') {
-    return {
-      kind: 'invalid',
-      message: 'a JSON line needs "text": {"to":"H:P","text":"..."} or {"text":"..."}',
-    };
-  }
-  if (to === undefined) return { kind: 'broadcast', text };
-  const list = Array.isArray(to) ? to : [to];
-  if (list.length === 0 || !list.every((t) => typeof t === 'string')) {
-    return { kind: 'invalid', message: '"to" must be "H:P" or a list of them' };
-  }
-  return { kind: 'direct', to: list as string[], text };
-}
+import { resolveTargets } from './targets.js';
 
 /** Runs `tsp2p node` until the node has left; resolves with the exit code. */
 export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
@@ -68,10 +34,12 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
   forwardEvents(node, emit);
   emit('listening', { address: self.address, port: self.port, id: self.id, name: self.name });
 
-  const rl = createInterface({ input: io.stdin, terminal: false, crlfDelay: Number.POSITIVE_INFINITY });
+  const rl = flags.noInput
+    ? undefined
+    : createInterface({ input: io.stdin, terminal: false, crlfDelay: Number.POSITIVE_INFINITY });
   const session = new Session(node, {
     onTaskError: (err) => error(err),
-    onLeaving: () => rl.close(),
+    onLeaving: () => rl?.close(),
     onLeft: (report, err) => {
       if (err !== undefined) error(err);
       else if (report)
@@ -93,16 +61,18 @@ export async function runNode(flags: NodeFlags, io: CliIO): Promise<number> {
           failed: failures(report.failed),
         });
       } catch (err) {
-        error(err);
+        error(err, joinFailure(err, entry));
+        // Scripts and service managers must be able to tell: the node ends, non-zero.
+        void session.fail(1);
       }
     });
   }
-  rl.on('line', (line) => {
+  rl?.on('line', (line) => {
     if (session.leaving) return;
     const input = parseNodeLine(line);
     session.run(() => handle(node, input, emit, error));
   });
-  rl.on('close', () => void session.leave('after-input'));
+  rl?.on('close', () => void session.leave('after-input'));
   return session.finished;
 }
 
@@ -112,21 +82,39 @@ async function handle(
   emit: (event: string, fields: object) => void,
   error: (err: unknown, message?: string) => void,
 ): Promise<void> {
-  if (input.kind === 'empty') return;
-  if (input.kind === 'invalid') return error({ code: 'ERR_INVALID_INPUT' }, input.message);
+  switch (input.kind) {
+    case 'empty':
+      return;
+    case 'invalid':
+      return error({ code: 'ERR_INVALID_INPUT' }, input.message);
+    case 'publish':
+    case 'subscribe':
+    case 'unsubscribe':
+      return error(
+        { code: 'ERR_NOT_SUPPORTED' },
+        `topics are not supported yet ({"${input.kind === 'publish' ? 'topic' : input.kind}"}): nothing was sent`,
+      );
+  }
   let report: DeliveryReport;
   try {
     if (input.kind === 'broadcast') {
       report = await node.broadcast(input.text);
     } else {
-      // A bare port means 127.0.0.1; anything else (H:P, a URL, a member id) goes to the node as is.
-      report = await node.send(
-        input.to.map((t) => (/^\d{1,5}$/.test(t) ? normalizeAddress(t) : t)),
-        input.text,
-      );
+      const resolved = resolveTargets(input.to, node.members());
+      if (!resolved.ok) return error(resolved, `${resolved.message}: nothing was sent`);
+      report = await node.send(resolved.targets, input.text);
     }
   } catch (err) {
-    return error(err);
+    const code = errorCode(err);
+    if (code === 'ERR_NOT_CONNECTED') {
+      const self = node.self;
+      return error(
+        err,
+        `not connected: nobody is here yet, so nothing was sent (others join with --join ${formatHostPort(self.address, self.port)})`,
+      );
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    return error(err, code === 'ERR_UNKNOWN_PEER' ? `${why}: nothing was sent` : why);
   }
   emit('sent', {
     id: report.id,
@@ -140,6 +128,19 @@ function forwardEvents(node: Node, emit: (event: string, fields: object) => void
   node.on('message', (m) =>
     emit('message', { id: m.id, type: m.type, from: peerJson(m.from), text: m.text }),
   );
+  // What the node's page or HTTP API sent (this process's own input reports its own `sent`).
+  node.on('message:sent', (m) => {
+    if (m.origin !== 'web') return;
+    emit('sent', {
+      id: m.id,
+      type: m.type,
+      origin: 'web',
+      ...(m.type === 'direct' ? { to: m.to.map(peerJson) } : {}),
+      text: m.text,
+      delivered: m.report.delivered.map(peerJson),
+      failed: failures(m.report.failed),
+    });
+  });
   for (const event of [
     'member:join',
     'member:leave',

@@ -44,12 +44,13 @@ export function secretsOf(flags: NodeFlags): readonly string[] {
  * @throws {UsageError} when a flag holds a value the node refuses (a bad host, a name too long).
  */
 export function createNode(flags: NodeFlags): Node {
-  // The key lives in the data directory (or --identity FILE): the node keeps its id across runs.
+  // The key follows the name, or the port (src/cli/identity-store.ts): the id stays across runs.
   let identity: ReturnType<typeof cliIdentity>['identity'];
   try {
-    identity = cliIdentity(flags.identity).identity;
+    identity = cliIdentity({ file: flags.identity, name: flags.name, port: flags.port }).identity;
   } catch (err) {
-    throw new UsageError(`--identity: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    throw new UsageError(flags.identity === undefined ? message : `--identity: ${message}`);
   }
   const secret = secretsOf(flags);
   const options: NodeOptions = {
@@ -141,8 +142,13 @@ export type LeaveMode = 'after-input' | 'now';
 export interface SessionHooks {
   /** A task threw something it did not handle itself. */
   onTaskError(err: unknown): void;
-  /** Leaving has begun (input stops being read). */
+  /** Leaving has been asked for: input stops being read. */
   onLeaving(mode: LeaveMode): void;
+  /**
+   * The node starts to leave: after the input read before has run (so what that input printed
+   * comes first), or at once for `'now'`.
+   */
+  onLeaveStart?(): void;
   /** The node has told the members (or failed to); `error` when the leave itself threw. */
   onLeft(report: LeaveReport | undefined, error: unknown): void;
   /** A second signal: the process exits at once after this returns. */
@@ -160,6 +166,7 @@ export class Session {
   #tail: Promise<void> = Promise.resolve();
   #leaving: Promise<void> | undefined;
   #dropInput = false;
+  #exitCode = 0;
   #signals = 0;
   #lastSignalAt = Number.NEGATIVE_INFINITY;
   #disposeSignals: (() => void) | undefined;
@@ -210,7 +217,18 @@ export class Session {
     return this.#leaving;
   }
 
+  /**
+   * Ends the session because something it was started for failed (a `--join`): the input not
+   * yet run is dropped, and the process exits with `exitCode`, even when a leave had begun.
+   */
+  fail(exitCode: number): Promise<void> {
+    this.#exitCode = exitCode;
+    this.#dropInput = true;
+    return this.leave('now');
+  }
+
   async #leaveAndStop(): Promise<void> {
+    this.#hooks.onLeaveStart?.();
     let report: LeaveReport | undefined;
     let error: unknown;
     try {
@@ -221,7 +239,7 @@ export class Session {
     this.#hooks.onLeft(report, error);
     await this.node.stop().catch(() => undefined);
     this.#disposeSignals?.();
-    this.#finish(0);
+    this.#finish(this.#exitCode);
   }
 
   /**

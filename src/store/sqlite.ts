@@ -108,7 +108,8 @@ export interface SqliteStoreOptions extends StoreOptions {
  *
  * @throws {StoreCorruptError} `ERR_STORE_CORRUPT` when the file is not a usable database
  * @throws {StoreVersionError} `ERR_STORE_VERSION` when a newer tsp2p wrote it
- * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when `dataDir` cannot be created or written
+ * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when `dataDir` cannot be created or written,
+ *   or better-sqlite3 cannot be loaded (its native part failed to build when installed)
  * @throws {StoreLockedError} `ERR_STORE_LOCKED` when another store (in this process or another)
  *   has `dataDir` open
  */
@@ -116,7 +117,18 @@ export async function openSqliteStore(
   dataDir: string,
   options: SqliteStoreOptions = {},
 ): Promise<SqliteStore> {
-  const { default: Sqlite } = await import('better-sqlite3');
+  let Sqlite: typeof BetterSqlite3;
+  try {
+    Sqlite = (await import('better-sqlite3')).default;
+  } catch (err) {
+    // Its native part is built at install time; a failed build shows up here, not as a crash.
+    throw new InvalidOptionsError(
+      `dataDir needs better-sqlite3, which cannot be loaded: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
   const path = join(dataDir, DB_FILE);
   const lockPath = join(dataDir, LOCK_FILE);
   try {

@@ -31,6 +31,13 @@
  * sends it; the log's record of the stream is the persisted counter. A number handed out but
  * never appended (a crash in between) was never sent, so giving it out again is safe.
  *
+ * **On the wire** a message then carries `epoch`, `channel` and `seq`, and the origin's
+ * signature must cover them along with today's `[type, id, ts, data]` (see
+ * `src/security/gossip-signature.ts`): otherwise a member serving catch-up could renumber a
+ * message, hiding another behind it. A gop2p sender numbers and signs nothing: the node numbers
+ * its messages itself, in a stream of its own epoch, and they can be shown in history but not
+ * served to other members as the sender's.
+ *
  * ## Exactly once, across restarts
  *
  * For each stream the store keeps the **received set**: every number up to `contiguous`, and the
@@ -50,7 +57,8 @@
  *   `planCatchUp()` (`summary.ts`) say which ranges to ask for, serve requests with
  *   `readRange()`, and `append()` what comes back (with `late: true`). Live traffic keeps
  *   priority; the node rate-limits batches.
- * - **Causal order**: `has(deps)` says which dependencies are already delivered.
+ * - **Causal order**: `has(deps)` says which dependencies are already delivered; `byIds()`
+ *   serves a member that fetches one it lacks.
  * - **History**: `history()` answers `node.history()`, the chat's `/history` and the page.
  * - **Restart**: `members()`, `subscriptions()`, `incarnation()` and `links()` restore what the
  *   node knew; `start()` rejoins the members of the snapshot (failed ones included).
@@ -58,8 +66,10 @@
  *   enforced inside `append()` with bounded work, and by `prune()` on the push-pull period; a
  *   message past retention is never returned by any read.
  *
- * All methods are synchronous (SQLite through better-sqlite3 is), and each does bounded work.
- * A call after {@link Store.close} throws `ERR_STOPPED`.
+ * All methods are synchronous (SQLite through better-sqlite3 is), and each does bounded work
+ * (`summary()` and `members()` grow with the streams and members known, not with the log).
+ * A call after {@link Store.close} throws `ERR_STOPPED`. With SQLite, one store at a time may
+ * have a `dataDir` open (`ERR_STORE_LOCKED` otherwise).
  *
  * @module
  */

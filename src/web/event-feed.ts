@@ -1,12 +1,15 @@
 /**
- * The Server-Sent Events feed behind `GET /events`: each open page gets this node's messages,
- * member events and the messages sent through the local API, as they happen.
+ * The Server-Sent Events feed behind `GET /events`: each open page gets this node's
+ * conversation (the messages it received and the ones it sent, from the program, a page or the
+ * API) and its member events, as they happen; and, when it opens, the recent conversation.
  *
  * Events (each `data` is one line of JSON):
- * - `hello`: on connect, `{ self, connected }`
- * - `message`: a message arrived, `{ id, type, from, text, ts }`
+ * - `hello`: on connect, `{ self, connected, recent }`, `recent` being the last
+ *   {@link RECENT_ON_OPEN} `message` and `sent` entries, oldest first, each with its `kind`
+ * - `message`: a message arrived, `{ kind, id, type, from, text, ts }`
+ * - `sent`: this node sent a message, `{ kind, id, type, to?, text, origin, delivered, failed, ts }`;
+ *   `origin` is `'web'` for a page or the API, `'local'` for the program running the node
  * - `member`: `{ event: 'join' | 'leave' | 'suspect' | 'fail' | 'update', peer, ts }`
- * - `sent`: a message sent through the local API, `{ id, type, to?, text, delivered, failed, ts }`
  *
  * A comment line every {@link HEARTBEAT_MS} keeps proxies from closing an idle feed.
  *
@@ -18,13 +21,17 @@ import { systemClock, wallTime } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Peer } from '../peer.js';
 import type { ResponseStream } from '../transport/transport.js';
-import type { Message, NodeEvents } from '../types.js';
+import type { Message, NodeEvents, SentMessage } from '../types.js';
+import type { ConversationEntry, RecentMessages } from './recent-messages.js';
 
 /** How often an idle feed gets a comment line, in ms. */
 export const HEARTBEAT_MS = 15_000;
 
 /** How long a browser waits before reconnecting a dropped feed, in ms (sent as `retry:`). */
 export const RETRY_MS = 2_000;
+
+/** How many recent entries a page gets when it opens. */
+export const RECENT_ON_OPEN = 100;
 
 /** Most feeds open at once; more are refused with 503. */
 export const MAX_FEEDS = 64;
@@ -63,13 +70,39 @@ export class EventFeed {
   readonly #wallNow: () => number;
   readonly #clients = new Set<ResponseStream>();
   readonly #unsubscribe: (() => void)[] = [];
+  readonly #recent: RecentMessages;
+  /** Stops recording the conversation. */
+  readonly #stopRecording: () => void;
   #heartbeat: NodeJS.Timeout | undefined;
 
-  /** @param wallNow - the wall clock (ms since the epoch) that stamps each event */
-  constructor(source: FeedSource, logger: Logger, wallNow: () => number = () => wallTime(systemClock)) {
+  /**
+   * Starts recording the node's conversation into `recent` at once, whether a page is open or
+   * not, so that a page opened later starts from it.
+   */
+  constructor(
+    source: FeedSource,
+    logger: Logger,
+    recent: RecentMessages,
+    /** The wall clock (ms since the epoch) that stamps each event. */
+    wallNow: () => number = () => wallTime(systemClock),
+  ) {
     this.#source = source;
     this.#logger = logger;
+    this.#recent = recent;
     this.#wallNow = wallNow;
+    const onMessage = (m: Message): void => this.#record(receivedEntry(m, this.#wallNow()));
+    const onSent = (m: SentMessage): void => this.#record(sentEntry(m, this.#wallNow()));
+    source.on('message', onMessage);
+    source.on('message:sent', onSent);
+    this.#stopRecording = () => {
+      source.off('message', onMessage);
+      source.off('message:sent', onSent);
+    };
+  }
+
+  #record(entry: ConversationEntry): void {
+    this.#recent.add(entry);
+    this.publish(entry.kind, entry);
   }
 
   /** How many feeds are open. */
@@ -95,7 +128,13 @@ export class EventFeed {
       out.end(); // not started (any more)
       return;
     }
-    out.write(sseFrame('hello', { self: peerJson(self), connected: this.#source.isConnected }));
+    out.write(
+      sseFrame('hello', {
+        self: peerJson(self),
+        connected: this.#source.isConnected,
+        recent: this.#recent.recent(RECENT_ON_OPEN),
+      }),
+    );
     if (this.#unsubscribe.length === 0) this.#subscribe();
     this.#heartbeat ??= setInterval(() => this.#broadcast(': ping\n\n'), HEARTBEAT_MS).unref();
   }
@@ -107,6 +146,7 @@ export class EventFeed {
 
   /** Ends every feed and stops listening to the node. Idempotent. */
   close(): void {
+    this.#stopRecording();
     for (const c of [...this.#clients]) c.end();
     this.#clients.clear();
     this.#idle();
@@ -129,17 +169,6 @@ export class EventFeed {
   }
 
   #subscribe(): void {
-    const onMessage = (m: Message): void => {
-      this.publish('message', {
-        id: m.id,
-        type: m.type,
-        from: peerJson(m.from),
-        text: m.text,
-        ts: this.#wallNow(),
-      });
-    };
-    this.#source.on('message', onMessage);
-    this.#unsubscribe.push(() => this.#source.off('message', onMessage));
     for (const name of MEMBER_EVENTS) {
       const event = name.slice('member:'.length);
       const listener = (peer: Peer): void =>
@@ -149,4 +178,22 @@ export class EventFeed {
     }
     this.#logger.debug('event feed listening to the node');
   }
+}
+
+function receivedEntry(m: Message, ts: number): ConversationEntry {
+  return { kind: 'message', id: m.id, type: m.type, from: peerJson(m.from), text: m.text, ts };
+}
+
+function sentEntry(m: SentMessage, ts: number): ConversationEntry {
+  return {
+    kind: 'sent',
+    id: m.id,
+    type: m.type,
+    ...(m.type === 'direct' ? { to: m.to.map(peerJson) } : {}),
+    text: m.text,
+    origin: m.origin,
+    delivered: m.report.delivered.length,
+    failed: m.report.failed.length,
+    ts,
+  };
 }

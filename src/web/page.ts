@@ -4,6 +4,14 @@
  * text with `textContent` (never as HTML), and talks only to the node that served it:
  * `GET members`, `GET events` (Server-Sent Events), `POST api/broadcast`, `POST api/send`.
  *
+ * It shows the node's whole conversation: the feed's `hello` carries the recent messages, so a
+ * page that opens or reloads starts from them, and what the node sends from anywhere (the
+ * terminal, another page, the API) arrives as `sent`.
+ *
+ * The layout is responsive: on a narrow screen (a phone) the member list folds into a line above
+ * the conversation that opens on a tap, long words wrap only when they must, and the message
+ * box and its button always fit.
+ *
  * A page opened from another machine needs the token printed at start: open it as
  * `http://host:port/#token=...` (the fragment never leaves the browser), or, when the node has a
  * network secret and so serves the page itself only with the token, `http://host:port/?token=...`.
@@ -43,8 +51,10 @@ export const PAGE_HTML = `<!doctype html>
     </form>
   </section>
   <aside>
-    <h2>Members <span id="count"></span></h2>
-    <ul id="members"></ul>
+    <details id="roster" open>
+      <summary><h2>Members <span id="count"></span></h2></summary>
+      <ul id="members"></ul>
+    </details>
   </aside>
 </main>
 <script src="app.js"></script>
@@ -55,27 +65,35 @@ export const PAGE_HTML = `<!doctype html>
 /** `GET /app.css`. */
 export const PAGE_CSS = `:root { color-scheme: light dark; --muted: #777; --accent: #2b6cb0; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.4 system-ui, sans-serif; display: flex; flex-direction: column; height: 100vh; }
-header { display: flex; gap: 1em; align-items: baseline; padding: .5em 1em; border-bottom: 1px solid #8884; }
+body { margin: 0; font: 15px/1.4 system-ui, sans-serif; display: flex; flex-direction: column; height: 100vh; height: 100dvh; }
+header { display: flex; gap: 1em; align-items: baseline; padding: .5em 1em; border-bottom: 1px solid #8884; min-width: 0; }
 h1 { font-size: 1.1em; margin: 0; }
-h2 { font-size: 1em; margin: 0 0 .5em; }
-.self { color: var(--muted); font-family: monospace; }
-.feed { margin-left: auto; font-size: .85em; color: var(--muted); }
+h2 { font-size: 1em; margin: 0 0 .5em; display: inline; }
+.self { color: var(--muted); font-family: monospace; min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.feed { margin-left: auto; font-size: .85em; color: var(--muted); white-space: nowrap; }
 .feed[data-state="live"] { color: #2f855a; }
 .feed[data-state="down"] { color: #c53030; }
 main { flex: 1; display: flex; min-height: 0; }
 .chat { flex: 1; display: flex; flex-direction: column; min-width: 0; }
 #log { flex: 1; overflow-y: auto; margin: 0; padding: .5em 1em; list-style: none; }
-#log li { padding: .1em 0; overflow-wrap: anywhere; }
+#log li { padding: .1em 0; overflow-wrap: break-word; word-break: normal; hyphens: none; }
 #log .time { color: var(--muted); font-size: .8em; margin-right: .5em; }
 #log .who { font-weight: 600; margin-right: .5em; }
 #log li.direct .who::after { content: " (direct)"; font-weight: normal; color: var(--accent); }
 #log li.sent .who { color: var(--accent); }
 #log li.member, #log li.info { color: var(--muted); font-style: italic; }
 #log li.error { color: #c53030; }
-#compose { display: flex; gap: .5em; padding: .5em 1em; border-top: 1px solid #8884; }
-#text { flex: 1; font: inherit; padding: .3em .5em; }
-aside { width: 20em; border-left: 1px solid #8884; padding: .5em 1em; overflow-y: auto; }
+#compose { display: flex; gap: .5em; padding: .5em 1em; border-top: 1px solid #8884; min-width: 0; }
+#to { max-width: 12em; min-width: 0; flex: 0 1 auto; font: inherit; }
+#text { flex: 1 1 6em; min-width: 0; font: inherit; padding: .3em .5em; }
+#send { flex: 0 0 auto; font: inherit; }
+aside { width: 20em; flex: 0 0 auto; border-left: 1px solid #8884; padding: .5em 1em; overflow-y: auto; }
+#roster > summary { cursor: pointer; list-style: none; }
+#roster > summary::-webkit-details-marker { display: none; }
+#roster[open] > summary { margin-bottom: .5em; }
+#roster > summary::before { content: "▸ "; color: var(--muted); }
+#roster[open] > summary::before { content: "▾ "; }
+#members .name { overflow-wrap: break-word; }
 #members { list-style: none; margin: 0; padding: 0; }
 #members li { padding: .3em 0; border-bottom: 1px solid #8882; }
 #members .addr { display: block; font-family: monospace; font-size: .85em; color: var(--muted); }
@@ -85,6 +103,15 @@ aside { width: 20em; border-left: 1px solid #8884; padding: .5em 1em; overflow-y
 #members li[data-state="dead"], #members li[data-state="left"] { opacity: .6; }
 #members button { font-size: .8em; margin-left: .3em; }
 .hidden { position: absolute; left: -10000px; }
+/* A phone: one column; the member list is a line above the conversation, open on a tap. */
+@media (max-width: 40em) {
+  header { gap: .5em; padding: .4em .6em; }
+  main { flex-direction: column; }
+  aside { order: -1; width: auto; max-height: 40vh; border-left: 0; border-bottom: 1px solid #8884; padding: .4em .6em; }
+  #log { padding: .4em .6em; }
+  #compose { padding: .4em .6em; gap: .3em; }
+  #to { max-width: 6.5em; }
+}
 `;
 
 /** `GET /app.js`. */
@@ -104,16 +131,27 @@ export const PAGE_JS = `(function () {
   }
   function addr(p) { return p.address.indexOf(':') >= 0 ? '[' + p.address + ']:' + p.port : p.address + ':' + p.port; }
   function who(p) { return p.name ? p.name + ' (' + addr(p) + ')' : addr(p); }
-  function line(kind, from, text) {
+  var narrow = window.matchMedia('(max-width: 40em)');
+  function fold() { $('roster').open = !narrow.matches; }
+  function line(kind, from, text, ts) {
     var log = $('log');
     var stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     var li = el('li', kind);
-    li.appendChild(el('span', 'time', new Date().toLocaleTimeString()));
+    li.appendChild(el('span', 'time', new Date(ts || Date.now()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
     if (from) li.appendChild(el('span', 'who', from));
     li.appendChild(el('span', 'text', text));
     log.appendChild(li);
     while (log.children.length > 1000) log.removeChild(log.firstChild);
     if (stick) log.scrollTop = log.scrollHeight;
+  }
+  function show(d) {
+    if (d.kind === 'message') {
+      line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text, d.ts);
+      return;
+    }
+    var to = d.to ? ' → ' + d.to.map(who).join(', ') : '';
+    var failed = d.failed > 0 ? ' (' + d.failed + ' failed)' : '';
+    line(d.type === 'direct' ? 'sent direct' : 'sent', 'me' + to, d.text + failed, d.ts);
   }
   function headers() {
     var h = { 'content-type': 'application/json' };
@@ -174,18 +212,13 @@ export const PAGE_JS = `(function () {
       var d = JSON.parse(e.data);
       self = d.self;
       $('self').textContent = who(self) + (d.connected ? '' : ' · not connected');
+      // The conversation so far, from the node: the same after a reload or a reconnect.
+      $('log').textContent = '';
+      (d.recent || []).forEach(show);
       refreshMembers();
     });
-    es.addEventListener('message', function (e) {
-      var d = JSON.parse(e.data);
-      line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text);
-    });
-    es.addEventListener('sent', function (e) {
-      var d = JSON.parse(e.data);
-      var to = d.to ? ' → ' + d.to.map(who).join(', ') : '';
-      var failed = d.failed > 0 ? ' (' + d.failed + ' failed)' : '';
-      line(d.type === 'direct' ? 'sent direct' : 'sent', 'me' + to, d.text + failed);
-    });
+    es.addEventListener('message', function (e) { show(JSON.parse(e.data)); });
+    es.addEventListener('sent', function (e) { show(JSON.parse(e.data)); });
     es.addEventListener('member', function (e) {
       var d = JSON.parse(e.data);
       var words = { join: 'joined', leave: 'left', suspect: 'is suspected of failing', fail: 'failed', update: 'changed' };
@@ -198,7 +231,7 @@ export const PAGE_JS = `(function () {
     ev.preventDefault();
     var input = $('text');
     var text = input.value;
-    if (!text) return;
+    if (!text.trim()) return;
     var to = $('to').value;
     var body = to ? { to: to, text: text } : { text: text };
     $('send').disabled = true;
@@ -210,6 +243,8 @@ export const PAGE_JS = `(function () {
       .catch(function (err) { line('error', 'error', String(err)); })
       .then(function () { $('send').disabled = false; input.focus(); });
   });
+  fold();
+  if (narrow.addEventListener) narrow.addEventListener('change', fold);
   feed();
   refreshMembers();
   setInterval(refreshMembers, 5000);

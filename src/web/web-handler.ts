@@ -11,6 +11,8 @@
  * | `POST /api/broadcast` | `{"text": "..."}`: broadcast (local or token, same origin, JSON) |
  * | `POST /api/send` | `{"to": id or "host:port" or a list, "text": "..."}`: direct message (same rules) |
  *
+ * An empty `text` (or only spaces) is refused with 400: nothing is sent.
+ *
  * Reads are open, except the event feed; when the node has a network secret, the page (`GET /`),
  * `/members` and `/metrics` need the same caller as the writes (this machine, or the token, which
  * may come as `?token=`). `/app.js` and `/app.css` stay open: they are the same bytes in every copy
@@ -28,18 +30,30 @@ import type { CallOptions, DeliveryReport, MemberInfo, NodeStatus, Payload, Targ
 import { type AccessContext, checkFeed, checkRead, checkWrite } from './access.js';
 import { EventFeed, type FeedSource, peerJson } from './event-feed.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import { MessageRing, type RecentMessages } from './recent-messages.js';
 
-/** The node as the web endpoints need it. */
-export interface WebNode extends FeedSource {
-  readonly status: NodeStatus;
-  memberStates(): MemberInfo[];
+/** How the web endpoints send: as the node's `broadcast()` and `send()`. */
+export interface WebWriter {
   broadcast(data: Payload, options?: CallOptions): Promise<DeliveryReport>;
   send(to: Target | readonly Target[], data: Payload, options?: CallOptions): Promise<DeliveryReport>;
+}
+
+/** The node as the web endpoints need it. */
+export interface WebNode extends FeedSource, WebWriter {
+  readonly status: NodeStatus;
+  memberStates(): MemberInfo[];
 }
 
 /** What a {@link WebHandler} needs. */
 export interface WebHandlerOptions {
   readonly node: WebNode;
+  /**
+   * How to send what the page and the API send, marked as theirs (the `message:sent` event's
+   * `origin` is `'web'`). Default: the node's own `broadcast()` and `send()`.
+   */
+  readonly write?: WebWriter;
+  /** Where the recent conversation is kept. Default: a {@link MessageRing} in memory. */
+  readonly recent?: RecentMessages;
   readonly access: AccessContext;
   /** The text of `/metrics`. */
   readonly metrics: () => string;
@@ -83,7 +97,12 @@ export class WebHandler {
   constructor(options: WebHandlerOptions) {
     this.#o = options;
     this.#wallNow = options.wallNow ?? (() => wallTime(systemClock));
-    this.#feed = new EventFeed(options.node, options.logger, this.#wallNow);
+    this.#feed = new EventFeed(
+      options.node,
+      options.logger,
+      options.recent ?? new MessageRing(),
+      this.#wallNow,
+    );
     const get = ['GET', 'HEAD'];
     this.#routes = new Map<string, { readonly methods: readonly string[]; readonly serve: Route }>([
       ['/', { methods: get, serve: this.#private(() => page(PAGE_HTML, 'text/html; charset=utf-8')) }],
@@ -198,11 +217,11 @@ export class WebHandler {
     if (!verdict.ok) return this.#refuse(verdict.status, verdict.reason, verdict.message);
     const input = parseWrite(req.body, type);
     if (typeof input === 'string') return this.#refuse(400, 'bad_request', input);
-    const node = this.#o.node;
+    const write = this.#o.write ?? this.#o.node;
     let report: DeliveryReport;
     try {
       report =
-        input.to === undefined ? await node.broadcast(input.text) : await node.send(input.to, input.text);
+        input.to === undefined ? await write.broadcast(input.text) : await write.send(input.to, input.text);
     } catch (err) {
       if (!(err instanceof P2PError)) throw err;
       const status = err.code === 'ERR_NOT_CONNECTED' ? 409 : httpStatusOf(err);
@@ -213,21 +232,7 @@ export class WebHandler {
       code: f.error.code,
       error: f.error.message,
     }));
-    const to =
-      input.to === undefined
-        ? undefined
-        : node
-            .memberStates()
-            .filter((m) => input.to!.some((t) => t === m.peer.id || t === addressOf(m.peer)));
-    this.#feed.publish('sent', {
-      id: report.id,
-      type,
-      ...(to !== undefined ? { to: to.map((m) => peerJson(m.peer)) } : {}),
-      text: input.text,
-      delivered: report.delivered.length,
-      failed: failed.length,
-      ts: this.#wallNow(),
-    });
+    // The page learns of it from the feed, as of every message this node sends.
     return json(200, { id: report.id, delivered: report.delivered.map(peerJson), failed });
   }
 }
@@ -251,10 +256,6 @@ function json(status: number, value: unknown): InboundResponse {
   return { status, body: `${JSON.stringify(value)}\n`, contentType: 'application/json', headers: NO_STORE };
 }
 
-function addressOf(p: { address: string; port: number }): string {
-  return p.address.includes(':') ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
-}
-
 /** Validates a write's JSON body; returns a one-line complaint when it is not valid. */
 function parseWrite(
   body: Uint8Array,
@@ -270,6 +271,7 @@ function parseWrite(
     return 'the body must be a JSON object';
   const { text, to } = value as { text?: unknown; to?: unknown };
   if (typeof text !== 'string') return 'text: expected a string';
+  if (text.trim() === '') return 'text: the message is empty, nothing was sent';
   if (type === 'broadcast') {
     if (to !== undefined) return 'to: not allowed in a broadcast (use /api/send)';
     return { text };

@@ -7,6 +7,7 @@
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -20,15 +21,30 @@ export const BIN = fileURLToPath(new URL('../../bin/tsp2p.js', import.meta.url))
 /** How long a wait lasts by default. Generous: the machine is shared and may be slow. */
 export const WAIT_MS = 15_000;
 
+let dataHome: string | undefined;
+
+/**
+ * A data directory for this test process's children, removed when it exits: the key of a
+ * named node is locked while it runs, so test runs side by side must not share one.
+ */
+function testDataHome(): string {
+  if (dataHome === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'tsp2p-test-data-'));
+    dataHome = dir;
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return dataHome;
+}
+
 /**
  * The environment children run with: no colour forced either way, no debug output, and their
- * key files (the CLI keeps one per running node) in a temporary data directory rather than the
+ * key files (the CLI keeps one per name or port) in a temporary data directory rather than the
  * user's own.
  */
 export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    XDG_DATA_HOME: join(tmpdir(), 'tsp2p-test-data'),
+    XDG_DATA_HOME: testDataHome(),
     ...extra,
   };
   for (const key of ['NO_COLOR', 'FORCE_COLOR', 'NODE_DEBUG', 'NODE_OPTIONS']) {

@@ -53,6 +53,12 @@ describe('tsp2p help and version', () => {
     assert.equal(node.code, 0);
     assert.match(node.stdout.join('\n'), /"event":"listening"/);
     assert.match(node.stdout.join('\n'), /\{"to":"H:P","text":"\.\.\."\}/);
+    // Issue 17: the flags and input forms the help did not tell.
+    assert.match(node.stdout.join('\n'), /--no-input/);
+    assert.match(node.stdout.join('\n'), /a member's name/);
+    assert.match(node.stdout.join('\n'), /never sent/);
+    assert.match(chat.stdout.join('\n'), /--no-time/);
+    assert.match(chat.stdout.join('\n'), /me \(page\)/);
   });
 
   test('--version prints the version from package.json', async (t) => {
@@ -63,6 +69,9 @@ describe('tsp2p help and version', () => {
     assert.deepEqual((await runCli(t, ['-v'])).stdout, [VERSION]);
   });
 });
+
+/** A folder that does not exist (its parent, the temporary folder, does). */
+const MISSING_FOLDER = join(tmpdir(), `tsp2p-missing-${process.pid}`);
 
 describe('tsp2p usage errors exit with code 2 and one line', () => {
   const cases: [string, string[], RegExp][] = [
@@ -76,6 +85,15 @@ describe('tsp2p usage errors exit with code 2 and one line', () => {
     ['an invalid --join address', ['chat', '--join', 'nowhere'], /--join: invalid address 'nowhere'/],
     ['an invalid --host', ['chat', '--host', 'no such host!'], /invalid --host/],
     ['a name too long', ['chat', '--name', 'x'.repeat(65)], /invalid --name/],
+    ['an empty name', ['chat', '--name', ''], /--name needs a name/],
+    ['a blank name', ['node', '--name', '  '], /--name needs a name/],
+    ['--no-input for the chat', ['chat', '--no-input'], /--no-input is for 'tsp2p node'/],
+    ['--no-time for the node', ['node', '--no-time'], /--no-time is for 'tsp2p chat'/],
+    [
+      'an --identity in a folder that does not exist',
+      ['node', '--identity', join(MISSING_FOLDER, 'keys', 'key.pem')],
+      /--identity: the folder \S+\/keys does not exist/,
+    ],
     ['a stray argument', ['chat', 'hello'], /unexpected argument 'hello'/],
     ['a flag without a command', ['--port', '1'], /needs a command first/],
   ];

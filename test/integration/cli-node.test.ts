@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type CliEvent, events, startListening, waitForEvent } from '../helpers/cli-process.js';
+import { postApi } from '../helpers/web-client.js';
 
 function at(address: string): (ev: CliEvent) => boolean {
   return (ev) => `${ev.address}:${ev.port}` === address;
@@ -90,15 +91,51 @@ describe('tsp2p node', () => {
     assert.ok(!events(one).some((ev) => ev.event === 'member:fail'), one.dump());
   });
 
-  test('a node that cannot join reports an error and keeps running', async (t) => {
+  // Issue 17: a failed --join exited 0 (scripts could not tell), with a message that repeated
+  // itself; it now exits 1 with one clause.
+  test('a node that cannot join says why in one clause and exits 1', async (t) => {
     const { p: lone } = await startListening(t, 'lone', ['node', '--join', '127.0.0.1:1']);
     const err = await waitForEvent(lone, 'error');
     assert.equal(err.code, 'ERR_CONNECT_FAILED');
-    lone.send('anyone?');
-    const notConnected = await waitForEvent(lone, 'error', (ev) => ev.code === 'ERR_NOT_CONNECTED');
-    assert.match(notConnected.message as string, /connect/);
-    lone.end();
-    assert.equal(await lone.waitExit(), 0);
+    assert.equal(
+      err.message,
+      'cannot join through 127.0.0.1:1: nothing is listening there (connection refused)',
+    );
+    assert.equal(await lone.waitExit(), 1);
+  });
+
+  test('the first node of a network: a line is not sent, and the error says nobody is here yet', async (t) => {
+    const { p: first, address } = await startListening(t, 'first', ['node']);
+    first.send('anyone?');
+    const notConnected = await waitForEvent(first, 'error', (ev) => ev.code === 'ERR_NOT_CONNECTED');
+    assert.match(notConnected.message as string, /nobody is here yet/);
+    assert.ok((notConnected.message as string).includes(`--join ${address}`), notConnected.message as string);
+    first.end();
+    assert.equal(await first.waitExit(), 0);
+  });
+
+  test('--no-input: reads no stdin, runs until SIGTERM, then leaves gracefully', async (t) => {
+    const { p: hub, address: h } = await startListening(t, 'hub', ['node', '--name', 'hub']);
+    const { p: svc, address: s } = await startListening(t, 'svc', ['node', '--no-input', '--join', h]);
+    await waitForEvent(svc, 'connected');
+    await waitForEvent(hub, 'member:join', at(s));
+    // The end of its stdin does not end it: it still gets what the hub sends afterwards.
+    svc.end();
+    hub.send('are you still there?');
+    await waitForEvent(svc, 'message', from(h, 'are you still there?', 'broadcast'));
+    assert.ok(!events(svc).some((ev) => ev.event === 'left'), svc.dump());
+    // What its API (or page) sends is reported too, marked as coming from the web.
+    const res = await postApi(Number(s.split(':')[1]), '/api/broadcast', { text: 'through the api' });
+    assert.equal(res.status, 200, res.body);
+    await waitForEvent(hub, 'message', from(s, 'through the api', 'broadcast'));
+    await waitForEvent(svc, 'sent', (ev) => ev.origin === 'web' && ev.text === 'through the api');
+    svc.kill('SIGTERM');
+    await waitForEvent(hub, 'member:leave', at(s));
+    assert.equal(await svc.waitExit(), 0, svc.dump());
+    assert.ok(
+      events(svc).some((ev) => ev.event === 'left'),
+      svc.dump(),
+    );
   });
 
   test('SIGTERM and SIGINT leave gracefully and exit with 0', async (t) => {

@@ -34,8 +34,10 @@ test('a message arriving mid-typing leaves the typed text intact', {
   await chat.waitScreen('the typed text', (s) => lastLine(s) === '> half typed');
 
   hub.send('incoming while typing');
-  const expected = `${a} (hub): incoming while typing`;
-  const s = await chat.waitScreen('the incoming message', (s) => s.lines.includes(expected));
+  // On a terminal, each message shows the time, HH:MM (issue 17).
+  const timed = new RegExp(`^\\d\\d:\\d\\d ${a.replaceAll('.', '\\.')} \\(hub\\): incoming while typing$`);
+  const s = await chat.waitScreen('the incoming message', (s) => s.lines.some((l) => timed.test(l)));
+  const expected = s.lines.find((l) => timed.test(l))!;
   // The message has a line of its own, and the prompt with the typed text is redrawn below it.
   const at = s.lines.indexOf(expected);
   assert.equal(lastLine(s), '> half typed', `the typed line is broken:\n${s.lines.join('\n')}`);
@@ -56,5 +58,19 @@ test('a message arriving mid-typing leaves the typed text intact', {
   // Ctrl-C leaves gracefully: the hub sees a leave, and the chat exits with 0.
   chat.interrupt();
   await waitForEvent(hub, 'member:leave', (ev) => ev.name === 'tty');
+  assert.equal(await chat.waitExit(), 0);
+});
+
+test('--no-time: messages on a terminal without the time', {
+  skip: 'skip' in choice ? choice.skip : false,
+}, async (t) => {
+  const driver = (choice as { driver: 'tmux' | 'script' }).driver;
+  const { p: hub, address: a } = await startListening(t, 'hub', ['node', '--name', 'hub']);
+  const chat = startPtyChat(t, driver, ['--join', a, '--name', 'untimed', '--no-time']);
+  await waitForEvent(hub, 'member:join', (ev) => ev.name === 'untimed');
+  await chat.waitScreen('the prompt after joining', (s) => lastLine(s) === '>');
+  hub.send('no time here');
+  await chat.waitScreen('the message without the time', (s) => s.lines.includes(`${a} (hub): no time here`));
+  chat.interrupt();
   assert.equal(await chat.waitExit(), 0);
 });

@@ -1,6 +1,6 @@
 /**
  * The command line's security flags, on the real `tsp2p` command: the key kept in a private
- * data directory (one key file per running node, the id stable across runs), `--identity FILE`,
+ * data directory (one key file per name, the id stable across runs), `--identity FILE`,
  * and `--secret`: nodes with the same secret join, a node with another one cannot.
  */
 
@@ -30,29 +30,32 @@ async function startNodeCli(t: TestContext, name: string, args: string[], env: N
   return { p, id: ev.id as string, address: `${ev.address}:${ev.port}` };
 }
 
+// Issue 17 changed which file holds a node's key: it follows the name (or the port), no
+// longer the order nodes start in (identity.pem, identity-2.pem); and the folder of an explicit
+// --identity is no longer created. The modes checked here are unchanged.
 test('the key lives in a private data directory; the id stays across runs; one key per node', async (t) => {
   const data = tempDir(t);
   const env = cliEnv({ XDG_DATA_HOME: data });
-  const first = await startNodeCli(t, 'first', [], env);
+  const first = await startNodeCli(t, 'first', ['--name', 'first'], env);
   const dir = join(data, 'tsp2p');
   assert.equal(mode(dir), '700');
-  assert.equal(mode(join(dir, 'identity.pem')), '600');
-  // A second node running at the same time takes another key file.
-  const second = await startNodeCli(t, 'second', [], env);
+  assert.equal(mode(join(dir, 'name-first.pem')), '600');
+  // A second node running at the same time has another name, and so another key file.
+  const second = await startNodeCli(t, 'second', ['--name', 'second'], env);
   assert.notEqual(second.id, first.id);
-  assert.equal(mode(join(dir, 'identity-2.pem')), '600');
+  assert.equal(mode(join(dir, 'name-second.pem')), '600');
   first.p.end();
   second.p.end();
   assert.equal(await first.p.waitExit(), 0);
   assert.equal(await second.p.waitExit(), 0);
   // Run again: the same id.
-  const again = await startNodeCli(t, 'again', [], env);
+  const again = await startNodeCli(t, 'again', ['--name', 'first'], env);
   assert.equal(again.id, first.id);
   again.p.end();
   assert.equal(await again.p.waitExit(), 0);
 
-  // --identity FILE: created there, mode 0600, and reused.
-  const file = join(tempDir(t), 'keys', 'me.pem');
+  // --identity FILE: created there (in a folder that exists), mode 0600, and reused.
+  const file = join(tempDir(t), 'me.pem');
   const own = await startNodeCli(t, 'own', ['--identity', file], env);
   assert.equal(mode(file), '600');
   own.p.end();

@@ -207,6 +207,7 @@ test('the event feed carries hello, messages, member events and what the page se
   assert.deepEqual(JSON.parse(hello.data), {
     self: { id: a.id, address: '127.0.0.1', port: a.self.port, name: 'ada' },
     connected: true,
+    recent: [],
   });
   assert.equal(sampleValue(await metricsOf(a), 'tsp2p_web_clients'), 1);
 
@@ -224,6 +225,23 @@ test('the event feed carries hello, messages, member events and what the page se
   assert.deepEqual(
     (sent.to as { id: string }[]).map((p) => p.id),
     [b.id],
+  );
+
+  // A feed opened later starts from the conversation so far (issue 17: a page that opens or
+  // reloads shows the recent messages).
+  const later = await openFeed(a.self.port);
+  t.after(() => later.close());
+  const again = await waitFor(() => eventData(later, 'hello'), { message: 'the second hello' });
+  assert.deepEqual(
+    (again.recent as { kind: string; text: string; origin?: string }[]).map((e) => [
+      e.kind,
+      e.text,
+      e.origin,
+    ]),
+    [
+      ['message', 'line one\nline two', undefined],
+      ['sent', 'psst', 'web'],
+    ],
   );
 
   const c = await startNode(t, { name: 'cy', preset: 'local' });
@@ -253,6 +271,8 @@ test('the API answers errors with a status and one line', async (t) => {
     ['broadcast before connect', '/api/broadcast', { text: 'x' }, 409],
     ['not JSON', '/api/broadcast', '{nope', 400],
     ['no text', '/api/broadcast', { message: 'x' }, 400],
+    ['an empty text', '/api/broadcast', { text: '' }, 400],
+    ['a blank text', '/api/send', { to: '127.0.0.1:1', text: '  ' }, 400],
     ['a broadcast with a recipient', '/api/broadcast', { text: 'x', to: 'y' }, 400],
     ['send without a recipient', '/api/send', { text: 'x' }, 400],
     ['send to a list of numbers', '/api/send', { text: 'x', to: [1] }, 400],

@@ -1,15 +1,19 @@
 /**
  * The chat page in a real browser (Debian's Chromium through playwright-core): two nodes' pages
  * chat, a third node's join and leave show up, and a page from another origin cannot post
- * through a node. Skipped, with the reason printed, when Chromium cannot run here.
+ * through a node; the page shows the node's recent conversation when it opens and after a
+ * reload, and fits a phone (360x640) as well as a desktop (1280x800), with screenshots of both
+ * in test-artifacts/. Skipped, with the reason printed, when Chromium cannot run here.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Message, Node } from '../../src/index.js';
+import { ROOT } from '../helpers/cli-process.js';
 import { rawRequest } from '../helpers/http-raw.js';
 import { startNode } from '../helpers/nodes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -197,4 +201,123 @@ window.results = {};
     bobGot.map((m) => m.text),
     ['allowed'],
   );
+});
+
+/** Where the screenshots a person should look at go (gitignored). */
+const ARTIFACTS = join(ROOT, 'test-artifacts');
+
+/** In the page: what sticks out on the right of the viewport, and the words broken across lines. */
+const LAYOUT_PROBLEMS = `(() => {
+  const width = window.innerWidth;
+  const overflow = [];
+  if (document.documentElement.scrollWidth > width) overflow.push('page ' + document.documentElement.scrollWidth);
+  for (const e of document.querySelectorAll('body *')) {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 0.5) overflow.push((e.id || e.className || e.tagName) + ' ' + Math.round(r.right));
+  }
+  const broken = [];
+  for (const span of document.querySelectorAll('#log li .text')) {
+    const node = span.firstChild;
+    if (!node) continue;
+    const re = /\\S+/g;
+    let m;
+    while ((m = re.exec(node.textContent))) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const lines = new Set([...range.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+      if (lines.size > 1) broken.push(m[0]);
+    }
+  }
+  return { overflow, broken };
+})()`;
+
+async function texts(page: Page, selector: string): Promise<string[]> {
+  return page.locator(selector).allTextContents();
+}
+
+test('the page shows the recent conversation, after a reload too, and fits 360x640 and 1280x800', async (t) => {
+  const b = await browser(t, 'tsp2p-web-layout-');
+  if (b === undefined) return;
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const ada = await startNode(t, { name: 'ada', preset: 'local' });
+  const bob = await startNode(t, { name: 'bob', preset: 'local' });
+  await bob.connect(ada.self);
+  await waitFor(() => ada.members().some((p) => p.id === bob.id), { message: 'ada to know bob' });
+  const adaGot: Message[] = [];
+  ada.on('message', (m) => adaGot.push(m));
+
+  // Before any page is open: ada's program sends, and bob writes to ada.
+  await ada.broadcast('sent before the page opened');
+  await bob.send(ada.self, 'a direct message before the page opened');
+  await waitFor(() => adaGot.length === 1, { message: 'ada to get the direct message' });
+
+  const errors: string[] = [];
+  const page = await b.context.newPage();
+  await page.setViewportSize({ width: 360, height: 640 });
+  page.setDefaultTimeout(UI_TIMEOUT_MS);
+  page.on('pageerror', (err) => errors.push(err.message));
+  t.after(() => page.close().catch(() => undefined));
+  await page.goto(ada.url);
+  await page.waitForSelector('#feed[data-state="live"]');
+  await page.locator('#log li.sent', { hasText: 'sent before the page opened' }).waitFor();
+  await page.locator('#log li.message.direct', { hasText: 'a direct message before' }).waitFor();
+
+  // Sent from the page, and from ada's program while the page is open: both show, once.
+  const long =
+    'a message from the phone whose words are long enough to wrap: internationalization, ' +
+    'responsibilities, incomprehensibility, and https://example.com/a/rather/long/path';
+  await page.fill('#text', long);
+  await page.click('#send');
+  await page.locator('#log li.sent', { hasText: 'from the phone' }).waitFor();
+  await ada.broadcast('typed in the terminal');
+  await page.locator('#log li.sent', { hasText: 'typed in the terminal' }).waitFor();
+  // Whitespace alone is not sent.
+  await page.fill('#text', '   ');
+  await page.click('#send');
+  const conversation = [
+    'sent before the page opened',
+    'a direct message before the page opened',
+    long,
+    'typed in the terminal',
+  ];
+  assert.deepEqual(await texts(page, '#log li .text'), conversation);
+
+  // A reload shows the same conversation, each message once.
+  await page.reload();
+  await page.waitForSelector('#feed[data-state="live"]');
+  await page.locator('#log li', { hasText: 'typed in the terminal' }).waitFor();
+  assert.deepEqual(await texts(page, '#log li .text'), conversation);
+
+  // 360x640: the member list is folded, nothing sticks out, no word is broken, the box fits.
+  assert.equal(await page.evaluate('document.getElementById("roster").open'), false);
+  assert.equal(await page.locator('#members').isVisible(), false);
+  assert.deepEqual(await page.evaluate(LAYOUT_PROBLEMS), { overflow: [], broken: [] });
+  for (const id of ['#text', '#send', '#to']) {
+    const box = await page.locator(id).boundingBox();
+    assert.ok(
+      box !== null && box.x >= 0 && box.x + box.width <= 360 && box.y + box.height <= 640,
+      `${id}: ${JSON.stringify(box)}`,
+    );
+  }
+  assert.ok(((await page.locator('#text').boundingBox())?.width ?? 0) >= 120, 'room to type');
+  await page.screenshot({ path: join(ARTIFACTS, 'page-360x640.png') });
+  // A tap opens the member list.
+  await page.click('#roster > summary');
+  await page.waitForSelector(memberRow(bob.id, 'alive'));
+  await page.screenshot({ path: join(ARTIFACTS, 'page-360x640-members.png') });
+
+  // 1280x800: the member list is open beside the conversation.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.reload();
+  await page.waitForSelector('#feed[data-state="live"]');
+  await page.waitForSelector(memberRow(bob.id, 'alive'));
+  assert.equal(await page.evaluate('document.getElementById("roster").open'), true);
+  assert.deepEqual(await page.evaluate(LAYOUT_PROBLEMS), { overflow: [], broken: [] });
+  const aside = await page.locator('aside').boundingBox();
+  const log = await page.locator('#log').boundingBox();
+  assert.ok(aside !== null && log !== null && aside.x >= log.x + log.width - 1, 'the members beside the log');
+  await page.screenshot({ path: join(ARTIFACTS, 'page-1280x800.png') });
+  t.diagnostic(`screenshots in ${ARTIFACTS}`);
+  assert.deepEqual(errors, []);
 });
