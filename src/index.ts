@@ -67,6 +67,7 @@ export { type Random, SeededRandom, SystemRandom } from './random.js';
 export {
   DEFAULT_MAX_TAG_BYTES,
   isValidTopic,
+  parseTagList,
   TAG_LIMITS,
   type Tags,
   TOPIC_LIMITS,
