@@ -576,6 +576,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const bytes = this.#payload(data);
     const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
     this.#metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    this.#metrics.recordTopic(topic, 'out');
     return report;
   }
 
@@ -775,6 +776,7 @@ export class Node extends EventEmitter<NodeEvents> {
   #hand(message: ReceivedMessage): void {
     for (const inbox of this.#inboxes) inbox.push(message);
     this.#metrics.received.inc({ type: message.type });
+    if (message.topic !== undefined) this.#metrics.recordTopic(message.topic, 'in');
     this.#emitLater('message', message);
   }
 
@@ -849,6 +851,9 @@ export class Node extends EventEmitter<NodeEvents> {
       members,
       ...(d !== undefined ? { detector: { ...d.stats, awareness: d.awareness } } : {}),
       gossipQueue: run?.membership.gossipQueued ?? 0,
+      subscriptions:
+        this.#topics.length +
+        (run?.membership.live() ?? []).reduce((n, m) => n + (m.peer.topics?.length ?? 0), 0),
       deliveryQueues,
       inboxes: { iterators: this.#inboxes.size, buffered, dropped },
       webClients: run?.web?.clients ?? 0,

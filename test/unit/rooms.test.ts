@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { InvalidOptionsError, InvalidTopicError, P2PError, TagsTooLargeError } from '../../src/errors.js';
 import { compareUpdates, type MemberUpdate, mergeUpdates, mergeViews } from '../../src/membership/merge.js';
+import { NodeMetrics, TOPIC_LABELS } from '../../src/metrics/node-metrics.js';
 import { resolveOptions } from '../../src/options.js';
 import { sameRecordFields } from '../../src/peer.js';
 import {
@@ -217,5 +218,19 @@ describe('tags and topics in the membership merge', () => {
     assert.ok(compareUpdates(full, bare) > 0);
     assert.equal(mergeUpdates(bare, full), full);
     assert.equal(mergeUpdates(full, bare), full);
+  });
+});
+
+describe('topic metrics', () => {
+  test('per-topic counts keep at most TOPIC_LABELS labels of their own, then "other"', () => {
+    const m = new NodeMetrics();
+    for (let i = 0; i < TOPIC_LABELS + 10; i++) m.recordTopic(`t${i}`, 'out');
+    m.recordTopic('t0', 'in');
+    m.recordTopic('t0', 'in');
+    const topics = new Set(m.topicMessages.samples().map((s) => s.labels?.topic));
+    assert.equal(topics.size, TOPIC_LABELS + 1);
+    assert.ok(topics.has('other'));
+    assert.equal(m.topicMessages.get({ topic: 'other', direction: 'out' }), 10);
+    assert.equal(m.topicMessages.get({ topic: 't0', direction: 'in' }), 2);
   });
 });
