@@ -326,7 +326,10 @@ class Chat {
     for (const p of this.#node.members()) {
       for (const t of p.topics ?? []) rooms.set(t, [...(rooms.get(t) ?? []), who(p, c)]);
     }
-    if (rooms.size === 0) return this.#screen.print('no rooms yet: /join ROOM makes one');
+    if (rooms.size === 0) {
+      this.#screen.print('no rooms yet: /join ROOM makes one');
+      return;
+    }
     const lines = [...rooms.keys()].sort().map((t) => {
       const mark = t === this.#room ? '*' : ' ';
       return `${mark} ${safeText(t)}: ${rooms.get(t)!.join(', ')}`;

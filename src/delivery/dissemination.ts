@@ -42,15 +42,13 @@ import {
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
 import { type Random, shuffle } from '../random.js';
-import type { GossipFields } from '../security/gossip-signature.js';
+import type { GossipFields, OriginSigner } from '../security/gossip-signature.js';
 import type { DeliveryReport } from '../types.js';
+import type { OutboundMessage } from './outbound.js';
 import type { Outbox } from './outbox.js';
-import type { OutboundMessage } from './peer-queue.js';
-import { type OriginSigner, PlumtreeGlue } from './plumtree-glue.js';
+import { PlumtreeGlue } from './plumtree-glue.js';
 import { ReceivedMessage } from './received-message.js';
 import { SeenSet } from './seen-set.js';
-
-export type { OriginSigner } from './plumtree-glue.js';
 
 /** How long message ids are remembered to drop duplicates, and how many at most. */
 const SEEN_WINDOW_MS = 10 * 60_000;
@@ -97,8 +95,8 @@ export interface DisseminationDeps {
   readonly audience: () => readonly Member[];
   /** Hands a new message to the node. */
   readonly deliver: (message: ReceivedMessage) => void;
-  /** Whether this node is subscribed to `topic` now. */
-  readonly subscribed: (topic: string) => boolean;
+  /** Whether this node is subscribed to `topic` now. @default never (no topics) */
+  readonly subscribed?: (topic: string) => boolean;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
 }
@@ -108,7 +106,7 @@ export interface DisseminationDeps {
  * probability about e^−(fanout − ln n) = e^−7 per round of relays, and the hop limit gives it
  * several rounds (Eugster et al., "Epidemic information dissemination"); `fanout` overrides it.
  */
-export function gossipFanout(n: number, fanout: number | undefined): number {
+function gossipFanout(n: number, fanout: number | undefined): number {
   return fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 7;
 }
 
@@ -116,7 +114,7 @@ export function gossipFanout(n: number, fanout: number | undefined): number {
  * Plumtree's view size for `n` members: ⌈ln n⌉ + 1, as the paper's active view. The view needs
  * only to stay connected (IHAVE and GRAFT make up for losses); `fanout` overrides it.
  */
-export function treeViewSize(n: number, fanout: number | undefined): number {
+function treeViewSize(n: number, fanout: number | undefined): number {
   return fanout ?? Math.ceil(Math.log(Math.max(n, 1))) + 1;
 }
 
@@ -205,6 +203,21 @@ export class Dissemination {
     return this.#d.outbox.deliver(msg, targets, signal);
   }
 
+  /** Sends a direct message to `members`, and resolves with the report. */
+  direct(
+    id: string,
+    data: Uint8Array,
+    members: readonly Member[],
+    signal: AbortSignal | undefined,
+  ): Promise<DeliveryReport> {
+    const to = members.map((m) => toWirePeer(m.peer, m));
+    return this.#d.outbox.deliver(
+      this.#d.outbox.outbound(MessageType.Direct, id, data, { to }),
+      members,
+      signal,
+    );
+  }
+
   /**
    * One entry of a batch from `sender` (whose key, `from.key`, is `senderKey`): a message with
    * its decoded payload, or a Plumtree control entry.
@@ -219,7 +232,7 @@ export class Dissemination {
       this.#tree.control(sender, entry);
       return;
     }
-    if (entry.topic !== undefined && (entry.tree === true || !this.#d.subscribed(entry.topic))) {
+    if (entry.topic !== undefined && (entry.tree === true || !(this.#d.subscribed?.(entry.topic) ?? false))) {
       // Not for this node (it left the topic, or the sender's view is behind): not delivered,
       // not passed on.
       this.stats.notSubscribed++;

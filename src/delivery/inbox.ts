@@ -1,5 +1,5 @@
 /**
- * A bounded buffer behind each `node.messages()` iterator.
+ * A bounded buffer behind each `node.messages()` iterator, and the set of a node's open ones.
  *
  * @module
  */
@@ -87,5 +87,61 @@ export class Inbox<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {
     return this;
+  }
+}
+
+/** The open iterators of one node: each gets every item; counts what they dropped. */
+export class Inboxes<T> {
+  readonly #open = new Set<Inbox<T>>();
+  /** Items dropped by iterators that have ended. */
+  #endedDrops = 0;
+  readonly #onDropped: (dropped: number) => void;
+
+  /** @param onDropped - told when an iterator that dropped items ends, with how many */
+  constructor(onDropped: (dropped: number) => void = () => {}) {
+    this.#onDropped = onDropped;
+  }
+
+  /**
+   * A new iterator of up to `capacity` buffered items. It ends when `signal` aborts, on
+   * {@link Inboxes.endAll}, or at once when `ended` (the node is stopping).
+   */
+  open(capacity: number, signal: AbortSignal | undefined, ended: boolean): Inbox<T> {
+    const onAbort = (): void => inbox.end();
+    const inbox: Inbox<T> = new Inbox<T>(capacity, () => {
+      this.#open.delete(inbox);
+      this.#endedDrops += inbox.dropped;
+      signal?.removeEventListener('abort', onAbort);
+      if (inbox.dropped > 0) this.#onDropped(inbox.dropped);
+    });
+    if (signal?.aborted || ended) {
+      inbox.end();
+      return inbox;
+    }
+    this.#open.add(inbox);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    return inbox;
+  }
+
+  /** Gives `item` to every open iterator. */
+  push(item: T): void {
+    for (const inbox of this.#open) inbox.push(item);
+  }
+
+  /** Ends every open iterator (each still yields what it buffered). */
+  endAll(): void {
+    for (const inbox of [...this.#open]) inbox.end();
+    this.#open.clear();
+  }
+
+  /** Open iterators, the items buffered in them, and every item dropped so far (ended ones too). */
+  stats(): { iterators: number; buffered: number; dropped: number } {
+    let buffered = 0;
+    let dropped = this.#endedDrops;
+    for (const inbox of this.#open) {
+      buffered += inbox.length;
+      dropped += inbox.dropped;
+    }
+    return { iterators: this.#open.size, buffered, dropped };
   }
 }

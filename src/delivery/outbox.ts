@@ -9,7 +9,7 @@
 import type { Clock } from '../clock.js';
 import { asP2PError, BackpressureError, type P2PError, PeerUnreachableError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Member, PeerKind } from '../membership/member-table.js';
+import { destinationOf, type Member } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
 import { formatHostPort, type Peer } from '../peer.js';
 import { encodeMessageEntry } from '../protocol/batch-entry.js';
@@ -18,11 +18,12 @@ import type { Sealed } from '../protocol/envelope.js';
 import type { MessageType, WirePeer } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import type { Random } from '../random.js';
+import type { OriginSigner } from '../security/gossip-signature.js';
 import type { SessionKeys } from '../security/session-keys.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
-import { type OutboundMessage, PeerQueue, type PeerQueueLimits } from './peer-queue.js';
-import type { OriginSigner } from './plumtree-glue.js';
+import type { OutboundMessage, PeerQueueLimits } from './outbound.js';
+import { PeerQueue } from './peer-queue.js';
 
 /** The settings an {@link Outbox} reads: the queues' limits, and what a full queue does. */
 export interface OutboxOptions extends Omit<PeerQueueLimits, 'coalesce'> {
@@ -240,9 +241,4 @@ export class Outbox {
     for (const q of this.#queues.values()) q.close(reason);
     this.#queues.clear();
   }
-}
-
-/** Where requests to a member go. */
-export function destinationOf(m: Member): { address: string; port: number; kind: PeerKind } {
-  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
 }

@@ -23,90 +23,19 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from '../clock.js';
-import { P2PError, PeerRefusedError, ProtocolError, TimeoutError } from '../errors.js';
-import type { Sealed } from '../protocol/envelope.js';
-import type { Random } from '../random.js';
-import { type Destination, type PeerClient, refusedError } from '../transport/peer-client.js';
+import type { TimerHandle } from '../clock.js';
+import { P2PError, PeerRefusedError, TimeoutError } from '../errors.js';
+import { type Destination, refusedError } from '../transport/peer-client.js';
+import {
+  afterFailure,
+  classicForm,
+  type OutboundMessage,
+  type PeerQueueDeps,
+  retryDelay,
+} from './outbound.js';
 
-/** A message ready to be queued to any number of peers: serialized once for all of them. */
-export interface OutboundMessage {
-  readonly id: string;
-  /** The message as one JSON object, for a batch: bytes (UTF-8) or text. */
-  readonly fragment: Uint8Array | string;
-  /** Bytes on the wire (approximate when the fragment is text). */
-  readonly bytes: number;
-  /**
-   * The message as a whole gop2p-style envelope, for peers that cannot take batches; absent for
-   * what goes to tsp2p members only (relays, tree entries).
-   */
-  readonly single?: () => Sealed;
-  /** Clock time after which the message is given up. */
-  readonly deadline: number;
-}
-
-/**
- * Builds the sealed batch request for `fragments`, numbered from `seq` on `stream`; every number
- * below `base` is settled (delivered or given up).
- */
-export type SealBatch = (
-  stream: string,
-  seq: number,
-  fragments: readonly (Uint8Array | string)[],
-  base: number,
-) => Sealed;
-
-/** Limits and timings of a queue. */
-export interface PeerQueueLimits {
-  /** Most messages in one request. */
-  readonly maxBatchMessages: number;
-  /** Most bytes of messages in one request (a single larger message still goes alone). */
-  readonly maxBatchBytes: number;
-  /** Most messages waiting. */
-  readonly maxQueueMessages: number;
-  /** Most bytes waiting. */
-  readonly maxQueueBytes: number;
-  /** Time limit of one request. */
-  readonly requestTimeoutMs: number;
-  /** First retry delay; each further retry doubles it, up to `retryMaxMs`, with full jitter. */
-  readonly retryBaseMs: number;
-  /** Longest retry delay. */
-  readonly retryMaxMs: number;
-  /** Most batches in flight at once to a tsp2p peer (a gop2p peer always gets one). */
-  readonly maxInFlight: number;
-  /** Bytes that must be waiting, beyond the batches in flight, before another batch leaves early. */
-  readonly pipelineBytes: number;
-  /**
-   * Send once the current task is done queueing (a microtask later), so that messages queued in
-   * one go leave together; `false` sends from inside `enqueue()`.
-   */
-  readonly coalesce: boolean;
-}
-
-/** What a queue needs from its node. */
-export interface PeerQueueDeps {
-  readonly client: PeerClient;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly limits: PeerQueueLimits;
-  /** Aborts every request when the node stops. */
-  readonly signal: AbortSignal;
-  readonly sealBatch: SealBatch;
-  /** This link's stream id: new each time the node starts. */
-  readonly stream: string;
-  /** Counters the node exposes. */
-  readonly onBatch?: (messages: number, ok: boolean) => void;
-  /**
-   * Called with a refusal before it is retried with backoff: `true` when the node removed its
-   * cause (so the batch goes again at once, once), `false` to back off as usual.
-   */
-  readonly retryAtOnce?: (error: PeerRefusedError) => boolean;
-}
-
-interface RoomWaiter {
-  readonly bytes: number;
-  readonly wake: () => void;
-}
+/** A caller waiting for room for `bytes`. */
+type RoomWaiter = { readonly bytes: number; readonly wake: () => void };
 
 interface Pending {
   readonly msg: OutboundMessage;
@@ -122,12 +51,6 @@ interface Flight {
   readonly bytes: number;
   result: 'ok' | P2PError | undefined;
 }
-
-/** The longest `Retry-After` honoured: a peer cannot park a queue for longer. */
-const MAX_RETRY_AFTER_MS = 60_000;
-
-/** Statuses after which retrying cannot help. */
-const PERMANENT = new Set([400, 404, 405, 413]);
 
 /** The outbound queue to one peer. */
 export class PeerQueue {
@@ -367,12 +290,13 @@ export class PeerQueue {
       this.#complete(this.length, this.#closed);
       return;
     }
-    if (error instanceof PeerRefusedError && error.status === 413 && n > 1) {
+    const verdict = afterFailure(error, n);
+    if (verdict === 'halve') {
       // The peer takes smaller bodies than we send: halve the batches to it and try again.
       this.#batchCap = Math.max(1, Math.floor(n / 2));
       return;
     }
-    if (error instanceof PeerRefusedError && PERMANENT.has(error.status)) {
+    if (verdict === 'give_up') {
       // The peer will never take these: give them up, and carry on with the rest.
       this.#complete(n, error);
       return;
@@ -382,14 +306,8 @@ export class PeerQueue {
       return;
     }
     // Retry later, with backoff and full jitter; the messages stay at the head, in order.
-    const l = this.#d.limits;
-    const cap = Math.min(l.retryMaxMs, l.retryBaseMs * 2 ** Math.min(this.#attempt, 16));
+    const delay = retryDelay(this.#attempt, this.#d.limits, this.#d.random, error);
     this.#attempt++;
-    let delay = Math.max(1, Math.floor(this.#d.random.next() * cap));
-    // A peer that says when to come back (429, 503 with Retry-After) is not asked sooner.
-    if (error instanceof PeerRefusedError && error.retryAfterMs !== undefined) {
-      delay = Math.max(delay, Math.min(error.retryAfterMs, MAX_RETRY_AFTER_MS));
-    }
     this.#lastError = error;
     this.#retryTimer = this.#d.clock.setTimeout(() => {
       this.#retryTimer = undefined;
@@ -462,26 +380,18 @@ export class PeerQueue {
   }
 
   async #send(batch: readonly Pending[]): Promise<P2PError | undefined> {
-    const single = batch[0]!.msg.single;
-    if (!this.#batching && single === undefined) {
-      return new ProtocolError(`message ${batch[0]!.msg.id} has no form a gop2p peer can take`);
-    }
-    const sealed = this.#batching
-      ? this.#d.sealBatch(
-          this.#d.stream,
-          batch[0]!.seq!,
-          batch.map((p) => p.msg.fragment),
-          // Everything before the oldest message still queued is settled.
-          this.#pending[this.#head]!.seq!,
-        )
-      : single!();
     try {
-      const res = await this.#d.client.request(
-        this.#to,
-        sealed,
-        this.#d.signal,
-        this.#d.limits.requestTimeoutMs,
-      );
+      const sealed = this.#batching
+        ? this.#d.sealBatch(
+            this.#d.stream,
+            batch[0]!.seq!,
+            batch.map((p) => p.msg.fragment),
+            // Everything before the oldest message still queued is settled.
+            this.#pending[this.#head]!.seq!,
+          )
+        : classicForm(batch[0]!.msg);
+      const d = this.#d;
+      const res = await d.client.request(this.#to, sealed, d.signal, d.limits.requestTimeoutMs);
       const ok = res.status === 200;
       this.#d.onBatch?.(batch.length, ok);
       return ok ? undefined : refusedError(res);

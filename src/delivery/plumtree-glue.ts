@@ -25,8 +25,8 @@ import {
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
 import type { Random } from '../random.js';
-import type { GossipFields } from '../security/gossip-signature.js';
-import type { OutboundMessage } from './peer-queue.js';
+import type { OriginSigner } from '../security/gossip-signature.js';
+import type { OutboundMessage } from './outbound.js';
 import { type MessageRef, Plumtree, type PlumtreeAction, type PlumtreeLimits } from './plumtree.js';
 import { ReceivedMessage } from './received-message.js';
 
@@ -42,11 +42,6 @@ export interface TreeMessage {
   readonly origin: WirePeer | undefined;
   /** The `hops` this node sends it with. */
   readonly hops: number;
-}
-
-/** Signs a message this node writes, for relays to pass on (`src/security/gossip-signature.ts`). */
-export interface OriginSigner {
-  sign(fields: GossipFields): string;
 }
 
 /** What the glue needs from its node. */

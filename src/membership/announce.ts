@@ -18,6 +18,7 @@ import {
 } from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, type WirePeer } from '../protocol/schema.js';
+import { fromWirePeer } from '../protocol/wire-peer.js';
 import { type Random, shuffle } from '../random.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { OutboundResponse } from '../transport/transport.js';
@@ -67,7 +68,7 @@ export async function announce(
     seen.add(key);
     const kind: PeerKind = wire.id ? 'tsp2p' : 'gop2p';
     candidates.push({
-      peer: peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name, wire),
+      peer: fromWirePeer(wire, address),
       kind,
       inc: wire.inc ?? 0,
     });

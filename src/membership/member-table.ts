@@ -5,6 +5,7 @@
  */
 
 import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
+import type { Destination } from '../transport/peer-client.js';
 
 export type { PeerKind } from '../peer.js';
 
@@ -131,4 +132,9 @@ export class MemberTable {
 
 function isLiveState(state: MemberState): boolean {
   return state === 'alive' || state === 'suspect';
+}
+
+/** Where requests to a member go: its address, port and kind. */
+export function destinationOf(m: Member): Destination {
+  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
 }

@@ -9,9 +9,10 @@ import type { Logger } from '../logger.js';
 import { decodeAck } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
+import { toWirePeer } from '../protocol/wire-peer.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
-import type { Member } from './member-table.js';
+import { destinationOf, type Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
 import type { MemberUpdate } from './merge.js';
 
@@ -48,7 +49,7 @@ export class PeerProbeNet implements ProbeNet {
     }
     try {
       const res = await this.#client.request(
-        destination(member),
+        destinationOf(member),
         this.#sealer.seal(MessageType.Ping, m ? { m } : {}),
         signal,
         timeoutMs,
@@ -80,7 +81,7 @@ export class PeerProbeNet implements ProbeNet {
     if (!this.#membership.active || member.kind !== 'tsp2p') return false;
     try {
       const res = await this.#client.request(
-        destination(member),
+        destinationOf(member),
         this.#sealer.seal(MessageType.Ping, { m }),
         signal,
         timeoutMs,
@@ -100,11 +101,11 @@ export class PeerProbeNet implements ProbeNet {
   ): Promise<IndirectResult> {
     if (!this.#membership.active) return 'none';
     const body = this.#sealer.seal(MessageType.PingReq, {
-      target: wirePeer(target),
+      target: toWirePeer(target.peer, target),
       m: this.#membership.piggyback(),
     });
     try {
-      const res = await this.#client.request(destination(via), body, signal, timeoutMs);
+      const res = await this.#client.request(destinationOf(via), body, signal, timeoutMs);
       if (res.status !== 200) return 'nack';
       const ack = this.#merge(res.body);
       return ack?.ack === true ? 'ack' : 'nack';
@@ -118,7 +119,7 @@ export class PeerProbeNet implements ProbeNet {
     const before = this.#membership.incarnation;
     const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
     try {
-      const res = await this.#client.request(destination(member), body, signal, timeoutMs);
+      const res = await this.#client.request(destinationOf(member), body, signal, timeoutMs);
       if (res.status !== 200) return false;
       this.#merge(res.body);
     } catch {
@@ -137,7 +138,7 @@ export class PeerProbeNet implements ProbeNet {
     const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback(this.#membership.gossipCapacity)];
     try {
       const res = await this.#client.request(
-        destination(member),
+        destinationOf(member),
         this.#sealer.seal(MessageType.Gossip, { m }),
         signal,
         timeoutMs,
@@ -159,16 +160,4 @@ export class PeerProbeNet implements ProbeNet {
     this.#membership.applyAll(ack.value.m);
     return ack.value;
   }
-}
-
-function destination(m: Member): { address: string; port: number; kind: Member['kind'] } {
-  return { address: m.peer.address, port: m.peer.port, kind: m.kind };
-}
-
-/** A member as a wire peer, with its incarnation. */
-export function wirePeer(m: Member): WirePeer {
-  const w: WirePeer = { address: m.peer.address, port: m.peer.port, inc: m.incarnation };
-  if (m.kind === 'tsp2p') w.id = m.peer.id;
-  if (m.peer.name !== undefined) w.name = m.peer.name;
-  return w;
 }

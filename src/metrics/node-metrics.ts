@@ -104,8 +104,6 @@ export class NodeMetrics {
   readonly deliveryRequests = new LabeledValues();
   /** Messages carried by delivery requests, by `result`. */
   readonly deliveryRequestMessages = new LabeledValues();
-  /** Messages dropped by `messages()` iterators that have ended (open ones are in the snapshot). */
-  endedInboxDrops = 0;
   /**
    * Publishes by topic and direction (`in`, `out`). Label cardinality is bounded: the first
    * {@link TOPIC_LABELS} topics seen get their own label, any later one counts as `other`.

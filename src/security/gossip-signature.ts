@@ -46,8 +46,13 @@ export function signGossip(fields: GossipFields, privateKey: KeyObject): string 
   return signBody(signedBytes(fields), privateKey);
 }
 
+/** Signs a message this node writes, for relays to pass on. */
+export interface OriginSigner {
+  sign(fields: GossipFields): string;
+}
+
 /** A signer of the messages a node writes, over its private key. */
-export function originSigner(privateKey: KeyObject): { sign(fields: GossipFields): string } {
+export function originSigner(privateKey: KeyObject): OriginSigner {
   return { sign: (fields) => signGossip(fields, privateKey) };
 }
 

@@ -11,6 +11,8 @@ import { P2PError, PeerUnreachableError } from '../errors.js';
 import { formatHostPort } from '../peer.js';
 import { type Random, SeededRandom } from '../random.js';
 import type {
+  InboundHandler,
+  InboundRequest,
   InboundResponse,
   ListenAddress,
   ListenOptions,
@@ -170,7 +172,7 @@ export class MemoryNetwork {
       response = { status: 413, body: `body too large: limit is ${listener.options.maxBodyBytes} bytes\n` };
     } else {
       const colon = from.lastIndexOf(':');
-      response = await listener.options.handler({
+      response = await answerOf(listener.options.handler, signal, {
         method: 'POST',
         path: '/',
         headers: {
@@ -212,6 +214,35 @@ export class MemoryNetwork {
       }, ms);
       signal.addEventListener('abort', onAbort, { once: true });
     });
+  }
+}
+
+/**
+ * The handler's answer, as the HTTP transport gives it: a throw is answered 500, and an abort
+ * rejects with the signal's reason even while the handler is still busy.
+ */
+async function answerOf(
+  handler: InboundHandler,
+  signal: AbortSignal,
+  request: InboundRequest,
+): Promise<InboundResponse> {
+  signal.throwIfAborted();
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  const answer = (async (): Promise<InboundResponse> => {
+    try {
+      return await handler(request);
+    } catch {
+      return { status: 500, body: 'internal error\n' };
+    }
+  })();
+  try {
+    return await Promise.race([answer, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
   }
 }
 

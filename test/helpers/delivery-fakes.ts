@@ -6,12 +6,8 @@
  */
 
 import { ManualClock } from '../../src/clock.js';
-import {
-  type OutboundMessage,
-  PeerQueue,
-  type PeerQueueDeps,
-  type PeerQueueLimits,
-} from '../../src/delivery/peer-queue.js';
+import type { OutboundMessage, PeerQueueDeps, PeerQueueLimits } from '../../src/delivery/outbound.js';
+import { PeerQueue } from '../../src/delivery/peer-queue.js';
 import { PeerUnreachableError } from '../../src/errors.js';
 import type { Sealed } from '../../src/protocol/envelope.js';
 import { type Random, SeededRandom } from '../../src/random.js';

@@ -1,0 +1,117 @@
+/**
+ * Joining a network through an entry point, as gop2p does: a connect to the entry point, which
+ * answers with its members and registers this node; then the announcement to those members
+ * (`announce.ts`); the entry point joins the table last, as gop2p adds it.
+ *
+ * @module
+ */
+
+import { ConnectFailedError, ProtocolError, StoppedError } from '../errors.js';
+import { formatHostPort, type HostPort, type Peer, type PeerKind } from '../peer.js';
+import { decodeMemberList } from '../protocol/codec.js';
+import type { Sealed } from '../protocol/envelope.js';
+import { Headers, MessageType } from '../protocol/schema.js';
+import { refusedError } from '../transport/peer-client.js';
+import type { OutboundResponse } from '../transport/transport.js';
+import type { DeliveryFailure } from '../types.js';
+import { type AnnounceDeps, type AnnounceSettings, announce, peerFromAnswer } from './announce.js';
+
+/** The settings {@link join} reads. */
+export interface JoinSettings extends AnnounceSettings {
+  /** How long the undoing disconnect to a gop2p entry point (outside compat mode) may take, in ms. */
+  readonly leaveTimeoutMs: number;
+}
+
+/** What {@link join} needs from its node. */
+export interface JoinDeps extends Omit<AnnounceDeps, 'announcement' | 'settings'> {
+  readonly settings: JoinSettings;
+  /** Builds the connect, the announcement and the undoing disconnect. */
+  readonly sealer: { seal(type: MessageType, extra?: { announce?: boolean }): Sealed };
+}
+
+/** The signals a join runs under. */
+export interface JoinSignals {
+  /** The whole call: the caller's signal and the node's shutdown. */
+  readonly call: AbortSignal;
+  /** The caller's own signal: when it aborted, the join rejects with its reason. */
+  readonly caller: AbortSignal | undefined;
+  /** The node's shutdown. */
+  readonly shutdown: AbortSignal;
+}
+
+/** What a join ends with: the entry point, and the listed members that did not answer. */
+export interface Joined {
+  readonly entry: Peer;
+  readonly failed: DeliveryFailure[];
+}
+
+/**
+ * Joins through `target`: this node must not be it (the caller checks).
+ *
+ * @throws {ConnectFailedError} `ERR_CONNECT_FAILED` when the entry point cannot be reached or refuses
+ */
+export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals): Promise<Joined> {
+  const where = formatHostPort(target.host, target.port);
+  let res: OutboundResponse;
+  try {
+    res = await d.client.request(
+      {
+        address: target.host,
+        port: target.port,
+        kind: 'tsp2p',
+        ...(target.scheme ? { scheme: target.scheme } : {}),
+      },
+      d.sealer.seal(MessageType.Connect),
+      signals.call,
+      d.settings.requestTimeoutMs,
+      // The entry point may be gop2p, which refuses the ordinary Host header.
+      d.settings.compat,
+    );
+  } catch (err) {
+    if (signals.caller?.aborted) throw signals.caller.reason;
+    throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+  }
+  if (res.status !== 200) {
+    const refused = refusedError(res);
+    throw new ConnectFailedError(`${where} refused to connect: ${res.status} ${refused.body}`.trim(), {
+      cause: refused,
+    });
+  }
+  const entryKind: PeerKind = res.headers[Headers.id] ? 'tsp2p' : 'gop2p';
+  if (entryKind === 'gop2p' && !d.settings.compat) {
+    // It registered us; undo that before refusing to stay.
+    void d.client
+      .request(
+        { address: target.host, port: target.port, kind: 'gop2p' },
+        d.sealer.seal(MessageType.Disconnect),
+        signals.shutdown,
+        d.settings.leaveTimeoutMs,
+      )
+      .catch(() => undefined);
+    throw new ConnectFailedError(`${where} is a gop2p node: start this node with compat: 'gop2p' to join it`);
+  }
+  const list = decodeMemberList(res.body);
+  if (!list.ok) {
+    throw new ConnectFailedError(`${where} answered with ${list.refusal.message}`, {
+      cause: new ProtocolError(list.refusal.message),
+    });
+  }
+  const entry = peerFromAnswer(target.host, target.port, entryKind, res);
+  const failed = await announce(
+    {
+      ...d,
+      // The newcomer already has the list: the members need not send theirs back (gop2p members
+      // ignore the flag and answer with their list, which is then ignored, as gop2p does).
+      announcement: () => d.sealer.seal(MessageType.Connect, { announce: true }),
+    },
+    target.host,
+    entry,
+    list.value,
+    signals.call,
+  );
+  signals.caller?.throwIfAborted();
+  if (signals.shutdown.aborted) throw new StoppedError();
+  // gop2p adds the entry point last.
+  d.membership.join(entry, entryKind);
+  return { entry, failed };
+}

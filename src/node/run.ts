@@ -1,0 +1,275 @@
+/**
+ * The parts of a started node, built at each `start()` and wired to one another here, and the
+ * settings each part takes from the node's options.
+ *
+ * @module
+ */
+
+import { setMaxListeners } from 'node:events';
+import { type Clock, systemClock, wallTime } from '../clock.js';
+import { Dissemination, type DisseminationSettings } from '../delivery/dissemination.js';
+import { LinkOrder } from '../delivery/link-order.js';
+import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
+import type { ReceivedMessage } from '../delivery/received-message.js';
+import { type Identity, resolveIdentity } from '../identity.js';
+import { createDebugLogger, type Logger } from '../logger.js';
+import { FailureDetector } from '../membership/failure-detector.js';
+import type { JoinDeps } from '../membership/join.js';
+import { type MemberEvent, Membership } from '../membership/membership.js';
+import { PeerProbeNet } from '../membership/probe-net.js';
+import { NodeMetrics, timedProbeNet } from '../metrics/node-metrics.js';
+import { DEFAULTS, type ResolvedOptions } from '../options.js';
+import type { Peer, PeerRecordFields } from '../peer.js';
+import type { EnvelopeSigner } from '../protocol/envelope.js';
+import { MessageIds, Sealer } from '../protocol/sealer.js';
+import { type Random, systemRandom } from '../random.js';
+import { AuthenticatedTransport } from '../security/authenticated-transport.js';
+import { originSigner } from '../security/gossip-signature.js';
+import { InboundGuard } from '../security/inbound-guard.js';
+import { NetworkKeyring } from '../security/keyring.js';
+import { SessionKeys } from '../security/session-keys.js';
+import { identitySigner } from '../security/signature.js';
+import { HttpTransport } from '../transport/http.js';
+import { PeerClient } from '../transport/peer-client.js';
+import { resolveTls } from '../transport/tls.js';
+import type { Transport } from '../transport/transport.js';
+import { isWebRequest, type WebHandler } from '../web/web-handler.js';
+
+/** The parts of a node that live as long as it does. */
+export interface NodeParts {
+  readonly options: ResolvedOptions;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly identity: Identity;
+  /** The network secret's keys: replaced at run time by `setSecret()`. */
+  readonly keyring: NetworkKeyring;
+  /** The options' transport (HTTP by default), wrapped in the network secret. */
+  readonly transport: Transport;
+  readonly client: PeerClient;
+  /** Signs every envelope this node sends. */
+  readonly signer: EnvelopeSigner;
+  /** Pairwise session keys: batches to a member whose key we hold carry a MAC, not a signature. */
+  readonly sessions: SessionKeys;
+  /** Signature, key, timestamp and replay checks of every envelope received. */
+  readonly guard: InboundGuard;
+  /** Counters, kept for the node's whole life. */
+  readonly metrics: NodeMetrics;
+  /** Message ids, kept across runs. */
+  readonly ids: MessageIds;
+}
+
+/** Builds the parts of a node from its resolved options; `self` reads the node's address once started. */
+export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
+  const clock = o.clock ?? systemClock;
+  const random = o.random ?? systemRandom;
+  const logger = o.logger ?? createDebugLogger();
+  const identity = resolveIdentity(o.identity);
+  const sessions = new SessionKeys(identity.id);
+  const guard = new InboundGuard({
+    compat: o.compat === 'gop2p',
+    now: () => wallTime(clock),
+    maxClockSkewMs: o.maxClockSkewMs,
+    sessions,
+  });
+  const keyring = new NetworkKeyring(o.secret);
+  // The web and operations endpoints have their own access rules: no network secret.
+  const transport = new AuthenticatedTransport(
+    o.transport ?? httpTransport(o, logger),
+    keyring,
+    isWebRequest,
+  );
+  return {
+    options: o,
+    clock,
+    random,
+    logger,
+    identity,
+    keyring,
+    transport,
+    client: new PeerClient(transport, clock, self),
+    signer: identitySigner(identity),
+    sessions,
+    guard,
+    metrics: new NodeMetrics(),
+    ids: new MessageIds(random),
+  };
+}
+
+/** What a run tells its node. */
+export interface RunEvents {
+  /** A member event, after the membership changed. */
+  onMemberEvent(event: MemberEvent, peer: Peer): void;
+  /** A new message for the application. */
+  deliver(message: ReceivedMessage): void;
+  /** Whether the node is subscribed to `topic` now. */
+  subscribed(topic: string): boolean;
+  /** The node's tags and topics, as its entry states them at the start of the run. */
+  selfFields(): PeerRecordFields;
+}
+
+/** The parts that exist only while the node is started. */
+export interface Running {
+  /** This node as others see it, with its current tags and topics. */
+  self: Peer;
+  /** Builds and signs every envelope of the run. */
+  readonly sealer: Sealer;
+  readonly shutdown: AbortController;
+  readonly membership: Membership;
+  readonly detector: FailureDetector;
+  readonly net: PeerProbeNet;
+  /** The web and operations endpoints (option `web`), and the token for writes through them. */
+  readonly web: WebHandler | undefined;
+  readonly webToken: string;
+  /** The outbound queues, one per member. */
+  readonly outbox: Outbox;
+  /** Per sender: the stream and the last sequence number delivered from it. */
+  readonly links: LinkOrder;
+  /** How broadcasts spread, both ways. */
+  readonly dissemination: Dissemination;
+}
+
+/** Builds the parts of a run of a node reached at `self` (its detector not yet started). */
+export function createRun(
+  p: NodeParts,
+  self: Peer,
+  web: { readonly handler: WebHandler | undefined; readonly token: string },
+  events: RunEvents,
+): Running {
+  const o = p.options;
+  const shutdown = new AbortController();
+  // Every in-flight request listens to it.
+  setMaxListeners(0, shutdown.signal);
+  const membership = new Membership({
+    self,
+    clock: p.clock,
+    random: p.random,
+    timings: o.timings,
+    logger: p.logger,
+    maxMembers: o.maxMembers,
+    ...events.selfFields(),
+    emit: (event, peer) => events.onMemberEvent(event, peer),
+  });
+  const sealer = new Sealer({
+    self,
+    xkey: p.sessions.publicKey,
+    incarnation: membership,
+    signer: p.signer,
+    clock: p.clock,
+    ids: p.ids,
+  });
+  const net = new PeerProbeNet(p.client, membership, sealer, p.logger);
+  const detector = new FailureDetector({
+    membership,
+    net: timedProbeNet(net, p.clock, p.metrics.probeRtt),
+    clock: p.clock,
+    random: p.random,
+    timings: o.timings,
+    logger: p.logger,
+  });
+  const outbox = new Outbox({
+    client: p.client,
+    clock: p.clock,
+    random: p.random,
+    logger: p.logger,
+    options: outboxOptions(o),
+    signal: shutdown.signal,
+    sessions: p.sessions,
+    sealer,
+    onBatch: (messages, ok) => p.metrics.recordBatch(messages, ok),
+  });
+  const dissemination = new Dissemination({
+    settings: disseminationSettings(o),
+    clock: p.clock,
+    random: p.random,
+    logger: p.logger,
+    members: membership,
+    outbox,
+    sealer,
+    signer: originSigner(p.identity.privateKey),
+    origins: p.guard,
+    audience: () => membership.live(),
+    deliver: (message) => events.deliver(message),
+    subscribed: (topic) => events.subscribed(topic),
+    signal: shutdown.signal,
+  });
+  return {
+    self,
+    sealer,
+    shutdown,
+    membership,
+    detector,
+    net,
+    web: web.handler,
+    webToken: web.token,
+    outbox,
+    links: new LinkOrder(p.clock),
+    dissemination,
+  };
+}
+
+/** What joining through an entry point needs, for a run (see `src/membership/join.ts`). */
+export function joinDeps(
+  p: NodeParts,
+  run: Running,
+  isSelfAddress: (host: string, port: number) => boolean,
+): JoinDeps {
+  const o = p.options;
+  return {
+    selfId: p.identity.id,
+    settings: {
+      compat: o.compat === 'gop2p',
+      announceLimit: o.timings.announceLimit,
+      requestTimeoutMs: o.requestTimeoutMs,
+      leaveTimeoutMs: o.leaveTimeoutMs,
+    },
+    random: p.random,
+    logger: p.logger,
+    client: p.client,
+    membership: run.membership,
+    sealer: run.sealer,
+    isSelfAddress,
+  };
+}
+
+/** The outbound queues' settings, from the node's options. */
+function outboxOptions(o: ResolvedOptions): OutboxOptions {
+  return {
+    maxBatchMessages: o.maxBatchMessages,
+    maxBatchBytes: o.maxBatchBytes,
+    maxQueueMessages: o.maxQueueMessages,
+    maxQueueBytes: o.maxQueueBytes,
+    requestTimeoutMs: o.requestTimeoutMs,
+    deliveryTimeoutMs: o.deliveryTimeoutMs,
+    backpressure: o.backpressure,
+    retryBaseMs: DEFAULTS.retryBaseMs,
+    retryMaxMs: DEFAULTS.retryMaxMs,
+    maxInFlight: DEFAULTS.maxInFlightBatches,
+    pipelineBytes: DEFAULTS.pipelineBytes,
+  };
+}
+
+/** Dissemination's settings, from the node's options. */
+function disseminationSettings(o: ResolvedOptions): DisseminationSettings {
+  return {
+    mode: o.dissemination,
+    gossipThreshold: o.gossipThreshold,
+    fanout: o.fanout,
+    maxHops: o.maxHops,
+    deliveryTimeoutMs: o.deliveryTimeoutMs,
+  };
+}
+
+/** The HTTP transport the options describe (limits, TLS). */
+function httpTransport(o: ResolvedOptions, logger: Logger): HttpTransport {
+  const l = o.limits;
+  const tls = resolveTls(o.tls);
+  return new HttpTransport({
+    logger,
+    headersTimeoutMs: l.headersTimeoutMs,
+    requestTimeoutMs: l.requestTimeoutMs,
+    maxConnections: l.maxConnections,
+    rateLimit: { ratePerSecond: l.ratePerSecond, burst: l.rateBurst, limitLoopback: l.rateLimitLoopback },
+    ...(tls !== undefined ? { tls } : {}),
+  });
+}
