@@ -27,7 +27,14 @@ import { createParts, createRun, joinDeps, type NodeParts, type Running } from '
 import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
 import { advertisedHost, type WebWiring, webHandler } from './node/web-wiring.js';
 import { maxBodyBytes, type NodeOptions, resolveOptions } from './options.js';
-import { formatHostPort, type Peer, type PeerRecordFields, parseAddress, peerOf } from './peer.js';
+import {
+  formatHostPort,
+  type Peer,
+  type PeerRecordFields,
+  parseAddress,
+  peerOf,
+  sameRecordFields,
+} from './peer.js';
 import { MessageType } from './protocol/schema.js';
 import { TOPIC_LIMITS, validateTags, validateTopic } from './rooms.js';
 import type { SecretInput } from './security/keyring.js';
@@ -238,11 +245,10 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** `self` with this node's current tags and topics. */
   #refreshSelf(run: Running): void {
+    const fields = { tags: this.#tags, topics: this.#topics };
+    if (sameRecordFields(run.self, fields)) return;
     const base = this.#selfBase ?? run.self;
-    run.self = peerOf(base.id, base.address, base.port, base.name, {
-      tags: this.#tags,
-      topics: this.#topics,
-    });
+    run.self = peerOf(base.id, base.address, base.port, base.name, fields);
   }
 
   /**
@@ -331,7 +337,7 @@ export class Node extends EventEmitter<NodeEvents> {
         await this.stop();
         throw options.signal.reason;
       }
-      return self;
+      return this.#run.self;
     } catch (err) {
       if (this.#status === 'starting') {
         this.#status = 'stopped';
