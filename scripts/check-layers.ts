@@ -39,6 +39,8 @@ export const LAYERS: readonly Layer[] = [
   { name: 'store', paths: ['store/'], uses: ['base', 'protocol'] },
   // Moving bytes: the Transport interface, HTTP and memory, the peer client.
   { name: 'transport', paths: ['transport/'] },
+  // Compat mode's view of gop2p peers: the names each knows and uses.
+  { name: 'compat', paths: ['compat/'] },
   // Signatures, MACs, the network secret, the inbound guard.
   { name: 'security', paths: ['security/'] },
   // Who is in the network: member table, failure detector, joining.

@@ -112,11 +112,20 @@ export class InvalidMessageError extends P2PError {
   }
 }
 
+/**
+ * Why a join failed, where the node can tell: `'gop2p-compat-required'` when the entry point is
+ * a gop2p node and this node does not run in compat mode (option `compat: 'gop2p'`).
+ */
+export type ConnectFailureReason = 'gop2p-compat-required';
+
 /** Joining through an entry point failed. `cause` holds the underlying error. */
 export class ConnectFailedError extends P2PError {
   declare readonly code: 'ERR_CONNECT_FAILED';
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** Why, when the node can tell more than the message says (a literal, for front ends). */
+  readonly reason: ConnectFailureReason | undefined;
+  constructor(message: string, options?: { cause?: unknown; reason?: ConnectFailureReason }) {
     super('ERR_CONNECT_FAILED', message, options);
+    this.reason = options?.reason;
   }
 }
 

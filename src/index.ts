@@ -19,6 +19,7 @@ export {
   AddressInUseError,
   AlreadyStartedError,
   ConnectFailedError,
+  type ConnectFailureReason,
   ForbiddenError,
   InvalidAddressError,
   InvalidMessageError,
@@ -108,6 +109,8 @@ export type {
   NodeEvents,
   NodeStatus,
   Payload,
+  PeerRefusal,
+  PeerRefusalReason,
   SentMessage,
   Target,
 } from './types.js';

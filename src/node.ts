@@ -56,6 +56,9 @@ import type {
 } from './types.js';
 import { isWebRequest } from './web/web-handler.js';
 
+/** A refused gop2p peer is logged (and reported as `peer:refused`) at most once per this. */
+const GOP2P_REFUSAL_LOG_MS = 60_000;
+
 /**
  * A tsp2p node: an HTTP server and an HTTP client that together join a network, broadcast,
  * send direct messages and leave, while a SWIM failure detector keeps the member list true.
@@ -108,6 +111,35 @@ export class Node extends EventEmitter<NodeEvents> {
       setConnected: (connected) => {
         this.#connected = connected;
       },
+      onGop2pRefused: (from, remoteAddress) => this.#gop2pRefused(from, remoteAddress),
+    });
+  }
+
+  /** When each refused gop2p peer was last reported, by `'address:port'`. */
+  readonly #gop2pRefusals = new Map<string, number>();
+
+  /**
+   * A gop2p peer was refused because this node does not run in compat mode: one log line and
+   * one `peer:refused` event per peer per minute, saying how to let it in.
+   */
+  #gop2pRefused(from: { address: string; port: number }, remoteAddress: string): void {
+    const key = formatHostPort(from.address, from.port);
+    const now = this.#parts.clock.now();
+    const last = this.#gop2pRefusals.get(key);
+    if (last !== undefined && now - last < GOP2P_REFUSAL_LOG_MS) return;
+    if (this.#gop2pRefusals.size >= 1024) this.#gop2pRefusals.clear();
+    this.#gop2pRefusals.set(key, now);
+    const message = `refused gop2p node ${key} (from ${remoteAddress}): this node does not run in compat mode`;
+    this.#parts.logger.warn(`${message}; start it with compat: 'gop2p' to let gop2p nodes in`, {
+      peer: key,
+      remote: remoteAddress,
+    });
+    this.#emitLater('peer:refused', {
+      address: from.address,
+      port: from.port,
+      remoteAddress,
+      reason: 'gop2p-compat-off',
+      message,
     });
   }
 
@@ -489,6 +521,7 @@ export class Node extends EventEmitter<NodeEvents> {
       call.signal,
       this.#parts.options.leaveTimeoutMs,
     ).finally(call.done);
+    this.#parts.gop2p?.clear();
     options.signal?.throwIfAborted();
     this.#parts.logger.info('disconnected', {
       notified: report.notified.length,
@@ -591,6 +624,12 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
     this.#run?.dissemination.onMemberEvent(event, peer);
+    const names = this.#parts.gop2p;
+    if (names !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {
+      // Learn early how a new gop2p member names itself: member lists for gop2p newcomers need it.
+      if (event === 'member:join') void names.discover(peer.address, peer.port);
+      else if (event === 'member:fail' || event === 'member:leave') names.forget(peer.address, peer.port);
+    }
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       this.#run?.outbox.memberGone(event, peer);

@@ -101,6 +101,26 @@ export interface NodeEvents {
   'member:fail': [peer: Peer];
   /** A member's address or name changed. */
   'member:update': [peer: Peer];
+  /**
+   * A peer was refused for a reason this node's operator can change: a gop2p node reached a
+   * node that does not run in compat mode. At most once per peer per minute.
+   */
+  'peer:refused': [refusal: PeerRefusal];
+}
+
+/** Why a peer was refused: `'gop2p-compat-off'`, a gop2p node and no `compat: 'gop2p'`. */
+export type PeerRefusalReason = 'gop2p-compat-off';
+
+/** A refused peer, as the `peer:refused` event reports it. */
+export interface PeerRefusal {
+  /** The address it named itself by (a gop2p chat says `0.0.0.0`). */
+  readonly address: string;
+  readonly port: number;
+  /** Where its request came from. */
+  readonly remoteAddress: string;
+  readonly reason: PeerRefusalReason;
+  /** One line saying what happened. */
+  readonly message: string;
 }
 
 /** Options accepted by every async method. */

@@ -50,6 +50,7 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
     time: interactive && flags.time,
     exit: () => session.leave('now'),
     tls: flags.tls,
+    track: (work) => session.track(work),
   });
   const rl = createInterface({
     input: io.stdin,
@@ -104,6 +105,8 @@ interface ChatOptions {
   /** Leaves and ends the chat (`/exit`). */
   readonly exit: () => Promise<void>;
   readonly tls: TlsFlags | undefined;
+  /** Runs a send in the background: the chat reads on while it is pending (see Session.track). */
+  readonly track: (work: Promise<void>) => void;
 }
 
 /** `HH:MM` of `date`, local time. */
@@ -122,6 +125,7 @@ class Chat {
   readonly #notes = new Map<string, string>();
   readonly #exit: () => Promise<void>;
   readonly #tls: TlsFlags | undefined;
+  readonly #track: (work: Promise<void>) => void;
   readonly #time: boolean;
   #lastEntry: string | undefined;
   /** The current room: typed lines are published to it (none: broadcast to everyone). */
@@ -132,6 +136,7 @@ class Chat {
     this.#tls = options.tls;
     this.#exit = options.exit;
     this.#time = options.time;
+    this.#track = options.track;
     this.#self = self;
     this.#screen = screen;
     this.#c = c;
@@ -161,6 +166,13 @@ class Chat {
       this.#event(`${c.red('!')} ${who(p, c)} ${c.red('failed and was removed')}`);
     });
     node.on('member:update', (p) => this.#event(`${c.dim('*')} ${who(p, c)} ${c.dim('updated')}`));
+    node.on('peer:refused', (r) => {
+      if (r.reason !== 'gop2p-compat-off') return;
+      this.#screen.error(
+        `${c.red('!')} refused gop2p node ${c.cyan(safeText(`${r.address}:${r.port}`))}: ` +
+          'this chat does not run in compat mode; restart it with --gop2p to let gop2p nodes in',
+      );
+    });
   }
 
   /**
@@ -236,7 +248,9 @@ class Chat {
       case 'empty':
         return;
       case 'broadcast':
-        return this.#broadcast(cmd.text);
+        // Sent in the background: the chat reads on, and the send reports when it ends.
+        this.#track(this.#broadcast(cmd.text));
+        return;
       case 'connect': {
         const target = cmd.target ?? this.#lastEntry;
         if (target === undefined) return this.error('usage: /connect H:P (or connect <port> for 127.0.0.1)');
@@ -246,7 +260,8 @@ class Chat {
       case 'disconnect':
         return this.#disconnect();
       case 'dm':
-        return this.#dm(cmd.target, cmd.text);
+        this.#track(this.#dm(cmd.target, cmd.text));
+        return;
       case 'peers':
         return this.#peers();
       case 'join-room':

@@ -6,7 +6,7 @@
  */
 
 import pc from 'picocolors';
-import { formatHostPort, type Peer } from '../index.js';
+import { ConnectFailedError, formatHostPort, type Peer } from '../index.js';
 
 /** The colour functions the CLI uses; identity functions when colour is off. */
 export type Colors = ReturnType<typeof pc.createColors>;
@@ -82,8 +82,11 @@ export function peerJson(peer: Peer): {
   };
 }
 
-/** The message of an error, on one line. */
+/** The message of an error, on one line, in the CLI's terms (flags, not library options). */
 export function errorMessage(err: unknown): string {
+  if (err instanceof ConnectFailedError && err.reason === 'gop2p-compat-required') {
+    return 'it is a gop2p node: restart with --gop2p to join it';
+  }
   const message = err instanceof Error ? err.message : String(err);
   return safeText(message.split('\n')[0] ?? message);
 }

@@ -166,6 +166,14 @@ function forwardEvents(node: Node, emit: (event: string, fields: object) => void
   ] as const) {
     node.on(event, (peer) => emit(event, peerJson(peer)));
   }
+  node.on('peer:refused', (r) =>
+    emit('peer:refused', {
+      address: r.address,
+      port: r.port,
+      reason: r.reason,
+      message: `${r.message}; restart with --gop2p to let gop2p nodes in`,
+    }),
+  );
 }
 
 function failures(list: readonly DeliveryFailure[]): object[] {

@@ -165,6 +165,8 @@ export class Session {
   readonly node: Node;
   readonly #hooks: SessionHooks;
   #tail: Promise<void> = Promise.resolve();
+  /** Sends under way: input goes on meanwhile; a leave at the end of the input waits for them. */
+  readonly #pending = new Set<Promise<unknown>>();
   #leaving: Promise<void> | undefined;
   #dropInput = false;
   #exitCode = 0;
@@ -205,13 +207,27 @@ export class Session {
   }
 
   /**
+   * Lets a send finish in the background: the next input runs at once (a send may take until
+   * its delivery deadline), and reports when it ends. A leave at the end of the input waits for
+   * it; `/exit` and signals do not.
+   */
+  track(work: Promise<unknown>): void {
+    const p = work.catch((err: unknown) => this.#hooks.onTaskError(err));
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  /**
    * Leaves gracefully, then stops the node. `'after-input'` runs the input read so far first
    * (end of input); `'now'` drops it (`/exit`, a signal). Idempotent.
    */
   leave(mode: LeaveMode): Promise<void> {
     if (this.#leaving) return this.#leaving;
     if (mode === 'now') this.#dropInput = true;
-    const before = mode === 'after-input' ? this.#tail : Promise.resolve();
+    const before =
+      mode === 'after-input'
+        ? this.#tail.then(() => Promise.allSettled([...this.#pending]))
+        : Promise.resolve();
     this.#leaving = before.then(() => this.#leaveAndStop());
     // Set first: the hook closes the input, whose close handler calls leave() again.
     this.#hooks.onLeaving(mode);

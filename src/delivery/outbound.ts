@@ -103,13 +103,23 @@ const MAX_RETRY_AFTER_MS = 60_000;
 /** Statuses after which retrying cannot help. */
 const PERMANENT = new Set([400, 404, 405, 413]);
 
+/** Also final from a gop2p peer: it refuses this node for good. */
+const GOP2P_PERMANENT = new Set([401, 403]);
+
 /**
  * What a failed batch of `n` messages calls for: `'halve'` the batches (413 on a batch of
  * several), `'give_up'` its messages (a status retrying cannot help), or `'retry'`.
+ *
+ * A gop2p peer's 401 or 403 is final: it does not count this node as a member under any of its
+ * names (src/compat/), or takes no gop2p traffic at all, and nothing a retry does changes that.
+ * A tsp2p peer's 403 may be a view that has not converged yet, and its 401 has its own cure.
+ *
+ * @param gop2p - whether the peer is a gop2p node
  */
-export function afterFailure(error: P2PError, n: number): 'halve' | 'give_up' | 'retry' {
+export function afterFailure(error: P2PError, n: number, gop2p = false): 'halve' | 'give_up' | 'retry' {
   if (!(error instanceof PeerRefusedError)) return 'retry';
   if (error.status === 413 && n > 1) return 'halve';
+  if (gop2p && GOP2P_PERMANENT.has(error.status)) return 'give_up';
   return PERMANENT.has(error.status) ? 'give_up' : 'retry';
 }
 

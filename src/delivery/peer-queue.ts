@@ -290,7 +290,7 @@ export class PeerQueue {
       this.#complete(this.length, this.#closed);
       return;
     }
-    const verdict = afterFailure(error, n);
+    const verdict = afterFailure(error, n, !this.#batching);
     if (verdict === 'halve') {
       // The peer takes smaller bodies than we send: halve the batches to it and try again.
       this.#batchCap = Math.max(1, Math.floor(n / 2));

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { asP2PError, ProtocolError } from '../errors.js';
+import type { Gop2pNames } from '../compat/gop2p-names.js';
+import { asP2PError, PeerRefusedError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
   addressId,
@@ -20,7 +21,7 @@ import type { Sealed } from '../protocol/envelope.js';
 import { Headers, type WirePeer } from '../protocol/schema.js';
 import { fromWirePeer } from '../protocol/wire-peer.js';
 import { type Random, shuffle } from '../random.js';
-import type { PeerClient } from '../transport/peer-client.js';
+import { firstLine, type PeerClient } from '../transport/peer-client.js';
 import type { OutboundResponse } from '../transport/transport.js';
 import type { DeliveryFailure } from '../types.js';
 import type { PeerKind } from './member-table.js';
@@ -48,6 +49,8 @@ export interface AnnounceDeps {
   readonly isSelfAddress: (host: string, port: number) => boolean;
   /** The announcement: a connect with `announce: true`, built when it is first needed. */
   readonly announcement: () => Sealed;
+  /** Compat mode: how gop2p members name themselves, and this node towards each. */
+  readonly gop2p?: Gop2pNames;
 }
 
 /** Announces this node to the members an entry point listed; registers those that answer. */
@@ -59,7 +62,7 @@ export async function announce(
   signal: AbortSignal,
 ): Promise<DeliveryFailure[]> {
   const seen = new Set<string>([formatHostPort(entryPeer.address, entryPeer.port)]);
-  const candidates: { peer: Peer; kind: PeerKind; inc: number }[] = [];
+  const candidates: Candidate[] = [];
   for (const wire of listed) {
     // An unspecified address in a gop2p list means "where the entry point is".
     const address = isUnspecifiedAddress(wire.address) ? entryHost : wire.address;
@@ -81,6 +84,21 @@ export async function announce(
     }
     return true;
   });
+  // A gop2p member is announced to once, in the name it should know this node by, which depends
+  // on how it names itself: ask it (src/compat/gop2p-names.ts). A member listed without an id may
+  // also be a tsp2p node that joined a gop2p entry point: one that does not say it is gop2p gets
+  // the usual signed connect (with gop2p's Host header, in case), and its answer tells its kind.
+  const names = d.gop2p;
+  const isGop2p = new Set<Candidate>();
+  if (names !== undefined) {
+    await Promise.all(
+      usable
+        .filter((c) => c.kind === 'gop2p')
+        .map(async (c) => {
+          if ((await names.discover(c.peer.address, c.peer.port)) !== undefined) isGop2p.add(c);
+        }),
+    );
+  }
   // gop2p announces to everyone; in a large network, gossip carries the news past the first
   // `announceLimit` members (gop2p members always get a direct announcement: they cannot gossip).
   shuffle(usable, d.random);
@@ -91,12 +109,15 @@ export async function announce(
   await Promise.all(
     direct.map(async (c) => {
       try {
-        const answer = await d.client.post(
-          { address: c.peer.address, port: c.peer.port, kind: c.kind },
+        const known = names === undefined || isGop2p.has(c) || c.kind === 'tsp2p';
+        const answer = await d.client.request(
+          { address: c.peer.address, port: c.peer.port, kind: known ? c.kind : 'tsp2p' },
           body,
           signal,
           d.settings.requestTimeoutMs,
+          !known,
         );
+        if (answer.status !== 200) throw new PeerRefusedError(answer.status, firstLine(answer.body));
         const kind: PeerKind = answer.headers[Headers.id] ? 'tsp2p' : c.kind;
         d.membership.join(
           peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name, c.peer),
@@ -124,6 +145,13 @@ export async function announce(
     });
   }
   return failed;
+}
+
+/** A listed member this node may announce itself to. */
+interface Candidate {
+  readonly peer: Peer;
+  readonly kind: PeerKind;
+  readonly inc: number;
 }
 
 /** A member as its answer to a connect describes it (its id and name come in headers). */

@@ -52,13 +52,17 @@ export interface Joined {
  */
 export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals): Promise<Joined> {
   const where = formatHostPort(target.host, target.port);
+  // Compat mode asks first whether the entry point is a gop2p node, and how it names itself: the
+  // connect then goes out, once, in the name it should know this node by (src/compat/).
+  const entryOwn = await d.gop2p?.discover(target.host, target.port);
+  signals.call.throwIfAborted();
   let res: OutboundResponse;
   try {
     res = await d.client.request(
       {
         address: target.host,
         port: target.port,
-        kind: 'tsp2p',
+        kind: entryOwn !== undefined ? 'gop2p' : 'tsp2p',
         ...(target.scheme ? { scheme: target.scheme } : {}),
       },
       d.sealer.seal(MessageType.Connect),
@@ -88,7 +92,12 @@ export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals):
         d.settings.leaveTimeoutMs,
       )
       .catch(() => undefined);
-    throw new ConnectFailedError(`${where} is a gop2p node: start this node with compat: 'gop2p' to join it`);
+    throw new ConnectFailedError(
+      `${where} is a gop2p node: start this node with compat: 'gop2p' to join it`,
+      {
+        reason: 'gop2p-compat-required',
+      },
+    );
   }
   const list = decodeMemberList(res.body);
   if (!list.ok) {

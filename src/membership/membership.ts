@@ -46,6 +46,12 @@ export interface MembershipOptions {
   readonly maxMembers: number;
   /** Called after each transition; the node defers it to emit the event. */
   readonly emit: (event: MemberEvent, peer: Peer) => void;
+  /**
+   * Whether gop2p members may join (compat mode). A node that would refuse a gop2p peer's
+   * messages does not admit one learnt through gossip either: it would send to a member that
+   * cannot answer. @default true
+   */
+  readonly admitGop2p?: boolean;
 }
 
 interface Suspicion {
@@ -54,6 +60,8 @@ interface Suspicion {
   /** The node whose suspicion this node heard first: the news itself, not a confirmation. */
   readonly from: string | undefined;
   readonly confirmers: Set<string>;
+  /** Strong evidence (a gop2p peer refused connections): the shortest timeout. */
+  strong: boolean;
   timer: TimerHandle;
 }
 
@@ -207,10 +215,23 @@ export class Membership {
     return cur;
   }
 
-  /** Starts suspecting a member that failed a probe. */
-  suspect(id: string): void {
+  /**
+   * Starts suspecting a member that failed a probe.
+   *
+   * @param options.strong - the evidence is strong (a gop2p peer refused connections): the
+   *   suspicion runs for its shortest time, as if every expected confirmation had come
+   */
+  suspect(id: string, options: { strong?: boolean } = {}): void {
     const cur = this.#table.get(id);
     if (cur === undefined) return;
+    if (options.strong === true && cur.state === 'suspect') {
+      const s = this.#suspicions.get(id);
+      if (s !== undefined && !s.strong) {
+        s.strong = true;
+        this.#schedule(id, s);
+      }
+      return;
+    }
     if (cur.state === 'suspect') {
       // Already suspected by someone else, and our own probe failed too: that is an independent
       // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard).
@@ -219,6 +240,7 @@ export class Membership {
     }
     if (cur.state !== 'alive') return;
     this.apply({ ...toUpdate(cur.peer, 'suspect', cur.incarnation, cur.kind), by: this.#o.self.id }, true);
+    if (options.strong === true) this.suspect(id, options);
   }
 
   /**
@@ -243,6 +265,15 @@ export class Membership {
       return false;
     }
     if (!force && !supersedes(update, curUpdate)) return false;
+    if (
+      update.kind === 'gop2p' &&
+      this.#o.admitGop2p === false &&
+      isLive(update.state) &&
+      (cur === undefined || !isLive(cur.state))
+    ) {
+      this.#refuseGop2p(update);
+      return false;
+    }
     // News of a member we never knew joins it, suspect or not (dropping a suspect would make the
     // view depend on the order news arrives in); departures are remembered, so that stale news
     // cannot bring them in later. A member entering the network, new or back, needs room.
@@ -387,6 +418,19 @@ export class Membership {
     return false;
   }
 
+  /** gop2p members refused already (logged once each). */
+  readonly #refusedGop2p = new Set<string>();
+
+  #refuseGop2p(update: MemberUpdate): void {
+    if (this.#refusedGop2p.has(update.id)) return;
+    if (this.#refusedGop2p.size >= 1024) this.#refusedGop2p.clear();
+    this.#refusedGop2p.add(update.id);
+    this.#o.logger.warn(
+      "not admitting a gop2p member: this node does not run with compat: 'gop2p', so it would refuse its messages",
+      { id: update.id },
+    );
+  }
+
   #evictAddressHolder(update: MemberUpdate): void {
     const holder = this.#table.getByAddress(update.address, update.port);
     if (holder === undefined || holder.peer.id === update.id) return;
@@ -411,6 +455,7 @@ export class Membership {
       // As in memberlist, the originator is excluded from the count: the timeout starts at max.
       from: by,
       confirmers: new Set(),
+      strong: false,
       timer: { cancel() {} },
     };
     this.#suspicions.set(member.peer.id, suspicion);
@@ -429,7 +474,8 @@ export class Membership {
     s.timer.cancel();
     const t = this.#o.timings;
     const { minMs, maxMs } = suspicionBounds(t, this.liveCount + 1);
-    const timeout = suspicionTimeout(minMs, maxMs, s.confirmers.size, t.indirectProbes);
+    const confirmations = s.strong ? t.indirectProbes : s.confirmers.size;
+    const timeout = suspicionTimeout(minMs, maxMs, confirmations, t.indirectProbes);
     const wait = Math.max(0, s.start + timeout - this.#o.clock.now());
     s.timer = this.#o.clock.setTimeout(() => this.#expire(id, s), wait);
   }

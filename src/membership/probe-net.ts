@@ -11,6 +11,7 @@ import type { Sealed } from '../protocol/envelope.js';
 import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
 import { toWirePeer } from '../protocol/wire-peer.js';
 import type { PeerClient } from '../transport/peer-client.js';
+import { isConnectionRefused } from '../transport/transport.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import { destinationOf, type Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
@@ -63,7 +64,13 @@ export class PeerProbeNet implements ProbeNet {
         if (res.status === 200) this.#merge(res.body);
       }
       return true;
-    } catch {
+    } catch (err) {
+      // Nothing listens where a gop2p peer was: it stopped (a killed chat refuses connections).
+      // That is strong evidence, and such a peer cannot refute a suspicion anyway: suspect it
+      // with the shortest timeout, as if every helper had confirmed. A timeout proves less.
+      if (member.kind === 'gop2p' && isConnectionRefused(err) && !signal.aborted) {
+        this.#membership.suspect(member.peer.id, { strong: true });
+      }
       return false;
     }
   }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Gop2pNames } from '../compat/gop2p-names.js';
 import type { Dissemination } from '../delivery/dissemination.js';
 import type { LinkOrder } from '../delivery/link-order.js';
 import { STREAM_ENDED } from '../delivery/link-order.js';
@@ -53,7 +54,7 @@ export interface InboundRun {
 /** The options {@link Inbound} reads. */
 export type InboundOptions = Pick<
   ResolvedOptions,
-  'compat' | 'name' | 'maxMembers' | 'maxMessageBytes' | 'timings'
+  'compat' | 'name' | 'maxMembers' | 'maxMessageBytes' | 'timings' | 'requestTimeoutMs'
 >;
 
 /** What {@link Inbound} needs from its node. */
@@ -69,6 +70,10 @@ export interface InboundDeps {
   readonly isSelfAddress: (host: string, port: number) => boolean;
   /** Another node joined through this one (`true`), or every member left (`false`). */
   readonly setConnected: (connected: boolean) => void;
+  /** Compat mode: how gop2p members name themselves, and this node towards each. */
+  readonly gop2p?: Gop2pNames;
+  /** A gop2p peer was refused because this node does not run in compat mode. */
+  readonly onGop2pRefused?: (from: { address: string; port: number }, remoteAddress: string) => void;
 }
 
 /** A node's handler of protocol requests (`POST /`). */
@@ -99,7 +104,12 @@ export class Inbound {
     this.#d.metrics.requests.inc({ type: messageTypeName(opened.value.type) });
     // Signature, key, timestamp and replay, before anything else happens (src/security/).
     const admitted = this.#d.guard.admit(opened.value, req.body, req.headers);
-    if (admitted.kind === 'refused') return this.#refused(admitted.refusal);
+    if (admitted.kind === 'refused') {
+      if (admitted.refusal.reason === 'gop2p_not_allowed') {
+        this.#d.onGop2pRefused?.(opened.value.from, req.remoteAddress);
+      }
+      return this.#refused(admitted.refusal);
+    }
     if (admitted.kind === 'duplicate') return OK;
     const res = await this.#receive(run, opened.value, req.remoteAddress);
     // Refused after all (a sender not yet known, say): its retry must not look like a replay.
@@ -110,6 +120,7 @@ export class Inbound {
   async #receive(run: InboundRun, envelope: Envelope, remoteAddress: string): Promise<InboundResponse> {
     const tsp2p = isTsp2pEnvelope(envelope);
     if (!tsp2p && !this.#d.options.compat) {
+      this.#d.onGop2pRefused?.(envelope.from, remoteAddress);
       return this.#refuse(
         403,
         'gop2p_not_allowed',
@@ -120,7 +131,13 @@ export class Inbound {
       return this.#refuse(405, 'method_not_allowed', 'Method not allowed');
     }
     // gop2p's chat example advertises 0.0.0.0: such a sender is reached at its source address.
-    const address = isUnspecifiedAddress(envelope.from.address) ? remoteAddress : envelope.from.address;
+    const names = tsp2p ? undefined : this.#d.gop2p;
+    const address =
+      names !== undefined
+        ? names.dialAddress(envelope.from, remoteAddress)
+        : isUnspecifiedAddress(envelope.from.address)
+          ? remoteAddress
+          : envelope.from.address;
     const port = envelope.from.port;
     if ((tsp2p && envelope.from.id === this.#d.selfId) || this.#d.isSelfAddress(address, port)) {
       return this.#refuse(400, 'self', 'You can not connect with yourself.');
@@ -147,13 +164,20 @@ export class Inbound {
         );
       }
       // The answer lists the members as they stood before the newcomer: never self, never it.
-      const list =
-        envelope.announce === true
-          ? []
-          : m
-              .live()
-              .filter((x) => x.peer.id !== senderId)
-              .map((x) => toWirePeer(x.peer, { kind: x.kind, incarnation: x.incarnation, withRecord: true }));
+      const before = envelope.announce === true ? [] : m.live().filter((x) => x.peer.id !== senderId);
+      let list: WirePeer[];
+      if (names !== undefined) {
+        // A gop2p newcomer gets names it can match (src/compat/gop2p-names.ts).
+        names.learn(address, port, envelope.from);
+        await names.settle(before, this.#d.options.requestTimeoutMs);
+        list = names
+          .listFor(envelope.from, address, before)
+          .map((n) => ({ port: n.port, address: n.address }));
+      } else {
+        list = before.map((x) =>
+          toWirePeer(x.peer, { kind: x.kind, incarnation: x.incarnation, withRecord: true }),
+        );
+      }
       m.join(
         peerOf(senderId, address, port, envelope.from.name, envelope.from),
         tsp2p ? 'tsp2p' : 'gop2p',
@@ -194,6 +218,7 @@ export class Inbound {
     }
     m.touch(sender.peer.id);
     if (tsp2p) m.applyAll(envelope.m);
+    else names?.learn(address, port, envelope.from);
 
     switch (envelope.type) {
       case MessageType.Disconnect:

@@ -7,6 +7,7 @@
 
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock, wallTime } from '../clock.js';
+import { Gop2pNames } from '../compat/gop2p-names.js';
 import { Dissemination, type DisseminationSettings } from '../delivery/dissemination.js';
 import { LinkOrder } from '../delivery/link-order.js';
 import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
@@ -57,6 +58,8 @@ export interface NodeParts {
   readonly metrics: NodeMetrics;
   /** Message ids, kept across runs. */
   readonly ids: MessageIds;
+  /** Compat mode: the names of this node and of its gop2p members (src/compat/gop2p-names.ts). */
+  readonly gop2p: Gop2pNames | undefined;
 }
 
 /** Builds the parts of a node from its resolved options; `self` reads the node's address once started. */
@@ -79,6 +82,30 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
     keyring,
     isWebRequest,
   );
+  const gop2p =
+    o.compat === 'gop2p'
+      ? new Gop2pNames({
+          self: () => {
+            try {
+              return self();
+            } catch {
+              return undefined; // not started
+            }
+          },
+          clock,
+          logger,
+          // An empty POST with this Host header: gop2p answers `400 You can not connect with
+          // yourself.` when the Host is its own name, and refuses the empty body otherwise.
+          probe: (address, port, host) =>
+            transport.request({
+              host: address,
+              port,
+              body: new Uint8Array(0),
+              hostHeader: host,
+              signal: clock.timeoutSignal(o.requestTimeoutMs),
+            }),
+        })
+      : undefined;
   return {
     options: o,
     clock,
@@ -87,7 +114,8 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
     identity,
     keyring,
     transport,
-    client: new PeerClient(transport, clock, self),
+    client: new PeerClient(transport, clock, self, gop2p),
+    gop2p,
     signer: identitySigner(identity),
     sessions,
     guard,
@@ -149,6 +177,7 @@ export function createRun(
     maxMembers: o.maxMembers,
     ...events.selfFields(),
     emit: (event, peer) => events.onMemberEvent(event, peer),
+    admitGop2p: o.compat === 'gop2p',
   });
   const sealer = new Sealer({
     self,
@@ -229,6 +258,7 @@ export function joinDeps(
     membership: run.membership,
     sealer: run.sealer,
     isSelfAddress,
+    ...(p.gop2p !== undefined ? { gop2p: p.gop2p } : {}),
   };
 }
 

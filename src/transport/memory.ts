@@ -164,7 +164,9 @@ export class MemoryNetwork {
     const listener = this.#listeners.get(to);
     if (listener === undefined || this.#killed.has(to) || listener.transport.closed) {
       this.stats.refused++;
-      throw new PeerUnreachableError(`cannot reach ${to}: connection refused`);
+      throw new PeerUnreachableError(`cannot reach ${to}: connection refused`, {
+        cause: Object.assign(new Error(`connect ECONNREFUSED ${to}`), { code: 'ECONNREFUSED' }),
+      });
     }
     let response: InboundResponse;
     if (request.body.byteLength > listener.options.maxBodyBytes) {

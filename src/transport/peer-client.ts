@@ -50,19 +50,35 @@ export function scope(shutdown: AbortSignal, signal: AbortSignal | undefined): S
   };
 }
 
+/**
+ * Sends to gop2p peers in their own terms (compat mode): the body rewritten as a plain gop2p
+ * envelope from the name the peer knows this node by, sent with `send` (src/compat/).
+ */
+export interface Gop2pSender {
+  request(
+    to: { readonly address: string; readonly port: number },
+    body: Uint8Array,
+    send: (body: Uint8Array, host: string) => Promise<OutboundResponse>,
+  ): Promise<OutboundResponse>;
+}
+
 /** Sends requests to peers on behalf of one node. */
 export class PeerClient {
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #self: () => Peer;
+  readonly #gop2p: Gop2pSender | undefined;
 
   /**
    * @param self - this node as others reach it (for gop2p's Host header)
+   * @param gop2p - compat mode: each gop2p peer is sent plain gop2p envelopes, from the name it
+   *   knows this node by (src/compat/gop2p-names.ts)
    */
-  constructor(transport: Transport, clock: Clock, self: () => Peer) {
+  constructor(transport: Transport, clock: Clock, self: () => Peer, gop2p?: Gop2pSender) {
     this.#transport = transport;
     this.#clock = clock;
     this.#self = self;
+    this.#gop2p = gop2p;
   }
 
   /**
@@ -103,6 +119,18 @@ export class PeerClient {
   ): Promise<OutboundResponse> {
     const call = this.callSignal(parent, timeoutMs);
     try {
+      if (to.kind === 'gop2p' && this.#gop2p !== undefined) {
+        return await this.#gop2p.request(to, sealed.body, (body, host) =>
+          this.#transport.request({
+            host: to.address,
+            port: to.port,
+            body,
+            ...(to.scheme !== undefined ? { scheme: to.scheme } : {}),
+            hostHeader: host,
+            signal: call.signal,
+          }),
+        );
+      }
       // gop2p refuses a request whose Host is its own address; its clients send their own.
       const self = to.kind === 'gop2p' || gop2pHost ? this.#self() : undefined;
       return await this.#transport.request({

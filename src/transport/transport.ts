@@ -123,3 +123,15 @@ export interface Transport {
 
 /** Largest answer body a transport reads from a peer, in bytes. */
 export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Whether a failed request's error says that nothing listens at the peer's address (connection
+ * refused): strong evidence that the peer is gone, unlike a timeout.
+ */
+export function isConnectionRefused(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ECONNREFUSED') return true;
+  const cause = (err as { cause?: unknown }).cause as { code?: unknown } | undefined;
+  return cause?.code === 'ECONNREFUSED';
+}

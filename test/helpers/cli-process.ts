@@ -91,9 +91,22 @@ export class CliProcess {
   #waiters = new Set<Waiter>();
   #exitedNow = false;
 
-  constructor(name: string, args: readonly string[], env: NodeJS.ProcessEnv) {
+  /**
+   * @param command - what node runs before `args`: the `tsp2p` command by default, or another
+   *   script (such as the gop2p chat double: `['--import', 'tsx', file]`)
+   */
+  constructor(
+    name: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+    command: readonly string[] = [BIN],
+  ) {
     this.name = name;
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...command, ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     for (const stream of ['stdout', 'stderr'] as const) {
       let rest = '';
       this.child[stream]!.setEncoding('utf8');

@@ -83,6 +83,8 @@ export interface MembershipHarnessOptions {
   readonly maxMembers?: number;
   readonly seed?: number;
   readonly clock?: ManualClock;
+  /** Whether gop2p members may join (compat mode). @default true */
+  readonly admitGop2p?: boolean;
 }
 
 /** A {@link Membership} on a manual clock, recording its events. */
@@ -100,6 +102,7 @@ export function membershipHarness(options: MembershipHarnessOptions = {}): Membe
     timings,
     logger,
     maxMembers: options.maxMembers ?? 1_000,
+    ...(options.admitGop2p !== undefined ? { admitGop2p: options.admitGop2p } : {}),
     emit: (event, p) => {
       events.push({ event, id: p.id, peer: p });
     },
