@@ -28,7 +28,10 @@ export interface Layer {
 /** The layers of `src/`, lowest first. */
 export const LAYERS: readonly Layer[] = [
   // Leaves: no I/O of the network, used everywhere.
-  { name: 'base', paths: ['errors.ts', 'clock.ts', 'logger.ts', 'random.ts', 'peer.ts', 'types.ts'] },
+  {
+    name: 'base',
+    paths: ['errors.ts', 'clock.ts', 'logger.ts', 'random.ts', 'peer.ts', 'rooms.ts', 'types.ts'],
+  },
   { name: 'identity', paths: ['identity.ts'] },
   // The wire: schemas, encode/decode, sealing. Pure.
   { name: 'protocol', paths: ['protocol/'] },

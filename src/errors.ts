@@ -27,7 +27,9 @@ export type P2PErrorCode =
   | 'ERR_BACKPRESSURE'
   | 'ERR_STORE_CORRUPT'
   | 'ERR_STORE_VERSION'
-  | 'ERR_STORE_LOCKED';
+  | 'ERR_STORE_LOCKED'
+  | 'ERR_INVALID_TOPIC'
+  | 'ERR_TAGS_TOO_LARGE';
 
 /**
  * Base class of every tsp2p error.
@@ -303,6 +305,28 @@ export class StoreVersionError extends P2PError {
 }
 
 /**
+ * A topic name that is not 1 to 64 bytes of letters, digits and `-_.:/`, or a subscription
+ * beyond the most topics a node may hold (see `src/rooms.ts`).
+ */
+export class InvalidTopicError extends P2PError {
+  declare readonly code: 'ERR_INVALID_TOPIC';
+  constructor(message: string) {
+    super('ERR_INVALID_TOPIC', message);
+  }
+}
+
+/**
+ * Tags that do not fit: more bytes than `maxTagBytes`, or beyond the per-tag limits every node
+ * accepts (see `src/rooms.ts`). Raised at `new Node()` and at `setTags()`, never later.
+ */
+export class TagsTooLargeError extends P2PError {
+  declare readonly code: 'ERR_TAGS_TOO_LARGE';
+  constructor(message: string) {
+    super('ERR_TAGS_TOO_LARGE', message);
+  }
+}
+
+/**
  * Another node (in this process or another) has the same `dataDir` open. Raised when the node
  * starts. Give each node a `dataDir` of its own; the lock goes when that node stops or dies.
  */
@@ -321,6 +345,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<P2PErrorCode, number>>
   ERR_INVALID_MESSAGE: 400,
   ERR_PROTOCOL: 400,
   ERR_INVALID_ADDRESS: 400,
+  ERR_INVALID_TOPIC: 400,
+  ERR_TAGS_TOO_LARGE: 400,
   ERR_UNAUTHORIZED: 401,
   ERR_FORBIDDEN: 403,
   ERR_UNKNOWN_PEER: 403,

@@ -24,6 +24,7 @@ export {
   InvalidAddressError,
   InvalidMessageError,
   InvalidOptionsError,
+  InvalidTopicError,
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
@@ -36,6 +37,7 @@ export {
   StoreCorruptError,
   StoreLockedError,
   StoreVersionError,
+  TagsTooLargeError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,
@@ -65,6 +67,17 @@ export {
 } from './peer.js';
 export { type Envelope, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
 export { type Random, SeededRandom, SystemRandom } from './random.js';
+export {
+  DEFAULT_MAX_TAG_BYTES,
+  isValidTopic,
+  parseTagList,
+  TAG_LIMITS,
+  type Tags,
+  TOPIC_LIMITS,
+  tagBytes,
+  validateTags,
+  validateTopic,
+} from './rooms.js';
 export type { SecretInput } from './security/keyring.js';
 export { DEFAULT_LIMITS, DEFAULT_MAX_CLOCK_SKEW_MS, type LimitOptions } from './security/limits.js';
 export { HttpTransport, type HttpTransportOptions } from './transport/http.js';

@@ -13,6 +13,7 @@ import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
   InvalidAddressError,
+  InvalidTopicError,
   NotConnectedError,
   NotStartedError,
   StoppedError,
@@ -26,8 +27,16 @@ import { createParts, createRun, joinDeps, type NodeParts, type Running } from '
 import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
 import { advertisedHost, type WebWiring, webHandler } from './node/web-wiring.js';
 import { maxBodyBytes, type NodeOptions, resolveOptions } from './options.js';
-import { formatHostPort, type Peer, parseAddress, peerOf } from './peer.js';
+import {
+  formatHostPort,
+  type Peer,
+  type PeerRecordFields,
+  parseAddress,
+  peerOf,
+  sameRecordFields,
+} from './peer.js';
 import { MessageType } from './protocol/schema.js';
+import { TOPIC_LIMITS, validateTags, validateTopic } from './rooms.js';
 import type { SecretInput } from './security/keyring.js';
 import { scope } from './transport/peer-client.js';
 import type { InboundRequest, InboundResponse } from './transport/transport.js';
@@ -80,6 +89,12 @@ export class Node extends EventEmitter<NodeEvents> {
   /** Resolves when a `start()` in progress has settled (started, or failed back to stopped). */
   #startSettled: Promise<void> = Promise.resolve();
   #settleStart: () => void = () => {};
+  /** This node's tags (option `tags`, `setTags()`); kept across stop and start. */
+  #tags: Record<string, string>;
+  /** This node's topics, in the order subscribed; kept across stop and start. */
+  #topics: string[] = [];
+  /** This run's self without tags and topics. */
+  #selfBase: Peer | undefined;
 
   /**
    * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when an option is invalid.
@@ -87,6 +102,7 @@ export class Node extends EventEmitter<NodeEvents> {
   constructor(options: NodeOptions = {}) {
     super();
     this.#parts = createParts(resolveOptions(options), () => this.self);
+    this.#tags = { ...this.#parts.options.tags };
     this.#inbound = new Inbound({
       ...this.#parts,
       selfId: this.id,
@@ -176,6 +192,120 @@ export class Node extends EventEmitter<NodeEvents> {
     return this.#run?.web === undefined ? undefined : this.#run.webToken;
   }
 
+  /** This node's own topics, in the order it subscribed to them. */
+  topics(): string[] {
+    return [...this.#topics];
+  }
+
+  /** This node's own tags. */
+  tags(): Record<string, string> {
+    return { ...this.#tags };
+  }
+
+  /**
+   * The live members subscribed to `topic`, self excluded, as their membership entries say.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a name that is not a topic name
+   */
+  subscribers(topic: string): Peer[] {
+    validateTopic(topic);
+    return this.members().filter((p) => p.topics?.includes(topic) === true);
+  }
+
+  /**
+   * Subscribes this node to `topic`: its membership entry lists it from now on, at a raised
+   * incarnation. Once started and in a network, the new entry is pushed to every live member
+   * directly, and the call resolves once each has answered (those that fail to answer within
+   * `requestTimeoutMs` are left out: gossip tells them later). From then on, any member's
+   * `publish(topic)` reaches this node. Subscribing again to a topic held does nothing.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a bad name, or beyond 32 topics
+   */
+  async subscribe(topic: string, options: CallOptions = {}): Promise<void> {
+    validateTopic(topic);
+    options.signal?.throwIfAborted();
+    if (this.#topics.includes(topic)) return;
+    if (this.#topics.length >= TOPIC_LIMITS.perNode) {
+      throw new InvalidTopicError(`too many topics: a node holds at most ${TOPIC_LIMITS.perNode}`);
+    }
+    this.#topics = [...this.#topics, topic];
+    await this.#restate({ topics: this.#topics }, options.signal);
+  }
+
+  /**
+   * Unsubscribes this node from `topic` (a topic not held does nothing); resolves, as
+   * {@link Node.subscribe}, once the live members have the new entry.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a bad name
+   */
+  async unsubscribe(topic: string, options: CallOptions = {}): Promise<void> {
+    validateTopic(topic);
+    options.signal?.throwIfAborted();
+    if (!this.#topics.includes(topic)) return;
+    this.#topics = this.#topics.filter((t) => t !== topic);
+    await this.#restate({ topics: this.#topics }, options.signal);
+  }
+
+  /**
+   * Replaces this node's tags: a membership update at a raised incarnation, so the newest tags
+   * always win; pushed to the live members as {@link Node.subscribe} does.
+   *
+   * @throws {TagsTooLargeError} `ERR_TAGS_TOO_LARGE` beyond `maxTagBytes` or the per-tag limits
+   * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when `tags` is not a map of strings
+   */
+  async setTags(tags: Readonly<Record<string, string>>, options: CallOptions = {}): Promise<void> {
+    const checked = validateTags(tags, this.#parts.options.maxTagBytes);
+    options.signal?.throwIfAborted();
+    this.#tags = checked;
+    await this.#restate({ tags: checked }, options.signal);
+  }
+
+  /** States new tags or topics in this node's entry, and pushes it to the live members. */
+  async #restate(fields: PeerRecordFields, signal: AbortSignal | undefined): Promise<void> {
+    const run = this.#run;
+    if (run === undefined) return;
+    const update = run.membership.restate(fields);
+    this.#refreshSelf(run);
+    if (!run.membership.active) return;
+    const members = run.membership.live().filter((m) => m.kind === 'tsp2p');
+    const timeout = this.#parts.options.requestTimeoutMs;
+    const linked =
+      signal === undefined ? run.shutdown.signal : AbortSignal.any([signal, run.shutdown.signal]);
+    await Promise.all(members.map((m) => run.net.push(m, [update], timeout, linked)));
+    signal?.throwIfAborted();
+  }
+
+  /** `self` with this node's current tags and topics. */
+  #refreshSelf(run: Running): void {
+    const fields = { tags: this.#tags, topics: this.#topics };
+    if (sameRecordFields(run.self, fields)) return;
+    const base = this.#selfBase ?? run.self;
+    run.self = peerOf(base.id, base.address, base.port, base.name, fields);
+  }
+
+  /**
+   * Publishes to `topic`: the message goes to the live members subscribed to it and to no one
+   * else (in full up to `gossipThreshold` subscribers, above it by gossip relay among them
+   * only). Receivers see it with `msg.topic`. A member whose `subscribe()` resolved before this
+   * call gets it. The report names the members it went to directly.
+   *
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC`
+   * @throws {NotStartedError} `ERR_NOT_STARTED`
+   * @throws {NotConnectedError} `ERR_NOT_CONNECTED`
+   * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
+   */
+  async publish(topic: string, data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    validateTopic(topic);
+    const run = this.#requireStarted();
+    if (!this.#connected) throw new NotConnectedError();
+    options.signal?.throwIfAborted();
+    const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
+    this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    this.#parts.metrics.recordTopic(topic, 'out');
+    return report;
+  }
+
   /** The live members (alive or suspect), self excluded. */
   members(): Peer[] {
     return this.#run?.membership.live().map((m) => m.peer) ?? [];
@@ -213,6 +343,7 @@ export class Node extends EventEmitter<NodeEvents> {
       const address = adv?.host ?? advertisedHost(bound.host);
       const port = adv?.port ?? bound.port;
       const self = peerOf(this.id, address, port, this.#parts.options.name);
+      this.#selfBase = self;
       const token = randomBytes(18).toString('base64url');
       const handler = this.#parts.options.web
         ? webHandler(this.#webWiring(), self, bound.port, token)
@@ -224,8 +355,11 @@ export class Node extends EventEmitter<NodeEvents> {
         {
           onMemberEvent: (event, peer) => this.#onMemberEvent(event, peer),
           deliver: (message) => this.#hand(message),
+          subscribed: (topic) => this.#topics.includes(topic),
+          selfFields: () => ({ tags: this.#tags, topics: this.#topics }),
         },
       );
+      this.#refreshSelf(this.#run);
       const detector = this.#run.detector;
       this.#status = 'started';
       this.#settleStart();
@@ -235,7 +369,7 @@ export class Node extends EventEmitter<NodeEvents> {
         await this.stop();
         throw options.signal.reason;
       }
-      return self;
+      return this.#run.self;
     } catch (err) {
       if (this.#status === 'starting') {
         this.#status = 'stopped';
@@ -457,6 +591,7 @@ export class Node extends EventEmitter<NodeEvents> {
   #hand(message: ReceivedMessage): void {
     this.#inboxes.push(message);
     this.#parts.metrics.received.inc({ type: message.type });
+    if (message.topic !== undefined) this.#parts.metrics.recordTopic(message.topic, 'in');
     this.#emitLater('message', message);
   }
 

@@ -15,6 +15,7 @@ import { isValidHost, parseAddress } from './peer.js';
 import { describeIssue } from './protocol/codec.js';
 import { FIELD_LIMITS } from './protocol/schema.js';
 import type { Random } from './random.js';
+import { DEFAULT_MAX_TAG_BYTES, validateTags } from './rooms.js';
 import { type SecretInput, secretList } from './security/keyring.js';
 import {
   DEFAULT_MAX_CLOCK_SKEW_MS,
@@ -38,6 +39,15 @@ export interface NodeOptions {
   readonly advertise?: string;
   /** A display name, carried with this node's membership entry (at most 64 characters). */
   readonly name?: string;
+  /**
+   * Tags: a small map of strings about this node (role, zone, version...), carried with its
+   * membership entry, so every member sees them in `Peer.tags`. Change them with `setTags()`.
+   * At most `maxTagBytes` bytes (names and values, UTF-8), 16 tags, names of at most 32
+   * characters and values of at most 128: more is `ERR_TAGS_TOO_LARGE` at `new Node()`.
+   */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** Most bytes of tags (every name and value, UTF-8). @default 512 */
+  readonly maxTagBytes?: number;
   /** Key material or a key file path (see {@link IdentityInput}); generated when absent. */
   readonly identity?: IdentityInput;
   /**
@@ -167,6 +177,8 @@ export interface ResolvedOptions {
   readonly port: number;
   readonly advertise: { readonly host: string; readonly port: number } | undefined;
   readonly name: string | undefined;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly maxTagBytes: number;
   readonly identity: IdentityInput | undefined;
   readonly allowReadableIdentity: boolean;
   readonly compat: 'gop2p' | undefined;
@@ -240,6 +252,8 @@ const OptionsSchema = z.strictObject({
   port: z.int().min(0).max(65535).optional(),
   advertise: z.string().optional(),
   name: z.string().max(FIELD_LIMITS.name).optional(),
+  tags: z.record(z.string(), z.string()).optional(),
+  maxTagBytes: positiveInt.optional(),
   identity: z
     .custom<IdentityInput>(
       (v) =>
@@ -332,11 +346,14 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
       throw new InvalidOptionsError(`invalid option advertise: ${(cause as Error).message}`, { cause });
     }
   }
+  const maxTagBytes = o.maxTagBytes ?? DEFAULT_MAX_TAG_BYTES;
   return {
     host: o.host ?? DEFAULTS.host,
     port: o.port ?? DEFAULTS.port,
     advertise,
     name: o.name,
+    tags: validateTags(o.tags ?? {}, maxTagBytes),
+    maxTagBytes,
     identity: o.identity,
     allowReadableIdentity: o.allowReadableIdentity ?? false,
     compat: o.compat,

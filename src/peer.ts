@@ -25,6 +25,16 @@ export interface Peer {
   readonly port: number;
   /** The display name the node chose, if any. */
   readonly name?: string;
+  /** The node's tags (`tags` option, `setTags()`), when it has any. */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** The topics the node is subscribed to (`subscribe()`), when it has any. */
+  readonly topics?: readonly string[];
+}
+
+/** What a peer states about itself besides where it is: its tags and topics. */
+export interface PeerRecordFields {
+  readonly tags?: Readonly<Record<string, string>> | undefined;
+  readonly topics?: readonly string[] | undefined;
 }
 
 /** Anything that names a peer: `'host:port'`, `'http(s)://host:port'`, or an object with `address` and `port`. */
@@ -146,9 +156,44 @@ export function describePeer(peer: Pick<Peer, 'address' | 'port' | 'name'>): str
   return peer.name ? `${hp} (${peer.name})` : hp;
 }
 
-/** A frozen {@link Peer}; an empty `name` counts as none. */
-export function peerOf(id: string, address: string, port: number, name?: string): Peer {
-  return Object.freeze(
-    name === undefined || name === '' ? { id, address, port } : { id, address, port, name },
-  );
+/** A frozen {@link Peer}; an empty `name`, empty tags and no topics count as none. */
+export function peerOf(
+  id: string,
+  address: string,
+  port: number,
+  name?: string,
+  fields: PeerRecordFields = {},
+): Peer {
+  const p: { -readonly [K in keyof Peer]: Peer[K] } = { id, address, port };
+  if (name !== undefined && name !== '') p.name = name;
+  if (fields.tags !== undefined && Object.keys(fields.tags).length > 0)
+    p.tags = Object.freeze({ ...fields.tags });
+  if (fields.topics !== undefined && fields.topics.length > 0) p.topics = Object.freeze([...fields.topics]);
+  return Object.freeze(p);
+}
+
+/** Whether two peers state the same tags and topics (in the same order). */
+export function sameRecordFields(a: PeerRecordFields, b: PeerRecordFields): boolean {
+  const ka = a.tags === undefined ? [] : Object.keys(a.tags);
+  const kb = b.tags === undefined ? [] : Object.keys(b.tags);
+  if (ka.length !== kb.length || !ka.every((k) => b.tags !== undefined && b.tags[k] === a.tags![k]))
+    return false;
+  const ta = a.topics ?? [];
+  const tb = b.topics ?? [];
+  return ta.length === tb.length && ta.every((t, i) => t === tb[i]);
+}
+
+/**
+ * A canonical text of a peer's tags and topics, to order two statements of them: `''` for none,
+ * which sorts below any (a statement of them outranks a report that omits them).
+ */
+export function recordFieldsKey(f: PeerRecordFields): string {
+  const tags =
+    f.tags === undefined
+      ? []
+      : Object.keys(f.tags)
+          .sort()
+          .map((k) => [k, f.tags![k]]);
+  const topics = f.topics ?? [];
+  return tags.length === 0 && topics.length === 0 ? '' : JSON.stringify([tags, topics]);
 }

@@ -21,6 +21,10 @@ export interface Message {
   readonly text: string;
   /** For a gossiped broadcast: how many relays it passed through (0: straight from its sender). */
   readonly hops?: number;
+  /** For a publish: its topic; `undefined` for a plain broadcast or a direct message. */
+  readonly topic?: string;
+  /** The sender's timestamp, in ms since the epoch (the receiver's clock for a gop2p message). */
+  readonly at: number;
 }
 
 /** One peer a delivery failed for, and why. */

@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from 'node:util';
-import { formatHostPort, parseAddress } from '../index.js';
+import { formatHostPort, parseAddress, parseTagList } from '../index.js';
 
 /** The subcommands that run a node. */
 export type RunCommand = 'chat' | 'node';
@@ -23,6 +23,8 @@ export interface NodeFlags {
   readonly name: string | undefined;
   /** Compat mode: also talk to gop2p nodes. */
   readonly gop2p: boolean;
+  /** The node's tags (`--tags k=v,...`), checked against the default `maxTagBytes`. */
+  readonly tags: Readonly<Record<string, string>>;
   /** The network secrets, the sending one first (`--secret`, repeatable or comma-separated). */
   readonly secret: readonly string[];
   /** The key file (`--identity`); undefined picks one in the data directory. */
@@ -64,6 +66,7 @@ const OPTIONS = {
   port: { type: 'string' },
   join: { type: 'string' },
   name: { type: 'string' },
+  tags: { type: 'string' },
   gop2p: { type: 'boolean' },
   secret: { type: 'string', multiple: true },
   identity: { type: 'string' },
@@ -128,6 +131,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       join: values.join === undefined ? undefined : parseJoin(values.join),
       name: values.name === undefined ? undefined : parseName(values.name),
       gop2p: values.gop2p ?? false,
+      tags: values.tags === undefined ? {} : parseTags(values.tags),
       secret: parseSecrets(values.secret ?? []),
       identity: values.identity,
       allowReadableIdentity: values['allow-readable-identity'] ?? false,
@@ -233,5 +237,14 @@ function describeParseError(err: unknown): string {
     }
     default:
       return message.split('\n')[0] ?? message;
+  }
+}
+
+/** `--tags k=v,...`, as a usage error (one line, exit 2) when malformed or too large. */
+function parseTags(text: string): Record<string, string> {
+  try {
+    return parseTagList(text);
+  } catch (err) {
+    throw new UsageError(`--tags: ${(err as Error).message}`);
   }
 }

@@ -12,6 +12,9 @@ export type ChatCommand =
   | { readonly kind: 'disconnect' }
   | { readonly kind: 'dm'; readonly target: string; readonly text: string }
   | { readonly kind: 'peers' }
+  | { readonly kind: 'join-room'; readonly room: string }
+  | { readonly kind: 'leave-room'; readonly room: string | undefined }
+  | { readonly kind: 'rooms' }
   | { readonly kind: 'help' }
   | { readonly kind: 'exit' }
   | { readonly kind: 'mistake'; readonly message: string };
@@ -34,12 +37,18 @@ export function parseChatLine(line: string): ChatCommand {
   const rest = space < 0 ? '' : trimmed.slice(space).trim();
   switch (name) {
     case '/connect':
-    case '/join':
       if (/\s/.test(rest)) return { kind: 'mistake', message: 'usage: /connect H:P' };
       return { kind: 'connect', target: rest === '' ? undefined : rest };
     case '/disconnect':
-    case '/leave':
       return noArgs('disconnect', rest);
+    case '/join':
+      if (rest === '' || /\s/.test(rest)) return { kind: 'mistake', message: 'usage: /join ROOM' };
+      return { kind: 'join-room', room: rest };
+    case '/leave':
+      if (/\s/.test(rest)) return { kind: 'mistake', message: 'usage: /leave [ROOM]' };
+      return { kind: 'leave-room', room: rest === '' ? undefined : rest };
+    case '/rooms':
+      return rest === '' ? { kind: 'rooms' } : { kind: 'mistake', message: '/rooms takes no arguments' };
     case '/peers':
     case '/members':
       return noArgs('peers', rest);

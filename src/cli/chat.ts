@@ -128,6 +128,8 @@ class Chat {
   readonly #track: (work: Promise<void>) => void;
   readonly #time: boolean;
   #lastEntry: string | undefined;
+  /** The current room: typed lines are published to it (none: broadcast to everyone). */
+  #room: string | undefined;
 
   constructor(node: Node, self: Peer, screen: Screen, c: Colors, options: ChatOptions) {
     this.#node = node;
@@ -232,7 +234,12 @@ class Chat {
 
   #message(m: Message): void {
     const c = this.#c;
-    const tag = m.type === 'direct' ? ` ${c.magenta('[dm]')}` : '';
+    const tag =
+      m.type === 'direct'
+        ? ` ${c.magenta('[dm]')}`
+        : m.topic !== undefined
+          ? ` ${c.cyan(`[${safeText(m.topic)}]`)}`
+          : '';
     this.#event(`${who(m.from, c)}${tag}: ${safeText(m.text)}`);
   }
 
@@ -257,6 +264,12 @@ class Chat {
         return;
       case 'peers':
         return this.#peers();
+      case 'join-room':
+        return this.#joinRoom(cmd.room);
+      case 'leave-room':
+        return this.#leaveRoom(cmd.room);
+      case 'rooms':
+        return this.#rooms();
       case 'help':
         this.#screen.print(CHAT_COMMANDS);
         return;
@@ -290,9 +303,63 @@ class Chat {
     }
   }
 
+  /** Subscribes to `room` and makes it the current room: typed lines go there. */
+  async #joinRoom(room: string): Promise<void> {
+    try {
+      await this.#node.subscribe(room);
+    } catch (err) {
+      return this.error(errorMessage(err));
+    }
+    this.#room = room;
+    const n = this.#node.subscribers(room).length;
+    this.#info(
+      `in room ${room} (${n} other${n === 1 ? '' : 's'} here): your lines go to it; /leave leaves it`,
+    );
+  }
+
+  /** Unsubscribes from `room` (default: the current one). */
+  async #leaveRoom(room: string | undefined): Promise<void> {
+    const which = room ?? this.#room;
+    if (which === undefined) return this.error('not in a room: /join ROOM');
+    if (!this.#node.topics().includes(which)) return this.error(`not in room ${which} (/rooms lists yours)`);
+    try {
+      await this.#node.unsubscribe(which);
+    } catch (err) {
+      return this.error(errorMessage(err));
+    }
+    if (this.#room === which) this.#room = this.#node.topics().at(-1);
+    this.#info(
+      `left room ${which}; ${this.#room === undefined ? 'your lines go to everyone' : `your lines go to ${this.#room}`}`,
+    );
+  }
+
+  /** The rooms known (this node's and every member's), with who is in each. */
+  #rooms(): void {
+    const c = this.#c;
+    const rooms = new Map<string, string[]>();
+    for (const t of this.#node.topics()) rooms.set(t, ['you']);
+    for (const p of this.#node.members()) {
+      for (const t of p.topics ?? []) rooms.set(t, [...(rooms.get(t) ?? []), who(p, c)]);
+    }
+    if (rooms.size === 0) {
+      this.#screen.print('no rooms yet: /join ROOM makes one');
+      return;
+    }
+    const lines = [...rooms.keys()].sort().map((t) => {
+      const mark = t === this.#room ? '*' : ' ';
+      return `${mark} ${safeText(t)}: ${rooms.get(t)!.join(', ')}`;
+    });
+    this.#screen.print(lines.join('\n'));
+  }
+
   async #broadcast(text: string): Promise<void> {
     if (!this.#node.isConnected) return this.#alone();
     try {
+      const room = this.#room;
+      if (room !== undefined) {
+        this.#delivered(await this.#node.publish(room, text));
+        return;
+      }
       this.#delivered(await this.#node.broadcast(text));
     } catch (err) {
       this.error(this.#explain(err));
@@ -329,7 +396,14 @@ class Chat {
       lines.push(`${members.length} member${members.length === 1 ? '' : 's'}:`);
       for (const p of members) {
         const note = this.#notes.get(p.id);
-        lines.push(`  ${who(p, c)}  ${note ? c.yellow(note) : c.green('alive')}`);
+        const tags = Object.entries(p.tags ?? {}).map(([k, v]) => `${k}=${v}`);
+        const extra = [
+          ...(tags.length > 0 ? [`tags ${safeText(tags.join(','))}`] : []),
+          ...(p.topics !== undefined ? [`rooms ${safeText(p.topics.join(','))}`] : []),
+        ];
+        lines.push(
+          `  ${who(p, c)}  ${note ? c.yellow(note) : c.green('alive')}${extra.length > 0 ? `  ${c.dim(extra.join('  '))}` : ''}`,
+        );
       }
     }
     this.#screen.print(lines.join('\n'));

@@ -22,6 +22,8 @@ const FLAGS = `Options:
   --join H:P     join the network through the node at H:P (a bare port means 127.0.0.1);
                  if the join fails, the command exits with code 1
   --name NAME    a display name shown with your messages (default: <user>-<id prefix>)
+  --tags K=V,... the node's tags (role=db,zone=eu), shown with it to every member; at most
+                 512 bytes in all
   --gop2p        compat mode: also talk to gop2p (Go) nodes
   --secret S     the network secret (16+ characters): only nodes that hold it can join,
                  read or send. Repeat it or separate with commas to rotate: all are
@@ -48,11 +50,15 @@ const FLAGS = `Options:
   -h, --help     show this help`;
 
 /** The chat's commands, as `/help` prints them. */
-export const CHAT_COMMANDS = `Type a line and press Enter to send it to every member. Commands:
+export const CHAT_COMMANDS = `Type a line and press Enter to send it to every member (or to the room you
+joined last). Commands:
   /connect H:P       join a network through H:P (gop2p style: connect <port>)
   /disconnect        leave the network; you can /connect again
   /dm H:P text       send text to one member only (H:P may also be a member's name)
-  /peers             list the members: address, name and state
+  /peers             list the members: address, name, state, tags and rooms
+  /join ROOM         join a room: your lines go to it, and you get its lines
+  /leave [ROOM]      leave a room (default: the current one)
+  /rooms             list the rooms and who is in each
   /help              show the commands
   /exit              leave gracefully and quit (also: exit, Ctrl-D, Ctrl-C)`;
 

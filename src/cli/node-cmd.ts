@@ -87,17 +87,26 @@ async function handle(
       return;
     case 'invalid':
       return error({ code: 'ERR_INVALID_INPUT' }, input.message);
-    case 'publish':
     case 'subscribe':
     case 'unsubscribe':
-      return error(
-        { code: 'ERR_NOT_SUPPORTED' },
-        `topics are not supported yet ({"${input.kind === 'publish' ? 'topic' : input.kind}"}): nothing was sent`,
-      );
+      try {
+        for (const topic of input.topics) {
+          if (input.kind === 'subscribe') await node.subscribe(topic);
+          else await node.unsubscribe(topic);
+        }
+      } catch (err) {
+        return error(err);
+      }
+      return emit(input.kind === 'subscribe' ? 'subscribed' : 'unsubscribed', {
+        topics: input.topics,
+        now: node.topics(),
+      });
   }
   let report: DeliveryReport;
   try {
-    if (input.kind === 'broadcast') {
+    if (input.kind === 'publish') {
+      report = await node.publish(input.topic, input.text);
+    } else if (input.kind === 'broadcast') {
       report = await node.broadcast(input.text);
     } else {
       const resolved = resolveTargets(input.to, node.members());
@@ -118,7 +127,8 @@ async function handle(
   }
   emit('sent', {
     id: report.id,
-    type: input.kind,
+    type: input.kind === 'publish' ? 'broadcast' : input.kind,
+    ...(input.kind === 'publish' ? { topic: input.topic } : {}),
     delivered: report.delivered.map(peerJson),
     failed: failures(report.failed),
   });
@@ -126,7 +136,13 @@ async function handle(
 
 function forwardEvents(node: Node, emit: (event: string, fields: object) => void): void {
   node.on('message', (m) =>
-    emit('message', { id: m.id, type: m.type, from: peerJson(m.from), text: m.text }),
+    emit('message', {
+      id: m.id,
+      type: m.type,
+      ...(m.topic !== undefined ? { topic: m.topic } : {}),
+      from: peerJson(m.from),
+      text: m.text,
+    }),
   );
   // What the node's page or HTTP API sent (this process's own input reports its own `sent`).
   node.on('message:sent', (m) => {

@@ -61,6 +61,7 @@ export function createNode(flags: NodeFlags): Node {
     identity: identity.privateKey,
     ...(flags.host !== undefined ? { host: flags.host } : {}),
     ...(flags.gop2p ? { compat: 'gop2p' as const } : {}),
+    ...(Object.keys(flags.tags).length > 0 ? { tags: flags.tags } : {}),
     ...(secret.length > 0 ? { secret } : {}),
     ...(flags.tls !== undefined ? { tls: loadTls(flags.tls) } : {}),
   };

@@ -17,6 +17,12 @@
  *
  * The node hears of a message through one callback, {@link DisseminationDeps.deliver}.
  *
+ * Topics (rooms): a publish goes to the live members whose entries list its topic, and to no
+ * one else: in full to each of them up to `gossipThreshold` subscribers (or in `'full'` mode),
+ * above it (or in `'gossip'` and `'plumtree'` modes) by gossip relay among the subscribers
+ * only. A receiver relays a publish only to subscribers, and drops (and counts, in
+ * {@link Dissemination.stats}) one for a topic it is not subscribed to.
+ *
  * @module
  */
 
@@ -95,6 +101,8 @@ export interface DisseminationDeps {
   readonly audience: () => readonly Member[];
   /** Hands a new message to the node. */
   readonly deliver: (message: ReceivedMessage) => void;
+  /** Whether this node is subscribed to `topic` now. @default never (no topics) */
+  readonly subscribed?: (topic: string) => boolean;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
 }
@@ -121,6 +129,8 @@ export class Dissemination {
   readonly #d: DisseminationDeps;
   readonly #tree: PlumtreeGlue;
   readonly #seen = new SeenSet(SEEN_CAPACITY, SEEN_WINDOW_MS);
+  /** Publishes dropped because this node is not subscribed to their topic. */
+  readonly stats = { notSubscribed: 0 };
 
   constructor(deps: DisseminationDeps) {
     this.#d = deps;
@@ -169,6 +179,37 @@ export class Dissemination {
     return this.#d.outbox.deliver(msg, targets, signal);
   }
 
+  /** The live tsp2p members subscribed to `topic`. */
+  subscribers(topic: string): Member[] {
+    return this.#d.audience().filter((m) => m.kind === 'tsp2p' && m.peer.topics?.includes(topic) === true);
+  }
+
+  /**
+   * Sends a publish this node writes to the subscribers of `topic` only: in full up to the
+   * threshold, by gossip relay among them above it. Resolves with the report of the members it
+   * went to directly.
+   */
+  publish(
+    topic: string,
+    id: string,
+    data: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<DeliveryReport> {
+    const audience = this.subscribers(topic);
+    const s = this.#d.settings;
+    const full = s.mode === 'full' || (s.mode === 'auto' && audience.length <= s.gossipThreshold);
+    if (full) {
+      return this.#d.outbox.deliver(
+        this.#d.outbox.outbound(MessageType.Broadcast, id, data, { topic }),
+        audience,
+        signal,
+      );
+    }
+    const targets = shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
+    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, { gossip: this.#d.signer, topic });
+    return this.#d.outbox.deliver(msg, targets, signal);
+  }
+
   /** Sends a direct message to `members`, and resolves with the report. */
   direct(
     id: string,
@@ -198,6 +239,12 @@ export class Dissemination {
       this.#tree.control(sender, entry);
       return;
     }
+    if (entry.topic !== undefined && (entry.tree === true || !(this.#d.subscribed?.(entry.topic) ?? false))) {
+      // Not for this node (it left the topic, or the sender's view is behind): not delivered,
+      // not passed on.
+      this.stats.notSubscribed++;
+      return;
+    }
     if (entry.hops === undefined) {
       this.#d.deliver(
         new ReceivedMessage(
@@ -205,6 +252,9 @@ export class Dissemination {
           entry.type === MessageType.Broadcast ? 'broadcast' : 'direct',
           sender,
           data,
+          undefined,
+          entry.ts,
+          entry.topic,
         ),
       );
       return;
@@ -224,9 +274,15 @@ export class Dissemination {
    * A classic single-message envelope (gop2p's form): delivered once per sender and id; one
    * without an id (gop2p) gets a local one.
    */
-  receiveSingle(sender: Peer, type: 'broadcast' | 'direct', id: string | undefined, data: Uint8Array): void {
+  receiveSingle(
+    sender: Peer,
+    type: 'broadcast' | 'direct',
+    id: string | undefined,
+    data: Uint8Array,
+    at: number = this.#d.sealer.now(),
+  ): void {
     if (id !== undefined && !this.#seen.add(`${sender.id}/${id}`, this.#d.clock.now())) return;
-    this.#d.deliver(new ReceivedMessage(id ?? this.#d.sealer.newId(), type, sender, data));
+    this.#d.deliver(new ReceivedMessage(id ?? this.#d.sealer.newId(), type, sender, data, undefined, at));
   }
 
   /** Keeps the tree's peer sets in step with the membership. */
@@ -274,11 +330,13 @@ export class Dissemination {
     // The seen set forgets its oldest under a flood: delivered once all the same.
     if (this.#d.origins.relayedOnce?.(origin.id, entry.id, entry.ts) === false) return;
     const hops = entry.hops ?? 0;
-    this.#d.deliver(new ReceivedMessage(entry.id, 'broadcast', origin, data, hops));
+    this.#d.deliver(new ReceivedMessage(entry.id, 'broadcast', origin, data, hops, entry.ts, entry.topic));
     if (hops + 1 >= this.#d.settings.maxHops) return;
-    const others = this.#d
-      .audience()
-      .filter((m) => m.peer.id !== sender.id && m.peer.id !== origin.id && m.kind === 'tsp2p');
+    // A publish is relayed among its topic's subscribers only.
+    const audience = entry.topic === undefined ? this.#d.audience() : this.subscribers(entry.topic);
+    const others = audience.filter(
+      (m) => m.peer.id !== sender.id && m.peer.id !== origin.id && m.kind === 'tsp2p',
+    );
     const targets = shuffle([...others], this.#d.random).slice(
       0,
       gossipFanout(others.length + 1, this.#d.settings.fanout),
@@ -292,6 +350,7 @@ export class Dissemination {
       hops: hops + 1,
       origin: originWire ?? { ...toWirePeer(origin), ...(senderKey !== undefined ? { key: senderKey } : {}) },
       ...(entry.sig !== undefined ? { sig: entry.sig } : {}),
+      ...(entry.topic !== undefined ? { topic: entry.topic } : {}),
     });
     // tsp2p members only: no classic form is needed.
     const out: OutboundMessage = {

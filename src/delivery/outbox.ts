@@ -86,9 +86,9 @@ export class Outbox {
     type: typeof MessageType.Broadcast | typeof MessageType.Direct,
     id: string,
     data: Uint8Array,
-    extra: { readonly to?: WirePeer[]; readonly gossip?: OriginSigner } = {},
+    extra: { readonly to?: WirePeer[]; readonly gossip?: OriginSigner; readonly topic?: string } = {},
   ): OutboundMessage {
-    const { to, gossip } = extra;
+    const { to, gossip, topic } = extra;
     const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
     const fragment = encodeMessageEntry({
@@ -97,7 +97,8 @@ export class Outbox {
       ts,
       data: b64,
       ...(to !== undefined ? { to } : {}),
-      ...(gossip !== undefined ? { hops: 0, sig: gossip.sign({ type, id, ts, data: b64 }) } : {}),
+      ...(gossip !== undefined ? { hops: 0, sig: gossip.sign({ type, id, ts, data: b64, topic }) } : {}),
+      ...(topic !== undefined ? { topic } : {}),
     });
     let single: Sealed | undefined;
     return {

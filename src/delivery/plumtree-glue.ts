@@ -194,7 +194,7 @@ export class PlumtreeGlue {
         originWire === undefined
           ? sender
           : (this.#d.members.get(originId)?.peer ?? fromWirePeer({ ...originWire, id: originId }));
-      this.#d.deliver(new ReceivedMessage(msg.id, 'broadcast', origin, data, hops));
+      this.#d.deliver(new ReceivedMessage(msg.id, 'broadcast', origin, data, hops, msg.ts));
     }
     this.#execute(r.actions);
   }

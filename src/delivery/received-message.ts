@@ -16,14 +16,30 @@ export class ReceivedMessage implements Message {
   readonly from: Peer;
   readonly data: Uint8Array;
   readonly hops?: number;
+  readonly topic?: string;
+  readonly at: number;
   #text: string | undefined;
 
-  constructor(id: string, type: 'broadcast' | 'direct', from: Peer, data: Uint8Array, hops?: number) {
+  /**
+   * @param at - the sender's timestamp (ms)
+   * @param topic - a publish's topic
+   */
+  constructor(
+    id: string,
+    type: 'broadcast' | 'direct',
+    from: Peer,
+    data: Uint8Array,
+    hops: number | undefined,
+    at: number,
+    topic?: string,
+  ) {
     this.id = id;
     this.type = type;
     this.from = from;
     this.data = data;
     if (hops !== undefined) this.hops = hops;
+    this.at = at;
+    if (topic !== undefined) this.topic = topic;
   }
 
   get text(): string {
@@ -31,7 +47,13 @@ export class ReceivedMessage implements Message {
     return this.#text;
   }
 
-  toJSON(): { id: string; type: 'broadcast' | 'direct'; from: Peer; text: string } {
-    return { id: this.id, type: this.type, from: this.from, text: this.text };
+  toJSON(): { id: string; type: 'broadcast' | 'direct'; from: Peer; text: string; topic?: string } {
+    return {
+      id: this.id,
+      type: this.type,
+      from: this.from,
+      text: this.text,
+      ...(this.topic !== undefined ? { topic: this.topic } : {}),
+    };
   }
 }

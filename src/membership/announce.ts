@@ -9,7 +9,14 @@
 import type { Gop2pNames } from '../compat/gop2p-names.js';
 import { asP2PError, PeerRefusedError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { addressId, formatHostPort, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
+import {
+  addressId,
+  formatHostPort,
+  isUnspecifiedAddress,
+  type Peer,
+  type PeerRecordFields,
+  peerOf,
+} from '../peer.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, type WirePeer } from '../protocol/schema.js';
 import { fromWirePeer } from '../protocol/wire-peer.js';
@@ -116,7 +123,7 @@ export async function announce(
         // Its answer at the address this node dialed; the self-record the entry point listed, when
         // it states the same (a record that does not check is left out).
         d.membership.join(
-          peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name),
+          peerFromAnswer(c.peer.address, c.peer.port, kind, answer, c.peer.name, c.peer),
           kind,
           c.inc,
           c.wire,
@@ -162,6 +169,7 @@ export function peerFromAnswer(
   kind: PeerKind,
   res: OutboundResponse,
   name?: string,
+  fields?: PeerRecordFields,
 ): Peer {
   if (kind === 'gop2p') return peerOf(addressId(address, port), address, port, name);
   const id = res.headers[Headers.id]!;
@@ -174,5 +182,5 @@ export function peerFromAnswer(
       answerName = name;
     }
   }
-  return peerOf(id, address, port, answerName);
+  return peerOf(id, address, port, answerName, fields);
 }

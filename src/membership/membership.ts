@@ -22,7 +22,7 @@
 
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
-import { addressId, type Peer } from '../peer.js';
+import { addressId, type Peer, type PeerRecordFields, peerOf, sameRecordFields } from '../peer.js';
 import { MAX_INCARNATION } from '../protocol/schema.js';
 import type { Random } from '../random.js';
 import type { RecordAuthority } from '../security/record-signature.js';
@@ -38,6 +38,10 @@ export type MemberEvent = 'member:join' | 'member:leave' | 'member:suspect' | 'm
 /** What {@link Membership} needs from its owner. */
 export interface MembershipOptions {
   readonly self: Peer;
+  /** This node's tags, as it states them at start. */
+  readonly tags?: Readonly<Record<string, string>> | undefined;
+  /** This node's topics, as it states them at start. */
+  readonly topics?: readonly string[] | undefined;
   readonly clock: Clock;
   readonly random: Random;
   readonly timings: MembershipTimings;
@@ -114,10 +118,13 @@ export class Membership {
   #active = false;
   // This node left a network: its next join raises its incarnation.
   #left = false;
+  // This node's tags and topics, as it states them in its own entry.
+  #fields: PeerRecordFields;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
     this.#inc = Math.min(MAX_INCARNATION, Math.max(0, options.incarnation ?? 0));
+    this.#fields = { tags: options.tags, topics: options.topics };
   }
 
   /**
@@ -132,11 +139,31 @@ export class Membership {
         address: self.address,
         port: self.port,
         name: self.name,
+        tags: this.#fields.tags,
+        topics: this.#fields.topics,
         inc: this.#inc,
       });
       this.#selfSig = { inc: this.#inc, sig };
     }
     return this.#selfSig.sig;
+  }
+
+  /** This node's tags and topics, as its entry states them. */
+  get selfFields(): PeerRecordFields {
+    return this.#fields;
+  }
+
+  /**
+   * This node states new tags or topics: a membership update of its own entry, at a raised
+   * incarnation so that it outranks every earlier statement. Returns the new entry (gossiped from
+   * now on; the caller may also push it to members directly).
+   */
+  restate(fields: PeerRecordFields): MemberUpdate {
+    this.#fields = { tags: fields.tags ?? this.#fields.tags, topics: fields.topics ?? this.#fields.topics };
+    this.#inc++;
+    const update = this.selfUpdate();
+    if (this.#active) this.#queue.enqueue(update);
+    return update;
   }
 
   /** This node's own incarnation. */
@@ -152,10 +179,17 @@ export class Membership {
     return this.#active;
   }
 
-  /** This node as an update: alive at its current incarnation, with its signed self-record. */
+  /**
+   * This node as an update: alive at its current incarnation, with its tags and topics and its
+   * signed self-record.
+   */
   selfUpdate(): MemberUpdate {
     return {
-      ...toUpdate(this.#o.self, 'alive', this.#inc),
+      ...toUpdate(
+        peerOf(this.#o.self.id, this.#o.self.address, this.#o.self.port, this.#o.self.name, this.#fields),
+        'alive',
+        this.#inc,
+      ),
       key: this.#o.records.key,
       rsig: this.selfSignature(),
     };
@@ -324,7 +358,10 @@ export class Membership {
     // Another live member at that address: on the newcomer's own word, the holder is probed at
     // once, and keeps the address until it fails to answer; third-party news evicts no one.
     if (own && isLive(update.state)) {
-      this.#contest(update.id, cur === undefined || verdict.identityChanged ? peerOf(update) : cur.peer);
+      this.#contest(
+        update.id,
+        cur === undefined || verdict.identityChanged ? peerOfUpdate(update) : cur.peer,
+      );
     }
     const newer = cur === undefined || compareState(update, cur) > 0;
     if (!force && !newer) {
@@ -354,7 +391,7 @@ export class Membership {
     const addressChanged = verdict.identityChanged;
     const kind: PeerKind = update.kind === 'gop2p' ? 'gop2p' : (cur?.kind ?? 'tsp2p');
     const now = this.#o.clock.now();
-    const peer = cur === undefined || addressChanged ? peerOf(update) : cur.peer;
+    const peer = cur === undefined || addressChanged ? peerOfUpdate(update) : cur.peer;
     const member: Member = {
       peer,
       kind,
@@ -473,15 +510,14 @@ export class Membership {
       update.port === self.port &&
       (update.name || undefined) === self.name &&
       update.kind === undefined &&
-      (update.tags === undefined || Object.keys(update.tags).length === 0) &&
-      (update.topics === undefined || update.topics.length === 0);
+      sameRecordFields(update, this.#fields);
     if (update.state === 'alive' && sameIdentity) {
       // An entry point raised our incarnation on a rejoin: adopt it.
       if (update.inc > this.#inc) this.#inc = update.inc;
       return false;
     }
-    // Someone believes this node is suspect, dead or gone, or elsewhere, or named otherwise:
-    // refute with a higher incarnation, and this node's own signed record.
+    // Someone believes this node is suspect, dead or gone, or elsewhere, or named or tagged
+    // otherwise: refute with a higher incarnation, and this node's own signed record.
     if (update.inc >= this.#inc) {
       const inc = update.inc + 1;
       if (inc > MAX_INCARNATION) return false;
@@ -518,7 +554,7 @@ export class Membership {
 
   /** The member's identity moved on (a newer record) while its state news is not newer. */
   #restate(cur: Member, update: MemberUpdate, record: MemberRecord | undefined): boolean {
-    const peer = peerOf(update);
+    const peer = peerOfUpdate(update);
     const member: Member = { ...cur, peer, record };
     this.#table.set(member);
     this.#queue.enqueue(memberUpdate(member));
@@ -616,8 +652,6 @@ export function memberUpdate(m: Member, by?: string): MemberUpdate {
     out.rsig = r.sig;
     if (r.inc !== m.incarnation) out.rinc = r.inc;
   }
-  if (r?.tags !== undefined) out.tags = r.tags;
-  if (r?.topics !== undefined) out.topics = r.topics;
   if (by !== undefined && m.state === 'suspect') out.by = by;
   return out;
 }
@@ -665,14 +699,12 @@ function toUpdate(peer: Peer, state: MemberState, inc: number, kind?: PeerKind):
   };
   if (peer.name !== undefined) u.name = peer.name;
   if (kind === 'gop2p') u.kind = 'gop2p';
+  if (peer.tags !== undefined) u.tags = { ...peer.tags };
+  if (peer.topics !== undefined) u.topics = [...peer.topics];
   return u;
 }
 
-function peerOf(u: MemberUpdate): Peer {
+function peerOfUpdate(u: MemberUpdate): Peer {
   const id = u.kind === 'gop2p' ? addressId(u.address, u.port) : u.id;
-  return Object.freeze(
-    u.name === undefined || u.name === ''
-      ? { id, address: u.address, port: u.port }
-      : { id, address: u.address, port: u.port, name: u.name },
-  );
+  return peerOf(id, u.address, u.port, u.name, u);
 }

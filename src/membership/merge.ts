@@ -4,7 +4,8 @@
  * Every piece of membership news is a {@link MemberUpdate}: "member `id`, at `address:port`, is
  * in `state` as of incarnation `inc`". Updates are totally ordered by
  *
- *     (inc, rank(state), address, port, name)        rank: alive 0 < suspect 1 < dead 2 < left 3
+ *     (inc, rank(state), address, port, name, tags and topics)
+ *                                                    rank: alive 0 < suspect 1 < dead 2 < left 3
  *
  * and a node keeps, for each id, the greatest update it has seen. Taking a maximum is
  * commutative, associative and idempotent, so nodes that see the same updates in any order,
@@ -21,6 +22,7 @@
  * @module
  */
 
+import { recordFieldsKey } from '../peer.js';
 import type { MemberState } from './member-table.js';
 
 /** News about one member, as gossiped and as exchanged in a sync. */
@@ -46,9 +48,9 @@ export interface MemberUpdate {
   readonly rsig?: string;
   /** The incarnation the record was signed at; absent: `inc`. */
   readonly rinc?: number;
-  /** Self-record tags (rooms; none set yet). */
+  /** The member's tags, as it set them (rooms: `setTags()`). */
   readonly tags?: Record<string, string>;
-  /** Self-record topics (rooms; none set yet). */
+  /** The member's topics, as it subscribed to them (rooms: `subscribe()`). */
   readonly topics?: string[];
 }
 
@@ -69,7 +71,13 @@ export function compareUpdates(a: MemberUpdate, b: MemberUpdate): number {
   if (a.port !== b.port) return a.port - b.port;
   const na = a.name ?? '';
   const nb = b.name ?? '';
-  return na === nb ? 0 : na < nb ? -1 : 1;
+  if (na !== nb) return na < nb ? -1 : 1;
+  // A member changes its tags and topics only with a higher incarnation: at one incarnation
+  // there is one statement of them, unless news is false. Ordering by their text keeps the
+  // merge a maximum (commutative, idempotent) even then.
+  const ra = recordFieldsKey(a);
+  const rb = recordFieldsKey(b);
+  return ra === rb ? 0 : ra < rb ? -1 : 1;
 }
 
 /** Whether `update` is newer than `current` (a member nobody knew is always new). */

@@ -91,8 +91,8 @@ export function sameIdentity(u: MemberUpdate, held: HeldMember): boolean {
     u.address === held.peer.address &&
     u.port === held.peer.port &&
     (u.name === '' ? undefined : u.name) === held.peer.name &&
-    sameTags(u.tags, held.record?.tags) &&
-    sameTopics(u.topics, held.record?.topics)
+    sameTags(u.tags, held.peer.tags) &&
+    sameTopics(u.topics, held.peer.topics)
   );
 }
 

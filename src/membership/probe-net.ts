@@ -15,6 +15,7 @@ import { isConnectionRefused } from '../transport/transport.js';
 import type { IndirectResult, ProbeNet } from './failure-detector.js';
 import { destinationOf, type Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
+import type { MemberUpdate } from './merge.js';
 
 /** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
 export interface MembershipSealer {
@@ -75,6 +76,31 @@ export class PeerProbeNet implements ProbeNet {
       if (member.kind === 'gop2p' && isConnectionRefused(err) && !signal.aborted) {
         this.#membership.suspect(member.peer.id, { strong: true });
       }
+      return false;
+    }
+  }
+
+  /**
+   * Pushes membership updates to one member directly (a ping that carries them): resolves `true`
+   * once the member has answered, which it does after applying them.
+   */
+  async push(
+    member: Member,
+    m: readonly MemberUpdate[],
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    if (!this.#membership.active || member.kind !== 'tsp2p') return false;
+    try {
+      const res = await this.#client.request(
+        destinationOf(member),
+        this.#sealer.seal(MessageType.Ping, { m }),
+        signal,
+        timeoutMs,
+      );
+      if (res.status === 200) this.#merge(res.body);
+      return res.status === 200;
+    } catch {
       return false;
     }
   }
@@ -159,7 +185,7 @@ export function wirePeer(m: Member): WirePeer {
     w.rsig = r.sig;
     if (r.inc !== m.incarnation) w.rinc = r.inc;
   }
-  if (r?.tags !== undefined) w.tags = r.tags;
-  if (r?.topics !== undefined) w.topics = r.topics;
+  if (m.peer.tags !== undefined && Object.keys(m.peer.tags).length > 0) w.tags = { ...m.peer.tags };
+  if (m.peer.topics !== undefined && m.peer.topics.length > 0) w.topics = [...m.peer.topics];
   return w;
 }

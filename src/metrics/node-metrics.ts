@@ -29,6 +29,9 @@ const TYPE_NAMES = [
   'batch',
 ];
 
+/** Most topics with a label of their own in `tsp2p_topic_messages_total`; later ones are `other`. */
+export const TOPIC_LABELS = 20;
+
 /** A protocol message type's label value: `connect`, ..., `batch`, or `unknown`. */
 export function messageTypeName(type: number): string {
   return TYPE_NAMES[type] ?? 'unknown';
@@ -53,6 +56,8 @@ export interface MetricsSnapshot {
   };
   /** Membership updates waiting to be gossiped. */
   readonly gossipQueue: number;
+  /** Topic subscriptions known (this node's and its live members'). */
+  readonly subscriptions?: number;
   /** The per-peer delivery queues: how many, and the messages and bytes waiting or in flight. */
   readonly deliveryQueues?: { readonly queues: number; readonly messages: number; readonly bytes: number };
   /** Open `messages()` iterators, and the messages buffered in them. */
@@ -99,6 +104,12 @@ export class NodeMetrics {
   readonly deliveryRequests = new LabeledValues();
   /** Messages carried by delivery requests, by `result`. */
   readonly deliveryRequestMessages = new LabeledValues();
+  /**
+   * Publishes by topic and direction (`in`, `out`). Label cardinality is bounded: the first
+   * {@link TOPIC_LABELS} topics seen get their own label, any later one counts as `other`.
+   */
+  readonly topicMessages = new LabeledValues();
+  readonly #topicLabels = new Set<string>();
 
   constructor() {
     // Series that exist from the start, so that a rate over them is defined before traffic.
@@ -122,6 +133,12 @@ export class NodeMetrics {
     this.sent.inc({ type });
     if (delivered > 0) this.deliveries.inc({ type, result: 'ok' }, delivered);
     if (failed > 0) this.deliveries.inc({ type, result: 'failed' }, failed);
+  }
+
+  /** Counts a publish sent (`out`) or delivered (`in`) under its topic's label. */
+  recordTopic(topic: string, direction: 'in' | 'out'): void {
+    if (!this.#topicLabels.has(topic) && this.#topicLabels.size < TOPIC_LABELS) this.#topicLabels.add(topic);
+    this.topicMessages.inc({ topic: this.#topicLabels.has(topic) ? topic : 'other', direction });
   }
 
   /** Counts one delivery request to a peer and the messages it carried. */
@@ -158,6 +175,18 @@ export class NodeMetrics {
         help: 'Messages this node sent, by type.',
         type: 'counter',
         samples: this.sent.samples(),
+      },
+      {
+        name: 'tsp2p_topic_messages_total',
+        help: `Publishes sent (out) and delivered (in), by topic: the first ${TOPIC_LABELS} topics seen, then "other".`,
+        type: 'counter',
+        samples: this.topicMessages.samples(),
+      },
+      {
+        name: 'tsp2p_subscriptions_known',
+        help: 'Topic subscriptions known: this node and its live members, one per member and topic.',
+        type: 'gauge',
+        samples: one(s.subscriptions ?? 0),
       },
       {
         name: 'tsp2p_deliveries_total',

@@ -191,7 +191,7 @@ export class Inbound {
         list = before.map((x) => wirePeer(x));
       }
       m.join(
-        peerOf(senderId, address, port, envelope.from.name),
+        peerOf(senderId, address, port, envelope.from.name, envelope.from),
         tsp2p ? 'tsp2p' : 'gop2p',
         envelope.from.inc ?? 0,
         own,
@@ -324,7 +324,7 @@ export class Inbound {
       );
     }
     const type = envelope.type === MessageType.Broadcast ? 'broadcast' : 'direct';
-    run.dissemination.receiveSingle(from, type, envelope.id, data);
+    run.dissemination.receiveSingle(from, type, envelope.id, data, envelope.ts);
     return OK;
   }
 

@@ -30,6 +30,9 @@ export function metricsSnapshot(s: SnapshotSources): MetricsSnapshot {
     members,
     ...(d !== undefined ? { detector: { ...d.stats, awareness: d.awareness } } : {}),
     gossipQueue: run?.membership.gossipQueued ?? 0,
+    subscriptions:
+      (run?.self.topics?.length ?? 0) +
+      (run?.membership.live() ?? []).reduce((n, m) => n + (m.peer.topics?.length ?? 0), 0),
     deliveryQueues: run?.outbox.stats() ?? { queues: 0, messages: 0, bytes: 0 },
     inboxes: s.inboxes,
     webClients: run?.web?.clients ?? 0,

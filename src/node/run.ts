@@ -20,7 +20,7 @@ import { type MemberEvent, Membership, startIncarnation } from '../membership/me
 import { PeerProbeNet } from '../membership/probe-net.js';
 import { NodeMetrics, timedProbeNet } from '../metrics/node-metrics.js';
 import { DEFAULTS, type ResolvedOptions } from '../options.js';
-import type { Peer } from '../peer.js';
+import type { Peer, PeerRecordFields } from '../peer.js';
 import type { EnvelopeSigner } from '../protocol/envelope.js';
 import { MessageIds, Sealer } from '../protocol/sealer.js';
 import { type Random, systemRandom } from '../random.js';
@@ -137,11 +137,16 @@ export interface RunEvents {
   onMemberEvent(event: MemberEvent, peer: Peer): void;
   /** A new message for the application. */
   deliver(message: ReceivedMessage): void;
+  /** Whether the node is subscribed to `topic` now. */
+  subscribed(topic: string): boolean;
+  /** The node's tags and topics, as its entry states them at the start of the run. */
+  selfFields(): PeerRecordFields;
 }
 
 /** The parts that exist only while the node is started. */
 export interface Running {
-  readonly self: Peer;
+  /** This node as others see it, with its current tags and topics. */
+  self: Peer;
   /** Builds and signs every envelope of the run. */
   readonly sealer: Sealer;
   readonly shutdown: AbortController;
@@ -181,6 +186,7 @@ export function createRun(
     // No incarnation is kept on disk: a time-based start outranks what others remember of an
     // earlier run, and a restart of the same node object starts above where it stopped.
     incarnation: Math.max(startIncarnation(wallTime(p.clock)), p.incarnations.last + 1),
+    ...events.selfFields(),
     emit: (event, peer) => events.onMemberEvent(event, peer),
     // A newcomer states a live member's address: probe the holder now (it keeps the address
     // until it fails to answer).
@@ -227,6 +233,7 @@ export function createRun(
     origins: p.guard,
     audience: () => membership.live(),
     deliver: (message) => events.deliver(message),
+    subscribed: (topic) => events.subscribed(topic),
     signal: shutdown.signal,
   });
   return {

@@ -5,7 +5,7 @@
  * outside `protocol/` writes an entry by hand.
  *
  * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
- * `origin` and `sig`, in that order. The payload's base64 is copied in as it is: it needs no
+ * `origin`, `sig` and `topic`, in that order. The payload's base64 is copied in as it is: it needs no
  * escaping, and a large one is not scanned again.
  *
  * @module
@@ -29,6 +29,8 @@ export interface MessageEntryFields {
   readonly origin?: WirePeer;
   /** Gossip and tree: the origin's signature (`src/security/gossip-signature.ts`). */
   readonly sig?: string;
+  /** A publish: the topic it is for. */
+  readonly topic?: string;
 }
 
 /** Encodes a message entry. */
@@ -39,6 +41,7 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.tree === true ? { tree: true } : {}),
     ...(f.origin !== undefined ? { origin: f.origin } : {}),
     ...(f.sig !== undefined ? { sig: f.sig } : {}),
+    ...(f.topic !== undefined ? { topic: f.topic } : {}),
   });
   return Buffer.concat([
     Buffer.from(`${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`),

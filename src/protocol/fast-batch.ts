@@ -27,7 +27,8 @@ type Obj = Record<string, unknown>;
 
 const ENVELOPE_KEYS = new Set(['type', 'data', 'from', 'v', 'id', 'ts', 'stream', 'seq', 'base', 'msgs']);
 const PEER_KEYS = new Set(['address', 'port', 'id', 'name', 'inc', 'key', 'xkey']);
-const MESSAGE_KEYS = new Set(['type', 'id', 'ts', 'data', 'to', 'hops', 'origin', 'sig', 'tree']);
+const MESSAGE_KEYS = new Set(['type', 'id', 'ts', 'data', 'to', 'hops', 'origin', 'sig', 'tree', 'topic']);
+const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
 const CONTROL_KEYS = new Set(['type', 'ids']);
 const REF_KEYS = new Set(['origin', 'id']);
 const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
@@ -71,6 +72,7 @@ function isMessage(m: Obj): boolean {
   if (m.origin !== undefined && !isPeer(m.origin)) return false;
   if (m.sig !== undefined && !(typeof m.sig === 'string' && m.sig.length === 86)) return false;
   if (m.tree !== undefined && m.tree !== true) return false;
+  if (m.topic !== undefined && !(typeof m.topic === 'string' && TOPIC_TEXT.test(m.topic))) return false;
   return true;
 }
 

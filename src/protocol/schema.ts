@@ -70,13 +70,18 @@ const Incarnation = z.int().min(0).max(MAX_INCARNATION);
 /** A self-record's signature (see `src/security/record-signature.ts`): base64url, 86 characters. */
 const RecordSignature = z.string().regex(/^[A-Za-z0-9_-]{86}$/, 'expected a base64url Ed25519 signature');
 
-/** A self-record's tags: a small string map (designed in for rooms; tsp2p sets none yet). */
-const Tags = z
+/**
+ * A member's tags (rooms: the `tags` option and `setTags()`): a small string map. The limits
+ * are those of `src/rooms.ts` (`TAG_LIMITS`), which a node checks before it states its tags.
+ */
+export const TagsSchema = z
   .record(z.string().min(1).max(32), z.string().max(128))
   .refine((t) => Object.keys(t).length <= 16, 'at most 16 tags');
 
-/** A self-record's topics: a list of names (designed in for rooms; tsp2p sets none yet). */
-const Topics = z.array(z.string().min(1).max(64)).max(32);
+/** A member's topics (rooms: `subscribe()`): valid topic names, at most 32. */
+export const TopicsSchema = z
+  .array(z.string().regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name'))
+  .max(32);
 
 /** A peer as it appears on the wire: in `from`, in `to`, and in a connect answer's member list. */
 export const WirePeerSchema = z.object({
@@ -94,10 +99,10 @@ export const WirePeerSchema = z.object({
   rsig: RecordSignature.optional(),
   /** The incarnation `rsig` was made at, when it is not `inc`. */
   rinc: Incarnation.optional(),
-  /** Self-record tags (see {@link Tags}). */
-  tags: Tags.optional(),
-  /** Self-record topics (see {@link Topics}). */
-  topics: Topics.optional(),
+  /** Self-record tags (see {@link TagsSchema}). */
+  tags: TagsSchema.optional(),
+  /** Self-record topics (see {@link TopicsSchema}). */
+  topics: TopicsSchema.optional(),
   /**
    * The sender's raw Ed25519 public key, base64url (43 characters); its fingerprint is `id`.
    * Set in a signed envelope's `from` (see `src/security/signature.ts`).
@@ -141,8 +146,10 @@ export const MemberUpdateSchema = z.object({
   rsig: RecordSignature.optional(),
   /** The incarnation `rsig` was made at, when it is not `inc`. */
   rinc: Incarnation.optional(),
-  tags: Tags.optional(),
-  topics: Topics.optional(),
+  /** The member's tags, as it stated them at `inc` (see {@link TagsSchema}). */
+  tags: TagsSchema.optional(),
+  /** The member's topics, as it stated them at `inc` (see {@link TopicsSchema}). */
+  topics: TopicsSchema.optional(),
 });
 
 /** A membership update on the wire. */
@@ -188,6 +195,15 @@ export const BatchedMessageSchema = z.object({
    * gossip relay. Present with `hops`; see {@link TreeEntry}.
    */
   tree: z.literal(true).optional(),
+  /**
+   * A publish (rooms): the topic it is for. Sent only to the topic's subscribers (and relayed
+   * only among them); a receiver not subscribed to it drops it. Covered by the batch's
+   * signature, and by the origin's signature when relayed.
+   */
+  topic: z
+    .string()
+    .regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name')
+    .optional(),
 });
 
 /** A message inside a batch. */

@@ -7,7 +7,7 @@
  */
 
 import { type Clock, wallTime } from '../clock.js';
-import type { Peer } from '../peer.js';
+import type { Peer, PeerRecordFields } from '../peer.js';
 import type { Random } from '../random.js';
 import { type EnvelopeSigner, type Sealed, sealBatch, sealEnvelope } from './envelope.js';
 import type { MessageType, WireMemberUpdate, WirePeer } from './schema.js';
@@ -54,10 +54,16 @@ export interface SealerParts {
   /** This node's session public key (`from.xkey`). */
   readonly xkey: string;
   /**
-   * Where this node's current incarnation is read (the membership), with its signature of its
-   * self-record at that incarnation (`from.rsig`, see `src/security/record-signature.ts`).
+   * Where this node's current incarnation is read (the membership), its tags and topics, and
+   * its signature of its self-record at that incarnation (`from.rsig`, see
+   * `src/security/record-signature.ts`): every `from` carries them, so that each envelope is its
+   * sender's whole, checkable word about itself.
    */
-  readonly incarnation: { readonly incarnation: number; selfSignature?(): string };
+  readonly incarnation: {
+    readonly incarnation: number;
+    readonly selfFields?: PeerRecordFields;
+    selfSignature?(): string;
+  };
   /** Signs every envelope, unless a batch is given a session MAC signer. */
   readonly signer: EnvelopeSigner;
   /** Its wall clock stamps `ts`. */
@@ -109,15 +115,20 @@ export class Sealer {
     const rsig = this.#p.incarnation.selfSignature?.();
     if (rsig !== undefined) from.rsig = rsig;
     if (self.name !== undefined) from.name = self.name;
+    // The tags and topics the signature covers (issue 19): on every envelope, not only a connect.
+    const fields = this.#p.incarnation.selfFields;
+    if (fields?.tags !== undefined && Object.keys(fields.tags).length > 0) from.tags = { ...fields.tags };
+    if (fields?.topics !== undefined && fields.topics.length > 0) from.topics = [...fields.topics];
     return from;
   }
 
   /** An envelope of `type`, signed. */
   seal(type: MessageType, extra: SealExtra = {}): Sealed {
+    const from = this.from();
     return sealEnvelope(
       {
         type,
-        from: this.from(),
+        from,
         id: extra.id ?? this.newId(),
         ts: this.now(),
         ...(extra.data !== undefined ? { data: extra.data } : {}),

@@ -15,6 +15,8 @@ export interface WirePeerExtra {
   readonly kind?: PeerKind;
   /** Carried as `inc`. */
   readonly incarnation?: number;
+  /** Carry the peer's tags and topics too (a member list's entries; not `to` or `origin`). */
+  readonly withRecord?: boolean;
 }
 
 /** A peer as the wire carries it: address, port, id (tsp2p only), name, and `inc` when given. */
@@ -25,6 +27,8 @@ export function toWirePeer(peer: Peer, extra: WirePeerExtra = {}): WirePeer {
     extra.kind === undefined ? peer.id !== addressId(peer.address, peer.port) : extra.kind === 'tsp2p';
   if (tsp2p) wire.id = peer.id;
   if (peer.name !== undefined) wire.name = peer.name;
+  if (extra.withRecord === true && peer.tags !== undefined) wire.tags = { ...peer.tags };
+  if (extra.withRecord === true && peer.topics !== undefined) wire.topics = [...peer.topics];
   return wire;
 }
 
@@ -36,5 +40,5 @@ export function toWirePeer(peer: Peer, extra: WirePeerExtra = {}): WirePeer {
  *   itself `0.0.0.0` is reached where its request came from)
  */
 export function fromWirePeer(wire: WirePeer, address: string = wire.address): Peer {
-  return peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name);
+  return peerOf(wire.id ?? addressId(address, wire.port), address, wire.port, wire.name, wire);
 }

@@ -8,7 +8,8 @@
  * would, or stretch it, which the receivers' de-duplication bounds).
  *
  * The signed bytes are `JSON.stringify(["tsp2p-msg/1", type, id, ts, data])`, `data` being
- * the base64 text as it travels.
+ * the base64 text as it travels; for a publish, `JSON.stringify(["tsp2p-msg/1", type, id, ts,
+ * data, topic])`, so that no relay can move a message to another topic.
  *
  * @module
  */
@@ -24,12 +25,20 @@ export interface GossipFields {
   readonly ts: number;
   /** The payload as base64, exactly as in the fragment. */
   readonly data: string;
+  /** A publish: its topic. */
+  readonly topic?: string | undefined;
 }
 
 const DOMAIN = 'tsp2p-msg/1';
 
 function signedBytes(m: GossipFields): Buffer {
-  return Buffer.from(JSON.stringify([DOMAIN, m.type, m.id, m.ts, m.data]));
+  return Buffer.from(
+    JSON.stringify(
+      m.topic === undefined
+        ? [DOMAIN, m.type, m.id, m.ts, m.data]
+        : [DOMAIN, m.type, m.id, m.ts, m.data, m.topic],
+    ),
+  );
 }
 
 /** The origin's signature of a message it is about to gossip. */

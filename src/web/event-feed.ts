@@ -6,7 +6,8 @@
  * Events (each `data` is one line of JSON):
  * - `hello`: on connect, `{ self, connected, recent }`, `recent` being the last
  *   {@link RECENT_ON_OPEN} `message` and `sent` entries, oldest first, each with its `kind`
- * - `message`: a message arrived, `{ kind, id, type, from, text, ts }`
+ * - `message`: a message arrived, `{ kind, id, type, from, text, topic?, ts }` (`topic` for a
+ *   publish)
  * - `sent`: this node sent a message, `{ kind, id, type, to?, text, origin, delivered, failed, ts }`;
  *   `origin` is `'web'` for a page or the API, `'local'` for the program running the node
  * - `member`: `{ event: 'join' | 'leave' | 'suspect' | 'fail' | 'update', peer, ts }`
@@ -51,10 +52,22 @@ export function sseFrame(event: string, data: unknown): string {
 }
 
 /** A peer as the page shows it. */
-export function peerJson(p: Peer): { id: string; address: string; port: number; name?: string } {
-  return p.name === undefined
-    ? { id: p.id, address: p.address, port: p.port }
-    : { id: p.id, address: p.address, port: p.port, name: p.name };
+export function peerJson(p: Peer): {
+  id: string;
+  address: string;
+  port: number;
+  name?: string;
+  tags?: Record<string, string>;
+  topics?: string[];
+} {
+  return {
+    id: p.id,
+    address: p.address,
+    port: p.port,
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    ...(p.tags !== undefined ? { tags: { ...p.tags } } : {}),
+    ...(p.topics !== undefined ? { topics: [...p.topics] } : {}),
+  };
 }
 
 /** The node as the feed needs it. */
@@ -181,7 +194,15 @@ export class EventFeed {
 }
 
 function receivedEntry(m: Message, ts: number): ConversationEntry {
-  return { kind: 'message', id: m.id, type: m.type, from: peerJson(m.from), text: m.text, ts };
+  return {
+    kind: 'message',
+    id: m.id,
+    type: m.type,
+    from: peerJson(m.from),
+    text: m.text,
+    ...(m.topic !== undefined ? { topic: m.topic } : {}),
+    ts,
+  };
 }
 
 function sentEntry(m: SentMessage, ts: number): ConversationEntry {

@@ -27,6 +27,8 @@ export type ConversationEntry =
       readonly type: 'broadcast' | 'direct';
       readonly from: PeerView;
       readonly text: string;
+      /** A publish: its topic (room). */
+      readonly topic?: string;
       /** When this node got it, in ms since the epoch. */
       readonly ts: number;
     }

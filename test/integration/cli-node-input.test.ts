@@ -1,8 +1,8 @@
 /**
  * The input lines of `tsp2p node` (DESIGN.md, "Command line: the contract"): a plain line is a
  * broadcast; `{"to","text"}` a direct message to addresses or members' names; a line that starts
- * with `{` and is not a valid command is an `error` event and is never sent; topics are parsed
- * but not supported yet, and never broadcast; empty messages are not sent.
+ * with `{` and is not a valid command is an `error` event and is never sent; `{"subscribe"}`,
+ * `{"unsubscribe"}` and `{"topic","text"}` work on topics; empty messages are not sent.
  */
 
 import assert from 'node:assert/strict';
@@ -43,16 +43,24 @@ test('a line that starts with { is a valid command or an error event, never a br
     assert.equal(ev.code, 'ERR_INVALID_INPUT', line);
     assert.match(ev.message as string, /nothing was sent/, line);
   }
-  // Topics are parsed, but do not exist yet: an error, never a broadcast.
-  for (const line of [
-    '{"topic":"ops","text":"private: disk full"}',
-    '{"subscribe":"ops"}',
-    '{"unsubscribe":["ops"]}',
-  ]) {
-    const ev = await refused(line);
-    assert.equal(ev.code, 'ERR_NOT_SUPPORTED', line);
-    assert.match(ev.message as string, /topics are not supported yet/, line);
-  }
+  // Topics (issue 14 replaced "not supported yet"): a bad topic name is refused, never sent.
+  const badTopic = await refused('{"topic":"bad topic","text":"private: disk full"}');
+  assert.equal(badTopic.code, 'ERR_INVALID_TOPIC');
+  // A publish to a topic nobody holds goes to nobody; subscribe and unsubscribe answer.
+  let mark = bob.mark();
+  bob.send('{"topic":"ops","text":"private: to nobody"}');
+  const none = await waitForEvent(bob, 'sent', () => true, mark);
+  assert.equal(none.topic, 'ops');
+  assert.deepEqual(none.delivered, []);
+  mark = cy.mark();
+  cy.send('{"subscribe":"ops"}');
+  assert.deepEqual((await waitForEvent(cy, 'subscribed', () => true, mark)).now, ['ops']);
+  bob.send('{"topic":"ops","text":"disk full"}');
+  const ops = await waitForEvent(cy, 'message', (ev) => ev.text === 'disk full');
+  assert.equal(ops.topic, 'ops');
+  mark = cy.mark();
+  cy.send('{"unsubscribe":["ops"]}');
+  assert.deepEqual((await waitForEvent(cy, 'unsubscribed', () => true, mark)).now, []);
   // A list with one bad entry sends to nobody, and names the entry.
   const badName = await refused(`{"to":["ada","nobody-by-that-name"],"text":"private: list"}`);
   assert.equal(badName.code, 'ERR_INVALID_ADDRESS');
@@ -83,6 +91,7 @@ test('a line that starts with { is a valid command or an error event, never a br
     ['broadcast', 'the end {not a command}'],
   ]);
   assert.deepEqual(got(cy), [
+    ['broadcast', 'disk full'],
     ['direct', 'to a list'],
     ['broadcast', 'the end {not a command}'],
   ]);

@@ -10,6 +10,7 @@ import {
   InvalidAddressError,
   InvalidMessageError,
   InvalidOptionsError,
+  InvalidTopicError,
   MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
@@ -22,6 +23,7 @@ import {
   StoreCorruptError,
   StoreLockedError,
   StoreVersionError,
+  TagsTooLargeError,
   TimeoutError,
   UnauthorizedError,
   UnknownPeerError,
@@ -49,6 +51,8 @@ const cases: [string, () => P2PError, P2PErrorCode][] = [
   ['StoreCorruptError', () => new StoreCorruptError('bad'), 'ERR_STORE_CORRUPT'],
   ['StoreVersionError', () => new StoreVersionError(3, 2, '/d/tsp2p.db'), 'ERR_STORE_VERSION'],
   ['StoreLockedError', () => new StoreLockedError('/d'), 'ERR_STORE_LOCKED'],
+  ['InvalidTopicError', () => new InvalidTopicError('bad'), 'ERR_INVALID_TOPIC'],
+  ['TagsTooLargeError', () => new TagsTooLargeError('bad'), 'ERR_TAGS_TOO_LARGE'],
 ];
 
 describe('error classes', () => {
