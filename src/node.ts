@@ -13,6 +13,7 @@ import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
   InvalidAddressError,
+  InvalidOptionsError,
   InvalidTopicError,
   NotConnectedError,
   NotStartedError,
@@ -22,6 +23,7 @@ import { join } from './membership/join.js';
 import { notifyLeave } from './membership/leave.js';
 import type { MemberEvent } from './membership/membership.js';
 import { Inbound } from './node/inbound.js';
+import { Journal } from './node/journal.js';
 import { metricsSnapshot } from './node/metrics-snapshot.js';
 import { createParts, createRun, joinDeps, type NodeParts, type Running } from './node/run.js';
 import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
@@ -38,12 +40,15 @@ import {
 import { MessageType } from './protocol/schema.js';
 import { TOPIC_LIMITS, validateTags, validateTopic } from './rooms.js';
 import type { SecretInput } from './security/keyring.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 import { scope } from './transport/peer-client.js';
 import type { InboundRequest, InboundResponse } from './transport/transport.js';
 import type {
   CallOptions,
   ConnectReport,
   DeliveryReport,
+  HistoryOptions,
   LeaveReport,
   MemberInfo,
   Message,
@@ -229,6 +234,7 @@ export class Node extends EventEmitter<NodeEvents> {
       throw new InvalidTopicError(`too many topics: a node holds at most ${TOPIC_LIMITS.perNode}`);
     }
     this.#topics = [...this.#topics, topic];
+    this.#saveTopics();
     await this.#restate({ topics: this.#topics }, options.signal);
   }
 
@@ -243,6 +249,7 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     if (!this.#topics.includes(topic)) return;
     this.#topics = this.#topics.filter((t) => t !== topic);
+    this.#saveTopics();
     await this.#restate({ topics: this.#topics }, options.signal);
   }
 
@@ -258,6 +265,56 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     this.#tags = checked;
     await this.#restate({ tags: checked }, options.signal);
+  }
+
+  /** Keeps this node's topics in its store (with `dataDir`, the next start takes them up again). */
+  #saveTopics(): void {
+    try {
+      this.#run?.journal.store.setSubscriptions(this.#topics);
+    } catch (err) {
+      this.#parts.logger.warn('could not save the topics', { err });
+    }
+  }
+
+  /**
+   * A page of history from this node's log, oldest first: the messages of `topic`, or the
+   * direct messages exchanged with the peer `with`, or (neither) the plain broadcasts; this
+   * node's own messages included (their `from` is {@link Node.self}). Messages past `retention`
+   * are not returned. With `dataDir`, history survives restarts.
+   *
+   * @example
+   * ```ts
+   * for (const msg of await node.history({ topic: 'ops', limit: 50 })) console.log(msg.text);
+   * ```
+   * @throws {NotStartedError} `ERR_NOT_STARTED`
+   * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` for `topic` with `with`, or a bad `limit`
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a bad topic name
+   * @throws {InvalidAddressError} `ERR_INVALID_ADDRESS` for a malformed `with`
+   */
+  async history(options: HistoryOptions = {}): Promise<Message[]> {
+    const run = this.#requireStarted();
+    options.signal?.throwIfAborted();
+    if (options.topic !== undefined && options.with !== undefined)
+      throw new InvalidOptionsError('history: give topic or with, not both');
+    if (options.topic !== undefined) validateTopic(options.topic);
+    const peer = options.with === undefined ? undefined : this.#peerIdOf(run, options.with);
+    const entries = run.journal.store.history({
+      ...(options.topic !== undefined ? { topic: options.topic } : {}),
+      ...(peer !== undefined ? { with: peer } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    });
+    return run.journal.history(entries);
+  }
+
+  /** The node id a `with` target names: a member's id or address, a Peer, or an id as it is. */
+  #peerIdOf(run: Running, target: Target): string {
+    if (typeof target === 'object' && target !== null && 'id' in target) return target.id;
+    if (typeof target === 'string' && run.membership.get(target) !== undefined) return target;
+    const { host, port } = parseAddress(target);
+    const member = run.membership.getByAddress(host, port);
+    if (member !== undefined) return member.peer.id;
+    const known = run.journal.store.members().find((m) => m.address === host && m.port === port);
+    return known?.id ?? formatHostPort(host, port);
   }
 
   /** States new tags or topics in this node's entry, and pushes it to the live members. */
@@ -331,7 +388,17 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#settleStart = resolve;
     });
     this.#stopping = undefined;
+    let store: Store | undefined;
     try {
+      // The store first: a locked, damaged or newer database fails the start before anything listens.
+      store = await openStore({
+        ...(this.#parts.options.dataDir !== undefined ? { dataDir: this.#parts.options.dataDir } : {}),
+        retention: this.#parts.options.retention,
+        now: () => wallTime(this.#parts.clock),
+      });
+      const opened = store;
+      // With a dataDir, the topics of the last run are this node's again (unless set since).
+      if (this.#topics.length === 0) this.#topics = opened.subscriptions();
       const bound = await this.#parts.transport.listen({
         host: this.#parts.options.host,
         port: this.#parts.options.port,
@@ -348,6 +415,14 @@ export class Node extends EventEmitter<NodeEvents> {
       const handler = this.#parts.options.web
         ? webHandler(this.#webWiring(), self, bound.port, token)
         : undefined;
+      const journal = new Journal({
+        store: opened,
+        self: () => this.#run?.self ?? self,
+        publicKey: Buffer.from(this.#parts.identity.publicKey).toString('base64url'),
+        clock: this.#parts.clock,
+        logger: this.#parts.logger,
+        deliver: (message) => this.#hand(message),
+      });
       this.#run = createRun(
         this.#parts,
         self,
@@ -358,6 +433,7 @@ export class Node extends EventEmitter<NodeEvents> {
           subscribed: (topic) => this.#topics.includes(topic),
           selfFields: () => ({ tags: this.#tags, topics: this.#topics }),
         },
+        journal,
       );
       this.#refreshSelf(this.#run);
       const detector = this.#run.detector;
@@ -375,6 +451,7 @@ export class Node extends EventEmitter<NodeEvents> {
         this.#status = 'stopped';
         this.#settleStart();
         await this.#parts.transport.close({ graceMs: 0 }).catch(() => undefined);
+        store?.close();
       }
       throw err;
     }
@@ -558,6 +635,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.membership.close();
     run?.web?.close();
     await this.#parts.transport.close();
+    run?.journal.store.close();
     this.#inboxes.endAll();
     this.#connected = false;
     this.#run = undefined;

@@ -5,7 +5,16 @@
  */
 
 import type { Peer } from '../peer.js';
+import type { LogNumber } from '../protocol/batch-entry.js';
 import type { Message } from '../types.js';
+
+/** A received message's number in its origin's log, with the origin's signature and key. */
+export interface ReceivedLog extends LogNumber {
+  /** The origin's signature of the message (base64url), when it came with one. */
+  readonly sig?: string | undefined;
+  /** The origin's public key (base64url), when known. */
+  readonly key?: string | undefined;
+}
 
 const utf8 = new TextDecoder();
 
@@ -18,7 +27,10 @@ export class ReceivedMessage implements Message {
   readonly hops?: number;
   readonly topic?: string;
   readonly at: number;
+  /** Delivered late: by catch-up, or after its causal wait gave up. Absent otherwise. */
+  late?: boolean;
   #text: string | undefined;
+  #log: ReceivedLog | undefined;
 
   /**
    * @param at - the sender's timestamp (ms)
@@ -42,18 +54,37 @@ export class ReceivedMessage implements Message {
     if (topic !== undefined) this.topic = topic;
   }
 
+  /** Where it stands in its origin's log (for the node's store); not part of {@link Message}. */
+  get log(): ReceivedLog | undefined {
+    return this.#log;
+  }
+
+  /** Sets {@link ReceivedMessage.log} (when `log` is given); returns this message. */
+  withLog(log: ReceivedLog | undefined): this {
+    if (log !== undefined) this.#log = log;
+    return this;
+  }
+
   get text(): string {
     this.#text ??= utf8.decode(this.data);
     return this.#text;
   }
 
-  toJSON(): { id: string; type: 'broadcast' | 'direct'; from: Peer; text: string; topic?: string } {
+  toJSON(): {
+    id: string;
+    type: 'broadcast' | 'direct';
+    from: Peer;
+    text: string;
+    topic?: string;
+    late?: boolean;
+  } {
     return {
       id: this.id,
       type: this.type,
       from: this.from,
       text: this.text,
       ...(this.topic !== undefined ? { topic: this.topic } : {}),
+      ...(this.late === true ? { late: true } : {}),
     };
   }
 }

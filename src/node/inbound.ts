@@ -33,6 +33,7 @@ import {
 import type { Sealer } from '../protocol/sealer.js';
 import type { InboundGuard } from '../security/inbound-guard.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
+import type { Journal } from './journal.js';
 
 /** The empty 200 answer. */
 const OK: InboundResponse = { status: 200, body: '' };
@@ -48,6 +49,8 @@ export interface InboundRun {
   readonly links: LinkOrder;
   /** How messages spread: every message entry and classic message goes there. */
   readonly dissemination: Dissemination;
+  /** The node's log: a batch's messages are appended in one transaction. */
+  readonly journal?: Journal;
 }
 
 /** The options {@link Inbound} reads. */
@@ -308,9 +311,14 @@ export class Inbound {
     if (first === undefined) {
       return this.#refuse(503, 'out_of_order', 'earlier messages of this stream have not arrived: retry');
     }
-    for (let i = first; i < msgs.length; i++) {
-      run.dissemination.receive(from, msgs[i]!, decoded[i]!, envelope.from.key);
-    }
+    const receive = (): void => {
+      for (let i = first; i < msgs.length; i++) {
+        run.dissemination.receive(from, msgs[i]!, decoded[i]!, envelope.from.key);
+      }
+    };
+    // One store transaction for the batch's messages.
+    if (run.journal !== undefined) run.journal.batch(receive);
+    else receive();
     return OK;
   }
 

@@ -6,12 +6,15 @@
  */
 
 import { setMaxListeners } from 'node:events';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Clock, systemClock, wallTime } from '../clock.js';
 import { Gop2pNames } from '../compat/gop2p-names.js';
 import { Dissemination, type DisseminationSettings } from '../delivery/dissemination.js';
 import { LinkOrder } from '../delivery/link-order.js';
 import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
 import type { ReceivedMessage } from '../delivery/received-message.js';
+import { InvalidOptionsError } from '../errors.js';
 import { type Identity, resolveIdentity } from '../identity.js';
 import { createDebugLogger, type Logger } from '../logger.js';
 import { FailureDetector } from '../membership/failure-detector.js';
@@ -36,6 +39,7 @@ import { PeerClient } from '../transport/peer-client.js';
 import { resolveTls } from '../transport/tls.js';
 import type { Transport } from '../transport/transport.js';
 import { isWebRequest, type WebHandler } from '../web/web-handler.js';
+import type { Journal } from './journal.js';
 
 /** The parts of a node that live as long as it does. */
 export interface NodeParts {
@@ -72,7 +76,9 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? systemRandom;
   const logger = o.logger ?? createDebugLogger();
-  const identity = resolveIdentity(o.identity, { allowReadable: o.allowReadableIdentity });
+  const identity = resolveIdentity(o.identity ?? dataDirIdentity(o.dataDir), {
+    allowReadable: o.allowReadableIdentity,
+  });
   const sessions = new SessionKeys(identity.id);
   const guard = new InboundGuard({
     compat: o.compat === 'gop2p',
@@ -162,6 +168,8 @@ export interface Running {
   readonly links: LinkOrder;
   /** How broadcasts spread, both ways. */
   readonly dissemination: Dissemination;
+  /** The node's log: its store, written before sending and before delivering. */
+  readonly journal: Journal;
 }
 
 /** Builds the parts of a run of a node reached at `self` (its detector not yet started). */
@@ -170,6 +178,7 @@ export function createRun(
   self: Peer,
   web: { readonly handler: WebHandler | undefined; readonly token: string },
   events: RunEvents,
+  journal: Journal,
 ): Running {
   const o = p.options;
   const shutdown = new AbortController();
@@ -232,9 +241,11 @@ export function createRun(
     signer: originSigner(p.identity.privateKey),
     origins: p.guard,
     audience: () => membership.live(),
-    deliver: (message) => events.deliver(message),
+    // Through the log: delivered when it takes the message as new.
+    deliver: (message) => journal.receive(message),
     subscribed: (topic) => events.subscribed(topic),
     signal: shutdown.signal,
+    log: journal,
   });
   return {
     self,
@@ -248,6 +259,7 @@ export function createRun(
     outbox,
     links: new LinkOrder(p.clock),
     dissemination,
+    journal,
   };
 }
 
@@ -317,3 +329,20 @@ function httpTransport(o: ResolvedOptions, logger: Logger): HttpTransport {
     ...(tls !== undefined ? { tls } : {}),
   });
 }
+
+/**
+ * With `dataDir` and no `identity`: the key file in `dataDir` (created, with the directory, when
+ * absent), so that the node keeps its id across restarts.
+ */
+function dataDirIdentity(dataDir: string | undefined): string | undefined {
+  if (dataDir === undefined) return undefined;
+  try {
+    if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new InvalidOptionsError(`dataDir ${dataDir}: ${(err as Error).message}`, { cause: err });
+  }
+  return join(dataDir, IDENTITY_FILE);
+}
+
+/** The node's key file inside `dataDir`, when no `identity` option is given. */
+export const IDENTITY_FILE = 'identity.pem';

@@ -5,7 +5,7 @@
  * outside `protocol/` writes an entry by hand.
  *
  * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
- * `origin`, `sig` and `topic`, in that order. The payload's base64 is copied in as it is: it needs no
+ * `origin`, `sig`, `topic`, and the log fields `epoch`, `channel` and `seq`, in that order. The payload's base64 is copied in as it is: it needs no
  * escaping, and a large one is not scanned again.
  *
  * @module
@@ -31,6 +31,26 @@ export interface MessageEntryFields {
   readonly sig?: string;
   /** A publish: the topic it is for. */
   readonly topic?: string;
+  /** History: the origin's numbering of the message (see `src/store/store.ts`). */
+  readonly log?: LogNumber;
+}
+
+/** A message's number in its origin's log: a stream (`epoch`, `channel`) and `seq` in it. */
+export interface LogNumber {
+  readonly epoch: string;
+  readonly channel: string;
+  readonly seq: number;
+}
+
+/** The log number an entry carries, when it carries all three fields. */
+export function logOf(entry: {
+  readonly epoch?: string | undefined;
+  readonly channel?: string | undefined;
+  readonly seq?: number | undefined;
+}): LogNumber | undefined {
+  return entry.epoch !== undefined && entry.channel !== undefined && entry.seq !== undefined
+    ? { epoch: entry.epoch, channel: entry.channel, seq: entry.seq }
+    : undefined;
 }
 
 /** Encodes a message entry. */
@@ -42,6 +62,7 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.origin !== undefined ? { origin: f.origin } : {}),
     ...(f.sig !== undefined ? { sig: f.sig } : {}),
     ...(f.topic !== undefined ? { topic: f.topic } : {}),
+    ...(f.log !== undefined ? { epoch: f.log.epoch, channel: f.log.channel, seq: f.log.seq } : {}),
   });
   return Buffer.concat([
     Buffer.from(`${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`),

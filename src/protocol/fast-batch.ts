@@ -17,6 +17,7 @@ import {
   type Envelope,
   FIELD_LIMITS,
   isBase64,
+  LOG_LIMITS,
   MAX_BATCH,
   MAX_TREE_IDS,
   MessageType,
@@ -27,7 +28,21 @@ type Obj = Record<string, unknown>;
 
 const ENVELOPE_KEYS = new Set(['type', 'data', 'from', 'v', 'id', 'ts', 'stream', 'seq', 'base', 'msgs']);
 const PEER_KEYS = new Set(['address', 'port', 'id', 'name', 'inc', 'key', 'xkey']);
-const MESSAGE_KEYS = new Set(['type', 'id', 'ts', 'data', 'to', 'hops', 'origin', 'sig', 'tree', 'topic']);
+const MESSAGE_KEYS = new Set([
+  'type',
+  'id',
+  'ts',
+  'data',
+  'to',
+  'hops',
+  'origin',
+  'sig',
+  'tree',
+  'topic',
+  'epoch',
+  'channel',
+  'seq',
+]);
 const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
 const CONTROL_KEYS = new Set(['type', 'ids']);
 const REF_KEYS = new Set(['origin', 'id']);
@@ -73,6 +88,9 @@ function isMessage(m: Obj): boolean {
   if (m.sig !== undefined && !(typeof m.sig === 'string' && m.sig.length === 86)) return false;
   if (m.tree !== undefined && m.tree !== true) return false;
   if (m.topic !== undefined && !(typeof m.topic === 'string' && TOPIC_TEXT.test(m.topic))) return false;
+  if (m.epoch !== undefined && !isText(m.epoch, 1, LOG_LIMITS.epoch)) return false;
+  if (m.channel !== undefined && !isText(m.channel, 1, LOG_LIMITS.channel)) return false;
+  if (m.seq !== undefined && !isInt(m.seq, 1)) return false;
   return true;
 }
 

@@ -167,6 +167,14 @@ export function isBase64(s: string): boolean {
   return Buffer.from(s, 'base64').toString('base64') === s;
 }
 
+/** Limits of a message's log fields (`epoch`, `channel`; see `src/store/store.ts`). */
+export const LOG_LIMITS = Object.freeze({
+  /** Longest epoch, in characters. */
+  epoch: 128,
+  /** Longest channel: `t:` and a 64-character topic, or `d:` and a node id. */
+  channel: 136,
+});
+
 /** Most messages in one batch. */
 export const MAX_BATCH = 10_000;
 
@@ -204,6 +212,15 @@ export const BatchedMessageSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name')
     .optional(),
+  /**
+   * History (`src/store/store.ts`): the origin's log identity. With `channel` and `seq` it names
+   * the message for catch-up; all three are covered by the origin's signature `sig`.
+   */
+  epoch: z.string().min(1).max(LOG_LIMITS.epoch).optional(),
+  /** History: what the origin's numbers count: `b`, `t:TOPIC` or `d:RECIPIENT`. */
+  channel: z.string().min(1).max(LOG_LIMITS.channel).optional(),
+  /** History: the origin's number for the message in (`epoch`, `channel`), from 1. */
+  seq: z.int().min(1).optional(),
 });
 
 /** A message inside a batch. */

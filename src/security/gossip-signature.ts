@@ -9,7 +9,10 @@
  *
  * The signed bytes are `JSON.stringify(["tsp2p-msg/1", type, id, ts, data])`, `data` being
  * the base64 text as it travels; for a publish, `JSON.stringify(["tsp2p-msg/1", type, id, ts,
- * data, topic])`, so that no relay can move a message to another topic.
+ * data, topic])`, so that no relay can move a message to another topic. A message that carries
+ * its log number (history, `src/store/store.ts`) is signed as `JSON.stringify(["tsp2p-msg/2",
+ * type, id, ts, data, topic or null, epoch, channel, seq])`: a member serving it to another by
+ * catch-up can neither alter it nor renumber it (hiding another message behind it).
  *
  * @module
  */
@@ -27,11 +30,31 @@ export interface GossipFields {
   readonly data: string;
   /** A publish: its topic. */
   readonly topic?: string | undefined;
+  /** History: the origin's log identity, channel and number (all three, or none). */
+  readonly epoch?: string | undefined;
+  readonly channel?: string | undefined;
+  readonly seq?: number | undefined;
 }
 
 const DOMAIN = 'tsp2p-msg/1';
+const DOMAIN_LOGGED = 'tsp2p-msg/2';
 
-function signedBytes(m: GossipFields): Buffer {
+/** The bytes the origin signs for `m` (see the module comment). */
+export function signedBytes(m: GossipFields): Buffer {
+  if (m.seq !== undefined)
+    return Buffer.from(
+      JSON.stringify([
+        DOMAIN_LOGGED,
+        m.type,
+        m.id,
+        m.ts,
+        m.data,
+        m.topic ?? null,
+        m.epoch ?? '',
+        m.channel ?? '',
+        m.seq,
+      ]),
+    );
   return Buffer.from(
     JSON.stringify(
       m.topic === undefined
