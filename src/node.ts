@@ -25,6 +25,7 @@ import type { MemberEvent } from './membership/membership.js';
 import { Inbound } from './node/inbound.js';
 import { Journal } from './node/journal.js';
 import { metricsSnapshot } from './node/metrics-snapshot.js';
+import { memberRecord, Rejoiner } from './node/rejoin.js';
 import { createParts, createRun, joinDeps, type NodeParts, type Running } from './node/run.js';
 import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
 import { advertisedHost, type WebWiring, webHandler } from './node/web-wiring.js';
@@ -100,6 +101,10 @@ export class Node extends EventEmitter<NodeEvents> {
   #topics: string[] = [];
   /** This run's self without tags and topics. */
   #selfBase: Peer | undefined;
+  /** This run's rejoining of the members its store knew (src/node/rejoin.ts). */
+  #rejoiner: Rejoiner | undefined;
+  /** The incarnation last saved in the store. */
+  #savedIncarnation = -1;
 
   /**
    * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when an option is invalid.
@@ -440,6 +445,8 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#status = 'started';
       this.#settleStart();
       detector.start();
+      this.#saveIncarnation();
+      this.#startRejoin(this.#run);
       this.#parts.logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
         await this.stop();
@@ -585,6 +592,15 @@ export class Node extends EventEmitter<NodeEvents> {
     await run.outbox.flush(this.#parts.options.leaveTimeoutMs);
     const members = run.membership.live();
     this.#connected = false;
+    if (this.#status !== 'stopping') {
+      // Left on purpose: the next start from this dataDir does not rejoin.
+      this.#rejoiner?.cancel();
+      try {
+        for (const m of run.journal.store.members()) run.journal.store.deleteMember(m.id);
+      } catch (err) {
+        this.#parts.logger.debug('could not clear the member snapshot', { err });
+      }
+    }
     run.membership.leaveNetwork();
     // The member table is cleared without events: the tree's view must be cleared with it.
     run.dissemination.clear();
@@ -631,7 +647,10 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
     run?.links.clear();
-    if (run !== undefined) this.#parts.incarnations.last = run.membership.incarnation;
+    if (run !== undefined) {
+      this.#parts.incarnations.last = run.membership.incarnation;
+      this.#saveIncarnation();
+    }
     run?.membership.close();
     run?.web?.close();
     await this.#parts.transport.close();
@@ -701,7 +720,57 @@ export class Node extends EventEmitter<NodeEvents> {
     };
   }
 
+  /**
+   * With the store: rejoins the members of its snapshot (src/node/rejoin.ts), unless this node
+   * is already in a network.
+   */
+  #startRejoin(run: Running): void {
+    const rejoiner = new Rejoiner({
+      store: run.journal.store,
+      membership: run.membership,
+      clock: this.#parts.clock,
+      random: this.#parts.random,
+      logger: this.#parts.logger,
+      selfId: this.id,
+      connect: (m, signal) => this.connect(peerOf(m.id, m.address, m.port, m.name), { signal }),
+      connected: () => this.#connected,
+      mergeIntervalMs: this.#parts.options.timings.reconnectIntervalMs,
+      signal: run.shutdown.signal,
+    });
+    this.#rejoiner = rejoiner;
+    rejoiner.start();
+  }
+
+  /** Keeps this node's incarnation in its store: a restart from its dataDir starts above it. */
+  #saveIncarnation(): void {
+    const run = this.#run;
+    if (run === undefined) return;
+    try {
+      const inc = run.membership.incarnation;
+      if (inc !== this.#savedIncarnation) {
+        run.journal.store.setIncarnation(inc);
+        this.#savedIncarnation = inc;
+      }
+    } catch (err) {
+      this.#parts.logger.debug('could not save the incarnation', { err });
+    }
+  }
+
+  /** Keeps a member's state in the store's snapshot (failed and departed members too). */
+  #saveMember(peer: Peer): void {
+    const run = this.#run;
+    const m = run?.membership.get(peer.id);
+    if (run === undefined || m === undefined) return;
+    try {
+      run.journal.store.saveMembers([memberRecord(m, wallTime(this.#parts.clock), this.#parts.clock.now())]);
+    } catch (err) {
+      this.#parts.logger.debug('could not save the member snapshot', { err });
+    }
+    this.#saveIncarnation();
+  }
+
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
+    this.#saveMember(peer);
     this.#run?.dissemination.onMemberEvent(event, peer);
     const names = this.#parts.gop2p;
     if (names !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {

@@ -192,9 +192,13 @@ export function createRun(
     logger: p.logger,
     maxMembers: o.maxMembers,
     records: p.records,
-    // No incarnation is kept on disk: a time-based start outranks what others remember of an
-    // earlier run, and a restart of the same node object starts above where it stopped.
-    incarnation: Math.max(startIncarnation(wallTime(p.clock)), p.incarnations.last + 1),
+    // A time-based start outranks what others remember of an earlier run; a restart of the same
+    // node object, or from the same dataDir (its store keeps the incarnation), starts above it.
+    incarnation: Math.max(
+      startIncarnation(wallTime(p.clock)),
+      p.incarnations.last + 1,
+      journal.store.incarnation() + 1,
+    ),
     ...events.selfFields(),
     emit: (event, peer) => events.onMemberEvent(event, peer),
     // A newcomer states a live member's address: probe the holder now (it keeps the address
