@@ -105,6 +105,8 @@ export class Node extends EventEmitter<NodeEvents> {
   #rejoiner: Rejoiner | undefined;
   /** The incarnation last saved in the store. */
   #savedIncarnation = -1;
+  /** Members declared failed in this run: their return triggers catch-up. */
+  readonly #failed = new Set<string>();
 
   /**
    * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when an option is invalid.
@@ -238,9 +240,12 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#topics.length >= TOPIC_LIMITS.perNode) {
       throw new InvalidTopicError(`too many topics: a node holds at most ${TOPIC_LIMITS.perNode}`);
     }
+    // The topic's history: its latest messages for a newcomer to it, what was missed otherwise.
+    this.#run?.catchUp.noteChannel(`t:${topic}`);
     this.#topics = [...this.#topics, topic];
     this.#saveTopics();
     await this.#restate({ topics: this.#topics }, options.signal);
+    if (this.#connected) this.#run?.catchUp.soon();
   }
 
   /**
@@ -427,6 +432,7 @@ export class Node extends EventEmitter<NodeEvents> {
         clock: this.#parts.clock,
         logger: this.#parts.logger,
         deliver: (message) => this.#hand(message),
+        onGap: (origin) => this.#run?.catchUp.soon(origin),
       });
       this.#run = createRun(
         this.#parts,
@@ -446,6 +452,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#settleStart();
       detector.start();
       this.#saveIncarnation();
+      this.#run.catchUp.start();
       this.#startRejoin(this.#run);
       this.#parts.logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
@@ -497,6 +504,8 @@ export class Node extends EventEmitter<NodeEvents> {
       );
       this.#connected = true;
       run.detector.gossipNow();
+      // Back in a network: fetch what was missed (a newcomer: the latest history).
+      run.catchUp.soon(entryPeer.id);
       this.#parts.logger.info('connected', {
         entry: formatHostPort(target.host, target.port),
         members: run.membership.liveCount,
@@ -771,6 +780,9 @@ export class Node extends EventEmitter<NodeEvents> {
 
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
     this.#saveMember(peer);
+    // A member back after it had failed (a healed partition, a restart): catch up with it.
+    if (event === 'member:fail') this.#failed.add(peer.id);
+    else if (event === 'member:join' && this.#failed.delete(peer.id)) this.#run?.catchUp.soon(peer.id);
     this.#run?.dissemination.onMemberEvent(event, peer);
     const names = this.#parts.gop2p;
     if (names !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {

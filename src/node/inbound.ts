@@ -33,6 +33,7 @@ import {
 import type { Sealer } from '../protocol/sealer.js';
 import type { InboundGuard } from '../security/inbound-guard.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
+import type { CatchUp } from './catch-up.js';
 import type { Journal } from './journal.js';
 
 /** The empty 200 answer. */
@@ -51,6 +52,8 @@ export interface InboundRun {
   readonly dissemination: Dissemination;
   /** The node's log: a batch's messages are appended in one transaction. */
   readonly journal?: Journal;
+  /** Catch-up: answers log requests (types 12, 13) from the store. */
+  readonly catchUp?: CatchUp;
 }
 
 /** The options {@link Inbound} reads. */
@@ -259,6 +262,13 @@ export class Inbound {
         return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
       case MessageType.Batch:
         return this.#deliverBatch(run, sender.peer, envelope);
+      case MessageType.LogSummary:
+      case MessageType.LogFetch: {
+        if (!tsp2p || run.catchUp === undefined)
+          return this.#refuse(405, 'method_not_allowed', 'Method not allowed');
+        const answer = run.catchUp.answer(sender.peer.id, envelope.type, envelope.log);
+        return 'reason' in answer ? this.#refused(answer) : answer;
+      }
       default:
         return this.#deliverLocally(run, sender.peer, envelope);
     }

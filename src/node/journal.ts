@@ -47,13 +47,20 @@ export interface JournalDeps {
   readonly deliver: (message: ReceivedMessage) => void;
   /** Counts what the store did with each received message. */
   readonly onAppend?: (status: AppendStatus) => void;
+  /** Live traffic skipped numbers of a stream: catch-up should fetch them. */
+  readonly onGap?: (origin: string) => void;
 }
+
+/** Streams whose last live number is remembered, to see gaps; beyond it the memory starts over. */
+const GAP_STREAMS = 10_000;
 
 /** The node's log: see the module comment. */
 export class Journal implements OwnLog {
   readonly #d: JournalDeps;
   /** Messages collected by the batch being received, when one is. */
   #pending: ReceivedMessage[] | undefined;
+  /** The last number live traffic brought, per stream. */
+  readonly #lastLive = new Map<string, number>();
 
   constructor(deps: JournalDeps) {
     this.#d = deps;
@@ -132,11 +139,24 @@ export class Journal implements OwnLog {
       const status = statuses[i]!;
       this.#d.onAppend?.(status);
       if (status === 'new') {
-        this.#d.deliver(messages[i]!);
+        const m = messages[i]!;
+        if (m.late !== true && m.log !== undefined) this.#live(m.from.id, m.log);
+        this.#d.deliver(m);
         n++;
       }
     }
     return n;
+  }
+
+  /** Remembers a live number; a number beyond the next one is a gap. */
+  #live(origin: string, log: LogNumber): void {
+    const key = `${origin}\u0000${log.epoch}\u0000${log.channel}`;
+    const last = this.#lastLive.get(key);
+    if (last !== undefined && log.seq > last + 1) this.#d.onGap?.(origin);
+    if (last === undefined || log.seq > last) {
+      if (this.#lastLive.size >= GAP_STREAMS) this.#lastLive.clear();
+      this.#lastLive.set(key, log.seq);
+    }
   }
 
   /** One page of history, as messages (oldest first). */

@@ -33,12 +33,13 @@ import { InboundGuard } from '../security/inbound-guard.js';
 import { NetworkKeyring } from '../security/keyring.js';
 import { type RecordAuthority, recordAuthority } from '../security/record-signature.js';
 import { SessionKeys } from '../security/session-keys.js';
-import { identitySigner } from '../security/signature.js';
+import { identitySigner, sharedKeyCache } from '../security/signature.js';
 import { HttpTransport } from '../transport/http.js';
 import { PeerClient } from '../transport/peer-client.js';
 import { resolveTls } from '../transport/tls.js';
 import type { Transport } from '../transport/transport.js';
 import { isWebRequest, type WebHandler } from '../web/web-handler.js';
+import { CatchUp } from './catch-up.js';
 import type { Journal } from './journal.js';
 
 /** The parts of a node that live as long as it does. */
@@ -170,6 +171,8 @@ export interface Running {
   readonly dissemination: Dissemination;
   /** The node's log: its store, written before sending and before delivering. */
   readonly journal: Journal;
+  /** Anti-entropy over the log: fetching what this node missed, serving what others missed. */
+  readonly catchUp: CatchUp;
 }
 
 /** Builds the parts of a run of a node reached at `self` (its detector not yet started). */
@@ -264,6 +267,26 @@ export function createRun(
     links: new LinkOrder(p.clock),
     dissemination,
     journal,
+    catchUp: new CatchUp({
+      journal,
+      membership,
+      client: p.client,
+      sealer,
+      clock: p.clock,
+      random: p.random,
+      logger: p.logger,
+      keys: sharedKeyCache,
+      selfId: p.identity.id,
+      channels: () => [
+        'b',
+        ...(events.selfFields().topics?.map((t) => `t:${t}`) ?? []),
+        `d:${p.identity.id}`,
+      ],
+      historyOnJoin: o.historyOnJoin,
+      repairIntervalMs: o.timings.pushPullIntervalMs,
+      requestTimeoutMs: o.requestTimeoutMs,
+      signal: shutdown.signal,
+    }),
   };
 }
 

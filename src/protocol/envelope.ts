@@ -6,6 +6,7 @@
  */
 
 import { type Decoded, decodeEnvelope, encodeData, encodeEnvelope } from './codec.js';
+import type { LogRequest } from './log-schema.js';
 import {
   type Envelope,
   MessageType,
@@ -28,6 +29,8 @@ export interface EnvelopeFields {
   readonly target?: WirePeer;
   /** On a connect: an announcement that needs no member list in answer. */
   readonly announce?: boolean;
+  /** On a log request (types 12, 13): what is asked for. */
+  readonly log?: LogRequest;
 }
 
 /**
@@ -66,6 +69,7 @@ export function sealEnvelope(fields: EnvelopeFields, signer?: EnvelopeSigner): S
   if (fields.m !== undefined && fields.m.length > 0) envelope.m = [...fields.m];
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
+  if (fields.log !== undefined) envelope.log = fields.log;
   const body = encodeEnvelope(envelope);
   return signer === undefined ? { body } : { body, headers: signer.headers(body) };
 }

@@ -9,6 +9,7 @@
  */
 
 import * as z from 'zod';
+import { LogRequestSchema } from './log-schema.js';
 
 /** Message types. 0-3 are gop2p's; tsp2p's extensions take the numbers above. */
 export const MessageType = {
@@ -30,6 +31,10 @@ export const MessageType = {
   Gossip: 7,
   /** Delivery: several broadcast and direct messages in `msgs`, in order (tsp2p peers only). */
   Batch: 8,
+  /** Catch-up: "your summary of these channels" (`log.chans`); answered `{"sum": [...]}`. */
+  LogSummary: 12,
+  /** Catch-up: "these messages" (`log.want` ranges, or `log.last`); answered `{"msgs": [...]}`. */
+  LogFetch: 13,
 } as const;
 
 /** A message type number. */
@@ -300,6 +305,8 @@ export const EnvelopeSchema = z.object({
    * so the receiver need not wait for those. At most `seq`.
    */
   base: z.int().min(1).optional(),
+  /** On a log request (types 12 and 13): what is asked for (`src/protocol/log-schema.ts`). */
+  log: LogRequestSchema.optional(),
   /** On a batch: the messages, and Plumtree control entries. */
   msgs: z
     .array(z.union([BatchedMessageSchema, TreeControlSchema]))

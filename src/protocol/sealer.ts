@@ -10,6 +10,7 @@ import { type Clock, wallTime } from '../clock.js';
 import type { Peer, PeerRecordFields } from '../peer.js';
 import type { Random } from '../random.js';
 import { type EnvelopeSigner, type Sealed, sealBatch, sealEnvelope } from './envelope.js';
+import type { LogRequest } from './log-schema.js';
 import type { MessageType, WireMemberUpdate, WirePeer } from './schema.js';
 
 /**
@@ -45,6 +46,8 @@ export interface SealExtra {
   readonly target?: WirePeer;
   /** On a connect: an announcement that needs no member list in answer. */
   readonly announce?: boolean;
+  /** On a log request (types 12, 13): what is asked for. */
+  readonly log?: LogRequest;
 }
 
 /** What a {@link Sealer} is made of. */
@@ -136,6 +139,7 @@ export class Sealer {
         ...(extra.m !== undefined ? { m: extra.m } : {}),
         ...(extra.target !== undefined ? { target: extra.target } : {}),
         ...(extra.announce === true ? { announce: true } : {}),
+        ...(extra.log !== undefined ? { log: extra.log } : {}),
       },
       this.#p.signer,
     );

@@ -17,9 +17,9 @@
  * @module
  */
 
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, verify } from 'node:crypto';
 import type { WirePeer } from '../protocol/schema.js';
-import { type KeyCache, signBody, verifyBody } from './signature.js';
+import { bodyDigest, type KeyCache, signBody, verifyBody } from './signature.js';
 
 /** The fields of a message the origin signs. */
 export interface GossipFields {
@@ -101,4 +101,29 @@ export function checkGossip(
   const key = keys.resolve(origin.id, origin.key);
   if (typeof key === 'string') return 'bad_key';
   return verifyBody(signedBytes(fields), sig, key) ? undefined : 'bad_signature';
+}
+
+/**
+ * Checks, off the main thread (in libuv's thread pool), that `sig` is the signature of `fields`
+ * by the origin `originId` with key `keyText` (which must hash to the id). For catch-up: unlike
+ * {@link checkGossip} there is no time window, as history is old by nature. Never rejects.
+ */
+export function verifyOrigin(
+  keys: KeyCache,
+  originId: string,
+  keyText: string,
+  fields: GossipFields,
+  sig: string,
+): Promise<boolean> {
+  const key = keys.resolve(originId, keyText);
+  if (typeof key === 'string') return Promise.resolve(false);
+  const raw = Buffer.from(sig, 'base64url');
+  if (raw.length !== 64) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    try {
+      verify(null, bodyDigest(signedBytes(fields)), key, raw, (err, ok) => resolve(err === null && ok));
+    } catch {
+      resolve(false);
+    }
+  });
 }
