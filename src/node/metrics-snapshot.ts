@@ -37,5 +37,16 @@ export function metricsSnapshot(s: SnapshotSources): MetricsSnapshot {
     inboxes: s.inboxes,
     webClients: run?.web?.clients ?? 0,
     security: s.guard.summary(),
+    ...(run !== undefined ? { store: storeStats(run), catchUp: { ...run.catchUp.stats } } : {}),
   };
+}
+
+/** The store's counters; zeros when it cannot say (closed while stopping). */
+function storeStats(run: Running): { kind: 'sqlite' | 'memory'; messages: number; bytes: number } {
+  const store = run.journal.store;
+  try {
+    return { kind: store.kind, ...store.stats() };
+  } catch {
+    return { kind: store.kind, messages: 0, bytes: 0 };
+  }
 }
