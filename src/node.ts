@@ -260,6 +260,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (!this.#topics.includes(topic)) return;
     this.#topics = this.#topics.filter((t) => t !== topic);
     this.#saveTopics();
+    this.#run?.causal.forget(topic);
     await this.#restate({ topics: this.#topics }, options.signal);
   }
 
@@ -367,7 +368,11 @@ export class Node extends EventEmitter<NodeEvents> {
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
     const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
-    const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
+    // It follows what this node delivered in the topic, and everything after it follows it.
+    const id = run.sealer.newId();
+    const deps = run.causal.frontier(topic);
+    run.causal.published(topic, id);
+    const report = await run.dissemination.publish(topic, id, bytes, options.signal, deps);
     this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     this.#parts.metrics.recordTopic(topic, 'out');
     return report;
@@ -431,7 +436,11 @@ export class Node extends EventEmitter<NodeEvents> {
         publicKey: Buffer.from(this.#parts.identity.publicKey).toString('base64url'),
         clock: this.#parts.clock,
         logger: this.#parts.logger,
-        deliver: (message) => this.#hand(message),
+        // What the log takes as new goes on through the causal order (src/delivery/causal.ts).
+        deliver: (message) => {
+          if (this.#run !== undefined) this.#run.causal.offer(message);
+          else this.#hand(message);
+        },
         onGap: (origin) => this.#run?.catchUp.soon(origin),
       });
       this.#run = createRun(

@@ -7,6 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import * as z from 'zod';
 import type { Clock } from './clock.js';
+import { DEFAULT_CAUSAL_WAIT_MS } from './delivery/causal.js';
 import { InvalidOptionsError } from './errors.js';
 import type { IdentityInput } from './identity.js';
 import type { Logger } from './logger.js';
@@ -104,6 +105,14 @@ export interface NodeOptions {
    */
   readonly deliveryTimeoutMs?: number;
   /**
+   * How long a received publish waits for the messages its sender had delivered in the topic
+   * before it (its causal dependencies), in ms. A dependency missing that long is given up: the
+   * message is delivered anyway, with `msg.late`. Meanwhile the node asks for the missing ones.
+   * At most 1,000 publishes wait at once; one more pushes the oldest out, delivered late. `0`
+   * delivers at once. @default 5000
+   */
+  readonly causalWaitMs?: number;
+  /**
    * What `broadcast()` and `send()` do when a member's outbound queue is full: `'wait'` until
    * there is room (or the call's signal aborts), or `'reject'` with `ERR_BACKPRESSURE`.
    * @default 'wait'
@@ -186,12 +195,6 @@ export interface NodeOptions {
    * delivered with `msg.late`. 0 fetches none. @default 100
    */
   readonly historyOnJoin?: number;
-  /**
-   * How long a message waits, in ms, for the messages its sender had delivered in its topic
-   * before it published it (causal order). A dependency not delivered by then is given up and
-   * the message is delivered anyway, with `msg.late`. @default 2000
-   */
-  readonly causalWaitMs?: number;
   /** Where log lines go. @default util.debuglog('tsp2p'), enabled by NODE_DEBUG=tsp2p */
   readonly logger?: Logger;
   /** Time source (tests inject a ManualClock). @default the system clock */
@@ -223,6 +226,7 @@ export interface ResolvedOptions {
   readonly inboxSize: number;
   readonly maxMembers: number;
   readonly deliveryTimeoutMs: number;
+  readonly causalWaitMs: number;
   readonly backpressure: 'wait' | 'reject';
   readonly maxBatchMessages: number;
   readonly maxBatchBytes: number;
@@ -237,7 +241,6 @@ export interface ResolvedOptions {
   readonly dataDir: string | undefined;
   readonly retention: Retention;
   readonly historyOnJoin: number;
-  readonly causalWaitMs: number;
   readonly logger: Logger | undefined;
   readonly clock: Clock | undefined;
   readonly random: Random | undefined;
@@ -254,6 +257,7 @@ export const DEFAULTS = Object.freeze({
   inboxSize: 10_000,
   maxMembers: 10_000,
   deliveryTimeoutMs: 30_000,
+  causalWaitMs: DEFAULT_CAUSAL_WAIT_MS,
   backpressure: 'wait' as const,
   maxBatchMessages: 512,
   maxBatchBytes: 1024 * 1024,
@@ -275,7 +279,6 @@ export const DEFAULTS = Object.freeze({
    */
   pipelineBytes: 0,
   historyOnJoin: 100,
-  causalWaitMs: 2_000,
 });
 
 /** The `retention` option: either limit, or both. */
@@ -336,6 +339,7 @@ const OptionsSchema = z.strictObject({
   inboxSize: positiveInt.optional(),
   maxMembers: positiveInt.optional(),
   deliveryTimeoutMs: positiveInt.optional(),
+  causalWaitMs: z.int().min(0).max(600_000).optional(),
   backpressure: z.enum(['wait', 'reject']).optional(),
   maxBatchMessages: positiveInt.max(10_000).optional(),
   maxBatchBytes: positiveInt.optional(),
@@ -374,7 +378,6 @@ const OptionsSchema = z.strictObject({
     })
     .optional(),
   historyOnJoin: z.int().min(0).max(10_000).optional(),
-  causalWaitMs: z.int().min(0).max(3_600_000).optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object').optional(),
   clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
   random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
@@ -421,6 +424,7 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     inboxSize: o.inboxSize ?? DEFAULTS.inboxSize,
     maxMembers: o.maxMembers ?? DEFAULTS.maxMembers,
     deliveryTimeoutMs: o.deliveryTimeoutMs ?? DEFAULTS.deliveryTimeoutMs,
+    causalWaitMs: o.causalWaitMs ?? DEFAULTS.causalWaitMs,
     backpressure: o.backpressure ?? DEFAULTS.backpressure,
     maxBatchMessages: o.maxBatchMessages ?? DEFAULTS.maxBatchMessages,
     maxBatchBytes: o.maxBatchBytes ?? DEFAULTS.maxBatchBytes,
@@ -438,7 +442,6 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
       maxAgeMs: o.retention?.maxAgeMs ?? DEFAULT_RETENTION.maxAgeMs,
     },
     historyOnJoin: o.historyOnJoin ?? DEFAULTS.historyOnJoin,
-    causalWaitMs: o.causalWaitMs ?? DEFAULTS.causalWaitMs,
     logger: o.logger,
     clock: o.clock,
     random: o.random,

@@ -27,8 +27,8 @@ export interface Message {
   readonly at: number;
   /**
    * `true` for a message delivered late: fetched by catch-up after this node was away (crashed,
-   * cut off, stopped), or delivered after its causal wait (`causalWaitMs`) gave up. Absent for
-   * a message delivered as it arrived.
+   * cut off, stopped), or a publish whose causal dependencies could not be had within the
+   * `causalWaitMs` option. Absent for a message delivered as it arrived.
    */
   readonly late?: boolean;
 }

@@ -209,12 +209,15 @@ export class Dissemination {
    * Sends a publish this node writes to the subscribers of `topic` only: in full up to the
    * threshold, by gossip relay among them above it. Resolves with the report of the members it
    * went to directly.
+   *
+   * @param deps - its causal dependencies (`src/delivery/causal.ts`)
    */
   publish(
     topic: string,
     id: string,
     data: Uint8Array,
     signal: AbortSignal | undefined,
+    deps: readonly string[] = [],
   ): Promise<DeliveryReport> {
     const audience = this.subscribers(topic);
     const s = this.#d.settings;
@@ -223,8 +226,10 @@ export class Dissemination {
     const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, {
       ...this.#signing(!full, log),
       topic,
+      deps,
     });
-    if (log !== undefined) this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, sig: msg.sig });
+    if (log !== undefined)
+      this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, sig: msg.sig, deps });
     if (full) return this.#d.outbox.deliver(msg, audience, signal);
     const targets = shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
     return this.#d.outbox.deliver(msg, targets, signal);
@@ -289,6 +294,7 @@ export class Dissemination {
           undefined,
           entry.ts,
           entry.topic,
+          entry.deps,
         ).withLog(this.#logOf(entry, sender.id, senderKey)),
       );
       return;
@@ -372,9 +378,16 @@ export class Dissemination {
     if (this.#d.origins.relayedOnce?.(origin.id, entry.id, entry.ts) === false) return;
     const hops = entry.hops ?? 0;
     this.#d.deliver(
-      new ReceivedMessage(entry.id, 'broadcast', origin, data, hops, entry.ts, entry.topic).withLog(
-        this.#logOf(entry, origin.id, originWire?.key ?? senderKey),
-      ),
+      new ReceivedMessage(
+        entry.id,
+        'broadcast',
+        origin,
+        data,
+        hops,
+        entry.ts,
+        entry.topic,
+        entry.deps,
+      ).withLog(this.#logOf(entry, origin.id, originWire?.key ?? senderKey)),
     );
     if (hops + 1 >= this.#d.settings.maxHops) return;
     // A publish is relayed among its topic's subscribers only.
@@ -397,6 +410,7 @@ export class Dissemination {
       ...(entry.sig !== undefined ? { sig: entry.sig } : {}),
       ...(entry.topic !== undefined ? { topic: entry.topic } : {}),
       ...(logOf(entry) !== undefined ? { log: logOf(entry) } : {}),
+      ...(entry.deps !== undefined ? { deps: entry.deps } : {}),
     });
     // tsp2p members only: no classic form is needed.
     const out: OutboundMessage = {

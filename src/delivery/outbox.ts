@@ -88,8 +88,9 @@ export class Outbox {
    * `src/protocol/batch-entry.ts`), with its classic envelope for gop2p members, built on first need.
    *
    * @param extra - `to`: the recipients of a direct message; `gossip`: relays will pass it on, so
-   *   it goes at hop 0 with its origin signature, made by this signer; `log`: its number in this
-   *   node's log, with `signer` to sign it (so that any member can serve it by catch-up)
+   *   it goes at hop 0 with its origin signature, made by this signer; `topic` and `deps`: a
+   *   publish's topic and causal dependencies; `log`: its number in this node's log, with
+   *   `signer` to sign it (so that any member can serve it by catch-up)
    */
   outbound(
     type: typeof MessageType.Broadcast | typeof MessageType.Direct,
@@ -99,11 +100,13 @@ export class Outbox {
       readonly to?: WirePeer[];
       readonly gossip?: OriginSigner;
       readonly topic?: string;
+      readonly deps?: readonly string[];
       readonly log?: LogNumber;
       readonly signer?: OriginSigner;
     } = {},
   ): WrittenOutbound {
     const { to, gossip, topic, log } = extra;
+    const deps = extra.deps !== undefined && extra.deps.length > 0 ? extra.deps : undefined;
     const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
     const signer = gossip ?? extra.signer;
@@ -116,6 +119,7 @@ export class Outbox {
             ts,
             data: b64,
             topic,
+            deps,
             epoch: log?.epoch,
             channel: log?.channel,
             seq: log?.seq,
@@ -130,6 +134,7 @@ export class Outbox {
       ...(sig !== undefined ? { sig } : {}),
       ...(topic !== undefined ? { topic } : {}),
       ...(log !== undefined ? { log } : {}),
+      ...(deps !== undefined ? { deps } : {}),
     });
     let single: Sealed | undefined;
     return {

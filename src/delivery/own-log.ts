@@ -24,6 +24,8 @@ export interface WrittenMessage {
   readonly data: Uint8Array;
   /** This node's signature of it (base64url). */
   readonly sig: string | undefined;
+  /** A publish's causal dependencies (covered by the signature). */
+  readonly deps?: readonly string[];
 }
 
 /** The node's log, as dissemination writes to it. */

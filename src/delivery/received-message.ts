@@ -27,14 +27,20 @@ export class ReceivedMessage implements Message {
   readonly hops?: number;
   readonly topic?: string;
   readonly at: number;
-  /** Delivered late: by catch-up, or after its causal wait gave up. Absent otherwise. */
-  late?: boolean;
+  /**
+   * Delivered late: fetched by catch-up, or after its causal wait gave up on a dependency
+   * (`src/delivery/causal.ts`). Set by the node before the application sees the message.
+   */
+  late = false;
+  /** A publish's causal dependencies, as its origin signed them (not part of {@link Message}). */
+  readonly deps?: readonly string[];
   #text: string | undefined;
   #log: ReceivedLog | undefined;
 
   /**
    * @param at - the sender's timestamp (ms)
    * @param topic - a publish's topic
+   * @param deps - a publish's causal dependencies
    */
   constructor(
     id: string,
@@ -44,6 +50,7 @@ export class ReceivedMessage implements Message {
     hops: number | undefined,
     at: number,
     topic?: string,
+    deps?: readonly string[],
   ) {
     this.id = id;
     this.type = type;
@@ -52,6 +59,7 @@ export class ReceivedMessage implements Message {
     if (hops !== undefined) this.hops = hops;
     this.at = at;
     if (topic !== undefined) this.topic = topic;
+    if (deps !== undefined && deps.length > 0) this.deps = deps;
   }
 
   /** Where it stands in its origin's log (for the node's store); not part of {@link Message}. */
@@ -76,7 +84,7 @@ export class ReceivedMessage implements Message {
     from: Peer;
     text: string;
     topic?: string;
-    late?: boolean;
+    late?: true;
   } {
     return {
       id: this.id,
@@ -84,7 +92,7 @@ export class ReceivedMessage implements Message {
       from: this.from,
       text: this.text,
       ...(this.topic !== undefined ? { topic: this.topic } : {}),
-      ...(this.late === true ? { late: true } : {}),
+      ...(this.late ? { late: true as const } : {}),
     };
   }
 }

@@ -250,6 +250,7 @@ export class CatchUp {
           undefined,
           e.ts,
           e.topic,
+          e.deps,
         ).withLog({ epoch: e.epoch, channel: e.channel, seq: e.seq, sig: e.sig, key: e.origin.key });
         m.late = true;
         return m;
@@ -382,5 +383,6 @@ function servedEntry(e: StoredEntry): Buffer | undefined {
     sig: signed.sig,
     ...(e.topic !== undefined ? { topic: e.topic } : {}),
     log: { epoch: e.epoch, channel: e.channel, seq: e.seq },
+    ...(e.deps.length > 0 ? { deps: e.deps } : {}),
   });
 }

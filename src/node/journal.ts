@@ -92,7 +92,7 @@ export class Journal implements OwnLog {
         at: m.ts,
         payload: m.data,
         sig,
-        deps: [],
+        deps: [...(m.deps ?? [])],
         late: false,
       },
     ]);
@@ -195,7 +195,7 @@ export class Journal implements OwnLog {
       at: m.at,
       payload: m.data,
       sig,
-      deps: [],
+      deps: [...(m.deps ?? [])],
       late: m.late === true,
     };
   }
@@ -235,6 +235,7 @@ export function toMessage(e: StoredEntry, self: Peer): ReceivedMessage {
     undefined,
     e.at,
     e.topic,
+    e.deps,
   );
   if (e.late) m.late = true;
   return m;

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, systemClock, wallTime } from '../clock.js';
 import { Gop2pNames } from '../compat/gop2p-names.js';
+import { CausalOrder, DEFAULT_MAX_HELD } from '../delivery/causal.js';
 import { Dissemination, type DisseminationSettings } from '../delivery/dissemination.js';
 import { LinkOrder } from '../delivery/link-order.js';
 import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
@@ -173,6 +174,8 @@ export interface Running {
   readonly journal: Journal;
   /** Anti-entropy over the log: fetching what this node missed, serving what others missed. */
   readonly catchUp: CatchUp;
+  /** Causal order within topics: what a publish depends on, and received ones held for theirs. */
+  readonly causal: CausalOrder<ReceivedMessage>;
 }
 
 /** Builds the parts of a run of a node reached at `self` (its detector not yet started). */
@@ -237,6 +240,17 @@ export function createRun(
     sealer,
     onBatch: (messages, ok) => p.metrics.recordBatch(messages, ok),
   });
+  // Every message dissemination delivers passes through the causal order: a publish may wait
+  // there for its dependencies; anything else goes straight on.
+  const causal = new CausalOrder<ReceivedMessage>({
+    clock: p.clock,
+    settings: { waitMs: o.causalWaitMs, maxHeld: DEFAULT_MAX_HELD },
+    deliver: (message, late) => {
+      if (late) message.late = true;
+      events.deliver(message);
+    },
+    signal: shutdown.signal,
+  });
   const dissemination = new Dissemination({
     settings: disseminationSettings(o),
     clock: p.clock,
@@ -248,7 +262,7 @@ export function createRun(
     signer: originSigner(p.identity.privateKey),
     origins: p.guard,
     audience: () => membership.live(),
-    // Through the log: delivered when it takes the message as new.
+    // Through the log (delivered when it takes the message as new), then the causal order.
     deliver: (message) => journal.receive(message),
     subscribed: (topic) => events.subscribed(topic),
     signal: shutdown.signal,
@@ -287,6 +301,7 @@ export function createRun(
       requestTimeoutMs: o.requestTimeoutMs,
       signal: shutdown.signal,
     }),
+    causal,
   };
 }
 

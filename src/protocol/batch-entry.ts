@@ -5,7 +5,8 @@
  * outside `protocol/` writes an entry by hand.
  *
  * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
- * `origin`, `sig`, `topic`, and the log fields `epoch`, `channel` and `seq`, in that order. The payload's base64 is copied in as it is: it needs no
+ * `origin`, `sig`, `topic`, the log fields `epoch`, `channel` and `seq`, and `deps`, in that
+ * order. The payload's base64 is copied in as it is: it needs no
  * escaping, and a large one is not scanned again.
  *
  * @module
@@ -33,6 +34,8 @@ export interface MessageEntryFields {
   readonly topic?: string;
   /** History: the origin's numbering of the message (see `src/store/store.ts`). */
   readonly log?: LogNumber;
+  /** A publish: its causal dependencies (ids), when it has any. */
+  readonly deps?: readonly string[];
 }
 
 /** A message's number in its origin's log: a stream (`epoch`, `channel`) and `seq` in it. */
@@ -63,6 +66,7 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.sig !== undefined ? { sig: f.sig } : {}),
     ...(f.topic !== undefined ? { topic: f.topic } : {}),
     ...(f.log !== undefined ? { epoch: f.log.epoch, channel: f.log.channel, seq: f.log.seq } : {}),
+    ...(f.deps !== undefined && f.deps.length > 0 ? { deps: f.deps } : {}),
   });
   return Buffer.concat([
     Buffer.from(`${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`),

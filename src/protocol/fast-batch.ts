@@ -19,6 +19,7 @@ import {
   isBase64,
   LOG_LIMITS,
   MAX_BATCH,
+  MAX_DEPS,
   MAX_TREE_IDS,
   MessageType,
   TreeEntry,
@@ -42,6 +43,7 @@ const MESSAGE_KEYS = new Set([
   'epoch',
   'channel',
   'seq',
+  'deps',
 ]);
 const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
 const CONTROL_KEYS = new Set(['type', 'ids']);
@@ -91,6 +93,10 @@ function isMessage(m: Obj): boolean {
   if (m.epoch !== undefined && !isText(m.epoch, 1, LOG_LIMITS.epoch)) return false;
   if (m.channel !== undefined && !isText(m.channel, 1, LOG_LIMITS.channel)) return false;
   if (m.seq !== undefined && !isInt(m.seq, 1)) return false;
+  if (m.deps !== undefined) {
+    if (!Array.isArray(m.deps) || m.deps.length < 1 || m.deps.length > MAX_DEPS) return false;
+    for (const d of m.deps) if (!isText(d, 1, FIELD_LIMITS.messageId)) return false;
+  }
   return true;
 }
 

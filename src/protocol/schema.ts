@@ -183,6 +183,12 @@ export const LOG_LIMITS = Object.freeze({
 /** Most messages in one batch. */
 export const MAX_BATCH = 10_000;
 
+/**
+ * Most causal dependencies a publish carries (`deps`); a tsp2p node sends at most 4 (see
+ * `src/delivery/causal.ts`), receivers take up to this many.
+ */
+export const MAX_DEPS = 8;
+
 /** One message inside a batch. */
 export const BatchedMessageSchema = z.object({
   type: z.union([z.literal(2), z.literal(3)]),
@@ -226,6 +232,11 @@ export const BatchedMessageSchema = z.object({
   channel: z.string().min(1).max(LOG_LIMITS.channel).optional(),
   /** History: the origin's number for the message in (`epoch`, `channel`), from 1. */
   seq: z.int().min(1).optional(),
+  /**
+   * A publish: the ids of the messages its origin had delivered in the topic when it published
+   * (causal order, `src/delivery/causal.ts`). Covered like `topic`.
+   */
+  deps: z.array(z.string().min(1).max(FIELD_LIMITS.messageId)).min(1).max(MAX_DEPS).optional(),
 });
 
 /** A message inside a batch. */

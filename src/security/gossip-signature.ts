@@ -9,10 +9,13 @@
  *
  * The signed bytes are `JSON.stringify(["tsp2p-msg/1", type, id, ts, data])`, `data` being
  * the base64 text as it travels; for a publish, `JSON.stringify(["tsp2p-msg/1", type, id, ts,
- * data, topic])`, so that no relay can move a message to another topic. A message that carries
- * its log number (history, `src/store/store.ts`) is signed as `JSON.stringify(["tsp2p-msg/2",
- * type, id, ts, data, topic or null, epoch, channel, seq])`: a member serving it to another by
- * catch-up can neither alter it nor renumber it (hiding another message behind it).
+
+ * data, topic])`, so that no relay can move a message to another topic; for a publish with
+ * causal dependencies, `JSON.stringify(["tsp2p-msg/1", type, id, ts, data, topic, deps])`, so
+ * that no relay can change what it follows. A message that carries its log number (history,
+ * `src/store/store.ts`) is signed as `JSON.stringify(["tsp2p-msg/2", type, id, ts, data, topic
+ * or null, epoch, channel, seq, deps or []])`: a member serving it to another by catch-up can
+ * neither alter it nor renumber it (hiding another message behind it).
  *
  * @module
  */
@@ -34,6 +37,8 @@ export interface GossipFields {
   readonly epoch?: string | undefined;
   readonly channel?: string | undefined;
   readonly seq?: number | undefined;
+  /** A publish: its causal dependencies (message ids); none when absent or empty. */
+  readonly deps?: readonly string[] | undefined;
 }
 
 const DOMAIN = 'tsp2p-msg/1';
@@ -53,15 +58,13 @@ export function signedBytes(m: GossipFields): Buffer {
         m.epoch ?? '',
         m.channel ?? '',
         m.seq,
+        m.deps ?? [],
       ]),
     );
-  return Buffer.from(
-    JSON.stringify(
-      m.topic === undefined
-        ? [DOMAIN, m.type, m.id, m.ts, m.data]
-        : [DOMAIN, m.type, m.id, m.ts, m.data, m.topic],
-    ),
-  );
+  const base = [DOMAIN, m.type, m.id, m.ts, m.data];
+  if (m.deps !== undefined && m.deps.length > 0)
+    return Buffer.from(JSON.stringify([...base, m.topic ?? null, m.deps]));
+  return Buffer.from(JSON.stringify(m.topic === undefined ? base : [...base, m.topic]));
 }
 
 /** The origin's signature of a message it is about to gossip. */
