@@ -338,6 +338,13 @@ export class Node extends EventEmitter<NodeEvents> {
         maxBodyBytes: maxBodyBytes(this.#parts.options.maxMessageBytes),
         handler: (req) => this.#handle(req),
         onRefused: (status, reason) => this.#parts.metrics.refuse(status, reason),
+        // A peer closed a kept-alive connection: its process may have crashed. A probe finds
+        // out in milliseconds (a crashed process's host refuses the connection).
+        onConnectionLost: (host, port) => {
+          const run = this.#status === 'started' ? this.#run : undefined;
+          const member = run?.membership.liveMember(undefined, host, port);
+          if (member !== undefined) run?.detector.probeNow(member.peer.id);
+        },
       });
       const adv = this.#parts.options.advertise;
       const address = adv?.host ?? advertisedHost(bound.host);
@@ -634,6 +641,12 @@ export class Node extends EventEmitter<NodeEvents> {
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       this.#run?.outbox.memberGone(event, peer);
+    }
+    if (event === 'member:fail') {
+      // A death is news every member needs soon (a crash is detected in about a second): pass
+      // it on at once rather than at the next gossip round.
+      const run = this.#run;
+      queueMicrotask(() => run?.detector.gossipNow());
     }
     this.#emitLater(event, peer);
   }

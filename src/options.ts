@@ -308,6 +308,7 @@ const OptionsSchema = z.strictObject({
       indirectProbes: z.int().min(0).optional(),
       suspicionMult: z.number().positive().optional(),
       suspicionMaxMult: z.number().min(1).optional(),
+      refusedSuspicionMs: positiveInt.optional(),
       retransmitMult: positiveInt.optional(),
       gossipIntervalMs: positiveInt.optional(),
       gossipNodes: positiveInt.optional(),

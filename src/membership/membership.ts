@@ -92,7 +92,7 @@ interface Suspicion {
   /** The node whose suspicion this node heard first: the news itself, not a confirmation. */
   readonly from: string | undefined;
   readonly confirmers: Set<string>;
-  /** Strong evidence (a gop2p peer refused connections): the shortest timeout. */
+  /** Strong evidence (every probe was refused a connection): the timeout is `refusedSuspicionMs`. */
   strong: boolean;
   timer: TimerHandle;
 }
@@ -291,8 +291,8 @@ export class Membership {
   /**
    * Starts suspecting a member that failed a probe.
    *
-   * @param options.strong - the evidence is strong (a gop2p peer refused connections): the
-   *   suspicion runs for its shortest time, as if every expected confirmation had come
+   * @param options.strong - the evidence is strong (every probe was refused a connection, or a
+   *   gop2p peer's was): the suspicion runs for `refusedSuspicionMs` only
    */
   suspect(id: string, options: { strong?: boolean } = {}): void {
     const cur = this.#table.get(id);
@@ -619,8 +619,9 @@ export class Membership {
     s.timer.cancel();
     const t = this.#o.timings;
     const { minMs, maxMs } = suspicionBounds(t, this.liveCount + 1);
-    const confirmations = s.strong ? t.indirectProbes : s.confirmers.size;
-    const timeout = suspicionTimeout(minMs, maxMs, confirmations, t.indirectProbes);
+    const timeout = s.strong
+      ? Math.min(minMs, t.refusedSuspicionMs)
+      : suspicionTimeout(minMs, maxMs, s.confirmers.size, t.indirectProbes);
     const wait = Math.max(0, s.start + timeout - this.#o.clock.now());
     s.timer = this.#o.clock.setTimeout(() => this.#expire(id, s), wait);
   }

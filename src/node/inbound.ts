@@ -11,7 +11,7 @@ import type { Gop2pNames } from '../compat/gop2p-names.js';
 import type { Dissemination } from '../delivery/dissemination.js';
 import type { LinkOrder } from '../delivery/link-order.js';
 import { STREAM_ENDED } from '../delivery/link-order.js';
-import type { FailureDetector } from '../membership/failure-detector.js';
+import type { FailureDetector, ProbeOutcome } from '../membership/failure-detector.js';
 import { type Membership, signedFields } from '../membership/membership.js';
 import { isLive } from '../membership/merge.js';
 import { MISDIRECTED, type PeerProbeNet, wirePeer } from '../membership/probe-net.js';
@@ -252,8 +252,12 @@ export class Inbound {
         return ack({ ack: true, m: m.piggyback() });
       case MessageType.Sync:
         return ack({ m: m.state() });
-      case MessageType.PingReq:
-        return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
+      case MessageType.PingReq: {
+        // `refused`: nothing listens at the target's address (a crashed process), which the
+        // asker counts as strong evidence when every probe of the target says so.
+        const outcome = await this.#pingFor(run, envelope.target);
+        return ack({ ack: outcome === 'ack', refused: outcome === 'refused', m: m.piggyback() });
+      }
       case MessageType.Batch:
         return this.#deliverBatch(run, sender.peer, envelope);
       default:
@@ -262,13 +266,13 @@ export class Inbound {
   }
 
   /** A ping-req: ping `target` on the sender's behalf. */
-  async #pingFor(run: InboundRun, target: WirePeer | undefined): Promise<boolean> {
-    if (target === undefined) return false;
+  async #pingFor(run: InboundRun, target: WirePeer | undefined): Promise<ProbeOutcome> {
+    if (target === undefined) return 'failed';
     const member =
       (target.id !== undefined ? run.membership.get(target.id) : undefined) ??
       run.membership.getByAddress(target.address, target.port);
-    if (member === undefined) return false;
-    return run.net.ping(member, this.#d.options.timings.probeTimeoutMs, run.shutdown.signal);
+    if (member === undefined) return 'failed';
+    return run.net.probe(member, this.#d.options.timings.probeTimeoutMs, run.shutdown.signal);
   }
 
   /**
@@ -352,9 +356,10 @@ function text(status: number, body: string): InboundResponse {
   return { status, body: body === '' ? '' : `${body}\n` };
 }
 
-function ack(value: { ack?: boolean; m?: readonly WireMemberUpdate[] }): InboundResponse {
-  const body: { ack?: boolean; m?: readonly WireMemberUpdate[] } = {};
+function ack(value: { ack?: boolean; refused?: boolean; m?: readonly WireMemberUpdate[] }): InboundResponse {
+  const body: { ack?: boolean; refused?: true; m?: readonly WireMemberUpdate[] } = {};
   if (value.ack !== undefined) body.ack = value.ack;
+  if (value.refused === true) body.refused = true;
   if (value.m !== undefined && value.m.length > 0) body.m = value.m;
   return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };
 }
