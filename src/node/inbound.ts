@@ -12,7 +12,8 @@ import type { Dissemination } from '../delivery/dissemination.js';
 import type { LinkOrder } from '../delivery/link-order.js';
 import { STREAM_ENDED } from '../delivery/link-order.js';
 import type { FailureDetector, ProbeOutcome } from '../membership/failure-detector.js';
-import { type Membership, signedFields } from '../membership/membership.js';
+import type { Member } from '../membership/member-table.js';
+import { type Membership, memberUpdate, signedFields } from '../membership/membership.js';
 import { isLive } from '../membership/merge.js';
 import { MISDIRECTED, type PeerProbeNet, wirePeer } from '../membership/probe-net.js';
 import { messageTypeName, type NodeMetrics } from '../metrics/node-metrics.js';
@@ -253,6 +254,11 @@ export class Inbound {
       case MessageType.Sync:
         return ack({ m: m.state() });
       case MessageType.PingReq: {
+        // A target this node holds as gone (left, or dead): say so rather than ping it. A member
+        // that stopped gracefully refuses connections too, and an asker that missed its leave
+        // must learn of the leave, not suspect a crash.
+        const gone = this.#goneTarget(run, envelope.target);
+        if (gone !== undefined) return ack({ ack: false, m: [memberUpdate(gone), ...m.piggyback()] });
         // `refused`: nothing listens at the target's address (a crashed process), which the
         // asker counts as strong evidence when every probe of the target says so.
         const outcome = await this.#pingFor(run, envelope.target);
@@ -263,6 +269,13 @@ export class Inbound {
       default:
         return this.#deliverLocally(run, sender.peer, envelope);
     }
+  }
+
+  /** The ping-req's target, when this node holds it as dead or departed. */
+  #goneTarget(run: InboundRun, target: WirePeer | undefined): Member | undefined {
+    if (target?.id === undefined) return undefined;
+    const member = run.membership.get(target.id);
+    return member !== undefined && !isLive(member.state) ? member : undefined;
   }
 
   /** A ping-req: ping `target` on the sender's behalf. */
