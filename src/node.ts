@@ -646,6 +646,7 @@ export class Node extends EventEmitter<NodeEvents> {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       this.#run?.outbox.memberGone(event, peer);
     }
+    if (event === 'member:suspect') this.#run?.detector.suspected(peer.id);
     if (event === 'member:fail') {
       // A death is news every member needs soon (a crash is detected in about a second): pass
       // it on at once rather than at the next gossip round.

@@ -31,10 +31,11 @@ import { type MembershipTimings, pushPullInterval } from './timings.js';
 
 /**
  * A ping-req's outcome: the relay reached the target (`ack`), did not (`nack`), found nothing
- * listening at the target's address (`refused`: a `nack` with strong evidence), or did not
- * answer at all (`none`).
+ * listening at the target's address (`refused`: a `nack` with strong evidence), did not answer
+ * at all (`none`), or refused the connection itself (`gone`: the relay crashed too, and says
+ * nothing either way about the target).
  */
-export type IndirectResult = 'ack' | 'nack' | 'refused' | 'none';
+export type IndirectResult = 'ack' | 'nack' | 'refused' | 'none' | 'gone';
 
 /**
  * A direct probe's outcome: an answer (`ack`); a refused connection (`refused`: nothing listens
@@ -201,7 +202,7 @@ export class FailureDetector {
   probeNow(id: string): void {
     const signal = this.#ac?.signal;
     const member = this.#o.membership.get(id);
-    if (signal === undefined || member === undefined || member.state !== 'alive') return;
+    if (signal === undefined || member === undefined || !isLive(member.state)) return;
     if (this.#inFlight.has(id)) return;
     const now = this.#o.clock.now();
     const last = this.#outOfTurn.get(id);
@@ -212,6 +213,22 @@ export class FailureDetector {
     this.#probeMember(member).catch((err: unknown) =>
       this.#o.logger.error('membership probe failed', { err }),
     );
+  }
+
+  /**
+   * A member was reported suspect (by this node or by gossip). If it still is after two strong
+   * suspicions' time, probe it out of turn: a crash is declared within `refusedSuspicionMs` by
+   * whoever saw every probe refused, and the few members that gossip did not tell of the death
+   * would otherwise wait for their own full suspicion. Those that know of it by then send
+   * nothing.
+   */
+  suspected(id: string): void {
+    if (this.#ac === undefined) return;
+    const handle = this.#o.clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      if (this.#o.membership.get(id)?.state === 'suspect') this.probeNow(id);
+    }, 2 * this.#o.timings.refusedSuspicionMs);
+    this.#timers.add(handle);
   }
 
   async #probeMember(target: Member): Promise<void> {
@@ -245,6 +262,7 @@ export class FailureDetector {
     let acked = false;
     let nacks = 0;
     let refusals = 0;
+    let gone = 0;
     if (helpers.length > 0) {
       this.stats.indirectProbes += helpers.length;
       // A helper pings with its own probe timeout; give it that, twice, before giving up.
@@ -256,7 +274,8 @@ export class FailureDetector {
       );
       acked = results.includes('ack');
       refusals = results.filter((r) => r === 'refused').length;
-      nacks = refusals + results.filter((r) => r === 'nack').length;
+      gone = results.filter((r) => r === 'gone').length;
+      nacks = refusals + gone + results.filter((r) => r === 'nack').length;
     }
     if (signal.aborted || acked) return;
     // Helpers that did not even answer point at this node's own trouble (Lifeguard).
@@ -267,7 +286,8 @@ export class FailureDetector {
     // up and nothing listens at its address, so its process is gone. That is strong evidence,
     // and its suspicion is short (`refusedSuspicionMs`). A timeout proves less (a paused or
     // overloaded process, a lost packet): it takes Lifeguard's full suspicion.
-    const strong = direct === 'refused' && refusals === helpers.length;
+    // Helpers that crashed as well (`gone`) are left out: they say nothing about the target.
+    const strong = direct === 'refused' && refusals + gone === helpers.length;
     this.stats.suspicions++;
     this.#o.logger.info('probe failed: suspecting member', {
       id: target.peer.id,

@@ -140,8 +140,9 @@ export class PeerProbeNet implements ProbeNet {
       if (ack?.ack === true) return 'ack';
       return ack?.refused === true ? 'refused' : 'nack';
     } catch (err) {
-      this.#refusedBy(via, err, signal);
-      return 'none';
+      if (signal.aborted || !isConnectionRefused(err)) return 'none';
+      this.#onRefused?.(via);
+      return 'gone';
     }
   }
 
