@@ -243,6 +243,7 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     if (!this.#topics.includes(topic)) return;
     this.#topics = this.#topics.filter((t) => t !== topic);
+    this.#run?.causal.forget(topic);
     await this.#restate({ topics: this.#topics }, options.signal);
   }
 
@@ -300,7 +301,11 @@ export class Node extends EventEmitter<NodeEvents> {
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
     const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
-    const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
+    // It follows what this node delivered in the topic, and everything after it follows it.
+    const id = run.sealer.newId();
+    const deps = run.causal.frontier(topic);
+    run.causal.published(topic, id);
+    const report = await run.dissemination.publish(topic, id, bytes, options.signal, deps);
     this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     this.#parts.metrics.recordTopic(topic, 'out');
     return report;
