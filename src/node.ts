@@ -295,6 +295,15 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
    */
   async publish(topic: string, data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    return this.#publishFrom('local', topic, data, options);
+  }
+
+  async #publishFrom(
+    origin: SentMessage['origin'],
+    topic: string,
+    data: Payload,
+    options: CallOptions,
+  ): Promise<DeliveryReport> {
     validateTopic(topic);
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
@@ -303,7 +312,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
     this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     this.#parts.metrics.recordTopic(topic, 'out');
-    return report;
+    return this.#sent(origin, [], bytes, report, topic);
   }
 
   /** The live members (alive or suspect), self excluded. */
@@ -486,9 +495,15 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** Tells the listeners of `message:sent` (later, as every event); returns the report. */
-  #sent(origin: SentMessage['origin'], to: Peer[], data: Payload, report: DeliveryReport): DeliveryReport {
+  #sent(
+    origin: SentMessage['origin'],
+    to: Peer[],
+    data: Payload,
+    report: DeliveryReport,
+    topic?: string,
+  ): DeliveryReport {
     if (this.listenerCount('message:sent') > 0) {
-      this.#emitLater('message:sent', sentMessage(report, origin, to, data));
+      this.#emitLater('message:sent', sentMessage(report, origin, to, data, topic));
     }
     return report;
   }
@@ -604,6 +619,7 @@ export class Node extends EventEmitter<NodeEvents> {
         broadcast: async (data, options) =>
           this.#sent('web', [], data, await this.#broadcast(data, options ?? {})),
         send: (to, data, options) => this.#sendFrom('web', to, data, options ?? {}),
+        publish: (topic, data, options) => this.#publishFrom('web', topic, data, options ?? {}),
       },
       listenHost: this.#parts.options.host,
       metrics: () =>
