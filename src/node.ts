@@ -14,6 +14,7 @@ import {
   AlreadyStartedError,
   InvalidAddressError,
   InvalidTopicError,
+  MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
   StoppedError,
@@ -308,10 +309,21 @@ export class Node extends EventEmitter<NodeEvents> {
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
-    const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    const metrics = this.#parts.metrics;
+    let bytes: Uint8Array;
+    try {
+      bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    } catch (err) {
+      if (err instanceof MessageTooLargeError) metrics.recordTopicDropped('too_large');
+      throw err;
+    }
     const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
-    this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
-    this.#parts.metrics.recordTopic(topic, 'out');
+    metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    metrics.recordTopic(topic, 'out');
+    // A publish that reached no one is visible in /metrics (the report says so to the caller).
+    if (report.delivered.length === 0) {
+      metrics.recordTopicDropped(report.failed.length === 0 ? 'no_subscribers' : 'undelivered');
+    }
     return this.#sent(origin, [], bytes, report, topic);
   }
 

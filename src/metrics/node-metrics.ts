@@ -29,6 +29,21 @@ const TYPE_NAMES = [
   'batch',
 ];
 
+/**
+ * Why a publish was dropped: `no_subscribers` (this node published to a topic no live member
+ * is in: it reached no one), `too_large` (refused over `maxMessageBytes`, nothing sent),
+ * `undelivered` (every subscriber it was sent to failed), `not_subscribed` (this node received a
+ * publish for a topic it is not in, and neither delivered nor passed it on).
+ */
+export type TopicDropReason = 'no_subscribers' | 'too_large' | 'undelivered' | 'not_subscribed';
+
+const TOPIC_DROP_REASONS: readonly TopicDropReason[] = [
+  'no_subscribers',
+  'too_large',
+  'undelivered',
+  'not_subscribed',
+];
+
 /** Most topics with a label of their own in `tsp2p_topic_messages_total`; later ones are `other`. */
 export const TOPIC_LABELS = 20;
 
@@ -110,6 +125,8 @@ export class NodeMetrics {
    */
   readonly topicMessages = new LabeledValues();
   readonly #topicLabels = new Set<string>();
+  /** Publishes dropped, by `reason` (see {@link TopicDropReason}). */
+  readonly topicDropped = new LabeledValues();
 
   constructor() {
     // Series that exist from the start, so that a rate over them is defined before traffic.
@@ -117,6 +134,7 @@ export class NodeMetrics {
       this.received.inc({ type }, 0);
       this.sent.inc({ type }, 0);
     }
+    for (const reason of TOPIC_DROP_REASONS) this.topicDropped.inc({ reason }, 0);
     for (const result of ['ok', 'failed']) {
       this.deliveryRequests.inc({ result }, 0);
       this.deliveryRequestMessages.inc({ result }, 0);
@@ -139,6 +157,11 @@ export class NodeMetrics {
   recordTopic(topic: string, direction: 'in' | 'out'): void {
     if (!this.#topicLabels.has(topic) && this.#topicLabels.size < TOPIC_LABELS) this.#topicLabels.add(topic);
     this.topicMessages.inc({ topic: this.#topicLabels.has(topic) ? topic : 'other', direction });
+  }
+
+  /** Counts a publish dropped, sent by this node or received by it. */
+  recordTopicDropped(reason: TopicDropReason): void {
+    this.topicDropped.inc({ reason });
   }
 
   /** Counts one delivery request to a peer and the messages it carried. */
@@ -181,6 +204,12 @@ export class NodeMetrics {
         help: `Publishes sent (out) and delivered (in), by topic: the first ${TOPIC_LABELS} topics seen, then "other".`,
         type: 'counter',
         samples: this.topicMessages.samples(),
+      },
+      {
+        name: 'tsp2p_topic_dropped_total',
+        help: 'Publishes dropped, by reason: no_subscribers (this node published to a topic nobody else is in), too_large (refused over maxMessageBytes), undelivered (published, and every subscriber failed), not_subscribed (received for a topic this node is not in).',
+        type: 'counter',
+        samples: this.topicDropped.samples(),
       },
       {
         name: 'tsp2p_subscriptions_known',

@@ -234,6 +234,7 @@ export function createRun(
     audience: () => membership.live(),
     deliver: (message) => events.deliver(message),
     subscribed: (topic) => events.subscribed(topic),
+    droppedPublish: () => p.metrics.recordTopicDropped('not_subscribed'),
     signal: shutdown.signal,
   });
   return {

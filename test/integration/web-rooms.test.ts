@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import type { Message, Node } from '../../src/index.js';
+import { rawRequest } from '../helpers/http-raw.js';
 import { startNode } from '../helpers/nodes.js';
 import { waitFor } from '../helpers/wait.js';
 import { type Browser, launchChromium } from '../helpers/web-browser.js';
-import { postApi } from '../helpers/web-client.js';
+import { postApi, sampleValue } from '../helpers/web-client.js';
 
 /** Generous: the machine is shared, and the first page load starts the renderer. */
 const UI_TIMEOUT_MS = 30_000;
@@ -167,4 +168,15 @@ test('the room endpoints: a bad topic is 400 with one line; a good one answers t
   assert.deepEqual(JSON.parse(ok.body), { topics: ['ops'] });
   const left = await postApi(ada.self.port, '/api/unsubscribe', { topic: 'ops' });
   assert.deepEqual(JSON.parse(left.body), { topics: [] });
+
+  // A publish that reaches no one, and one refused as too large, show in /metrics.
+  const bob = await startNode(t, { name: 'bob', preset: 'local', maxMessageBytes: 1024 });
+  await bob.connect(ada.self);
+  const report = await bob.publish('nobody-here', 'hello?');
+  assert.deepEqual([report.delivered, report.failed], [[], []]);
+  await assert.rejects(bob.publish('nobody-here', 'x'.repeat(2000)), { code: 'ERR_MESSAGE_TOO_LARGE' });
+  const text = (await rawRequest(bob.self.port, undefined, { method: 'GET', path: '/metrics' })).body;
+  assert.equal(sampleValue(text, 'tsp2p_topic_dropped_total', { reason: 'no_subscribers' }), 1);
+  assert.equal(sampleValue(text, 'tsp2p_topic_dropped_total', { reason: 'too_large' }), 1);
+  assert.equal(sampleValue(text, 'tsp2p_topic_dropped_total', { reason: 'not_subscribed' }), 0);
 });
