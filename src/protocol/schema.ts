@@ -317,4 +317,9 @@ export const Headers = Object.freeze({
   name: 'tsp2p-name',
   /** The answering node's protocol version. */
   version: 'tsp2p-version',
+  /**
+   * In a connect answer: the entry point's own `from` (self-record with tags, topics and record
+   * signature), percent-encoded JSON, so that a newcomer knows its topics at once.
+   */
+  self: 'tsp2p-self',
 });
