@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import type { Message, Node } from '../../src/index.js';
+import { type Message, Node } from '../../src/index.js';
 import { rawRequest } from '../helpers/http-raw.js';
 import { startNode } from '../helpers/nodes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -179,4 +179,10 @@ test('the room endpoints: a bad topic is 400 with one line; a good one answers t
   assert.equal(sampleValue(text, 'tsp2p_topic_dropped_total', { reason: 'no_subscribers' }), 1);
   assert.equal(sampleValue(text, 'tsp2p_topic_dropped_total', { reason: 'too_large' }), 1);
   assert.equal(sampleValue(text, 'tsp2p_topic_dropped_total', { reason: 'not_subscribed' }), 0);
+
+  // Tags too large: a typed error at once, at construction and at setTags(), never a crash.
+  const big = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`k${i}`, 'v'.repeat(120)]));
+  assert.throws(() => new Node({ tags: big }), { code: 'ERR_TAGS_TOO_LARGE', message: /maxTagBytes is 512/ });
+  await assert.rejects(bob.setTags(big), { code: 'ERR_TAGS_TOO_LARGE' });
+  assert.deepEqual(bob.tags(), {});
 });
