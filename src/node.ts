@@ -244,6 +244,7 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     if (!this.#topics.includes(topic)) return;
     this.#topics = this.#topics.filter((t) => t !== topic);
+    this.#run?.causal.forget(topic);
     await this.#restate({ topics: this.#topics }, options.signal);
   }
 
@@ -317,7 +318,11 @@ export class Node extends EventEmitter<NodeEvents> {
       if (err instanceof MessageTooLargeError) metrics.recordTopicDropped('too_large');
       throw err;
     }
-    const report = await run.dissemination.publish(topic, run.sealer.newId(), bytes, options.signal);
+    // It follows what this node delivered in the topic, and everything after it follows it.
+    const id = run.sealer.newId();
+    const deps = run.causal.frontier(topic);
+    run.causal.published(topic, id);
+    const report = await run.dissemination.publish(topic, id, bytes, options.signal, deps);
     metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
     metrics.recordTopic(topic, 'out');
     // A publish that reached no one is visible in /metrics (the report says so to the caller).

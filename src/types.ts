@@ -25,6 +25,11 @@ export interface Message {
   readonly topic?: string;
   /** The sender's timestamp, in ms since the epoch (the receiver's clock for a gop2p message). */
   readonly at: number;
+  /**
+   * `true` when the message was delivered late: a publish whose causal dependencies could not
+   * be had within the `causalWaitMs` option.
+   */
+  readonly late?: boolean;
 }
 
 /** One peer a delivery failed for, and why. */

@@ -80,6 +80,17 @@ export interface MetricsSnapshot {
   /** Open Server-Sent Events feeds (browser pages). */
   readonly webClients: number;
   /**
+   * Causal order within topics since start (src/delivery/causal.ts): publishes that waited for
+   * a dependency, those delivered late without one (of which pushed out of a full hold), and
+   * those waiting now.
+   */
+  readonly causal?: {
+    readonly waits: number;
+    readonly giveUps: number;
+    readonly overflows: number;
+    readonly held: number;
+  };
+  /**
    * Signature checks since start (src/security/inbound-guard.ts): envelopes and relayed
    * messages verified, duplicates acknowledged without effect, unsigned gop2p envelopes
    * accepted in compat mode. Refusals are in `tsp2p_requests_refused_total`, and refused
@@ -345,6 +356,29 @@ export class NodeMetrics {
         help: 'Open Server-Sent Events feeds (browser pages).',
         type: 'gauge',
         samples: one(s.webClients),
+      },
+      {
+        name: 'tsp2p_causal_waits_total',
+        help: 'Publishes held for a causal dependency not yet delivered, since start.',
+        type: 'counter',
+        samples: one(s.causal?.waits ?? 0),
+      },
+      {
+        name: 'tsp2p_causal_give_ups_total',
+        help:
+          'Publishes delivered late without a causal dependency, since start, by reason: timeout (causalWaitMs ' +
+          'passed, or no member had it) or overflow (pushed out of a full hold).',
+        type: 'counter',
+        samples: [
+          { labels: { reason: 'timeout' }, value: (s.causal?.giveUps ?? 0) - (s.causal?.overflows ?? 0) },
+          { labels: { reason: 'overflow' }, value: s.causal?.overflows ?? 0 },
+        ],
+      },
+      {
+        name: 'tsp2p_causal_held_messages',
+        help: 'Publishes waiting now for their causal dependencies.',
+        type: 'gauge',
+        samples: one(s.causal?.held ?? 0),
       },
     ];
     const sec = s.security;
