@@ -29,10 +29,11 @@ import { systemClock, wallTime } from '../clock.js';
 import { httpStatusOf, P2PError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
+import { peerJson } from '../peer.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
 import type { CallOptions, DeliveryReport, MemberInfo, NodeStatus, Payload, Target } from '../types.js';
 import { type AccessContext, checkFeed, checkRead, checkWrite } from './access.js';
-import { EventFeed, type FeedSource, peerJson } from './event-feed.js';
+import { EventFeed, type FeedSource } from './event-feed.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { MessageRing, type RecentMessages } from './recent-messages.js';
 
