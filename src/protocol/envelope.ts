@@ -38,6 +38,8 @@ export interface EnvelopeFields {
 export interface Sealed {
   readonly body: Uint8Array;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The envelope's message type (for the per-type traffic counters); not sent. */
+  readonly type?: MessageType;
 }
 
 /**
@@ -67,7 +69,8 @@ export function sealEnvelope(fields: EnvelopeFields, signer?: EnvelopeSigner): S
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
   const body = encodeEnvelope(envelope);
-  return signer === undefined ? { body } : { body, headers: signer.headers(body) };
+  const type = fields.type;
+  return signer === undefined ? { body, type } : { body, headers: signer.headers(body), type };
 }
 
 /** The header fields of a batch; the messages come pre-serialized. */
@@ -112,7 +115,8 @@ export function sealBatch(
   });
   parts.push(CLOSE_BATCH);
   const body = Buffer.concat(parts);
-  return signer === undefined ? { body } : { body, headers: signer.headers(body) };
+  const type = MessageType.Batch;
+  return signer === undefined ? { body, type } : { body, headers: signer.headers(body), type };
 }
 
 const COMMA = Buffer.from(',');
