@@ -7,6 +7,7 @@
 import type { KeyObject } from 'node:crypto';
 import * as z from 'zod';
 import type { Clock } from './clock.js';
+import { DEFAULT_CAUSAL_WAIT_MS } from './delivery/causal.js';
 import { InvalidOptionsError } from './errors.js';
 import type { IdentityInput } from './identity.js';
 import type { Logger } from './logger.js';
@@ -103,6 +104,14 @@ export interface NodeOptions {
    */
   readonly deliveryTimeoutMs?: number;
   /**
+   * How long a received publish waits for the messages its sender had delivered in the topic
+   * before it (its causal dependencies), in ms. A dependency missing that long is given up: the
+   * message is delivered anyway, with `msg.late`. Meanwhile the node asks for the missing ones.
+   * At most 1,000 publishes wait at once; one more pushes the oldest out, delivered late. `0`
+   * delivers at once. @default 5000
+   */
+  readonly causalWaitMs?: number;
+  /**
    * What `broadcast()` and `send()` do when a member's outbound queue is full: `'wait'` until
    * there is room (or the call's signal aborts), or `'reject'` with `ERR_BACKPRESSURE`.
    * @default 'wait'
@@ -192,6 +201,7 @@ export interface ResolvedOptions {
   readonly inboxSize: number;
   readonly maxMembers: number;
   readonly deliveryTimeoutMs: number;
+  readonly causalWaitMs: number;
   readonly backpressure: 'wait' | 'reject';
   readonly maxBatchMessages: number;
   readonly maxBatchBytes: number;
@@ -219,6 +229,7 @@ export const DEFAULTS = Object.freeze({
   inboxSize: 10_000,
   maxMembers: 10_000,
   deliveryTimeoutMs: 30_000,
+  causalWaitMs: DEFAULT_CAUSAL_WAIT_MS,
   backpressure: 'wait' as const,
   maxBatchMessages: 512,
   maxBatchBytes: 1024 * 1024,
@@ -291,6 +302,7 @@ const OptionsSchema = z.strictObject({
   inboxSize: positiveInt.optional(),
   maxMembers: positiveInt.optional(),
   deliveryTimeoutMs: positiveInt.optional(),
+  causalWaitMs: z.int().min(0).max(600_000).optional(),
   backpressure: z.enum(['wait', 'reject']).optional(),
   maxBatchMessages: positiveInt.max(10_000).optional(),
   maxBatchBytes: positiveInt.optional(),
@@ -367,6 +379,7 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     inboxSize: o.inboxSize ?? DEFAULTS.inboxSize,
     maxMembers: o.maxMembers ?? DEFAULTS.maxMembers,
     deliveryTimeoutMs: o.deliveryTimeoutMs ?? DEFAULTS.deliveryTimeoutMs,
+    causalWaitMs: o.causalWaitMs ?? DEFAULTS.causalWaitMs,
     backpressure: o.backpressure ?? DEFAULTS.backpressure,
     maxBatchMessages: o.maxBatchMessages ?? DEFAULTS.maxBatchMessages,
     maxBatchBytes: o.maxBatchBytes ?? DEFAULTS.maxBatchBytes,

@@ -152,6 +152,7 @@ function forwardEvents(node: Node, emit: (event: string, fields: object) => void
       type: m.type,
       origin: 'web',
       ...(m.type === 'direct' ? { to: m.to.map(peerJson) } : {}),
+      ...(m.topic !== undefined ? { topic: m.topic } : {}),
       text: m.text,
       delivered: m.report.delivered.map(peerJson),
       failed: failures(m.report.failed),

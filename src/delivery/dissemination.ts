@@ -103,6 +103,8 @@ export interface DisseminationDeps {
   readonly deliver: (message: ReceivedMessage) => void;
   /** Whether this node is subscribed to `topic` now. @default never (no topics) */
   readonly subscribed?: (topic: string) => boolean;
+  /** Counts a publish dropped on receipt: this node is not subscribed to its topic. */
+  readonly droppedPublish?: () => void;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
 }
@@ -188,25 +190,32 @@ export class Dissemination {
    * Sends a publish this node writes to the subscribers of `topic` only: in full up to the
    * threshold, by gossip relay among them above it. Resolves with the report of the members it
    * went to directly.
+   *
+   * @param deps - its causal dependencies (`src/delivery/causal.ts`)
    */
   publish(
     topic: string,
     id: string,
     data: Uint8Array,
     signal: AbortSignal | undefined,
+    deps: readonly string[] = [],
   ): Promise<DeliveryReport> {
     const audience = this.subscribers(topic);
     const s = this.#d.settings;
     const full = s.mode === 'full' || (s.mode === 'auto' && audience.length <= s.gossipThreshold);
     if (full) {
       return this.#d.outbox.deliver(
-        this.#d.outbox.outbound(MessageType.Broadcast, id, data, { topic }),
+        this.#d.outbox.outbound(MessageType.Broadcast, id, data, { topic, deps }),
         audience,
         signal,
       );
     }
     const targets = shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
-    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, { gossip: this.#d.signer, topic });
+    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, {
+      gossip: this.#d.signer,
+      topic,
+      deps,
+    });
     return this.#d.outbox.deliver(msg, targets, signal);
   }
 
@@ -243,6 +252,7 @@ export class Dissemination {
       // Not for this node (it left the topic, or the sender's view is behind): not delivered,
       // not passed on.
       this.stats.notSubscribed++;
+      this.#d.droppedPublish?.();
       return;
     }
     if (entry.hops === undefined) {
@@ -255,6 +265,7 @@ export class Dissemination {
           undefined,
           entry.ts,
           entry.topic,
+          entry.deps,
         ),
       );
       return;
@@ -330,7 +341,9 @@ export class Dissemination {
     // The seen set forgets its oldest under a flood: delivered once all the same.
     if (this.#d.origins.relayedOnce?.(origin.id, entry.id, entry.ts) === false) return;
     const hops = entry.hops ?? 0;
-    this.#d.deliver(new ReceivedMessage(entry.id, 'broadcast', origin, data, hops, entry.ts, entry.topic));
+    this.#d.deliver(
+      new ReceivedMessage(entry.id, 'broadcast', origin, data, hops, entry.ts, entry.topic, entry.deps),
+    );
     if (hops + 1 >= this.#d.settings.maxHops) return;
     // A publish is relayed among its topic's subscribers only.
     const audience = entry.topic === undefined ? this.#d.audience() : this.subscribers(entry.topic);
@@ -351,6 +364,7 @@ export class Dissemination {
       origin: originWire ?? { ...toWirePeer(origin), ...(senderKey !== undefined ? { key: senderKey } : {}) },
       ...(entry.sig !== undefined ? { sig: entry.sig } : {}),
       ...(entry.topic !== undefined ? { topic: entry.topic } : {}),
+      ...(entry.deps !== undefined ? { deps: entry.deps } : {}),
     });
     // tsp2p members only: no classic form is needed.
     const out: OutboundMessage = {

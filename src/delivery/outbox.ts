@@ -80,15 +80,22 @@ export class Outbox {
    * `src/protocol/batch-entry.ts`), with its classic envelope for gop2p members, built on first need.
    *
    * @param extra - `to`: the recipients of a direct message; `gossip`: relays will pass it on, so
-   *   it goes at hop 0 with its origin signature, made by this signer
+   *   it goes at hop 0 with its origin signature, made by this signer; `topic` and `deps`: a
+   *   publish's topic and causal dependencies
    */
   outbound(
     type: typeof MessageType.Broadcast | typeof MessageType.Direct,
     id: string,
     data: Uint8Array,
-    extra: { readonly to?: WirePeer[]; readonly gossip?: OriginSigner; readonly topic?: string } = {},
+    extra: {
+      readonly to?: WirePeer[];
+      readonly gossip?: OriginSigner;
+      readonly topic?: string;
+      readonly deps?: readonly string[];
+    } = {},
   ): OutboundMessage {
     const { to, gossip, topic } = extra;
+    const deps = extra.deps !== undefined && extra.deps.length > 0 ? extra.deps : undefined;
     const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
     const fragment = encodeMessageEntry({
@@ -97,8 +104,11 @@ export class Outbox {
       ts,
       data: b64,
       ...(to !== undefined ? { to } : {}),
-      ...(gossip !== undefined ? { hops: 0, sig: gossip.sign({ type, id, ts, data: b64, topic }) } : {}),
+      ...(gossip !== undefined
+        ? { hops: 0, sig: gossip.sign({ type, id, ts, data: b64, topic, deps }) }
+        : {}),
       ...(topic !== undefined ? { topic } : {}),
+      ...(deps !== undefined ? { deps } : {}),
     });
     let single: Sealed | undefined;
     return {

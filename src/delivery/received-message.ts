@@ -18,11 +18,19 @@ export class ReceivedMessage implements Message {
   readonly hops?: number;
   readonly topic?: string;
   readonly at: number;
+  /**
+   * Delivered late: after its causal wait gave up on a dependency (`src/delivery/causal.ts`).
+   * Set once, by the node, before the application sees the message.
+   */
+  late = false;
+  /** A publish's causal dependencies, as its origin signed them (not part of {@link Message}). */
+  readonly deps?: readonly string[];
   #text: string | undefined;
 
   /**
    * @param at - the sender's timestamp (ms)
    * @param topic - a publish's topic
+   * @param deps - a publish's causal dependencies
    */
   constructor(
     id: string,
@@ -32,6 +40,7 @@ export class ReceivedMessage implements Message {
     hops: number | undefined,
     at: number,
     topic?: string,
+    deps?: readonly string[],
   ) {
     this.id = id;
     this.type = type;
@@ -40,6 +49,7 @@ export class ReceivedMessage implements Message {
     if (hops !== undefined) this.hops = hops;
     this.at = at;
     if (topic !== undefined) this.topic = topic;
+    if (deps !== undefined && deps.length > 0) this.deps = deps;
   }
 
   get text(): string {
@@ -47,13 +57,21 @@ export class ReceivedMessage implements Message {
     return this.#text;
   }
 
-  toJSON(): { id: string; type: 'broadcast' | 'direct'; from: Peer; text: string; topic?: string } {
+  toJSON(): {
+    id: string;
+    type: 'broadcast' | 'direct';
+    from: Peer;
+    text: string;
+    topic?: string;
+    late?: true;
+  } {
     return {
       id: this.id,
       type: this.type,
       from: this.from,
       text: this.text,
       ...(this.topic !== undefined ? { topic: this.topic } : {}),
+      ...(this.late ? { late: true as const } : {}),
     };
   }
 }

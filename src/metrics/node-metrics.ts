@@ -29,6 +29,21 @@ const TYPE_NAMES = [
   'batch',
 ];
 
+/**
+ * Why a publish was dropped: `no_subscribers` (this node published to a topic no live member
+ * is in: it reached no one), `too_large` (refused over `maxMessageBytes`, nothing sent),
+ * `undelivered` (every subscriber it was sent to failed), `not_subscribed` (this node received a
+ * publish for a topic it is not in, and neither delivered nor passed it on).
+ */
+export type TopicDropReason = 'no_subscribers' | 'too_large' | 'undelivered' | 'not_subscribed';
+
+const TOPIC_DROP_REASONS: readonly TopicDropReason[] = [
+  'no_subscribers',
+  'too_large',
+  'undelivered',
+  'not_subscribed',
+];
+
 /** Most topics with a label of their own in `tsp2p_topic_messages_total`; later ones are `other`. */
 export const TOPIC_LABELS = 20;
 
@@ -64,6 +79,17 @@ export interface MetricsSnapshot {
   readonly inboxes: { readonly iterators: number; readonly buffered: number; readonly dropped: number };
   /** Open Server-Sent Events feeds (browser pages). */
   readonly webClients: number;
+  /**
+   * Causal order within topics since start (src/delivery/causal.ts): publishes that waited for
+   * a dependency, those delivered late without one (of which pushed out of a full hold), and
+   * those waiting now.
+   */
+  readonly causal?: {
+    readonly waits: number;
+    readonly giveUps: number;
+    readonly overflows: number;
+    readonly held: number;
+  };
   /**
    * Signature checks since start (src/security/inbound-guard.ts): envelopes and relayed
    * messages verified, duplicates acknowledged without effect, unsigned gop2p envelopes
@@ -117,6 +143,8 @@ export class NodeMetrics {
    */
   readonly topicMessages = new LabeledValues();
   readonly #topicLabels = new Set<string>();
+  /** Publishes dropped, by `reason` (see {@link TopicDropReason}). */
+  readonly topicDropped = new LabeledValues();
 
   constructor() {
     // Series that exist from the start, so that a rate over them is defined before traffic.
@@ -124,6 +152,7 @@ export class NodeMetrics {
       this.received.inc({ type }, 0);
       this.sent.inc({ type }, 0);
     }
+    for (const reason of TOPIC_DROP_REASONS) this.topicDropped.inc({ reason }, 0);
     for (const result of ['ok', 'failed']) {
       this.deliveryRequests.inc({ result }, 0);
       this.deliveryRequestMessages.inc({ result }, 0);
@@ -153,6 +182,11 @@ export class NodeMetrics {
     const labels = { type: type === undefined ? 'unknown' : messageTypeName(type) };
     this.requestsSent.inc(labels);
     this.requestBytesSent.inc(labels, bytes);
+  }
+
+  /** Counts a publish dropped, sent by this node or received by it. */
+  recordTopicDropped(reason: TopicDropReason): void {
+    this.topicDropped.inc({ reason });
   }
 
   /** Counts one delivery request to a peer and the messages it carried. */
@@ -195,6 +229,12 @@ export class NodeMetrics {
         help: `Publishes sent (out) and delivered (in), by topic: the first ${TOPIC_LABELS} topics seen, then "other".`,
         type: 'counter',
         samples: this.topicMessages.samples(),
+      },
+      {
+        name: 'tsp2p_topic_dropped_total',
+        help: 'Publishes dropped, by reason: no_subscribers (this node published to a topic nobody else is in), too_large (refused over maxMessageBytes), undelivered (published, and every subscriber failed), not_subscribed (received for a topic this node is not in).',
+        type: 'counter',
+        samples: this.topicDropped.samples(),
       },
       {
         name: 'tsp2p_subscriptions_known',
@@ -342,6 +382,29 @@ export class NodeMetrics {
         help: 'Open Server-Sent Events feeds (browser pages).',
         type: 'gauge',
         samples: one(s.webClients),
+      },
+      {
+        name: 'tsp2p_causal_waits_total',
+        help: 'Publishes held for a causal dependency not yet delivered, since start.',
+        type: 'counter',
+        samples: one(s.causal?.waits ?? 0),
+      },
+      {
+        name: 'tsp2p_causal_give_ups_total',
+        help:
+          'Publishes delivered late without a causal dependency, since start, by reason: timeout (causalWaitMs ' +
+          'passed, or no member had it) or overflow (pushed out of a full hold).',
+        type: 'counter',
+        samples: [
+          { labels: { reason: 'timeout' }, value: (s.causal?.giveUps ?? 0) - (s.causal?.overflows ?? 0) },
+          { labels: { reason: 'overflow' }, value: s.causal?.overflows ?? 0 },
+        ],
+      },
+      {
+        name: 'tsp2p_causal_held_messages',
+        help: 'Publishes waiting now for their causal dependencies.',
+        type: 'gauge',
+        samples: one(s.causal?.held ?? 0),
       },
     ];
     const sec = s.security;

@@ -18,7 +18,7 @@ import { MISDIRECTED, type PeerProbeNet, wirePeer } from '../membership/probe-ne
 import { messageTypeName, type NodeMetrics } from '../metrics/node-metrics.js';
 import type { ResolvedOptions } from '../options.js';
 import { addressId, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
-import { decodeData, encodeMemberList } from '../protocol/codec.js';
+import { decodeData, encodeMemberList, encodeSelfHeader } from '../protocol/codec.js';
 import { isTsp2pEnvelope, openEnvelope } from '../protocol/envelope.js';
 import { type Refusal, type RefusalReason, refusal } from '../protocol/refusal.js';
 import {
@@ -203,7 +203,8 @@ export class Inbound {
         status: 200,
         body: encodeMemberList(list),
         contentType: 'text/plain',
-        headers: this.#answerHeaders(),
+        // Its own record, tags and topics: the newcomer knows them at once (a gop2p one ignores it).
+        headers: { ...this.#answerHeaders(), [Headers.self]: encodeSelfHeader(run.sealer.from()) },
       };
     }
 

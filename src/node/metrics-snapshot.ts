@@ -36,6 +36,7 @@ export function metricsSnapshot(s: SnapshotSources): MetricsSnapshot {
     deliveryQueues: run?.outbox.stats() ?? { queues: 0, messages: 0, bytes: 0 },
     inboxes: s.inboxes,
     webClients: run?.web?.clients ?? 0,
+    ...(run !== undefined ? { causal: { ...run.causal.stats, held: run.causal.held } } : {}),
     security: s.guard.summary(),
   };
 }

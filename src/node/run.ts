@@ -8,6 +8,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Clock, systemClock, wallTime } from '../clock.js';
 import { Gop2pNames } from '../compat/gop2p-names.js';
+import { CausalOrder, DEFAULT_MAX_HELD } from '../delivery/causal.js';
 import { Dissemination, type DisseminationSettings } from '../delivery/dissemination.js';
 import { LinkOrder } from '../delivery/link-order.js';
 import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
@@ -165,6 +166,8 @@ export interface Running {
   readonly links: LinkOrder;
   /** How broadcasts spread, both ways. */
   readonly dissemination: Dissemination;
+  /** Causal order within topics: what a publish depends on, and received ones held for theirs. */
+  readonly causal: CausalOrder<ReceivedMessage>;
 }
 
 /** Builds the parts of a run of a node reached at `self` (its detector not yet started). */
@@ -224,6 +227,17 @@ export function createRun(
     sealer,
     onBatch: (messages, ok) => p.metrics.recordBatch(messages, ok),
   });
+  // Every message dissemination delivers passes through the causal order: a publish may wait
+  // there for its dependencies; anything else goes straight on.
+  const causal = new CausalOrder<ReceivedMessage>({
+    clock: p.clock,
+    settings: { waitMs: o.causalWaitMs, maxHeld: DEFAULT_MAX_HELD },
+    deliver: (message, late) => {
+      if (late) message.late = true;
+      events.deliver(message);
+    },
+    signal: shutdown.signal,
+  });
   const dissemination = new Dissemination({
     settings: disseminationSettings(o),
     clock: p.clock,
@@ -235,8 +249,9 @@ export function createRun(
     signer: originSigner(p.identity.privateKey),
     origins: p.guard,
     audience: () => membership.live(),
-    deliver: (message) => events.deliver(message),
+    deliver: (message) => causal.offer(message),
     subscribed: (topic) => events.subscribed(topic),
+    droppedPublish: () => p.metrics.recordTopicDropped('not_subscribed'),
     signal: shutdown.signal,
   });
   return {
@@ -251,6 +266,7 @@ export function createRun(
     outbox,
     links: new LinkOrder(p.clock),
     dissemination,
+    causal,
   };
 }
 

@@ -5,7 +5,7 @@
  * outside `protocol/` writes an entry by hand.
  *
  * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
- * `origin`, `sig` and `topic`, in that order. The payload's base64 is copied in as it is: it needs no
+ * `origin`, `sig`, `topic` and `deps`, in that order. The payload's base64 is copied in as it is: it needs no
  * escaping, and a large one is not scanned again.
  *
  * @module
@@ -31,6 +31,8 @@ export interface MessageEntryFields {
   readonly sig?: string;
   /** A publish: the topic it is for. */
   readonly topic?: string;
+  /** A publish: its causal dependencies (ids), when it has any. */
+  readonly deps?: readonly string[];
 }
 
 /** Encodes a message entry. */
@@ -42,6 +44,7 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.origin !== undefined ? { origin: f.origin } : {}),
     ...(f.sig !== undefined ? { sig: f.sig } : {}),
     ...(f.topic !== undefined ? { topic: f.topic } : {}),
+    ...(f.deps !== undefined && f.deps.length > 0 ? { deps: f.deps } : {}),
   });
   return Buffer.concat([
     Buffer.from(`${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`),

@@ -18,6 +18,7 @@ import {
   FIELD_LIMITS,
   isBase64,
   MAX_BATCH,
+  MAX_DEPS,
   MAX_TREE_IDS,
   MessageType,
   TreeEntry,
@@ -27,7 +28,19 @@ type Obj = Record<string, unknown>;
 
 const ENVELOPE_KEYS = new Set(['type', 'data', 'from', 'v', 'id', 'ts', 'stream', 'seq', 'base', 'msgs']);
 const PEER_KEYS = new Set(['address', 'port', 'id', 'name', 'inc', 'key', 'xkey']);
-const MESSAGE_KEYS = new Set(['type', 'id', 'ts', 'data', 'to', 'hops', 'origin', 'sig', 'tree', 'topic']);
+const MESSAGE_KEYS = new Set([
+  'type',
+  'id',
+  'ts',
+  'data',
+  'to',
+  'hops',
+  'origin',
+  'sig',
+  'tree',
+  'topic',
+  'deps',
+]);
 const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
 const CONTROL_KEYS = new Set(['type', 'ids']);
 const REF_KEYS = new Set(['origin', 'id']);
@@ -73,6 +86,10 @@ function isMessage(m: Obj): boolean {
   if (m.sig !== undefined && !(typeof m.sig === 'string' && m.sig.length === 86)) return false;
   if (m.tree !== undefined && m.tree !== true) return false;
   if (m.topic !== undefined && !(typeof m.topic === 'string' && TOPIC_TEXT.test(m.topic))) return false;
+  if (m.deps !== undefined) {
+    if (!Array.isArray(m.deps) || m.deps.length < 1 || m.deps.length > MAX_DEPS) return false;
+    for (const d of m.deps) if (!isText(d, 1, FIELD_LIMITS.messageId)) return false;
+  }
   return true;
 }
 

@@ -170,6 +170,12 @@ export function isBase64(s: string): boolean {
 /** Most messages in one batch. */
 export const MAX_BATCH = 10_000;
 
+/**
+ * Most causal dependencies a publish carries (`deps`); a tsp2p node sends at most 4 (see
+ * `src/delivery/causal.ts`), receivers take up to this many.
+ */
+export const MAX_DEPS = 8;
+
 /** One message inside a batch. */
 export const BatchedMessageSchema = z.object({
   type: z.union([z.literal(2), z.literal(3)]),
@@ -204,6 +210,11 @@ export const BatchedMessageSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name')
     .optional(),
+  /**
+   * A publish: the ids of the messages its origin had delivered in the topic when it published
+   * (causal order, `src/delivery/causal.ts`). Covered like `topic`.
+   */
+  deps: z.array(z.string().min(1).max(FIELD_LIMITS.messageId)).min(1).max(MAX_DEPS).optional(),
 });
 
 /** A message inside a batch. */
@@ -324,4 +335,9 @@ export const Headers = Object.freeze({
   name: 'tsp2p-name',
   /** The answering node's protocol version. */
   version: 'tsp2p-version',
+  /**
+   * In a connect answer: the entry point's own `from` (self-record with tags, topics and record
+   * signature), percent-encoded JSON, so that a newcomer knows its topics at once.
+   */
+  self: 'tsp2p-self',
 });

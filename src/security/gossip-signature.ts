@@ -9,7 +9,9 @@
  *
  * The signed bytes are `JSON.stringify(["tsp2p-msg/1", type, id, ts, data])`, `data` being
  * the base64 text as it travels; for a publish, `JSON.stringify(["tsp2p-msg/1", type, id, ts,
- * data, topic])`, so that no relay can move a message to another topic.
+ * data, topic])`, so that no relay can move a message to another topic; for a publish with
+ * causal dependencies, `JSON.stringify(["tsp2p-msg/1", type, id, ts, data, topic, deps])`, so
+ * that no relay can change what it follows.
  *
  * @module
  */
@@ -27,18 +29,17 @@ export interface GossipFields {
   readonly data: string;
   /** A publish: its topic. */
   readonly topic?: string | undefined;
+  /** A publish: its causal dependencies (message ids); none when absent or empty. */
+  readonly deps?: readonly string[] | undefined;
 }
 
 const DOMAIN = 'tsp2p-msg/1';
 
 function signedBytes(m: GossipFields): Buffer {
-  return Buffer.from(
-    JSON.stringify(
-      m.topic === undefined
-        ? [DOMAIN, m.type, m.id, m.ts, m.data]
-        : [DOMAIN, m.type, m.id, m.ts, m.data, m.topic],
-    ),
-  );
+  const base = [DOMAIN, m.type, m.id, m.ts, m.data];
+  if (m.deps !== undefined && m.deps.length > 0)
+    return Buffer.from(JSON.stringify([...base, m.topic ?? null, m.deps]));
+  return Buffer.from(JSON.stringify(m.topic === undefined ? base : [...base, m.topic]));
 }
 
 /** The origin's signature of a message it is about to gossip. */

@@ -8,7 +8,7 @@
  *   {@link RECENT_ON_OPEN} `message` and `sent` entries, oldest first, each with its `kind`
  * - `message`: a message arrived, `{ kind, id, type, from, text, topic?, ts }` (`topic` for a
  *   publish)
- * - `sent`: this node sent a message, `{ kind, id, type, to?, text, origin, delivered, failed, ts }`;
+ * - `sent`: this node sent a message, `{ kind, id, type, to?, text, topic?, origin, delivered, failed, ts }`;
  *   `origin` is `'web'` for a page or the API, `'local'` for the program running the node
  * - `member`: `{ event: 'join' | 'leave' | 'suspect' | 'fail' | 'update', peer, ts }`
  *
@@ -212,6 +212,7 @@ function sentEntry(m: SentMessage, ts: number): ConversationEntry {
     type: m.type,
     ...(m.type === 'direct' ? { to: m.to.map(peerJson) } : {}),
     text: m.text,
+    ...(m.topic !== undefined ? { topic: m.topic } : {}),
     origin: m.origin,
     delivered: m.report.delivered.length,
     failed: m.report.failed.length,

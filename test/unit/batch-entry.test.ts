@@ -58,6 +58,28 @@ describe('batch entries (src/protocol/batch-entry.ts)', () => {
     );
   });
 
+  test('a publish ends with its topic and its causal dependencies', () => {
+    assert.equal(
+      encodeMessageEntry({ type: 2, id: 'x', ts: 5, data: '', topic: 'ops', deps: ['a1', 'b2'] }).toString(),
+      '{"type":2,"id":"x","ts":5,"data":"","topic":"ops","deps":["a1","b2"]}',
+    );
+    assert.equal(
+      encodeMessageEntry({ type: 2, id: 'x', ts: 5, data: '', topic: 'ops', deps: [] }).toString(),
+      '{"type":2,"id":"x","ts":5,"data":"","topic":"ops"}',
+      'no dependencies: no field',
+    );
+  });
+
+  test('more than 8 dependencies, or an empty id, is refused', () => {
+    for (const deps of [Array.from({ length: 9 }, (_, i) => `d${i}`), ['']]) {
+      const sealed = sealBatch(
+        { from: { address: '127.0.0.1', port: 1 }, id: 'b1', ts: 1, stream: 's', seq: 1 },
+        [encodeMessageEntry({ type: 2, id: 'x', ts: 5, data: '', topic: 'ops', deps })],
+      );
+      assert.equal(decodeEnvelope(sealed.body).ok, false, JSON.stringify(deps));
+    }
+  });
+
   test('tree control entries, byte for byte', () => {
     assert.equal(encodeTreeControl(TreeEntry.Prune, undefined), '{"type":11}');
     assert.equal(
@@ -86,6 +108,8 @@ describe('batch entries (src/protocol/batch-entry.ts)', () => {
         tree: fc.constant(true as const),
         origin: wirePeer,
         sig: fc.constant(SIG),
+        topic: fc.constantFrom('ops', 'a/b.c:d-e_f'),
+        deps: fc.array(fc.string({ minLength: 1, maxLength: 64 }), { minLength: 1, maxLength: 8 }),
       },
       { requiredKeys: ['type', 'id', 'ts', 'payload'] },
     );

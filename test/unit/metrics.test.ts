@@ -165,6 +165,7 @@ const snapshot: MetricsSnapshot = {
   deliveryQueues: { queues: 2, messages: 7, bytes: 700 },
   inboxes: { iterators: 2, buffered: 5, dropped: 6 },
   webClients: 1,
+  causal: { waits: 9, giveUps: 3, overflows: 1, held: 2 },
 };
 
 describe('NodeMetrics', () => {
@@ -233,6 +234,10 @@ describe('NodeMetrics', () => {
       'tsp2p_inbox_buffered_messages 5',
       'tsp2p_inbox_dropped_messages_total 6',
       'tsp2p_web_clients 1',
+      'tsp2p_causal_waits_total 9',
+      'tsp2p_causal_give_ups_total{reason="timeout"} 2',
+      'tsp2p_causal_give_ups_total{reason="overflow"} 1',
+      'tsp2p_causal_held_messages 2',
     ]) {
       assert.ok(lines.has(line), `has the line ${line}`);
     }
@@ -271,6 +276,7 @@ describe('NodeMetrics', () => {
     assert.ok(text.includes('\ntsp2p_probes_total 0\n'));
     assert.ok(text.includes('\ntsp2p_delivery_queue_messages 0\n'));
     assert.ok(text.includes('\ntsp2p_delivery_requests_total{result="failed"} 0\n'));
+    assert.ok(text.includes('\ntsp2p_causal_give_ups_total{reason="timeout"} 0\n'));
   });
 });
 

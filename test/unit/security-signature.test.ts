@@ -143,4 +143,24 @@ describe('relayed messages', () => {
     assert.equal(checkGossip(cache, { ...origin, key: undefined }, fields, sig, now, 1000), 'unsigned');
     assert.equal(checkGossip(cache, origin, fields, sig, now + 1001, 1000), 'stale');
   });
+
+  test("a publish's topic and causal dependencies are covered too", () => {
+    const cache = new KeyCache(8);
+    const publish = { ...fields, topic: 'ops', deps: ['a1', 'b2'] };
+    const sig = signGossip(publish, alice.privateKey);
+    const now = fields.ts;
+    assert.equal(checkGossip(cache, origin, publish, sig, now, 1000), undefined);
+    assert.equal(checkGossip(cache, origin, { ...publish, deps: ['a1'] }, sig, now, 1000), 'bad_signature');
+    assert.equal(
+      checkGossip(cache, origin, { ...publish, deps: undefined }, sig, now, 1000),
+      'bad_signature',
+    );
+    assert.equal(checkGossip(cache, origin, { ...publish, topic: 'dev' }, sig, now, 1000), 'bad_signature');
+    // Without dependencies, the bytes signed are those of before (older tsp2p nodes check them).
+    const plain = { ...fields, topic: 'ops' };
+    assert.equal(
+      checkGossip(cache, origin, { ...plain, deps: [] }, signGossip(plain, alice.privateKey), now, 1000),
+      undefined,
+    );
+  });
 });
