@@ -119,6 +119,13 @@ export class NodeMetrics {
   readonly deliveries = new LabeledValues();
   /** Protocol requests received, by message `type`. */
   readonly requests = new LabeledValues();
+  /**
+   * Protocol requests this node sent, by message `type` (ping, ping_req, sync, gossip, batch,
+   * ...): what membership and delivery cost on the wire. Retries count again.
+   */
+  readonly requestsSent = new LabeledValues();
+  /** Body bytes of the requests this node sent, by message `type`. */
+  readonly requestBytesSent = new LabeledValues();
   /** Requests refused, by `status` and `reason`. */
   readonly refused = new LabeledValues();
   /** Direct probes' round-trip times, in seconds. */
@@ -168,6 +175,13 @@ export class NodeMetrics {
   recordTopic(topic: string, direction: 'in' | 'out'): void {
     if (!this.#topicLabels.has(topic) && this.#topicLabels.size < TOPIC_LABELS) this.#topicLabels.add(topic);
     this.topicMessages.inc({ topic: this.#topicLabels.has(topic) ? topic : 'other', direction });
+  }
+
+  /** Counts one request sent to a peer: its message type and body size. */
+  recordRequest(type: number | undefined, bytes: number): void {
+    const labels = { type: type === undefined ? 'unknown' : messageTypeName(type) };
+    this.requestsSent.inc(labels);
+    this.requestBytesSent.inc(labels, bytes);
   }
 
   /** Counts a publish dropped, sent by this node or received by it. */
@@ -251,6 +265,18 @@ export class NodeMetrics {
         help: 'Protocol requests received with a valid envelope, by message type.',
         type: 'counter',
         samples: this.requests.samples(),
+      },
+      {
+        name: 'tsp2p_requests_sent_total',
+        help: 'Protocol requests sent to peers, by message type (ping, ping_req, sync, gossip, batch, ...).',
+        type: 'counter',
+        samples: this.requestsSent.samples(),
+      },
+      {
+        name: 'tsp2p_request_bytes_sent_total',
+        help: 'Body bytes of the protocol requests sent to peers, by message type.',
+        type: 'counter',
+        samples: this.requestBytesSent.samples(),
       },
       {
         name: 'tsp2p_requests_refused_total',

@@ -251,8 +251,13 @@ export class Inbound {
       case MessageType.Ping:
       case MessageType.Gossip:
         return ack({ ack: true, m: m.piggyback() });
-      case MessageType.Sync:
-        return ack({ m: m.state() });
+      case MessageType.Sync: {
+        // A digest alone: the whole state only when the digests differ (and then the sender
+        // sends its own in a full sync). A full state (or an older tsp2p node): the whole state.
+        if (envelope.digest === undefined || envelope.m !== undefined) return ack({ m: m.state() });
+        const digest = m.digest();
+        return digest === envelope.digest ? ack({ digest }) : ack({ m: m.state(), digest });
+      }
       case MessageType.PingReq:
         return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
       case MessageType.Batch:
@@ -353,9 +358,10 @@ function text(status: number, body: string): InboundResponse {
   return { status, body: body === '' ? '' : `${body}\n` };
 }
 
-function ack(value: { ack?: boolean; m?: readonly WireMemberUpdate[] }): InboundResponse {
-  const body: { ack?: boolean; m?: readonly WireMemberUpdate[] } = {};
+function ack(value: { ack?: boolean; m?: readonly WireMemberUpdate[]; digest?: string }): InboundResponse {
+  const body: { ack?: boolean; m?: readonly WireMemberUpdate[]; digest?: string } = {};
   if (value.ack !== undefined) body.ack = value.ack;
   if (value.m !== undefined && value.m.length > 0) body.m = value.m;
+  if (value.digest !== undefined) body.digest = value.digest;
   return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };
 }
