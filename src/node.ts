@@ -14,6 +14,7 @@ import {
   AlreadyStartedError,
   InvalidAddressError,
   InvalidTopicError,
+  MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
   StoppedError,
@@ -296,19 +297,39 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
    */
   async publish(topic: string, data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    return this.#publishFrom('local', topic, data, options);
+  }
+
+  async #publishFrom(
+    origin: SentMessage['origin'],
+    topic: string,
+    data: Payload,
+    options: CallOptions,
+  ): Promise<DeliveryReport> {
     validateTopic(topic);
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
-    const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    const metrics = this.#parts.metrics;
+    let bytes: Uint8Array;
+    try {
+      bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    } catch (err) {
+      if (err instanceof MessageTooLargeError) metrics.recordTopicDropped('too_large');
+      throw err;
+    }
     // It follows what this node delivered in the topic, and everything after it follows it.
     const id = run.sealer.newId();
     const deps = run.causal.frontier(topic);
     run.causal.published(topic, id);
     const report = await run.dissemination.publish(topic, id, bytes, options.signal, deps);
-    this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
-    this.#parts.metrics.recordTopic(topic, 'out');
-    return report;
+    metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    metrics.recordTopic(topic, 'out');
+    // A publish that reached no one is visible in /metrics (the report says so to the caller).
+    if (report.delivered.length === 0) {
+      metrics.recordTopicDropped(report.failed.length === 0 ? 'no_subscribers' : 'undelivered');
+    }
+    return this.#sent(origin, [], bytes, report, topic);
   }
 
   /** The live members (alive or suspect), self excluded. */
@@ -498,9 +519,15 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** Tells the listeners of `message:sent` (later, as every event); returns the report. */
-  #sent(origin: SentMessage['origin'], to: Peer[], data: Payload, report: DeliveryReport): DeliveryReport {
+  #sent(
+    origin: SentMessage['origin'],
+    to: Peer[],
+    data: Payload,
+    report: DeliveryReport,
+    topic?: string,
+  ): DeliveryReport {
     if (this.listenerCount('message:sent') > 0) {
-      this.#emitLater('message:sent', sentMessage(report, origin, to, data));
+      this.#emitLater('message:sent', sentMessage(report, origin, to, data, topic));
     }
     return report;
   }
@@ -620,6 +647,7 @@ export class Node extends EventEmitter<NodeEvents> {
         broadcast: async (data, options) =>
           this.#sent('web', [], data, await this.#broadcast(data, options ?? {})),
         send: (to, data, options) => this.#sendFrom('web', to, data, options ?? {}),
+        publish: (topic, data, options) => this.#publishFrom('web', topic, data, options ?? {}),
       },
       listenHost: this.#parts.options.host,
       metrics: () =>

@@ -10,6 +10,8 @@
  *   period and timeouts by one more unit, each success shrinks them again.
  * - **gossip**: queued membership updates go to a few random members every gossip period,
  *   and to recently dead members too, so that a wrongly declared node learns of it and refutes.
+ *   With nothing queued there is no round and no timer: news wakes the loop (within a random
+ *   part of a period, the delay a free-running loop would have had), an empty queue ends it.
  * - **push-pull**: a full state exchange with one random member now and then repairs whatever
  *   gossip missed (concurrent joins through different entry points converge this way).
  * - **reconnect**: a dead member is tried again now and then; when a partition heals, this is
@@ -74,6 +76,10 @@ export class FailureDetector {
   #order: string[] = [];
   #next = 0;
   #awareness = 0;
+  /** The next gossip round's timer, while one is due; whether a round is under way. */
+  #gossipTimer: TimerHandle | undefined;
+  #gossiping = false;
+  #unwatch: (() => void) | undefined;
   /** Probes sent, and how many failed into a suspicion (for metrics). */
   readonly stats = { probes: 0, indirectProbes: 0, suspicions: 0, syncs: 0, gossips: 0, outOfTurn: 0 };
   /** Members with a probe in flight. */
@@ -103,11 +109,8 @@ export class FailureDetector {
       () => this.#probe(),
       this.#jitter(t.probeIntervalMs),
     );
-    this.#loop(
-      () => t.gossipIntervalMs,
-      () => this.#gossip(),
-      this.#jitter(t.gossipIntervalMs),
-    );
+    this.#unwatch = this.#o.membership.watchNews(() => this.#newsQueued());
+    this.#newsQueued();
     this.#loop(
       () => pushPullInterval(t, this.#o.membership.liveCount + 1),
       () => this.#pushPull(),
@@ -124,14 +127,46 @@ export class FailureDetector {
   stop(): void {
     this.#ac?.abort();
     this.#ac = undefined;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     for (const t of this.#timers) t.cancel();
     this.#timers.clear();
+    this.#gossipTimer = undefined;
   }
 
   /** Runs one gossip round now (after a join or leave, so news travels at once). */
   gossipNow(): void {
     const ac = this.#ac;
     if (ac !== undefined) void this.#gossip();
+  }
+
+  /** News waits: a gossip round is due within a period, unless one is already due or under way. */
+  #newsQueued(): void {
+    if (this.#ac === undefined || this.#gossipTimer !== undefined || this.#gossiping) return;
+    if (!this.#o.membership.hasGossip) return;
+    this.#scheduleGossip(this.#jitter(this.#o.timings.gossipIntervalMs));
+  }
+
+  #scheduleGossip(delay: number): void {
+    const ac = this.#ac;
+    if (ac === undefined) return;
+    const handle = this.#o.clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      this.#gossipTimer = undefined;
+      if (ac.signal.aborted) return;
+      this.#gossiping = true;
+      this.#gossip()
+        .catch((err: unknown) => this.#o.logger.error('membership loop failed', { err }))
+        .finally(() => {
+          this.#gossiping = false;
+          // News left: the next round a period later. None: the loop sleeps until news comes.
+          if (this.#ac !== undefined && this.#gossipTimer === undefined && this.#o.membership.hasGossip) {
+            this.#scheduleGossip(this.#o.timings.gossipIntervalMs);
+          }
+        });
+    }, delay);
+    this.#gossipTimer = handle;
+    this.#timers.add(handle);
   }
 
   #jitter(ms: number): number {

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { addressId, type Peer, type PeerRecordFields, peerOf, sameRecordFields } from '../peer.js';
@@ -111,7 +112,8 @@ export interface JoinResult {
 export class Membership {
   readonly #o: MembershipOptions;
   readonly #table = new MemberTable();
-  readonly #queue = new GossipQueue();
+  readonly #queue = new GossipQueue(() => this.#newsListener?.());
+  #newsListener: (() => void) | undefined;
   readonly #suspicions = new Map<string, Suspicion>();
   #inc: number;
   // This node's record signature, for the incarnation it was made at.
@@ -461,6 +463,18 @@ export class Membership {
     return this.#queue.size > 0;
   }
 
+  /**
+   * Calls `listener` whenever an update is queued for gossip (the failure detector schedules a
+   * gossip round then, and none while there is nothing to say). One listener at a time; returns
+   * the function that removes it.
+   */
+  watchNews(listener: () => void): () => void {
+    this.#newsListener = listener;
+    return () => {
+      if (this.#newsListener === listener) this.#newsListener = undefined;
+    };
+  }
+
   /** How many updates wait to be gossiped (for metrics). */
   get gossipQueued(): number {
     return this.#queue.size;
@@ -469,6 +483,14 @@ export class Membership {
   /** The full state for a push-pull sync: this node, and every record it holds. */
   state(): MemberUpdate[] {
     return [this.selfUpdate(), ...this.#table.all().map((m) => memberUpdate(m))];
+  }
+
+  /**
+   * The digest of {@link Membership.state}: two nodes with equal digests hold the same records,
+   * so a push-pull between them has nothing to exchange. See {@link stateDigest}.
+   */
+  digest(): string {
+    return stateDigest(this.state());
   }
 
   /** Forgets dead and departed members whose retention time has passed. */
@@ -671,6 +693,19 @@ export class Membership {
     s.timer.cancel();
     this.#suspicions.delete(id);
   }
+}
+
+/**
+ * The digest of a membership state (PROTOCOL.md, sync): SHA-256 over one line per record,
+ * `id state inc rinc\n` (`rinc`: the record's own incarnation, `inc` when absent), sorted by id
+ * as UTF-16 code units; the first 18 bytes, base64url (24 characters).
+ */
+export function stateDigest(updates: readonly MemberUpdate[]): string {
+  const lines = updates.map((u) => `${u.id} ${u.state} ${u.inc} ${u.rinc ?? u.inc}\n`);
+  lines.sort();
+  const hash = createHash('sha256');
+  for (const line of lines) hash.update(line);
+  return hash.digest().subarray(0, 18).toString('base64url');
 }
 
 /** A member record as an update, with the member's signed self-record when this node holds one. */

@@ -19,7 +19,10 @@ import type { MemberUpdate } from './merge.js';
 
 /** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
 export interface MembershipSealer {
-  seal(type: MessageType, extra?: { m?: readonly WireMemberUpdate[]; target?: WirePeer }): Sealed;
+  seal(
+    type: MessageType,
+    extra?: { m?: readonly WireMemberUpdate[]; target?: WirePeer; digest?: string },
+  ): Sealed;
 }
 
 /** The answer to a ping that names another node as its `target`: 421 Misdirected Request. */
@@ -148,19 +151,33 @@ export class PeerProbeNet implements ProbeNet {
 
   async sync(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
     if (!this.#membership.active) return false;
-    const before = this.#membership.incarnation;
-    const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
+    // The incarnation the peer knows this node at, as far as this exchange told it.
+    let told = this.#membership.incarnation;
     try {
-      const res = await this.#client.request(destinationOf(member), body, signal, timeoutMs);
-      if (res.status !== 200) return false;
-      this.#merge(res.body);
+      // The digest first: equal states exchange nothing more. Otherwise the answer is the peer's
+      // state (merged here), and this node's state follows in a full sync, as before.
+      const digest = this.#membership.digest();
+      const probe = this.#sealer.seal(MessageType.Sync, { digest });
+      const first = await this.#client.request(destinationOf(member), probe, signal, timeoutMs);
+      if (first.status !== 200) return false;
+      const answer = this.#merge(first.body);
+      if (answer === undefined) return false;
+      if (answer.digest !== digest) {
+        if (!this.#membership.active) return false;
+        told = this.#membership.incarnation;
+        const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
+        const res = await this.#client.request(destinationOf(member), body, signal, timeoutMs);
+        if (res.status !== 200) return false;
+        this.#merge(res.body);
+      }
     } catch (err) {
       this.#refusedBy(member, err, signal);
       return false;
     }
-    // The peer's state said this node was dead or gone, and it refuted: tell that peer at once,
-    // so that the refutation crosses a healed partition without waiting for another round.
-    if (this.#membership.incarnation !== before) await this.gossip(member, timeoutMs, signal);
+    // The peer's state said this node was dead or gone, and it refuted after its own state went:
+    // tell that peer at once, so that the refutation crosses a healed partition without waiting
+    // for another round. (A full state sent after the refutation already carried it.)
+    if (this.#membership.incarnation !== told) await this.gossip(member, timeoutMs, signal);
     return true;
   }
 

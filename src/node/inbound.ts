@@ -19,7 +19,7 @@ import { MISDIRECTED, type PeerProbeNet, wirePeer } from '../membership/probe-ne
 import { messageTypeName, type NodeMetrics } from '../metrics/node-metrics.js';
 import type { ResolvedOptions } from '../options.js';
 import { addressId, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
-import { decodeData, encodeMemberList } from '../protocol/codec.js';
+import { decodeData, encodeMemberList, encodeSelfHeader } from '../protocol/codec.js';
 import { isTsp2pEnvelope, openEnvelope } from '../protocol/envelope.js';
 import { type Refusal, type RefusalReason, refusal } from '../protocol/refusal.js';
 import {
@@ -204,7 +204,8 @@ export class Inbound {
         status: 200,
         body: encodeMemberList(list),
         contentType: 'text/plain',
-        headers: this.#answerHeaders(),
+        // Its own record, tags and topics: the newcomer knows them at once (a gop2p one ignores it).
+        headers: { ...this.#answerHeaders(), [Headers.self]: encodeSelfHeader(run.sealer.from()) },
       };
     }
 
@@ -251,8 +252,13 @@ export class Inbound {
       case MessageType.Ping:
       case MessageType.Gossip:
         return ack({ ack: true, m: m.piggyback() });
-      case MessageType.Sync:
-        return ack({ m: m.state() });
+      case MessageType.Sync: {
+        // A digest alone: the whole state only when the digests differ (and then the sender
+        // sends its own in a full sync). A full state (or an older tsp2p node): the whole state.
+        if (envelope.digest === undefined || envelope.m !== undefined) return ack({ m: m.state() });
+        const digest = m.digest();
+        return digest === envelope.digest ? ack({ digest }) : ack({ m: m.state(), digest });
+      }
       case MessageType.PingReq: {
         // A target this node holds as gone (left, or dead): say so rather than ping it. A member
         // that stopped gracefully refuses connections too, and an asker that missed its leave
@@ -369,10 +375,16 @@ function text(status: number, body: string): InboundResponse {
   return { status, body: body === '' ? '' : `${body}\n` };
 }
 
-function ack(value: { ack?: boolean; refused?: boolean; m?: readonly WireMemberUpdate[] }): InboundResponse {
-  const body: { ack?: boolean; refused?: true; m?: readonly WireMemberUpdate[] } = {};
+function ack(value: {
+  ack?: boolean;
+  refused?: boolean;
+  m?: readonly WireMemberUpdate[];
+  digest?: string;
+}): InboundResponse {
+  const body: { ack?: boolean; refused?: true; m?: readonly WireMemberUpdate[]; digest?: string } = {};
   if (value.ack !== undefined) body.ack = value.ack;
   if (value.refused === true) body.refused = true;
   if (value.m !== undefined && value.m.length > 0) body.m = value.m;
+  if (value.digest !== undefined) body.digest = value.digest;
   return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };
 }

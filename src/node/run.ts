@@ -112,6 +112,7 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
             }),
         })
       : undefined;
+  const metrics = new NodeMetrics();
   return {
     options: o,
     clock,
@@ -120,12 +121,14 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
     identity,
     keyring,
     transport,
-    client: new PeerClient(transport, clock, self, gop2p),
+    client: new PeerClient(transport, clock, self, gop2p, (type, bytes) =>
+      metrics.recordRequest(type, bytes),
+    ),
     gop2p,
     signer: identitySigner(identity),
     sessions,
     guard,
-    metrics: new NodeMetrics(),
+    metrics,
     ids: new MessageIds(random),
     records: recordAuthority(identity),
     incarnations: { last: -1 },
@@ -249,6 +252,7 @@ export function createRun(
     audience: () => membership.live(),
     deliver: (message) => causal.offer(message),
     subscribed: (topic) => events.subscribed(topic),
+    droppedPublish: () => p.metrics.recordTopicDropped('not_subscribed'),
     signal: shutdown.signal,
   });
   return {

@@ -243,6 +243,25 @@ describe('NodeMetrics', () => {
     }
   });
 
+  test('requests sent are counted by message type, with their body bytes', () => {
+    const m = new NodeMetrics();
+    m.recordRequest(4, 300);
+    m.recordRequest(4, 200);
+    m.recordRequest(6, 1000);
+    m.recordRequest(undefined, 7);
+    const text = m.render(snapshot);
+    validate(text);
+    for (const line of [
+      'tsp2p_requests_sent_total{type="ping"} 2',
+      'tsp2p_request_bytes_sent_total{type="ping"} 500',
+      'tsp2p_requests_sent_total{type="sync"} 1',
+      'tsp2p_request_bytes_sent_total{type="sync"} 1000',
+      'tsp2p_requests_sent_total{type="unknown"} 1',
+    ]) {
+      assert.ok(text.includes(`\n${line}\n`), `has the line ${line}`);
+    }
+  });
+
   test('a stopped node renders zeros', () => {
     const text = new NodeMetrics().render({
       started: false,
