@@ -1,13 +1,23 @@
 /**
- * `idle`: the memory of one idle node in a network of `--members` nodes. The measured node has
- * a process of its own (plain `node` running `dist/`, as an application would); the others share
- * a few processes (`--per-process` nodes each). Everyone joins at once; once every view is full
- * and the network has settled, the measured process's RSS is sampled once a second.
+ * `idle`: what a settled network costs at rest. `--nodes` nodes (default 20), each in a process
+ * of its own (plain `node` running `dist/`, as an application would; `--per-process K` packs the
+ * others K to a process, and then only the one-node processes are measured). Everyone joins at
+ * once; once every view is full and the network has settled, each process's CPU time and each
+ * node's sent traffic (by message type, from its `/metrics`) are read at the start and the end of
+ * a `--window` (default 30 s). Reported per idle node, as medians over the measured nodes:
+ *
+ * - CPU % of one core (process CPU time over the window);
+ * - requests and body bytes sent per second, by kind: probe (ping), indirect probe (ping-req),
+ *   gossip, sync (push-pull and reconnect), other;
+ * - RSS, and for the first node (run with `--expose-gc`) after a full collection.
+ *
+ * Next to them, what the protocol's formulas say it needs at rest (see `expected` in the report).
  *
  * @module
  */
 
 import { availableParallelism, loadavg } from 'node:os';
+import { LAN, LOCAL, pushPullInterval, WAN } from '../src/membership/timings.js';
 import { intFlag } from './lib/args.js';
 import { stopCluster } from './lib/cluster.js';
 import {
@@ -21,117 +31,176 @@ import {
   spawnMemberWorkers,
   startNetwork,
 } from './lib/members.js';
-import type { MemoryRecord } from './lib/protocol.js';
+import type { MemoryRecord, TrafficRecord } from './lib/protocol.js';
 import type { Scenario } from './lib/scenario.js';
 import { median, round } from './lib/stats.js';
 
-const usage = `  --members N        nodes in the network, the measured one included (default 100)
-  --per-process K    nodes per process for the others (default 10)
+const usage = `  --nodes N          nodes in the network (default 20)
+  --per-process K    nodes per process, but for the first node (default 1: a process each)
   --preset P         membership timings: local, lan or wan (default lan, the library's default)
-  --settle S         seconds to wait once every view is full, before sampling (default 10)
-  --samples K        RSS samples, one a second (default 10)
+  --settle S         seconds to wait once every view is full, before measuring (default 10)
+  --window S         seconds of measurement (default 30)
+  --request-cpu-us U CPU per request handled (either side) assumed by the expected figure (default 100)
   --seed S           seed of the entry points (default random; printed)
   --view-timeout S   seconds the join may take (default 120)
-  --deadline S       kill everything and exit 1 after S seconds (default 300)`;
+  --deadline S       kill everything and exit 1 after S seconds (default 400)`;
 
 const MB = 1024 * 1024;
+const PRESETS = { lan: LAN, wan: WAN, local: LOCAL } as const;
+
+/** The kinds of request reported, and the message types each gathers. */
+const KINDS = {
+  probe: ['ping'],
+  indirect_probe: ['ping_req'],
+  gossip: ['gossip'],
+  sync: ['sync'],
+} as const;
 
 function mb(bytes: number): number {
   return round(bytes / MB, 1);
 }
 
-function memoryMb(m: MemoryRecord): Record<string, number> {
-  return {
-    rss_mb: mb(m.rss),
-    heap_used_mb: mb(m.heapUsed),
-    heap_total_mb: mb(m.heapTotal),
-    external_mb: mb(m.external),
-  };
+function total(r: Readonly<Record<string, number>>, types?: readonly string[]): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(r)) if (types === undefined || types.includes(k)) n += v;
+  return n;
+}
+
+/** Per second over `seconds`, by kind (and `other`, `all`), of one node's counter deltas. */
+function byKind(
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+  seconds: number,
+): Record<string, number> {
+  const delta: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) delta[k] = v - (before[k] ?? 0);
+  const out: Record<string, number> = {};
+  let known = 0;
+  for (const [kind, types] of Object.entries(KINDS)) {
+    const n = total(delta, types);
+    known += n;
+    out[kind] = n / seconds;
+  }
+  const all = total(delta);
+  out.other = (all - known) / seconds;
+  out.all = all / seconds;
+  return out;
+}
+
+function medians(rows: readonly Record<string, number>[], digits: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(rows[0] ?? {})) out[k] = round(median(rows.map((r) => r[k]!)), digits);
+  return out;
 }
 
 export const idle: Scenario = {
   name: 'idle',
-  summary: 'RSS of one idle node process in a settled network of N members',
+  summary: 'CPU, traffic by kind and RSS of idle node processes in a settled network of N nodes',
   usage,
   flags: {
-    members: { type: 'string', default: '100' },
-    'per-process': { type: 'string', default: '10' },
+    nodes: { type: 'string', default: '20' },
+    'per-process': { type: 'string', default: '1' },
     preset: { type: 'string', default: 'lan' },
     settle: { type: 'string', default: '10' },
-    samples: { type: 'string', default: '10' },
+    window: { type: 'string', default: '30' },
+    'request-cpu-us': { type: 'string', default: '100' },
     seed: { type: 'string', default: 'random' },
     'view-timeout': { type: 'string', default: '120' },
-    deadline: { type: 'string', default: '300' },
+    deadline: { type: 'string', default: '400' },
   },
   async run(values, log) {
-    const members = intFlag(values, 'members', 1, 2000);
+    const nodes = intFlag(values, 'nodes', 2, 2000);
     const perProcess = intFlag(values, 'per-process', 1, 1000);
     const preset = presetFlag(values);
     const settleMs = intFlag(values, 'settle', 0, 3600) * 1000;
-    const samples = intFlag(values, 'samples', 1, 3600);
+    const windowS = intFlag(values, 'window', 1, 3600);
+    const requestCpuUs = intFlag(values, 'request-cpu-us', 1, 100_000);
     const seed = seedFlag(values);
     const viewTimeoutMs = intFlag(values, 'view-timeout', 1, 3600) * 1000;
-    const others = layout(members - 1, perProcess);
+    const others = layout(nodes - 1, perProcess);
+    const counts = [1, ...others];
     const loadBefore = loadavg();
-    log(
-      `idle: 1 measured node + ${members - 1} others in ${others.length} processes, preset ${preset}, ` +
-        `seed ${seed}`,
-    );
+    log(`idle: ${nodes} nodes in ${counts.length} processes, preset ${preset}, seed ${seed}`);
     const random = new SeededRandom(seed);
     let workers: MemberWorker[] = [];
     try {
-      const [measured] = await spawnMemberWorkers('measured', 1, ['--expose-gc']);
-      workers = [measured!, ...(await spawnMemberWorkers('others', others.length, [], 1))];
-      const empty = await measured!.call('memory', { gc: true });
-      const nodes = await startNetwork(workers, [1, ...others], { preset });
-      const alone = await measured!.call('memory', { gc: true });
-      const joined = await joinAtOnce(nodes, random, viewTimeoutMs);
+      const [first] = await spawnMemberWorkers('measured', 1, ['--expose-gc']);
+      workers = [first!, ...(await spawnMemberWorkers('others', others.length, [], 1))];
+      const empty = await first!.call('memory', { gc: true });
+      const refs = await startNetwork(workers, counts, { preset });
+      const alone = await first!.call('memory', { gc: true });
+      const joined = await joinAtOnce(refs, random, viewTimeoutMs);
       log(`every view full after ${Math.round(joined.allFullMs)} ms; settling ${settleMs / 1000} s`);
       await new Promise((r) => setTimeout(r, settleMs));
-      const sampled: MemoryRecord[] = [];
-      for (let i = 0; i < samples; i++) {
-        sampled.push(await measured!.call('memory', { gc: false }));
-        if (i < samples - 1) await new Promise((r) => setTimeout(r, 1000));
-      }
-      const collected = await measured!.call('memory', { gc: true });
-      const progress = await measured!.call('progress', {});
-      const othersMemory = await Promise.all(workers.slice(1).map((w) => w.call('memory', { gc: false })));
-      const events = await collectEvents(nodes);
-      const first = sampled[0]!;
-      const last = sampled[sampled.length - 1]!;
-      const rss = sampled.map((m) => m.rss);
+      const eventsBefore = (await collectEvents(refs)).length;
+      // One-node processes are the measured ones: their CPU time is one node's.
+      const measured = workers.filter((_, i) => counts[i] === 1);
+      const t0 = await Promise.all(measured.map((w) => w.call('traffic', {})));
+      const m0 = await Promise.all(measured.map((w) => w.call('memory', { gc: false })));
+      const started = performance.now();
+      await new Promise((r) => setTimeout(r, windowS * 1000));
+      const m1 = await Promise.all(measured.map((w) => w.call('memory', { gc: false })));
+      const seconds = (performance.now() - started) / 1000;
+      const t1 = await Promise.all(measured.map((w) => w.call('traffic', {})));
+      const collected = await first!.call('memory', { gc: true });
+      const events = await collectEvents(refs);
+      const cpu = m1.map((m, i) => ((m.cpuMs - m0[i]!.cpuMs) / (seconds * 1000)) * 100);
+      const pick = (t: readonly (readonly TrafficRecord[])[]) => t.map((r) => r[0]!);
+      const [a, b] = [pick(t0), pick(t1)];
+      const requests = b.map((r, i) => byKind(a[i]!.requests, r.requests, seconds));
+      const bytes = b.map((r, i) => byKind(a[i]!.bytes, r.bytes, seconds));
+      const t = PRESETS[preset];
+      const probes = 1000 / t.probeIntervalMs;
+      const syncs = 1000 / pushPullInterval(t, nodes);
+      // At rest each node sends one probe a period and a sync a push-pull period, and receives as
+      // many: each request is handled twice (sent, answered).
+      const expectedRequests = probes + syncs;
+      const expectedCpu = (2 * expectedRequests * requestCpuUs) / 1e4;
+      const windowEvents = events.slice(eventsBefore);
       const report = {
         scenario: 'idle',
-        members,
+        nodes,
+        processes: counts.length,
+        measured_nodes: measured.length,
         preset,
-        measured_process: 'plain node, dist/, one node',
-        rss_mb: mb(median(rss)),
-        rss_max_mb: mb(Math.max(...rss)),
-        heap_used_mb: mb(median(sampled.map((m) => m.heapUsed))),
-        after_gc: memoryMb(collected),
-        before_start: memoryMb(empty),
-        alone: memoryMb(alone),
-        alive_members_seen: progress.alive[0],
-        idle_cpu_percent: round(((last.cpuMs - first.cpuMs) / Math.max(1, (samples - 1) * 1000)) * 100, 2),
-        others: {
-          processes: others.length,
-          nodes_per_process: perProcess,
-          rss_mb_median: mb(median(othersMemory.map((m) => m.rss))),
+        window_s: round(seconds, 1),
+        cpu_percent: {
+          median: round(median(cpu), 3),
+          min: round(Math.min(...cpu), 3),
+          max: round(Math.max(...cpu), 3),
+        },
+        requests_per_s: medians(requests, 3),
+        bytes_per_s: medians(bytes, 0),
+        expected: {
+          requests_per_s: { probe: probes, indirect_probe: 0, gossip: 0, sync: round(syncs, 3) },
+          request_cpu_us: requestCpuUs,
+          cpu_percent: round(expectedCpu, 3),
+          formulas:
+            'probe = 1 / probeInterval; sync = 1 / pushPullInterval(n); gossip and ping-req = 0 at rest; ' +
+            'cpu = 2 × requests × request_cpu',
+        },
+        rss_mb: mb(median(m1.map((m: MemoryRecord) => m.rss))),
+        rss_max_mb: mb(Math.max(...m1.map((m) => m.rss))),
+        first_node: {
+          rss_mb: mb(m1[0]!.rss),
+          after_gc_rss_mb: mb(collected.rss),
+          heap_used_mb: mb(collected.heapUsed),
+          alone_rss_mb: mb(alone.rss),
+          before_start_rss_mb: mb(empty.rss),
         },
         false_failures: events.filter((e) => e.event === 'member:fail').length,
         suspicions: events.filter((e) => e.event === 'member:suspect').length,
+        window_events: windowEvents.length,
         full_view_ms: round(joined.allFullMs, 1),
         settle_s: settleMs / 1000,
-        samples,
         seed,
         load: { before: loadBefore.map((l) => round(l)), after: loadavg().map((l) => round(l)) },
         node: process.version,
         cpus: availableParallelism(),
       };
       log(
-        `measured process: RSS ${report.rss_mb} MB (max ${report.rss_max_mb}; after a full GC ` +
-          `${report.after_gc.rss_mb}), heap used ${report.heap_used_mb} MB; alone ${report.alone.rss_mb} MB, ` +
-          `before start ${report.before_start.rss_mb} MB`,
+        `idle node: ${report.cpu_percent.median}% of a core (expected ${report.expected.cpu_percent}%), ` +
+          `${report.requests_per_s.all} requests/s sent, RSS ${report.rss_mb} MB`,
       );
       return report;
     } finally {

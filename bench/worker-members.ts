@@ -10,8 +10,9 @@
  * @module
  */
 
+import { get } from 'node:http';
 import { Node, type NodeOptions, type Peer } from '../dist/index.js';
-import type { MemberCommands, MemberEventRecord, MemoryRecord } from './lib/protocol.js';
+import type { MemberCommands, MemberEventRecord, MemoryRecord, TrafficRecord } from './lib/protocol.js';
 
 type Handlers = {
   [K in keyof MemberCommands]: (args: MemberCommands[K]['args']) => Promise<MemberCommands[K]['result']>;
@@ -61,6 +62,33 @@ function checkFull(i: number): void {
   const now = wallNow();
   fullSince[i] = now;
   fullAt[i] ??= now;
+}
+
+/** A node's `/metrics` text (node:http: fetch would load a second HTTP client into the process). */
+function metricsText(node: Node): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get(`${node.url}metrics`, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      res.on('end', () => resolve(text));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/** The per-type sent counters of a node, from its `/metrics` text. */
+function trafficOf(text: string): TrafficRecord {
+  const requests: Record<string, number> = {};
+  const bytes: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^tsp2p_(requests_sent|request_bytes_sent)_total\{type="([a-z_]+)"\} (\d+)/.exec(line);
+    if (m === null) continue;
+    (m[1] === 'requests_sent' ? requests : bytes)[m[2]!] = Number(m[3]);
+  }
+  return { requests, bytes };
 }
 
 async function stopNodes(): Promise<void> {
@@ -124,6 +152,7 @@ const handlers: Handlers = {
     };
   },
   events: async () => events,
+  traffic: async () => Promise.all(nodes.map(async (n) => trafficOf(await metricsText(n)))),
   memory: async ({ gc }) => {
     const collect = (globalThis as { gc?: () => void }).gc;
     if (gc && collect !== undefined) collect();

@@ -62,8 +62,10 @@ export {
   type HostPort,
   type Peer,
   type PeerAddressInput,
+  type PeerJson,
   type PeerKind,
   parseAddress,
+  peerJson,
 } from './peer.js';
 export { type Envelope, MessageType, PROTOCOL_VERSION, type WirePeer } from './protocol/schema.js';
 export { type Random, SeededRandom, SystemRandom } from './random.js';

@@ -15,6 +15,7 @@ import {
   InvalidAddressError,
   InvalidOptionsError,
   InvalidTopicError,
+  MessageTooLargeError,
   NotConnectedError,
   NotStartedError,
   StoppedError,
@@ -363,19 +364,39 @@ export class Node extends EventEmitter<NodeEvents> {
    * @throws {MessageTooLargeError} `ERR_MESSAGE_TOO_LARGE` when the payload exceeds `maxMessageBytes`
    */
   async publish(topic: string, data: Payload, options: CallOptions = {}): Promise<DeliveryReport> {
+    return this.#publishFrom('local', topic, data, options);
+  }
+
+  async #publishFrom(
+    origin: SentMessage['origin'],
+    topic: string,
+    data: Payload,
+    options: CallOptions,
+  ): Promise<DeliveryReport> {
     validateTopic(topic);
     const run = this.#requireStarted();
     if (!this.#connected) throw new NotConnectedError();
     options.signal?.throwIfAborted();
-    const bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    const metrics = this.#parts.metrics;
+    let bytes: Uint8Array;
+    try {
+      bytes = payloadBytes(data, this.#parts.options.maxMessageBytes);
+    } catch (err) {
+      if (err instanceof MessageTooLargeError) metrics.recordTopicDropped('too_large');
+      throw err;
+    }
     // It follows what this node delivered in the topic, and everything after it follows it.
     const id = run.sealer.newId();
     const deps = run.causal.frontier(topic);
     run.causal.published(topic, id);
     const report = await run.dissemination.publish(topic, id, bytes, options.signal, deps);
-    this.#parts.metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
-    this.#parts.metrics.recordTopic(topic, 'out');
-    return report;
+    metrics.recordSend('broadcast', report.delivered.length, report.failed.length);
+    metrics.recordTopic(topic, 'out');
+    // A publish that reached no one is visible in /metrics (the report says so to the caller).
+    if (report.delivered.length === 0) {
+      metrics.recordTopicDropped(report.failed.length === 0 ? 'no_subscribers' : 'undelivered');
+    }
+    return this.#sent(origin, [], bytes, report, topic);
   }
 
   /** The live members (alive or suspect), self excluded. */
@@ -420,6 +441,13 @@ export class Node extends EventEmitter<NodeEvents> {
         maxBodyBytes: maxBodyBytes(this.#parts.options.maxMessageBytes),
         handler: (req) => this.#handle(req),
         onRefused: (status, reason) => this.#parts.metrics.refuse(status, reason),
+        // A peer closed a kept-alive connection: its process may have crashed. A probe finds
+        // out in milliseconds (a crashed process's host refuses the connection).
+        onConnectionLost: (host, port) => {
+          const run = this.#status === 'started' ? this.#run : undefined;
+          const member = run?.membership.liveMember(undefined, host, port);
+          if (member !== undefined) run?.detector.probeNow(member.peer.id);
+        },
       });
       const adv = this.#parts.options.advertise;
       const address = adv?.host ?? advertisedHost(bound.host);
@@ -588,9 +616,15 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** Tells the listeners of `message:sent` (later, as every event); returns the report. */
-  #sent(origin: SentMessage['origin'], to: Peer[], data: Payload, report: DeliveryReport): DeliveryReport {
+  #sent(
+    origin: SentMessage['origin'],
+    to: Peer[],
+    data: Payload,
+    report: DeliveryReport,
+    topic?: string,
+  ): DeliveryReport {
     if (this.listenerCount('message:sent') > 0) {
-      this.#emitLater('message:sent', sentMessage(report, origin, to, data));
+      this.#emitLater('message:sent', sentMessage(report, origin, to, data, topic));
     }
     return report;
   }
@@ -606,8 +640,12 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#connected = false;
       return { notified: [], failed: [] };
     }
-    // Let what is queued go out first, within the leave timeout.
-    await run.outbox.flush(this.#parts.options.leaveTimeoutMs);
+    // The whole leave takes at most leaveTimeoutMs, whatever the members' state (a member that
+    // crashed a moment ago is still listed, and its queue never drains): what is queued gets
+    // half of it to go out, and the notice the rest.
+    const leaveTimeoutMs = this.#parts.options.leaveTimeoutMs;
+    const started = this.#parts.clock.now();
+    await run.outbox.flush(Math.floor(leaveTimeoutMs / 2));
     const members = run.membership.live();
     this.#connected = false;
     if (this.#status !== 'stopping') {
@@ -630,7 +668,7 @@ export class Node extends EventEmitter<NodeEvents> {
       members,
       notice,
       call.signal,
-      this.#parts.options.leaveTimeoutMs,
+      Math.max(1, leaveTimeoutMs - (this.#parts.clock.now() - started)),
     ).finally(call.done);
     this.#parts.gop2p?.clear();
     options.signal?.throwIfAborted();
@@ -719,6 +757,7 @@ export class Node extends EventEmitter<NodeEvents> {
         broadcast: async (data, options) =>
           this.#sent('web', [], data, await this.#broadcast(data, options ?? {})),
         send: (to, data, options) => this.#sendFrom('web', to, data, options ?? {}),
+        publish: (topic, data, options) => this.#publishFrom('web', topic, data, options ?? {}),
       },
       listenHost: this.#parts.options.host,
       metrics: () =>
@@ -802,6 +841,13 @@ export class Node extends EventEmitter<NodeEvents> {
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       this.#run?.outbox.memberGone(event, peer);
+    }
+    if (event === 'member:suspect') this.#run?.detector.suspected(peer.id);
+    if (event === 'member:fail') {
+      // A death is news every member needs soon (a crash is detected in about a second): pass
+      // it on at once rather than at the next gossip round.
+      const run = this.#run;
+      queueMicrotask(() => run?.detector.gossipNow());
     }
     this.#emitLater(event, peer);
   }

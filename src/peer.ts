@@ -156,6 +156,33 @@ export function describePeer(peer: Pick<Peer, 'address' | 'port' | 'name'>): str
   return peer.name ? `${hp} (${peer.name})` : hp;
 }
 
+/** A peer as plain JSON (what `/members`, the event feed and `tsp2p node` print): copies, no extra keys. */
+export interface PeerJson {
+  id: string;
+  address: string;
+  port: number;
+  name?: string;
+  tags?: Record<string, string>;
+  topics?: string[];
+}
+
+/**
+ * `peer` as plain JSON: `id`, `address`, `port`, and `name`, `tags` and `topics` when it has them.
+ *
+ * @example
+ * JSON.stringify(peerJson(node.self)); // {"id":"…","address":"127.0.0.1","port":5001,"name":"ada"}
+ */
+export function peerJson(peer: Peer): PeerJson {
+  return {
+    id: peer.id,
+    address: peer.address,
+    port: peer.port,
+    ...(peer.name !== undefined ? { name: peer.name } : {}),
+    ...(peer.tags !== undefined ? { tags: { ...peer.tags } } : {}),
+    ...(peer.topics !== undefined ? { topics: [...peer.topics] } : {}),
+  };
+}
+
 /** A frozen {@link Peer}; an empty `name`, empty tags and no topics count as none. */
 export function peerOf(
   id: string,

@@ -71,9 +71,12 @@ export interface SentMessage {
   readonly data: Uint8Array;
   /** The payload decoded as UTF-8. */
   readonly text: string;
+  /** The topic (room) of a publish; `undefined` for a plain broadcast or a direct message. */
+  readonly topic?: string;
   /**
-   * Who sent it: `'local'` for a call of `broadcast()` or `send()` in this process, `'web'`
-   * for the node's chat page or its HTTP API (`POST /api/broadcast`, `/api/send`).
+   * Who sent it: `'local'` for a call of `broadcast()`, `send()` or `publish()` in this
+   * process, `'web'` for the node's chat page or its HTTP API (`POST /api/broadcast`,
+   * `/api/send`, `/api/publish`).
    */
   readonly origin: 'local' | 'web';
   /** Who got it, and who did not. */
@@ -104,7 +107,8 @@ export interface NodeEvents {
   message: [message: Message];
   /**
    * A message this node sent has been delivered (or has failed) to each recipient: one event
-   * per successful `broadcast()` or `send()`, from this process or through the web endpoints.
+   * per successful `broadcast()`, `send()` or `publish()`, from this process or through the web
+   * endpoints.
    */
   'message:sent': [message: SentMessage];
   /** A member joined (or was learned of). */

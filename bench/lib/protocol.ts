@@ -117,6 +117,12 @@ export interface MemoryRecord {
   readonly collected: boolean;
 }
 
+/** One node's sent traffic by message type (`ping`, `ping_req`, `sync`, `gossip`, ...). */
+export interface TrafficRecord {
+  readonly requests: Readonly<Record<string, number>>;
+  readonly bytes: Readonly<Record<string, number>>;
+}
+
 /**
  * Commands of the membership worker (`worker-members.ts`), which hosts one or more tsp2p nodes
  * in one process, for the `join`, `failure` and `idle` scenarios.
@@ -155,6 +161,11 @@ export interface MemberCommands {
   events: { args: Record<string, never>; result: readonly MemberEventRecord[] };
   /** This process's memory and CPU use, after a full GC when `gc` is asked and possible. */
   memory: { args: { gc: boolean }; result: MemoryRecord };
+  /**
+   * Per node: the requests and request body bytes it has sent since it started, by message type
+   * (its `tsp2p_requests_sent_total` and `tsp2p_request_bytes_sent_total`, read from `/metrics`).
+   */
+  traffic: { args: Record<string, never>; result: readonly TrafficRecord[] };
   /** Stop every node of this worker; the process stays for the next `start`. */
   stopNodes: { args: Record<string, never>; result: Record<string, never> };
   /** Stop every node and exit. */

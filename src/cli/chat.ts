@@ -146,7 +146,11 @@ class Chat {
     node.on('message:sent', (m) => {
       if (m.origin !== 'web') return;
       const to =
-        m.type === 'direct' ? ` ${c.magenta(`[dm to ${m.to.map((p) => who(p, c)).join(', ')}]`)}` : '';
+        m.type === 'direct'
+          ? ` ${c.magenta(`[dm to ${m.to.map((p) => who(p, c)).join(', ')}]`)}`
+          : m.topic !== undefined
+            ? ` ${c.cyan(`[${safeText(m.topic)}]`)}`
+            : '';
       this.#event(`${c.bold('me (page)')}${to}: ${safeText(m.text)}`);
     });
     node.on('member:join', (p) => {

@@ -63,25 +63,6 @@ export function who(peer: Pick<Peer, 'address' | 'port' | 'name'>, c: Colors): s
   return peer.name ? `${hp} ${c.bold(`(${safeText(peer.name)})`)}` : hp;
 }
 
-/** A peer as plain JSON: `{ id, address, port, name? }`. */
-export function peerJson(peer: Peer): {
-  id: string;
-  address: string;
-  port: number;
-  name?: string;
-  tags?: Record<string, string>;
-  topics?: string[];
-} {
-  return {
-    id: peer.id,
-    address: peer.address,
-    port: peer.port,
-    ...(peer.name !== undefined ? { name: peer.name } : {}),
-    ...(peer.tags !== undefined ? { tags: { ...peer.tags } } : {}),
-    ...(peer.topics !== undefined ? { topics: [...peer.topics] } : {}),
-  };
-}
-
 /** The message of an error, on one line, in the CLI's terms (flags, not library options). */
 export function errorMessage(err: unknown): string {
   if (err instanceof ConnectFailedError && err.reason === 'gop2p-compat-required') {

@@ -7,9 +7,16 @@
  */
 
 import { createInterface } from 'node:readline';
-import { type DeliveryFailure, type DeliveryReport, formatHostPort, type Node, type Peer } from '../index.js';
+import {
+  type DeliveryFailure,
+  type DeliveryReport,
+  formatHostPort,
+  type Node,
+  type Peer,
+  peerJson,
+} from '../index.js';
 import type { NodeFlags } from './args.js';
-import { errorCode, joinFailure, peerJson } from './format.js';
+import { errorCode, joinFailure } from './format.js';
 import type { CliIO } from './io.js';
 import { type NodeInput, parseNodeLine } from './node-input.js';
 import { createNode, Session, startFailure } from './session.js';

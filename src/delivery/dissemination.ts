@@ -105,6 +105,8 @@ export interface DisseminationDeps {
   readonly deliver: (message: ReceivedMessage) => void;
   /** Whether this node is subscribed to `topic` now. @default never (no topics) */
   readonly subscribed?: (topic: string) => boolean;
+  /** Counts a publish dropped on receipt: this node is not subscribed to its topic. */
+  readonly droppedPublish?: () => void;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
   /**
@@ -282,6 +284,7 @@ export class Dissemination {
       // Not for this node (it left the topic, or the sender's view is behind): not delivered,
       // not passed on.
       this.stats.notSubscribed++;
+      this.#d.droppedPublish?.();
       return;
     }
     if (entry.hops === undefined) {

@@ -29,6 +29,12 @@ export class GossipQueue {
   readonly #entries = new Map<string, Entry>();
   // bucket[t]: the entries sent t times, oldest first (a Map keeps insertion order).
   readonly #buckets: Map<string, Entry>[] = [];
+  readonly #onQueued: (() => void) | undefined;
+
+  /** @param onQueued - called after each update is queued */
+  constructor(onQueued?: () => void) {
+    this.#onQueued = onQueued;
+  }
 
   /** How many updates wait to be sent. */
   get size(): number {
@@ -45,6 +51,7 @@ export class GossipQueue {
     const entry: Entry = { update, transmits: 0 };
     this.#entries.set(update.id, entry);
     this.#bucket(0).set(update.id, entry);
+    this.#onQueued?.();
   }
 
   /**

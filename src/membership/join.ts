@@ -8,7 +8,7 @@
 
 import { ConnectFailedError, ProtocolError, StoppedError } from '../errors.js';
 import { formatHostPort, type HostPort, type Peer, type PeerKind } from '../peer.js';
-import { decodeMemberList } from '../protocol/codec.js';
+import { decodeMemberList, decodeSelfHeader } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, MessageType } from '../protocol/schema.js';
 import { refusedError } from '../transport/peer-client.js';
@@ -105,7 +105,10 @@ export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals):
       cause: new ProtocolError(list.refusal.message),
     });
   }
-  const entry = peerFromAnswer(target.host, target.port, entryKind, res);
+  // Its own record (tags, topics, record signature), when it states one for the id it answers as.
+  const own = entryKind === 'tsp2p' ? decodeSelfHeader(res.headers[Headers.self]) : undefined;
+  const record = own !== undefined && own.id === res.headers[Headers.id] ? own : undefined;
+  const entry = peerFromAnswer(target.host, target.port, entryKind, res, undefined, record);
   const failed = await announce(
     {
       ...d,
@@ -121,6 +124,6 @@ export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals):
   signals.caller?.throwIfAborted();
   if (signals.shutdown.aborted) throw new StoppedError();
   // gop2p adds the entry point last.
-  d.membership.join(entry, entryKind);
+  d.membership.join(entry, entryKind, record?.inc ?? 0, record);
   return { entry, failed };
 }

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { addressId, type Peer, type PeerRecordFields, peerOf, sameRecordFields } from '../peer.js';
@@ -86,13 +87,16 @@ export function startIncarnation(wallMs: number): number {
   return Math.min(MAX_INCARNATION / 2, Math.max(0, Math.floor((wallMs - Date.UTC(2025, 0, 1)) / 1000)));
 }
 
+/** Most reaped members whose last incarnation is remembered (a few bytes each). */
+const FORGOTTEN_MAX = 65_536;
+
 interface Suspicion {
   readonly start: number;
   readonly inc: number;
   /** The node whose suspicion this node heard first: the news itself, not a confirmation. */
   readonly from: string | undefined;
   readonly confirmers: Set<string>;
-  /** Strong evidence (a gop2p peer refused connections): the shortest timeout. */
+  /** Strong evidence (every probe was refused a connection): the timeout is `refusedSuspicionMs`. */
   strong: boolean;
   timer: TimerHandle;
 }
@@ -108,7 +112,8 @@ export interface JoinResult {
 export class Membership {
   readonly #o: MembershipOptions;
   readonly #table = new MemberTable();
-  readonly #queue = new GossipQueue();
+  readonly #queue = new GossipQueue(() => this.#newsListener?.());
+  #newsListener: (() => void) | undefined;
   readonly #suspicions = new Map<string, Suspicion>();
   #inc: number;
   // This node's record signature, for the incarnation it was made at.
@@ -291,8 +296,8 @@ export class Membership {
   /**
    * Starts suspecting a member that failed a probe.
    *
-   * @param options.strong - the evidence is strong (a gop2p peer refused connections): the
-   *   suspicion runs for its shortest time, as if every expected confirmation had come
+   * @param options.strong - the evidence is strong (every probe was refused a connection, or a
+   *   gop2p peer's was): the suspicion runs for `refusedSuspicionMs` only
    */
   suspect(id: string, options: { strong?: boolean } = {}): void {
     const cur = this.#table.get(id);
@@ -339,6 +344,13 @@ export class Membership {
       if (id !== update.id) return this.apply({ ...update, id }, options);
     }
     const cur = this.#table.get(update.id);
+    if (cur === undefined && !own) {
+      const gone = this.#forgotten.get(update.id);
+      if (gone !== undefined && update.inc <= gone) {
+        this.#o.logger.debug('ignoring membership news', { id: update.id, why: 'reaped' });
+        return false;
+      }
+    }
     const verdict = judgeNews(update, cur, own, this.#signed(update, cur));
     if (verdict.kind === 'ignore') {
       this.#o.logger.debug('ignoring membership news', { id: update.id, why: verdict.reason });
@@ -451,6 +463,18 @@ export class Membership {
     return this.#queue.size > 0;
   }
 
+  /**
+   * Calls `listener` whenever an update is queued for gossip (the failure detector schedules a
+   * gossip round then, and none while there is nothing to say). One listener at a time; returns
+   * the function that removes it.
+   */
+  watchNews(listener: () => void): () => void {
+    this.#newsListener = listener;
+    return () => {
+      if (this.#newsListener === listener) this.#newsListener = undefined;
+    };
+  }
+
   /** How many updates wait to be gossiped (for metrics). */
   get gossipQueued(): number {
     return this.#queue.size;
@@ -459,6 +483,14 @@ export class Membership {
   /** The full state for a push-pull sync: this node, and every record it holds. */
   state(): MemberUpdate[] {
     return [this.selfUpdate(), ...this.#table.all().map((m) => memberUpdate(m))];
+  }
+
+  /**
+   * The digest of {@link Membership.state}: two nodes with equal digests hold the same records,
+   * so a push-pull between them has nothing to exchange. See {@link stateDigest}.
+   */
+  digest(): string {
+    return stateDigest(this.state());
   }
 
   /** Forgets dead and departed members whose retention time has passed. */
@@ -472,8 +504,28 @@ export class Membership {
           : m.state === 'left'
             ? t.leftRetentionMs
             : Number.POSITIVE_INFINITY;
-      if (now - m.stateSince >= keep) this.#table.remove(m.peer.id);
+      if (now - m.stateSince >= keep) {
+        this.#table.remove(m.peer.id);
+        this.#forget(m.peer.id, m.incarnation);
+      }
     }
+  }
+
+  /**
+   * The incarnations of dead and departed members whose records were reaped: news about one of
+   * them at or below that incarnation, from anyone but the member itself, is stale (a push-pull
+   * from a node that was away, a late gossip) and must not bring a zombie back. A member that
+   * really returns says so itself, at a higher incarnation. Bounded: the oldest are dropped.
+   */
+  readonly #forgotten = new Map<string, number>();
+
+  #forget(id: string, inc: number): void {
+    this.#forgotten.delete(id);
+    if (this.#forgotten.size >= FORGOTTEN_MAX) {
+      const oldest = this.#forgotten.keys().next();
+      if (oldest.done !== true) this.#forgotten.delete(oldest.value);
+    }
+    this.#forgotten.set(id, inc);
   }
 
   /** Empties the view (on this node's own leave). Its incarnation is kept. */
@@ -619,8 +671,9 @@ export class Membership {
     s.timer.cancel();
     const t = this.#o.timings;
     const { minMs, maxMs } = suspicionBounds(t, this.liveCount + 1);
-    const confirmations = s.strong ? t.indirectProbes : s.confirmers.size;
-    const timeout = suspicionTimeout(minMs, maxMs, confirmations, t.indirectProbes);
+    const timeout = s.strong
+      ? Math.min(minMs, t.refusedSuspicionMs)
+      : suspicionTimeout(minMs, maxMs, s.confirmers.size, t.indirectProbes);
     const wait = Math.max(0, s.start + timeout - this.#o.clock.now());
     s.timer = this.#o.clock.setTimeout(() => this.#expire(id, s), wait);
   }
@@ -640,6 +693,19 @@ export class Membership {
     s.timer.cancel();
     this.#suspicions.delete(id);
   }
+}
+
+/**
+ * The digest of a membership state (PROTOCOL.md, sync): SHA-256 over one line per record,
+ * `id state inc rinc\n` (`rinc`: the record's own incarnation, `inc` when absent), sorted by id
+ * as UTF-16 code units; the first 18 bytes, base64url (24 characters).
+ */
+export function stateDigest(updates: readonly MemberUpdate[]): string {
+  const lines = updates.map((u) => `${u.id} ${u.state} ${u.inc} ${u.rinc ?? u.inc}\n`);
+  lines.sort();
+  const hash = createHash('sha256');
+  for (const line of lines) hash.update(line);
+  return hash.digest().subarray(0, 18).toString('base64url');
 }
 
 /** A member record as an update, with the member's signed self-record when this node holds one. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { IndirectResult, ProbeNet } from '../membership/failure-detector.js';
+import type { IndirectResult, ProbeNet, ProbeOutcome } from '../membership/failure-detector.js';
 import type { Member } from '../membership/member-table.js';
 import {
   formatPrometheus,
@@ -27,6 +27,21 @@ const TYPE_NAMES = [
   'sync',
   'gossip',
   'batch',
+];
+
+/**
+ * Why a publish was dropped: `no_subscribers` (this node published to a topic no live member
+ * is in: it reached no one), `too_large` (refused over `maxMessageBytes`, nothing sent),
+ * `undelivered` (every subscriber it was sent to failed), `not_subscribed` (this node received a
+ * publish for a topic it is not in, and neither delivered nor passed it on).
+ */
+export type TopicDropReason = 'no_subscribers' | 'too_large' | 'undelivered' | 'not_subscribed';
+
+const TOPIC_DROP_REASONS: readonly TopicDropReason[] = [
+  'no_subscribers',
+  'too_large',
+  'undelivered',
+  'not_subscribed',
 ];
 
 /** Most topics with a label of their own in `tsp2p_topic_messages_total`; later ones are `other`. */
@@ -116,6 +131,13 @@ export class NodeMetrics {
   readonly deliveries = new LabeledValues();
   /** Protocol requests received, by message `type`. */
   readonly requests = new LabeledValues();
+  /**
+   * Protocol requests this node sent, by message `type` (ping, ping_req, sync, gossip, batch,
+   * ...): what membership and delivery cost on the wire. Retries count again.
+   */
+  readonly requestsSent = new LabeledValues();
+  /** Body bytes of the requests this node sent, by message `type`. */
+  readonly requestBytesSent = new LabeledValues();
   /** Requests refused, by `status` and `reason`. */
   readonly refused = new LabeledValues();
   /** Direct probes' round-trip times, in seconds. */
@@ -133,6 +155,8 @@ export class NodeMetrics {
    */
   readonly topicMessages = new LabeledValues();
   readonly #topicLabels = new Set<string>();
+  /** Publishes dropped, by `reason` (see {@link TopicDropReason}). */
+  readonly topicDropped = new LabeledValues();
 
   constructor() {
     // Series that exist from the start, so that a rate over them is defined before traffic.
@@ -140,6 +164,7 @@ export class NodeMetrics {
       this.received.inc({ type }, 0);
       this.sent.inc({ type }, 0);
     }
+    for (const reason of TOPIC_DROP_REASONS) this.topicDropped.inc({ reason }, 0);
     for (const result of ['ok', 'failed']) {
       this.deliveryRequests.inc({ result }, 0);
       this.deliveryRequestMessages.inc({ result }, 0);
@@ -162,6 +187,18 @@ export class NodeMetrics {
   recordTopic(topic: string, direction: 'in' | 'out'): void {
     if (!this.#topicLabels.has(topic) && this.#topicLabels.size < TOPIC_LABELS) this.#topicLabels.add(topic);
     this.topicMessages.inc({ topic: this.#topicLabels.has(topic) ? topic : 'other', direction });
+  }
+
+  /** Counts one request sent to a peer: its message type and body size. */
+  recordRequest(type: number | undefined, bytes: number): void {
+    const labels = { type: type === undefined ? 'unknown' : messageTypeName(type) };
+    this.requestsSent.inc(labels);
+    this.requestBytesSent.inc(labels, bytes);
+  }
+
+  /** Counts a publish dropped, sent by this node or received by it. */
+  recordTopicDropped(reason: TopicDropReason): void {
+    this.topicDropped.inc({ reason });
   }
 
   /** Counts one delivery request to a peer and the messages it carried. */
@@ -206,6 +243,12 @@ export class NodeMetrics {
         samples: this.topicMessages.samples(),
       },
       {
+        name: 'tsp2p_topic_dropped_total',
+        help: 'Publishes dropped, by reason: no_subscribers (this node published to a topic nobody else is in), too_large (refused over maxMessageBytes), undelivered (published, and every subscriber failed), not_subscribed (received for a topic this node is not in).',
+        type: 'counter',
+        samples: this.topicDropped.samples(),
+      },
+      {
         name: 'tsp2p_subscriptions_known',
         help: 'Topic subscriptions known: this node and its live members, one per member and topic.',
         type: 'gauge',
@@ -234,6 +277,18 @@ export class NodeMetrics {
         help: 'Protocol requests received with a valid envelope, by message type.',
         type: 'counter',
         samples: this.requests.samples(),
+      },
+      {
+        name: 'tsp2p_requests_sent_total',
+        help: 'Protocol requests sent to peers, by message type (ping, ping_req, sync, gossip, batch, ...).',
+        type: 'counter',
+        samples: this.requestsSent.samples(),
+      },
+      {
+        name: 'tsp2p_request_bytes_sent_total',
+        help: 'Body bytes of the protocol requests sent to peers, by message type.',
+        type: 'counter',
+        samples: this.requestBytesSent.samples(),
       },
       {
         name: 'tsp2p_requests_refused_total',
@@ -453,11 +508,11 @@ export interface MillisecondClock {
  */
 export function timedProbeNet(net: ProbeNet, clock: MillisecondClock, rtt: Histogram): ProbeNet {
   return {
-    async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    async probe(member: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
       const start = clock.now();
-      const ok = await net.ping(member, timeoutMs, signal);
-      if (ok) rtt.observe(Math.max(0, clock.now() - start) / 1000);
-      return ok;
+      const outcome = await net.probe(member, timeoutMs, signal);
+      if (outcome === 'ack') rtt.observe(Math.max(0, clock.now() - start) / 1000);
+      return outcome;
     },
     pingReq(via: Member, target: Member, timeoutMs: number, signal: AbortSignal): Promise<IndirectResult> {
       return net.pingReq(via, target, timeoutMs, signal);

@@ -119,6 +119,7 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
             }),
         })
       : undefined;
+  const metrics = new NodeMetrics();
   return {
     options: o,
     clock,
@@ -127,12 +128,14 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
     identity,
     keyring,
     transport,
-    client: new PeerClient(transport, clock, self, gop2p),
+    client: new PeerClient(transport, clock, self, gop2p, (type, bytes) =>
+      metrics.recordRequest(type, bytes),
+    ),
     gop2p,
     signer: identitySigner(identity),
     sessions,
     guard,
-    metrics: new NodeMetrics(),
+    metrics,
     ids: new MessageIds(random),
     records: recordAuthority(identity),
     incarnations: { last: -1 },
@@ -220,7 +223,8 @@ export function createRun(
     clock: p.clock,
     ids: p.ids,
   });
-  const net = new PeerProbeNet(p.client, membership, sealer, p.logger);
+  // A gossip, sync or ping-req refused a connection: the member may have crashed; probe it now.
+  const net = new PeerProbeNet(p.client, membership, sealer, p.logger, (m) => detector.probeNow(m.peer.id));
   const detector = new FailureDetector({
     membership,
     net: timedProbeNet(net, p.clock, p.metrics.probeRtt),
@@ -265,6 +269,7 @@ export function createRun(
     // Through the log (delivered when it takes the message as new), then the causal order.
     deliver: (message) => journal.receive(message),
     subscribed: (topic) => events.subscribed(topic),
+    droppedPublish: () => p.metrics.recordTopicDropped('not_subscribed'),
     signal: shutdown.signal,
     log: journal,
   });

@@ -129,9 +129,19 @@ export function sentMessage(
   origin: SentMessage['origin'],
   to: Peer[],
   data: Payload,
+  topic?: string,
 ): SentMessage {
   const bytes = typeof data === 'string' ? utf8Encoder.encode(data) : data;
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
   const type = to.length === 0 ? 'broadcast' : 'direct';
-  return { id: report.id, type, to, data: bytes, text, origin, report };
+  return {
+    id: report.id,
+    type,
+    to,
+    data: bytes,
+    text,
+    origin,
+    report,
+    ...(topic !== undefined ? { topic } : {}),
+  };
 }

@@ -19,6 +19,7 @@ import {
   type MemberList,
   MemberListSchema,
   type WirePeer,
+  WirePeerSchema,
 } from './schema.js';
 
 /** The result of decoding: the value, or the refusal to answer with. */
@@ -120,6 +121,30 @@ export function decodeMemberList(body: Uint8Array): Decoded<MemberList> {
 export function encodeMemberList(members: readonly WirePeer[]): Buffer {
   return Buffer.from(JSON.stringify(members));
 }
+
+/**
+ * Encodes a connect answer's `tsp2p-self` header: the entry point's own `from` (its self-record,
+ * with tags, topics and its record signature), as percent-encoded JSON.
+ */
+export function encodeSelfHeader(self: WirePeer): string {
+  return encodeURIComponent(JSON.stringify(self));
+}
+
+/** Decodes a `tsp2p-self` header; `undefined` when it is absent or not a valid peer. */
+export function decodeSelfHeader(value: string | undefined): WirePeer | undefined {
+  if (value === undefined || value.length > MAX_SELF_HEADER) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(decodeURIComponent(value));
+  } catch {
+    return undefined;
+  }
+  const parsed = WirePeerSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** The longest `tsp2p-self` header read: a self-record's tags and topics fit well within it. */
+const MAX_SELF_HEADER = 16_384;
 
 /** Decodes the JSON answer to a ping, ping-req, sync or gossip. */
 export function decodeAck(body: Uint8Array): Decoded<Ack> {

@@ -31,6 +31,8 @@ export interface EnvelopeFields {
   readonly announce?: boolean;
   /** On a log request (types 12, 13): what is asked for. */
   readonly log?: LogRequest;
+  /** On a sync: the digest of the sender's membership state, instead of the state. */
+  readonly digest?: string;
 }
 
 /**
@@ -41,6 +43,8 @@ export interface EnvelopeFields {
 export interface Sealed {
   readonly body: Uint8Array;
   readonly headers?: Readonly<Record<string, string>>;
+  /** The envelope's message type (for the per-type traffic counters); not sent. */
+  readonly type?: MessageType;
 }
 
 /**
@@ -70,8 +74,10 @@ export function sealEnvelope(fields: EnvelopeFields, signer?: EnvelopeSigner): S
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
   if (fields.log !== undefined) envelope.log = fields.log;
+  if (fields.digest !== undefined) envelope.digest = fields.digest;
   const body = encodeEnvelope(envelope);
-  return signer === undefined ? { body } : { body, headers: signer.headers(body) };
+  const type = fields.type;
+  return signer === undefined ? { body, type } : { body, headers: signer.headers(body), type };
 }
 
 /** The header fields of a batch; the messages come pre-serialized. */
@@ -116,7 +122,8 @@ export function sealBatch(
   });
   parts.push(CLOSE_BATCH);
   const body = Buffer.concat(parts);
-  return signer === undefined ? { body } : { body, headers: signer.headers(body) };
+  const type = MessageType.Batch;
+  return signer === undefined ? { body, type } : { body, headers: signer.headers(body), type };
 }
 
 const COMMA = Buffer.from(',');

@@ -305,6 +305,11 @@ export const EnvelopeSchema = z.object({
    */
   announce: z.boolean().optional(),
   /**
+   * On a sync without `m`: the digest of the sender's membership state (see `PROTOCOL.md`), so
+   * that the receiver answers with its whole state only when its own digest differs.
+   */
+  digest: z.string().min(1).max(64).optional(),
+  /**
    * On a batch: the sender's stream for this receiver (new each time the sender starts) and the
    * sequence number of the first message; the messages are numbered consecutively from it.
    * The receiver delivers each sequence number once, in order, whatever the retries.
@@ -338,7 +343,14 @@ export type MemberList = z.infer<typeof MemberListSchema>;
 export const AckSchema = z.object({
   /** For a ping-req: whether the target answered the receiver's ping. */
   ack: z.boolean().optional(),
+  /**
+   * For a ping-req whose `ack` is false: the receiver's ping was refused a connection (nothing
+   * listens at the target's address), rather than timed out.
+   */
+  refused: z.boolean().optional(),
   m: z.array(MemberUpdateSchema).max(MAX_UPDATES).optional(),
+  /** For a sync that carried a digest: the receiver's own digest (equal: nothing to exchange). */
+  digest: z.string().min(1).max(64).optional(),
 });
 
 /** The answer to a membership request. */
@@ -352,4 +364,9 @@ export const Headers = Object.freeze({
   name: 'tsp2p-name',
   /** The answering node's protocol version. */
   version: 'tsp2p-version',
+  /**
+   * In a connect answer: the entry point's own `from` (self-record with tags, topics and record
+   * signature), percent-encoded JSON, so that a newcomer knows its topics at once.
+   */
+  self: 'tsp2p-self',
 });

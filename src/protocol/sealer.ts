@@ -48,6 +48,8 @@ export interface SealExtra {
   readonly announce?: boolean;
   /** On a log request (types 12, 13): what is asked for. */
   readonly log?: LogRequest;
+  /** On a sync: the digest of this node's membership state, instead of the state. */
+  readonly digest?: string;
 }
 
 /** What a {@link Sealer} is made of. */
@@ -140,6 +142,7 @@ export class Sealer {
         ...(extra.target !== undefined ? { target: extra.target } : {}),
         ...(extra.announce === true ? { announce: true } : {}),
         ...(extra.log !== undefined ? { log: extra.log } : {}),
+        ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
       },
       this.#p.signer,
     );

@@ -27,7 +27,13 @@ export interface HttpTransportOptions {
   readonly headersTimeoutMs?: number;
   /** How long the server waits for a whole request, in ms. @default 30000 */
   readonly requestTimeoutMs?: number;
-  /** How long an idle keep-alive connection stays open, in ms. @default 10000 */
+  /**
+   * How long an idle outbound keep-alive connection to a peer stays open, in ms. It outlasts a
+   * probe round (a node probes each member once every `n` probe periods), so that at rest a probe
+   * reuses its connection instead of opening one; an idle socket costs a few kB. The server keeps
+   * an idle inbound connection 5 s longer, so that the client is always the side that closes it
+   * and never sends on a socket the server is closing. @default 120000
+   */
   readonly keepAliveTimeoutMs?: number;
   /** Most open server connections; beyond, a new one is closed at once. @default 4096 */
   readonly maxConnections?: number;
@@ -45,11 +51,11 @@ export class HttpTransport implements Transport {
   #closing: Promise<void> | undefined;
 
   constructor(options: HttpTransportOptions = {}) {
-    const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 10_000;
+    const keepAliveTimeoutMs = options.keepAliveTimeoutMs ?? 120_000;
     this.#server = new HttpServer({
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
-      keepAliveTimeoutMs,
+      keepAliveTimeoutMs: keepAliveTimeoutMs + 5_000,
       maxConnections: options.maxConnections ?? 4096,
       rateLimit: options.rateLimit,
       tls: options.tls,
@@ -64,6 +70,7 @@ export class HttpTransport implements Transport {
 
   listen(options: ListenOptions): Promise<ListenAddress> {
     const bound = this.#server.listen(options);
+    this.#client.onConnectionLost = options.onConnectionLost;
     this.#closing = undefined;
     return bound;
   }

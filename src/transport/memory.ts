@@ -21,6 +21,21 @@ import type {
   Transport,
 } from './transport.js';
 
+const TYPE_PREFIX = Buffer.from('{"type":');
+
+/** The message type an envelope starts with (tsp2p encodes `type` first), or -1. */
+function leadingType(body: Uint8Array): number {
+  if (body.byteLength <= TYPE_PREFIX.byteLength) return -1;
+  for (let i = 0; i < TYPE_PREFIX.byteLength; i++) if (body[i] !== TYPE_PREFIX[i]) return -1;
+  let n = -1;
+  for (let i = TYPE_PREFIX.byteLength; i < body.byteLength && i < TYPE_PREFIX.byteLength + 3; i++) {
+    const c = body[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    n = (n < 0 ? 0 : n * 10) + (c - 0x30);
+  }
+  return n;
+}
+
 /** Options of a {@link MemoryNetwork}. */
 export interface MemoryNetworkOptions {
   readonly clock: Clock;
@@ -40,6 +55,12 @@ export interface MemoryNetworkStats {
   dropped: number;
   /** Requests refused because nobody listens at the address (or it was killed). */
   refused: number;
+  /**
+   * Requests sent, by sender (`'host:port'`) and by the envelope's message type (its leading
+   * `"type"` field; `-1` for a body that has none): what each node costs the network, counted
+   * rather than timed.
+   */
+  readonly sent: Map<string, Map<number, number>>;
 }
 
 interface Listener {
@@ -51,7 +72,7 @@ interface Listener {
 export class MemoryNetwork {
   readonly clock: Clock;
   readonly random: Random;
-  readonly stats: MemoryNetworkStats = { requests: 0, dropped: 0, refused: 0 };
+  readonly stats: MemoryNetworkStats = { requests: 0, dropped: 0, refused: 0, sent: new Map() };
   #latency: { min: number; max: number };
   #loss: number;
   readonly #listeners = new Map<string, Listener>();
@@ -141,6 +162,16 @@ export class MemoryNetwork {
     return (this.#groups.get(a) ?? 0) === (this.#groups.get(b) ?? 0);
   }
 
+  #count(from: string, body: Uint8Array): void {
+    let bySender = this.stats.sent.get(from);
+    if (bySender === undefined) {
+      bySender = new Map();
+      this.stats.sent.set(from, bySender);
+    }
+    const type = leadingType(body);
+    bySender.set(type, (bySender.get(type) ?? 0) + 1);
+  }
+
   #delay(): number {
     const { min, max } = this.#latency;
     return min + (max - min) * this.random.next();
@@ -154,6 +185,7 @@ export class MemoryNetwork {
   /** @internal */
   async deliver(from: string, request: OutboundRequest): Promise<OutboundResponse> {
     this.stats.requests++;
+    this.#count(from, request.body);
     const to = formatHostPort(request.host, request.port);
     const signal = request.signal;
     if (this.#lost(from, to)) {

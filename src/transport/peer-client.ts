@@ -62,23 +62,38 @@ export interface Gop2pSender {
   ): Promise<OutboundResponse>;
 }
 
+/**
+ * Sees each outbound request: its message type (`undefined` for a body sealed without one) and
+ * its body's size in bytes.
+ */
+export type SendObserver = (type: number | undefined, bytes: number) => void;
+
 /** Sends requests to peers on behalf of one node. */
 export class PeerClient {
   readonly #transport: Transport;
   readonly #clock: Clock;
   readonly #self: () => Peer;
   readonly #gop2p: Gop2pSender | undefined;
+  readonly #onSend: SendObserver | undefined;
 
   /**
    * @param self - this node as others reach it (for gop2p's Host header)
    * @param gop2p - compat mode: each gop2p peer is sent plain gop2p envelopes, from the name it
    *   knows this node by (src/compat/gop2p-names.ts)
+   * @param onSend - sees each request as it goes out (the per-type traffic counters)
    */
-  constructor(transport: Transport, clock: Clock, self: () => Peer, gop2p?: Gop2pSender) {
+  constructor(
+    transport: Transport,
+    clock: Clock,
+    self: () => Peer,
+    gop2p?: Gop2pSender,
+    onSend?: SendObserver,
+  ) {
     this.#transport = transport;
     this.#clock = clock;
     this.#self = self;
     this.#gop2p = gop2p;
+    this.#onSend = onSend;
   }
 
   /**
@@ -117,6 +132,7 @@ export class PeerClient {
     timeoutMs: number,
     gop2pHost = false,
   ): Promise<OutboundResponse> {
+    this.#onSend?.(sealed.type, sealed.body.byteLength);
     const call = this.callSignal(parent, timeoutMs);
     try {
       if (to.kind === 'gop2p' && this.#gop2p !== undefined) {

@@ -8,7 +8,7 @@
  *   {@link RECENT_ON_OPEN} `message` and `sent` entries, oldest first, each with its `kind`
  * - `message`: a message arrived, `{ kind, id, type, from, text, topic?, ts }` (`topic` for a
  *   publish)
- * - `sent`: this node sent a message, `{ kind, id, type, to?, text, origin, delivered, failed, ts }`;
+ * - `sent`: this node sent a message, `{ kind, id, type, to?, text, topic?, origin, delivered, failed, ts }`;
  *   `origin` is `'web'` for a page or the API, `'local'` for the program running the node
  * - `member`: `{ event: 'join' | 'leave' | 'suspect' | 'fail' | 'update', peer, ts }`
  *
@@ -20,7 +20,7 @@
 import type { EventEmitter } from 'node:events';
 import { systemClock, wallTime } from '../clock.js';
 import type { Logger } from '../logger.js';
-import type { Peer } from '../peer.js';
+import { type Peer, peerJson } from '../peer.js';
 import type { ResponseStream } from '../transport/transport.js';
 import type { Message, NodeEvents, SentMessage } from '../types.js';
 import type { ConversationEntry, RecentMessages } from './recent-messages.js';
@@ -49,25 +49,6 @@ const MEMBER_EVENTS = [
 export function sseFrame(event: string, data: unknown): string {
   // JSON.stringify escapes CR and LF inside strings, so the data is always a single line.
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-}
-
-/** A peer as the page shows it. */
-export function peerJson(p: Peer): {
-  id: string;
-  address: string;
-  port: number;
-  name?: string;
-  tags?: Record<string, string>;
-  topics?: string[];
-} {
-  return {
-    id: p.id,
-    address: p.address,
-    port: p.port,
-    ...(p.name !== undefined ? { name: p.name } : {}),
-    ...(p.tags !== undefined ? { tags: { ...p.tags } } : {}),
-    ...(p.topics !== undefined ? { topics: [...p.topics] } : {}),
-  };
 }
 
 /** The node as the feed needs it. */
@@ -212,6 +193,7 @@ function sentEntry(m: SentMessage, ts: number): ConversationEntry {
     type: m.type,
     ...(m.type === 'direct' ? { to: m.to.map(peerJson) } : {}),
     text: m.text,
+    ...(m.topic !== undefined ? { topic: m.topic } : {}),
     origin: m.origin,
     delivered: m.report.delivered.length,
     failed: m.report.failed.length,

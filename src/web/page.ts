@@ -2,7 +2,15 @@
  * The browser chat page: HTML, a stylesheet and a script, kept as strings so that `tsc` ships
  * them with the rest (no build step of their own). The script is plain ES2020, renders every
  * text with `textContent` (never as HTML), and talks only to the node that served it:
- * `GET members`, `GET events` (Server-Sent Events), `POST api/broadcast`, `POST api/send`.
+ * `GET members`, `GET events` (Server-Sent Events), `POST api/broadcast`, `POST api/send`,
+ * `POST api/publish`, `POST api/subscribe` and `POST api/unsubscribe`.
+ *
+ * Rooms (topics): the side panel lists every room this node or a member is in, with who is in
+ * each. Choosing a room this node is in makes it the current room: typed lines are published to
+ * it, and the log shows that room's lines only (and the member events). "everyone" is no room:
+ * typed lines are broadcast and the log shows the whole conversation. A line from a room shows
+ * its name. A room is joined with the box under the list (or by choosing one this node is not
+ * in), and left with its "leave" button.
  *
  * It shows the node's whole conversation: the feed's `hello` carries the recent messages, so a
  * page that opens or reloads starts from them, and what the node sends from anywhere (the
@@ -45,12 +53,21 @@ export const PAGE_HTML = `<!doctype html>
     <ol id="log" aria-live="polite"></ol>
     <form id="compose" autocomplete="off">
       <label for="to" class="hidden">to</label>
+      <span id="current" class="current"></span>
       <select id="to"><option value="">everyone</option></select>
       <input id="text" name="text" placeholder="Type a message" aria-label="message">
       <button id="send" type="submit">Send</button>
     </form>
   </section>
   <aside>
+    <details id="rooms-panel" open>
+      <summary><h2>Rooms</h2></summary>
+      <ul id="rooms"></ul>
+      <form id="join" autocomplete="off">
+        <input id="room" name="room" placeholder="room name" aria-label="room to join" maxlength="64">
+        <button id="join-room" type="submit">Join</button>
+      </form>
+    </details>
     <details id="roster" open>
       <summary><h2>Members <span id="count"></span></h2></summary>
       <ul id="members"></ul>
@@ -82,6 +99,19 @@ main { flex: 1; display: flex; min-height: 0; }
 #log li.direct .who::after { content: " (direct)"; font-weight: normal; color: var(--accent); }
 #log li.sent .who { color: var(--accent); }
 #log li.member, #log li.info { color: var(--muted); font-style: italic; }
+#log .room, #rooms .room-name, .current { color: var(--accent); font-weight: 600; }
+#log .room { margin-right: .5em; }
+.current { align-self: center; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 8em; }
+#rooms { list-style: none; margin: 0 0 .5em; padding: 0; }
+#rooms li { padding: .3em 0; border-bottom: 1px solid #8882; cursor: pointer; }
+#rooms li[data-current="true"] { background: #2b6cb022; }
+#rooms li[data-joined="false"] .room-name { color: var(--muted); font-weight: normal; }
+#rooms .who { display: block; font-size: .85em; color: var(--muted); overflow-wrap: break-word; }
+#rooms button { font-size: .8em; margin-left: .3em; }
+#join { display: flex; gap: .3em; margin-bottom: 1em; }
+#room { flex: 1 1 6em; min-width: 0; font: inherit; }
+#rooms-panel > summary { cursor: pointer; list-style: none; }
+#rooms-panel > summary::-webkit-details-marker { display: none; }
 #log li.error { color: #c53030; }
 #compose { display: flex; gap: .5em; padding: .5em 1em; border-top: 1px solid #8884; min-width: 0; }
 #to { max-width: 12em; min-width: 0; flex: 0 1 auto; font: inherit; }
@@ -132,26 +162,97 @@ export const PAGE_JS = `(function () {
   function addr(p) { return p.address.indexOf(':') >= 0 ? '[' + p.address + ']:' + p.port : p.address + ':' + p.port; }
   function who(p) { return p.name ? p.name + ' (' + addr(p) + ')' : addr(p); }
   var narrow = window.matchMedia('(max-width: 40em)');
-  function fold() { $('roster').open = !narrow.matches; }
-  function line(kind, from, text, ts) {
+  // The room typed lines go to ('' = everyone), and this node's own rooms.
+  var current = '';
+  var mine = [];
+  function fold() { $('roster').open = !narrow.matches; $('rooms-panel').open = !narrow.matches; }
+  // In a room, the log shows that room's messages only; member and info lines always.
+  function visible(li) {
+    return !current || !li.dataset.conv || li.dataset.topic === current;
+  }
+  function line(kind, from, text, ts, topic) {
     var log = $('log');
     var stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
     var li = el('li', kind);
     li.appendChild(el('span', 'time', new Date(ts || Date.now()).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
+    if (topic) { li.dataset.topic = topic; li.appendChild(el('span', 'room', '#' + topic)); }
     if (from) li.appendChild(el('span', 'who', from));
     li.appendChild(el('span', 'text', text));
+    if (/^(message|sent)/.test(kind)) li.dataset.conv = '1';
+    li.hidden = !visible(li);
     log.appendChild(li);
     while (log.children.length > 1000) log.removeChild(log.firstChild);
     if (stick) log.scrollTop = log.scrollHeight;
   }
   function show(d) {
     if (d.kind === 'message') {
-      line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text, d.ts);
+      line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text, d.ts, d.topic);
       return;
     }
     var to = d.to ? ' → ' + d.to.map(who).join(', ') : '';
     var failed = d.failed > 0 ? ' (' + d.failed + ' failed)' : '';
-    line(d.type === 'direct' ? 'sent direct' : 'sent', 'me' + to, d.text + failed, d.ts);
+    line(d.type === 'direct' ? 'sent direct' : 'sent', 'me' + to, d.text + failed, d.ts, d.topic);
+  }
+  function setRoom(room) {
+    current = room;
+    var log = $('log');
+    Array.prototype.forEach.call(log.children, function (li) { li.hidden = !visible(li); });
+    log.scrollTop = log.scrollHeight;
+    $('current').textContent = current ? '#' + current : '';
+    $('text').placeholder = current ? 'Message #' + current : 'Type a message';
+    $('to').options[0].textContent = current ? 'room #' + current : 'everyone';
+    renderRooms();
+  }
+  function renderRooms() {
+    var rooms = {};
+    mine.forEach(function (t) { rooms[t] = ['you']; });
+    members.forEach(function (m) {
+      if (m.state !== 'alive' && m.state !== 'suspect') return;
+      (m.topics || []).forEach(function (t) { (rooms[t] = rooms[t] || []).push(m.name || addr(m)); });
+    });
+    var ul = $('rooms');
+    ul.textContent = '';
+    var all = el('li');
+    all.dataset.room = '';
+    all.dataset.current = String(current === '');
+    all.dataset.joined = 'true';
+    all.appendChild(el('span', 'room-name', 'everyone'));
+    all.appendChild(el('span', 'who', 'every member, no room'));
+    all.addEventListener('click', function () { setRoom(''); });
+    ul.appendChild(all);
+    Object.keys(rooms).sort().forEach(function (t) {
+      var li = el('li');
+      var joined = mine.indexOf(t) >= 0;
+      li.dataset.room = t;
+      li.dataset.current = String(current === t);
+      li.dataset.joined = String(joined);
+      li.appendChild(el('span', 'room-name', '#' + t));
+      if (joined) {
+        var b = el('button', 'leave', 'leave');
+        b.type = 'button';
+        b.title = 'leave #' + t;
+        b.addEventListener('click', function (ev) { ev.stopPropagation(); room('unsubscribe', t); });
+        li.appendChild(b);
+      }
+      li.appendChild(el('span', 'who', rooms[t].join(', ')));
+      li.addEventListener('click', function () { if (joined) setRoom(t); else room('subscribe', t); });
+      ul.appendChild(li);
+    });
+  }
+  // Joins (and switches to) or leaves a room through the node.
+  function room(action, t) {
+    return fetch('api/' + action, { method: 'POST', headers: headers(), body: JSON.stringify({ topic: t }) })
+      .then(function (r) {
+        if (!r.ok) return r.text().then(function (e) { line('error', 'error', e.trim() || String(r.status)); });
+        return r.json().then(function (j) {
+          mine = j.topics || [];
+          if (action === 'subscribe') setRoom(t);
+          else if (current === t) setRoom('');
+          else renderRooms();
+          refreshMembers();
+        });
+      })
+      .catch(function (err) { line('error', 'error', String(err)); });
   }
   function headers() {
     var h = { 'content-type': 'application/json' };
@@ -177,6 +278,10 @@ export const PAGE_JS = `(function () {
         li.appendChild(b);
       }
       li.appendChild(el('span', 'addr', addr(m)));
+      var about = [];
+      if (m.topics && m.topics.length) about.push('rooms ' + m.topics.map(function (t) { return '#' + t; }).join(' '));
+      if (m.tags) Object.keys(m.tags).forEach(function (k) { about.push(k + '=' + m.tags[k]); });
+      if (about.length) li.appendChild(el('span', 'addr about', about.join(' · ')));
       ul.appendChild(li);
     });
     $('count').textContent = '(' + live + ')';
@@ -198,7 +303,14 @@ export const PAGE_JS = `(function () {
     var auth = token ? { authorization: 'Bearer ' + token } : {};
     refreshing = fetch('members', { cache: 'no-store', headers: auth })
       .then(function (r) { return r.json(); })
-      .then(function (j) { members = j.members || []; renderMembers(); })
+      .then(function (j) {
+        members = j.members || [];
+        mine = (j.self && j.self.topics) || [];
+        // A room left elsewhere (the terminal): back to everyone.
+        if (current && mine.indexOf(current) < 0) setRoom('');
+        renderMembers();
+        renderRooms();
+      })
       .catch(function () {})
       .then(function () { refreshing = null; });
     return refreshing;
@@ -233,9 +345,11 @@ export const PAGE_JS = `(function () {
     var text = input.value;
     if (!text.trim()) return;
     var to = $('to').value;
-    var body = to ? { to: to, text: text } : { text: text };
+    // A direct message if a member is chosen; else to the current room, or to everyone.
+    var body = to ? { to: to, text: text } : current ? { topic: current, text: text } : { text: text };
+    var path = to ? 'api/send' : current ? 'api/publish' : 'api/broadcast';
     $('send').disabled = true;
-    fetch(to ? 'api/send' : 'api/broadcast', { method: 'POST', headers: headers(), body: JSON.stringify(body) })
+    fetch(path, { method: 'POST', headers: headers(), body: JSON.stringify(body) })
       .then(function (r) {
         if (r.ok) { input.value = ''; return; }
         return r.text().then(function (t) { line('error', 'error', t.trim() || String(r.status)); });
@@ -243,7 +357,14 @@ export const PAGE_JS = `(function () {
       .catch(function (err) { line('error', 'error', String(err)); })
       .then(function () { $('send').disabled = false; input.focus(); });
   });
+  $('join').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var t = $('room').value.trim().replace(/^#/, '');
+    if (!t) return;
+    room('subscribe', t).then(function () { $('room').value = ''; });
+  });
   fold();
+  setRoom('');
   if (narrow.addEventListener) narrow.addEventListener('change', fold);
   feed();
   refreshMembers();

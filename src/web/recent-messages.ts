@@ -40,6 +40,8 @@ export type ConversationEntry =
       /** The recipients of a direct message. */
       readonly to?: readonly PeerView[];
       readonly text: string;
+      /** A publish: its topic (room). */
+      readonly topic?: string;
       /** `'local'`: the program running the node (e.g. the terminal chat); `'web'`: a page or the API. */
       readonly origin: 'local' | 'web';
       /** How many recipients got it, and how many did not. */

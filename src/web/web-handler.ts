@@ -10,8 +10,12 @@
  * | `GET /health` | 200 `{"status":"ok"}` when started, 503 otherwise (always open: liveness probes) |
  * | `POST /api/broadcast` | `{"text": "..."}`: broadcast (local or token, same origin, JSON) |
  * | `POST /api/send` | `{"to": id or "host:port" or a list, "text": "..."}`: direct message (same rules) |
+ * | `POST /api/publish` | `{"topic": "...", "text": "..."}`: publish to a room's subscribers (same rules) |
+ * | `POST /api/subscribe` | `{"topic": "..."}`: join a room; answers `{"topics": [...]}` (same rules) |
+ * | `POST /api/unsubscribe` | `{"topic": "..."}`: leave a room; answers `{"topics": [...]}` (same rules) |
  *
- * An empty `text` (or only spaces) is refused with 400: nothing is sent.
+ * An empty `text` (or only spaces) is refused with 400: nothing is sent. A topic that is not a
+ * topic name is refused with 400 (`ERR_INVALID_TOPIC`).
  *
  * Reads are open, except the event feed; when the node has a network secret, the page (`GET /`),
  * `/members` and `/metrics` need the same caller as the writes (this machine, or the token, which
@@ -25,23 +29,29 @@ import { systemClock, wallTime } from '../clock.js';
 import { httpStatusOf, P2PError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../metrics/prometheus.js';
+import { peerJson } from '../peer.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
 import type { CallOptions, DeliveryReport, MemberInfo, NodeStatus, Payload, Target } from '../types.js';
 import { type AccessContext, checkFeed, checkRead, checkWrite } from './access.js';
-import { EventFeed, type FeedSource, peerJson } from './event-feed.js';
+import { EventFeed, type FeedSource } from './event-feed.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { MessageRing, type RecentMessages } from './recent-messages.js';
 
-/** How the web endpoints send: as the node's `broadcast()` and `send()`. */
+/** How the web endpoints send: as the node's `broadcast()`, `send()` and `publish()`. */
 export interface WebWriter {
   broadcast(data: Payload, options?: CallOptions): Promise<DeliveryReport>;
   send(to: Target | readonly Target[], data: Payload, options?: CallOptions): Promise<DeliveryReport>;
+  publish(topic: string, data: Payload, options?: CallOptions): Promise<DeliveryReport>;
 }
 
 /** The node as the web endpoints need it. */
 export interface WebNode extends FeedSource, WebWriter {
   readonly status: NodeStatus;
   memberStates(): MemberInfo[];
+  /** This node's own topics (rooms). */
+  topics(): string[];
+  subscribe(topic: string, options?: CallOptions): Promise<void>;
+  unsubscribe(topic: string, options?: CallOptions): Promise<void>;
 }
 
 /** What a {@link WebHandler} needs. */
@@ -114,6 +124,9 @@ export class WebHandler {
       ['/health', { methods: get, serve: () => this.#health() }],
       ['/api/broadcast', { methods: ['POST'], serve: (req) => this.#write(req, 'broadcast') }],
       ['/api/send', { methods: ['POST'], serve: (req) => this.#write(req, 'direct') }],
+      ['/api/publish', { methods: ['POST'], serve: (req) => this.#write(req, 'publish') }],
+      ['/api/subscribe', { methods: ['POST'], serve: (req) => this.#room(req, 'subscribe') }],
+      ['/api/unsubscribe', { methods: ['POST'], serve: (req) => this.#room(req, 'unsubscribe') }],
     ]);
   }
 
@@ -212,7 +225,7 @@ export class WebHandler {
     return json(200, { status: 'ok', connected: node.isConnected, members: live });
   }
 
-  async #write(req: InboundRequest, type: 'broadcast' | 'direct'): Promise<InboundResponse> {
+  async #write(req: InboundRequest, type: WriteType): Promise<InboundResponse> {
     const verdict = checkWrite(req, this.#o.access);
     if (!verdict.ok) return this.#refuse(verdict.status, verdict.reason, verdict.message);
     const input = parseWrite(req.body, type);
@@ -221,11 +234,14 @@ export class WebHandler {
     let report: DeliveryReport;
     try {
       report =
-        input.to === undefined ? await write.broadcast(input.text) : await write.send(input.to, input.text);
+        input.topic !== undefined
+          ? await write.publish(input.topic, input.text)
+          : input.to === undefined
+            ? await write.broadcast(input.text)
+            : await write.send(input.to, input.text);
     } catch (err) {
       if (!(err instanceof P2PError)) throw err;
-      const status = err.code === 'ERR_NOT_CONNECTED' ? 409 : httpStatusOf(err);
-      return this.#refuse(status, err.code.toLowerCase(), `${err.code}: ${err.message}`);
+      return this.#refuseError(err);
     }
     const failed = report.failed.map((f) => ({
       peer: peerJson(f.peer),
@@ -235,7 +251,32 @@ export class WebHandler {
     // The page learns of it from the feed, as of every message this node sends.
     return json(200, { id: report.id, delivered: report.delivered.map(peerJson), failed });
   }
+
+  /** Joins or leaves a room; answers with this node's topics afterwards. */
+  async #room(req: InboundRequest, action: 'subscribe' | 'unsubscribe'): Promise<InboundResponse> {
+    const verdict = checkWrite(req, this.#o.access);
+    if (!verdict.ok) return this.#refuse(verdict.status, verdict.reason, verdict.message);
+    const value = parseObject(req.body);
+    if (typeof value === 'string') return this.#refuse(400, 'bad_request', value);
+    const { topic } = value as { topic?: unknown };
+    if (typeof topic !== 'string') return this.#refuse(400, 'bad_request', 'topic: expected a string');
+    try {
+      await this.#o.node[action](topic);
+    } catch (err) {
+      if (!(err instanceof P2PError)) throw err;
+      return this.#refuseError(err);
+    }
+    return json(200, { topics: this.#o.node.topics() });
+  }
+
+  /** A typed error of the node, as a refusal: its status, its code and its message. */
+  #refuseError(err: P2PError): InboundResponse {
+    const status = err.code === 'ERR_NOT_CONNECTED' ? 409 : httpStatusOf(err);
+    return this.#refuse(status, err.code.toLowerCase(), `${err.code}: ${err.message}`);
+  }
 }
+
+type WriteType = 'broadcast' | 'direct' | 'publish';
 
 function page(body: string, contentType: string): InboundResponse {
   return {
@@ -256,11 +297,8 @@ function json(status: number, value: unknown): InboundResponse {
   return { status, body: `${JSON.stringify(value)}\n`, contentType: 'application/json', headers: NO_STORE };
 }
 
-/** Validates a write's JSON body; returns a one-line complaint when it is not valid. */
-function parseWrite(
-  body: Uint8Array,
-  type: 'broadcast' | 'direct',
-): { text: string; to?: string[] } | string {
+/** A JSON object body, or a one-line complaint. */
+function parseObject(body: Uint8Array): object | string {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(body).toString('utf8'));
@@ -269,9 +307,25 @@ function parseWrite(
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return 'the body must be a JSON object';
-  const { text, to } = value as { text?: unknown; to?: unknown };
+  return value;
+}
+
+/** Validates a write's JSON body; returns a one-line complaint when it is not valid. */
+function parseWrite(
+  body: Uint8Array,
+  type: WriteType,
+): { text: string; to?: string[]; topic?: string } | string {
+  const value = parseObject(body);
+  if (typeof value === 'string') return value;
+  const { text, to, topic } = value as { text?: unknown; to?: unknown; topic?: unknown };
   if (typeof text !== 'string') return 'text: expected a string';
   if (text.trim() === '') return 'text: the message is empty, nothing was sent';
+  if (type !== 'publish' && topic !== undefined) return 'topic: only in a publish (use /api/publish)';
+  if (type === 'publish') {
+    if (to !== undefined) return 'to: not allowed in a publish (use /api/send)';
+    if (typeof topic !== 'string') return 'topic: expected a string';
+    return { text, topic };
+  }
   if (type === 'broadcast') {
     if (to !== undefined) return 'to: not allowed in a broadcast (use /api/send)';
     return { text };

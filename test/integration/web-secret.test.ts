@@ -162,6 +162,18 @@ class FakeNode extends EventEmitter<NodeEvents> {
   send(): never {
     throw new Error('not in this test');
   }
+  publish(): never {
+    throw new Error('not in this test');
+  }
+  topics(): string[] {
+    return [];
+  }
+  subscribe(): never {
+    throw new Error('not in this test');
+  }
+  unsubscribe(): never {
+    throw new Error('not in this test');
+  }
 }
 
 test('a caller on another machine: the handler asks for the token only while there is a secret', async () => {

@@ -86,7 +86,13 @@ describe('rooms and tags in membership (memory transport, manual clock)', () => 
     await sim.joinThroughFirst();
     for (const [i, n] of sim.nodes.entries()) await sim.run(n.subscribe(`room-${i % 2}`));
     const late = await sim.add();
-    await sim.run(late.connect(sim.nodes[0]!.self));
+    const entry = sim.nodes[0]!;
+    await sim.run(late.connect(entry.self));
+    // The entry point's own topics and tags come in its connect answer: known at once.
+    const known = late.members().find((p) => p.id === entry.id);
+    assert.deepEqual(known?.topics, ['room-0']);
+    assert.deepEqual(known?.tags, { n: '0' });
+    assert.ok(late.subscribers('room-0').some((p) => p.id === entry.id));
     assert.ok(
       await sim.clock.advanceUntil(
         () => late.members().length === 5 && late.subscribers('room-0').length === 3,

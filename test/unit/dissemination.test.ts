@@ -16,7 +16,11 @@ const SIG = 'S'.repeat(86);
 const MEMBERS = Array.from({ length: 20 }, (_, i) => peer(`m${i}`, 5000 + i));
 
 /** A dissemination over a fake outbox that records what goes where. */
-function fixture(settings: Partial<DisseminationSettings> = {}, signedByOrigin = true) {
+function fixture(
+  settings: Partial<DisseminationSettings> = {},
+  signedByOrigin = true,
+  rooms: { subscribed?: (topic: string) => boolean; droppedPublish?: () => void } = {},
+) {
   const h = membershipHarness();
   h.joinAll(MEMBERS);
   let audience: readonly Member[] = h.membership.live();
@@ -78,6 +82,7 @@ function fixture(settings: Partial<DisseminationSettings> = {}, signedByOrigin =
     origins: { checkRelayed: () => signedByOrigin },
     audience: () => audience,
     deliver: (m) => delivered.push(m),
+    ...rooms,
     signal: ac.signal,
   });
   return {
@@ -115,6 +120,28 @@ describe('Dissemination', () => {
     const entry = JSON.parse(String(first?.msg.fragment)) as BatchedMessage;
     assert.equal(entry.hops, 0);
     assert.equal(entry.sig, SIG);
+    f.close();
+  });
+
+  test('a publish for a topic this node is not in is neither delivered nor passed on, and is counted', () => {
+    let dropped = 0;
+    const f = fixture({}, true, { subscribed: (t) => t === 'ops', droppedPublish: () => dropped++ });
+    const from = MEMBERS[0]!;
+    f.d.receive(from, { type: 2, id: 'p1', ts: 1, data: 'aGk=', topic: 'ops' }, bytes('hi'), undefined);
+    f.d.receive(from, { type: 2, id: 'p2', ts: 1, data: 'aGk=', topic: 'dev' }, bytes('hi'), undefined);
+    f.d.receive(
+      from,
+      { type: 2, id: 'p3', ts: 1, data: 'aGk=', topic: 'dev', hops: 0, sig: SIG },
+      bytes('hi'),
+      undefined,
+    );
+    assert.deepEqual(
+      f.delivered.map((m) => `${m.id} ${m.topic}`),
+      ['p1 ops'],
+    );
+    assert.equal(dropped, 2);
+    assert.equal(f.d.stats.notSubscribed, 2);
+    assert.equal(f.offered.length, 0, 'nothing passed on');
     f.close();
   });
 

@@ -243,6 +243,25 @@ describe('NodeMetrics', () => {
     }
   });
 
+  test('requests sent are counted by message type, with their body bytes', () => {
+    const m = new NodeMetrics();
+    m.recordRequest(4, 300);
+    m.recordRequest(4, 200);
+    m.recordRequest(6, 1000);
+    m.recordRequest(undefined, 7);
+    const text = m.render(snapshot);
+    validate(text);
+    for (const line of [
+      'tsp2p_requests_sent_total{type="ping"} 2',
+      'tsp2p_request_bytes_sent_total{type="ping"} 500',
+      'tsp2p_requests_sent_total{type="sync"} 1',
+      'tsp2p_request_bytes_sent_total{type="sync"} 1000',
+      'tsp2p_requests_sent_total{type="unknown"} 1',
+    ]) {
+      assert.ok(text.includes(`\n${line}\n`), `has the line ${line}`);
+    }
+  });
+
   test('a stopped node renders zeros', () => {
     const text = new NodeMetrics().render({
       started: false,
@@ -298,9 +317,9 @@ test('timedProbeNet records the round-trip time of answered pings only', async (
   const h = new Histogram([0.01, 0.1]);
   let answer = true;
   const inner: ProbeNet = {
-    ping: async () => {
+    probe: async () => {
       await clock.advance(50);
-      return answer;
+      return answer ? 'ack' : 'failed';
     },
     pingReq: async (): Promise<IndirectResult> => 'ack',
     sync: async () => true,
@@ -309,9 +328,9 @@ test('timedProbeNet records the round-trip time of answered pings only', async (
   const net = timedProbeNet(inner, clock, h);
   const member = {} as Member;
   const signal = new AbortController().signal;
-  assert.equal(await net.ping(member, 100, signal), true);
+  assert.equal(await net.probe(member, 100, signal), 'ack');
   answer = false;
-  assert.equal(await net.ping(member, 100, signal), false);
+  assert.equal(await net.probe(member, 100, signal), 'failed');
   assert.equal(h.count, 1);
   assert.deepEqual(h.samples().slice(0, 3), [
     { suffix: '_bucket', labels: { le: '0.01' }, value: 0 },

@@ -11,6 +11,8 @@ import {
   normalizeRemoteAddress,
   type PeerAddressInput,
   parseAddress,
+  peerJson,
+  peerOf,
 } from '../../src/peer.js';
 
 function assertInvalid(input: unknown): void {
@@ -186,5 +188,23 @@ describe('special addresses', () => {
     assert.equal(normalizeRemoteAddress('::1'), '::1');
     assert.equal(normalizeRemoteAddress('::ffff:abcd'), '::ffff:abcd');
     assert.equal(normalizeRemoteAddress(undefined), '');
+  });
+});
+
+describe('peerJson', () => {
+  test('plain JSON: copies of tags and topics, no key for what the peer lacks', () => {
+    const p = peerOf('id1', '127.0.0.1', 5001, 'ada', { tags: { role: 'db' }, topics: ['ops'] });
+    const j = peerJson(p);
+    assert.deepEqual(j, {
+      id: 'id1',
+      address: '127.0.0.1',
+      port: 5001,
+      name: 'ada',
+      tags: { role: 'db' },
+      topics: ['ops'],
+    });
+    j.tags!.role = 'x';
+    assert.equal(p.tags?.role, 'db', 'a copy');
+    assert.deepEqual(Object.keys(peerJson(peerOf('id2', 'h', 1))), ['id', 'address', 'port']);
   });
 });

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { flushMicrotasks } from '../../src/clock.js';
 import { noopLogger } from '../../src/logger.js';
 import { PeerProbeNet } from '../../src/membership/probe-net.js';
-import type { MessageType, WireMemberUpdate } from '../../src/protocol/schema.js';
+import { MessageType, type WireMemberUpdate } from '../../src/protocol/schema.js';
 import type { PeerClient } from '../../src/transport/peer-client.js';
 import { FakeClient } from '../helpers/delivery-fakes.js';
 import { membershipHarness, peer } from '../helpers/unit-membership.js';
@@ -20,6 +20,7 @@ const B = peer('b', 5002);
 interface Body {
   readonly type: MessageType;
   readonly m?: readonly WireMemberUpdate[];
+  readonly digest?: string;
 }
 
 function fixture() {
@@ -29,7 +30,11 @@ function fixture() {
   const net = new PeerProbeNet(
     client as unknown as PeerClient,
     h.membership,
-    { seal: (type, extra) => ({ body: new TextEncoder().encode(JSON.stringify({ type, m: extra?.m })) }) },
+    {
+      seal: (type, extra) => ({
+        body: new TextEncoder().encode(JSON.stringify({ type, m: extra?.m, digest: extra?.digest })),
+      }),
+    },
     noopLogger,
   );
   const member = (id: string) => h.membership.get(id)!;
@@ -46,7 +51,26 @@ test('in the network, each operation sends its request', async () => {
   ];
   assert.equal(client.calls.length, 4);
   for (const call of client.calls) call.answer(200, '{"ack":true}');
+  // The sync's digest was not answered with an equal one: this node's full state follows.
+  await flushMicrotasks();
+  assert.equal(client.calls.length, 5);
+  const full = client.last.body as unknown as Body;
+  assert.equal(full.type, MessageType.Sync);
+  assert.ok((full.m?.length ?? 0) > 0, 'the full state');
+  client.last.answer(200, '{}');
   assert.deepEqual(await Promise.all(done), [true, 'ack', true, true]);
+});
+
+test('a sync whose digest is answered with the same digest sends nothing more', async () => {
+  const { h, client, net, member, signal } = fixture();
+  const done = net.sync(member('a'), 100, signal);
+  assert.equal(client.calls.length, 1);
+  const probe = client.last.body as unknown as Body;
+  assert.equal(probe.digest, h.membership.digest());
+  assert.equal(probe.m, undefined, 'no state with the digest');
+  client.last.answer(200, JSON.stringify({ digest: probe.digest }));
+  assert.equal(await done, true);
+  assert.equal(client.calls.length, 1);
 });
 
 test('a tsp2p member answering 403 (it does not know this node) failed the probe; any other answer passes', async () => {
@@ -95,16 +119,33 @@ test('a sync answered after this node left is not followed by a gossip of this n
   assert.equal(h.membership.incarnation, 0);
 });
 
-test('a sync whose answer makes this node refute is followed by a gossip carrying the refutation', async () => {
+test('a sync whose answer makes this node refute sends the refutation in its full state', async () => {
   const { h, client, net, member, signal } = fixture();
   const done = net.sync(member('a'), 100, signal);
   client.last.answer(200, JSON.stringify({ m: [{ ...h.membership.selfUpdate(), state: 'suspect' }] }));
-  // The gossip follows once the sync's answer is merged.
+  // The full state follows once the answer is merged: it carries the refutation.
   await flushMicrotasks();
-  assert.equal(client.calls.length, 2, 'a gossip after the sync');
-  const gossip = client.last.body as unknown as Body;
-  assert.deepEqual(gossip.m?.[0], { ...h.membership.selfUpdate() });
+  assert.equal(client.calls.length, 2, 'the full state after the digest');
+  const full = client.last.body as unknown as Body;
   assert.equal(h.membership.incarnation, 1);
+  assert.deepEqual(full.m?.[0], { ...h.membership.selfUpdate() });
+  client.last.answer(200, '{}');
+  assert.equal(await done, true);
+  assert.equal(client.calls.length, 2, 'no gossip: the full state told the peer');
+});
+
+test('a refutation that comes with the answer to the full state is followed by a gossip carrying it', async () => {
+  const { h, client, net, member, signal } = fixture();
+  const done = net.sync(member('a'), 100, signal);
+  client.last.answer(200, '{}');
+  await flushMicrotasks();
+  assert.equal(client.calls.length, 2, 'the full state after the digest');
+  client.last.answer(200, JSON.stringify({ m: [{ ...h.membership.selfUpdate(), state: 'suspect' }] }));
+  await flushMicrotasks();
+  assert.equal(client.calls.length, 3, 'a gossip after the sync');
+  const gossip = client.last.body as unknown as Body;
+  assert.equal(gossip.type, MessageType.Gossip);
+  assert.deepEqual(gossip.m?.[0], { ...h.membership.selfUpdate() });
   client.last.answer(200, '{}');
   assert.equal(await done, true);
 });

@@ -233,4 +233,15 @@ describe('topic metrics', () => {
     assert.equal(m.topicMessages.get({ topic: 'other', direction: 'out' }), 10);
     assert.equal(m.topicMessages.get({ topic: 't0', direction: 'in' }), 2);
   });
+
+  test('dropped publishes are counted by reason, each series present from the start', () => {
+    const m = new NodeMetrics();
+    const reasons = ['no_subscribers', 'too_large', 'undelivered', 'not_subscribed'];
+    for (const reason of reasons) assert.equal(m.topicDropped.get({ reason }), 0, reason);
+    m.recordTopicDropped('no_subscribers');
+    m.recordTopicDropped('not_subscribed');
+    m.recordTopicDropped('not_subscribed');
+    assert.equal(m.topicDropped.get({ reason: 'no_subscribers' }), 1);
+    assert.equal(m.topicDropped.get({ reason: 'not_subscribed' }), 2);
+  });
 });
