@@ -55,7 +55,7 @@ export {
 export { createDebugLogger, type LogFields, type Logger, noopLogger } from './logger.js';
 export type { MemberState } from './membership/member-table.js';
 export { Node } from './node.js';
-export { DEFAULTS, type NodeOptions } from './options.js';
+export { DEFAULTS, type NodeOptions, type RetentionInput } from './options.js';
 export {
   describePeer,
   formatHostPort,
@@ -106,6 +106,7 @@ export type {
   ConnectReport,
   DeliveryFailure,
   DeliveryReport,
+  HistoryOptions,
   LeaveReport,
   MemberInfo,
   Message,

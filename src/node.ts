@@ -13,6 +13,7 @@ import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
   InvalidAddressError,
+  InvalidOptionsError,
   InvalidTopicError,
   MessageTooLargeError,
   NotConnectedError,
@@ -23,7 +24,9 @@ import { join } from './membership/join.js';
 import { notifyLeave } from './membership/leave.js';
 import type { MemberEvent } from './membership/membership.js';
 import { Inbound } from './node/inbound.js';
+import { Journal } from './node/journal.js';
 import { metricsSnapshot } from './node/metrics-snapshot.js';
+import { memberRecord, Rejoiner } from './node/rejoin.js';
 import { createParts, createRun, joinDeps, type NodeParts, type Running } from './node/run.js';
 import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
 import { advertisedHost, type WebWiring, webHandler } from './node/web-wiring.js';
@@ -39,12 +42,15 @@ import {
 import { MessageType } from './protocol/schema.js';
 import { TOPIC_LIMITS, validateTags, validateTopic } from './rooms.js';
 import type { SecretInput } from './security/keyring.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/store.js';
 import { scope } from './transport/peer-client.js';
 import type { InboundRequest, InboundResponse } from './transport/transport.js';
 import type {
   CallOptions,
   ConnectReport,
   DeliveryReport,
+  HistoryOptions,
   LeaveReport,
   MemberInfo,
   Message,
@@ -96,6 +102,12 @@ export class Node extends EventEmitter<NodeEvents> {
   #topics: string[] = [];
   /** This run's self without tags and topics. */
   #selfBase: Peer | undefined;
+  /** This run's rejoining of the members its store knew (src/node/rejoin.ts). */
+  #rejoiner: Rejoiner | undefined;
+  /** The incarnation last saved in the store. */
+  #savedIncarnation = -1;
+  /** Members declared failed in this run: their return triggers catch-up. */
+  readonly #failed = new Set<string>();
 
   /**
    * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` when an option is invalid.
@@ -229,8 +241,12 @@ export class Node extends EventEmitter<NodeEvents> {
     if (this.#topics.length >= TOPIC_LIMITS.perNode) {
       throw new InvalidTopicError(`too many topics: a node holds at most ${TOPIC_LIMITS.perNode}`);
     }
+    // The topic's history: its latest messages for a newcomer to it, what was missed otherwise.
+    this.#run?.catchUp.noteChannel(`t:${topic}`);
     this.#topics = [...this.#topics, topic];
+    this.#saveTopics();
     await this.#restate({ topics: this.#topics }, options.signal);
+    if (this.#connected) this.#run?.catchUp.soon();
   }
 
   /**
@@ -244,6 +260,7 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     if (!this.#topics.includes(topic)) return;
     this.#topics = this.#topics.filter((t) => t !== topic);
+    this.#saveTopics();
     this.#run?.causal.forget(topic);
     await this.#restate({ topics: this.#topics }, options.signal);
   }
@@ -260,6 +277,56 @@ export class Node extends EventEmitter<NodeEvents> {
     options.signal?.throwIfAborted();
     this.#tags = checked;
     await this.#restate({ tags: checked }, options.signal);
+  }
+
+  /** Keeps this node's topics in its store (with `dataDir`, the next start takes them up again). */
+  #saveTopics(): void {
+    try {
+      this.#run?.journal.store.setSubscriptions(this.#topics);
+    } catch (err) {
+      this.#parts.logger.warn('could not save the topics', { err });
+    }
+  }
+
+  /**
+   * A page of history from this node's log, oldest first: the messages of `topic`, or the
+   * direct messages exchanged with the peer `with`, or (neither) the plain broadcasts; this
+   * node's own messages included (their `from` is {@link Node.self}). Messages past `retention`
+   * are not returned. With `dataDir`, history survives restarts.
+   *
+   * @example
+   * ```ts
+   * for (const msg of await node.history({ topic: 'ops', limit: 50 })) console.log(msg.text);
+   * ```
+   * @throws {NotStartedError} `ERR_NOT_STARTED`
+   * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS` for `topic` with `with`, or a bad `limit`
+   * @throws {InvalidTopicError} `ERR_INVALID_TOPIC` for a bad topic name
+   * @throws {InvalidAddressError} `ERR_INVALID_ADDRESS` for a malformed `with`
+   */
+  async history(options: HistoryOptions = {}): Promise<Message[]> {
+    const run = this.#requireStarted();
+    options.signal?.throwIfAborted();
+    if (options.topic !== undefined && options.with !== undefined)
+      throw new InvalidOptionsError('history: give topic or with, not both');
+    if (options.topic !== undefined) validateTopic(options.topic);
+    const peer = options.with === undefined ? undefined : this.#peerIdOf(run, options.with);
+    const entries = run.journal.store.history({
+      ...(options.topic !== undefined ? { topic: options.topic } : {}),
+      ...(peer !== undefined ? { with: peer } : {}),
+      ...(options.limit !== undefined ? { limit: options.limit } : {}),
+    });
+    return run.journal.history(entries);
+  }
+
+  /** The node id a `with` target names: a member's id or address, a Peer, or an id as it is. */
+  #peerIdOf(run: Running, target: Target): string {
+    if (typeof target === 'object' && target !== null && 'id' in target) return target.id;
+    if (typeof target === 'string' && run.membership.get(target) !== undefined) return target;
+    const { host, port } = parseAddress(target);
+    const member = run.membership.getByAddress(host, port);
+    if (member !== undefined) return member.peer.id;
+    const known = run.journal.store.members().find((m) => m.address === host && m.port === port);
+    return known?.id ?? formatHostPort(host, port);
   }
 
   /** States new tags or topics in this node's entry, and pushes it to the live members. */
@@ -357,7 +424,17 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#settleStart = resolve;
     });
     this.#stopping = undefined;
+    let store: Store | undefined;
     try {
+      // The store first: a locked, damaged or newer database fails the start before anything listens.
+      store = await openStore({
+        ...(this.#parts.options.dataDir !== undefined ? { dataDir: this.#parts.options.dataDir } : {}),
+        retention: this.#parts.options.retention,
+        now: () => wallTime(this.#parts.clock),
+      });
+      const opened = store;
+      // With a dataDir, the topics of the last run are this node's again (unless set since).
+      if (this.#topics.length === 0) this.#topics = opened.subscriptions();
       const bound = await this.#parts.transport.listen({
         host: this.#parts.options.host,
         port: this.#parts.options.port,
@@ -374,6 +451,19 @@ export class Node extends EventEmitter<NodeEvents> {
       const handler = this.#parts.options.web
         ? webHandler(this.#webWiring(), self, bound.port, token)
         : undefined;
+      const journal = new Journal({
+        store: opened,
+        self: () => this.#run?.self ?? self,
+        publicKey: Buffer.from(this.#parts.identity.publicKey).toString('base64url'),
+        clock: this.#parts.clock,
+        logger: this.#parts.logger,
+        // What the log takes as new goes on through the causal order (src/delivery/causal.ts).
+        deliver: (message) => {
+          if (this.#run !== undefined) this.#run.causal.offer(message);
+          else this.#hand(message);
+        },
+        onGap: (origin) => this.#run?.catchUp.soon(origin),
+      });
       this.#run = createRun(
         this.#parts,
         self,
@@ -384,12 +474,16 @@ export class Node extends EventEmitter<NodeEvents> {
           subscribed: (topic) => this.#topics.includes(topic),
           selfFields: () => ({ tags: this.#tags, topics: this.#topics }),
         },
+        journal,
       );
       this.#refreshSelf(this.#run);
       const detector = this.#run.detector;
       this.#status = 'started';
       this.#settleStart();
       detector.start();
+      this.#saveIncarnation();
+      this.#run.catchUp.start();
+      this.#startRejoin(this.#run);
       this.#parts.logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
         await this.stop();
@@ -401,6 +495,7 @@ export class Node extends EventEmitter<NodeEvents> {
         this.#status = 'stopped';
         this.#settleStart();
         await this.#parts.transport.close({ graceMs: 0 }).catch(() => undefined);
+        store?.close();
       }
       throw err;
     }
@@ -439,6 +534,8 @@ export class Node extends EventEmitter<NodeEvents> {
       );
       this.#connected = true;
       run.detector.gossipNow();
+      // Back in a network: fetch what was missed (a newcomer: the latest history).
+      run.catchUp.soon(entryPeer.id);
       this.#parts.logger.info('connected', {
         entry: formatHostPort(target.host, target.port),
         members: run.membership.liveCount,
@@ -540,6 +637,15 @@ export class Node extends EventEmitter<NodeEvents> {
     await run.outbox.flush(this.#parts.options.leaveTimeoutMs);
     const members = run.membership.live();
     this.#connected = false;
+    if (this.#status !== 'stopping') {
+      // Left on purpose: the next start from this dataDir does not rejoin.
+      this.#rejoiner?.cancel();
+      try {
+        for (const m of run.journal.store.members()) run.journal.store.deleteMember(m.id);
+      } catch (err) {
+        this.#parts.logger.debug('could not clear the member snapshot', { err });
+      }
+    }
     run.membership.leaveNetwork();
     // The member table is cleared without events: the tree's view must be cleared with it.
     run.dissemination.clear();
@@ -586,10 +692,14 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.detector.stop();
     run?.shutdown.abort(new StoppedError());
     run?.links.clear();
-    if (run !== undefined) this.#parts.incarnations.last = run.membership.incarnation;
+    if (run !== undefined) {
+      this.#parts.incarnations.last = run.membership.incarnation;
+      this.#saveIncarnation();
+    }
     run?.membership.close();
     run?.web?.close();
     await this.#parts.transport.close();
+    run?.journal.store.close();
     this.#inboxes.endAll();
     this.#connected = false;
     this.#run = undefined;
@@ -656,7 +766,60 @@ export class Node extends EventEmitter<NodeEvents> {
     };
   }
 
+  /**
+   * With the store: rejoins the members of its snapshot (src/node/rejoin.ts), unless this node
+   * is already in a network.
+   */
+  #startRejoin(run: Running): void {
+    const rejoiner = new Rejoiner({
+      store: run.journal.store,
+      membership: run.membership,
+      clock: this.#parts.clock,
+      random: this.#parts.random,
+      logger: this.#parts.logger,
+      selfId: this.id,
+      connect: (m, signal) => this.connect(peerOf(m.id, m.address, m.port, m.name), { signal }),
+      connected: () => this.#connected,
+      mergeIntervalMs: this.#parts.options.timings.reconnectIntervalMs,
+      signal: run.shutdown.signal,
+    });
+    this.#rejoiner = rejoiner;
+    rejoiner.start();
+  }
+
+  /** Keeps this node's incarnation in its store: a restart from its dataDir starts above it. */
+  #saveIncarnation(): void {
+    const run = this.#run;
+    if (run === undefined) return;
+    try {
+      const inc = run.membership.incarnation;
+      if (inc !== this.#savedIncarnation) {
+        run.journal.store.setIncarnation(inc);
+        this.#savedIncarnation = inc;
+      }
+    } catch (err) {
+      this.#parts.logger.debug('could not save the incarnation', { err });
+    }
+  }
+
+  /** Keeps a member's state in the store's snapshot (failed and departed members too). */
+  #saveMember(peer: Peer): void {
+    const run = this.#run;
+    const m = run?.membership.get(peer.id);
+    if (run === undefined || m === undefined) return;
+    try {
+      run.journal.store.saveMembers([memberRecord(m, wallTime(this.#parts.clock), this.#parts.clock.now())]);
+    } catch (err) {
+      this.#parts.logger.debug('could not save the member snapshot', { err });
+    }
+    this.#saveIncarnation();
+  }
+
   #onMemberEvent(event: MemberEvent, peer: Peer): void {
+    this.#saveMember(peer);
+    // A member back after it had failed (a healed partition, a restart): catch up with it.
+    if (event === 'member:fail') this.#failed.add(peer.id);
+    else if (event === 'member:join' && this.#failed.delete(peer.id)) this.#run?.catchUp.soon(peer.id);
     this.#run?.dissemination.onMemberEvent(event, peer);
     const names = this.#parts.gop2p;
     if (names !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {

@@ -24,6 +24,7 @@ import {
   type ResolvedLimits,
   resolveLimits,
 } from './security/limits.js';
+import { DEFAULT_RETENTION, type Retention } from './store/store.js';
 import type { TlsOptions } from './transport/tls.js';
 import type { Transport } from './transport/transport.js';
 
@@ -170,6 +171,30 @@ export interface NodeOptions {
    * Writes through the API need this machine or the token in `node.webToken`. @default true
    */
   readonly web?: boolean;
+  /**
+   * A directory for this node's durable state: one SQLite database (`tsp2p.db`) with the
+   * message log, the membership snapshot and the delivery state, and, when no `identity` is
+   * given, the node's key (`identity.pem`). Created `0700` (files `0600`) when absent. With it,
+   * a restart keeps the identity, the history, the members known (the node rejoins them at
+   * `start()`), the topics and the exactly-once state: nothing is delivered twice across a
+   * restart. Without it, the same state is kept in memory, with the same bounds, and lost on
+   * stop. One node at a time may use a directory (`ERR_STORE_LOCKED`).
+   */
+  readonly dataDir?: string;
+  /**
+   * How long history is kept, per topic (and for plain broadcasts, and per direct
+   * conversation): at most `maxMessages` messages (the oldest go first) and none older than
+   * `maxAgeMs` (by the sender's timestamp). A message past retention is never delivered by
+   * catch-up, nor served to others.
+   * @default { maxMessages: 100000, maxAgeMs: 604800000 } (7 days)
+   */
+  readonly retention?: RetentionInput;
+  /**
+   * How many of a topic's latest messages a node gets by catch-up when it subscribes to the
+   * topic for the first time (and of the plain broadcasts when it first joins a network);
+   * delivered with `msg.late`. 0 fetches none. @default 100
+   */
+  readonly historyOnJoin?: number;
   /** Where log lines go. @default util.debuglog('tsp2p'), enabled by NODE_DEBUG=tsp2p */
   readonly logger?: Logger;
   /** Time source (tests inject a ManualClock). @default the system clock */
@@ -213,6 +238,9 @@ export interface ResolvedOptions {
   readonly maxHops: number;
   readonly timings: MembershipTimings;
   readonly web: boolean;
+  readonly dataDir: string | undefined;
+  readonly retention: Retention;
+  readonly historyOnJoin: number;
   readonly logger: Logger | undefined;
   readonly clock: Clock | undefined;
   readonly random: Random | undefined;
@@ -250,7 +278,16 @@ export const DEFAULTS = Object.freeze({
    * p99 at a modest rate than 64 KiB, the same throughput under full load).
    */
   pipelineBytes: 0,
+  historyOnJoin: 100,
 });
+
+/** The `retention` option: either limit, or both. */
+export interface RetentionInput {
+  /** Most messages kept per topic (and for plain broadcasts, and per direct conversation). @default 100000 */
+  readonly maxMessages?: number;
+  /** Oldest message kept, in ms (by its sender's timestamp). @default 604800000 (7 days) */
+  readonly maxAgeMs?: number;
+}
 
 const positiveInt = z.int().positive();
 const pemInput = z.union([z.string().min(1), z.instanceof(Uint8Array)]);
@@ -333,6 +370,14 @@ const OptionsSchema = z.strictObject({
     })
     .optional(),
   web: z.boolean().optional(),
+  dataDir: z.string().min(1).optional(),
+  retention: z
+    .strictObject({
+      maxMessages: positiveInt.optional(),
+      maxAgeMs: positiveInt.optional(),
+    })
+    .optional(),
+  historyOnJoin: z.int().min(0).max(10_000).optional(),
   logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object').optional(),
   clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
   random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
@@ -391,6 +436,12 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
     maxHops: o.maxHops ?? DEFAULTS.maxHops,
     timings: { ...PRESETS[o.preset ?? 'lan'], ...stripUndefined(o.timings ?? {}) },
     web: o.web ?? true,
+    dataDir: o.dataDir,
+    retention: {
+      maxMessages: o.retention?.maxMessages ?? DEFAULT_RETENTION.maxMessages,
+      maxAgeMs: o.retention?.maxAgeMs ?? DEFAULT_RETENTION.maxAgeMs,
+    },
+    historyOnJoin: o.historyOnJoin ?? DEFAULTS.historyOnJoin,
     logger: o.logger,
     clock: o.clock,
     random: o.random,

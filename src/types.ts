@@ -26,10 +26,21 @@ export interface Message {
   /** The sender's timestamp, in ms since the epoch (the receiver's clock for a gop2p message). */
   readonly at: number;
   /**
-   * `true` when the message was delivered late: a publish whose causal dependencies could not
-   * be had within the `causalWaitMs` option.
+   * `true` for a message delivered late: fetched by catch-up after this node was away (crashed,
+   * cut off, stopped), or a publish whose causal dependencies could not be had within the
+   * `causalWaitMs` option. Absent for a message delivered as it arrived.
    */
   readonly late?: boolean;
+}
+
+/** Options of `Node.history()`. `topic` and `with` exclude each other. */
+export interface HistoryOptions extends CallOptions {
+  /** The messages published to this topic. Without `topic` and `with`: the plain broadcasts. */
+  readonly topic?: string;
+  /** The direct messages exchanged with one peer: `'host:port'`, a {@link Peer}, or its id. */
+  readonly with?: Target;
+  /** Most messages returned: the newest ones, oldest first. @default 100, at most 10,000 */
+  readonly limit?: number;
 }
 
 /** One peer a delivery failed for, and why. */

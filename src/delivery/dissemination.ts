@@ -31,7 +31,7 @@ import type { Logger } from '../logger.js';
 import type { Member } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
 import type { Peer } from '../peer.js';
-import { encodeMessageEntry } from '../protocol/batch-entry.js';
+import { encodeMessageEntry, type LogNumber, logOf } from '../protocol/batch-entry.js';
 import {
   type BatchedMessage,
   isTreeControl,
@@ -43,11 +43,13 @@ import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer, toWirePeer } from '../protocol/wire-peer.js';
 import { type Random, shuffle } from '../random.js';
 import type { GossipFields, OriginSigner } from '../security/gossip-signature.js';
+import { channelOf } from '../store/store.js';
 import type { DeliveryReport } from '../types.js';
 import type { OutboundMessage } from './outbound.js';
 import type { Outbox } from './outbox.js';
+import type { OwnLog, WrittenMessage } from './own-log.js';
 import { PlumtreeGlue } from './plumtree-glue.js';
-import { ReceivedMessage } from './received-message.js';
+import { type ReceivedLog, ReceivedMessage } from './received-message.js';
 import { SeenSet } from './seen-set.js';
 
 /** How long message ids are remembered to drop duplicates, and how many at most. */
@@ -107,6 +109,11 @@ export interface DisseminationDeps {
   readonly droppedPublish?: () => void;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
+  /**
+   * The node's log: every message this node writes is numbered and recorded there before it is
+   * queued, and signed, so that any member can serve it by catch-up. @default none (not numbered)
+   */
+  readonly log?: OwnLog;
 }
 
 /**
@@ -160,25 +167,39 @@ export class Dissemination {
    */
   broadcast(id: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<DeliveryReport> {
     const audience = this.#d.audience();
+    const log = this.#d.log?.number(channelOf('broadcast'));
     if (this.#treeMode(audience.length)) {
       // In full along the tree, as ids to the other peers of the view.
-      const plan = this.#tree.originate(id, data);
+      const plan = this.#tree.originate(id, data, log);
+      if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: plan.ts, data, sig: plan.sig });
       return this.#d.outbox.deliver(plan.msg, plan.targets, signal);
     }
-    if (this.#d.settings.mode !== 'gossip') {
-      return this.#d.outbox.deliver(
-        this.#d.outbox.outbound(MessageType.Broadcast, id, data),
-        audience,
-        signal,
-      );
-    }
+    const gossip = this.#d.settings.mode === 'gossip';
+    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, this.#signing(gossip, log));
+    if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: msg.ts, data, sig: msg.sig });
+    if (!gossip) return this.#d.outbox.deliver(msg, audience, signal);
     // To `fanout` random members; they pass it on.
     const targets = shuffle([...audience], this.#d.random).slice(
       0,
       gossipFanout(audience.length, this.#d.settings.fanout),
     );
-    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, { gossip: this.#d.signer });
     return this.#d.outbox.deliver(msg, targets, signal);
+  }
+
+  /** How a message this node writes is signed: for relays (`gossip`), for the log, or not. */
+  #signing(
+    gossip: boolean,
+    log: LogNumber | undefined,
+  ): { gossip?: OriginSigner; signer?: OriginSigner; log?: LogNumber } {
+    return {
+      ...(gossip ? { gossip: this.#d.signer } : {}),
+      ...(log !== undefined ? { log, signer: this.#d.signer } : {}),
+    };
+  }
+
+  /** Records a message this node wrote in its log (before it is queued). */
+  #wrote(m: WrittenMessage): void {
+    this.#d.log?.wrote(m);
   }
 
   /** The live tsp2p members subscribed to `topic`. */
@@ -203,19 +224,16 @@ export class Dissemination {
     const audience = this.subscribers(topic);
     const s = this.#d.settings;
     const full = s.mode === 'full' || (s.mode === 'auto' && audience.length <= s.gossipThreshold);
-    if (full) {
-      return this.#d.outbox.deliver(
-        this.#d.outbox.outbound(MessageType.Broadcast, id, data, { topic, deps }),
-        audience,
-        signal,
-      );
-    }
-    const targets = shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
+    const log = this.#d.log?.number(channelOf('topic', topic));
     const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, {
-      gossip: this.#d.signer,
+      ...this.#signing(!full, log),
       topic,
       deps,
     });
+    if (log !== undefined)
+      this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, sig: msg.sig, deps });
+    if (full) return this.#d.outbox.deliver(msg, audience, signal);
+    const targets = shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
     return this.#d.outbox.deliver(msg, targets, signal);
   }
 
@@ -227,11 +245,25 @@ export class Dissemination {
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
     const to = members.map((m) => toWirePeer(m.peer, m));
-    return this.#d.outbox.deliver(
-      this.#d.outbox.outbound(MessageType.Direct, id, data, { to }),
-      members,
-      signal,
-    );
+    if (this.#d.log === undefined) {
+      return this.#d.outbox.deliver(
+        this.#d.outbox.outbound(MessageType.Direct, id, data, { to }),
+        members,
+        signal,
+      );
+    }
+    // Numbered per recipient (channel `d:RECIPIENT`): one entry each, in one report.
+    const reports = members.map((m) => {
+      const log = this.#d.log!.number(channelOf('direct', m.peer.id));
+      const msg = this.#d.outbox.outbound(MessageType.Direct, id, data, { to, ...this.#signing(false, log) });
+      this.#wrote({ id, kind: 'direct', to: m.peer.id, log, ts: msg.ts, data, sig: msg.sig });
+      return this.#d.outbox.deliver(msg, [m], signal);
+    });
+    return Promise.all(reports).then((all) => ({
+      id,
+      delivered: all.flatMap((r) => r.delivered),
+      failed: all.flatMap((r) => r.failed),
+    }));
   }
 
   /**
@@ -266,7 +298,7 @@ export class Dissemination {
           entry.ts,
           entry.topic,
           entry.deps,
-        ),
+        ).withLog(this.#logOf(entry, sender.id, senderKey)),
       );
       return;
     }
@@ -306,6 +338,13 @@ export class Dissemination {
     this.#tree.clear();
   }
 
+  /** An entry's log number, with the origin's signature and key (when known), for the node's store. */
+  #logOf(entry: BatchedMessage, originId: string, key: string | undefined): ReceivedLog | undefined {
+    const log = logOf(entry);
+    if (log === undefined) return undefined;
+    return { ...log, sig: entry.sig, key: key ?? this.#d.members.get(originId)?.record?.key };
+  }
+
   /** Plumtree: by option, or with `'auto'` above `gossipThreshold` members. */
   #treeMode(members: number): boolean {
     const s = this.#d.settings;
@@ -342,7 +381,16 @@ export class Dissemination {
     if (this.#d.origins.relayedOnce?.(origin.id, entry.id, entry.ts) === false) return;
     const hops = entry.hops ?? 0;
     this.#d.deliver(
-      new ReceivedMessage(entry.id, 'broadcast', origin, data, hops, entry.ts, entry.topic, entry.deps),
+      new ReceivedMessage(
+        entry.id,
+        'broadcast',
+        origin,
+        data,
+        hops,
+        entry.ts,
+        entry.topic,
+        entry.deps,
+      ).withLog(this.#logOf(entry, origin.id, originWire?.key ?? senderKey)),
     );
     if (hops + 1 >= this.#d.settings.maxHops) return;
     // A publish is relayed among its topic's subscribers only.
@@ -364,6 +412,7 @@ export class Dissemination {
       origin: originWire ?? { ...toWirePeer(origin), ...(senderKey !== undefined ? { key: senderKey } : {}) },
       ...(entry.sig !== undefined ? { sig: entry.sig } : {}),
       ...(entry.topic !== undefined ? { topic: entry.topic } : {}),
+      ...(logOf(entry) !== undefined ? { log: logOf(entry) } : {}),
       ...(entry.deps !== undefined ? { deps: entry.deps } : {}),
     });
     // tsp2p members only: no classic form is needed.

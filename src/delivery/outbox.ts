@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import { destinationOf, type Member } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
 import { formatHostPort, type Peer } from '../peer.js';
-import { encodeMessageEntry } from '../protocol/batch-entry.js';
+import { encodeMessageEntry, type LogNumber } from '../protocol/batch-entry.js';
 import { encodeData } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import type { MessageType, WirePeer } from '../protocol/schema.js';
@@ -24,6 +24,14 @@ import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
 import type { OutboundMessage, PeerQueueLimits } from './outbound.js';
 import { PeerQueue } from './peer-queue.js';
+
+/** A message this node writes, ready to queue: with its timestamp and origin signature. */
+export interface WrittenOutbound extends OutboundMessage {
+  /** Its `ts`, ms since the epoch. */
+  readonly ts: number;
+  /** The origin signature (base64url) in its entry, when signed. */
+  readonly sig?: string;
+}
 
 /** The settings an {@link Outbox} reads: the queues' limits, and what a full queue does. */
 export interface OutboxOptions extends Omit<PeerQueueLimits, 'coalesce'> {
@@ -81,7 +89,8 @@ export class Outbox {
    *
    * @param extra - `to`: the recipients of a direct message; `gossip`: relays will pass it on, so
    *   it goes at hop 0 with its origin signature, made by this signer; `topic` and `deps`: a
-   *   publish's topic and causal dependencies
+   *   publish's topic and causal dependencies; `log`: its number in this node's log, with
+   *   `signer` to sign it (so that any member can serve it by catch-up)
    */
   outbound(
     type: typeof MessageType.Broadcast | typeof MessageType.Direct,
@@ -92,22 +101,39 @@ export class Outbox {
       readonly gossip?: OriginSigner;
       readonly topic?: string;
       readonly deps?: readonly string[];
+      readonly log?: LogNumber;
+      readonly signer?: OriginSigner;
     } = {},
-  ): OutboundMessage {
-    const { to, gossip, topic } = extra;
+  ): WrittenOutbound {
+    const { to, gossip, topic, log } = extra;
     const deps = extra.deps !== undefined && extra.deps.length > 0 ? extra.deps : undefined;
     const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
+    const signer = gossip ?? extra.signer;
+    const sig =
+      signer === undefined
+        ? undefined
+        : signer.sign({
+            type,
+            id,
+            ts,
+            data: b64,
+            topic,
+            deps,
+            epoch: log?.epoch,
+            channel: log?.channel,
+            seq: log?.seq,
+          });
     const fragment = encodeMessageEntry({
       type,
       id,
       ts,
       data: b64,
       ...(to !== undefined ? { to } : {}),
-      ...(gossip !== undefined
-        ? { hops: 0, sig: gossip.sign({ type, id, ts, data: b64, topic, deps }) }
-        : {}),
+      ...(gossip !== undefined ? { hops: 0 } : {}),
+      ...(sig !== undefined ? { sig } : {}),
       ...(topic !== undefined ? { topic } : {}),
+      ...(log !== undefined ? { log } : {}),
       ...(deps !== undefined ? { deps } : {}),
     });
     let single: Sealed | undefined;
@@ -120,6 +146,8 @@ export class Outbox {
         return single;
       },
       deadline: this.#d.clock.now() + this.#d.options.deliveryTimeoutMs,
+      ts,
+      ...(sig !== undefined ? { sig } : {}),
     };
   }
 

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.js';
 import type { Member } from '../membership/member-table.js';
 import { isLive } from '../membership/merge.js';
 import type { Peer } from '../peer.js';
-import { encodeMessageEntry, encodeTreeControl } from '../protocol/batch-entry.js';
+import { encodeMessageEntry, encodeTreeControl, type LogNumber, logOf } from '../protocol/batch-entry.js';
 import { encodeData } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import {
@@ -42,6 +42,8 @@ export interface TreeMessage {
   readonly origin: WirePeer | undefined;
   /** The `hops` this node sends it with. */
   readonly hops: number;
+  /** Its number in the origin's log (history), when it carries one. */
+  readonly log?: LogNumber | undefined;
 }
 
 /** What the glue needs from its node. */
@@ -133,17 +135,31 @@ export class PlumtreeGlue {
    * eager peers, and every gop2p member, which takes no part in the tree), for the caller to
    * deliver and report; the announcements to lazy peers are queued here.
    */
-  originate(id: string, data: Uint8Array): { msg: OutboundMessage; targets: Member[] } {
+  originate(
+    id: string,
+    data: Uint8Array,
+    log?: LogNumber,
+  ): { msg: OutboundMessage; targets: Member[]; ts: number; sig: string } {
     this.#activate();
     const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
+    const sig = this.#d.signer.sign({
+      type: MessageType.Broadcast,
+      id,
+      ts,
+      data: b64,
+      epoch: log?.epoch,
+      channel: log?.channel,
+      seq: log?.seq,
+    });
     const item: TreeMessage = {
       ref: { origin: this.#d.selfId, id },
       ts,
       data: b64,
-      sig: this.#d.signer.sign({ type: MessageType.Broadcast, id, ts, data: b64 }),
+      sig,
       origin: undefined,
       hops: 0,
+      log,
     };
     const actions = this.#tree.broadcast(item.ref, item);
     let eager: readonly string[] = [];
@@ -164,7 +180,7 @@ export class PlumtreeGlue {
         return single;
       },
     };
-    return { msg: withSingle, targets };
+    return { msg: withSingle, targets, ts, sig };
   }
 
   /**
@@ -186,6 +202,7 @@ export class PlumtreeGlue {
       sig: msg.sig,
       origin: originWire ?? { ...toWirePeer(sender), ...(senderKey !== undefined ? { key: senderKey } : {}) },
       hops: hops + 1,
+      log: logOf(msg),
     };
     const r = this.#tree.receive(sender.id, ref, item);
     // The tree forgets its oldest ids under a flood: a message is delivered once all the same.
@@ -194,7 +211,14 @@ export class PlumtreeGlue {
         originWire === undefined
           ? sender
           : (this.#d.members.get(originId)?.peer ?? fromWirePeer({ ...originWire, id: originId }));
-      this.#d.deliver(new ReceivedMessage(msg.id, 'broadcast', origin, data, hops, msg.ts));
+      const log = item.log;
+      this.#d.deliver(
+        new ReceivedMessage(msg.id, 'broadcast', origin, data, hops, msg.ts).withLog(
+          log === undefined
+            ? undefined
+            : { ...log, sig: msg.sig, key: item.origin?.key ?? this.#d.members.get(originId)?.record?.key },
+        ),
+      );
     }
     this.#execute(r.actions);
   }
@@ -258,6 +282,7 @@ export class PlumtreeGlue {
       tree: true,
       ...(item.origin !== undefined ? { origin: item.origin } : {}),
       ...(item.sig !== undefined ? { sig: item.sig } : {}),
+      ...(item.log !== undefined ? { log: item.log } : {}),
     });
     // Tree entries go to tsp2p members only: no classic form.
     return {

@@ -5,7 +5,16 @@
  */
 
 import type { Peer } from '../peer.js';
+import type { LogNumber } from '../protocol/batch-entry.js';
 import type { Message } from '../types.js';
+
+/** A received message's number in its origin's log, with the origin's signature and key. */
+export interface ReceivedLog extends LogNumber {
+  /** The origin's signature of the message (base64url), when it came with one. */
+  readonly sig?: string | undefined;
+  /** The origin's public key (base64url), when known. */
+  readonly key?: string | undefined;
+}
 
 const utf8 = new TextDecoder();
 
@@ -19,13 +28,14 @@ export class ReceivedMessage implements Message {
   readonly topic?: string;
   readonly at: number;
   /**
-   * Delivered late: after its causal wait gave up on a dependency (`src/delivery/causal.ts`).
-   * Set once, by the node, before the application sees the message.
+   * Delivered late: fetched by catch-up, or after its causal wait gave up on a dependency
+   * (`src/delivery/causal.ts`). Set by the node before the application sees the message.
    */
   late = false;
   /** A publish's causal dependencies, as its origin signed them (not part of {@link Message}). */
   readonly deps?: readonly string[];
   #text: string | undefined;
+  #log: ReceivedLog | undefined;
 
   /**
    * @param at - the sender's timestamp (ms)
@@ -50,6 +60,17 @@ export class ReceivedMessage implements Message {
     this.at = at;
     if (topic !== undefined) this.topic = topic;
     if (deps !== undefined && deps.length > 0) this.deps = deps;
+  }
+
+  /** Where it stands in its origin's log (for the node's store); not part of {@link Message}. */
+  get log(): ReceivedLog | undefined {
+    return this.#log;
+  }
+
+  /** Sets {@link ReceivedMessage.log} (when `log` is given); returns this message. */
+  withLog(log: ReceivedLog | undefined): this {
+    if (log !== undefined) this.#log = log;
+    return this;
   }
 
   get text(): string {

@@ -104,6 +104,18 @@ export interface MetricsSnapshot {
     readonly unsigned: number;
     readonly relayedRefused: number;
   };
+  /** History: the messages in the store, and the bytes it takes (its files; an estimate in memory). */
+  readonly store?: { readonly kind: 'sqlite' | 'memory'; readonly messages: number; readonly bytes: number };
+  /** Catch-up since start (src/node/catch-up.ts): requests and messages fetched and served. */
+  readonly catchUp?: {
+    readonly sessions: number;
+    readonly batchesFetched: number;
+    readonly messagesFetched: number;
+    readonly batchesServed: number;
+    readonly messagesServed: number;
+    /** Fetched messages dropped: not signed by their origin, or not of the channel asked. */
+    readonly refused: number;
+  };
 }
 
 /**
@@ -407,6 +419,55 @@ export class NodeMetrics {
         samples: one(s.causal?.held ?? 0),
       },
     ];
+    const st = s.store;
+    if (st !== undefined) {
+      f.push(
+        {
+          name: 'tsp2p_store_messages',
+          help: 'Messages in the history store (within retention).',
+          type: 'gauge',
+          samples: [{ labels: { kind: st.kind }, value: st.messages }],
+        },
+        {
+          name: 'tsp2p_store_bytes',
+          help: 'Bytes the history store takes: its database files (with dataDir), an estimate in memory.',
+          type: 'gauge',
+          samples: [{ labels: { kind: st.kind }, value: st.bytes }],
+        },
+      );
+    }
+    const cu = s.catchUp;
+    if (cu !== undefined) {
+      f.push(
+        {
+          name: 'tsp2p_catchup_sessions_total',
+          help: 'Catch-up sessions held with a member since start (a summary exchange, then fetches).',
+          type: 'counter',
+          samples: one(cu.sessions),
+        },
+        {
+          name: 'tsp2p_catchup_batches_total',
+          help: 'Catch-up fetch requests since start, by direction: fetched (asked by this node) or served.',
+          type: 'counter',
+          samples: [
+            { labels: { direction: 'fetched' }, value: cu.batchesFetched },
+            { labels: { direction: 'served' }, value: cu.batchesServed },
+          ],
+        },
+        {
+          name: 'tsp2p_catchup_messages_total',
+          help:
+            'Messages moved by catch-up since start: fetched (new to this node, delivered late), served, ' +
+            'or refused (not signed by their origin, or not of the channel asked).',
+          type: 'counter',
+          samples: [
+            { labels: { direction: 'fetched' }, value: cu.messagesFetched },
+            { labels: { direction: 'served' }, value: cu.messagesServed },
+            { labels: { direction: 'refused' }, value: cu.refused },
+          ],
+        },
+      );
+    }
     const sec = s.security;
     if (sec !== undefined) {
       f.push({

@@ -33,6 +33,8 @@ import {
 import type { Sealer } from '../protocol/sealer.js';
 import type { InboundGuard } from '../security/inbound-guard.js';
 import type { InboundRequest, InboundResponse } from '../transport/transport.js';
+import type { CatchUp } from './catch-up.js';
+import type { Journal } from './journal.js';
 
 /** The empty 200 answer. */
 const OK: InboundResponse = { status: 200, body: '' };
@@ -48,6 +50,10 @@ export interface InboundRun {
   readonly links: LinkOrder;
   /** How messages spread: every message entry and classic message goes there. */
   readonly dissemination: Dissemination;
+  /** The node's log: a batch's messages are appended in one transaction. */
+  readonly journal?: Journal;
+  /** Catch-up: answers log requests (types 12, 13) from the store. */
+  readonly catchUp?: CatchUp;
 }
 
 /** The options {@link Inbound} reads. */
@@ -262,6 +268,13 @@ export class Inbound {
         return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
       case MessageType.Batch:
         return this.#deliverBatch(run, sender.peer, envelope);
+      case MessageType.LogSummary:
+      case MessageType.LogFetch: {
+        if (!tsp2p || run.catchUp === undefined)
+          return this.#refuse(405, 'method_not_allowed', 'Method not allowed');
+        const answer = run.catchUp.answer(sender.peer.id, envelope.type, envelope.log);
+        return 'reason' in answer ? this.#refused(answer) : answer;
+      }
       default:
         return this.#deliverLocally(run, sender.peer, envelope);
     }
@@ -314,9 +327,14 @@ export class Inbound {
     if (first === undefined) {
       return this.#refuse(503, 'out_of_order', 'earlier messages of this stream have not arrived: retry');
     }
-    for (let i = first; i < msgs.length; i++) {
-      run.dissemination.receive(from, msgs[i]!, decoded[i]!, envelope.from.key);
-    }
+    const receive = (): void => {
+      for (let i = first; i < msgs.length; i++) {
+        run.dissemination.receive(from, msgs[i]!, decoded[i]!, envelope.from.key);
+      }
+    };
+    // One store transaction for the batch's messages.
+    if (run.journal !== undefined) run.journal.batch(receive);
+    else receive();
     return OK;
   }
 

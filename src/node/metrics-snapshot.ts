@@ -38,5 +38,16 @@ export function metricsSnapshot(s: SnapshotSources): MetricsSnapshot {
     webClients: run?.web?.clients ?? 0,
     ...(run !== undefined ? { causal: { ...run.causal.stats, held: run.causal.held } } : {}),
     security: s.guard.summary(),
+    ...(run !== undefined ? { store: storeStats(run), catchUp: { ...run.catchUp.stats } } : {}),
   };
+}
+
+/** The store's counters; zeros when it cannot say (closed while stopping). */
+function storeStats(run: Running): { kind: 'sqlite' | 'memory'; messages: number; bytes: number } {
+  const store = run.journal.store;
+  try {
+    return { kind: store.kind, ...store.stats() };
+  } catch {
+    return { kind: store.kind, messages: 0, bytes: 0 };
+  }
 }

@@ -6,6 +6,8 @@
  */
 
 import { setMaxListeners } from 'node:events';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Clock, systemClock, wallTime } from '../clock.js';
 import { Gop2pNames } from '../compat/gop2p-names.js';
 import { CausalOrder, DEFAULT_MAX_HELD } from '../delivery/causal.js';
@@ -13,6 +15,7 @@ import { Dissemination, type DisseminationSettings } from '../delivery/dissemina
 import { LinkOrder } from '../delivery/link-order.js';
 import { Outbox, type OutboxOptions } from '../delivery/outbox.js';
 import type { ReceivedMessage } from '../delivery/received-message.js';
+import { InvalidOptionsError } from '../errors.js';
 import { type Identity, resolveIdentity } from '../identity.js';
 import { createDebugLogger, type Logger } from '../logger.js';
 import { FailureDetector } from '../membership/failure-detector.js';
@@ -31,12 +34,14 @@ import { InboundGuard } from '../security/inbound-guard.js';
 import { NetworkKeyring } from '../security/keyring.js';
 import { type RecordAuthority, recordAuthority } from '../security/record-signature.js';
 import { SessionKeys } from '../security/session-keys.js';
-import { identitySigner } from '../security/signature.js';
+import { identitySigner, sharedKeyCache } from '../security/signature.js';
 import { HttpTransport } from '../transport/http.js';
 import { PeerClient } from '../transport/peer-client.js';
 import { resolveTls } from '../transport/tls.js';
 import type { Transport } from '../transport/transport.js';
 import { isWebRequest, type WebHandler } from '../web/web-handler.js';
+import { CatchUp } from './catch-up.js';
+import type { Journal } from './journal.js';
 
 /** The parts of a node that live as long as it does. */
 export interface NodeParts {
@@ -73,7 +78,9 @@ export function createParts(o: ResolvedOptions, self: () => Peer): NodeParts {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? systemRandom;
   const logger = o.logger ?? createDebugLogger();
-  const identity = resolveIdentity(o.identity, { allowReadable: o.allowReadableIdentity });
+  const identity = resolveIdentity(o.identity ?? dataDirIdentity(o.dataDir), {
+    allowReadable: o.allowReadableIdentity,
+  });
   const sessions = new SessionKeys(identity.id);
   const guard = new InboundGuard({
     compat: o.compat === 'gop2p',
@@ -166,6 +173,10 @@ export interface Running {
   readonly links: LinkOrder;
   /** How broadcasts spread, both ways. */
   readonly dissemination: Dissemination;
+  /** The node's log: its store, written before sending and before delivering. */
+  readonly journal: Journal;
+  /** Anti-entropy over the log: fetching what this node missed, serving what others missed. */
+  readonly catchUp: CatchUp;
   /** Causal order within topics: what a publish depends on, and received ones held for theirs. */
   readonly causal: CausalOrder<ReceivedMessage>;
 }
@@ -176,6 +187,7 @@ export function createRun(
   self: Peer,
   web: { readonly handler: WebHandler | undefined; readonly token: string },
   events: RunEvents,
+  journal: Journal,
 ): Running {
   const o = p.options;
   const shutdown = new AbortController();
@@ -189,9 +201,13 @@ export function createRun(
     logger: p.logger,
     maxMembers: o.maxMembers,
     records: p.records,
-    // No incarnation is kept on disk: a time-based start outranks what others remember of an
-    // earlier run, and a restart of the same node object starts above where it stopped.
-    incarnation: Math.max(startIncarnation(wallTime(p.clock)), p.incarnations.last + 1),
+    // A time-based start outranks what others remember of an earlier run; a restart of the same
+    // node object, or from the same dataDir (its store keeps the incarnation), starts above it.
+    incarnation: Math.max(
+      startIncarnation(wallTime(p.clock)),
+      p.incarnations.last + 1,
+      journal.store.incarnation() + 1,
+    ),
     ...events.selfFields(),
     emit: (event, peer) => events.onMemberEvent(event, peer),
     // A newcomer states a live member's address: probe the holder now (it keeps the address
@@ -249,10 +265,12 @@ export function createRun(
     signer: originSigner(p.identity.privateKey),
     origins: p.guard,
     audience: () => membership.live(),
-    deliver: (message) => causal.offer(message),
+    // Through the log (delivered when it takes the message as new), then the causal order.
+    deliver: (message) => journal.receive(message),
     subscribed: (topic) => events.subscribed(topic),
     droppedPublish: () => p.metrics.recordTopicDropped('not_subscribed'),
     signal: shutdown.signal,
+    log: journal,
   });
   return {
     self,
@@ -266,6 +284,27 @@ export function createRun(
     outbox,
     links: new LinkOrder(p.clock),
     dissemination,
+    journal,
+    catchUp: new CatchUp({
+      journal,
+      membership,
+      client: p.client,
+      sealer,
+      clock: p.clock,
+      random: p.random,
+      logger: p.logger,
+      keys: sharedKeyCache,
+      selfId: p.identity.id,
+      channels: () => [
+        'b',
+        ...(events.selfFields().topics?.map((t) => `t:${t}`) ?? []),
+        `d:${p.identity.id}`,
+      ],
+      historyOnJoin: o.historyOnJoin,
+      repairIntervalMs: o.timings.pushPullIntervalMs,
+      requestTimeoutMs: o.requestTimeoutMs,
+      signal: shutdown.signal,
+    }),
     causal,
   };
 }
@@ -336,3 +375,20 @@ function httpTransport(o: ResolvedOptions, logger: Logger): HttpTransport {
     ...(tls !== undefined ? { tls } : {}),
   });
 }
+
+/**
+ * With `dataDir` and no `identity`: the key file in `dataDir` (created, with the directory, when
+ * absent), so that the node keeps its id across restarts.
+ */
+function dataDirIdentity(dataDir: string | undefined): string | undefined {
+  if (dataDir === undefined) return undefined;
+  try {
+    if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new InvalidOptionsError(`dataDir ${dataDir}: ${(err as Error).message}`, { cause: err });
+  }
+  return join(dataDir, IDENTITY_FILE);
+}
+
+/** The node's key file inside `dataDir`, when no `identity` option is given. */
+export const IDENTITY_FILE = 'identity.pem';

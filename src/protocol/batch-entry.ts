@@ -5,7 +5,8 @@
  * outside `protocol/` writes an entry by hand.
  *
  * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
- * `origin`, `sig`, `topic` and `deps`, in that order. The payload's base64 is copied in as it is: it needs no
+ * `origin`, `sig`, `topic`, the log fields `epoch`, `channel` and `seq`, and `deps`, in that
+ * order. The payload's base64 is copied in as it is: it needs no
  * escaping, and a large one is not scanned again.
  *
  * @module
@@ -31,8 +32,28 @@ export interface MessageEntryFields {
   readonly sig?: string;
   /** A publish: the topic it is for. */
   readonly topic?: string;
+  /** History: the origin's numbering of the message (see `src/store/store.ts`). */
+  readonly log?: LogNumber;
   /** A publish: its causal dependencies (ids), when it has any. */
   readonly deps?: readonly string[];
+}
+
+/** A message's number in its origin's log: a stream (`epoch`, `channel`) and `seq` in it. */
+export interface LogNumber {
+  readonly epoch: string;
+  readonly channel: string;
+  readonly seq: number;
+}
+
+/** The log number an entry carries, when it carries all three fields. */
+export function logOf(entry: {
+  readonly epoch?: string | undefined;
+  readonly channel?: string | undefined;
+  readonly seq?: number | undefined;
+}): LogNumber | undefined {
+  return entry.epoch !== undefined && entry.channel !== undefined && entry.seq !== undefined
+    ? { epoch: entry.epoch, channel: entry.channel, seq: entry.seq }
+    : undefined;
 }
 
 /** Encodes a message entry. */
@@ -44,6 +65,7 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.origin !== undefined ? { origin: f.origin } : {}),
     ...(f.sig !== undefined ? { sig: f.sig } : {}),
     ...(f.topic !== undefined ? { topic: f.topic } : {}),
+    ...(f.log !== undefined ? { epoch: f.log.epoch, channel: f.log.channel, seq: f.log.seq } : {}),
     ...(f.deps !== undefined && f.deps.length > 0 ? { deps: f.deps } : {}),
   });
   return Buffer.concat([

@@ -6,6 +6,7 @@
  */
 
 import { type Decoded, decodeEnvelope, encodeData, encodeEnvelope } from './codec.js';
+import type { LogRequest } from './log-schema.js';
 import {
   type Envelope,
   MessageType,
@@ -30,6 +31,8 @@ export interface EnvelopeFields {
   readonly announce?: boolean;
   /** On a sync: the digest of the sender's membership state, instead of the state. */
   readonly digest?: string;
+  /** On a log request (types 12, 13): what is asked for. */
+  readonly log?: LogRequest;
 }
 
 /**
@@ -71,6 +74,7 @@ export function sealEnvelope(fields: EnvelopeFields, signer?: EnvelopeSigner): S
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
   if (fields.digest !== undefined) envelope.digest = fields.digest;
+  if (fields.log !== undefined) envelope.log = fields.log;
   const body = encodeEnvelope(envelope);
   const type = fields.type;
   return signer === undefined ? { body, type } : { body, headers: signer.headers(body), type };

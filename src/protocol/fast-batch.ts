@@ -17,6 +17,7 @@ import {
   type Envelope,
   FIELD_LIMITS,
   isBase64,
+  LOG_LIMITS,
   MAX_BATCH,
   MAX_DEPS,
   MAX_TREE_IDS,
@@ -39,6 +40,9 @@ const MESSAGE_KEYS = new Set([
   'sig',
   'tree',
   'topic',
+  'epoch',
+  'channel',
+  'seq',
   'deps',
 ]);
 const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
@@ -86,6 +90,9 @@ function isMessage(m: Obj): boolean {
   if (m.sig !== undefined && !(typeof m.sig === 'string' && m.sig.length === 86)) return false;
   if (m.tree !== undefined && m.tree !== true) return false;
   if (m.topic !== undefined && !(typeof m.topic === 'string' && TOPIC_TEXT.test(m.topic))) return false;
+  if (m.epoch !== undefined && !isText(m.epoch, 1, LOG_LIMITS.epoch)) return false;
+  if (m.channel !== undefined && !isText(m.channel, 1, LOG_LIMITS.channel)) return false;
+  if (m.seq !== undefined && !isInt(m.seq, 1)) return false;
   if (m.deps !== undefined) {
     if (!Array.isArray(m.deps) || m.deps.length < 1 || m.deps.length > MAX_DEPS) return false;
     for (const d of m.deps) if (!isText(d, 1, FIELD_LIMITS.messageId)) return false;

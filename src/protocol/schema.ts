@@ -9,6 +9,7 @@
  */
 
 import * as z from 'zod';
+import { LogRequestSchema } from './log-schema.js';
 
 /** Message types. 0-3 are gop2p's; tsp2p's extensions take the numbers above. */
 export const MessageType = {
@@ -30,6 +31,10 @@ export const MessageType = {
   Gossip: 7,
   /** Delivery: several broadcast and direct messages in `msgs`, in order (tsp2p peers only). */
   Batch: 8,
+  /** Catch-up: "your summary of these channels" (`log.chans`); answered `{"sum": [...]}`. */
+  LogSummary: 12,
+  /** Catch-up: "these messages" (`log.want` ranges, or `log.last`); answered `{"msgs": [...]}`. */
+  LogFetch: 13,
 } as const;
 
 /** A message type number. */
@@ -167,6 +172,14 @@ export function isBase64(s: string): boolean {
   return Buffer.from(s, 'base64').toString('base64') === s;
 }
 
+/** Limits of a message's log fields (`epoch`, `channel`; see `src/store/store.ts`). */
+export const LOG_LIMITS = Object.freeze({
+  /** Longest epoch, in characters. */
+  epoch: 128,
+  /** Longest channel: `t:` and a 64-character topic, or `d:` and a node id. */
+  channel: 136,
+});
+
 /** Most messages in one batch. */
 export const MAX_BATCH = 10_000;
 
@@ -210,6 +223,15 @@ export const BatchedMessageSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9\-_.:/]{1,64}$/, 'not a topic name')
     .optional(),
+  /**
+   * History (`src/store/store.ts`): the origin's log identity. With `channel` and `seq` it names
+   * the message for catch-up; all three are covered by the origin's signature `sig`.
+   */
+  epoch: z.string().min(1).max(LOG_LIMITS.epoch).optional(),
+  /** History: what the origin's numbers count: `b`, `t:TOPIC` or `d:RECIPIENT`. */
+  channel: z.string().min(1).max(LOG_LIMITS.channel).optional(),
+  /** History: the origin's number for the message in (`epoch`, `channel`), from 1. */
+  seq: z.int().min(1).optional(),
   /**
    * A publish: the ids of the messages its origin had delivered in the topic when it published
    * (causal order, `src/delivery/causal.ts`). Covered like `topic`.
@@ -299,6 +321,8 @@ export const EnvelopeSchema = z.object({
    * so the receiver need not wait for those. At most `seq`.
    */
   base: z.int().min(1).optional(),
+  /** On a log request (types 12 and 13): what is asked for (`src/protocol/log-schema.ts`). */
+  log: LogRequestSchema.optional(),
   /** On a batch: the messages, and Plumtree control entries. */
   msgs: z
     .array(z.union([BatchedMessageSchema, TreeControlSchema]))

@@ -10,6 +10,7 @@ import { type Clock, wallTime } from '../clock.js';
 import type { Peer, PeerRecordFields } from '../peer.js';
 import type { Random } from '../random.js';
 import { type EnvelopeSigner, type Sealed, sealBatch, sealEnvelope } from './envelope.js';
+import type { LogRequest } from './log-schema.js';
 import type { MessageType, WireMemberUpdate, WirePeer } from './schema.js';
 
 /**
@@ -47,6 +48,8 @@ export interface SealExtra {
   readonly announce?: boolean;
   /** On a sync: the digest of this node's membership state, instead of the state. */
   readonly digest?: string;
+  /** On a log request (types 12, 13): what is asked for. */
+  readonly log?: LogRequest;
 }
 
 /** What a {@link Sealer} is made of. */
@@ -139,6 +142,7 @@ export class Sealer {
         ...(extra.target !== undefined ? { target: extra.target } : {}),
         ...(extra.announce === true ? { announce: true } : {}),
         ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
+        ...(extra.log !== undefined ? { log: extra.log } : {}),
       },
       this.#p.signer,
     );

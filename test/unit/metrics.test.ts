@@ -280,6 +280,38 @@ describe('NodeMetrics', () => {
   });
 });
 
+test('history: the store and catch-up families', () => {
+  const text = new NodeMetrics().render({
+    started: true,
+    connected: true,
+    members: { alive: 1, suspect: 0, dead: 0, left: 0 },
+    gossipQueue: 0,
+    inboxes: { iterators: 0, buffered: 0, dropped: 0 },
+    webClients: 0,
+    store: { kind: 'sqlite', messages: 12, bytes: 4096 },
+    catchUp: {
+      sessions: 2,
+      batchesFetched: 3,
+      messagesFetched: 1500,
+      batchesServed: 1,
+      messagesServed: 7,
+      refused: 1,
+    },
+  });
+  validate(text);
+  for (const line of [
+    'tsp2p_store_messages{kind="sqlite"} 12',
+    'tsp2p_store_bytes{kind="sqlite"} 4096',
+    'tsp2p_catchup_sessions_total 2',
+    'tsp2p_catchup_batches_total{direction="fetched"} 3',
+    'tsp2p_catchup_batches_total{direction="served"} 1',
+    'tsp2p_catchup_messages_total{direction="fetched"} 1500',
+    'tsp2p_catchup_messages_total{direction="served"} 7',
+    'tsp2p_catchup_messages_total{direction="refused"} 1',
+  ])
+    assert.ok(text.includes(`\n${line}\n`), `has the line ${line}`);
+});
+
 test('timedProbeNet records the round-trip time of answered pings only', async () => {
   const clock = new ManualClock();
   const h = new Histogram([0.01, 0.1]);

@@ -1,0 +1,388 @@
+/**
+ * Catch-up: anti-entropy over the message log (see `src/store/store.ts` and `summary.ts`).
+ *
+ * A **session** with one member:
+ *
+ * 1. a log summary request (type 12) for the channels this node takes (plain broadcasts `b`, its
+ *    topics `t:TOPIC`, its own direct messages `d:ID`); the member answers with its summary of
+ *    them: per stream, what it holds;
+ * 2. for a channel this node has never held anything of (a newcomer to it): the member's newest
+ *    `historyOnJoin` messages of it (a fetch with `last`), and every older number of the
+ *    member's streams is settled: a newcomer does not fetch a topic's whole past;
+ * 3. `planCatchUp` lists what the member holds that this node has not received; it is fetched
+ *    (type 13, `want`) in requests of at most 1,000 messages, one request at a time.
+ *
+ * Every fetched message is checked against its **origin's signature**, whoever served it (off the
+ * main thread), and against the channel asked for: a member serving history can neither forge
+ * nor alter nor renumber it. What passes is appended with its batch in one transaction and the
+ * new ones are delivered with `msg.late`.
+ *
+ * Sessions run one at a time, when this node is back in a network (a join, a rejoin), when a
+ * member comes back after it had failed (a healed partition), when live traffic shows a gap in a
+ * stream, and every push-pull period with one random member, as a repair. Fetches are paced
+ * ({@link MAX_RATE} messages/s at most, and the event loop is let go between requests), so live
+ * traffic keeps priority.
+ *
+ * The **serving** side answers both requests from its store: only channels the requester takes
+ * (a `d:` channel only its own), only messages within retention that carry their origin's
+ * signature, at most 1,000 messages or 4 MiB per answer.
+ *
+ * @module
+ */
+
+import type { Clock, TimerHandle } from '../clock.js';
+import { ReceivedMessage } from '../delivery/received-message.js';
+import type { Logger } from '../logger.js';
+import { destinationOf, type Member } from '../membership/member-table.js';
+import type { Membership } from '../membership/membership.js';
+import { isLive } from '../membership/merge.js';
+import { encodeMessageEntry } from '../protocol/batch-entry.js';
+import { decodeData, encodeData } from '../protocol/codec.js';
+import {
+  decodeLogAnswer,
+  encodeMessagesAnswer,
+  encodeSummaryAnswer,
+  type LoggedEntry,
+} from '../protocol/log-codec.js';
+import { CATCH_UP_LIMITS, type LogRange, type LogRequest } from '../protocol/log-schema.js';
+import { type Refusal, refusal } from '../protocol/refusal.js';
+import { MessageType } from '../protocol/schema.js';
+import type { Sealer } from '../protocol/sealer.js';
+import { fromWirePeer } from '../protocol/wire-peer.js';
+import type { Random } from '../random.js';
+import { verifyOrigin } from '../security/gossip-signature.js';
+import type { KeyCache } from '../security/signature.js';
+import type { StoredEntry } from '../store/store.js';
+import { heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
+import type { PeerClient } from '../transport/peer-client.js';
+import type { InboundResponse } from '../transport/transport.js';
+import { type Journal, unpackSig } from './journal.js';
+
+/** Most messages fetched per second. */
+export const MAX_RATE = 50_000;
+/** Most sessions waiting. */
+const MAX_QUEUED = 8;
+/** A node id of a tsp2p node (a fingerprint): only their streams can be served. */
+const TSP2P_ID = /^[0-9a-f]{32}$/;
+
+/** Counters of catch-up, both sides. */
+export interface CatchUpStats {
+  sessions: number;
+  batchesFetched: number;
+  messagesFetched: number;
+  batchesServed: number;
+  messagesServed: number;
+  /** Fetched messages dropped: a bad origin signature, or not of the channel asked for. */
+  refused: number;
+}
+
+/** What {@link CatchUp} needs. */
+export interface CatchUpDeps {
+  readonly journal: Journal;
+  readonly membership: Membership;
+  readonly client: PeerClient;
+  readonly sealer: Sealer;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly keys: KeyCache;
+  readonly selfId: string;
+  /** The channels this node takes now: `b`, `t:` its topics, `d:` its id. */
+  readonly channels: () => string[];
+  /** Newest messages of a channel a newcomer to it fetches. */
+  readonly historyOnJoin: number;
+  /** Time between two repair sessions. */
+  readonly repairIntervalMs: number;
+  readonly requestTimeoutMs: number;
+  /** Aborts with the run. */
+  readonly signal: AbortSignal;
+}
+
+/** Catch-up for one run of a node: see the module comment. */
+export class CatchUp {
+  readonly #d: CatchUpDeps;
+  readonly stats: CatchUpStats = {
+    sessions: 0,
+    batchesFetched: 0,
+    messagesFetched: 0,
+    batchesServed: 0,
+    messagesServed: 0,
+    refused: 0,
+  };
+  /** Channels this node has never held anything of: a newcomer's `historyOnJoin` applies. */
+  readonly #fresh = new Set<string>();
+  /** Members to hold a session with (`''`: any live member). */
+  readonly #queue: string[] = [];
+  #running = false;
+  #repair: TimerHandle | undefined;
+  /** When fetching may go on, by the rate limit (clock ms). */
+  #nextFetchAt = 0;
+
+  constructor(deps: CatchUpDeps) {
+    this.#d = deps;
+    for (const ch of deps.channels()) this.noteChannel(ch);
+    deps.signal.addEventListener('abort', () => this.#repair?.cancel(), { once: true });
+  }
+
+  /** Starts the repair timer. */
+  start(): void {
+    const tick = (): void => {
+      if (this.#d.signal.aborted) return;
+      this.soon();
+      this.#repair = this.#d.clock.setTimeout(tick, this.#jitter(this.#d.repairIntervalMs));
+    };
+    this.#repair = this.#d.clock.setTimeout(tick, this.#jitter(this.#d.repairIntervalMs));
+  }
+
+  /** A channel this node now takes: a newcomer to it when it holds nothing of it. */
+  noteChannel(channel: string): void {
+    if (channel.startsWith('d:')) return;
+    if (this.#d.journal.store.summary([channel]).length === 0) this.#fresh.add(channel);
+  }
+
+  /** Holds a session soon with `memberId` (or a random live member). */
+  soon(memberId = ''): void {
+    if (this.#d.signal.aborted) return;
+    if (this.#queue.includes(memberId) || this.#queue.length >= MAX_QUEUED) return;
+    this.#queue.push(memberId);
+    if (!this.#running) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#running = true;
+    try {
+      while (this.#queue.length > 0 && !this.#d.signal.aborted) {
+        const id = this.#queue.shift()!;
+        const member = id === '' ? this.#randomMember() : this.#d.membership.get(id);
+        if (member === undefined || member.kind !== 'tsp2p' || !isLive(member.state)) continue;
+        try {
+          await this.#session(member);
+        } catch (err) {
+          if (!this.#d.signal.aborted) this.#d.logger.debug('catch-up session failed', { member: id, err });
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #randomMember(): Member | undefined {
+    const live = this.#d.membership.live().filter((m) => m.kind === 'tsp2p');
+    return live.length === 0 ? undefined : live[Math.floor(this.#d.random.next() * live.length)];
+  }
+
+  async #session(member: Member): Promise<void> {
+    this.stats.sessions++;
+    const chans = this.#d.channels();
+    const answer = await this.#ask(member, MessageType.LogSummary, { chans });
+    const remote = (answer?.sum ?? []) as StreamSummary[];
+    const store = this.#d.journal.store;
+    for (const ch of chans) {
+      if (!this.#fresh.has(ch)) continue;
+      this.#fresh.delete(ch);
+      const theirs = remote.filter((s) => s.channel === ch);
+      const lowest = new Map<string, number>();
+      if (this.#d.historyOnJoin > 0 && theirs.length > 0) {
+        const got = await this.#fetch(member, { last: { channel: ch, limit: this.#d.historyOnJoin } }, chans);
+        for (const e of got) {
+          const k = `${e.origin.id}\u0000${e.epoch}`;
+          lowest.set(k, Math.min(lowest.get(k) ?? e.seq, e.seq));
+        }
+      }
+      for (const s of theirs) {
+        const held = heldRanges(s);
+        const top = held[held.length - 1]?.[1] ?? s.contiguous;
+        const low = lowest.get(`${s.origin}\u0000${s.epoch}`);
+        store.settle(s, low === undefined ? top : low - 1);
+      }
+    }
+    const channels = new Set(chans);
+    const tried = new Set<string>();
+    for (;;) {
+      if (this.#d.signal.aborted) return;
+      const plan = planCatchUp(store.summary(chans), remote, {
+        channels,
+        maxBatch: CATCH_UP_LIMITS.messages,
+      }).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
+      if (plan.length === 0) return;
+      const want: LogRange[] = [];
+      let count = 0;
+      for (const r of plan) {
+        const n = r.to - r.from + 1;
+        if (
+          want.length > 0 &&
+          (count + n > CATCH_UP_LIMITS.messages || want.length >= CATCH_UP_LIMITS.ranges)
+        )
+          break;
+        want.push({ origin: r.origin, epoch: r.epoch, channel: r.channel, from: r.from, to: r.to });
+        tried.add(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`);
+        count += n;
+      }
+      await this.#pace();
+      const got = await this.#fetch(member, { want }, chans);
+      this.#nextFetchAt = this.#d.clock.now() + (1000 * Math.max(1, got.length)) / MAX_RATE;
+    }
+  }
+
+  /** Waits for the rate limit, and lets live traffic in between two requests. */
+  async #pace(): Promise<void> {
+    const wait = Math.max(0, this.#nextFetchAt - this.#d.clock.now());
+    await new Promise<void>((resolve) => this.#d.clock.setTimeout(resolve, wait));
+  }
+
+  /** Fetches, checks, appends and delivers (late) messages; returns the ones that passed. */
+  async #fetch(member: Member, log: LogRequest, chans: readonly string[]): Promise<LoggedEntry[]> {
+    const answer = await this.#ask(member, MessageType.LogFetch, log);
+    const msgs = answer?.msgs ?? [];
+    this.stats.batchesFetched++;
+    const allowed = new Set(chans);
+    const checks = await Promise.all(msgs.map((e) => this.#check(e, allowed)));
+    const good = msgs.filter((_, i) => checks[i]);
+    this.stats.refused += msgs.length - good.length;
+    if (good.length > 0) {
+      const received = good.map((e) => {
+        const origin = this.#d.membership.get(e.origin.id!)?.peer ?? fromWirePeer(e.origin);
+        const m = new ReceivedMessage(
+          e.id,
+          e.type === MessageType.Direct ? 'direct' : 'broadcast',
+          origin,
+          decodeData(e.data),
+          undefined,
+          e.ts,
+          e.topic,
+          e.deps,
+        ).withLog({ epoch: e.epoch, channel: e.channel, seq: e.seq, sig: e.sig, key: e.origin.key });
+        m.late = true;
+        return m;
+      });
+      this.stats.messagesFetched += this.#d.journal.take(received);
+    }
+    return good;
+  }
+
+  /** A fetched message is its origin's, of a channel this node takes and asked for. */
+  async #check(e: LoggedEntry, allowed: ReadonlySet<string>): Promise<boolean> {
+    if (!allowed.has(e.channel) || e.origin.id === undefined || e.origin.key === undefined) return false;
+    const kindOk =
+      e.channel === 'b'
+        ? e.type === MessageType.Broadcast && e.topic === undefined
+        : e.channel.startsWith('t:')
+          ? e.type === MessageType.Broadcast && e.topic === e.channel.slice(2)
+          : e.type === MessageType.Direct && e.topic === undefined;
+    if (!kindOk) return false;
+    return verifyOrigin(this.#d.keys, e.origin.id, e.origin.key, e, e.sig);
+  }
+
+  async #ask(member: Member, type: 12 | 13, log: LogRequest) {
+    const res = await this.#d.client.request(
+      destinationOf(member),
+      this.#d.sealer.seal(type, { log }),
+      this.#d.signal,
+      this.#d.requestTimeoutMs,
+    );
+    if (res.status !== 200) {
+      this.#d.logger.debug('catch-up request refused', { member: member.peer.id, status: res.status });
+      return undefined;
+    }
+    const decoded = decodeLogAnswer(res.body);
+    if (!decoded.ok) {
+      this.#d.logger.debug('bad catch-up answer', { member: member.peer.id, why: decoded.refusal.message });
+      return undefined;
+    }
+    return decoded.value;
+  }
+
+  #jitter(ms: number): number {
+    return ms * (0.5 + this.#d.random.next());
+  }
+
+  // ---- serving ----
+
+  /**
+   * The answer to a log request from member `sender`, or a refusal (403) for a channel it does
+   * not take: another node's direct messages.
+   */
+  answer(sender: string, type: number, log: LogRequest | undefined): InboundResponse | Refusal {
+    const store = this.#d.journal.store;
+    if (type === MessageType.LogSummary) {
+      const chans = log?.chans;
+      if (chans === undefined)
+        return refusal(400, 'invalid_message', 'No valid Message provided: a log summary needs log.chans');
+      const bad = chans.find((c) => !mayRead(sender, c));
+      if (bad !== undefined) return refusal(403, 'forbidden', `forbidden channel: ${bad} is another node's`);
+      const sum = store
+        .summary(chans)
+        .filter((s) => TSP2P_ID.test(s.origin) && heldRanges(s).length > 0)
+        .map((s) => ({ ...s, above: s.above.map(([a, b]) => [a, b] as [number, number]) }));
+      return { status: 200, body: encodeSummaryAnswer(sum), contentType: 'application/json' };
+    }
+    const want = log?.want;
+    const last = log?.last;
+    if (want === undefined && last === undefined)
+      return refusal(
+        400,
+        'invalid_message',
+        'No valid Message provided: a log fetch needs log.want or log.last',
+      );
+    const asked = [...(want ?? []).map((r) => r.channel), ...(last !== undefined ? [last.channel] : [])];
+    const bad = asked.find((c) => !mayRead(sender, c));
+    if (bad !== undefined) return refusal(403, 'forbidden', `forbidden channel: ${bad} is another node's`);
+    const fragments: Uint8Array[] = [];
+    let bytes = 0;
+    const add = (e: StoredEntry): boolean => {
+      if (fragments.length >= CATCH_UP_LIMITS.messages) return false;
+      if (fragments.length > 0 && bytes >= CATCH_UP_LIMITS.answerBytes) return false;
+      const f = servedEntry(e);
+      if (f === undefined) return true;
+      fragments.push(f);
+      bytes += f.length;
+      return true;
+    };
+    if (last !== undefined) {
+      const c = last.channel;
+      const entries =
+        c === 'b'
+          ? store.history({ limit: last.limit })
+          : c.startsWith('t:')
+            ? store.history({ topic: c.slice(2), limit: last.limit })
+            : store.history({ with: c.slice(2), limit: last.limit }).filter((e) => e.channel === c);
+      for (const e of entries) if (!add(e)) break;
+    }
+    outer: for (const r of want ?? []) {
+      const room = CATCH_UP_LIMITS.messages - fragments.length;
+      if (room <= 0) break;
+      for (const e of store.readRange(r, r.from, r.to, room)) if (!add(e)) break outer;
+    }
+    this.stats.batchesServed++;
+    this.stats.messagesServed += fragments.length;
+    return { status: 200, body: encodeMessagesAnswer(fragments), contentType: 'application/json' };
+  }
+}
+
+/** Whether `sender` may read `channel`: anything but another node's direct messages. */
+function mayRead(sender: string, channel: string): boolean {
+  return !channel.startsWith('d:') || channel === `d:${sender}`;
+}
+
+/** A stored message as a catch-up answer carries it; `undefined` without its origin's signature. */
+function servedEntry(e: StoredEntry): Buffer | undefined {
+  const signed = unpackSig(e.sig);
+  if (signed === undefined) return undefined;
+  return encodeMessageEntry({
+    type: e.kind === 'direct' ? MessageType.Direct : MessageType.Broadcast,
+    id: e.id,
+    ts: e.at,
+    data: encodeData(e.payload),
+    origin: {
+      id: e.origin.id,
+      address: e.origin.address,
+      port: e.origin.port,
+      ...(e.origin.name !== undefined ? { name: e.origin.name } : {}),
+      key: signed.key,
+    },
+    sig: signed.sig,
+    ...(e.topic !== undefined ? { topic: e.topic } : {}),
+    log: { epoch: e.epoch, channel: e.channel, seq: e.seq },
+    ...(e.deps.length > 0 ? { deps: e.deps } : {}),
+  });
+}

@@ -1,0 +1,242 @@
+/**
+ * The node's side of its store (`src/store/`): what it writes goes into the log before it is
+ * queued, what it receives goes into the log before it is delivered, and exactly what the log
+ * reports `new` is delivered (so nothing is delivered twice, however often it arrives and
+ * however often the node restarts).
+ *
+ * Received messages are appended **once per batch**: {@link Journal.batch} collects what one
+ * request delivers and commits it in one store transaction; a message that arrives outside a
+ * batch (a classic gop2p envelope) is committed on its own.
+ *
+ * A message without a log number (a gop2p sender's, or an older tsp2p node's) is numbered here,
+ * in a stream of this node's own epoch for its sender: it is kept in history, and delivered once
+ * by id as before, but never served to other members as its sender's.
+ *
+ * @module
+ */
+
+import type { Clock } from '../clock.js';
+import type { OwnLog, WrittenMessage } from '../delivery/own-log.js';
+import { ReceivedMessage } from '../delivery/received-message.js';
+import type { Logger } from '../logger.js';
+import { type Peer, peerOf } from '../peer.js';
+import type { LogNumber } from '../protocol/batch-entry.js';
+import {
+  type AppendStatus,
+  channelOf,
+  type MessageKind,
+  type Store,
+  type StoredEntry,
+  type StoredMessage,
+} from '../store/store.js';
+
+/** Bytes of an Ed25519 public key and of a signature: the `sig` column holds both, key first. */
+const KEY_BYTES = 32;
+const SIG_BYTES = 64;
+
+/** What a {@link Journal} needs. */
+export interface JournalDeps {
+  readonly store: Store;
+  /** This node as others see it now. */
+  readonly self: () => Peer;
+  /** This node's public key, base64url. */
+  readonly publicKey: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Hands a message the log took as new to the application. */
+  readonly deliver: (message: ReceivedMessage) => void;
+  /** Counts what the store did with each received message. */
+  readonly onAppend?: (status: AppendStatus) => void;
+  /** Live traffic skipped numbers of a stream: catch-up should fetch them. */
+  readonly onGap?: (origin: string) => void;
+}
+
+/** Streams whose last live number is remembered, to see gaps; beyond it the memory starts over. */
+const GAP_STREAMS = 10_000;
+
+/** The node's log: see the module comment. */
+export class Journal implements OwnLog {
+  readonly #d: JournalDeps;
+  /** Messages collected by the batch being received, when one is. */
+  #pending: ReceivedMessage[] | undefined;
+  /** The last number live traffic brought, per stream. */
+  readonly #lastLive = new Map<string, number>();
+
+  constructor(deps: JournalDeps) {
+    this.#d = deps;
+  }
+
+  /** The store. */
+  get store(): Store {
+    return this.#d.store;
+  }
+
+  number(channel: string): LogNumber {
+    const store = this.#d.store;
+    return { epoch: store.epoch, channel, seq: store.nextSeq(this.#d.self().id, channel) };
+  }
+
+  wrote(m: WrittenMessage): void {
+    const self = this.#d.self();
+    const sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig);
+    this.#append([
+      {
+        id: m.id,
+        origin: { id: self.id, address: self.address, port: self.port, ...nameOf(self) },
+        kind: m.kind,
+        ...(m.topic !== undefined ? { topic: m.topic } : {}),
+        ...(m.to !== undefined ? { peer: m.to } : {}),
+        epoch: m.log.epoch,
+        channel: m.log.channel,
+        seq: m.log.seq,
+        at: m.ts,
+        payload: m.data,
+        sig,
+        deps: [...(m.deps ?? [])],
+        late: false,
+      },
+    ]);
+  }
+
+  /**
+   * Runs `fn` (which receives one batch's messages), then appends what it delivered in one
+   * transaction and hands the new ones to the application, in order.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.#pending !== undefined) return fn();
+    this.#pending = [];
+    try {
+      return fn();
+    } finally {
+      const list = this.#pending;
+      this.#pending = undefined;
+      if (list.length > 0) this.take(list);
+    }
+  }
+
+  /** A message received: appended with its batch (see {@link Journal.batch}), or now. */
+  receive(message: ReceivedMessage): void {
+    if (this.#pending !== undefined) this.#pending.push(message);
+    else this.take([message]);
+  }
+
+  /**
+   * Appends `messages` in one transaction and delivers the ones the log takes as new; returns
+   * how many. A store that fails (closed while stopping, damaged) does not stop delivery: the
+   * messages are delivered as they came, and the fault is logged.
+   */
+  take(messages: readonly ReceivedMessage[]): number {
+    let statuses: AppendStatus[];
+    try {
+      statuses = this.#append(messages.map((m) => this.#stored(m)));
+    } catch (err) {
+      this.#d.logger.warn('store append failed: messages delivered without history', { err });
+      for (const m of messages) this.#d.deliver(m);
+      return messages.length;
+    }
+    let n = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const status = statuses[i]!;
+      this.#d.onAppend?.(status);
+      if (status === 'new') {
+        const m = messages[i]!;
+        if (m.late !== true && m.log !== undefined) this.#live(m.from.id, m.log);
+        this.#d.deliver(m);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Remembers a live number; a number beyond the next one is a gap. */
+  #live(origin: string, log: LogNumber): void {
+    const key = `${origin}\u0000${log.epoch}\u0000${log.channel}`;
+    const last = this.#lastLive.get(key);
+    if (last !== undefined && log.seq > last + 1) this.#d.onGap?.(origin);
+    if (last === undefined || log.seq > last) {
+      if (this.#lastLive.size >= GAP_STREAMS) this.#lastLive.clear();
+      this.#lastLive.set(key, log.seq);
+    }
+  }
+
+  /** One page of history, as messages (oldest first). */
+  history(entries: readonly StoredEntry[]): ReceivedMessage[] {
+    const self = this.#d.self();
+    return entries.map((e) => toMessage(e, self));
+  }
+
+  #append(messages: readonly StoredMessage[]): AppendStatus[] {
+    return this.#d.store.append(messages);
+  }
+
+  /** A received message as the log keeps it. */
+  #stored(m: ReceivedMessage): StoredMessage {
+    const kind: MessageKind = m.type === 'direct' ? 'direct' : m.topic !== undefined ? 'topic' : 'broadcast';
+    const self = this.#d.self();
+    let log: LogNumber | undefined = m.log;
+    let sig: Uint8Array = new Uint8Array(0);
+    if (log === undefined) {
+      // Numbered here, in this node's epoch for the sender: history only (see the module comment).
+      const channel = channelOf(kind, kind === 'topic' ? m.topic : self.id);
+      const store = this.#d.store;
+      log = { epoch: store.epoch, channel, seq: store.nextSeq(m.from.id, channel) };
+    } else if (m.log?.sig !== undefined && m.log.key !== undefined) {
+      sig = packSig(m.log.key, m.log.sig);
+    }
+    return {
+      id: m.id,
+      origin: { id: m.from.id, address: m.from.address, port: m.from.port, ...nameOf(m.from) },
+      kind,
+      ...(kind === 'topic' ? { topic: m.topic! } : {}),
+      ...(kind === 'direct' ? { peer: m.from.id } : {}),
+      epoch: log.epoch,
+      channel: log.channel,
+      seq: log.seq,
+      at: m.at,
+      payload: m.data,
+      sig,
+      deps: [...(m.deps ?? [])],
+      late: m.late === true,
+    };
+  }
+}
+
+function nameOf(p: { readonly name?: string | undefined }): { name?: string } {
+  return p.name !== undefined ? { name: p.name } : {};
+}
+
+/** The `sig` column: the origin's raw public key, then its signature (see `store.ts`). */
+export function packSig(keyText: string, sigText: string): Uint8Array {
+  const key = Buffer.from(keyText, 'base64url');
+  const sig = Buffer.from(sigText, 'base64url');
+  if (key.length !== KEY_BYTES || sig.length !== SIG_BYTES) return new Uint8Array(0);
+  return Buffer.concat([key, sig]);
+}
+
+/** The origin's key and signature (base64url) from a `sig` column, when it holds both. */
+export function unpackSig(packed: Uint8Array): { key: string; sig: string } | undefined {
+  if (packed.byteLength !== KEY_BYTES + SIG_BYTES) return undefined;
+  const b = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
+  return {
+    key: b.subarray(0, KEY_BYTES).toString('base64url'),
+    sig: b.subarray(KEY_BYTES).toString('base64url'),
+  };
+}
+
+/** A stored message as the application sees it; this node's own messages come from `self`. */
+export function toMessage(e: StoredEntry, self: Peer): ReceivedMessage {
+  const from =
+    e.origin.id === self.id ? self : peerOf(e.origin.id, e.origin.address, e.origin.port, e.origin.name);
+  const m = new ReceivedMessage(
+    e.id,
+    e.kind === 'direct' ? 'direct' : 'broadcast',
+    from,
+    e.payload,
+    undefined,
+    e.at,
+    e.topic,
+    e.deps,
+  );
+  if (e.late) m.late = true;
+  return m;
+}

@@ -1,0 +1,134 @@
+/**
+ * The serving side of catch-up (src/node/catch-up.ts), on a memory store: what a log request may
+ * read (not another node's direct messages), precise refusals for incomplete requests, only
+ * signed messages served, the answer's bounds.
+ */
+
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/clock.js';
+import { noopLogger } from '../../src/logger.js';
+import type { Membership } from '../../src/membership/membership.js';
+import { CatchUp } from '../../src/node/catch-up.js';
+import { Journal } from '../../src/node/journal.js';
+import { peerOf } from '../../src/peer.js';
+import { decodeLogAnswer } from '../../src/protocol/log-codec.js';
+import type { Refusal } from '../../src/protocol/refusal.js';
+import { MessageType } from '../../src/protocol/schema.js';
+import type { Sealer } from '../../src/protocol/sealer.js';
+import { SeededRandom } from '../../src/random.js';
+import { originSigner } from '../../src/security/gossip-signature.js';
+import { sharedKeyCache } from '../../src/security/signature.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import type { PeerClient } from '../../src/transport/peer-client.js';
+import type { InboundResponse } from '../../src/transport/transport.js';
+
+function setup() {
+  const store = new MemoryStore();
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const key = (publicKey.export({ format: 'jwk' }).x as string) ?? '';
+  const self = peerOf('a'.repeat(32), '10.0.0.1', 1);
+  const journal = new Journal({
+    store,
+    self: () => self,
+    publicKey: key,
+    clock: new ManualClock(0),
+    logger: noopLogger,
+    deliver: () => {},
+  });
+  const signer = originSigner(privateKey);
+  const ac = new AbortController();
+  const catchUp = new CatchUp({
+    journal,
+    membership: {} as Membership,
+    client: {} as PeerClient,
+    sealer: {} as Sealer,
+    clock: new ManualClock(0),
+    random: new SeededRandom(1),
+    logger: noopLogger,
+    keys: sharedKeyCache,
+    selfId: self.id,
+    channels: () => ['b'],
+    historyOnJoin: 100,
+    repairIntervalMs: 1000,
+    requestTimeoutMs: 1000,
+    signal: ac.signal,
+  });
+  const write = (channel: string, kind: 'broadcast' | 'direct', to?: string) => {
+    const log = journal.number(channel);
+    const data = new TextEncoder().encode(`${channel}#${log.seq}`);
+    const ts = Date.now();
+    const type = kind === 'direct' ? MessageType.Direct : MessageType.Broadcast;
+    const id = `${channel}-${log.seq}`;
+    const sig = signer.sign({ type, id, ts, data: Buffer.from(data).toString('base64'), ...log });
+    journal.wrote({ id, kind, ...(to !== undefined ? { to } : {}), log, ts, data, sig });
+  };
+  return { store, journal, catchUp, write, self };
+}
+
+const isRefusal = (r: InboundResponse | Refusal): r is Refusal => 'reason' in r;
+
+test("a log request may not read another node's direct messages: 403", () => {
+  const { catchUp } = setup();
+  const r = catchUp.answer('b'.repeat(32), MessageType.LogSummary, { chans: ['b', `d:${'c'.repeat(32)}`] });
+  assert.ok(isRefusal(r));
+  assert.equal(r.status, 403);
+  assert.equal(r.reason, 'forbidden');
+  assert.match(r.message, /^forbidden channel: d:c+ is another node's$/);
+  const f = catchUp.answer('b'.repeat(32), MessageType.LogFetch, {
+    want: [{ origin: 'a'.repeat(32), epoch: 'e', channel: `d:${'c'.repeat(32)}`, from: 1, to: 5 }],
+  });
+  assert.ok(isRefusal(f) && f.status === 403);
+});
+
+test('incomplete log requests are 400 with the missing field named', () => {
+  const { catchUp } = setup();
+  const s = catchUp.answer('b'.repeat(32), MessageType.LogSummary, undefined);
+  assert.ok(isRefusal(s) && s.status === 400 && s.message.endsWith('needs log.chans'));
+  const f = catchUp.answer('b'.repeat(32), MessageType.LogFetch, {});
+  assert.ok(isRefusal(f) && f.status === 400 && f.message.endsWith('needs log.want or log.last'));
+});
+
+test('summaries and fetches serve signed messages of the channels asked, within the bounds', () => {
+  const { catchUp, write, self, store } = setup();
+  const peer = 'b'.repeat(32);
+  for (let i = 0; i < 1_200; i++) write('b', 'broadcast');
+  for (let i = 0; i < 3; i++) write(`d:${peer}`, 'direct', peer);
+  const sum = catchUp.answer(peer, MessageType.LogSummary, { chans: ['b', `d:${peer}`] });
+  assert.ok(!isRefusal(sum) && sum.status === 200);
+  const s = decodeLogAnswer(sum.body as Uint8Array);
+  assert.ok(s.ok);
+  assert.deepEqual(
+    s.value.sum?.map((x) => [x.origin, x.channel, x.contiguous]),
+    [
+      [self.id, 'b', 1200],
+      [self.id, `d:${peer}`, 3],
+    ],
+  );
+  const epoch = store.epoch;
+  const f = catchUp.answer(peer, MessageType.LogFetch, {
+    want: [{ origin: self.id, epoch, channel: 'b', from: 1, to: 1200 }],
+  });
+  assert.ok(!isRefusal(f));
+  const got = decodeLogAnswer(f.body as Uint8Array);
+  assert.ok(got.ok);
+  assert.equal(got.value.msgs?.length, 1000, 'at most 1,000 messages an answer');
+  assert.deepEqual(
+    got.value.msgs?.slice(0, 3).map((m) => [m.seq, m.origin.id, m.sig.length]),
+    [
+      [1, self.id, 86],
+      [2, self.id, 86],
+      [3, self.id, 86],
+    ],
+  );
+  const last = catchUp.answer(peer, MessageType.LogFetch, { last: { channel: `d:${peer}`, limit: 2 } });
+  assert.ok(!isRefusal(last));
+  const l = decodeLogAnswer(last.body as Uint8Array);
+  assert.ok(l.ok);
+  assert.deepEqual(
+    l.value.msgs?.map((m) => m.seq),
+    [2, 3],
+  );
+  assert.equal(catchUp.stats.messagesServed, 1002);
+});
