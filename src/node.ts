@@ -458,9 +458,9 @@ export class Node extends EventEmitter<NodeEvents> {
         clock: this.#parts.clock,
         logger: this.#parts.logger,
         // What the log takes as new goes on through the causal order (src/delivery/causal.ts).
-        deliver: (message) => {
-          if (this.#run !== undefined) this.#run.causal.offer(message);
-          else this.#hand(message);
+        deliver: (messages) => {
+          if (this.#run !== undefined) this.#run.causal.offerAll(messages);
+          else for (const m of messages) this.#hand(m);
         },
         onGap: (origin) => this.#run?.catchUp.soon(origin),
       });
