@@ -441,6 +441,13 @@ export class Node extends EventEmitter<NodeEvents> {
         maxBodyBytes: maxBodyBytes(this.#parts.options.maxMessageBytes),
         handler: (req) => this.#handle(req),
         onRefused: (status, reason) => this.#parts.metrics.refuse(status, reason),
+        // A peer closed a kept-alive connection: its process may have crashed. A probe finds
+        // out in milliseconds (a crashed process's host refuses the connection).
+        onConnectionLost: (host, port) => {
+          const run = this.#status === 'started' ? this.#run : undefined;
+          const member = run?.membership.liveMember(undefined, host, port);
+          if (member !== undefined) run?.detector.probeNow(member.peer.id);
+        },
       });
       const adv = this.#parts.options.advertise;
       const address = adv?.host ?? advertisedHost(bound.host);
@@ -633,8 +640,12 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#connected = false;
       return { notified: [], failed: [] };
     }
-    // Let what is queued go out first, within the leave timeout.
-    await run.outbox.flush(this.#parts.options.leaveTimeoutMs);
+    // The whole leave takes at most leaveTimeoutMs, whatever the members' state (a member that
+    // crashed a moment ago is still listed, and its queue never drains): what is queued gets
+    // half of it to go out, and the notice the rest.
+    const leaveTimeoutMs = this.#parts.options.leaveTimeoutMs;
+    const started = this.#parts.clock.now();
+    await run.outbox.flush(Math.floor(leaveTimeoutMs / 2));
     const members = run.membership.live();
     this.#connected = false;
     if (this.#status !== 'stopping') {
@@ -657,7 +668,7 @@ export class Node extends EventEmitter<NodeEvents> {
       members,
       notice,
       call.signal,
-      this.#parts.options.leaveTimeoutMs,
+      Math.max(1, leaveTimeoutMs - (this.#parts.clock.now() - started)),
     ).finally(call.done);
     this.#parts.gop2p?.clear();
     options.signal?.throwIfAborted();
@@ -830,6 +841,13 @@ export class Node extends EventEmitter<NodeEvents> {
     if (event === 'member:fail' || event === 'member:leave') {
       // Nothing more can reach it: give up what waits for it, now, so that reports resolve.
       this.#run?.outbox.memberGone(event, peer);
+    }
+    if (event === 'member:suspect') this.#run?.detector.suspected(peer.id);
+    if (event === 'member:fail') {
+      // A death is news every member needs soon (a crash is detected in about a second): pass
+      // it on at once rather than at the next gossip round.
+      const run = this.#run;
+      queueMicrotask(() => run?.detector.gossipNow());
     }
     this.#emitLater(event, peer);
   }

@@ -90,7 +90,11 @@ export interface NodeOptions {
   readonly maxMessageBytes?: number;
   /** Time limit for each request to a peer, in ms. @default 5000 */
   readonly requestTimeoutMs?: number;
-  /** Time limit for telling the members about a leave, in ms. @default 2000 */
+  /**
+   * Time limit for a leave (`disconnect()`, and the leave that `stop()` starts with), in ms,
+   * whatever the members' state: queued messages get half of it to go out, the notice to the
+   * members the rest. @default 2000
+   */
   readonly leaveTimeoutMs?: number;
   /**
    * Messages buffered per `messages()` iterator. When a consumer falls this far behind, the
@@ -357,6 +361,7 @@ const OptionsSchema = z.strictObject({
       indirectProbes: z.int().min(0).optional(),
       suspicionMult: z.number().positive().optional(),
       suspicionMaxMult: z.number().min(1).optional(),
+      refusedSuspicionMs: positiveInt.optional(),
       retransmitMult: positiveInt.optional(),
       gossipIntervalMs: positiveInt.optional(),
       gossipNodes: positiveInt.optional(),

@@ -31,13 +31,25 @@ import type { Membership } from './membership.js';
 import { isLive } from './merge.js';
 import { type MembershipTimings, pushPullInterval } from './timings.js';
 
-/** A ping-req's outcome: the relay reached the target, did not, or did not answer at all. */
-export type IndirectResult = 'ack' | 'nack' | 'none';
+/**
+ * A ping-req's outcome: the relay reached the target (`ack`), did not (`nack`), found nothing
+ * listening at the target's address (`refused`: a `nack` with strong evidence), did not answer
+ * at all (`none`), or refused the connection itself (`gone`: the relay crashed too, and says
+ * nothing either way about the target).
+ */
+export type IndirectResult = 'ack' | 'nack' | 'refused' | 'none' | 'gone';
+
+/**
+ * A direct probe's outcome: an answer (`ack`); a refused connection (`refused`: nothing listens
+ * at the member's address, as after a crash on a live host); anything else (`failed`: a timeout,
+ * or an answer that does not count).
+ */
+export type ProbeOutcome = 'ack' | 'refused' | 'failed';
 
 /** The network operations the detector needs; the node implements them over its transport. */
 export interface ProbeNet {
-  /** Pings a member directly; resolves `true` on an answer within `timeoutMs`. Never rejects. */
-  ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean>;
+  /** Pings a member directly, waiting `timeoutMs` at most. Never rejects. */
+  probe(member: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome>;
   /** Asks `via` to ping `target`. Never rejects. */
   pingReq(via: Member, target: Member, timeoutMs: number, signal: AbortSignal): Promise<IndirectResult>;
   /** A push-pull state exchange; resolves `true` when it completed. Never rejects. */
@@ -69,7 +81,11 @@ export class FailureDetector {
   #gossiping = false;
   #unwatch: (() => void) | undefined;
   /** Probes sent, and how many failed into a suspicion (for metrics). */
-  readonly stats = { probes: 0, indirectProbes: 0, suspicions: 0, syncs: 0, gossips: 0 };
+  readonly stats = { probes: 0, indirectProbes: 0, suspicions: 0, syncs: 0, gossips: 0, outOfTurn: 0 };
+  /** Members with a probe in flight. */
+  readonly #inFlight = new Set<string>();
+  /** When each member was last probed out of turn ({@link probeNow}). */
+  readonly #outOfTurn = new Map<string, number>();
 
   constructor(options: FailureDetectorOptions) {
     this.#o = options;
@@ -208,14 +224,65 @@ export class FailureDetector {
   }
 
   async #probe(): Promise<void> {
-    const signal = this.#ac?.signal;
-    if (signal === undefined) return;
     const target = this.#nextTarget();
-    if (target === undefined) return;
+    if (target !== undefined) await this.#probeMember(target);
+  }
+
+  /**
+   * Probes the member `id` now, out of turn: a request to it was refused a connection, or its
+   * connection was closed from its side, and a crashed process is best found at once (a probe of
+   * a crashed process takes milliseconds: its host refuses the connection). At most one probe of
+   * a member is in flight, and a member is probed out of turn at most once a probe period.
+   */
+  probeNow(id: string): void {
+    const signal = this.#ac?.signal;
+    const member = this.#o.membership.get(id);
+    if (signal === undefined || member === undefined || !isLive(member.state)) return;
+    if (this.#inFlight.has(id)) return;
+    const now = this.#o.clock.now();
+    const last = this.#outOfTurn.get(id);
+    if (last !== undefined && now - last < this.#o.timings.probeIntervalMs) return;
+    if (this.#outOfTurn.size >= 1024) this.#outOfTurn.clear();
+    this.#outOfTurn.set(id, now);
+    this.stats.outOfTurn++;
+    this.#probeMember(member).catch((err: unknown) =>
+      this.#o.logger.error('membership probe failed', { err }),
+    );
+  }
+
+  /**
+   * A member was reported suspect (by this node or by gossip). If it still is after two strong
+   * suspicions' time, probe it out of turn: a crash is declared within `refusedSuspicionMs` by
+   * whoever saw every probe refused, and the few members that gossip did not tell of the death
+   * would otherwise wait for their own full suspicion. Those that know of it by then send
+   * nothing.
+   */
+  suspected(id: string): void {
+    if (this.#ac === undefined) return;
+    const handle = this.#o.clock.setTimeout(() => {
+      this.#timers.delete(handle);
+      if (this.#o.membership.get(id)?.state === 'suspect') this.probeNow(id);
+    }, 2 * this.#o.timings.refusedSuspicionMs);
+    this.#timers.add(handle);
+  }
+
+  async #probeMember(target: Member): Promise<void> {
+    const signal = this.#ac?.signal;
+    if (signal === undefined || this.#inFlight.has(target.peer.id)) return;
+    this.#inFlight.add(target.peer.id);
+    try {
+      await this.#probeOnce(target, signal);
+    } finally {
+      this.#inFlight.delete(target.peer.id);
+    }
+  }
+
+  async #probeOnce(target: Member, signal: AbortSignal): Promise<void> {
     const t = this.#o.timings;
     this.stats.probes++;
     const timeout = this.#scaled(t.probeTimeoutMs);
-    if (await this.#o.net.ping(target, timeout, signal)) {
+    const direct = await this.#o.net.probe(target, timeout, signal);
+    if (direct === 'ack') {
       this.#awareness = Math.max(0, this.#awareness - 1);
       this.#o.membership.touch(target.peer.id);
       return;
@@ -229,6 +296,8 @@ export class FailureDetector {
     ).slice(0, t.indirectProbes);
     let acked = false;
     let nacks = 0;
+    let refusals = 0;
+    let gone = 0;
     if (helpers.length > 0) {
       this.stats.indirectProbes += helpers.length;
       // A helper pings with its own probe timeout; give it that, twice, before giving up.
@@ -239,20 +308,29 @@ export class FailureDetector {
         helpers.map((h) => this.#o.net.pingReq(h, target, indirectTimeout, signal)),
       );
       acked = results.includes('ack');
-      nacks = results.filter((r) => r === 'nack').length;
+      refusals = results.filter((r) => r === 'refused').length;
+      gone = results.filter((r) => r === 'gone').length;
+      nacks = refusals + gone + results.filter((r) => r === 'nack').length;
     }
     if (signal.aborted || acked) return;
     // Helpers that did not even answer point at this node's own trouble (Lifeguard).
     if (helpers.length === 0 || nacks < helpers.length) {
       this.#awareness = Math.min(t.maxAwareness, this.#awareness + 1);
     }
+    // Every probe was refused a connection, this node's and each helper's: the member's host is
+    // up and nothing listens at its address, so its process is gone. That is strong evidence,
+    // and its suspicion is short (`refusedSuspicionMs`). A timeout proves less (a paused or
+    // overloaded process, a lost packet): it takes Lifeguard's full suspicion.
+    // Helpers that crashed as well (`gone`) are left out: they say nothing about the target.
+    const strong = direct === 'refused' && refusals + gone === helpers.length;
     this.stats.suspicions++;
     this.#o.logger.info('probe failed: suspecting member', {
       id: target.peer.id,
       helpers: helpers.length,
       nacks,
+      ...(strong ? { refused: true } : {}),
     });
-    this.#o.membership.suspect(target.peer.id);
+    this.#o.membership.suspect(target.peer.id, { strong });
   }
 
   async #gossip(): Promise<void> {

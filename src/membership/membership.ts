@@ -87,13 +87,16 @@ export function startIncarnation(wallMs: number): number {
   return Math.min(MAX_INCARNATION / 2, Math.max(0, Math.floor((wallMs - Date.UTC(2025, 0, 1)) / 1000)));
 }
 
+/** Most reaped members whose last incarnation is remembered (a few bytes each). */
+const FORGOTTEN_MAX = 65_536;
+
 interface Suspicion {
   readonly start: number;
   readonly inc: number;
   /** The node whose suspicion this node heard first: the news itself, not a confirmation. */
   readonly from: string | undefined;
   readonly confirmers: Set<string>;
-  /** Strong evidence (a gop2p peer refused connections): the shortest timeout. */
+  /** Strong evidence (every probe was refused a connection): the timeout is `refusedSuspicionMs`. */
   strong: boolean;
   timer: TimerHandle;
 }
@@ -293,8 +296,8 @@ export class Membership {
   /**
    * Starts suspecting a member that failed a probe.
    *
-   * @param options.strong - the evidence is strong (a gop2p peer refused connections): the
-   *   suspicion runs for its shortest time, as if every expected confirmation had come
+   * @param options.strong - the evidence is strong (every probe was refused a connection, or a
+   *   gop2p peer's was): the suspicion runs for `refusedSuspicionMs` only
    */
   suspect(id: string, options: { strong?: boolean } = {}): void {
     const cur = this.#table.get(id);
@@ -341,6 +344,13 @@ export class Membership {
       if (id !== update.id) return this.apply({ ...update, id }, options);
     }
     const cur = this.#table.get(update.id);
+    if (cur === undefined && !own) {
+      const gone = this.#forgotten.get(update.id);
+      if (gone !== undefined && update.inc <= gone) {
+        this.#o.logger.debug('ignoring membership news', { id: update.id, why: 'reaped' });
+        return false;
+      }
+    }
     const verdict = judgeNews(update, cur, own, this.#signed(update, cur));
     if (verdict.kind === 'ignore') {
       this.#o.logger.debug('ignoring membership news', { id: update.id, why: verdict.reason });
@@ -494,8 +504,28 @@ export class Membership {
           : m.state === 'left'
             ? t.leftRetentionMs
             : Number.POSITIVE_INFINITY;
-      if (now - m.stateSince >= keep) this.#table.remove(m.peer.id);
+      if (now - m.stateSince >= keep) {
+        this.#table.remove(m.peer.id);
+        this.#forget(m.peer.id, m.incarnation);
+      }
     }
+  }
+
+  /**
+   * The incarnations of dead and departed members whose records were reaped: news about one of
+   * them at or below that incarnation, from anyone but the member itself, is stale (a push-pull
+   * from a node that was away, a late gossip) and must not bring a zombie back. A member that
+   * really returns says so itself, at a higher incarnation. Bounded: the oldest are dropped.
+   */
+  readonly #forgotten = new Map<string, number>();
+
+  #forget(id: string, inc: number): void {
+    this.#forgotten.delete(id);
+    if (this.#forgotten.size >= FORGOTTEN_MAX) {
+      const oldest = this.#forgotten.keys().next();
+      if (oldest.done !== true) this.#forgotten.delete(oldest.value);
+    }
+    this.#forgotten.set(id, inc);
   }
 
   /** Empties the view (on this node's own leave). Its incarnation is kept. */
@@ -641,8 +671,9 @@ export class Membership {
     s.timer.cancel();
     const t = this.#o.timings;
     const { minMs, maxMs } = suspicionBounds(t, this.liveCount + 1);
-    const confirmations = s.strong ? t.indirectProbes : s.confirmers.size;
-    const timeout = suspicionTimeout(minMs, maxMs, confirmations, t.indirectProbes);
+    const timeout = s.strong
+      ? Math.min(minMs, t.refusedSuspicionMs)
+      : suspicionTimeout(minMs, maxMs, s.confirmers.size, t.indirectProbes);
     const wait = Math.max(0, s.start + timeout - this.#o.clock.now());
     s.timer = this.#o.clock.setTimeout(() => this.#expire(id, s), wait);
   }

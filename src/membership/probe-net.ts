@@ -12,7 +12,7 @@ import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/s
 import { toWirePeer } from '../protocol/wire-peer.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import { isConnectionRefused } from '../transport/transport.js';
-import type { IndirectResult, ProbeNet } from './failure-detector.js';
+import type { IndirectResult, ProbeNet, ProbeOutcome } from './failure-detector.js';
 import { destinationOf, type Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
 import type { MemberUpdate } from './merge.js';
@@ -34,17 +34,34 @@ export class PeerProbeNet implements ProbeNet {
   readonly #membership: Membership;
   readonly #sealer: MembershipSealer;
   readonly #logger: Logger;
+  readonly #onRefused: ((member: Member) => void) | undefined;
 
-  constructor(client: PeerClient, membership: Membership, sealer: MembershipSealer, logger: Logger) {
+  /**
+   * @param onRefused - a gossip, sync or ping-req to a member was refused a connection: it may
+   *   have crashed, and is worth probing now rather than at its turn
+   */
+  constructor(
+    client: PeerClient,
+    membership: Membership,
+    sealer: MembershipSealer,
+    logger: Logger,
+    onRefused?: (member: Member) => void,
+  ) {
     this.#client = client;
     this.#membership = membership;
     this.#sealer = sealer;
     this.#logger = logger;
+    this.#onRefused = onRefused;
   }
 
+  /** Pings a member directly: `true` on an answer that counts (see {@link probe}). Never rejects. */
   async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    return (await this.probe(member, timeoutMs, signal)) === 'ack';
+  }
+
+  async probe(member: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
     // Out of the network (it left while a probe or a ping-req was under way), a node says nothing.
-    if (!this.#membership.active) return false;
+    if (!this.#membership.active) return 'failed';
     // A gop2p peer cannot answer a ping, but any HTTP answer (its 405) shows it is alive.
     let m = member.kind === 'tsp2p' ? this.#membership.piggyback() : undefined;
     // Lifeguard's buddy system: a probe of a suspect tells it so, and it refutes in its answer.
@@ -68,18 +85,18 @@ export class PeerProbeNet implements ProbeNet {
         // and has not joined again, or it left. It answers, but it is not in the network, and
         // it cannot refute a suspicion: the probe failed. (If only this node is unknown to it,
         // the indirect probes that follow succeed.) 421: another node answers at that address.
-        if (res.status === 403 || res.status === MISDIRECTED) return false;
+        if (res.status === 403 || res.status === MISDIRECTED) return 'failed';
         if (res.status === 200) this.#merge(res.body);
       }
-      return true;
+      return 'ack';
     } catch (err) {
+      if (signal.aborted || !isConnectionRefused(err)) return 'failed';
       // Nothing listens where a gop2p peer was: it stopped (a killed chat refuses connections).
-      // That is strong evidence, and such a peer cannot refute a suspicion anyway: suspect it
-      // with the shortest timeout, as if every helper had confirmed. A timeout proves less.
-      if (member.kind === 'gop2p' && isConnectionRefused(err) && !signal.aborted) {
-        this.#membership.suspect(member.peer.id, { strong: true });
-      }
-      return false;
+      // Such a peer cannot refute a suspicion anyway: its own refusal is evidence enough, and it
+      // is suspected with the shortest timeout. A tsp2p member needs its helpers to agree (the
+      // failure detector decides).
+      if (member.kind === 'gop2p') this.#membership.suspect(member.peer.id, { strong: true });
+      return 'refused';
     }
   }
 
@@ -123,9 +140,12 @@ export class PeerProbeNet implements ProbeNet {
       const res = await this.#client.request(destinationOf(via), body, signal, timeoutMs);
       if (res.status !== 200) return 'nack';
       const ack = this.#merge(res.body);
-      return ack?.ack === true ? 'ack' : 'nack';
-    } catch {
-      return 'none';
+      if (ack?.ack === true) return 'ack';
+      return ack?.refused === true ? 'refused' : 'nack';
+    } catch (err) {
+      if (signal.aborted || !isConnectionRefused(err)) return 'none';
+      this.#onRefused?.(via);
+      return 'gone';
     }
   }
 
@@ -150,7 +170,8 @@ export class PeerProbeNet implements ProbeNet {
         if (res.status !== 200) return false;
         this.#merge(res.body);
       }
-    } catch {
+    } catch (err) {
+      this.#refusedBy(member, err, signal);
       return false;
     }
     // The peer's state said this node was dead or gone, and it refuted after its own state went:
@@ -175,9 +196,15 @@ export class PeerProbeNet implements ProbeNet {
       if (res.status !== 200) return false;
       this.#merge(res.body);
       return true;
-    } catch {
+    } catch (err) {
+      this.#refusedBy(member, err, signal);
       return false;
     }
+  }
+
+  /** A request to `member` other than a probe was refused a connection: tell the owner. */
+  #refusedBy(member: Member, err: unknown, signal: AbortSignal): void {
+    if (!signal.aborted && isConnectionRefused(err)) this.#onRefused?.(member);
   }
 
   #merge(body: Uint8Array) {

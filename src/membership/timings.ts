@@ -23,6 +23,16 @@ export interface MembershipTimings {
   /** See {@link MembershipTimings.suspicionMult}. */
   readonly suspicionMaxMult: number;
   /**
+   * The suspicion timeout on strong evidence: the direct probe and every indirect probe were
+   * refused a connection (the host is up, nothing listens: the process crashed). It is the time
+   * left for a process restarted at once to rejoin and refute, so it stays above a restart's
+   * join round trip; it is never longer than the shortest ordinary suspicion. On LAN timings,
+   * `probe wait (≤ one period, less: a refused request to the member probes it at once) +
+   * refusedSuspicionMs + gossip spread (a few gossip periods)` keeps a crash's detection by
+   * every member under 2 s.
+   */
+  readonly refusedSuspicionMs: number;
+  /**
    * Each update is gossiped `retransmitMult × ⌈log10(n + 1)⌉` times. memberlist uses 4 over UDP,
    * where a packet can vanish; over HTTP a request either arrives or fails visibly, and
    * push-pull repairs the rare node that gossip missed, so the LAN preset uses 3 (WAN keeps 4).
@@ -68,6 +78,7 @@ export const LAN: MembershipTimings = Object.freeze({
   indirectProbes: 3,
   suspicionMult: 5,
   suspicionMaxMult: 6,
+  refusedSuspicionMs: 500,
   retransmitMult: 3,
   gossipIntervalMs: 200,
   gossipNodes: 3,
@@ -87,6 +98,7 @@ export const WAN: MembershipTimings = Object.freeze({
   probeIntervalMs: 5_000,
   probeTimeoutMs: 3_000,
   suspicionMult: 6,
+  refusedSuspicionMs: 2_000,
   gossipIntervalMs: 500,
   gossipNodes: 4,
   pushPullIntervalMs: 60_000,
@@ -99,6 +111,7 @@ export const LOCAL: MembershipTimings = Object.freeze({
   probeIntervalMs: 200,
   probeTimeoutMs: 100,
   suspicionMult: 3,
+  refusedSuspicionMs: 200,
   gossipIntervalMs: 50,
   pushPullIntervalMs: 2_000,
   reconnectIntervalMs: 1_000,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { IndirectResult, ProbeNet } from '../membership/failure-detector.js';
+import type { IndirectResult, ProbeNet, ProbeOutcome } from '../membership/failure-detector.js';
 import type { Member } from '../membership/member-table.js';
 import {
   formatPrometheus,
@@ -508,11 +508,11 @@ export interface MillisecondClock {
  */
 export function timedProbeNet(net: ProbeNet, clock: MillisecondClock, rtt: Histogram): ProbeNet {
   return {
-    async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    async probe(member: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
       const start = clock.now();
-      const ok = await net.ping(member, timeoutMs, signal);
-      if (ok) rtt.observe(Math.max(0, clock.now() - start) / 1000);
-      return ok;
+      const outcome = await net.probe(member, timeoutMs, signal);
+      if (outcome === 'ack') rtt.observe(Math.max(0, clock.now() - start) / 1000);
+      return outcome;
     },
     pingReq(via: Member, target: Member, timeoutMs: number, signal: AbortSignal): Promise<IndirectResult> {
       return net.pingReq(via, target, timeoutMs, signal);

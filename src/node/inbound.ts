@@ -11,8 +11,9 @@ import type { Gop2pNames } from '../compat/gop2p-names.js';
 import type { Dissemination } from '../delivery/dissemination.js';
 import type { LinkOrder } from '../delivery/link-order.js';
 import { STREAM_ENDED } from '../delivery/link-order.js';
-import type { FailureDetector } from '../membership/failure-detector.js';
-import { type Membership, signedFields } from '../membership/membership.js';
+import type { FailureDetector, ProbeOutcome } from '../membership/failure-detector.js';
+import type { Member } from '../membership/member-table.js';
+import { type Membership, memberUpdate, signedFields } from '../membership/membership.js';
 import { isLive } from '../membership/merge.js';
 import { MISDIRECTED, type PeerProbeNet, wirePeer } from '../membership/probe-net.js';
 import { messageTypeName, type NodeMetrics } from '../metrics/node-metrics.js';
@@ -264,8 +265,17 @@ export class Inbound {
         const digest = m.digest();
         return digest === envelope.digest ? ack({ digest }) : ack({ m: m.state(), digest });
       }
-      case MessageType.PingReq:
-        return ack({ ack: await this.#pingFor(run, envelope.target), m: m.piggyback() });
+      case MessageType.PingReq: {
+        // A target this node holds as gone (left, or dead): say so rather than ping it. A member
+        // that stopped gracefully refuses connections too, and an asker that missed its leave
+        // must learn of the leave, not suspect a crash.
+        const gone = this.#goneTarget(run, envelope.target);
+        if (gone !== undefined) return ack({ ack: false, m: [memberUpdate(gone), ...m.piggyback()] });
+        // `refused`: nothing listens at the target's address (a crashed process), which the
+        // asker counts as strong evidence when every probe of the target says so.
+        const outcome = await this.#pingFor(run, envelope.target);
+        return ack({ ack: outcome === 'ack', refused: outcome === 'refused', m: m.piggyback() });
+      }
       case MessageType.Batch:
         return this.#deliverBatch(run, sender.peer, envelope);
       case MessageType.LogSummary:
@@ -280,14 +290,21 @@ export class Inbound {
     }
   }
 
+  /** The ping-req's target, when this node holds it as dead or departed. */
+  #goneTarget(run: InboundRun, target: WirePeer | undefined): Member | undefined {
+    if (target?.id === undefined) return undefined;
+    const member = run.membership.get(target.id);
+    return member !== undefined && !isLive(member.state) ? member : undefined;
+  }
+
   /** A ping-req: ping `target` on the sender's behalf. */
-  async #pingFor(run: InboundRun, target: WirePeer | undefined): Promise<boolean> {
-    if (target === undefined) return false;
+  async #pingFor(run: InboundRun, target: WirePeer | undefined): Promise<ProbeOutcome> {
+    if (target === undefined) return 'failed';
     const member =
       (target.id !== undefined ? run.membership.get(target.id) : undefined) ??
       run.membership.getByAddress(target.address, target.port);
-    if (member === undefined) return false;
-    return run.net.ping(member, this.#d.options.timings.probeTimeoutMs, run.shutdown.signal);
+    if (member === undefined) return 'failed';
+    return run.net.probe(member, this.#d.options.timings.probeTimeoutMs, run.shutdown.signal);
   }
 
   /**
@@ -376,9 +393,15 @@ function text(status: number, body: string): InboundResponse {
   return { status, body: body === '' ? '' : `${body}\n` };
 }
 
-function ack(value: { ack?: boolean; m?: readonly WireMemberUpdate[]; digest?: string }): InboundResponse {
-  const body: { ack?: boolean; m?: readonly WireMemberUpdate[]; digest?: string } = {};
+function ack(value: {
+  ack?: boolean;
+  refused?: boolean;
+  m?: readonly WireMemberUpdate[];
+  digest?: string;
+}): InboundResponse {
+  const body: { ack?: boolean; refused?: true; m?: readonly WireMemberUpdate[]; digest?: string } = {};
   if (value.ack !== undefined) body.ack = value.ack;
+  if (value.refused === true) body.refused = true;
   if (value.m !== undefined && value.m.length > 0) body.m = value.m;
   if (value.digest !== undefined) body.digest = value.digest;
   return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };

@@ -223,7 +223,8 @@ export function createRun(
     clock: p.clock,
     ids: p.ids,
   });
-  const net = new PeerProbeNet(p.client, membership, sealer, p.logger);
+  // A gossip, sync or ping-req refused a connection: the member may have crashed; probe it now.
+  const net = new PeerProbeNet(p.client, membership, sealer, p.logger, (m) => detector.probeNow(m.peer.id));
   const detector = new FailureDetector({
     membership,
     net: timedProbeNet(net, p.clock, p.metrics.probeRtt),

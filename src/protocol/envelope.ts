@@ -29,10 +29,10 @@ export interface EnvelopeFields {
   readonly target?: WirePeer;
   /** On a connect: an announcement that needs no member list in answer. */
   readonly announce?: boolean;
-  /** On a sync: the digest of the sender's membership state, instead of the state. */
-  readonly digest?: string;
   /** On a log request (types 12, 13): what is asked for. */
   readonly log?: LogRequest;
+  /** On a sync: the digest of the sender's membership state, instead of the state. */
+  readonly digest?: string;
 }
 
 /**
@@ -73,8 +73,8 @@ export function sealEnvelope(fields: EnvelopeFields, signer?: EnvelopeSigner): S
   if (fields.m !== undefined && fields.m.length > 0) envelope.m = [...fields.m];
   if (fields.target !== undefined) envelope.target = fields.target;
   if (fields.announce === true) envelope.announce = true;
-  if (fields.digest !== undefined) envelope.digest = fields.digest;
   if (fields.log !== undefined) envelope.log = fields.log;
+  if (fields.digest !== undefined) envelope.digest = fields.digest;
   const body = encodeEnvelope(envelope);
   const type = fields.type;
   return signer === undefined ? { body, type } : { body, headers: signer.headers(body), type };

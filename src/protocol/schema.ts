@@ -343,6 +343,11 @@ export type MemberList = z.infer<typeof MemberListSchema>;
 export const AckSchema = z.object({
   /** For a ping-req: whether the target answered the receiver's ping. */
   ack: z.boolean().optional(),
+  /**
+   * For a ping-req whose `ack` is false: the receiver's ping was refused a connection (nothing
+   * listens at the target's address), rather than timed out.
+   */
+  refused: z.boolean().optional(),
   m: z.array(MemberUpdateSchema).max(MAX_UPDATES).optional(),
   /** For a sync that carried a digest: the receiver's own digest (equal: nothing to exchange). */
   digest: z.string().min(1).max(64).optional(),

@@ -46,10 +46,10 @@ export interface SealExtra {
   readonly target?: WirePeer;
   /** On a connect: an announcement that needs no member list in answer. */
   readonly announce?: boolean;
-  /** On a sync: the digest of this node's membership state, instead of the state. */
-  readonly digest?: string;
   /** On a log request (types 12, 13): what is asked for. */
   readonly log?: LogRequest;
+  /** On a sync: the digest of this node's membership state, instead of the state. */
+  readonly digest?: string;
 }
 
 /** What a {@link Sealer} is made of. */
@@ -141,8 +141,8 @@ export class Sealer {
         ...(extra.m !== undefined ? { m: extra.m } : {}),
         ...(extra.target !== undefined ? { target: extra.target } : {}),
         ...(extra.announce === true ? { announce: true } : {}),
-        ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
         ...(extra.log !== undefined ? { log: extra.log } : {}),
+        ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
       },
       this.#p.signer,
     );

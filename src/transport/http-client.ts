@@ -30,6 +30,8 @@ export class HttpClient {
   readonly #options: HttpClientOptions;
   readonly #tls: ResolvedTls | undefined;
   readonly #pools = new Map<string, Pool>();
+  /** Told when a peer closes a pooled connection (see `ListenOptions.onConnectionLost`). */
+  onConnectionLost: ((host: string, port: number) => void) | undefined;
 
   constructor(options: HttpClientOptions) {
     this.#options = options;
@@ -114,6 +116,15 @@ export class HttpClient {
         keepAliveTimeout: this.#options.keepAliveTimeoutMs,
         connectTimeout: 5_000,
         ...(this.#tls && origin.startsWith('https:') ? { connect: clientTlsOptions(this.#tls) } : {}),
+      });
+      // The peer closed a connection (undici's "other side closed", `UND_ERR_SOCKET`); this
+      // client's own idle timeout and destroy are other codes.
+      const { hostname, port } = new URL(origin);
+      const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
+      pool.on('disconnect', (_origin, _targets, err) => {
+        if ((err as { code?: string } | undefined)?.code === 'UND_ERR_SOCKET') {
+          this.onConnectionLost?.(host, Number(port) || (origin.startsWith('https:') ? 443 : 80));
+        }
       });
       this.#pools.set(origin, pool);
     }

@@ -70,6 +70,7 @@ export class HttpTransport implements Transport {
 
   listen(options: ListenOptions): Promise<ListenAddress> {
     const bound = this.#server.listen(options);
+    this.#client.onConnectionLost = options.onConnectionLost;
     this.#closing = undefined;
     return bound;
   }

@@ -70,6 +70,12 @@ export interface ListenOptions {
    * the cap, malformed HTTP), with its status and a short reason; for metrics.
    */
   readonly onRefused?: (status: number, reason: RefusalReason) => void;
+  /**
+   * Told when a kept-alive outbound connection to a peer was closed from the peer's side (its
+   * process may have stopped or crashed), with the host and port requests went to. A transport
+   * without connections never calls it.
+   */
+  readonly onConnectionLost?: (host: string, port: number) => void;
 }
 
 /** Where the listener ended up. */

@@ -6,6 +6,7 @@ import {
   FailureDetector,
   type IndirectResult,
   type ProbeNet,
+  type ProbeOutcome,
 } from '../../src/membership/failure-detector.js';
 import type { Member } from '../../src/membership/member-table.js';
 import { type MembershipTimings, pushPullInterval } from '../../src/membership/timings.js';
@@ -49,7 +50,8 @@ interface Call {
 class FakeNet implements ProbeNet {
   readonly calls: Call[] = [];
   detector: FailureDetector | undefined;
-  pingAnswer: (m: Member, signal: AbortSignal) => boolean | Promise<boolean> = () => true;
+  /** `true` is an answer, `false` a timeout; or a {@link ProbeOutcome}. */
+  pingAnswer: (m: Member, signal: AbortSignal) => boolean | ProbeOutcome | Promise<boolean> = () => true;
   pingReqAnswer: (via: Member, target: Member) => IndirectResult = () => 'ack';
   constructor(readonly clock: Clock) {}
 
@@ -66,9 +68,10 @@ class FakeNet implements ProbeNet {
   of(op: Call['op']): Call[] {
     return this.calls.filter((c) => c.op === op);
   }
-  async ping(member: Member, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  async probe(member: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
     this.#record('ping', member, timeoutMs);
-    return this.pingAnswer(member, signal);
+    const a = await this.pingAnswer(member, signal);
+    return a === true ? 'ack' : a === false ? 'failed' : a;
   }
   async pingReq(via: Member, target: Member, timeoutMs: number): Promise<IndirectResult> {
     this.#record('pingReq', target, timeoutMs, via);
@@ -300,6 +303,68 @@ describe('FailureDetector: probing', () => {
     await until(s, () => s.fd.awareness === 2, 'awareness 2');
     assert.equal(s.net.of('pingReq').length, 0);
     assert.equal(s.h.membership.get('m0')?.state, 'suspect');
+  });
+});
+
+describe('FailureDetector: refused connections (crash detection)', () => {
+  test('direct probe and every helper refused: a short suspicion (refusedSuspicionMs), then dead', async (t) => {
+    const s = setup(t, { refusedSuspicionMs: 40 });
+    s.h.joinAll(peers(5));
+    s.net.pingAnswer = (m) => (m.peer.id === 'm0' ? 'refused' : true);
+    s.net.pingReqAnswer = () => 'refused';
+    s.fd.start();
+    await until(s, () => s.h.membership.get('m0')?.state === 'suspect', 'the suspicion');
+    const at = s.h.clock.now();
+    await until(s, () => s.h.membership.get('m0')?.state === 'dead', 'the death');
+    assert.equal(s.h.clock.now() - at, 40, `declared dead refusedSuspicionMs after (seed ${SEED})`);
+    assert.deepEqual(s.h.take(), ['member:suspect m0', 'member:fail m0']);
+    // The helpers answered: this node is fine.
+    assert.equal(s.fd.awareness, 0);
+  });
+
+  test("one helper timed out, or one answered without a refusal: Lifeguard's full suspicion", async (t) => {
+    for (const other of ['none', 'nack'] as const) {
+      const s = setup(t, { refusedSuspicionMs: 40 });
+      // m1, m2 and m3 help with every probe of m0 (k = 3); m1 never reports a refusal.
+      s.h.joinAll(peers(4));
+      s.net.pingAnswer = (m) => (m.peer.id === 'm0' ? 'refused' : true);
+      s.net.pingReqAnswer = (via) => (via.peer.id === 'm1' ? other : 'refused');
+      s.fd.start();
+      await until(s, () => s.h.membership.get('m0')?.state === 'suspect', 'the suspicion');
+      // Many more probes of m0, all alike: it stays suspect, far beyond refusedSuspicionMs.
+      await s.h.clock.advance(50 * s.h.timings.refusedSuspicionMs);
+      assert.equal(s.h.membership.get('m0')?.state, 'suspect', other);
+      assert.ok(s.net.of('ping').filter((c) => c.id === 'm0').length >= 3);
+      s.fd.stop();
+    }
+  });
+
+  test('a direct timeout with refusing helpers is not strong evidence (a paused process)', async (t) => {
+    const s = setup(t, { refusedSuspicionMs: 40 });
+    s.h.joinAll(peers(4));
+    s.net.pingAnswer = (m) => m.peer.id !== 'm0';
+    s.net.pingReqAnswer = () => 'refused';
+    s.fd.start();
+    await until(s, () => s.h.membership.get('m0')?.state === 'suspect', 'the suspicion');
+    await s.h.clock.advance(50 * s.h.timings.refusedSuspicionMs);
+    assert.equal(s.h.membership.get('m0')?.state, 'suspect');
+  });
+
+  test('probeNow() probes a member out of turn, at most once a period, never twice at once', async (t) => {
+    const s = setup(t, { probeIntervalMs: 1_000 });
+    s.h.joinAll(peers(20));
+    s.fd.start();
+    const t0 = s.h.clock.now();
+    s.fd.probeNow('m7');
+    s.fd.probeNow('m7');
+    await until(s, () => s.net.of('ping').some((c) => c.id === 'm7'), 'the probe of m7');
+    assert.equal(s.net.of('ping').filter((c) => c.id === 'm7').length, 1);
+    assert.equal(s.net.of('ping').find((c) => c.id === 'm7')?.at, t0, 'at once');
+    s.fd.probeNow('m7');
+    await s.h.clock.advance(10);
+    assert.equal(s.net.of('ping').filter((c) => c.id === 'm7').length, 1, 'rate-limited');
+    s.fd.probeNow('nobody');
+    assert.equal(s.fd.stats.outOfTurn, 1);
   });
 });
 

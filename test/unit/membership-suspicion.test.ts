@@ -417,6 +417,27 @@ describe('Membership: leaving, limits, addresses, gossip, tombstones', () => {
     assert.deepEqual(h.take(), []);
   });
 
+  test('a reaped member is not brought back by stale news, only by its own word at a higher incarnation', async () => {
+    const h = membershipHarness({ timings: { deadRetentionMs: 5_000, leftRetentionMs: 2_000 } });
+    h.joinAll([A, B, C]);
+    h.membership.apply(update(A, 'dead', 3));
+    h.membership.leave('b');
+    h.take();
+    await h.clock.advance(5_000);
+    h.membership.reap();
+    assert.equal(h.membership.get('a'), undefined);
+    assert.equal(h.membership.get('b'), undefined);
+    // A push-pull from a node that was away: their old records, signed and alive.
+    for (const u of [update(A, 'alive', 3), update(A, 'suspect', 2), update(B, 'alive', 0)]) {
+      assert.equal(h.membership.apply(u), false);
+    }
+    assert.deepEqual(h.take(), []);
+    // Back for real: a higher incarnation, or its own word.
+    assert.equal(h.membership.apply(update(A, 'alive', 4)), true);
+    assert.equal(h.membership.apply(update(B, 'alive', 0), { own: true }), true);
+    assert.deepEqual(h.take(), ['member:join a', 'member:join b']);
+  });
+
   test('touch() records when a member was last heard from', async () => {
     const h = harness();
     await h.clock.advance(123);

@@ -317,9 +317,9 @@ test('timedProbeNet records the round-trip time of answered pings only', async (
   const h = new Histogram([0.01, 0.1]);
   let answer = true;
   const inner: ProbeNet = {
-    ping: async () => {
+    probe: async () => {
       await clock.advance(50);
-      return answer;
+      return answer ? 'ack' : 'failed';
     },
     pingReq: async (): Promise<IndirectResult> => 'ack',
     sync: async () => true,
@@ -328,9 +328,9 @@ test('timedProbeNet records the round-trip time of answered pings only', async (
   const net = timedProbeNet(inner, clock, h);
   const member = {} as Member;
   const signal = new AbortController().signal;
-  assert.equal(await net.ping(member, 100, signal), true);
+  assert.equal(await net.probe(member, 100, signal), 'ack');
   answer = false;
-  assert.equal(await net.ping(member, 100, signal), false);
+  assert.equal(await net.probe(member, 100, signal), 'failed');
   assert.equal(h.count, 1);
   assert.deepEqual(h.samples().slice(0, 3), [
     { suffix: '_bucket', labels: { le: '0.01' }, value: 0 },

@@ -167,7 +167,7 @@ describe('timings: presets', () => {
 
   test('hold every timing, as a positive finite integer', () => {
     const keys = Object.keys(LAN).sort();
-    assert.equal(keys.length, 15);
+    assert.equal(keys.length, 16);
     for (const [name, p] of Object.entries(presets)) {
       assert.deepEqual(Object.keys(p).sort(), keys, name);
       for (const [k, v] of Object.entries(p)) {
@@ -185,6 +185,7 @@ describe('timings: presets', () => {
       assert.ok(p.suspicionMaxMult >= 1, `${name}: max suspicion >= min suspicion`);
       assert.ok(p.indirectProbes >= 1, `${name}: at least one indirect probe`);
       assert.ok(p.reconnectIntervalMs < p.deadRetentionMs, `${name}: dead members are retried`);
+      assert.ok(p.refusedSuspicionMs < suspicionBounds(p, 1).minMs, `${name}: a refusal shortens suspicion`);
       const { minMs } = suspicionBounds(p, 1);
       assert.ok(minMs > p.probeIntervalMs, `${name}: a suspect gets more than one probe period to refute`);
     }
