@@ -29,6 +29,7 @@ import { metricsSnapshot } from './node/metrics-snapshot.js';
 import { memberRecord, Rejoiner } from './node/rejoin.js';
 import { createParts, createRun, joinDeps, type NodeParts, type Running } from './node/run.js';
 import { isSelfAddress, memberInfos, payloadBytes, resolveMembers, sentMessage } from './node/targets.js';
+import { historyConversation } from './node/web-history.js';
 import { advertisedHost, type WebWiring, webHandler } from './node/web-wiring.js';
 import { maxBodyBytes, type NodeOptions, resolveOptions } from './options.js';
 import {
@@ -465,9 +466,9 @@ export class Node extends EventEmitter<NodeEvents> {
         clock: this.#parts.clock,
         logger: this.#parts.logger,
         // What the log takes as new goes on through the causal order (src/delivery/causal.ts).
-        deliver: (message) => {
-          if (this.#run !== undefined) this.#run.causal.offer(message);
-          else this.#hand(message);
+        deliver: (messages) => {
+          if (this.#run !== undefined) this.#run.causal.offerAll(messages);
+          else for (const m of messages) this.#hand(m);
         },
         onGap: (origin) => this.#run?.catchUp.soon(origin),
       });
@@ -774,6 +775,7 @@ export class Node extends EventEmitter<NodeEvents> {
       privateReads: () => this.#parts.keyring.enabled,
       wallNow: () => wallTime(this.#parts.clock),
       logger: this.#parts.logger,
+      recent: historyConversation(this),
     };
   }
 

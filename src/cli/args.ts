@@ -31,6 +31,11 @@ export interface NodeFlags {
   readonly identity: string | undefined;
   /** Accept a key file the group or others can read (`--allow-readable-identity`). */
   readonly allowReadableIdentity: boolean;
+  /**
+   * The node's data directory (`--data`): its database (history, members, delivery state).
+   * Undefined: `tsp2p chat` keeps one per identity next to its key, `tsp2p node` keeps none.
+   */
+  readonly data: string | undefined;
   /** HTTPS (`--tls-key`, `--tls-cert`, `--tls-ca`, `--tls-client-auth`): file paths as given. */
   readonly tls: TlsFlags | undefined;
   /** `tsp2p node --no-input`: read no stdin; run until SIGTERM or SIGINT. */
@@ -71,6 +76,7 @@ const OPTIONS = {
   secret: { type: 'string', multiple: true },
   identity: { type: 'string' },
   'allow-readable-identity': { type: 'boolean' },
+  data: { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-ca': { type: 'string' },
@@ -135,6 +141,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       secret: parseSecrets(values.secret ?? []),
       identity: values.identity,
       allowReadableIdentity: values['allow-readable-identity'] ?? false,
+      data: values.data === undefined ? undefined : parseData(values.data),
       tls: parseTls(
         values['tls-key'],
         values['tls-cert'],
@@ -145,6 +152,12 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
       time: !(values['no-time'] ?? false),
     },
   };
+}
+
+function parseData(text: string): string {
+  if (text.trim() === '')
+    throw new UsageError('--data needs a directory, as in --data ./ada (or leave it out)');
+  return text;
 }
 
 function parseName(text: string): string {

@@ -4,6 +4,12 @@
  * @module
  */
 
+/** How many messages of history the chat prints on start, on `/join`, and for a bare `/history`. */
+export const HISTORY_LINES = 20;
+
+/** The most `/history N` prints. */
+export const MAX_HISTORY_LINES = 10_000;
+
 /** One line of chat input, parsed. */
 export type ChatCommand =
   | { readonly kind: 'empty' }
@@ -15,6 +21,7 @@ export type ChatCommand =
   | { readonly kind: 'join-room'; readonly room: string }
   | { readonly kind: 'leave-room'; readonly room: string | undefined }
   | { readonly kind: 'rooms' }
+  | { readonly kind: 'history'; readonly count: number }
   | { readonly kind: 'help' }
   | { readonly kind: 'exit' }
   | { readonly kind: 'mistake'; readonly message: string };
@@ -49,6 +56,13 @@ export function parseChatLine(line: string): ChatCommand {
       return { kind: 'leave-room', room: rest === '' ? undefined : rest };
     case '/rooms':
       return rest === '' ? { kind: 'rooms' } : { kind: 'mistake', message: '/rooms takes no arguments' };
+    case '/history': {
+      if (rest === '') return { kind: 'history', count: HISTORY_LINES };
+      const n = /^\d{1,5}$/.test(rest) ? Number(rest) : Number.NaN;
+      if (!(n >= 1 && n <= MAX_HISTORY_LINES))
+        return { kind: 'mistake', message: `usage: /history [N], N from 1 to ${MAX_HISTORY_LINES}` };
+      return { kind: 'history', count: n };
+    }
     case '/peers':
     case '/members':
       return noArgs('peers', rest);

@@ -15,7 +15,7 @@ import {
   type Peer,
 } from '../index.js';
 import { type NodeFlags, normalizeAddress, type TlsFlags } from './args.js';
-import { type ChatCommand, parseChatLine } from './chat-commands.js';
+import { type ChatCommand, HISTORY_LINES, parseChatLine } from './chat-commands.js';
 import {
   addressOf,
   type Colors,
@@ -37,7 +37,7 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
   const interactive = io.stdin.isTTY === true && io.stdout.isTTY === true;
   const c = colors(useColor(io.stdout, io.env));
   const screen = new Screen(io.stdout, io.stderr);
-  const node = createNode(flags);
+  const node = createNode(flags, true);
   let self: Peer;
   try {
     self = await node.start();
@@ -78,6 +78,8 @@ export async function runChat(flags: NodeFlags, io: CliIO): Promise<number> {
   io.stdout.on('error', () => void session.leave('now'));
 
   chat.greet(flags);
+  // The conversation so far (with a database: what this identity saw in earlier runs).
+  session.run(() => chat.resume());
   if (flags.join !== undefined) {
     const entry = flags.join;
     session.run(async () => {
@@ -237,6 +239,15 @@ class Chat {
   }
 
   #message(m: Message): void {
+    // A late message (caught up after an absence) is history: marked as such, with its time.
+    if (m.late === true) {
+      this.#screen.print(this.#historyLine(m));
+      return;
+    }
+    this.#event(this.#messageText(m));
+  }
+
+  #messageText(m: Message): string {
     const c = this.#c;
     const tag =
       m.type === 'direct'
@@ -244,7 +255,44 @@ class Chat {
         : m.topic !== undefined
           ? ` ${c.cyan(`[${safeText(m.topic)}]`)}`
           : '';
-    this.#event(`${who(m.from, c)}${tag}: ${safeText(m.text)}`);
+    const from = m.from.id === this.#self.id ? c.bold('me') : who(m.from, c);
+    return `${from}${tag}: ${safeText(m.text)}`;
+  }
+
+  /** A message from the past: `~ HH:MM` (its sender's time), then the line as it prints live. */
+  #historyLine(m: Message): string {
+    return `${this.#c.dim(`~ ${clockTime(new Date(m.at))}`)} ${this.#messageText(m)}`;
+  }
+
+  /**
+   * On start: the rooms this node kept from its last run (its database) are joined again, the
+   * last one current; then the recent history of the current room (or of the lines to everyone).
+   */
+  async resume(): Promise<void> {
+    this.#room = this.#node.topics().at(-1);
+    if (this.#room !== undefined) this.#info(`in room ${this.#room} again (/rooms lists yours)`);
+    await this.#history(HISTORY_LINES, true);
+  }
+
+  /**
+   * Prints the last `n` messages of the current room (none: of the plain broadcasts), each
+   * marked as history. `quiet`: nothing when there are none.
+   */
+  async #history(n: number, quiet = false): Promise<void> {
+    const room = this.#room;
+    let messages: Message[];
+    try {
+      messages = await this.#node.history(room !== undefined ? { topic: room, limit: n } : { limit: n });
+    } catch (err) {
+      return this.error(errorMessage(err));
+    }
+    const where = room !== undefined ? `room ${room}` : 'the lines to everyone';
+    if (messages.length === 0) {
+      if (!quiet) this.#info(`no history in ${where}`);
+      return;
+    }
+    this.#info(`history of ${where}, the last ${messages.length}:`);
+    this.#screen.print(messages.map((m) => this.#historyLine(m)).join('\n'));
   }
 
   async handle(cmd: ChatCommand): Promise<void> {
@@ -274,6 +322,8 @@ class Chat {
         return this.#leaveRoom(cmd.room);
       case 'rooms':
         return this.#rooms();
+      case 'history':
+        return this.#history(cmd.count);
       case 'help':
         this.#screen.print(CHAT_COMMANDS);
         return;
@@ -319,6 +369,7 @@ class Chat {
     this.#info(
       `in room ${room} (${n} other${n === 1 ? '' : 's'} here): your lines go to it; /leave leaves it`,
     );
+    await this.#history(HISTORY_LINES, true);
   }
 
   /** Unsubscribes from `room` (default: the current one). */

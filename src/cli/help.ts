@@ -36,6 +36,10 @@ const FLAGS = `Options:
                  neither, a new key each run. One running node per name: a second one
                  with the same name is refused
                  A key file that others can read is refused: chmod 600 it
+  --data DIR     the node's database (history, members, delivery state), created 0700
+                 if missing. chat: by default one per key, beside it (name-NAME.data,
+                 port-P.data), so history and members survive a restart; with a new key
+                 each run, none (memory). node: none unless given
   --allow-readable-identity
                  accept a key file that others can read (containers that mount secrets
                  world-readable; see SECURITY.md)
@@ -56,9 +60,12 @@ joined last). Commands:
   /disconnect        leave the network; you can /connect again
   /dm H:P text       send text to one member only (H:P may also be a member's name)
   /peers             list the members: address, name, state, tags and rooms
-  /join ROOM         join a room: your lines go to it, and you get its lines
+  /join ROOM         join a room: your lines go to it, and you get its lines; prints
+                     its recent history
   /leave [ROOM]      leave a room (default: the current one)
   /rooms             list the rooms and who is in each
+  /history [N]       print the last N messages (default 20) of the current room, or of
+                     the lines to everyone when in no room; history lines start with ~
   /help              show the commands
   /exit              leave gracefully and quit (also: exit, Ctrl-D, Ctrl-C)`;
 

@@ -104,6 +104,15 @@ function lock(path: string): true | number {
   return Number.isInteger(holder) ? holder : 0;
 }
 
+/**
+ * The default data directory of the node whose key is in `keyFile`: beside it, the key file's
+ * name with `.data` in place of `.pem` (`name-ada.pem` → `name-ada.data`). One per identity:
+ * the key file's lock also keeps a second process out of it.
+ */
+export function dataDirOf(keyFile: string): string {
+  return `${keyFile.replace(/\.pem$/i, '')}.data`;
+}
+
 /** A node identity for the CLI, and the function that releases its key file. */
 export interface StoredIdentity {
   readonly identity: Identity;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { type LeaveReport, Node, type NodeOptions, P2PError } from '../index.js';
 import { type NodeFlags, type TlsFlags, UsageError } from './args.js';
-import { cliIdentity } from './identity-store.js';
+import { cliIdentity, dataDirOf } from './identity-store.js';
 
 /** The exit code of a second Ctrl-C: 128 + SIGINT. */
 export const FORCED_EXIT_CODE = 130;
@@ -41,20 +41,26 @@ export function secretsOf(flags: NodeFlags): readonly string[] {
 /**
  * Builds the node the flags describe.
  *
+ * @param keepData - without `--data`, keep a database beside the node's key file
+ *   (`dataDirOf`, src/cli/identity-store.ts): the chat does, `tsp2p node` does not
  * @throws {UsageError} when a flag holds a value the node refuses (a bad host, a name too long).
  */
-export function createNode(flags: NodeFlags): Node {
+export function createNode(flags: NodeFlags, keepData = false): Node {
   // The key follows the name, or the port (src/cli/identity-store.ts): the id stays across runs.
   let identity: ReturnType<typeof cliIdentity>['identity'];
+  let keyFile: string | undefined;
   try {
-    identity = cliIdentity({ file: flags.identity, name: flags.name, port: flags.port }, process.env, {
-      allowReadable: flags.allowReadableIdentity,
-    }).identity;
+    ({ identity, file: keyFile } = cliIdentity(
+      { file: flags.identity, name: flags.name, port: flags.port },
+      process.env,
+      { allowReadable: flags.allowReadableIdentity },
+    ));
   } catch (err) {
     const message = (err as Error).message;
     throw new UsageError(flags.identity === undefined ? message : `--identity: ${message}`);
   }
   const secret = secretsOf(flags);
+  const dataDir = flags.data ?? (keepData && keyFile !== undefined ? dataDirOf(keyFile) : undefined);
   const options: NodeOptions = {
     port: flags.port,
     name: flags.name ?? defaultName(identity.id),
@@ -64,6 +70,7 @@ export function createNode(flags: NodeFlags): Node {
     ...(Object.keys(flags.tags).length > 0 ? { tags: flags.tags } : {}),
     ...(secret.length > 0 ? { secret } : {}),
     ...(flags.tls !== undefined ? { tls: loadTls(flags.tls) } : {}),
+    ...(dataDir !== undefined ? { dataDir } : {}),
   };
   try {
     return new Node(options);

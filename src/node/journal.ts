@@ -44,7 +44,11 @@ export interface JournalDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Hands a message the log took as new to the application. */
-  readonly deliver: (message: ReceivedMessage) => void;
+  /**
+   * Hands what the log took as new to the application, one batch together and in order: one
+   * message may be the causal dependency of one before it (`src/delivery/causal.ts`).
+   */
+  readonly deliver: (messages: readonly ReceivedMessage[]) => void;
   /** Counts what the store did with each received message. */
   readonly onAppend?: (status: AppendStatus) => void;
   /** Live traffic skipped numbers of a stream: catch-up should fetch them. */
@@ -131,21 +135,21 @@ export class Journal implements OwnLog {
       statuses = this.#append(messages.map((m) => this.#stored(m)));
     } catch (err) {
       this.#d.logger.warn('store append failed: messages delivered without history', { err });
-      for (const m of messages) this.#d.deliver(m);
+      this.#d.deliver(messages);
       return messages.length;
     }
-    let n = 0;
+    const fresh: ReceivedMessage[] = [];
     for (let i = 0; i < messages.length; i++) {
       const status = statuses[i]!;
       this.#d.onAppend?.(status);
       if (status === 'new') {
         const m = messages[i]!;
         if (m.late !== true && m.log !== undefined) this.#live(m.from.id, m.log);
-        this.#d.deliver(m);
-        n++;
+        fresh.push(m);
       }
     }
-    return n;
+    if (fresh.length > 0) this.#d.deliver(fresh);
+    return fresh.length;
   }
 
   /** Remembers a live number; a number beyond the next one is a gap. */

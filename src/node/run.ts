@@ -244,8 +244,24 @@ export function createRun(
     sealer,
     onBatch: (messages, ok) => p.metrics.recordBatch(messages, ok),
   });
-  // Every message dissemination delivers passes through the causal order: a publish may wait
-  // there for its dependencies; anything else goes straight on.
+  const catchUp = new CatchUp({
+    journal,
+    membership,
+    client: p.client,
+    sealer,
+    clock: p.clock,
+    random: p.random,
+    logger: p.logger,
+    keys: sharedKeyCache,
+    selfId: p.identity.id,
+    channels: () => ['b', ...(events.selfFields().topics?.map((t) => `t:${t}`) ?? []), `d:${p.identity.id}`],
+    historyOnJoin: o.historyOnJoin,
+    repairIntervalMs: o.timings.pushPullIntervalMs,
+    requestTimeoutMs: o.requestTimeoutMs,
+    signal: shutdown.signal,
+  });
+  // What the log takes as new passes through the causal order: a publish may wait there for its
+  // dependencies; anything else goes straight on.
   const causal = new CausalOrder<ReceivedMessage>({
     clock: p.clock,
     settings: { waitMs: o.causalWaitMs, maxHeld: DEFAULT_MAX_HELD },
@@ -253,6 +269,10 @@ export function createRun(
       if (late) message.late = true;
       events.deliver(message);
     },
+    // Delivered before, by this run or an earlier one (the log), and not held here.
+    known: (ids) => journal.store.has(ids),
+    // The member it came from had delivered them: a catch-up session with it fetches them.
+    fetch: (_ids, waiting) => catchUp.soon(waiting.from.id),
     signal: shutdown.signal,
   });
   const dissemination = new Dissemination({
@@ -286,26 +306,7 @@ export function createRun(
     links: new LinkOrder(p.clock),
     dissemination,
     journal,
-    catchUp: new CatchUp({
-      journal,
-      membership,
-      client: p.client,
-      sealer,
-      clock: p.clock,
-      random: p.random,
-      logger: p.logger,
-      keys: sharedKeyCache,
-      selfId: p.identity.id,
-      channels: () => [
-        'b',
-        ...(events.selfFields().topics?.map((t) => `t:${t}`) ?? []),
-        `d:${p.identity.id}`,
-      ],
-      historyOnJoin: o.historyOnJoin,
-      repairIntervalMs: o.timings.pushPullIntervalMs,
-      requestTimeoutMs: o.requestTimeoutMs,
-      signal: shutdown.signal,
-    }),
+    catchUp,
     causal,
   };
 }

@@ -9,6 +9,7 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from '../logger.js';
 import { isUnspecifiedAddress, type Peer } from '../peer.js';
 import { isLoopback } from '../web/access.js';
+import type { RecentMessages } from '../web/recent-messages.js';
 import { WebHandler, type WebNode, type WebWriter } from '../web/web-handler.js';
 
 /** What the endpoints need from their node. */
@@ -26,6 +27,8 @@ export interface WebWiring {
   readonly privateReads: () => boolean;
   readonly wallNow: () => number;
   readonly logger: Logger;
+  /** The conversation so far, for a page that opens (the node's history). */
+  readonly recent: RecentMessages;
 }
 
 /** The endpoints for a node that listens at `self` (bound to `port`), writes allowed with `token`. */
@@ -45,6 +48,7 @@ export function webHandler(w: WebWiring, self: Peer, port: number, token: string
     privateReads: w.privateReads,
     logger: w.logger,
     wallNow: w.wallNow,
+    recent: w.recent,
   });
 }
 

@@ -5,7 +5,10 @@
  *
  * Events (each `data` is one line of JSON):
  * - `hello`: on connect, `{ self, connected, recent }`, `recent` being the last
- *   {@link RECENT_ON_OPEN} `message` and `sent` entries, oldest first, each with its `kind`
+ *   {@link RECENT_ON_OPEN} `message` and `sent` entries of the node's history (its message log:
+ *   what it received and sent, before a restart too with a `dataDir`), oldest first, each with
+ *   its `kind`. Events that happen while the history is read follow the `hello`; one of them may
+ *   also be in `recent` (a page shows each `id` once).
  * - `message`: a message arrived, `{ kind, id, type, from, text, topic?, ts }` (`topic` for a
  *   publish)
  * - `sent`: this node sent a message, `{ kind, id, type, to?, text, topic?, origin, delivered, failed, ts }`;
@@ -24,6 +27,12 @@ import { type Peer, peerJson } from '../peer.js';
 import type { ResponseStream } from '../transport/transport.js';
 import type { Message, NodeEvents, SentMessage } from '../types.js';
 import type { ConversationEntry, RecentMessages } from './recent-messages.js';
+
+/** How many sent messages' outcomes (origin, recipients, counts) are kept for the history. */
+const SENT_KEPT = 1_000;
+
+/** What a `sent` entry says beyond the message itself. */
+type SentInfo = Pick<Extract<ConversationEntry, { kind: 'sent' }>, 'origin' | 'to' | 'delivered' | 'failed'>;
 
 /** How often an idle feed gets a comment line, in ms. */
 export const HEARTBEAT_MS = 15_000;
@@ -63,6 +72,10 @@ export class EventFeed {
   readonly #logger: Logger;
   readonly #wallNow: () => number;
   readonly #clients = new Set<ResponseStream>();
+  /** Feeds waiting for their `hello` (the history is being read), with the frames meanwhile. */
+  readonly #opening = new Map<ResponseStream, string[]>();
+  /** The outcome of the last {@link SENT_KEPT} messages sent, by id, oldest first. */
+  readonly #sent = new Map<string, SentInfo>();
   readonly #unsubscribe: (() => void)[] = [];
   readonly #recent: RecentMessages;
   /** Stops recording the conversation. */
@@ -70,8 +83,9 @@ export class EventFeed {
   #heartbeat: NodeJS.Timeout | undefined;
 
   /**
-   * Starts recording the node's conversation into `recent` at once, whether a page is open or
-   * not, so that a page opened later starts from it.
+   * Starts listening to the node's conversation at once, whether a page is open or not, so that
+   * a page opened later shows who got what this node sent; `recent` is where a page that opens
+   * reads the conversation so far.
    */
   constructor(
     source: FeedSource,
@@ -95,26 +109,30 @@ export class EventFeed {
   }
 
   #record(entry: ConversationEntry): void {
-    this.#recent.add(entry);
+    if (entry.kind === 'sent') {
+      const { origin, to, delivered, failed } = entry;
+      this.#sent.set(entry.id, { origin, ...(to !== undefined ? { to } : {}), delivered, failed });
+      if (this.#sent.size > SENT_KEPT) this.#sent.delete(this.#sent.keys().next().value as string);
+    }
     this.publish(entry.kind, entry);
   }
 
   /** How many feeds are open. */
   get size(): number {
-    return this.#clients.size;
+    return this.#clients.size + this.#opening.size;
   }
 
   /** Whether another feed may open. */
   get hasRoom(): boolean {
-    return this.#clients.size < MAX_FEEDS;
+    return this.size < MAX_FEEDS;
   }
 
-  /** Serves one feed until it closes. */
+  /**
+   * Serves one feed until it closes: the `hello` once the history is read, then the events (the
+   * ones that happened meanwhile first).
+   */
   open(out: ResponseStream): void {
     if (out.signal.aborted) return;
-    this.#clients.add(out);
-    out.signal.addEventListener('abort', () => this.#drop(out), { once: true });
-    out.write(`retry: ${RETRY_MS}\n\n`);
     let self: Peer | undefined;
     try {
       self = this.#source.self;
@@ -122,27 +140,63 @@ export class EventFeed {
       out.end(); // not started (any more)
       return;
     }
-    out.write(
-      sseFrame('hello', {
-        self: peerJson(self),
-        connected: this.#source.isConnected,
-        recent: this.#recent.recent(RECENT_ON_OPEN),
-      }),
-    );
+    this.#opening.set(out, []);
+    out.signal.addEventListener('abort', () => this.#drop(out), { once: true });
+    out.write(`retry: ${RETRY_MS}\n\n`);
     if (this.#unsubscribe.length === 0) this.#subscribe();
-    this.#heartbeat ??= setInterval(() => this.#broadcast(': ping\n\n'), HEARTBEAT_MS).unref();
+    const me = self;
+    void this.#recent
+      .recent(RECENT_ON_OPEN)
+      .catch((err: unknown) => {
+        this.#logger.warn('could not read the history for a page', { err });
+        return [];
+      })
+      .then((messages) => {
+        const meanwhile = this.#opening.get(out);
+        if (meanwhile === undefined) return; // closed meanwhile
+        this.#opening.delete(out);
+        const recent = messages.map((m) => this.#historyEntry(m, me.id));
+        const hello = sseFrame('hello', { self: peerJson(me), connected: this.#source.isConnected, recent });
+        if (!out.write(hello) || !meanwhile.every((frame) => out.write(frame))) {
+          this.#drop(out);
+          return;
+        }
+        this.#clients.add(out);
+        this.#heartbeat ??= setInterval(() => this.#broadcast(': ping\n\n'), HEARTBEAT_MS).unref();
+      });
   }
 
-  /** Sends an event to every open feed. */
+  /** A message of history as the page shows it: this node's own ones as `sent`. */
+  #historyEntry(m: Message, selfId: string): ConversationEntry {
+    if (m.from.id !== selfId) return receivedEntry(m, m.at);
+    const info = this.#sent.get(m.id);
+    return {
+      kind: 'sent',
+      id: m.id,
+      type: m.type,
+      ...(info?.to !== undefined ? { to: info.to } : {}),
+      text: m.text,
+      ...(m.topic !== undefined ? { topic: m.topic } : {}),
+      origin: info?.origin ?? 'local',
+      ...(info !== undefined ? { delivered: info.delivered, failed: info.failed } : {}),
+      ts: m.at,
+    };
+  }
+
+  /** Sends an event to every open feed (and keeps it for the ones still opening). */
   publish(event: string, data: unknown): void {
-    if (this.#clients.size > 0) this.#broadcast(sseFrame(event, data));
+    if (this.size === 0) return;
+    const frame = sseFrame(event, data);
+    for (const frames of this.#opening.values()) frames.push(frame);
+    this.#broadcast(frame);
   }
 
   /** Ends every feed and stops listening to the node. Idempotent. */
   close(): void {
     this.#stopRecording();
-    for (const c of [...this.#clients]) c.end();
+    for (const c of [...this.#clients, ...this.#opening.keys()]) c.end();
     this.#clients.clear();
+    this.#opening.clear();
     this.#idle();
   }
 
@@ -152,7 +206,8 @@ export class EventFeed {
 
   #drop(out: ResponseStream): void {
     this.#clients.delete(out);
-    if (this.#clients.size === 0) this.#idle();
+    this.#opening.delete(out);
+    if (this.size === 0) this.#idle();
   }
 
   /** No feed is open: stop listening and stop the heartbeat. */
@@ -183,6 +238,7 @@ function receivedEntry(m: Message, ts: number): ConversationEntry {
     text: m.text,
     ...(m.topic !== undefined ? { topic: m.topic } : {}),
     ts,
+    ...(m.late === true ? { late: true as const } : {}),
   };
 }
 

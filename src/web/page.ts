@@ -184,7 +184,13 @@ export const PAGE_JS = `(function () {
     while (log.children.length > 1000) log.removeChild(log.firstChild);
     if (stick) log.scrollTop = log.scrollHeight;
   }
+  // Ids shown since the last hello: an event that happened while the history was read may be in both.
+  var shown = Object.create(null);
   function show(d) {
+    if (d.id) {
+      if (shown[d.id]) return;
+      shown[d.id] = true;
+    }
     if (d.kind === 'message') {
       line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text, d.ts, d.topic);
       return;
@@ -326,6 +332,7 @@ export const PAGE_JS = `(function () {
       $('self').textContent = who(self) + (d.connected ? '' : ' · not connected');
       // The conversation so far, from the node: the same after a reload or a reconnect.
       $('log').textContent = '';
+      shown = Object.create(null);
       (d.recent || []).forEach(show);
       refreshMembers();
     });

@@ -1,14 +1,16 @@
 /**
- * The recent conversation of one node, as its page shows it: the messages it received and the
- * ones it sent (from the program, the page or the HTTP API), oldest first. A page that opens, or
- * reloads, starts from these.
+ * The conversation of one node, as its page shows it: the messages it received and the ones it
+ * sent (from the program, the page or the HTTP API), oldest first. A page that opens, or
+ * reloads, starts from the node's history (its message log, `node.history()`): the same
+ * conversation the terminal chat prints, and, with a `dataDir`, the one from before a restart.
  *
- * {@link RecentMessages} is the small interface the web layer needs; {@link MessageRing} keeps
- * the last few hundred in memory. The message store (src/store/) can take its place behind the
- * same interface.
+ * {@link RecentMessages} is the small interface the web layer reads it through; the node
+ * implements it over its log (`src/node/web-history.ts`).
  *
  * @module
  */
+
+import type { Message } from '../types.js';
 
 /** A peer as the page shows it. */
 export interface PeerView {
@@ -29,8 +31,10 @@ export type ConversationEntry =
       readonly text: string;
       /** A publish: its topic (room). */
       readonly topic?: string;
-      /** When this node got it, in ms since the epoch. */
+      /** When this node got it (from history: when its sender sent it), in ms since the epoch. */
       readonly ts: number;
+      /** Delivered late (caught up after an absence, or after its causal wait gave up). */
+      readonly late?: true;
     }
   | {
       /** A message this node sent. */
@@ -44,53 +48,24 @@ export type ConversationEntry =
       readonly topic?: string;
       /** `'local'`: the program running the node (e.g. the terminal chat); `'web'`: a page or the API. */
       readonly origin: 'local' | 'web';
-      /** How many recipients got it, and how many did not. */
-      readonly delivered: number;
-      readonly failed: number;
+      /**
+       * How many recipients got it, and how many did not. Absent for a message of history that
+       * this run of the node did not send (its outcome was not kept).
+       */
+      readonly delivered?: number;
+      readonly failed?: number;
       /** When it was sent, in ms since the epoch. */
       readonly ts: number;
     };
 
-/** Where the web layer keeps the recent conversation. */
+/** Where the web layer reads the conversation so far. */
 export interface RecentMessages {
-  /** Records one entry (the newest). */
-  add(entry: ConversationEntry): void;
-  /** The last `n` entries at most, oldest first. */
-  recent(n: number): ConversationEntry[];
+  /**
+   * The last `n` messages at most, received and sent, of every kind (plain broadcasts, the
+   * node's topics, direct messages), oldest first.
+   */
+  recent(n: number): Promise<readonly Message[]>;
 }
 
-/** How many entries a {@link MessageRing} keeps by default. */
-export const RECENT_MESSAGES = 200;
-
-/** The last `capacity` entries, in memory: a fixed array used as a ring. */
-export class MessageRing implements RecentMessages {
-  readonly #slots: (ConversationEntry | undefined)[];
-  /** Where the next entry goes. */
-  #next = 0;
-  #size = 0;
-
-  constructor(capacity: number = RECENT_MESSAGES) {
-    if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError('capacity must be a positive integer');
-    this.#slots = new Array<ConversationEntry | undefined>(capacity);
-  }
-
-  /** How many entries it holds. */
-  get size(): number {
-    return this.#size;
-  }
-
-  add(entry: ConversationEntry): void {
-    this.#slots[this.#next] = entry;
-    this.#next = (this.#next + 1) % this.#slots.length;
-    this.#size = Math.min(this.#size + 1, this.#slots.length);
-  }
-
-  recent(n: number): ConversationEntry[] {
-    const count = Math.max(0, Math.min(Math.floor(n), this.#size));
-    const cap = this.#slots.length;
-    const out: ConversationEntry[] = [];
-    for (let i = count; i > 0; i--) out.push(this.#slots[(this.#next - i + cap) % cap]!);
-    return out;
-  }
-}
+/** No history: a page starts empty (a node without a log, in tests). */
+export const NO_HISTORY: RecentMessages = { recent: () => Promise.resolve([]) };

@@ -35,7 +35,7 @@ import type { CallOptions, DeliveryReport, MemberInfo, NodeStatus, Payload, Targ
 import { type AccessContext, checkFeed, checkRead, checkWrite } from './access.js';
 import { EventFeed, type FeedSource } from './event-feed.js';
 import { PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
-import { MessageRing, type RecentMessages } from './recent-messages.js';
+import { NO_HISTORY, type RecentMessages } from './recent-messages.js';
 
 /** How the web endpoints send: as the node's `broadcast()`, `send()` and `publish()`. */
 export interface WebWriter {
@@ -62,7 +62,7 @@ export interface WebHandlerOptions {
    * `origin` is `'web'`). Default: the node's own `broadcast()` and `send()`.
    */
   readonly write?: WebWriter;
-  /** Where the recent conversation is kept. Default: a {@link MessageRing} in memory. */
+  /** Where a page that opens reads the conversation so far (the node's history). Default: none. */
   readonly recent?: RecentMessages;
   readonly access: AccessContext;
   /** The text of `/metrics`. */
@@ -107,12 +107,7 @@ export class WebHandler {
   constructor(options: WebHandlerOptions) {
     this.#o = options;
     this.#wallNow = options.wallNow ?? (() => wallTime(systemClock));
-    this.#feed = new EventFeed(
-      options.node,
-      options.logger,
-      options.recent ?? new MessageRing(),
-      this.#wallNow,
-    );
+    this.#feed = new EventFeed(options.node, options.logger, options.recent ?? NO_HISTORY, this.#wallNow);
     const get = ['GET', 'HEAD'];
     this.#routes = new Map<string, { readonly methods: readonly string[]; readonly serve: Route }>([
       ['/', { methods: get, serve: this.#private(() => page(PAGE_HTML, 'text/html; charset=utf-8')) }],

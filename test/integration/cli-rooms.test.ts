@@ -1,7 +1,7 @@
 /**
  * Rooms in real `tsp2p chat` processes (issue 14): `/join ROOM` subscribes and makes the room
  * current, typed lines go to the room only and show its name, `/rooms` lists who is in each,
- * `/leave` goes back to everyone; `--tags` shows in `/peers`, and tags too large are a one-line
+ * `/leave` goes back to everyone; `/join` prints the room's history and `/history N` more; `--tags` shows in `/peers`, and tags too large are a one-line
  * error with exit code 2.
  */
 
@@ -52,6 +52,17 @@ test('three chats in rooms: lines go to the room only, with its name; /rooms and
   await ada.waitFor(`${b} (bob): back to all`);
   ada.send('/rooms');
   await ada.waitFor('* ops: you');
+
+  // History (issue 15): cy joins ops late and gets what was said there, marked with '~'; bob's
+  // own line shows as 'me' in his /history.
+  const said = (l: string) => /^~ \d\d:\d\d /.test(l) && l.endsWith(`${b} (bob) [ops]: disk full`);
+  cy.send('/join ops');
+  await cy.waitFor(said);
+  cy.send('/history 5');
+  await cy.waitFor(/^history of room ops, the last \d+:$/);
+  await cy.waitFor((l) => said(l) && cy.lines.stdout.filter(said).length >= 2);
+  bob.send('/join ops');
+  await bob.waitFor((l) => /^~ \d\d:\d\d me \[ops\]: disk full$/.test(l));
 });
 
 test('--tags too large, or malformed, is one line and exit code 2', async (t) => {
