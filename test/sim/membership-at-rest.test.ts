@@ -10,7 +10,7 @@ import { simNetworkFor } from './network.js';
 
 const NAMES = new Map<number, string>(Object.entries(MessageType).map(([k, v]) => [v, k]));
 
-test('at rest, a node sends one probe a probe period and one sync a push-pull period, and nothing else (12 nodes, LAN timings)', async (t) => {
+test('at rest, a node sends one probe a probe period, one sync and one log summary a push-pull period, and nothing else (12 nodes, LAN timings)', async (t) => {
   const sim = simNetworkFor(t);
   const n = 12;
   for (let i = 0; i < n; i++) await sim.add();
@@ -30,10 +30,12 @@ test('at rest, a node sends one probe a probe period and one sync a push-pull pe
       const d = count - (before.get(from)?.get(type) ?? 0);
       if (d > 0) counts[NAMES.get(type) ?? String(type)] = d;
     }
-    const { Ping = 0, Sync = 0, ...rest } = counts;
+    const { Ping = 0, Sync = 0, LogSummary = 0, ...rest } = counts;
     // One probe per period at most (the first may come a period late: its start is jittered).
     assert.ok(Ping <= periods && Ping >= periods - 2, `${from}: ${Ping} probes in ${periods} periods`);
     assert.ok(Sync <= syncBudget, `${from}: ${Sync} syncs, budget ${syncBudget}`);
+    // The history repair: one log summary a push-pull period, and no fetch when nothing is missing.
+    assert.ok(LogSummary <= syncBudget, `${from}: ${LogSummary} log summaries, budget ${syncBudget}`);
     // No gossip without news, no indirect probe without a failure, nothing else.
     assert.deepEqual(rest, {}, `${from}: sent ${JSON.stringify(counts)}`);
   }
