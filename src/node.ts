@@ -312,6 +312,7 @@ export class Node extends EventEmitter<NodeEvents> {
       throw new InvalidOptionsError('history: give topic or with, not both');
     if (options.topic !== undefined) validateTopic(options.topic);
     const peer = options.with === undefined ? undefined : this.#peerIdOf(run, options.with);
+    run.journal.flush();
     const entries = run.journal.store.history({
       ...(options.topic !== undefined ? { topic: options.topic } : {}),
       ...(peer !== undefined ? { with: peer } : {}),
@@ -724,6 +725,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.membership.close();
     run?.web?.close();
     await this.#parts.transport.close();
+    run?.journal.flush();
     run?.journal.store.close();
     this.#inboxes.endAll();
     this.#connected = false;
