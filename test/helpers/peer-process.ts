@@ -23,7 +23,8 @@
  * list) it prints `{"event":"stream:paused","at":2500}` and waits for `{"cmd":"resume"}`; the
  * result is a
  * {@link StreamResult}), `{"seq":10,"cmd":"resume"}`,
- * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order).
+ * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order),
+ * `{"seq":12,"cmd":"block","ms":3000}` (busy-waits: the event loop runs nothing else meanwhile).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
@@ -82,6 +83,7 @@ interface Command {
   readonly count?: number;
   readonly window?: number;
   readonly pauseAt?: number | number[];
+  readonly ms?: number;
 }
 
 /**
@@ -206,6 +208,12 @@ async function run(command: Command): Promise<Json> {
     }
     case 'received':
       return received;
+    case 'block': {
+      // A CPU-starved process: the event loop does nothing else for `ms` (answered after it).
+      const until = Date.now() + (command.ms ?? 0);
+      while (Date.now() < until);
+      return null;
+    }
     case 'stop':
       await node.stop();
       return null;
