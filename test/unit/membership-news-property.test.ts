@@ -97,11 +97,13 @@ function unsignedNews(
     case 'bob-key-mallory-sig':
       return { ...u, key: bobRecords.key, rsig: malloryRecords.sign(record) };
     case 'bob-sig-other-fields':
-      // Bob's real signature, of his real record: not of these fields (unless they are his).
+      // Bob's real signature, of his real record (at the incarnation he signed it at): not of
+      // these fields, nor at this incarnation, unless they are his. (Signed at `i`, it would be
+      // a record bob never made, which rightly moves him: seed 1032602027 found that.)
       return {
         ...u,
         key: bobRecords.key,
-        rsig: bobRecords.sign({ id: bob.id, address: '127.0.0.1', port: 5002, name: 'bob', inc: rinc ?? i }),
+        rsig: bobRecords.sign({ id: bob.id, address: '127.0.0.1', port: 5002, name: 'bob', inc: BOB_INC }),
       };
     default:
       return u;
