@@ -6,7 +6,8 @@
  *
  * stdout, one JSON object per line:
  * - `{"event":"ready","self":Peer}` once the node listens;
- * - `{"event":"message","id","type","text","from":Peer}` per message received;
+ * - `{"event":"message","id","type","text","from":Peer,"at","topic"?,"late"?}` per message
+ *   received;
  * - `{"event":"member:join"|"member:leave"|"member:fail"|"member:update"|"member:suspect","peer":Peer,
  *   "at":ms}` (`at`: the child's `Date.now()` when the event fired);
  * - `{"event":"result","seq":n,"result":...}` or `{"event":"result","seq":n,"error":{code,message}}`
@@ -24,7 +25,9 @@
  * result is a
  * {@link StreamResult}), `{"seq":10,"cmd":"resume"}`,
  * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order),
- * `{"seq":12,"cmd":"block","ms":3000}` (busy-waits: the event loop runs nothing else meanwhile).
+ * `{"seq":12,"cmd":"history","topic":"t","limit":10000}` (`node.history()`: `[{id, text, from,
+ * late?}]`, oldest first),
+ * `{"seq":13,"cmd":"block","ms":3000}` (busy-waits: the event loop runs nothing else meanwhile).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
@@ -83,6 +86,8 @@ interface Command {
   readonly count?: number;
   readonly window?: number;
   readonly pauseAt?: number | number[];
+  readonly topic?: string;
+  readonly limit?: number;
   readonly ms?: number;
 }
 
@@ -161,7 +166,16 @@ function safeFields(fields: Record<string, unknown>): string {
 
 node.on('message', (msg) => {
   received.push(msg.text);
-  out({ event: 'message', id: msg.id, type: msg.type, text: msg.text, from: peerJson(msg.from) });
+  out({
+    event: 'message',
+    id: msg.id,
+    type: msg.type,
+    text: msg.text,
+    from: peerJson(msg.from),
+    at: msg.at,
+    ...(msg.topic !== undefined ? { topic: msg.topic } : {}),
+    ...(msg.late === true ? { late: true } : {}),
+  });
 });
 for (const event of [
   'member:join',
@@ -213,6 +227,18 @@ async function run(command: Command): Promise<Json> {
       const until = Date.now() + (command.ms ?? 0);
       while (Date.now() < until);
       return null;
+    }
+    case 'history': {
+      const page = await node.history({
+        ...(command.topic !== undefined ? { topic: command.topic } : {}),
+        ...(command.limit !== undefined ? { limit: command.limit } : {}),
+      });
+      return page.map((m) => ({
+        id: m.id,
+        text: m.text,
+        from: peerJson(m.from),
+        ...(m.late === true ? { late: true } : {}),
+      }));
     }
     case 'stop':
       await node.stop();

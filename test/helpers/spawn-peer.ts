@@ -68,6 +68,14 @@ export interface StreamResultJson {
   readonly errors: { i: number; code: string; message: string }[];
 }
 
+/** One message of `node.history()`, as the child reports it. */
+export interface HistoryEntryJson {
+  readonly id: string;
+  readonly text: string;
+  readonly from: PeerJson;
+  readonly late?: boolean;
+}
+
 /** Options of {@link PeerProcess.stream}. */
 export interface StreamOptions {
   /** Texts are `${prefix}:${i}`. @default 'm' */
@@ -337,6 +345,11 @@ export class PeerProcess {
   /** The texts of every message the node received, in order (asked of the child itself). */
   received(timeoutMs = 20_000): Promise<string[]> {
     return this.command<string[]>('received', {}, timeoutMs);
+  }
+
+  /** `node.history()` in the child: the newest `limit` messages (of `topic`), oldest first. */
+  history(options: { topic?: string; limit?: number } = {}, timeoutMs = 20_000): Promise<HistoryEntryJson[]> {
+    return this.command<HistoryEntryJson[]>('history', { ...options }, timeoutMs);
   }
 
   /** Stops the node gracefully and resolves with how the process exited. */
