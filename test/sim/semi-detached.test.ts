@@ -11,7 +11,7 @@ import type { Node } from '../../src/index.js';
 import { simNetworkFor } from './network.js';
 
 const N = 10;
-const FOR_MS = 120_000;
+const FOR_MS = 60_000;
 
 function addr(n: Node): string {
   return `${n.self.address}:${n.self.port}`;
