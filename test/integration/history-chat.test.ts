@@ -147,7 +147,15 @@ test('tsp2p node --data: after a SIGTERM (a service manager stopping it), a rest
   await waitForEvent(other, 'message', (ev) => ev.text === 'while it was stopped');
 
   const port = first.address.split(':').at(-1)!;
-  const { p: svc } = await startListening(t, 'svc again', ['node', '--name', 'svc', '--data', data, '--port', port]);
+  const { p: svc } = await startListening(t, 'svc again', [
+    'node',
+    '--name',
+    'svc',
+    '--data',
+    data,
+    '--port',
+    port,
+  ]);
   const missed = await waitForEvent(svc, 'message', (ev) => ev.text === 'while it was stopped');
   assert.equal(missed.late, true, 'what it missed comes late');
   assert.equal(typeof missed.at, 'number');
