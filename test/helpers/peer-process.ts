@@ -254,6 +254,8 @@ async function shutdown(code: number): Promise<void> {
   exiting = true;
   await node.stop().catch((err: unknown) => log(`stop failed: ${(err as Error).message}`));
   process.exitCode = code;
+  // Stopped by a signal, stdin is still open: it would keep the process alive.
+  process.stdin.destroy();
   // Everything is closed: the process ends on its own. Should a handle linger, say so and go.
   setTimeout(() => {
     log('handles still open 5 s after stop; exiting');
