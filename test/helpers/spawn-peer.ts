@@ -185,7 +185,9 @@ export class PeerProcess {
     const rl = createInterface({ input: this.child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on('line', (line) => this.#onLine(line));
     this.exited = new Promise<PeerExit>((resolve) => {
-      this.child.once('exit', (code, signal) => {
+      // 'close', not 'exit': by then every line the child wrote has been read (after a kill,
+      // lines may still be in the pipe at 'exit').
+      this.child.once('close', (code, signal) => {
         this.exit = { code, signal };
         const err = new Error(`${this.label} exited (code ${code}, signal ${signal})${this.stderrTail()}`);
         for (const p of this.#pending.values()) {
@@ -330,6 +332,11 @@ export class PeerProcess {
   stream(count: number, options: StreamOptions = {}): Promise<StreamResultJson> {
     const { timeoutMs = 120_000, ...args } = options;
     return this.command<StreamResultJson>('stream', { count, ...args }, timeoutMs);
+  }
+
+  /** Blocks the child's event loop for `ms` (a CPU-starved node); resolves once it runs again. */
+  block(ms: number): Promise<null> {
+    return this.command<null>('block', { ms }, ms + 20_000);
   }
 
   /** Lets a stream paused at `pauseAt` go on; resolves with how many were paused. */

@@ -4,13 +4,14 @@
  * no `--join`. She is back in room ops by herself, prints what was said before she left (from
  * her file) and what she missed (caught up, late), each marked `~ HH:MM`, and `/join ops` prints
  * them again. Her page (in Chromium, skipped when it cannot run here) shows the same lines when
- * it opens and after a reload, each once.
+ * it opens and after a reload, each once. And `tsp2p node --data`, stopped by SIGTERM as a
+ * service manager does, rejoins by itself when started again and prints what it missed, `late`.
  */
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { startListening } from '../helpers/cli-process.js';
+import { events, startListening, waitForEvent } from '../helpers/cli-process.js';
 import { tempDir } from '../helpers/store.js';
 import { launchChromium } from '../helpers/web-browser.js';
 
@@ -124,5 +125,50 @@ test('a chat restarted from --data prints the room history, on start and on /joi
   await page.click('#send');
   await bob.waitFor(`${adaAddress} (ada): typed on the page`);
   assert.deepEqual(errors, []);
+  t.diagnostic(`${Date.now() - started} ms in all`);
+});
+
+test('tsp2p node --data: after a SIGTERM (a service manager stopping it), a restart rejoins by itself and prints what it missed, late', async (t) => {
+  const started = Date.now();
+  const data = join(root.dir, 'svc');
+  const { p: hub, address: h } = await startListening(t, 'hub', ['node', '--name', 'hub']);
+  const { p: other } = await startListening(t, 'other', ['node', '--name', 'other', '--join', h]);
+  await waitForEvent(other, 'connected');
+  const first = await startListening(t, 'svc', ['node', '--name', 'svc', '--data', data, '--join', h]);
+  await waitForEvent(first.p, 'connected');
+  hub.send('before the stop');
+  await waitForEvent(first.p, 'message', (ev) => ev.text === 'before the stop');
+
+  first.p.kill('SIGTERM');
+  assert.equal(await first.p.waitExit(), 0, first.p.dump());
+  await waitForEvent(first.p, 'left');
+  await waitForEvent(hub, 'member:leave', (ev) => `${ev.address}:${ev.port}` === first.address);
+  hub.send('while it was stopped');
+  await waitForEvent(other, 'message', (ev) => ev.text === 'while it was stopped');
+
+  const port = first.address.split(':').at(-1)!;
+  const { p: svc } = await startListening(t, 'svc again', [
+    'node',
+    '--name',
+    'svc',
+    '--data',
+    data,
+    '--port',
+    port,
+  ]);
+  const missed = await waitForEvent(svc, 'message', (ev) => ev.text === 'while it was stopped');
+  assert.equal(missed.late, true, 'what it missed comes late');
+  assert.equal(typeof missed.at, 'number');
+  await waitForEvent(hub, 'member:join', (ev) => `${ev.address}:${ev.port}` === first.address);
+  hub.send('after the restart');
+  const live = await waitForEvent(svc, 'message', (ev) => ev.text === 'after the restart');
+  assert.equal(live.late, undefined, 'live is not late');
+  assert.deepEqual(
+    events(svc)
+      .filter((ev) => ev.event === 'message')
+      .map((ev) => ev.text),
+    ['while it was stopped', 'after the restart'],
+    'nothing from before the stop again',
+  );
   t.diagnostic(`${Date.now() - started} ms in all`);
 });

@@ -59,11 +59,13 @@ test('4 nodes restarted one by one while all publish: nothing lost, nothing twic
     port: 0,
     runs: [],
   }));
-  for (const slot of slots) {
-    const p = await spawn(slot);
-    slot.port = p.self.port;
-    slot.runs.push(p);
-  }
+  await Promise.all(
+    slots.map(async (slot) => {
+      const p = await spawn(slot);
+      slot.port = p.self.port;
+      slot.runs.push(p);
+    }),
+  );
   for (const slot of slots.slice(1)) await current(slot).connect(current(slots[0]!).address);
   await waitForViews(slots.map(current), { timeoutMs: 60_000, message: 'a full view at first' });
 
