@@ -26,6 +26,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   'sim-membership': async () => (await import('./sim-membership.js')).simMembership,
   'sim-gossip': async () => (await import('./sim-gossip.js')).simGossip,
   store: async () => (await import('./store.js')).store,
+  catchup: async () => (await import('./catchup.js')).catchup,
   topics: async () => (await import('./topics.js')).topics,
 };
 

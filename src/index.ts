@@ -106,6 +106,7 @@ export type {
   ConnectReport,
   DeliveryFailure,
   DeliveryReport,
+  DisconnectOptions,
   HistoryOptions,
   LeaveReport,
   MemberInfo,

@@ -51,6 +51,7 @@ import type {
   CallOptions,
   ConnectReport,
   DeliveryReport,
+  DisconnectOptions,
   HistoryOptions,
   LeaveReport,
   MemberInfo,
@@ -311,6 +312,7 @@ export class Node extends EventEmitter<NodeEvents> {
       throw new InvalidOptionsError('history: give topic or with, not both');
     if (options.topic !== undefined) validateTopic(options.topic);
     const peer = options.with === undefined ? undefined : this.#peerIdOf(run, options.with);
+    run.journal.flush();
     const entries = run.journal.store.history({
       ...(options.topic !== undefined ? { topic: options.topic } : {}),
       ...(peer !== undefined ? { with: peer } : {}),
@@ -633,12 +635,18 @@ export class Node extends EventEmitter<NodeEvents> {
   /**
    * Leaves the network gracefully: tells every member (bounded by `leaveTimeoutMs`), then
    * clears the member table. The node stays started and may connect again. Idempotent.
+   *
+   * With `dataDir`, a leave is on purpose: the member snapshot is cleared, and the next start
+   * does not rejoin, unless `rejoinOnStart` (what a program that is closing wants; `stop()`
+   * keeps the snapshot too).
    */
-  async disconnect(options: CallOptions = {}): Promise<LeaveReport> {
+  async disconnect(options: DisconnectOptions = {}): Promise<LeaveReport> {
     options.signal?.throwIfAborted();
     const run = this.#run;
     if (!this.#connected || run === undefined) {
       this.#connected = false;
+      // Still rejoining after a start: leaving stops that too.
+      if (run !== undefined) this.#leftOnPurpose(run, options);
       return { notified: [], failed: [] };
     }
     // The whole leave takes at most leaveTimeoutMs, whatever the members' state (a member that
@@ -649,15 +657,7 @@ export class Node extends EventEmitter<NodeEvents> {
     await run.outbox.flush(Math.floor(leaveTimeoutMs / 2));
     const members = run.membership.live();
     this.#connected = false;
-    if (this.#status !== 'stopping') {
-      // Left on purpose: the next start from this dataDir does not rejoin.
-      this.#rejoiner?.cancel();
-      try {
-        for (const m of run.journal.store.members()) run.journal.store.deleteMember(m.id);
-      } catch (err) {
-        this.#parts.logger.debug('could not clear the member snapshot', { err });
-      }
-    }
+    this.#leftOnPurpose(run, options);
     run.membership.leaveNetwork();
     // The member table is cleared without events: the tree's view must be cleared with it.
     run.dissemination.clear();
@@ -678,6 +678,20 @@ export class Node extends EventEmitter<NodeEvents> {
       failed: report.failed.length,
     });
     return report;
+  }
+
+  /**
+   * After a leave: no more rejoining in this run, and (unless stopping, or `rejoinOnStart`) the
+   * member snapshot is cleared, so that the next start from this dataDir does not rejoin.
+   */
+  #leftOnPurpose(run: Running, options: DisconnectOptions): void {
+    this.#rejoiner?.cancel();
+    if (this.#status === 'stopping' || options.rejoinOnStart === true) return;
+    try {
+      for (const m of run.journal.store.members()) run.journal.store.deleteMember(m.id);
+    } catch (err) {
+      this.#parts.logger.debug('could not clear the member snapshot', { err });
+    }
   }
 
   /**
@@ -711,6 +725,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.membership.close();
     run?.web?.close();
     await this.#parts.transport.close();
+    run?.journal.flush();
     run?.journal.store.close();
     this.#inboxes.endAll();
     this.#connected = false;

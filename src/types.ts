@@ -149,6 +149,18 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Options of `Node.disconnect()`. */
+export interface DisconnectOptions extends CallOptions {
+  /**
+   * Keep the members known in the `dataDir` snapshot, so that the next `start()` from it
+   * rejoins them, as after `stop()`: for a program that leaves because it is closing, not
+   * because it means to stay away. Without it, a leave is on purpose and the next start does
+   * not rejoin.
+   * @default false
+   */
+  readonly rejoinOnStart?: boolean;
+}
+
 /** The lifecycle states of a `Node`. */
 export type NodeStatus = 'stopped' | 'starting' | 'started' | 'stopping';
 

@@ -171,3 +171,41 @@ export interface MemberCommands {
   /** Stop every node and exit. */
   stop: { args: Record<string, never>; result: Record<string, never> };
 }
+
+/** Commands of the history worker (`worker-history.ts`): one node with a `dataDir`. */
+export interface HistoryCommands {
+  /** Start a node on `port` (0: any) with `dataDir`; counting deliveries starts now. */
+  start: {
+    args: { dataDir: string; port: number };
+    result: { address: string; port: number; startAt: number; startedAt: number };
+  };
+  /** Join through `entry`. */
+  connect: { args: { entry: string }; result: { members: number } };
+  /** Broadcast `count` payloads of `size` bytes, `window` in flight at a time. */
+  publish: { args: { count: number; size: number; window: number }; result: { ms: number } };
+  /**
+   * Resolves once `count` messages were delivered since the start: when `start()` was called
+   * and resolved, when the last one came (wall-clock ms), the CPU used since the start, and the
+   * node's `tsp2p_catchup_*` and `tsp2p_store_*` metrics.
+   */
+  wait: {
+    args: { count: number };
+    result: {
+      startAt: number;
+      startedAt: number;
+      doneAt: number;
+      delivered: number;
+      late: number;
+      cpuMs: number;
+      metrics: Record<string, number>;
+    };
+  };
+  /** This process's CPU time (user + system) since it started, in ms. */
+  cpu: { args: Record<string, never>; result: { cpuMs: number } };
+  /** Deliveries so far (for the message of a run that times out). */
+  status: { args: Record<string, never>; result: { delivered: number; late: number; members: number } };
+  /** Stop the node; the process stays. */
+  stopNode: { args: Record<string, never>; result: Record<string, never> };
+  /** Stop the node and exit. */
+  stop: { args: Record<string, never>; result: Record<string, never> };
+}

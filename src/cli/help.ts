@@ -102,7 +102,8 @@ ${FLAGS}
 Output, one object per line:
   {"event":"listening","address":"127.0.0.1","port":6001,"id":"...","name":"..."}
   {"event":"connected","entry":{...},"members":[...],"failed":[...]}
-  {"event":"message","id":"...","type":"broadcast","from":{"id","address","port","name"},"text":"hi"}
+  {"event":"message","id":"...","type":"broadcast","from":{"id","address","port","name"},"text":"hi",
+   "at":1767225600000}  ("topic" for a room's; "late":true for history caught up after an absence)
   {"event":"member:join","id":"...","address":"...","port":6002,"name":"..."}
     (also member:leave, member:suspect, member:fail, member:update)
   {"event":"sent","id":"...","type":"broadcast","delivered":[...],"failed":[...]}

@@ -149,6 +149,9 @@ function forwardEvents(node: Node, emit: (event: string, fields: object) => void
       ...(m.topic !== undefined ? { topic: m.topic } : {}),
       from: peerJson(m.from),
       text: m.text,
+      at: m.at,
+      // History, not live: caught up after an absence (or after its causal wait gave up).
+      ...(m.late === true ? { late: true } : {}),
     }),
   );
   // What the node's page or HTTP API sent (this process's own input reports its own `sent`).

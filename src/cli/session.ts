@@ -258,7 +258,8 @@ export class Session {
     let report: LeaveReport | undefined;
     let error: unknown;
     try {
-      report = await this.node.disconnect();
+      // The program is closing, not leaving for good: the next start from its data rejoins.
+      report = await this.node.disconnect({ rejoinOnStart: true });
     } catch (err) {
       error = err;
     }

@@ -80,6 +80,11 @@ export interface PeerQueueDeps {
   /** Counters the node exposes. */
   readonly onBatch?: (messages: number, ok: boolean) => void;
   /**
+   * Called before any request leaves: the node commits the messages it wrote that its log has
+   * not committed yet (`OwnLog.flush`), so that nothing is sent that a crash could take back.
+   */
+  readonly beforeSend?: () => void;
+  /**
    * Called with a refusal before it is retried with backoff: `true` when the node removed its
    * cause (so the batch goes again at once, once), `false` to back off as usual.
    */

@@ -56,6 +56,8 @@ export interface OutboxDeps {
   readonly sealer: Sealer;
   /** Counters the node exposes. */
   readonly onBatch: (messages: number, ok: boolean) => void;
+  /** Called before any request leaves (see `PeerQueueDeps.beforeSend`). */
+  readonly beforeSend?: () => void;
 }
 
 /** The outbound queues of one run of a node, by member id. */
@@ -255,6 +257,7 @@ export class Outbox {
           return true;
         },
         onBatch: (messages, ok) => this.#d.onBatch(messages, ok),
+        ...(this.#d.beforeSend !== undefined ? { beforeSend: this.#d.beforeSend } : {}),
       });
       this.#queues.set(m.peer.id, q);
     }

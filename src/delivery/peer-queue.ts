@@ -381,6 +381,7 @@ export class PeerQueue {
 
   async #send(batch: readonly Pending[]): Promise<P2PError | undefined> {
     try {
+      this.#d.beforeSend?.();
       const sealed = this.#batching
         ? this.#d.sealBatch(
             this.#d.stream,

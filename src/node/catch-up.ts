@@ -42,6 +42,7 @@ import {
   decodeLogAnswer,
   encodeMessagesAnswer,
   encodeSummaryAnswer,
+  type LogAnswer,
   type LoggedEntry,
 } from '../protocol/log-codec.js';
 import { CATCH_UP_LIMITS, type LogRange, type LogRequest } from '../protocol/log-schema.js';
@@ -198,29 +199,49 @@ export class CatchUp {
     }
     const channels = new Set(chans);
     const tried = new Set<string>();
-    for (;;) {
-      if (this.#d.signal.aborted) return;
-      const plan = planCatchUp(store.summary(chans), remote, {
-        channels,
-        maxBatch: CATCH_UP_LIMITS.messages,
-      }).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
-      if (plan.length === 0) return;
-      const want: LogRange[] = [];
-      let count = 0;
-      for (const r of plan) {
-        const n = r.to - r.from + 1;
-        if (
-          want.length > 0 &&
-          (count + n > CATCH_UP_LIMITS.messages || want.length >= CATCH_UP_LIMITS.ranges)
-        )
-          break;
-        want.push({ origin: r.origin, epoch: r.epoch, channel: r.channel, from: r.from, to: r.to });
-        tried.add(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`);
-        count += n;
+    // Pipelined: the next request goes out while the answer before it is checked and appended
+    // (one request in flight, one answer being taken); `tried` keeps the range in flight out of
+    // the next plan.
+    let taking: Promise<unknown> = Promise.resolve();
+    try {
+      for (;;) {
+        if (this.#d.signal.aborted) return;
+        const plan = planCatchUp(store.summary(chans), remote, {
+          channels,
+          maxBatch: CATCH_UP_LIMITS.messages,
+        }).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
+        if (plan.length === 0) {
+          // What is being taken may leave a range unserved: plan once more after it.
+          const last = taking;
+          taking = Promise.resolve();
+          if ((await last) === undefined) return;
+          continue;
+        }
+        const want: LogRange[] = [];
+        let count = 0;
+        for (const r of plan) {
+          const n = r.to - r.from + 1;
+          if (
+            want.length > 0 &&
+            (count + n > CATCH_UP_LIMITS.messages || want.length >= CATCH_UP_LIMITS.ranges)
+          )
+            break;
+          want.push({ origin: r.origin, epoch: r.epoch, channel: r.channel, from: r.from, to: r.to });
+          tried.add(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`);
+          count += n;
+        }
+        await this.#pace();
+        // The rate limit counts from the request, so that the time taking an answer overlaps it.
+        this.#nextFetchAt = this.#d.clock.now() + (1000 * count) / MAX_RATE;
+        const answer = this.#ask(member, MessageType.LogFetch, { want });
+        const before = taking;
+        taking = Promise.all([answer, before]).then(([a]) => this.#take(a, chans));
+        // Never an unhandled rejection: the failure ends the session below, or is dropped with it.
+        taking.catch(() => undefined);
+        await before;
       }
-      await this.#pace();
-      const got = await this.#fetch(member, { want }, chans);
-      this.#nextFetchAt = this.#d.clock.now() + (1000 * Math.max(1, got.length)) / MAX_RATE;
+    } finally {
+      await taking.catch(() => undefined);
     }
   }
 
@@ -232,14 +253,18 @@ export class CatchUp {
 
   /** Fetches, checks, appends and delivers (late) messages; returns the ones that passed. */
   async #fetch(member: Member, log: LogRequest, chans: readonly string[]): Promise<LoggedEntry[]> {
-    const answer = await this.#ask(member, MessageType.LogFetch, log);
+    return this.#take(await this.#ask(member, MessageType.LogFetch, log), chans);
+  }
+
+  /** Checks, appends and delivers (late) the messages of a fetch's answer; returns the ones that passed. */
+  async #take(answer: LogAnswer | undefined, chans: readonly string[]): Promise<LoggedEntry[]> {
     const msgs = answer?.msgs ?? [];
     this.stats.batchesFetched++;
     const allowed = new Set(chans);
     const checks = await Promise.all(msgs.map((e) => this.#check(e, allowed)));
     const good = msgs.filter((_, i) => checks[i]);
     this.stats.refused += msgs.length - good.length;
-    if (good.length > 0) {
+    if (good.length > 0 && !this.#d.signal.aborted) {
       const received = good.map((e) => {
         const origin = this.#d.membership.get(e.origin.id!)?.peer ?? fromWirePeer(e.origin);
         const m = new ReceivedMessage(
@@ -303,6 +328,7 @@ export class CatchUp {
    * not take: another node's direct messages.
    */
   answer(sender: string, type: number, log: LogRequest | undefined): InboundResponse | Refusal {
+    this.#d.journal.flush();
     const store = this.#d.journal.store;
     if (type === MessageType.LogSummary) {
       const chans = log?.chans;

@@ -8,6 +8,12 @@
  * request delivers and commits it in one store transaction; a message that arrives outside a
  * batch (a classic gop2p envelope) is committed on its own.
  *
+ * The messages this node **writes** are committed together too: {@link Journal.wrote} collects
+ * them, and {@link Journal.flush} commits them in one transaction before any request leaves the
+ * node (the outbox calls it) and at the latest once the current task ends. A loop of
+ * `broadcast()` calls costs one transaction, not one each; and still no number leaves the node
+ * before its message is in the log (a crash before the commit sent nothing of it).
+ *
  * A message without a log number (a gop2p sender's, or an older tsp2p node's) is numbered here,
  * in a stream of this node's own epoch for its sender: it is kept in history, and delivered once
  * by id as before, but never served to other members as its sender's.
@@ -65,6 +71,8 @@ export class Journal implements OwnLog {
   #pending: ReceivedMessage[] | undefined;
   /** The last number live traffic brought, per stream. */
   readonly #lastLive = new Map<string, number>();
+  /** Messages this node wrote that are not committed yet. */
+  #own: StoredMessage[] = [];
 
   constructor(deps: JournalDeps) {
     this.#d = deps;
@@ -83,23 +91,37 @@ export class Journal implements OwnLog {
   wrote(m: WrittenMessage): void {
     const self = this.#d.self();
     const sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig);
-    this.#append([
-      {
-        id: m.id,
-        origin: { id: self.id, address: self.address, port: self.port, ...nameOf(self) },
-        kind: m.kind,
-        ...(m.topic !== undefined ? { topic: m.topic } : {}),
-        ...(m.to !== undefined ? { peer: m.to } : {}),
-        epoch: m.log.epoch,
-        channel: m.log.channel,
-        seq: m.log.seq,
-        at: m.ts,
-        payload: m.data,
-        sig,
-        deps: [...(m.deps ?? [])],
-        late: false,
-      },
-    ]);
+    if (this.#own.length === 0) queueMicrotask(() => this.flush());
+    this.#own.push({
+      id: m.id,
+      origin: { id: self.id, address: self.address, port: self.port, ...nameOf(self) },
+      kind: m.kind,
+      ...(m.topic !== undefined ? { topic: m.topic } : {}),
+      ...(m.to !== undefined ? { peer: m.to } : {}),
+      epoch: m.log.epoch,
+      channel: m.log.channel,
+      seq: m.log.seq,
+      at: m.ts,
+      payload: m.data,
+      sig,
+      deps: [...(m.deps ?? [])],
+      late: false,
+    });
+  }
+
+  /**
+   * Commits what this node wrote, in one transaction (see the module comment). A store that
+   * fails (closed while stopping, damaged) is logged: the messages are still sent.
+   */
+  flush(): void {
+    if (this.#own.length === 0) return;
+    const own = this.#own;
+    this.#own = [];
+    try {
+      this.#append(own);
+    } catch (err) {
+      this.#d.logger.warn('store append failed: messages written without history', { err });
+    }
   }
 
   /**

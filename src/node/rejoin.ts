@@ -3,7 +3,7 @@
  * its store on every member event, failed and departed members included), and rejoining them
  * when the node starts again with the same `dataDir`.
  *
- * Rejoining: the members of the snapshot are tried in turn (the most recently heard from first)
+ * Rejoining: the members of the snapshot (but those that left on purpose) are tried in turn (the most recently heard from first)
  * with a join (`connect()`), until one answers. A full round without an answer waits, with
  * exponential backoff (1 s doubling up to 30 s, jittered), and tries again: after a network-wide
  * outage every node keeps trying the others, and the first two that meet form the network again.
@@ -90,11 +90,15 @@ export class Rejoiner {
     return true;
   }
 
-  /** The snapshot's other tsp2p members, the most recently heard from first. */
+  /**
+   * The snapshot's other tsp2p members, the most recently heard from first. Not the ones that
+   * left on purpose: a member that said goodbye is not dialled back into the network (it
+   * rejoins by itself, from its own snapshot, if it meant to come back); failed ones are kept.
+   */
   #snapshot(): MemberRecord[] {
     return this.#d.store
       .members()
-      .filter((m) => m.id !== this.#d.selfId && m.kind === 'tsp2p')
+      .filter((m) => m.id !== this.#d.selfId && m.kind === 'tsp2p' && m.state !== 'left')
       .sort((a, b) => b.lastSeen - a.lastSeen);
   }
 

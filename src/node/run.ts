@@ -243,6 +243,8 @@ export function createRun(
     sessions: p.sessions,
     sealer,
     onBatch: (messages, ok) => p.metrics.recordBatch(messages, ok),
+    // What this node wrote is committed to its log before anything leaves.
+    beforeSend: () => journal.flush(),
   });
   const catchUp = new CatchUp({
     journal,

@@ -6,7 +6,8 @@
  *
  * stdout, one JSON object per line:
  * - `{"event":"ready","self":Peer}` once the node listens;
- * - `{"event":"message","id","type","text","from":Peer}` per message received;
+ * - `{"event":"message","id","type","text","from":Peer,"at","topic"?,"late"?}` per message
+ *   received;
  * - `{"event":"member:join"|"member:leave"|"member:fail"|"member:update"|"member:suspect","peer":Peer,
  *   "at":ms}` (`at`: the child's `Date.now()` when the event fired);
  * - `{"event":"result","seq":n,"result":...}` or `{"event":"result","seq":n,"error":{code,message}}`
@@ -23,7 +24,9 @@
  * list) it prints `{"event":"stream:paused","at":2500}` and waits for `{"cmd":"resume"}`; the
  * result is a
  * {@link StreamResult}), `{"seq":10,"cmd":"resume"}`,
- * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order).
+ * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order),
+ * `{"seq":12,"cmd":"history","topic":"t","limit":10000}` (`node.history()`: `[{id, text, from,
+ * late?}]`, oldest first).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
@@ -82,6 +85,8 @@ interface Command {
   readonly count?: number;
   readonly window?: number;
   readonly pauseAt?: number | number[];
+  readonly topic?: string;
+  readonly limit?: number;
 }
 
 /**
@@ -159,7 +164,16 @@ function safeFields(fields: Record<string, unknown>): string {
 
 node.on('message', (msg) => {
   received.push(msg.text);
-  out({ event: 'message', id: msg.id, type: msg.type, text: msg.text, from: peerJson(msg.from) });
+  out({
+    event: 'message',
+    id: msg.id,
+    type: msg.type,
+    text: msg.text,
+    from: peerJson(msg.from),
+    at: msg.at,
+    ...(msg.topic !== undefined ? { topic: msg.topic } : {}),
+    ...(msg.late === true ? { late: true } : {}),
+  });
 });
 for (const event of [
   'member:join',
@@ -206,6 +220,18 @@ async function run(command: Command): Promise<Json> {
     }
     case 'received':
       return received;
+    case 'history': {
+      const page = await node.history({
+        ...(command.topic !== undefined ? { topic: command.topic } : {}),
+        ...(command.limit !== undefined ? { limit: command.limit } : {}),
+      });
+      return page.map((m) => ({
+        id: m.id,
+        text: m.text,
+        from: peerJson(m.from),
+        ...(m.late === true ? { late: true } : {}),
+      }));
+    }
     case 'stop':
       await node.stop();
       return null;
@@ -220,6 +246,8 @@ async function shutdown(code: number): Promise<void> {
   exiting = true;
   await node.stop().catch((err: unknown) => log(`stop failed: ${(err as Error).message}`));
   process.exitCode = code;
+  // Stopped by a signal, stdin is still open: it would keep the process alive.
+  process.stdin.destroy();
   // Everything is closed: the process ends on its own. Should a handle linger, say so and go.
   setTimeout(() => {
     log('handles still open 5 s after stop; exiting');

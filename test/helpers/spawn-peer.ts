@@ -68,6 +68,14 @@ export interface StreamResultJson {
   readonly errors: { i: number; code: string; message: string }[];
 }
 
+/** One message of `node.history()`, as the child reports it. */
+export interface HistoryEntryJson {
+  readonly id: string;
+  readonly text: string;
+  readonly from: PeerJson;
+  readonly late?: boolean;
+}
+
 /** Options of {@link PeerProcess.stream}. */
 export interface StreamOptions {
   /** Texts are `${prefix}:${i}`. @default 'm' */
@@ -177,7 +185,9 @@ export class PeerProcess {
     const rl = createInterface({ input: this.child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on('line', (line) => this.#onLine(line));
     this.exited = new Promise<PeerExit>((resolve) => {
-      this.child.once('exit', (code, signal) => {
+      // 'close', not 'exit': by then every line the child wrote has been read (after a kill,
+      // lines may still be in the pipe at 'exit').
+      this.child.once('close', (code, signal) => {
         this.exit = { code, signal };
         const err = new Error(`${this.label} exited (code ${code}, signal ${signal})${this.stderrTail()}`);
         for (const p of this.#pending.values()) {
@@ -332,6 +342,11 @@ export class PeerProcess {
   /** The texts of every message the node received, in order (asked of the child itself). */
   received(timeoutMs = 20_000): Promise<string[]> {
     return this.command<string[]>('received', {}, timeoutMs);
+  }
+
+  /** `node.history()` in the child: the newest `limit` messages (of `topic`), oldest first. */
+  history(options: { topic?: string; limit?: number } = {}, timeoutMs = 20_000): Promise<HistoryEntryJson[]> {
+    return this.command<HistoryEntryJson[]>('history', { ...options }, timeoutMs);
   }
 
   /** Stops the node gracefully and resolves with how the process exited. */

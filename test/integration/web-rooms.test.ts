@@ -185,4 +185,29 @@ test('the room endpoints: a bad topic is 400 with one line; a good one answers t
   assert.throws(() => new Node({ tags: big }), { code: 'ERR_TAGS_TOO_LARGE', message: /maxTagBytes is 512/ });
   await assert.rejects(bob.setTags(big), { code: 'ERR_TAGS_TOO_LARGE' });
   assert.deepEqual(bob.tags(), {});
+
+  // /members shows each member's tags and topics; /metrics counts messages per topic and the
+  // subscriptions known (this node's and its live members').
+  await bob.setTags({ role: 'db', zone: 'eu' });
+  await bob.subscribe('ops');
+  await bob.subscribe('dev');
+  await ada.subscribe('ops');
+  const members = JSON.parse(
+    (await rawRequest(ada.self.port, undefined, { method: 'GET', path: '/members' })).body,
+  ) as {
+    self: { topics?: string[] };
+    members: { id: string; tags?: Record<string, string>; topics?: string[] }[];
+  };
+  assert.deepEqual(members.self.topics, ['ops']);
+  const bobEntry = members.members.find((m) => m.id === bob.id);
+  assert.deepEqual(bobEntry?.tags, { role: 'db', zone: 'eu' });
+  assert.deepEqual(bobEntry?.topics, ['ops', 'dev']);
+  const gotOps = new Promise<void>((resolve) => ada.once('message', () => resolve()));
+  await bob.publish('ops', 'to ops');
+  await gotOps;
+  const adaMetrics = (await rawRequest(ada.self.port, undefined, { method: 'GET', path: '/metrics' })).body;
+  assert.equal(sampleValue(adaMetrics, 'tsp2p_subscriptions_known'), 3);
+  assert.equal(sampleValue(adaMetrics, 'tsp2p_topic_messages_total', { topic: 'ops', direction: 'in' }), 1);
+  const bobMetrics = (await rawRequest(bob.self.port, undefined, { method: 'GET', path: '/metrics' })).body;
+  assert.equal(sampleValue(bobMetrics, 'tsp2p_topic_messages_total', { topic: 'ops', direction: 'out' }), 1);
 });

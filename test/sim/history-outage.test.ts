@@ -62,3 +62,36 @@ test('network-wide outage: every node restarts from its dataDir and the network 
       ['before'],
     );
 });
+
+test('a leave on purpose is not rejoined on the next start; a leave with rejoinOnStart is', async (t) => {
+  const root = tempDir('tsp2p-leave-');
+  t.after(() => root.remove());
+  const sim = simNetworkFor(t);
+  const { seed } = sim;
+  const dirs = [join(root.dir, 'a'), join(root.dir, 'b')];
+  const opts = (i: number, port = 0) => ({ dataDir: dirs[i]!, identity: undefined, port });
+  await sim.add();
+  for (let i = 0; i < 2; i++) await sim.add(opts(i));
+  await sim.joinThroughFirst();
+  assert.ok(await sim.fullViews(), `seed ${seed}: the network converges`);
+  const [a, b] = [sim.nodes[1]!, sim.nodes[2]!];
+  const ports = [a.self.port, b.self.port];
+  await sim.run(a.disconnect());
+  // A program that is closing (the CLI on exit) keeps its snapshot.
+  await sim.run(b.disconnect({ rejoinOnStart: true }));
+  await sim.run(Promise.all([a.stop(), b.stop()]));
+  sim.nodes.length = 1;
+  const a2 = await sim.add(opts(0, ports[0]!));
+  const b2 = await sim.add(opts(1, ports[1]!));
+  assert.ok(
+    await sim.clock.advanceUntil(() => b2.isConnected && b2.members().length === 1, 60_000, 100),
+    `seed ${seed}: b rejoins by itself`,
+  );
+  // a left on purpose: it stays out, and b (which saw it leave) does not pull it back in.
+  await sim.clock.advance(60_000);
+  assert.equal(a2.isConnected, false, `seed ${seed}: a left on purpose and stays out`);
+  assert.deepEqual(
+    b2.members().map((p) => p.id),
+    [sim.nodes[0]!.id],
+  );
+});

@@ -212,6 +212,40 @@ describe('tags and topics in the membership merge', () => {
     );
   });
 
+  test('a subscription and an unsubscription racing: whatever order their entries arrive in, every view ends with the last', () => {
+    // Node a subscribes and unsubscribes in quick succession (calls not awaited one by one):
+    // each call restates its entry at the next incarnation. The entries reach a member in any
+    // order, some twice (a push and gossip); its view must end with the topics of the last call.
+    const op = fc.record({ subscribe: fc.boolean(), topic: fc.constantFrom('ops', 'orders', 'x') });
+    check(
+      fc.property(
+        fc.array(op, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 16 }),
+        (ops, picks) => {
+          let topics: string[] = [];
+          const entries: MemberUpdate[] = ops.map((o, i) => {
+            topics = o.subscribe
+              ? topics.includes(o.topic)
+                ? topics
+                : [...topics, o.topic]
+              : topics.filter((t) => t !== o.topic);
+            return { id: 'a', address: '10.0.0.1', port: 1, state: 'alive', inc: i + 1, topics };
+          });
+          // Arrival order: the entries shuffled by `picks`, then some repeated.
+          const arrivals = [...entries];
+          for (const [i, p] of picks.entries()) {
+            const j = p % arrivals.length;
+            if (i % 2 === 0) [arrivals[0], arrivals[j]] = [arrivals[j]!, arrivals[0]!];
+            else arrivals.push(entries[j % entries.length]!);
+          }
+          const seen = fold(arrivals).get('a');
+          assert.deepEqual(seen?.topics, topics);
+          assert.equal(seen?.inc, entries.length);
+        },
+      ),
+    );
+  });
+
   test('at one incarnation, a statement of tags or topics outranks an entry without them', () => {
     const bare: MemberUpdate = { id: 'a', address: 'h', port: 1, state: 'alive', inc: 3 };
     const full: MemberUpdate = { ...bare, tags: { role: 'db' }, topics: ['ops'] };
