@@ -4,6 +4,10 @@
  * bare baseline (plain node:http + undici, one POST per delivery) in the same run, alternately,
  * `runs` times each; the report quotes medians.
  *
+ * With `--data on`, every tsp2p node has a `dataDir` (an SQLite store); with `--data both`, tsp2p
+ * without and with one are measured side by side in the same run (the report adds
+ * `tsp2p_data` and `store_ratio`, its throughput over tsp2p's without a store).
+ *
  * - deliveries/s = M × (N-1) / (time from the first send until the last receiver has all M)
  * - latency = delivery time - the send time stamped in the payload (one wall clock per machine)
  *
@@ -15,8 +19,9 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join as joinPath, resolve } from 'node:path';
 import { intFlag } from './lib/args.js';
 import { stopCluster, type Worker } from './lib/cluster.js';
+import { UsageError } from './lib/errors.js';
 import { HEADER_BYTES } from './lib/payload.js';
-import { runRound, SYSTEMS, type SystemName, startSystem } from './lib/rounds.js';
+import { runRound, STORE_SYSTEM, SYSTEMS, type System, type SystemName, startSystem } from './lib/rounds.js';
 import type { FlagValues, Scenario } from './lib/scenario.js';
 import { median, percentile, round, sortedConcat } from './lib/stats.js';
 
@@ -55,6 +60,8 @@ interface Settings {
   readonly warmup: number;
   readonly roundTimeoutMs: number;
   readonly profileDir: string | undefined;
+  /** The systems measured: the baseline, then tsp2p without and/or with a `dataDir`. */
+  readonly systems: readonly System[];
 }
 
 const usage = `  --nodes N          nodes, one process each, node 0 sends (default 10)
@@ -66,6 +73,8 @@ const usage = `  --nodes N          nodes, one process each, node 0 sends (defau
                      (default auto: enough for 20000 deliveries, at least 2000 messages,
                      at most 256 MiB of deliveries, at least 500 messages)
   --round-timeout S  seconds a run may take before it fails (default 60)
+  --data off|on|both tsp2p nodes without a dataDir, with one (SQLite in a temp dir), or both
+                     side by side in the same run (default off)
   --profile DIR      CPU-profile node 0 (sender) and node 1 (a receiver) of each system during
                      the measured runs: DIR/<system>-<role>.cpuprofile
   --deadline S       kill everything and exit 1 after S seconds (default 170)`;
@@ -83,6 +92,7 @@ export const broadcast: Scenario = {
     warmup: { type: 'string', default: 'auto' },
     'round-timeout': { type: 'string', default: '60' },
     profile: { type: 'string' },
+    data: { type: 'string', default: 'off' },
   },
   run: (values, log) => runBroadcast(settingsOf(values), log),
 };
@@ -100,7 +110,16 @@ function settingsOf(values: FlagValues): Settings {
     warmup: values.warmup === 'auto' ? autoWarmup(nodes, size) : intFlag(values, 'warmup', 0, 10_000_000),
     roundTimeoutMs: intFlag(values, 'round-timeout', 1, 3600) * 1000,
     profileDir: typeof profile === 'string' ? resolve(profile) : undefined,
+    systems: systemsOf(values.data),
   };
+}
+
+function systemsOf(data: unknown): readonly System[] {
+  const [baseline, tsp2p] = SYSTEMS;
+  if (data === 'off') return SYSTEMS;
+  if (data === 'on') return [baseline, STORE_SYSTEM];
+  if (data === 'both') return [baseline, tsp2p, STORE_SYSTEM];
+  throw new UsageError(`--data must be off, on or both, got ${JSON.stringify(data)}`);
 }
 
 /** Messages for the automatic warm-up: see {@link WARMUP_DELIVERIES} and {@link WARMUP_BYTES}. */
@@ -117,17 +136,17 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
   );
   const loadBefore = loadavg();
   const clusters = new Map<SystemName, Worker[]>();
-  const figures = new Map<SystemName, RunFigures[]>(SYSTEMS.map((sys) => [sys.name, []]));
+  const figures = new Map<SystemName, RunFigures[]>(s.systems.map((sys) => [sys.name, []]));
   let roundNo = 0;
   try {
-    for (const sys of SYSTEMS) {
+    for (const sys of s.systems) {
       const started = performance.now();
       clusters.set(sys.name, await startSystem(sys, s.nodes));
       log(`${sys.name}: ${s.nodes} nodes up and joined in ${seconds(performance.now() - started)} s`);
     }
     // Warm both up (JIT, connection pools) only once both are up, right before the runs.
     if (s.warmup > 0) {
-      for (const sys of SYSTEMS) await measure(sys.name, clusters.get(sys.name)!, ++roundNo, s.warmup, s);
+      for (const sys of s.systems) await measure(sys.name, clusters.get(sys.name)!, ++roundNo, s.warmup, s);
       log(`warmed up with ${s.warmup} messages each`);
     }
     if (s.profileDir !== undefined) {
@@ -136,7 +155,7 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
     }
     for (let run = 1; run <= s.runs; run++) {
       // Alternate the order (ABBA) so that neither system always runs on a hotter machine.
-      const order = run % 2 === 1 ? SYSTEMS : [...SYSTEMS].reverse();
+      const order = run % 2 === 1 ? s.systems : [...s.systems].reverse();
       for (const sys of order) {
         const workers = clusters.get(sys.name)!;
         // A short unmeasured burst first, so that a measured run never starts from idle processes.
@@ -162,16 +181,27 @@ async function runBroadcast(s: Settings, log: (line: string) => void): Promise<o
   } finally {
     await Promise.all([...clusters.values()].map((w) => stopCluster(w)));
   }
-  const tsp2p = summary(figures.get('tsp2p')!);
   const baseline = summary(figures.get('baseline')!);
+  const plain = figures.get('tsp2p');
+  const stored = figures.get('tsp2p-data');
+  const tsp2p = summary(plain ?? stored!);
+  const withData = plain !== undefined && stored !== undefined ? summary(stored) : undefined;
   return {
     scenario: 'broadcast',
     nodes: s.nodes,
     messages: s.messages,
     size: s.size,
+    data: plain === undefined ? 'on' : stored === undefined ? 'off' : 'both',
     tsp2p,
     baseline,
     ratio: round(tsp2p.deliveries_per_s / baseline.deliveries_per_s, 3),
+    ...(withData !== undefined
+      ? {
+          tsp2p_data: withData,
+          ratio_data: round(withData.deliveries_per_s / baseline.deliveries_per_s, 3),
+          store_ratio: round(withData.deliveries_per_s / tsp2p.deliveries_per_s, 3),
+        }
+      : {}),
     window: s.window,
     runs: s.runs,
     warmup: s.warmup,

@@ -88,8 +88,13 @@ export class Node extends EventEmitter<NodeEvents> {
   /** The protocol requests (`POST /`): src/node/inbound.ts. */
   readonly #inbound: Inbound;
   /** The open `messages()` iterators. */
-  readonly #inboxes = new Inboxes<Message>((dropped) =>
-    this.#parts.logger.warn('messages() iterator dropped messages', { dropped }),
+  readonly #inboxes = new Inboxes<Message>(
+    (dropped) => this.#parts.logger.warn('messages() iterator dropped messages', { dropped }),
+    (buffered) =>
+      this.#parts.logger.warn(
+        'a messages() reader is slower than the messages arriving: its oldest buffered messages are dropped (tsp2p_inbox_dropped_messages_total)',
+        { buffered },
+      ),
   );
   #status: NodeStatus = 'stopped';
   #run: Running | undefined;

@@ -17,10 +17,14 @@ export const SYSTEMS = [
   { name: 'baseline', script: 'worker-baseline.ts' },
   { name: 'tsp2p', script: 'worker-tsp2p.ts' },
 ] as const;
-export type SystemName = (typeof SYSTEMS)[number]['name'];
+/** tsp2p with a `dataDir` on every node (`broadcast --data on|both`). */
+export const STORE_SYSTEM = { name: 'tsp2p-data', script: 'worker-tsp2p-data.ts' } as const;
+export type SystemName = (typeof SYSTEMS)[number]['name'] | typeof STORE_SYSTEM.name;
+/** One system measured. */
+export type System = (typeof SYSTEMS)[number] | typeof STORE_SYSTEM;
 
 /** Starts `nodes` workers of `system` and joins them (one at a time through node 0). */
-export async function startSystem(system: (typeof SYSTEMS)[number], nodes: number): Promise<Worker[]> {
+export async function startSystem(system: System, nodes: number): Promise<Worker[]> {
   const workers = await startCluster({ system: system.name, script: system.script, nodes });
   try {
     await joinAll(system.name, workers);

@@ -96,10 +96,19 @@ export class Inboxes<T> {
   /** Items dropped by iterators that have ended. */
   #endedDrops = 0;
   readonly #onDropped: (dropped: number) => void;
+  readonly #onSlow: (buffered: number) => void;
 
-  /** @param onDropped - told when an iterator that dropped items ends, with how many */
-  constructor(onDropped: (dropped: number) => void = () => {}) {
+  /**
+   * @param onDropped - told when an iterator that dropped items ends, with how many
+   * @param onSlow - told when an iterator drops its first item (its reader is slower than what
+   *   arrives), with how many it buffers: a slow consumer is reported at once, not only at its end
+   */
+  constructor(
+    onDropped: (dropped: number) => void = () => {},
+    onSlow: (buffered: number) => void = () => {},
+  ) {
     this.#onDropped = onDropped;
+    this.#onSlow = onSlow;
   }
 
   /**
@@ -125,7 +134,9 @@ export class Inboxes<T> {
 
   /** Gives `item` to every open iterator. */
   push(item: T): void {
-    for (const inbox of this.#open) inbox.push(item);
+    for (const inbox of this.#open) {
+      if (!inbox.push(item) && inbox.dropped === 1) this.#onSlow(inbox.length);
+    }
   }
 
   /** Ends every open iterator (each still yields what it buffered). */

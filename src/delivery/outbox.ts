@@ -125,6 +125,7 @@ export class Outbox {
             epoch: log?.epoch,
             channel: log?.channel,
             seq: log?.seq,
+            prev: log?.prev,
           });
     const fragment = encodeMessageEntry({
       type,

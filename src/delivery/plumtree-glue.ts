@@ -151,6 +151,7 @@ export class PlumtreeGlue {
       epoch: log?.epoch,
       channel: log?.channel,
       seq: log?.seq,
+      prev: log?.prev,
     });
     const item: TreeMessage = {
       ref: { origin: this.#d.selfId, id },

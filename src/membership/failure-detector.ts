@@ -81,7 +81,16 @@ export class FailureDetector {
   #gossiping = false;
   #unwatch: (() => void) | undefined;
   /** Probes sent, and how many failed into a suspicion (for metrics). */
-  readonly stats = { probes: 0, indirectProbes: 0, suspicions: 0, syncs: 0, gossips: 0, outOfTurn: 0 };
+  readonly stats = {
+    probes: 0,
+    indirectProbes: 0,
+    suspicions: 0,
+    syncs: 0,
+    gossips: 0,
+    outOfTurn: 0,
+    /** Times this node refuted news that it was suspect or dead. */
+    refuted: 0,
+  };
   /** Members with a probe in flight. */
   readonly #inFlight = new Set<string>();
   /** When each member was last probed out of turn ({@link probeNow}). */
@@ -94,6 +103,17 @@ export class FailureDetector {
   /** Lifeguard's local health score: 0 is healthy; each unit stretches periods and timeouts. */
   get awareness(): number {
     return this.#awareness;
+  }
+
+  /**
+   * Others suspected this node (it had to refute): Lifeguard's local health score rises by one,
+   * as after a probe whose helpers did not answer, so that a starved or overloaded node waits
+   * longer before it suspects anyone else.
+   */
+  selfSuspected(): void {
+    if (this.#ac === undefined) return;
+    this.#awareness = Math.min(this.#o.timings.maxAwareness, this.#awareness + 1);
+    this.stats.refuted++;
   }
 
   /** Starts every loop. Idempotent. */
@@ -367,7 +387,9 @@ export class FailureDetector {
     if (signal === undefined) return;
     const m = this.#o.membership;
     m.reap();
-    const dead = m.all().filter((x) => x.state === 'dead' && x.kind === 'tsp2p');
+    // Failed members that were forgotten too: after a partition that outlasted the reap, the two
+    // halves know each other only as addresses.
+    const dead = [...m.all().filter((x) => x.state === 'dead' && x.kind === 'tsp2p'), ...m.forgottenFailed()];
     if (dead.length === 0) return;
     const peer = dead[Math.floor(this.#o.random.next() * dead.length)]!;
     await this.#o.net.sync(peer, this.#scaled(this.#o.timings.probeTimeoutMs) * 4, signal);

@@ -7,7 +7,7 @@
  */
 
 import { ConnectFailedError, ProtocolError, StoppedError } from '../errors.js';
-import { formatHostPort, type HostPort, type Peer, type PeerKind } from '../peer.js';
+import { formatHostPort, type HostPort, isUnspecifiedAddress, type Peer, type PeerKind } from '../peer.js';
 import { decodeMemberList, decodeSelfHeader } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
 import { Headers, MessageType } from '../protocol/schema.js';
@@ -108,7 +108,19 @@ export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals):
   // Its own record (tags, topics, record signature), when it states one for the id it answers as.
   const own = entryKind === 'tsp2p' ? decodeSelfHeader(res.headers[Headers.self]) : undefined;
   const record = own !== undefined && own.id === res.headers[Headers.id] ? own : undefined;
-  const entry = peerFromAnswer(target.host, target.port, entryKind, res, undefined, record);
+  // The entry point as it advertises itself, not as the user spelt it (`localhost`, a name, an
+  // address of another interface): a member's own advertised address always wins, and the
+  // spelling must not spread to the members this node tells. (Its record's signature covers that
+  // address: membership.join checks it.)
+  const advertised = record !== undefined && !isUnspecifiedAddress(record.address);
+  const entry = peerFromAnswer(
+    advertised ? record.address : target.host,
+    advertised ? record.port : target.port,
+    entryKind,
+    res,
+    undefined,
+    record,
+  );
   const failed = await announce(
     {
       ...d,

@@ -21,7 +21,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { Clock, TimerHandle } from '../clock.js';
+import { type Clock, type TimerHandle, wallTime } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { addressId, type Peer, type PeerRecordFields, peerOf, sameRecordFields } from '../peer.js';
 import { MAX_INCARNATION } from '../protocol/schema.js';
@@ -68,6 +68,11 @@ export interface MembershipOptions {
    * be probed now. It keeps the address until it fails to answer (a restart under a new id).
    */
   readonly onContest?: (holder: Member) => void;
+  /**
+   * This node refuted news that it is suspect or dead: others could not reach it in time, which
+   * points at this node's own health (Lifeguard raises its local health score then).
+   */
+  readonly onRefute?: () => void;
 }
 
 /** How an update reached this node. */
@@ -87,8 +92,29 @@ export function startIncarnation(wallMs: number): number {
   return Math.min(MAX_INCARNATION / 2, Math.max(0, Math.floor((wallMs - Date.UTC(2025, 0, 1)) / 1000)));
 }
 
+/**
+ * How far above {@link startIncarnation} of the present moment news of this node may be and still
+ * be refuted or adopted: 2^20, a million restatements more than the seconds a run has lasted.
+ *
+ * A node restarted without its store starts at the wall clock's seconds, which may be below the
+ * incarnation its last run reached (each tag, topic change or refutation raises it by one), and
+ * below what others hold of it: their record of its death, or one step above it when it joins
+ * again. It must take up that incarnation at once, or it could never refute a suspicion again.
+ * Beyond this reach news is absurd (nobody else takes it, see `news.ts`): refuting it would only
+ * spend incarnations. What anyone can make this node spend is then bounded: its incarnation
+ * stays below 2^30 + 2^20 for 34 years, far from `MAX_INCARNATION` (2^31).
+ */
+export const RESTART_REACH = 2 ** 20;
+
 /** Most reaped members whose last incarnation is remembered (a few bytes each). */
 const FORGOTTEN_MAX = 65_536;
+
+/** What is remembered of a reaped member. */
+interface Forgotten {
+  readonly inc: number;
+  /** Where a failed member was (undefined for a departed one, or a gop2p one). */
+  readonly where: Peer | undefined;
+}
 
 interface Suspicion {
   readonly start: number;
@@ -344,11 +370,17 @@ export class Membership {
       if (id !== update.id) return this.apply({ ...update, id }, options);
     }
     const cur = this.#table.get(update.id);
-    if (cur === undefined && !own) {
+    if (cur === undefined) {
       const gone = this.#forgotten.get(update.id);
-      if (gone !== undefined && update.inc <= gone) {
-        this.#o.logger.debug('ignoring membership news', { id: update.id, why: 'reaped' });
-        return false;
+      if (gone !== undefined && update.inc <= gone.inc) {
+        if (!own) {
+          this.#o.logger.debug('ignoring membership news', { id: update.id, why: 'reaped' });
+          return false;
+        }
+        // A reaped member back on its own word (a partition longer than the reap has healed):
+        // it returns one step above its departure, as join() raises a departed member, so that
+        // the news of its return passes every node that forgot it too.
+        if (isLive(update.state)) update = raisedTo(update, gone.inc + INC_STEP);
       }
     }
     const verdict = judgeNews(update, cur, own, this.#signed(update, cur));
@@ -506,26 +538,50 @@ export class Membership {
             : Number.POSITIVE_INFINITY;
       if (now - m.stateSince >= keep) {
         this.#table.remove(m.peer.id);
-        this.#forget(m.peer.id, m.incarnation);
+        this.#forget(m);
       }
     }
   }
 
   /**
-   * The incarnations of dead and departed members whose records were reaped: news about one of
-   * them at or below that incarnation, from anyone but the member itself, is stale (a push-pull
-   * from a node that was away, a late gossip) and must not bring a zombie back. A member that
-   * really returns says so itself, at a higher incarnation. Bounded: the oldest are dropped.
+   * Dead and departed members whose records were reaped: their last incarnation, and where a dead
+   * one was. News about one of them at or below that incarnation, from anyone but the member
+   * itself, is stale (a push-pull from a node that was away, a late gossip) and must not bring a
+   * zombie back. A member that really returns says so itself. Bounded: the oldest are dropped.
    */
-  readonly #forgotten = new Map<string, number>();
+  readonly #forgotten = new Map<string, Forgotten>();
 
-  #forget(id: string, inc: number): void {
+  #forget(m: Member): void {
+    const id = m.peer.id;
     this.#forgotten.delete(id);
     if (this.#forgotten.size >= FORGOTTEN_MAX) {
       const oldest = this.#forgotten.keys().next();
       if (oldest.done !== true) this.#forgotten.delete(oldest.value);
     }
-    this.#forgotten.set(id, inc);
+    // A failed member's address is kept to try again (reconnect): a partition that outlasted the
+    // reap heals only if someone dials across it. A departed one left on purpose.
+    const where = m.state === 'dead' && m.kind === 'tsp2p' ? m.peer : undefined;
+    this.#forgotten.set(id, { inc: m.incarnation, where });
+  }
+
+  /**
+   * The reaped failed members, as dead records at their last address: the reconnect loop tries
+   * them too (bounded by the number remembered).
+   */
+  forgottenFailed(): Member[] {
+    const out: Member[] = [];
+    for (const [id, f] of this.#forgotten) {
+      if (f.where === undefined || this.#table.get(id) !== undefined) continue;
+      out.push({
+        peer: f.where,
+        kind: 'tsp2p',
+        state: 'dead',
+        incarnation: f.inc,
+        lastSeen: 0,
+        stateSince: 0,
+      });
+    }
+    return out;
   }
 
   /** Empties the view (on this node's own leave). Its incarnation is kept. */
@@ -552,10 +608,19 @@ export class Membership {
     this.clear();
   }
 
+  /**
+   * The highest incarnation of news about this node that it refutes or adopts: one step above
+   * its own, or what a run of it started now may find others hold of its last one
+   * ({@link RESTART_REACH}), whichever is higher.
+   */
+  #selfReach(): number {
+    return Math.max(this.#inc + INC_STEP, startIncarnation(wallTime(this.#o.clock)) + RESTART_REACH);
+  }
+
   #aboutSelf(update: MemberUpdate): boolean {
-    // News beyond what anyone can hold of this node (others take at most INC_STEP above its
-    // record) changes nothing anywhere: refuting it would only spend incarnations.
-    if (update.inc > this.#inc + INC_STEP) return false;
+    // News beyond what anyone can hold of this node changes nothing anywhere: refuting it would
+    // only spend incarnations. Within reach, it may be this node's last run (see RESTART_REACH).
+    if (update.inc > this.#selfReach()) return false;
     const self = this.#o.self;
     const sameIdentity =
       update.address === self.address &&
@@ -575,6 +640,7 @@ export class Membership {
       if (inc > MAX_INCARNATION) return false;
       this.#inc = inc;
       this.#queue.enqueue(this.selfUpdate());
+      if (update.state === 'suspect' || update.state === 'dead') this.#o.onRefute?.();
       this.#o.logger.info('refuted news of this node', {
         state: update.state,
         inc: this.#inc,
@@ -768,6 +834,11 @@ function toUpdate(peer: Peer, state: MemberState, inc: number, kind?: PeerKind):
   if (peer.tags !== undefined) u.tags = { ...peer.tags };
   if (peer.topics !== undefined) u.topics = [...peer.topics];
   return u;
+}
+
+/** `u` at incarnation `inc`, its record signature still checking at the incarnation it was made at. */
+function raisedTo(u: MemberUpdate, inc: number): MemberUpdate {
+  return { ...u, inc, ...(u.rsig !== undefined ? { rinc: u.rinc ?? u.inc } : {}) };
 }
 
 function peerOfUpdate(u: MemberUpdate): Peer {

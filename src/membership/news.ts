@@ -15,7 +15,7 @@
  * identity fields, is ignored, whatever its incarnation or state.
  *
  * **Bounded incarnations.** Third-party news may move a member's incarnation at most
- * {@link INC_STEP} above the higher of the one held and the member's own record, and only to say
+ * {@link INC_STEP} above the member's own record (however often it is told), and only to say
  * `alive` or `suspect` (an entry point raising a departed member's incarnation on its return);
  * `dead` and `left` news must be at or below it. So no third party can push a member out of
  * reach of its refutation (to 2^53 - 1, say), and a member's own incarnation, at most
@@ -130,7 +130,9 @@ export function judgeNews(
     // The member's own envelope: fresh (the guard checked its time and replays), and its own.
     // Only a record it signed at a higher incarnation since outranks it.
     if (!same && update.inc < heldInc) return ignore('older_record');
-    const stated = recordFrom(update, signed === true, update.inc);
+    // The record is what it signed: at `rinc` (the incarnation may stand above it, raised by an
+    // entry point on its return), so that it can be passed on and checked.
+    const stated = recordFrom(update, signed === true, rinc);
     record = same && held?.record !== undefined && keepHeld(held.record, stated) ? held.record : stated;
     return { kind: 'accept', record, identityChanged: held !== undefined && !same };
   }
@@ -146,14 +148,18 @@ export function judgeNews(
     if (!same) return ignore('identity_not_signed');
     record = held.record;
   }
-  // The incarnation step: what third parties may add to what this node holds.
+  // The incarnation step: what third parties may add to what this node holds. A raise is
+  // measured from the member's own word (its record), never from an incarnation third parties
+  // raised before: otherwise a chain of news, each one step above the last, would carry the
+  // member anywhere (to MAX_INCARNATION, beyond its reach to refute).
   const base = Math.max(
     held?.incarnation ?? Number.NEGATIVE_INFINITY,
     record?.inc ?? Number.NEGATIVE_INFINITY,
   );
   if (update.inc > base) {
     const raises = update.state === 'alive' || update.state === 'suspect';
-    if (!raises || update.inc > base + INC_STEP) return ignore('incarnation_step');
+    const own = record?.inc ?? base;
+    if (!raises || update.inc > own + INC_STEP) return ignore('incarnation_step');
   }
   return { kind: 'accept', record, identityChanged: held !== undefined && !same };
 }

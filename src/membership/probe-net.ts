@@ -85,7 +85,12 @@ export class PeerProbeNet implements ProbeNet {
         // and has not joined again, or it left. It answers, but it is not in the network, and
         // it cannot refute a suspicion: the probe failed. (If only this node is unknown to it,
         // the indirect probes that follow succeed.) 421: another node answers at that address.
-        if (res.status === 403 || res.status === MISDIRECTED) return 'failed';
+        if (res.status === 403) return 'failed';
+        // Another identity answers at the member's address: the member's process is gone from
+        // there as surely as if nothing listened (a restart under a new key), and it is as
+        // strong a piece of evidence as a refused connection. The member, if it runs elsewhere,
+        // refutes from there.
+        if (res.status === MISDIRECTED) return 'refused';
         if (res.status === 200) this.#merge(res.body);
       }
       return 'ack';

@@ -67,6 +67,8 @@ export interface MetricsSnapshot {
     readonly suspicions: number;
     readonly syncs: number;
     readonly gossips: number;
+    /** Times this node refuted news that it was suspect or dead. */
+    readonly refuted?: number;
     readonly awareness: number;
   };
   /** Membership updates waiting to be gossiped. */
@@ -334,6 +336,12 @@ export class NodeMetrics {
         help: 'Gossip messages sent since start.',
         type: 'counter',
         samples: one(d?.gossips ?? 0),
+      },
+      {
+        name: 'tsp2p_self_refutations_total',
+        help: 'Times this node refuted news that it was suspect or dead (each raises its local health score), since start.',
+        type: 'counter',
+        samples: one(d?.refuted ?? 0),
       },
       {
         name: 'tsp2p_local_health_awareness',

@@ -51,7 +51,7 @@ import { MessageType } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer } from '../protocol/wire-peer.js';
 import type { Random } from '../random.js';
-import { verifyOrigin } from '../security/gossip-signature.js';
+import { chainedRuns, verifyOrigin } from '../security/gossip-signature.js';
 import type { KeyCache } from '../security/signature.js';
 import type { StoredEntry } from '../store/store.js';
 import { heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
@@ -260,8 +260,7 @@ export class CatchUp {
   async #take(answer: LogAnswer | undefined, chans: readonly string[]): Promise<LoggedEntry[]> {
     const msgs = answer?.msgs ?? [];
     this.stats.batchesFetched++;
-    const allowed = new Set(chans);
-    const checks = await Promise.all(msgs.map((e) => this.#check(e, allowed)));
+    const checks = await this.#checkAll(msgs, new Set(chans));
     const good = msgs.filter((_, i) => checks[i]);
     this.stats.refused += msgs.length - good.length;
     if (good.length > 0 && !this.#d.signal.aborted) {
@@ -276,7 +275,14 @@ export class CatchUp {
           e.ts,
           e.topic,
           e.deps,
-        ).withLog({ epoch: e.epoch, channel: e.channel, seq: e.seq, sig: e.sig, key: e.origin.key });
+        ).withLog({
+          epoch: e.epoch,
+          channel: e.channel,
+          seq: e.seq,
+          sig: e.sig,
+          key: e.origin.key,
+          ...(e.prev !== undefined ? { prev: e.prev } : {}),
+        });
         m.late = true;
         return m;
       });
@@ -285,17 +291,43 @@ export class CatchUp {
     return good;
   }
 
-  /** A fetched message is its origin's, of a channel this node takes and asked for. */
-  async #check(e: LoggedEntry, allowed: ReadonlySet<string>): Promise<boolean> {
-    if (!allowed.has(e.channel) || e.origin.id === undefined || e.origin.key === undefined) return false;
-    const kindOk =
-      e.channel === 'b'
-        ? e.type === MessageType.Broadcast && e.topic === undefined
-        : e.channel.startsWith('t:')
-          ? e.type === MessageType.Broadcast && e.topic === e.channel.slice(2)
-          : e.type === MessageType.Direct && e.topic === undefined;
-    if (!kindOk) return false;
-    return verifyOrigin(this.#d.keys, e.origin.id, e.origin.key, e, e.sig);
+  /**
+   * Which fetched messages are their origin's, of a channel this node takes and asked for. A
+   * message that chains to the next one of its stream in the answer (`chainedRuns`) is as good
+   * as that one; only the last of each chained run has its signature checked (off the main
+   * thread). A run whose last signature fails is checked message by message.
+   */
+  async #checkAll(msgs: readonly LoggedEntry[], allowed: ReadonlySet<string>): Promise<boolean[]> {
+    const fit = msgs.map((e) => fits(e, allowed));
+    const next = chainedRuns(msgs);
+    for (let i = 0; i < msgs.length; i++) if (!fit[i] || !fit[next[i]!]) next[i] = -1;
+    const verify = (i: number): Promise<boolean> => {
+      const e = msgs[i]!;
+      return verifyOrigin(this.#d.keys, e.origin.id!, e.origin.key!, e, e.sig);
+    };
+    const signed = await Promise.all(msgs.map((_, i) => (fit[i] && next[i] === -1 ? verify(i) : false)));
+    // A chained message is as good as the end of its run; runs are followed once each.
+    const ok = new Array<boolean | undefined>(msgs.length);
+    for (let i = 0; i < msgs.length; i++) {
+      const path: number[] = [];
+      let j = i;
+      while (ok[j] === undefined && next[j] !== -1) {
+        path.push(j);
+        j = next[j]!;
+        if (path.length > msgs.length) break; // never: numbers only go up along a run
+      }
+      const end = ok[j] ?? (fit[j]! && signed[j]!);
+      ok[j] = end;
+      for (const k of path) ok[k] = end;
+    }
+    const unsure = msgs.flatMap((_, i) => (fit[i] && !ok[i] && next[i] !== -1 ? [i] : []));
+    if (unsure.length > 0) {
+      const again = await Promise.all(unsure.map(verify));
+      unsure.forEach((i, n) => {
+        ok[i] = again[n]!;
+      });
+    }
+    return ok.map((v) => v === true);
   }
 
   async #ask(member: Member, type: 12 | 13, log: LogRequest) {
@@ -385,6 +417,16 @@ export class CatchUp {
   }
 }
 
+/** A fetched message is of a channel this node takes and asked for, as that channel's kind, with its origin's key. */
+function fits(e: LoggedEntry, allowed: ReadonlySet<string>): boolean {
+  if (!allowed.has(e.channel) || e.origin.id === undefined || e.origin.key === undefined) return false;
+  return e.channel === 'b'
+    ? e.type === MessageType.Broadcast && e.topic === undefined
+    : e.channel.startsWith('t:')
+      ? e.type === MessageType.Broadcast && e.topic === e.channel.slice(2)
+      : e.type === MessageType.Direct && e.topic === undefined;
+}
+
 /** Whether `sender` may read `channel`: anything but another node's direct messages. */
 function mayRead(sender: string, channel: string): boolean {
   return !channel.startsWith('d:') || channel === `d:${sender}`;
@@ -408,7 +450,12 @@ function servedEntry(e: StoredEntry): Buffer | undefined {
     },
     sig: signed.sig,
     ...(e.topic !== undefined ? { topic: e.topic } : {}),
-    log: { epoch: e.epoch, channel: e.channel, seq: e.seq },
+    log: {
+      epoch: e.epoch,
+      channel: e.channel,
+      seq: e.seq,
+      ...(signed.prev !== undefined ? { prev: signed.prev } : {}),
+    },
     ...(e.deps.length > 0 ? { deps: e.deps } : {}),
   });
 }

@@ -14,6 +14,12 @@
  * `broadcast()` calls costs one transaction, not one each; and still no number leaves the node
  * before its message is in the log (a crash before the commit sent nothing of it).
  *
+ * Each message this node writes carries `prev`, the chain hash of its previous message of the
+ * same channel (`chainHash` in `src/security/gossip-signature.ts`), so that catch-up checks a
+ * run of them with one signature. The hash of the last one written is kept per channel; after a
+ * restart it is computed again from the log (or, when retention removed that message, the next
+ * one goes without `prev`, and is checked on its own).
+ *
  * A message without a log number (a gop2p sender's, or an older tsp2p node's) is numbered here,
  * in a stream of this node's own epoch for its sender: it is kept in history, and delivered once
  * by id as before, but never served to other members as its sender's.
@@ -27,6 +33,9 @@ import { ReceivedMessage } from '../delivery/received-message.js';
 import type { Logger } from '../logger.js';
 import { type Peer, peerOf } from '../peer.js';
 import type { LogNumber } from '../protocol/batch-entry.js';
+import { encodeData } from '../protocol/codec.js';
+import { MessageType } from '../protocol/schema.js';
+import { chainHash } from '../security/gossip-signature.js';
 import {
   type AppendStatus,
   channelOf,
@@ -39,6 +48,8 @@ import {
 /** Bytes of an Ed25519 public key and of a signature: the `sig` column holds both, key first. */
 const KEY_BYTES = 32;
 const SIG_BYTES = 64;
+/** Bytes of a chain hash (`prev`), which follows them when the message has one. */
+const HASH_BYTES = 32;
 
 /** What a {@link Journal} needs. */
 export interface JournalDeps {
@@ -73,6 +84,8 @@ export class Journal implements OwnLog {
   readonly #lastLive = new Map<string, number>();
   /** Messages this node wrote that are not committed yet. */
   #own: StoredMessage[] = [];
+  /** Per channel of this node: the number and chain hash of the last message it wrote. */
+  readonly #heads = new Map<string, { seq: number; hash: string }>();
 
   constructor(deps: JournalDeps) {
     this.#d = deps;
@@ -85,12 +98,63 @@ export class Journal implements OwnLog {
 
   number(channel: string): LogNumber {
     const store = this.#d.store;
-    return { epoch: store.epoch, channel, seq: store.nextSeq(this.#d.self().id, channel) };
+    const seq = store.nextSeq(this.#d.self().id, channel);
+    const prev = seq > 1 ? this.#hashOf(channel, seq - 1) : undefined;
+    return { epoch: store.epoch, channel, seq, ...(prev !== undefined ? { prev } : {}) };
+  }
+
+  /** The chain hash of this node's message `seq` of `channel`, when it is known or in the log. */
+  #hashOf(channel: string, seq: number): string | undefined {
+    const head = this.#heads.get(channel);
+    if (head !== undefined && head.seq === seq) return head.hash;
+    try {
+      this.flush();
+      const store = this.#d.store;
+      const e = store.readRange({ origin: this.#d.self().id, epoch: store.epoch, channel }, seq, seq, 1)[0];
+      const signed = e === undefined ? undefined : unpackSig(e.sig);
+      if (e === undefined || signed === undefined) return undefined;
+      return chainHash(
+        {
+          type: e.kind === 'direct' ? MessageType.Direct : MessageType.Broadcast,
+          id: e.id,
+          ts: e.at,
+          data: encodeData(e.payload),
+          topic: e.topic,
+          epoch: e.epoch,
+          channel: e.channel,
+          seq: e.seq,
+          deps: e.deps,
+          prev: signed.prev,
+        },
+        signed.sig,
+      );
+    } catch (err) {
+      this.#d.logger.debug('no chain hash for the last message written', { channel, err });
+      return undefined;
+    }
   }
 
   wrote(m: WrittenMessage): void {
     const self = this.#d.self();
-    const sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig);
+    const sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig, m.log.prev);
+    if (m.sig !== undefined) {
+      const hash = chainHash(
+        {
+          type: m.kind === 'direct' ? MessageType.Direct : MessageType.Broadcast,
+          id: m.id,
+          ts: m.ts,
+          data: encodeData(m.data),
+          topic: m.topic,
+          epoch: m.log.epoch,
+          channel: m.log.channel,
+          seq: m.log.seq,
+          deps: m.deps,
+          prev: m.log.prev,
+        },
+        m.sig,
+      );
+      if (hash !== undefined) this.#heads.set(m.log.channel, { seq: m.log.seq, hash });
+    }
     if (this.#own.length === 0) queueMicrotask(() => this.flush());
     this.#own.push({
       id: m.id,
@@ -207,7 +271,7 @@ export class Journal implements OwnLog {
       const store = this.#d.store;
       log = { epoch: store.epoch, channel, seq: store.nextSeq(m.from.id, channel) };
     } else if (m.log?.sig !== undefined && m.log.key !== undefined) {
-      sig = packSig(m.log.key, m.log.sig);
+      sig = packSig(m.log.key, m.log.sig, m.log.prev);
     }
     return {
       id: m.id,
@@ -231,22 +295,31 @@ function nameOf(p: { readonly name?: string | undefined }): { name?: string } {
   return p.name !== undefined ? { name: p.name } : {};
 }
 
-/** The `sig` column: the origin's raw public key, then its signature (see `store.ts`). */
-export function packSig(keyText: string, sigText: string): Uint8Array {
+/**
+ * The `sig` column: the origin's raw public key, then its signature (see `store.ts`), then the
+ * message's `prev` chain hash when it has one (signed with it, so kept with the signature).
+ */
+export function packSig(keyText: string, sigText: string, prevText?: string): Uint8Array {
   const key = Buffer.from(keyText, 'base64url');
   const sig = Buffer.from(sigText, 'base64url');
   if (key.length !== KEY_BYTES || sig.length !== SIG_BYTES) return new Uint8Array(0);
-  return Buffer.concat([key, sig]);
+  const prev = prevText === undefined ? undefined : Buffer.from(prevText, 'base64url');
+  if (prev !== undefined && prev.length !== HASH_BYTES) return new Uint8Array(0);
+  return Buffer.concat(prev === undefined ? [key, sig] : [key, sig, prev]);
 }
 
-/** The origin's key and signature (base64url) from a `sig` column, when it holds both. */
-export function unpackSig(packed: Uint8Array): { key: string; sig: string } | undefined {
-  if (packed.byteLength !== KEY_BYTES + SIG_BYTES) return undefined;
+/** The origin's key, signature and `prev` (base64url) from a `sig` column, when it holds them. */
+export function unpackSig(packed: Uint8Array): { key: string; sig: string; prev?: string } | undefined {
+  const n = packed.byteLength;
+  if (n !== KEY_BYTES + SIG_BYTES && n !== KEY_BYTES + SIG_BYTES + HASH_BYTES) return undefined;
   const b = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
-  return {
+  const out = {
     key: b.subarray(0, KEY_BYTES).toString('base64url'),
-    sig: b.subarray(KEY_BYTES).toString('base64url'),
+    sig: b.subarray(KEY_BYTES, KEY_BYTES + SIG_BYTES).toString('base64url'),
   };
+  return n === KEY_BYTES + SIG_BYTES
+    ? out
+    : { ...out, prev: b.subarray(KEY_BYTES + SIG_BYTES).toString('base64url') };
 }
 
 /** A stored message as the application sees it; this node's own messages come from `self`. */

@@ -213,6 +213,8 @@ export function createRun(
     // A newcomer states a live member's address: probe the holder now (it keeps the address
     // until it fails to answer).
     onContest: (holder) => detector.probeSoon(holder.peer.id),
+    // Others suspected this node or declared it dead: it may be the slow one (Lifeguard).
+    onRefute: () => detector.selfSuspected(),
     admitGop2p: o.compat === 'gop2p',
   });
   const sealer = new Sealer({

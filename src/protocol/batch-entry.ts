@@ -5,7 +5,7 @@
  * outside `protocol/` writes an entry by hand.
  *
  * A message entry is `{"type","id","ts","data"}` then, when present, `to`, `hops`, `tree`,
- * `origin`, `sig`, `topic`, the log fields `epoch`, `channel` and `seq`, and `deps`, in that
+ * `origin`, `sig`, `topic`, the log fields `epoch`, `channel`, `seq` and `prev`, and `deps`, in that
  * order. The payload's base64 is copied in as it is: it needs no
  * escaping, and a large one is not scanned again.
  *
@@ -43,6 +43,12 @@ export interface LogNumber {
   readonly epoch: string;
   readonly channel: string;
   readonly seq: number;
+  /**
+   * The chain hash of the origin's message `seq - 1` of the same stream (base64url, see
+   * `chainHash` in `src/security/gossip-signature.ts`), when the origin knows it: catch-up
+   * checks a run of chained messages with one signature.
+   */
+  readonly prev?: string | undefined;
 }
 
 /** The log number an entry carries, when it carries all three fields. */
@@ -50,10 +56,11 @@ export function logOf(entry: {
   readonly epoch?: string | undefined;
   readonly channel?: string | undefined;
   readonly seq?: number | undefined;
+  readonly prev?: string | undefined;
 }): LogNumber | undefined {
-  return entry.epoch !== undefined && entry.channel !== undefined && entry.seq !== undefined
-    ? { epoch: entry.epoch, channel: entry.channel, seq: entry.seq }
-    : undefined;
+  if (entry.epoch === undefined || entry.channel === undefined || entry.seq === undefined) return undefined;
+  const log = { epoch: entry.epoch, channel: entry.channel, seq: entry.seq };
+  return entry.prev === undefined ? log : { ...log, prev: entry.prev };
 }
 
 /** Encodes a message entry. */
@@ -66,6 +73,7 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.sig !== undefined ? { sig: f.sig } : {}),
     ...(f.topic !== undefined ? { topic: f.topic } : {}),
     ...(f.log !== undefined ? { epoch: f.log.epoch, channel: f.log.channel, seq: f.log.seq } : {}),
+    ...(f.log?.prev !== undefined ? { prev: f.log.prev } : {}),
     ...(f.deps !== undefined && f.deps.length > 0 ? { deps: f.deps } : {}),
   });
   return Buffer.concat([

@@ -1,5 +1,6 @@
 /**
- * A fast path for the commonest request: a well-formed batch (type 8).
+ * A fast path for the commonest request: a well-formed batch (type 8); and for the largest
+ * answer, a catch-up fetch's (`{"msgs": [...]}`, up to 1,000 messages: {@link fastLogAnswer}).
  *
  * zod's validation of a batch was the largest share of a receiver's work per request at modest
  * rates (BENCHMARKS.md, `latency`). This checks a batch with plain code instead, and answers only
@@ -13,6 +14,7 @@
  * @module
  */
 
+import { CATCH_UP_LIMITS } from './log-schema.js';
 import {
   type Envelope,
   FIELD_LIMITS,
@@ -43,6 +45,7 @@ const MESSAGE_KEYS = new Set([
   'epoch',
   'channel',
   'seq',
+  'prev',
   'deps',
 ]);
 const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
@@ -69,6 +72,25 @@ export function fastBatch(raw: Obj): Envelope | undefined {
   return raw as Envelope;
 }
 
+const ANSWER_KEYS = new Set(['msgs']);
+
+/**
+ * `raw` as a fetch's answer (`LogAnswerSchema` with `msgs`) when it certainly is a valid one:
+ * every entry a message entry as in a batch, with `origin`, `sig`, `epoch`, `channel` and `seq`;
+ * `undefined` when unsure (zod then decides, as for batches).
+ */
+export function fastLogAnswer(raw: unknown): Obj | undefined {
+  if (!isObject(raw) || !onlyKeys(raw, ANSWER_KEYS)) return undefined;
+  const msgs = raw.msgs;
+  if (!Array.isArray(msgs) || msgs.length > CATCH_UP_LIMITS.messages) return undefined;
+  for (const m of msgs) {
+    if (!isObject(m) || (m.type !== MessageType.Broadcast && m.type !== MessageType.Direct)) return undefined;
+    if (m.origin === undefined || m.sig === undefined || m.epoch === undefined) return undefined;
+    if (m.channel === undefined || m.seq === undefined || !isMessage(m)) return undefined;
+  }
+  return raw;
+}
+
 function isEntry(m: unknown): boolean {
   if (!isObject(m)) return false;
   const type = m.type;
@@ -93,6 +115,7 @@ function isMessage(m: Obj): boolean {
   if (m.epoch !== undefined && !isText(m.epoch, 1, LOG_LIMITS.epoch)) return false;
   if (m.channel !== undefined && !isText(m.channel, 1, LOG_LIMITS.channel)) return false;
   if (m.seq !== undefined && !isInt(m.seq, 1)) return false;
+  if (m.prev !== undefined && !(typeof m.prev === 'string' && KEY_TEXT.test(m.prev))) return false;
   if (m.deps !== undefined) {
     if (!Array.isArray(m.deps) || m.deps.length < 1 || m.deps.length > MAX_DEPS) return false;
     for (const d of m.deps) if (!isText(d, 1, FIELD_LIMITS.messageId)) return false;

@@ -6,6 +6,7 @@
 
 import * as z from 'zod';
 import { type Decoded, describeIssue } from './codec.js';
+import { fastLogAnswer } from './fast-batch.js';
 import { CATCH_UP_LIMITS, WireSummarySchema } from './log-schema.js';
 import { BatchedMessageSchema, WirePeerSchema } from './schema.js';
 
@@ -41,6 +42,8 @@ export function decodeLogAnswer(body: Uint8Array): Decoded<LogAnswer> {
   } catch {
     return refuse('answer is not JSON');
   }
+  const fast = fastLogAnswer(json);
+  if (fast !== undefined) return { ok: true, value: fast as LogAnswer };
   const parsed = LogAnswerSchema.safeParse(json);
   if (!parsed.success) return refuse(`invalid log answer: ${describeIssue(parsed.error)}`);
   return { ok: true, value: parsed.data };

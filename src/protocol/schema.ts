@@ -233,6 +233,14 @@ export const BatchedMessageSchema = z.object({
   /** History: the origin's number for the message in (`epoch`, `channel`), from 1. */
   seq: z.int().min(1).optional(),
   /**
+   * History: the chain hash of the origin's previous message of the stream (`seq - 1`),
+   * base64url of 32 bytes; covered by `sig` (see `src/security/gossip-signature.ts`).
+   */
+  prev: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, 'not a chain hash')
+    .optional(),
+  /**
    * A publish: the ids of the messages its origin had delivered in the topic when it published
    * (causal order, `src/delivery/causal.ts`). Covered like `topic`.
    */

@@ -15,12 +15,22 @@
  * that no relay can change what it follows. A message that carries its log number (history,
  * `src/store/store.ts`) is signed as `JSON.stringify(["tsp2p-msg/2", type, id, ts, data, topic
  * or null, epoch, channel, seq, deps or []])`: a member serving it to another by catch-up can
- * neither alter it nor renumber it (hiding another message behind it).
+ * neither alter it nor renumber it (hiding another message behind it). A logged message that
+ * also carries `prev` (the chain hash of its origin's previous message of the stream) is signed
+ * as `JSON.stringify(["tsp2p-msg/3", type, id, ts, data, topic or null, epoch, channel, seq,
+ * deps or [], prev])`.
+ *
+ * **The chain.** The chain hash of a logged message is the SHA-256 of `"tsp2p-chain/1\n"`, then
+ * the bytes its origin signed, then the raw 64-byte signature ({@link chainHash}). Since each
+ * message's signed bytes hold the hash of the one before it, one verified signature vouches for
+ * every message below it that chains to it, signatures included: catch-up checks a run of 1,000
+ * messages with one Ed25519 verification and 1,000 hashes ({@link chainedRuns}), and a member
+ * serving history still can neither forge, alter, renumber nor reorder any of them.
  *
  * @module
  */
 
-import { type KeyObject, verify } from 'node:crypto';
+import { createHash, type KeyObject, verify } from 'node:crypto';
 import type { WirePeer } from '../protocol/schema.js';
 import { bodyDigest, type KeyCache, signBody, verifyBody } from './signature.js';
 
@@ -39,13 +49,33 @@ export interface GossipFields {
   readonly seq?: number | undefined;
   /** A publish: its causal dependencies (message ids); none when absent or empty. */
   readonly deps?: readonly string[] | undefined;
+  /** History: the chain hash of the origin's previous message of the stream, when known. */
+  readonly prev?: string | undefined;
 }
 
 const DOMAIN = 'tsp2p-msg/1';
 const DOMAIN_LOGGED = 'tsp2p-msg/2';
+const DOMAIN_CHAINED = 'tsp2p-msg/3';
+const CHAIN_PREFIX = Buffer.from('tsp2p-chain/1\n');
 
 /** The bytes the origin signs for `m` (see the module comment). */
 export function signedBytes(m: GossipFields): Buffer {
+  if (m.seq !== undefined && m.prev !== undefined)
+    return Buffer.from(
+      JSON.stringify([
+        DOMAIN_CHAINED,
+        m.type,
+        m.id,
+        m.ts,
+        m.data,
+        m.topic ?? null,
+        m.epoch ?? '',
+        m.channel ?? '',
+        m.seq,
+        m.deps ?? [],
+        m.prev,
+      ]),
+    );
   if (m.seq !== undefined)
     return Buffer.from(
       JSON.stringify([
@@ -129,4 +159,50 @@ export function verifyOrigin(
       resolve(false);
     }
   });
+}
+
+/**
+ * The chain hash of a logged message (see the module comment): base64url of the SHA-256 of
+ * `"tsp2p-chain/1\n"`, the bytes its origin signed, and its raw signature. `undefined` for a
+ * signature that is not 64 bytes of base64url.
+ */
+export function chainHash(fields: GossipFields, sig: string): string | undefined {
+  const raw = Buffer.from(sig, 'base64url');
+  if (raw.length !== 64) return undefined;
+  return createHash('sha256')
+    .update(CHAIN_PREFIX)
+    .update(signedBytes(fields))
+    .update(raw)
+    .digest('base64url');
+}
+
+/** A logged message as catch-up receives it: its fields, its stream and its origin's key. */
+export interface ChainedEntry extends GossipFields {
+  readonly seq: number;
+  readonly sig: string;
+  readonly origin: { readonly id?: string | undefined; readonly key?: string | undefined };
+}
+
+/**
+ * For each entry of a catch-up answer, the index of the entry it chains to, or -1: entry `j`
+ * vouches for entry `i` when both are of the same stream (origin id and key, epoch, channel),
+ * `j` is numbered `i.seq + 1`, and `j.prev` is the chain hash of `i`. An entry that chains to
+ * one whose signature holds is its origin's as surely (see the module comment). Pure; one
+ * hash per entry.
+ */
+export function chainedRuns(entries: readonly ChainedEntry[]): Int32Array {
+  const streamOf = (e: ChainedEntry): string =>
+    `${e.origin.id ?? ''}\u0000${e.origin.key ?? ''}\u0000${e.epoch ?? ''}\u0000${e.channel ?? ''}`;
+  const at = new Map<string, number>();
+  entries.forEach((e, i) => {
+    at.set(`${streamOf(e)}\u0000${e.seq}`, i);
+  });
+  const next = new Int32Array(entries.length).fill(-1);
+  entries.forEach((e, i) => {
+    const j = at.get(`${streamOf(e)}\u0000${e.seq + 1}`);
+    if (j === undefined) return;
+    const prev = entries[j]!.prev;
+    if (prev !== undefined && prev === chainHash(e, e.sig)) next[i] = j;
+  });
+  return next;
 }

@@ -77,6 +77,7 @@ export class MemoryNetwork {
   #loss: number;
   readonly #listeners = new Map<string, Listener>();
   readonly #killed = new Set<string>();
+  readonly #deaf = new Set<string>();
   #groups: Map<string, number> | undefined;
   #nextPort = 10_000;
 
@@ -129,6 +130,19 @@ export class MemoryNetwork {
     this.#killed.add(address);
   }
 
+  /**
+   * Makes the node at `address` semi-detached (one-way loss): what it sends is delivered, but
+   * every request to it and every answer to it is lost. {@link hear} undoes it.
+   */
+  deafen(address: string): void {
+    this.#deaf.add(address);
+  }
+
+  /** Undoes {@link deafen}. */
+  hear(address: string): void {
+    this.#deaf.delete(address);
+  }
+
   /** Undoes {@link kill}. */
   revive(address: string): void {
     this.#killed.delete(address);
@@ -178,7 +192,7 @@ export class MemoryNetwork {
   }
 
   #lost(from: string, to: string): boolean {
-    if (this.#killed.has(from) || !this.#sameSide(from, to)) return true;
+    if (this.#killed.has(from) || this.#deaf.has(to) || !this.#sameSide(from, to)) return true;
     return this.#loss > 0 && this.random.next() < this.#loss;
   }
 

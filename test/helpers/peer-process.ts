@@ -26,7 +26,8 @@
  * {@link StreamResult}), `{"seq":10,"cmd":"resume"}`,
  * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order),
  * `{"seq":12,"cmd":"history","topic":"t","limit":10000}` (`node.history()`: `[{id, text, from,
- * late?}]`, oldest first).
+ * late?}]`, oldest first),
+ * `{"seq":13,"cmd":"block","ms":3000}` (busy-waits: the event loop runs nothing else meanwhile).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
@@ -87,6 +88,7 @@ interface Command {
   readonly pauseAt?: number | number[];
   readonly topic?: string;
   readonly limit?: number;
+  readonly ms?: number;
 }
 
 /**
@@ -220,6 +222,12 @@ async function run(command: Command): Promise<Json> {
     }
     case 'received':
       return received;
+    case 'block': {
+      // A CPU-starved process: the event loop does nothing else for `ms` (answered after it).
+      const until = Date.now() + (command.ms ?? 0);
+      while (Date.now() < until);
+      return null;
+    }
     case 'history': {
       const page = await node.history({
         ...(command.topic !== undefined ? { topic: command.topic } : {}),

@@ -334,6 +334,11 @@ export class PeerProcess {
     return this.command<StreamResultJson>('stream', { count, ...args }, timeoutMs);
   }
 
+  /** Blocks the child's event loop for `ms` (a CPU-starved node); resolves once it runs again. */
+  block(ms: number): Promise<null> {
+    return this.command<null>('block', { ms }, ms + 20_000);
+  }
+
   /** Lets a stream paused at `pauseAt` go on; resolves with how many were paused. */
   resume(): Promise<number> {
     return this.command<number>('resume');

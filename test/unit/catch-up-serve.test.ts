@@ -1,13 +1,15 @@
 /**
  * The serving side of catch-up (src/node/catch-up.ts), on a memory store: what a log request may
  * read (not another node's direct messages), precise refusals for incomplete requests, only
- * signed messages served, the answer's bounds.
+ * signed messages served, the answer's bounds; and the chain that lets the asker check a run of
+ * served messages with one signature.
  */
 
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
+import { fingerprint } from '../../src/identity.js';
 import { noopLogger } from '../../src/logger.js';
 import type { Membership } from '../../src/membership/membership.js';
 import { CatchUp } from '../../src/node/catch-up.js';
@@ -18,7 +20,7 @@ import type { Refusal } from '../../src/protocol/refusal.js';
 import { MessageType } from '../../src/protocol/schema.js';
 import type { Sealer } from '../../src/protocol/sealer.js';
 import { SeededRandom } from '../../src/random.js';
-import { originSigner } from '../../src/security/gossip-signature.js';
+import { chainedRuns, originSigner, verifyOrigin } from '../../src/security/gossip-signature.js';
 import { sharedKeyCache } from '../../src/security/signature.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { PeerClient } from '../../src/transport/peer-client.js';
@@ -131,4 +133,46 @@ test('summaries and fetches serve signed messages of the channels asked, within 
     [2, 3],
   );
   assert.equal(catchUp.stats.messagesServed, 1002);
+});
+
+test('served messages chain: one signature vouches for the run, and any change breaks the chain', async () => {
+  const { catchUp, write, self, store } = setup();
+  for (let i = 0; i < 5; i++) write('b', 'broadcast');
+  const peer = 'b'.repeat(32);
+  const f = catchUp.answer(peer, MessageType.LogFetch, {
+    want: [{ origin: self.id, epoch: store.epoch, channel: 'b', from: 1, to: 5 }],
+  });
+  assert.ok(!isRefusal(f));
+  const got = decodeLogAnswer(f.body as Uint8Array);
+  assert.ok(got.ok);
+  const msgs = got.value.msgs!;
+  assert.deepEqual(
+    msgs.map((m) => m.prev === undefined),
+    [true, false, false, false, false],
+    'the first message of a stream has no prev',
+  );
+  assert.deepEqual([...chainedRuns(msgs)], [1, 2, 3, 4, -1]);
+  const last = msgs[4]!;
+  // The test's node id is made up: check against the id the key really hashes to.
+  const id = fingerprint(Buffer.from(last.origin.key!, 'base64url'));
+  assert.equal(await verifyOrigin(sharedKeyCache, id, last.origin.key!, last, last.sig), true);
+  // Altered data, an altered signature, a renumbered message, another key: each cuts the chain
+  // right below the changed message, which then stands alone (and fails its own check).
+  const altered = [
+    { ...msgs[2]!, data: Buffer.from('forged').toString('base64') },
+    { ...msgs[2]!, sig: msgs[1]!.sig },
+    { ...msgs[2]!, seq: 7 },
+    {
+      ...msgs[2]!,
+      origin: { ...msgs[2]!.origin, key: msgs[2]!.origin.key!.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) },
+    },
+  ];
+  for (const bad of altered) {
+    const runs = [...chainedRuns([msgs[0]!, msgs[1]!, bad, msgs[3]!, msgs[4]!])];
+    assert.equal(runs[2], -1, JSON.stringify(bad).slice(0, 80));
+    if (bad.origin.key === msgs[2]!.origin.key)
+      assert.equal(await verifyOrigin(sharedKeyCache, id, bad.origin.key!, bad, bad.sig), false);
+  }
+  // A message whose successor is missing from the answer stands alone too.
+  assert.deepEqual([...chainedRuns([msgs[0]!, msgs[1]!, msgs[3]!, msgs[4]!])], [1, -1, 3, -1]);
 });

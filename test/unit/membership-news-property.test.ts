@@ -97,11 +97,13 @@ function unsignedNews(
     case 'bob-key-mallory-sig':
       return { ...u, key: bobRecords.key, rsig: malloryRecords.sign(record) };
     case 'bob-sig-other-fields':
-      // Bob's real signature, of his real record: not of these fields (unless they are his).
+      // Bob's real signature, of his real record (at the incarnation he signed it at): not of
+      // these fields, nor at this incarnation, unless they are his. (Signed at `i`, it would be
+      // a record bob never made, which rightly moves him: seed 1032602027 found that.)
       return {
         ...u,
         key: bobRecords.key,
-        rsig: bobRecords.sign({ id: bob.id, address: '127.0.0.1', port: 5002, name: 'bob', inc: rinc ?? i }),
+        rsig: bobRecords.sign({ id: bob.id, address: '127.0.0.1', port: 5002, name: 'bob', inc: BOB_INC }),
       };
     default:
       return u;
@@ -120,6 +122,10 @@ const isBobsOwn = (f: {
   (f.name || undefined) === BOB.name &&
   Object.keys(f.tags ?? {}).length === 0 &&
   (f.topics ?? []).length === 0;
+
+function unsignedBob(state: MemberUpdate['state'], inc: number): MemberUpdate {
+  return { id: bob.id, address: BOB.address, port: BOB.port, name: 'bob', state, inc };
+}
 
 describe('news not signed by its subject (fast-check, real Ed25519)', () => {
   test('never changes its address, port, name, tags or topics, whatever the incarnation or state', () => {
@@ -153,6 +159,35 @@ describe('news not signed by its subject (fast-check, real Ed25519)', () => {
       ),
       runs,
     );
+  });
+
+  test('a chain of news, each one step above the last, never carries bob beyond one step (2^31 would evict him for good)', () => {
+    const h = knowsBob();
+    try {
+      for (let i = BOB_INC + 1; i <= BOB_INC + 2_000; i++) {
+        for (const s of ['alive', 'suspect'] as const) {
+          h.membership.apply(unsignedBob(s, i));
+        }
+      }
+      assert.equal(h.membership.get(bob.id)?.incarnation, BOB_INC + INC_STEP);
+      // His signed record, replayed by anyone, does not carry him further either.
+      const rsig = bobRecords.sign({
+        id: bob.id,
+        address: BOB.address,
+        port: BOB.port,
+        name: BOB.name,
+        inc: BOB_INC,
+      });
+      for (let i = BOB_INC + 2; i <= BOB_INC + 100; i++) {
+        h.membership.apply({ ...unsignedBob('alive', i), key: bobRecords.key, rsig, rinc: BOB_INC });
+      }
+      assert.equal(h.membership.get(bob.id)?.incarnation, BOB_INC + INC_STEP);
+      // Dead at that incarnation is news he can refute (one step above his own).
+      h.membership.apply(unsignedBob('dead', BOB_INC + INC_STEP));
+      assert.equal(h.membership.get(bob.id)?.incarnation, BOB_INC + INC_STEP);
+    } finally {
+      h.membership.close();
+    }
   });
 
   test('news that bob did sign does move him (the property above can fail)', () => {

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { wallTime } from '../../src/clock.js';
 import { retransmitLimit } from '../../src/membership/gossip-queue.js';
+import { RESTART_REACH, startIncarnation } from '../../src/membership/membership.js';
 import { suspicionBounds, suspicionTimeout } from '../../src/membership/timings.js';
+import { MAX_INCARNATION } from '../../src/protocol/schema.js';
 import { type MembershipHarness, membershipHarness, peer, update } from '../helpers/unit-membership.js';
 
 const A = peer('a', 5001, 'ann');
@@ -204,10 +207,15 @@ describe('Membership: news about this node', () => {
       assert.equal(h.membership.apply(update(self, state, 1)), false);
       assert.equal(h.membership.incarnation, 3);
       // News beyond what anyone can hold of this node is not refuted: it would only spend
-      // incarnations (nobody else takes it, see news.ts).
-      assert.equal(h.membership.apply(update(self, state, 3 + 2)), false);
+      // incarnations (nobody else takes it, see news.ts). What its last run may have reached
+      // (a restart starts at the wall clock's seconds) is within reach.
+      const reach = startIncarnation(wallTime(h.clock)) + RESTART_REACH;
+      assert.equal(h.membership.apply(update(self, state, reach + 1)), false);
       assert.equal(h.membership.apply(update(self, state, Number.MAX_SAFE_INTEGER)), false);
+      assert.equal(h.membership.apply(update(self, state, MAX_INCARNATION)), false);
       assert.equal(h.membership.incarnation, 3);
+      assert.equal(h.membership.apply(update(self, state, reach - 1)), true);
+      assert.equal(h.membership.incarnation, reach);
       assert.deepEqual(h.take(), []);
       assert.equal(h.membership.get(self.id), undefined, 'self is never in its own table');
     });
@@ -222,8 +230,13 @@ describe('Membership: news about this node', () => {
     assert.deepEqual(h.membership.piggyback(), []);
     h.membership.apply(update(h.self, 'alive', 0));
     assert.equal(h.membership.incarnation, 1);
+    // What others hold of its last run (a restart without a store starts lower): adopted.
     h.membership.apply(update(h.self, 'alive', 4));
-    assert.equal(h.membership.incarnation, 1, 'more than one step above: not adopted');
+    assert.equal(h.membership.incarnation, 4);
+    const reach = startIncarnation(wallTime(h.clock)) + RESTART_REACH;
+    h.membership.apply(update(h.self, 'alive', reach + 1));
+    assert.equal(h.membership.incarnation, 4, 'beyond reach: not adopted');
+    assert.deepEqual(h.membership.piggyback(), []);
   });
 
   test('news that puts this node at another address or name is refuted at once', () => {
