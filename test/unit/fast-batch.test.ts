@@ -4,9 +4,9 @@ import fc from 'fast-check';
 import { decodeEnvelope } from '../../src/protocol/codec.js';
 import { sealBatch } from '../../src/protocol/envelope.js';
 import { fastBatch, fastLogAnswer } from '../../src/protocol/fast-batch.js';
-import { LogAnswerSchema } from '../../src/protocol/log-codec.js';
-import { EnvelopeSchema } from '../../src/protocol/schema.js';
+import { wireSchemas } from '../../src/protocol/schema.js';
 import { testSeed } from '../sim/network.js';
+import { mutate, places } from './mutate.js';
 
 // fast-check names the seed when a property fails; TSP2P_SEED=<seed> replays it.
 const seed = testSeed();
@@ -91,44 +91,9 @@ const batch = fc.record(
   { requiredKeys: ['type', 'from'] },
 );
 
-/** Every place in `value`: the path (keys and indexes) to each object, array and leaf. */
-function places(value: unknown, at: (string | number)[] = []): (string | number)[][] {
-  const out = [at];
-  if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value))
-      out.push(...places(v, [...at, Array.isArray(value) ? Number(k) : k]));
-  }
-  return out;
-}
-
-/**
- * A copy of `value` with the place `path` replaced by `replacement`, or, when `path` is an
- * object or array and `add` is set, with `replacement` added to it (under `extraKey`).
- */
-function mutate(
-  value: unknown,
-  path: (string | number)[],
-  replacement: unknown,
-  extraKey: string,
-  add: boolean,
-): unknown {
-  const [step, ...rest] = path;
-  if (step === undefined) {
-    if (add && Array.isArray(value)) return [...value, replacement];
-    if (add && typeof value === 'object' && value !== null) return { ...value, [extraKey]: replacement };
-    return replacement;
-  }
-  const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<
-    string | number,
-    unknown
-  >;
-  copy[step] = mutate(copy[step], rest, replacement, extraKey, add);
-  return copy;
-}
-
 /** What the decoder's slow path (zod) makes of `raw`. */
 function slow(raw: unknown): { ok: true; value: unknown } | { ok: false } {
-  const r = EnvelopeSchema.safeParse(raw);
+  const r = wireSchemas().EnvelopeSchema.safeParse(raw);
   return r.success ? { ok: true, value: r.data } : { ok: false };
 }
 
@@ -254,7 +219,7 @@ describe('fast path of a catch-up answer', () => {
         fc.oneof(fc.jsonValue(), fc.constantFrom<unknown>(0, -1, 1.5, '', null, [], {}, 'x'.repeat(43))),
         fc.constantFrom('extra', 'sum', 'prev', 'seq', 'origin'),
         (raw, where, add, replacement, extraKey) => {
-          const z = LogAnswerSchema.safeParse(raw);
+          const z = wireSchemas().LogAnswerSchema.safeParse(raw);
           assert.ok(z.success, 'the generator makes valid answers');
           assert.deepEqual(fastLogAnswer(structuredClone(raw)), z.data);
           const all = places(raw);
@@ -267,7 +232,7 @@ describe('fast path of a catch-up answer', () => {
             return;
           }
           accepted++;
-          const slowly = LogAnswerSchema.safeParse(mutated);
+          const slowly = wireSchemas().LogAnswerSchema.safeParse(mutated);
           assert.ok(
             slowly.success,
             `fast path accepted what zod refuses: ${JSON.stringify(mutated).slice(0, 300)}`,
