@@ -1,6 +1,5 @@
 /**
- * A fast path for the commonest request: a well-formed batch (type 8); and for the largest
- * answer, a catch-up fetch's (`{"msgs": [...]}`, up to 1,000 messages: {@link fastLogAnswer}).
+ * A fast path for the commonest request: a well-formed batch (type 8).
  *
  * zod's validation of a batch was the largest share of a receiver's work per request at modest
  * rates (BENCHMARKS.md, `latency`). This checks a batch with plain code instead, and answers only
@@ -14,7 +13,6 @@
  * @module
  */
 
-import { CATCH_UP_LIMITS } from './log-schema.js';
 import {
   type Envelope,
   FIELD_LIMITS,
@@ -88,25 +86,6 @@ export function fastBatch(raw: Obj): Envelope | undefined {
     for (const m of msgs) if (!isEntry(m)) return undefined;
   }
   return raw as Envelope;
-}
-
-const ANSWER_KEYS = new Set(['msgs']);
-
-/**
- * `raw` as a fetch's answer (`LogAnswerSchema` with `msgs`) when it certainly is a valid one:
- * every entry a message entry as in a batch, with `origin`, `sig`, `epoch`, `channel` and `seq`;
- * `undefined` when unsure (zod then decides, as for batches).
- */
-export function fastLogAnswer(raw: unknown): Obj | undefined {
-  if (!isObject(raw) || !onlyKeys(raw, ANSWER_KEYS)) return undefined;
-  const msgs = raw.msgs;
-  if (!Array.isArray(msgs) || msgs.length > CATCH_UP_LIMITS.messages) return undefined;
-  for (const m of msgs) {
-    if (!isObject(m) || (m.type !== MessageType.Broadcast && m.type !== MessageType.Direct)) return undefined;
-    if (m.origin === undefined || m.sig === undefined || m.epoch === undefined) return undefined;
-    if (m.channel === undefined || m.seq === undefined || !isMessage(m)) return undefined;
-  }
-  return raw;
 }
 
 function isEntry(m: unknown): boolean {
