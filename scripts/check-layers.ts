@@ -50,7 +50,7 @@ export const LAYERS: readonly Layer[] = [
   // Counters and their Prometheus text.
   { name: 'metrics', paths: ['metrics/'] },
   // The settings users give, resolved: reads every layer's defaults.
-  { name: 'options', paths: ['options.ts'] },
+  { name: 'options', paths: ['options.ts', 'options-check.ts'] },
   // The browser page and the operations endpoints.
   { name: 'web', paths: ['web/'] },
   // Composition: the node and the modules it wires.

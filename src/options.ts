@@ -5,16 +5,17 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import * as z from 'zod';
+import type * as Z from 'zod';
 import type { Clock } from './clock.js';
 import { DEFAULT_CAUSAL_WAIT_MS } from './delivery/causal.js';
 import { InvalidOptionsError } from './errors.js';
 import type { IdentityInput } from './identity.js';
 import type { Logger } from './logger.js';
 import { type MembershipTimings, PRESETS } from './membership/timings.js';
+import { optionsCertainlyValid } from './options-check.js';
 import { isValidHost, parseAddress } from './peer.js';
 import { describeIssue } from './protocol/codec.js';
-import { FIELD_LIMITS } from './protocol/schema.js';
+import { FIELD_LIMITS, loadZod } from './protocol/schema.js';
 import type { Random } from './random.js';
 import { DEFAULT_MAX_TAG_BYTES, validateTags } from './rooms.js';
 import { type SecretInput, secretList } from './security/keyring.js';
@@ -293,103 +294,128 @@ export interface RetentionInput {
   readonly maxAgeMs?: number;
 }
 
-const positiveInt = z.int().positive();
-const pemInput = z.union([z.string().min(1), z.instanceof(Uint8Array)]);
+/**
+ * The options' zod schema: built (and zod loaded) only when the plain check of `options-check.ts`
+ * is unsure, which common options never make it.
+ */
+function buildOptionsSchema(z: typeof Z) {
+  const positiveInt = z.int().positive();
+  const pemInput = z.union([z.string().min(1), z.instanceof(Uint8Array)]);
 
-const OptionsSchema = z.strictObject({
-  host: z
-    .string()
-    .refine((h) => isValidHost(h), 'not a valid host name or IP address')
-    .optional(),
-  port: z.int().min(0).max(65535).optional(),
-  advertise: z.string().optional(),
-  name: z.string().max(FIELD_LIMITS.name).optional(),
-  tags: z.record(z.string(), z.string()).optional(),
-  maxTagBytes: positiveInt.optional(),
-  identity: z
-    .custom<IdentityInput>(
-      (v) =>
-        typeof v === 'string' ||
-        v instanceof Uint8Array ||
-        (typeof v === 'object' && v !== null && 'asymmetricKeyType' in (v as KeyObject)),
-      'expected a key file path, a PEM string, a 32-byte seed or a KeyObject',
-    )
-    .optional(),
-  allowReadableIdentity: z.boolean().optional(),
-  compat: z.literal('gop2p').optional(),
-  secret: z.union([z.string(), z.array(z.string())]).optional(),
-  tls: z
-    .strictObject({
-      key: pemInput,
-      cert: pemInput,
-      ca: z.union([pemInput, z.array(pemInput)]).optional(),
-      requestCert: z.boolean().optional(),
-    })
-    .optional(),
-  limits: z
-    .strictObject({
-      maxConnections: positiveInt.optional(),
-      ratePerSecond: z.number().positive().optional(),
-      rateBurst: positiveInt.optional(),
-      rateLimitLoopback: z.boolean().optional(),
-      headersTimeoutMs: positiveInt.optional(),
-      requestTimeoutMs: positiveInt.optional(),
-    })
-    .optional(),
-  maxClockSkewMs: positiveInt.optional(),
-  maxMessageBytes: positiveInt.max(64 * 1024 * 1024).optional(),
-  requestTimeoutMs: positiveInt.optional(),
-  leaveTimeoutMs: positiveInt.optional(),
-  inboxSize: positiveInt.optional(),
-  maxMembers: positiveInt.optional(),
-  deliveryTimeoutMs: positiveInt.optional(),
-  causalWaitMs: z.int().min(0).max(600_000).optional(),
-  backpressure: z.enum(['wait', 'reject']).optional(),
-  maxBatchMessages: positiveInt.max(10_000).optional(),
-  maxBatchBytes: positiveInt.optional(),
-  maxQueueMessages: positiveInt.optional(),
-  maxQueueBytes: positiveInt.optional(),
-  dissemination: z.enum(['full', 'gossip', 'plumtree', 'auto']).optional(),
-  gossipThreshold: positiveInt.optional(),
-  fanout: positiveInt.optional(),
-  maxHops: positiveInt.max(255).optional(),
-  preset: z.enum(['lan', 'wan', 'local']).optional(),
-  timings: z
-    .strictObject({
-      probeIntervalMs: positiveInt.optional(),
-      probeTimeoutMs: positiveInt.optional(),
-      indirectProbes: z.int().min(0).optional(),
-      suspicionMult: z.number().positive().optional(),
-      suspicionMaxMult: z.number().min(1).optional(),
-      refusedSuspicionMs: positiveInt.optional(),
-      retransmitMult: positiveInt.optional(),
-      gossipIntervalMs: positiveInt.optional(),
-      gossipNodes: positiveInt.optional(),
-      maxPiggyback: positiveInt.optional(),
-      pushPullIntervalMs: positiveInt.optional(),
-      reconnectIntervalMs: positiveInt.optional(),
-      deadRetentionMs: positiveInt.optional(),
-      leftRetentionMs: positiveInt.optional(),
-      maxAwareness: z.int().min(0).optional(),
-      announceLimit: positiveInt.optional(),
-    })
-    .optional(),
-  web: z.boolean().optional(),
-  dataDir: z.string().min(1).optional(),
-  retention: z
-    .strictObject({
-      maxMessages: positiveInt.optional(),
-      maxAgeMs: positiveInt.optional(),
-    })
-    .optional(),
-  historyOnJoin: z.int().min(0).max(10_000).optional(),
-  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object').optional(),
-  clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
-  random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
-  transport: z
-    .custom<Transport>((v) => typeof v === 'object' && v !== null, 'expected a Transport')
-    .optional(),
-});
+  return z.strictObject({
+    host: z
+      .string()
+      .refine((h) => isValidHost(h), 'not a valid host name or IP address')
+      .optional(),
+    port: z.int().min(0).max(65535).optional(),
+    advertise: z.string().optional(),
+    name: z.string().max(FIELD_LIMITS.name).optional(),
+    tags: z.record(z.string(), z.string()).optional(),
+    maxTagBytes: positiveInt.optional(),
+    identity: z
+      .custom<IdentityInput>(
+        (v) =>
+          typeof v === 'string' ||
+          v instanceof Uint8Array ||
+          (typeof v === 'object' && v !== null && 'asymmetricKeyType' in (v as KeyObject)),
+        'expected a key file path, a PEM string, a 32-byte seed or a KeyObject',
+      )
+      .optional(),
+    allowReadableIdentity: z.boolean().optional(),
+    compat: z.literal('gop2p').optional(),
+    secret: z.union([z.string(), z.array(z.string())]).optional(),
+    tls: z
+      .strictObject({
+        key: pemInput,
+        cert: pemInput,
+        ca: z.union([pemInput, z.array(pemInput)]).optional(),
+        requestCert: z.boolean().optional(),
+      })
+      .optional(),
+    limits: z
+      .strictObject({
+        maxConnections: positiveInt.optional(),
+        ratePerSecond: z.number().positive().optional(),
+        rateBurst: positiveInt.optional(),
+        rateLimitLoopback: z.boolean().optional(),
+        headersTimeoutMs: positiveInt.optional(),
+        requestTimeoutMs: positiveInt.optional(),
+      })
+      .optional(),
+    maxClockSkewMs: positiveInt.optional(),
+    maxMessageBytes: positiveInt.max(64 * 1024 * 1024).optional(),
+    requestTimeoutMs: positiveInt.optional(),
+    leaveTimeoutMs: positiveInt.optional(),
+    inboxSize: positiveInt.optional(),
+    maxMembers: positiveInt.optional(),
+    deliveryTimeoutMs: positiveInt.optional(),
+    causalWaitMs: z.int().min(0).max(600_000).optional(),
+    backpressure: z.enum(['wait', 'reject']).optional(),
+    maxBatchMessages: positiveInt.max(10_000).optional(),
+    maxBatchBytes: positiveInt.optional(),
+    maxQueueMessages: positiveInt.optional(),
+    maxQueueBytes: positiveInt.optional(),
+    dissemination: z.enum(['full', 'gossip', 'plumtree', 'auto']).optional(),
+    gossipThreshold: positiveInt.optional(),
+    fanout: positiveInt.optional(),
+    maxHops: positiveInt.max(255).optional(),
+    preset: z.enum(['lan', 'wan', 'local']).optional(),
+    timings: z
+      .strictObject({
+        probeIntervalMs: positiveInt.optional(),
+        probeTimeoutMs: positiveInt.optional(),
+        indirectProbes: z.int().min(0).optional(),
+        suspicionMult: z.number().positive().optional(),
+        suspicionMaxMult: z.number().min(1).optional(),
+        refusedSuspicionMs: positiveInt.optional(),
+        retransmitMult: positiveInt.optional(),
+        gossipIntervalMs: positiveInt.optional(),
+        gossipNodes: positiveInt.optional(),
+        maxPiggyback: positiveInt.optional(),
+        pushPullIntervalMs: positiveInt.optional(),
+        reconnectIntervalMs: positiveInt.optional(),
+        deadRetentionMs: positiveInt.optional(),
+        leftRetentionMs: positiveInt.optional(),
+        maxAwareness: z.int().min(0).optional(),
+        announceLimit: positiveInt.optional(),
+      })
+      .optional(),
+    web: z.boolean().optional(),
+    dataDir: z.string().min(1).optional(),
+    retention: z
+      .strictObject({
+        maxMessages: positiveInt.optional(),
+        maxAgeMs: positiveInt.optional(),
+      })
+      .optional(),
+    historyOnJoin: z.int().min(0).max(10_000).optional(),
+    logger: z
+      .custom<Logger>((v) => typeof v === 'object' && v !== null, 'expected a logger object')
+      .optional(),
+    clock: z.custom<Clock>((v) => typeof v === 'object' && v !== null, 'expected a Clock').optional(),
+    random: z.custom<Random>((v) => typeof v === 'object' && v !== null, 'expected a Random').optional(),
+    transport: z
+      .custom<Transport>((v) => typeof v === 'object' && v !== null, 'expected a Transport')
+      .optional(),
+  });
+}
+
+let builtSchema: ReturnType<typeof buildOptionsSchema> | undefined;
+
+/** The options' zod schema, built on the first call (the reference `options-check.ts` follows). */
+export function optionsSchema(): ReturnType<typeof buildOptionsSchema> {
+  builtSchema ??= buildOptionsSchema(loadZod());
+  return builtSchema;
+}
+
+type ParsedOptions = Z.infer<ReturnType<typeof buildOptionsSchema>>;
+
+function parseOptions(options: NodeOptions): ParsedOptions {
+  if (optionsCertainlyValid(options)) return options as ParsedOptions;
+  const parsed = optionsSchema().safeParse(options);
+  if (!parsed.success) throw new InvalidOptionsError(`invalid option ${describeIssue(parsed.error)}`);
+  return parsed.data;
+}
 
 /**
  * Validates options and applies defaults.
@@ -397,9 +423,7 @@ const OptionsSchema = z.strictObject({
  * @throws {InvalidOptionsError} `ERR_INVALID_OPTIONS`, naming the first bad option.
  */
 export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
-  const parsed = OptionsSchema.safeParse(options);
-  if (!parsed.success) throw new InvalidOptionsError(`invalid option ${describeIssue(parsed.error)}`);
-  const o = parsed.data;
+  const o = parseOptions(options);
   let advertise: ResolvedOptions['advertise'];
   if (o.advertise !== undefined) {
     try {

@@ -9,17 +9,15 @@
 import { isAscii } from 'node:buffer';
 import type * as z from 'zod';
 import { fastBatch } from './fast-batch.js';
+import { fastAck, fastEnvelope, fastMemberList, fastPeer } from './fast-wire.js';
 import { type Refusal, refusal } from './refusal.js';
 import {
   type Ack,
-  AckSchema,
   type Envelope,
-  EnvelopeSchema,
   isKnownType,
   type MemberList,
-  MemberListSchema,
   type WirePeer,
-  WirePeerSchema,
+  wireSchemas,
 } from './schema.js';
 
 /** The result of decoding: the value, or the refusal to answer with. */
@@ -79,10 +77,11 @@ export function decodeEnvelope(body: Uint8Array): Decoded<Envelope> {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return refuse(400, `${NO_VALID_MESSAGE}: expected a JSON object`);
   }
-  // The commonest request, a well-formed batch, is checked without zod (same rules: fast-batch.ts).
-  const batch = fastBatch(raw as Record<string, unknown>);
-  if (batch !== undefined) return { ok: true, value: batch };
-  const parsed = EnvelopeSchema.safeParse(raw);
+  // Well-formed requests are checked without zod (same rules: fast-batch.ts, fast-wire.ts);
+  // zod decides the rest, and words the refusal.
+  const fast = fastBatch(raw as Record<string, unknown>) ?? fastEnvelope(raw as Record<string, unknown>);
+  if (fast !== undefined) return { ok: true, value: fast };
+  const parsed = wireSchemas().EnvelopeSchema.safeParse(raw);
   if (!parsed.success) return refuse(400, `${NO_VALID_MESSAGE}: ${describeIssue(parsed.error)}`);
   if (!isKnownType(parsed.data.type)) {
     return refuse(405, `Method not allowed: unknown message type ${parsed.data.type}`);
@@ -111,8 +110,10 @@ export function decodeData(data: string | null | undefined): Uint8Array {
 export function decodeMemberList(body: Uint8Array): Decoded<MemberList> {
   const json = parseJson(body);
   if (!json.ok) return refuse(json.refusal.status, 'member list is not JSON');
+  const fast = fastMemberList(json.value);
+  if (fast !== undefined) return { ok: true, value: fast };
   // Go marshals an empty (nil) slice as null.
-  const parsed = MemberListSchema.safeParse(json.value === null ? [] : json.value);
+  const parsed = wireSchemas().MemberListSchema.safeParse(json.value === null ? [] : json.value);
   if (!parsed.success) return refuse(400, `invalid member list: ${describeIssue(parsed.error)}`);
   return { ok: true, value: parsed.data };
 }
@@ -139,7 +140,9 @@ export function decodeSelfHeader(value: string | undefined): WirePeer | undefine
   } catch {
     return undefined;
   }
-  const parsed = WirePeerSchema.safeParse(raw);
+  const fast = fastPeer(raw);
+  if (fast !== undefined) return fast;
+  const parsed = wireSchemas().WirePeerSchema.safeParse(raw);
   return parsed.success ? parsed.data : undefined;
 }
 
@@ -150,7 +153,9 @@ const MAX_SELF_HEADER = 16_384;
 export function decodeAck(body: Uint8Array): Decoded<Ack> {
   const json = parseJson(body);
   if (!json.ok) return refuse(json.refusal.status, 'answer is not JSON');
-  const parsed = AckSchema.safeParse(json.value);
+  const fast = fastAck(json.value);
+  if (fast !== undefined) return { ok: true, value: fast };
+  const parsed = wireSchemas().AckSchema.safeParse(json.value);
   if (!parsed.success) return refuse(400, `invalid answer: ${describeIssue(parsed.error)}`);
   return { ok: true, value: parsed.data };
 }

@@ -1,6 +1,5 @@
 /**
- * A fast path for the commonest request: a well-formed batch (type 8); and for the largest
- * answer, a catch-up fetch's (`{"msgs": [...]}`, up to 1,000 messages: {@link fastLogAnswer}).
+ * A fast path for the commonest request: a well-formed batch (type 8).
  *
  * zod's validation of a batch was the largest share of a receiver's work per request at modest
  * rates (BENCHMARKS.md, `latency`). This checks a batch with plain code instead, and answers only
@@ -14,7 +13,6 @@
  * @module
  */
 
-import { CATCH_UP_LIMITS } from './log-schema.js';
 import {
   type Envelope,
   FIELD_LIMITS,
@@ -22,15 +20,29 @@ import {
   LOG_LIMITS,
   MAX_BATCH,
   MAX_DEPS,
+  MAX_INCARNATION,
   MAX_TREE_IDS,
   MessageType,
   TreeEntry,
 } from './schema.js';
 
-type Obj = Record<string, unknown>;
+/** A plain JSON object. */
+export type Obj = Record<string, unknown>;
 
 const ENVELOPE_KEYS = new Set(['type', 'data', 'from', 'v', 'id', 'ts', 'stream', 'seq', 'base', 'msgs']);
-const PEER_KEYS = new Set(['address', 'port', 'id', 'name', 'inc', 'key', 'xkey']);
+const PEER_KEYS = new Set([
+  'address',
+  'port',
+  'id',
+  'name',
+  'inc',
+  'rsig',
+  'rinc',
+  'tags',
+  'topics',
+  'key',
+  'xkey',
+]);
 const MESSAGE_KEYS = new Set([
   'type',
   'id',
@@ -48,10 +60,14 @@ const MESSAGE_KEYS = new Set([
   'prev',
   'deps',
 ]);
-const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
+/** A topic name (the schema's rule). */
+export const TOPIC_TEXT = /^[A-Za-z0-9\-_.:/]{1,64}$/;
 const CONTROL_KEYS = new Set(['type', 'ids']);
 const REF_KEYS = new Set(['origin', 'id']);
-const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
+/** A base64url Ed25519 or X25519 public key. */
+export const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
+/** A base64url Ed25519 signature of a self-record. */
+export const RECORD_SIG_TEXT = /^[A-Za-z0-9_-]{86}$/;
 
 /** `raw` as a batch envelope when it certainly is a valid one; `undefined` when unsure. */
 export function fastBatch(raw: Obj): Envelope | undefined {
@@ -72,25 +88,6 @@ export function fastBatch(raw: Obj): Envelope | undefined {
   return raw as Envelope;
 }
 
-const ANSWER_KEYS = new Set(['msgs']);
-
-/**
- * `raw` as a fetch's answer (`LogAnswerSchema` with `msgs`) when it certainly is a valid one:
- * every entry a message entry as in a batch, with `origin`, `sig`, `epoch`, `channel` and `seq`;
- * `undefined` when unsure (zod then decides, as for batches).
- */
-export function fastLogAnswer(raw: unknown): Obj | undefined {
-  if (!isObject(raw) || !onlyKeys(raw, ANSWER_KEYS)) return undefined;
-  const msgs = raw.msgs;
-  if (!Array.isArray(msgs) || msgs.length > CATCH_UP_LIMITS.messages) return undefined;
-  for (const m of msgs) {
-    if (!isObject(m) || (m.type !== MessageType.Broadcast && m.type !== MessageType.Direct)) return undefined;
-    if (m.origin === undefined || m.sig === undefined || m.epoch === undefined) return undefined;
-    if (m.channel === undefined || m.seq === undefined || !isMessage(m)) return undefined;
-  }
-  return raw;
-}
-
 function isEntry(m: unknown): boolean {
   if (!isObject(m)) return false;
   const type = m.type;
@@ -99,7 +96,8 @@ function isEntry(m: unknown): boolean {
   return false;
 }
 
-function isMessage(m: Obj): boolean {
+/** `m` is a valid broadcast or direct message inside a batch (the schema's rules). */
+export function isMessage(m: Obj): boolean {
   if (!onlyKeys(m, MESSAGE_KEYS)) return false;
   if (!isText(m.id, 1, FIELD_LIMITS.messageId) || !isNonNegative(m.ts)) return false;
   if (typeof m.data !== 'string' || !isBase64(m.data)) return false;
@@ -134,36 +132,71 @@ function isControl(m: Obj): boolean {
   return true;
 }
 
-function isPeer(p: unknown): boolean {
+/** `p` is certainly a valid wire peer (`WirePeerSchema`). */
+export function isPeer(p: unknown): boolean {
   if (!isObject(p) || !onlyKeys(p, PEER_KEYS)) return false;
   if (!isText(p.address, 1, FIELD_LIMITS.address)) return false;
   if (!(isInt(p.port, 1) && (p.port as number) <= 65535)) return false;
   if (p.id !== undefined && !isText(p.id, 1, FIELD_LIMITS.id)) return false;
   if (p.name !== undefined && !isText(p.name, 0, FIELD_LIMITS.name)) return false;
-  if (p.inc !== undefined && !isInt(p.inc, 0)) return false;
+  if (p.inc !== undefined && !isIncarnation(p.inc)) return false;
+  return isSelfRecord(p);
+}
+
+/** The fields a peer and a membership update share: key, record signature, tags, topics. */
+export function isSelfRecord(p: Obj): boolean {
+  if (p.rsig !== undefined && !(typeof p.rsig === 'string' && RECORD_SIG_TEXT.test(p.rsig))) return false;
+  if (p.rinc !== undefined && !isIncarnation(p.rinc)) return false;
+  if (p.tags !== undefined && !isTags(p.tags)) return false;
+  if (p.topics !== undefined) {
+    if (!Array.isArray(p.topics) || p.topics.length > 32) return false;
+    for (const t of p.topics) if (!(typeof t === 'string' && TOPIC_TEXT.test(t))) return false;
+  }
   if (p.key !== undefined && !(typeof p.key === 'string' && KEY_TEXT.test(p.key))) return false;
   if (p.xkey !== undefined && !(typeof p.xkey === 'string' && KEY_TEXT.test(p.xkey))) return false;
   return true;
 }
 
-function isObject(v: unknown): v is Obj {
+function isTags(t: unknown): boolean {
+  if (!isObject(t) || Object.getPrototypeOf(t) !== Object.prototype) return false;
+  let n = 0;
+  for (const k in t) {
+    const v = t[k];
+    if (k.length < 1 || k.length > 32 || typeof v !== 'string' || v.length > 128) return false;
+    // JSON.parse makes `__proto__` an own key; zod's copy would set the prototype instead.
+    if (k === '__proto__') return false;
+    n++;
+  }
+  return n <= 16;
+}
+
+/** An incarnation: an integer from 0 to {@link MAX_INCARNATION}. */
+export function isIncarnation(v: unknown): boolean {
+  return isInt(v, 0) && (v as number) <= MAX_INCARNATION;
+}
+
+/** `v` is a JSON object (not null, not an array). */
+export function isObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Every own key of `o` is one of `allowed` (and none is set to `undefined` explicitly). */
-function onlyKeys(o: Obj, allowed: ReadonlySet<string>): boolean {
+export function onlyKeys(o: Obj, allowed: ReadonlySet<string>): boolean {
   for (const k in o) if (!allowed.has(k) || o[k] === undefined) return false;
   return Object.getPrototypeOf(o) === Object.prototype;
 }
 
-function isText(v: unknown, min: number, max: number): boolean {
+/** `v` is a string of `min` to `max` UTF-16 units (zod's `min`/`max`). */
+export function isText(v: unknown, min: number, max: number): boolean {
   return typeof v === 'string' && v.length >= min && v.length <= max;
 }
 
-function isInt(v: unknown, min: number): boolean {
+/** `v` is a safe integer of at least `min` (zod's `int().min()`). */
+export function isInt(v: unknown, min: number): boolean {
   return Number.isSafeInteger(v) && (v as number) >= min;
 }
 
-function isNonNegative(v: unknown): boolean {
+/** `v` is a finite number of at least 0 (zod's `number().nonnegative()`). */
+export function isNonNegative(v: unknown): boolean {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }

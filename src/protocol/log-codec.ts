@@ -4,35 +4,20 @@
  * @module
  */
 
-import * as z from 'zod';
+import type * as Z from 'zod';
 import { type Decoded, describeIssue } from './codec.js';
-import { fastLogAnswer } from './fast-batch.js';
-import { CATCH_UP_LIMITS, WireSummarySchema } from './log-schema.js';
-import { BatchedMessageSchema, WirePeerSchema } from './schema.js';
+import { fastLogAnswer } from './fast-wire.js';
+import type { WireSummary } from './log-schema.js';
+import { type WireSchemas, wireSchemas } from './schema.js';
 
 /**
  * A message served by catch-up: a batch entry (see `batch-entry.ts`) with its origin (and the
  * origin's key), the origin's signature and its log number, all required.
  */
-export const LoggedEntrySchema = BatchedMessageSchema.extend({
-  origin: WirePeerSchema,
-  sig: z.string().length(86),
-  epoch: z.string().min(1).max(128),
-  channel: z.string().min(1).max(136),
-  seq: z.int().min(1),
-});
-
-/** A message served by catch-up. */
-export type LoggedEntry = z.infer<typeof LoggedEntrySchema>;
+export type LoggedEntry = Z.infer<WireSchemas['LoggedEntrySchema']>;
 
 /** The answer to a log request: `sum` (type 12) or `msgs` (type 13). */
-export const LogAnswerSchema = z.object({
-  sum: z.array(WireSummarySchema).max(CATCH_UP_LIMITS.streams).optional(),
-  msgs: z.array(LoggedEntrySchema).max(CATCH_UP_LIMITS.messages).optional(),
-});
-
-/** The answer to a log request. */
-export type LogAnswer = z.infer<typeof LogAnswerSchema>;
+export type LogAnswer = Z.infer<WireSchemas['LogAnswerSchema']>;
 
 /** Decodes the answer to a log request. */
 export function decodeLogAnswer(body: Uint8Array): Decoded<LogAnswer> {
@@ -43,14 +28,14 @@ export function decodeLogAnswer(body: Uint8Array): Decoded<LogAnswer> {
     return refuse('answer is not JSON');
   }
   const fast = fastLogAnswer(json);
-  if (fast !== undefined) return { ok: true, value: fast as LogAnswer };
-  const parsed = LogAnswerSchema.safeParse(json);
+  if (fast !== undefined) return { ok: true, value: fast };
+  const parsed = wireSchemas().LogAnswerSchema.safeParse(json);
   if (!parsed.success) return refuse(`invalid log answer: ${describeIssue(parsed.error)}`);
   return { ok: true, value: parsed.data };
 }
 
 /** The answer to a summary request. */
-export function encodeSummaryAnswer(sum: readonly z.infer<typeof WireSummarySchema>[]): Buffer {
+export function encodeSummaryAnswer(sum: readonly WireSummary[]): Buffer {
   return Buffer.from(JSON.stringify({ sum }));
 }
 

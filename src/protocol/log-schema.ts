@@ -5,7 +5,7 @@
  * @module
  */
 
-import * as z from 'zod';
+import type * as Z from 'zod';
 
 /** Limits of catch-up requests and answers. */
 export const CATCH_UP_LIMITS = Object.freeze({
@@ -23,46 +23,59 @@ export const CATCH_UP_LIMITS = Object.freeze({
   streams: 100_000,
 });
 
-const Text = (max: number) => z.string().min(1).max(max);
-/** A node id, epoch, or channel: the store's limits (`STORE_LIMITS`). */
-const NodeText = Text(128);
-const ChannelText = z
-  .string()
-  .regex(/^(b|t:[A-Za-z0-9\-_.:/]{1,64}|d:[^\s]{1,128})$/, 'not a channel (b, t:TOPIC or d:ID)');
+/**
+ * Builds the zod schemas of catch-up's wire format (built with the others, on first use: see
+ * `wireSchemas()` in `schema.ts`).
+ */
+export function buildLogSchemas(z: typeof Z) {
+  const Text = (max: number) => z.string().min(1).max(max);
+  /** A node id, epoch, or channel: the store's limits (`STORE_LIMITS`). */
+  const NodeText = Text(128);
+  const ChannelText = z
+    .string()
+    .regex(/^(b|t:[A-Za-z0-9\-_.:/]{1,64}|d:[^\s]{1,128})$/, 'not a channel (b, t:TOPIC or d:ID)');
 
-/** One range of one stream: numbers `from` to `to` of (`origin`, `epoch`, `channel`). */
-export const LogRangeSchema = z
-  .object({
+  /** One range of one stream: numbers `from` to `to` of (`origin`, `epoch`, `channel`). */
+  const LogRangeSchema = z
+    .object({
+      origin: NodeText,
+      epoch: NodeText,
+      channel: ChannelText,
+      from: z.int().min(1),
+      to: z.int().min(1),
+    })
+    .refine((r) => r.from <= r.to, 'from must not exceed to');
+
+  /** A log request's `log` field. */
+  const LogRequestSchema = z.object({
+    /** Type 12: the channels whose summary is asked for. */
+    chans: z.array(ChannelText).min(1).max(CATCH_UP_LIMITS.channels).optional(),
+    /** Type 13: the ranges asked for. */
+    want: z.array(LogRangeSchema).max(CATCH_UP_LIMITS.ranges).optional(),
+    /** Type 13: the newest `limit` messages of `channel` (a newcomer's `historyOnJoin`). */
+    last: z.object({ channel: ChannelText, limit: z.int().min(1).max(CATCH_UP_LIMITS.messages) }).optional(),
+  });
+
+  /** One stream of a summary on the wire (see `src/store/summary.ts`). */
+  const WireSummarySchema = z.object({
     origin: NodeText,
     epoch: NodeText,
     channel: ChannelText,
-    from: z.int().min(1),
-    to: z.int().min(1),
-  })
-  .refine((r) => r.from <= r.to, 'from must not exceed to');
+    contiguous: z.int().min(0),
+    floor: z.int().min(1),
+    above: z.array(z.tuple([z.int().min(1), z.int().min(1)])).max(CATCH_UP_LIMITS.summaryRanges),
+  });
+
+  return { LogRangeSchema, LogRequestSchema, WireSummarySchema };
+}
+
+type LogSchemas = ReturnType<typeof buildLogSchemas>;
 
 /** A range asked for. */
-export type LogRange = z.infer<typeof LogRangeSchema>;
+export type LogRange = Z.infer<LogSchemas['LogRangeSchema']>;
 
 /** A log request's `log` field. */
-export const LogRequestSchema = z.object({
-  /** Type 12: the channels whose summary is asked for. */
-  chans: z.array(ChannelText).min(1).max(CATCH_UP_LIMITS.channels).optional(),
-  /** Type 13: the ranges asked for. */
-  want: z.array(LogRangeSchema).max(CATCH_UP_LIMITS.ranges).optional(),
-  /** Type 13: the newest `limit` messages of `channel` (a newcomer's `historyOnJoin`). */
-  last: z.object({ channel: ChannelText, limit: z.int().min(1).max(CATCH_UP_LIMITS.messages) }).optional(),
-});
+export type LogRequest = Z.infer<LogSchemas['LogRequestSchema']>;
 
-/** A log request's `log` field. */
-export type LogRequest = z.infer<typeof LogRequestSchema>;
-
-/** One stream of a summary on the wire (see `src/store/summary.ts`). */
-export const WireSummarySchema = z.object({
-  origin: NodeText,
-  epoch: NodeText,
-  channel: ChannelText,
-  contiguous: z.int().min(0),
-  floor: z.int().min(1),
-  above: z.array(z.tuple([z.int().min(1), z.int().min(1)])).max(CATCH_UP_LIMITS.summaryRanges),
-});
+/** One stream of a summary on the wire. */
+export type WireSummary = Z.infer<LogSchemas['WireSummarySchema']>;

@@ -98,6 +98,7 @@ main { flex: 1; display: flex; min-height: 0; }
 #log .who { font-weight: 600; margin-right: .5em; }
 #log li.direct .who::after { content: " (direct)"; font-weight: normal; color: var(--accent); }
 #log li.sent .who { color: var(--accent); }
+#log li.late .time::before { content: "~ "; }
 #log li.member, #log li.info { color: var(--muted); font-style: italic; }
 #log .room, #rooms .room-name, .current { color: var(--accent); font-weight: 600; }
 #log .room { margin-right: .5em; }
@@ -192,7 +193,9 @@ export const PAGE_JS = `(function () {
       shown[d.id] = true;
     }
     if (d.kind === 'message') {
-      line(d.type === 'direct' ? 'message direct' : 'message', who(d.from), d.text, d.ts, d.topic);
+      // A late message (caught up after an absence) is history, marked as the terminal marks it.
+      var kind = (d.type === 'direct' ? 'message direct' : 'message') + (d.late ? ' late' : '');
+      line(kind, who(d.from), d.text, d.ts, d.topic);
       return;
     }
     var to = d.to ? ' → ' + d.to.map(who).join(', ') : '';

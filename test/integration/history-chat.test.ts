@@ -111,7 +111,7 @@ test('a chat restarted from --data prints the room history, on start and on /joi
     'said while ada was away',
     'said after ada came back',
   ];
-  const shown = async (): Promise<string[]> => page.locator('#log li .text').allTextContents();
+  const shown = async (): Promise<string[]> => page.locator('#log li[data-conv] .text').allTextContents();
   await page.goto(url);
   await page.waitForSelector('#feed[data-state="live"]');
   await page.locator('#log li', { hasText: 'said after ada came back' }).waitFor();
@@ -120,6 +120,8 @@ test('a chat restarted from --data prints the room history, on start and on /joi
   await page.waitForSelector('#feed[data-state="live"]');
   await page.locator('#log li', { hasText: 'said after ada came back' }).waitFor();
   assert.deepEqual(await shown(), lines, 'after a reload: the same lines, each once');
+  // What ada caught up after her absence is marked as history, as in the terminal ('~').
+  assert.deepEqual(await page.locator('#log li.late .text').allTextContents(), ['said while ada was away']);
   // A line from the page after the reload reaches bob, and shows in the terminal's history.
   await page.fill('#text', 'typed on the page');
   await page.click('#send');
