@@ -350,7 +350,8 @@ export class CatchUp {
   }
 
   #jitter(ms: number): number {
-    return ms * (0.5 + this.#d.random.next());
+    // ±25%: spread out, and still at most one repair per 0.75 push-pull periods.
+    return ms * (0.75 + this.#d.random.next() / 2);
   }
 
   // ---- serving ----
