@@ -19,9 +19,11 @@ const KILL_AT = 2_500;
 const DEAD_AT = 3_500;
 
 test('a receiver SIGKILLed mid-stream: the others get everything, the reports name the dead one', async (t) => {
-  const { minMs, maxMs } = suspicionBounds(PRESETS.local, 4);
-  t.diagnostic(`preset local: a suspect is declared dead after ${minMs} to ${maxMs} ms`);
-  const options = { preset: 'local' };
+  const { minMs, maxMs } = suspicionBounds(PRESETS.lan, 4);
+  t.diagnostic(
+    `preset lan (a refused connection shortens it): a suspect is declared dead after ${minMs} to ${maxMs} ms`,
+  );
+  const options = { preset: 'lan' };
   const spawn = (label: string): Promise<PeerProcess> =>
     PeerProcess.spawn(t, { ...options, name: label }, { label });
   const [sender, r1, r2, victim] = await Promise.all([
