@@ -60,37 +60,24 @@ const CHAIN_PREFIX = Buffer.from('tsp2p-chain/1\n');
 
 /** The bytes the origin signs for `m` (see the module comment). */
 export function signedBytes(m: GossipFields): Buffer {
-  if (m.seq !== undefined && m.prev !== undefined)
-    return Buffer.from(
-      JSON.stringify([
-        DOMAIN_CHAINED,
-        m.type,
-        m.id,
-        m.ts,
-        m.data,
-        m.topic ?? null,
-        m.epoch ?? '',
-        m.channel ?? '',
-        m.seq,
-        m.deps ?? [],
-        m.prev,
-      ]),
-    );
-  if (m.seq !== undefined)
-    return Buffer.from(
-      JSON.stringify([
-        DOMAIN_LOGGED,
-        m.type,
-        m.id,
-        m.ts,
-        m.data,
-        m.topic ?? null,
-        m.epoch ?? '',
-        m.channel ?? '',
-        m.seq,
-        m.deps ?? [],
-      ]),
-    );
+  if (m.seq !== undefined) {
+    // Logged (`/2`), and chained (`/3`: the same fields, then the hash of the previous message).
+    const chained = m.prev !== undefined;
+    const logged: unknown[] = [
+      chained ? DOMAIN_CHAINED : DOMAIN_LOGGED,
+      m.type,
+      m.id,
+      m.ts,
+      m.data,
+      m.topic ?? null,
+      m.epoch ?? '',
+      m.channel ?? '',
+      m.seq,
+      m.deps ?? [],
+    ];
+    if (chained) logged.push(m.prev);
+    return Buffer.from(JSON.stringify(logged));
+  }
   const base = [DOMAIN, m.type, m.id, m.ts, m.data];
   if (m.deps !== undefined && m.deps.length > 0)
     return Buffer.from(JSON.stringify([...base, m.topic ?? null, m.deps]));
