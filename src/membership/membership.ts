@@ -30,7 +30,7 @@ import type { RecordAuthority } from '../security/record-signature.js';
 import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
 import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
-import { INC_STEP, judgeNews, type MemberRecord, recordOf } from './news.js';
+import { INC_STEP, judgeNews, type MemberRecord, recordOf, sameIdentity } from './news.js';
 import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
 
 /** The member events, by the name the node emits them under. */
@@ -370,6 +370,9 @@ export class Membership {
       if (id !== update.id) return this.apply({ ...update, id }, options);
     }
     const cur = this.#table.get(update.id);
+    // News this node holds already, word for word (gossip brings each update many times): it
+    // changes nothing, which the full path below would also conclude, at more cost.
+    if (cur !== undefined && !force && !own && isHeldAlready(update, cur)) return false;
     if (cur === undefined) {
       const gone = this.#forgotten.get(update.id);
       if (gone !== undefined && update.inc <= gone.inc) {
@@ -813,6 +816,23 @@ export function signedFields(f: SignedFields, inc: number, updateInc = inc): Par
   if (f.tags !== undefined) out.tags = f.tags;
   if (f.topics !== undefined) out.topics = f.topics;
   return out;
+}
+
+/**
+ * Whether `u` states exactly what this node holds of `cur`, with the record it holds (or with no
+ * record): same state and incarnation, same identity fields, the same signature over them or
+ * none. Such news is accepted by `judgeNews` with the record held, is not newer, and changes
+ * nothing. A suspicion is left out (another node's suspicion is a confirmation), and so is a
+ * gop2p member (its id is its address).
+ */
+function isHeldAlready(u: MemberUpdate, cur: Member): boolean {
+  if (u.state !== cur.state || u.inc !== cur.incarnation || u.state === 'suspect') return false;
+  if (u.kind !== undefined || cur.kind !== 'tsp2p') return false;
+  if (u.rsig !== undefined && u.key !== undefined) {
+    const r = cur.record;
+    if (r?.sig !== u.rsig || r.key !== u.key || r.inc !== (u.rinc ?? u.inc)) return false;
+  }
+  return sameIdentity(u, cur);
 }
 
 /** Compares the state part of news: (incarnation, rank of state). */
