@@ -338,7 +338,9 @@ export class Membership {
     }
     if (cur.state === 'suspect') {
       // Already suspected by someone else, and our own probe failed too: that is an independent
-      // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard).
+      // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard),
+      // unless the expected confirmations are all in (see #confirm).
+      if (this.#confirmed(this.#suspicions.get(id))) return;
       this.#queue.enqueue({ ...memberUpdate(cur), by: this.#o.self.id });
       return;
     }
@@ -728,9 +730,22 @@ export class Membership {
     this.#schedule(member.peer.id, suspicion);
   }
 
+  /**
+   * Whether a suspicion has the `indirectProbes` (k) independent confirmations Lifeguard expects:
+   * its timeout is at the minimum, and no more confirmations are taken or passed on (as
+   * memberlist's suspicion timer does). Each one passed on is news that resets the update's
+   * retransmissions in every queue it reaches: in a partition every member of one side confirms
+   * every member of the other, and without the bound gossip would carry those confirmations for
+   * the whole suspicion.
+   */
+  #confirmed(s: Suspicion | undefined): boolean {
+    return s !== undefined && s.confirmers.size >= this.#o.timings.indirectProbes;
+  }
+
   #confirm(member: Member, by: string): void {
     const s = this.#suspicions.get(member.peer.id);
     if (s === undefined || by === this.#o.self.id || by === s.from || s.confirmers.has(by)) return;
+    if (this.#confirmed(s)) return;
     s.confirmers.add(by);
     this.#queue.enqueue({ ...memberUpdate(member), by });
     this.#schedule(member.peer.id, s);
