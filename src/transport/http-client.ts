@@ -3,10 +3,10 @@
  * keep-alive, at most `connectionsPerPeer` connections per peer, idle ones kept
  * `keepAliveTimeoutMs`.
  *
- * Node's client rather than undici's `Pool`: undici's pool costs about 7 MB of memory in every
- * node (it compiles its WebAssembly HTTP parser, llhttp, at load), while `node:http` is loaded
- * anyway by the server; on the `broadcast` benchmark, where batches keep requests few and large,
- * the two deliver the same throughput (BENCHMARKS.md, "Cheap at rest").
+ * Node's client rather than undici's `Pool`: undici costs every node memory (its modules, and
+ * the WebAssembly HTTP parser it compiles at its first request), while `node:http` is loaded
+ * anyway by the server. On the `broadcast` benchmark, where batching keeps requests few and
+ * large, the two deliver the same throughput (BENCHMARKS.md, "Cheap at rest").
  *
  * @module
  */
