@@ -497,7 +497,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#settleStart();
       detector.start();
       this.#saveIncarnation();
-      this.#run.catchUp.start();
+      this.#run.catchUp.start(detector);
       this.#startRejoin(this.#run);
       this.#parts.logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
