@@ -8,7 +8,11 @@
  *    them: per stream, what it holds;
  * 2. for a channel this node has never held anything of (a newcomer to it): the member's newest
  *    `historyOnJoin` messages of it (a fetch with `last`), and every older number of the
- *    member's streams is settled: a newcomer does not fetch a topic's whole past;
+ *    member's streams is never fetched: a newcomer does not fetch a topic's whole past. Those
+ *    numbers are settled (marked received) only once the live path owes none of them
+ *    (`liveOwedMs`): a publish made after `subscribe()` resolved may be listed by the member
+ *    while the publisher's own copy to this node is still being retried, and it must be taken
+ *    when it comes;
  * 3. `planCatchUp` lists what the member holds that this node has not received; it is fetched
  *    (type 13, `want`) in requests of at most 1,000 messages, one request at a time.
  *
@@ -54,7 +58,7 @@ import type { Random } from '../random.js';
 import { chainedRuns, verifyOrigin } from '../security/gossip-signature.js';
 import type { KeyCache } from '../security/signature.js';
 import type { StoredEntry } from '../store/store.js';
-import { heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
+import { type CatchUpRange, heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { InboundResponse } from '../transport/transport.js';
 import { type Journal, unpackSig } from './journal.js';
@@ -94,6 +98,11 @@ export interface CatchUpDeps {
   readonly historyOnJoin: number;
   /** Time between two repair sessions. */
   readonly repairIntervalMs: number;
+  /**
+   * How long after a message was sent the live path may still bring it (the delivery deadline,
+   * and the last request's time limit): the numbers a newcomer skips are settled after it.
+   */
+  readonly liveOwedMs: number;
   readonly requestTimeoutMs: number;
   /** Aborts with the run. */
   readonly signal: AbortSignal;
@@ -118,11 +127,24 @@ export class CatchUp {
   #repair: TimerHandle | undefined;
   /** When fetching may go on, by the rate limit (clock ms). */
   #nextFetchAt = 0;
+  /**
+   * Per stream a newcomer joined: the numbers up to `upTo` are never fetched, and are settled at
+   * `at` (clock ms), once the live path owes none of them.
+   */
+  readonly #skipped = new Map<string, { stream: StreamSummary; upTo: number; at: number }>();
+  #settleTimer: TimerHandle | undefined;
 
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
     for (const ch of deps.channels()) this.noteChannel(ch);
-    deps.signal.addEventListener('abort', () => this.#repair?.cancel(), { once: true });
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        this.#repair?.cancel();
+        this.#settleTimer?.cancel();
+      },
+      { once: true },
+    );
   }
 
   /** Starts the repair timer. */
@@ -194,9 +216,10 @@ export class CatchUp {
         const held = heldRanges(s);
         const top = held[held.length - 1]?.[1] ?? s.contiguous;
         const low = lowest.get(`${s.origin}\u0000${s.epoch}`);
-        store.settle(s, low === undefined ? top : low - 1);
+        this.#skip(s, low === undefined ? top : low - 1);
       }
     }
+    this.#settleDue();
     const channels = new Set(chans);
     const tried = new Set<string>();
     // Pipelined: the next request goes out while the answer before it is checked and appended
@@ -206,10 +229,12 @@ export class CatchUp {
     try {
       for (;;) {
         if (this.#d.signal.aborted) return;
-        const plan = planCatchUp(store.summary(chans), remote, {
-          channels,
-          maxBatch: CATCH_UP_LIMITS.messages,
-        }).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
+        const plan = this.#unskipped(
+          planCatchUp(store.summary(chans), remote, {
+            channels,
+            maxBatch: CATCH_UP_LIMITS.messages,
+          }),
+        ).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
         if (plan.length === 0) {
           // What is being taken may leave a range unserved: plan once more after it.
           const last = taking;
@@ -243,6 +268,61 @@ export class CatchUp {
     } finally {
       await taking.catch(() => undefined);
     }
+  }
+
+  /**
+   * A newcomer never fetches numbers `1..upTo` of `stream`, and settles them once the live path
+   * owes none of them: until then a live message among them is taken as any other.
+   */
+  #skip(stream: StreamSummary, upTo: number): void {
+    if (upTo < 1) return;
+    const k = streamKey(stream);
+    const at = this.#d.clock.now() + this.#d.liveOwedMs;
+    const before = this.#skipped.get(k);
+    this.#skipped.set(k, {
+      stream,
+      upTo: Math.max(upTo, before?.upTo ?? 0),
+      at: Math.max(at, before?.at ?? 0),
+    });
+    this.#settleTimer ??= this.#d.clock.setTimeout(() => {
+      this.#settleTimer = undefined;
+      this.#settleDue();
+    }, this.#d.liveOwedMs);
+  }
+
+  /** Settles the skipped numbers the live path no longer owes. */
+  #settleDue(): void {
+    if (this.#d.signal.aborted) return;
+    const now = this.#d.clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [k, s] of this.#skipped) {
+      if (s.at > now) {
+        next = Math.min(next, s.at);
+        continue;
+      }
+      this.#skipped.delete(k);
+      try {
+        this.#d.journal.store.settle(s.stream, s.upTo);
+      } catch (err) {
+        this.#d.logger.debug('catch-up: settling skipped numbers failed', { err });
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY && this.#settleTimer === undefined) {
+      this.#settleTimer = this.#d.clock.setTimeout(() => {
+        this.#settleTimer = undefined;
+        this.#settleDue();
+      }, next - now);
+    }
+  }
+
+  /** `plan` without the numbers a newcomer skips. */
+  #unskipped(plan: readonly CatchUpRange[]): CatchUpRange[] {
+    if (this.#skipped.size === 0) return [...plan];
+    return plan.flatMap((r) => {
+      const upTo = this.#skipped.get(streamKey(r))?.upTo ?? 0;
+      if (r.to <= upTo) return [];
+      return [r.from > upTo ? r : { ...r, from: upTo + 1 }];
+    });
   }
 
   /** Waits for the rate limit, and lets live traffic in between two requests. */
@@ -416,6 +496,11 @@ export class CatchUp {
     this.stats.messagesServed += fragments.length;
     return { status: 200, body: encodeMessagesAnswer(fragments), contentType: 'application/json' };
   }
+}
+
+/** A stream's key in {@link CatchUp}'s maps. */
+function streamKey(s: { origin: string; epoch: string; channel: string }): string {
+  return `${s.origin}\u0000${s.epoch}\u0000${s.channel}`;
 }
 
 /** A fetched message is of a channel this node takes and asked for, as that channel's kind, with its origin's key. */

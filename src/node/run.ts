@@ -261,6 +261,7 @@ export function createRun(
     channels: () => ['b', ...(events.selfFields().topics?.map((t) => `t:${t}`) ?? []), `d:${p.identity.id}`],
     historyOnJoin: o.historyOnJoin,
     repairIntervalMs: o.timings.pushPullIntervalMs,
+    liveOwedMs: o.deliveryTimeoutMs + o.requestTimeoutMs,
     requestTimeoutMs: o.requestTimeoutMs,
     signal: shutdown.signal,
   });
