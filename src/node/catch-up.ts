@@ -6,7 +6,8 @@
  * 1. a log summary request (type 12) for the channels this node takes (plain broadcasts `b`, its
  *    topics `t:TOPIC`, its own direct messages `d:ID`); the member answers with its summary of
  *    them: per stream, what it holds;
- * 2. for a channel this node has never held anything of (a newcomer to it): the member's newest
+ * 2. for a channel this node has never held anything of (a newcomer to it; not after a restart
+ *    from its dataDir, if it took the channel in the run before): the member's newest
  *    `historyOnJoin` messages of it (a fetch with `last`), and every older number of the
  *    member's streams is never fetched: a newcomer does not fetch a topic's whole past. Those
  *    numbers are settled (marked received) only once the live path owes none of them
@@ -96,6 +97,12 @@ export interface CatchUpDeps {
   readonly channels: () => string[];
   /** Newest messages of a channel a newcomer to it fetches. */
   readonly historyOnJoin: number;
+  /**
+   * The channels this node took in an earlier run from the same store (a restart from its
+   * dataDir): it is no newcomer to them, even if it never held a message of them, and gets
+   * everything of them it missed while away. @default none
+   */
+  readonly takenBefore?: ReadonlySet<string>;
   /** Time between two repair sessions. */
   readonly repairIntervalMs: number;
   /**
@@ -136,7 +143,7 @@ export class CatchUp {
 
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
-    for (const ch of deps.channels()) this.noteChannel(ch);
+    for (const ch of deps.channels()) if (deps.takenBefore?.has(ch) !== true) this.noteChannel(ch);
     deps.signal.addEventListener(
       'abort',
       () => {
