@@ -7,6 +7,8 @@
  * a `--window` (default 30 s). Reported per idle node, as medians over the measured nodes:
  *
  * - CPU % of one core (process CPU time over the window);
+ * - wake-ups per second: the main thread's voluntary context switches (from `/proc`), and every
+ *   thread's (V8's and libuv's helpers too);
  * - requests and body bytes sent per second, by kind: probe (ping), indirect probe (ping-req),
  *   gossip, sync (push-pull and reconnect), other;
  * - RSS, and for the first node (run with `--expose-gc`) after a full collection.
@@ -145,6 +147,8 @@ export const idle: Scenario = {
       const collected = await first!.call('memory', { gc: true });
       const events = await collectEvents(refs);
       const cpu = m1.map((m, i) => ((m.cpuMs - m0[i]!.cpuMs) / (seconds * 1000)) * 100);
+      const wakeups = m1.map((m, i) => (m.wakeups - m0[i]!.wakeups) / seconds);
+      const allWakeups = m1.map((m, i) => (m.allWakeups - m0[i]!.allWakeups) / seconds);
       const pick = (t: readonly (readonly TrafficRecord[])[]) => t.map((r) => r[0]!);
       const [a, b] = [pick(t0), pick(t1)];
       const requests = b.map((r, i) => byKind(a[i]!.requests, r.requests, seconds));
@@ -169,6 +173,9 @@ export const idle: Scenario = {
           min: round(Math.min(...cpu), 3),
           max: round(Math.max(...cpu), 3),
         },
+        // The main thread's wake-ups (voluntary context switches) per second, and every thread's.
+        wakeups_per_s: round(median(wakeups), 2),
+        all_threads_wakeups_per_s: round(median(allWakeups), 2),
         requests_per_s: medians(requests, 3),
         bytes_per_s: medians(bytes, 0),
         expected: {
@@ -200,7 +207,7 @@ export const idle: Scenario = {
       };
       log(
         `idle node: ${report.cpu_percent.median}% of a core (expected ${report.expected.cpu_percent}%), ` +
-          `${report.requests_per_s.all} requests/s sent, RSS ${report.rss_mb} MB`,
+          `${report.wakeups_per_s} wake-ups/s, ${report.requests_per_s.all} requests/s sent, RSS ${report.rss_mb} MB`,
       );
       return report;
     } finally {

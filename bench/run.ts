@@ -28,6 +28,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   store: async () => (await import('./store.js')).store,
   catchup: async () => (await import('./catchup.js')).catchup,
   topics: async () => (await import('./topics.js')).topics,
+  'import-cost': async () => (await import('./import-cost.js')).importCost,
 };
 
 const log = (line: string): void => {

@@ -182,8 +182,19 @@ async function runTopics(s: Settings, log: (line: string) => void): Promise<obje
           }),
         ),
       );
+      // A sender's failure is the round's error: report it at once, not the timeout after it
+      // (and never as an unhandled rejection once the workers stop).
+      let sendError: unknown;
+      sent.catch((err: unknown) => {
+        sendError = err;
+      });
       let after = before;
       await until(`round ${r} (${mode})`, s.roundTimeoutMs, async () => {
+        if (sendError !== undefined) {
+          throw new BenchError(
+            `round ${r} (${mode}): a sender failed: ${sendError instanceof Error ? sendError.message : String(sendError)}`,
+          );
+        }
         after = await Promise.all(workers.map((w) => w.call('counts', { round: r })));
         return after.flatMap((a) => a.delivered).reduce((a, b) => a + b, 0) >= owed;
       });

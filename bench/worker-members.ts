@@ -10,6 +10,7 @@
  * @module
  */
 
+import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { Node, type NodeOptions, type Peer } from '../dist/index.js';
 import type { MemberCommands, MemberEventRecord, MemoryRecord, TrafficRecord } from './lib/protocol.js';
@@ -44,6 +45,19 @@ let fullAt: (number | null)[] = [];
 let fullSince: (number | null)[] = [];
 let events: MemberEventRecord[] = [];
 let size = 0;
+
+/**
+ * How many times the main thread went to sleep and was woken (its voluntary context switches,
+ * from `/proc`): the event loop's wake-ups. 0 where `/proc` is not there.
+ */
+function mainThreadWakeups(): number {
+  try {
+    const status = readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8');
+    return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
 
 function aliveCount(node: Node): number {
   let n = 0;
@@ -165,6 +179,8 @@ const handlers: Handlers = {
       external: m.external,
       arrayBuffers: m.arrayBuffers,
       cpuMs: (cpu.user + cpu.system) / 1000,
+      wakeups: mainThreadWakeups(),
+      allWakeups: process.resourceUsage().voluntaryContextSwitches,
       collected: gc && collect !== undefined,
     };
     return record;

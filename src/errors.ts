@@ -194,6 +194,8 @@ export type RefusalReason =
   | 'table_full'
   | 'shutting_down'
   | 'out_of_order'
+  // The node's 'message' listeners are behind (src/delivery/listener-lane.ts): 503, retry.
+  | 'busy'
   | 'stream_ended'
   // A ping for another member (src/node/inbound.ts): 421.
   | 'misdirected'

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { wallTime } from './clock.js';
 import { Inboxes } from './delivery/inbox.js';
+import { ListenerLane } from './delivery/listener-lane.js';
 import type { ReceivedMessage } from './delivery/received-message.js';
 import {
   AlreadyStartedError,
@@ -96,6 +97,8 @@ export class Node extends EventEmitter<NodeEvents> {
         { buffered },
       ),
   );
+  /** The `message` listeners' lane: called in slices, bounded (src/delivery/listener-lane.ts). */
+  readonly #lane: ListenerLane<Message>;
   #status: NodeStatus = 'stopped';
   #run: Running | undefined;
   #connected = false;
@@ -123,6 +126,18 @@ export class Node extends EventEmitter<NodeEvents> {
     super();
     this.#parts = createParts(resolveOptions(options), () => this.self);
     this.#tags = { ...this.#parts.options.tags };
+    this.#lane = new ListenerLane<Message>(this.#parts.options.inboxSize, {
+      emit: (message) => this.emit('message', message),
+      listening: () => this.listenerCount('message') > 0,
+      // The node's clock: on a simulation's manual clock a slice never ends, so every message
+      // is emitted at once, as the simulation expects.
+      now: () => this.#parts.clock.now(),
+      onFull: (waiting) =>
+        this.#parts.logger.warn(
+          "a 'message' listener is slower than the messages arriving: new messages are refused (503 busy) until it catches up, and their senders retry (tsp2p_listener_waiting_messages)",
+          { waiting },
+        ),
+    });
     this.#inbound = new Inbound({
       ...this.#parts,
       selfId: this.id,
@@ -132,6 +147,7 @@ export class Node extends EventEmitter<NodeEvents> {
         this.#connected = connected;
       },
       onGop2pRefused: (from, remoteAddress) => this.#gop2pRefused(from, remoteAddress),
+      listenersBehind: () => this.#lane.full,
     });
   }
 
@@ -733,6 +749,7 @@ export class Node extends EventEmitter<NodeEvents> {
     run?.journal.flush();
     run?.journal.store.close();
     this.#inboxes.endAll();
+    this.#lane.clear();
     this.#connected = false;
     this.#run = undefined;
     this.#status = 'stopped';
@@ -766,7 +783,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#inboxes.push(message);
     this.#parts.metrics.received.inc({ type: message.type });
     if (message.topic !== undefined) this.#parts.metrics.recordTopic(message.topic, 'in');
-    this.#emitLater('message', message);
+    this.#lane.push(message);
   }
 
   /** What the web endpoints need from this node. */
@@ -788,6 +805,11 @@ export class Node extends EventEmitter<NodeEvents> {
             connected: this.#connected,
             run: this.#run,
             inboxes: this.#inboxes.stats(),
+            listeners: {
+              waiting: this.#lane.waiting,
+              busySeconds: this.#lane.busyMs / 1000,
+              fullEpisodes: this.#lane.fullEpisodes,
+            },
             guard: this.#parts.guard,
           }),
         ),

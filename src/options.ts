@@ -13,7 +13,7 @@ import type { IdentityInput } from './identity.js';
 import type { Logger } from './logger.js';
 import { type MembershipTimings, PRESETS } from './membership/timings.js';
 import { optionsCertainlyValid } from './options-check.js';
-import { isValidHost, parseAddress } from './peer.js';
+import { isUnspecifiedAddress, isValidHost, parseAddress } from './peer.js';
 import { describeIssue } from './protocol/codec.js';
 import { FIELD_LIMITS, loadZod } from './protocol/schema.js';
 import type { Random } from './random.js';
@@ -430,6 +430,11 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
       advertise = parseAddress(o.advertise);
     } catch (cause) {
       throw new InvalidOptionsError(`invalid option advertise: ${(cause as Error).message}`, { cause });
+    }
+    if (isUnspecifiedAddress(advertise.host)) {
+      throw new InvalidOptionsError(
+        `invalid option advertise: '${o.advertise}' is not an address others can reach: give this node's public address or name`,
+      );
     }
   }
   const maxTagBytes = o.maxTagBytes ?? DEFAULT_MAX_TAG_BYTES;

@@ -113,6 +113,10 @@ export interface MemoryRecord {
   readonly arrayBuffers: number;
   /** User + system CPU time since the process started, in ms. */
   readonly cpuMs: number;
+  /** The main thread's voluntary context switches since it started: the event loop's wake-ups. */
+  readonly wakeups: number;
+  /** The same, summed over every thread of the process (V8's and libuv's helpers too). */
+  readonly allWakeups: number;
   /** Whether a full garbage collection ran just before (needs `--expose-gc`). */
   readonly collected: boolean;
 }

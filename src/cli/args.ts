@@ -17,6 +17,11 @@ export interface NodeFlags {
   readonly host: string | undefined;
   /** Port to listen on; 0 is any free port. */
   readonly port: number;
+  /**
+   * The `host:port` other nodes should use (`--advertise`), when it differs from where the node
+   * listens: behind NAT, a published container port, a proxy. Undefined: the listening address.
+   */
+  readonly advertise: string | undefined;
   /** The entry point to join at start, as `host:port`. */
   readonly join: string | undefined;
   /** The display name; undefined picks a default. */
@@ -69,6 +74,7 @@ export class UsageError extends Error {
 const OPTIONS = {
   host: { type: 'string' },
   port: { type: 'string' },
+  advertise: { type: 'string' },
   join: { type: 'string' },
   name: { type: 'string' },
   tags: { type: 'string' },
@@ -134,6 +140,7 @@ export function parseCommandLine(argv: readonly string[]): Invocation {
     flags: {
       host: values.host,
       port: values.port === undefined ? 0 : parsePort(values.port),
+      advertise: values.advertise === undefined ? undefined : parseAdvertise(values.advertise),
       join: values.join === undefined ? undefined : parseJoin(values.join),
       name: values.name === undefined ? undefined : parseName(values.name),
       gop2p: values.gop2p ?? false,
@@ -212,6 +219,15 @@ function parsePort(text: string): number {
     throw new UsageError(`--port must be a number from 0 to 65535 (0 picks a free port), got '${text}'`);
   }
   return port;
+}
+
+function parseAdvertise(text: string): string {
+  try {
+    const { host, port } = parseAddress(text.trim());
+    return formatHostPort(host, port);
+  } catch (err) {
+    throw new UsageError(`--advertise: ${(err as Error).message}`);
+  }
 }
 
 function parseJoin(text: string): string {

@@ -213,6 +213,10 @@ class Chat {
   greet(flags: NodeFlags): void {
     const c = this.#c;
     this.#screen.print(`listening on ${this.#tls ? 'https' : 'http'}://${addressOf(this.#self)}`);
+    if (flags.advertise !== undefined) {
+      const where = `${flags.host ?? '127.0.0.1'}:${flags.port === 0 ? 'a free port' : flags.port}`;
+      this.#screen.print(`(that address is advertised with --advertise; this node listens on ${where})`);
+    }
     this.#screen.print(`others join with: ${c.bold(this.#joinCommand())}`);
     this.#screen.print(`chat in a browser: ${this.#pageUrl(secretsOf(flags).length > 0)}`);
     if (!this.#interactive) return;

@@ -19,6 +19,9 @@ const FLAGS = `Options:
   --host H       the interface to listen on (default 127.0.0.1, this machine only;
                  use 0.0.0.0 to let other machines on your network join)
   --port P       the port to listen on (default 0: any free port)
+  --advertise H:P  the address other nodes reach this one at, when it is not where it
+                 listens: behind NAT, a published container port (docker -p), a proxy.
+                 Members always show a node at the address it advertises
   --join H:P     join the network through the node at H:P (a bare port means 127.0.0.1);
                  if the join fails, the command exits with code 1
   --name NAME    a display name shown with your messages (default: <user>-<id prefix>)

@@ -66,6 +66,7 @@ export function createNode(flags: NodeFlags, keepData = false): Node {
     name: flags.name ?? defaultName(identity.id),
     identity: identity.privateKey,
     ...(flags.host !== undefined ? { host: flags.host } : {}),
+    ...(flags.advertise !== undefined ? { advertise: flags.advertise } : {}),
     ...(flags.gop2p ? { compat: 'gop2p' as const } : {}),
     ...(Object.keys(flags.tags).length > 0 ? { tags: flags.tags } : {}),
     ...(secret.length > 0 ? { secret } : {}),

@@ -79,6 +79,15 @@ export interface MetricsSnapshot {
   readonly deliveryQueues?: { readonly queues: number; readonly messages: number; readonly bytes: number };
   /** Open `messages()` iterators, and the messages buffered in them. */
   readonly inboxes: { readonly iterators: number; readonly buffered: number; readonly dropped: number };
+  /**
+   * The `message` listeners: messages waiting for them, seconds spent in them, and how often
+   * they fell so far behind that the node refused new messages for a while.
+   */
+  readonly listeners?: {
+    readonly waiting: number;
+    readonly busySeconds: number;
+    readonly fullEpisodes: number;
+  };
   /** Open Server-Sent Events feeds (browser pages). */
   readonly webClients: number;
   /**
@@ -396,6 +405,24 @@ export class NodeMetrics {
         help: 'Messages dropped because a messages() iterator fell too far behind.',
         type: 'counter',
         samples: one(s.inboxes.dropped),
+      },
+      {
+        name: 'tsp2p_listener_waiting_messages',
+        help: "Received messages waiting for the node's 'message' listeners.",
+        type: 'gauge',
+        samples: one(s.listeners?.waiting ?? 0),
+      },
+      {
+        name: 'tsp2p_listener_busy_seconds_total',
+        help: "Time spent in the node's 'message' listeners.",
+        type: 'counter',
+        samples: one(s.listeners?.busySeconds ?? 0),
+      },
+      {
+        name: 'tsp2p_listener_behind_total',
+        help: "Times the 'message' listeners fell inboxSize messages behind, so that the node refused new messages (503 busy) until they caught up half.",
+        type: 'counter',
+        samples: one(s.listeners?.fullEpisodes ?? 0),
       },
       {
         name: 'tsp2p_web_clients',

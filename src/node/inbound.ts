@@ -80,7 +80,15 @@ export interface InboundDeps {
   readonly gop2p?: Gop2pNames;
   /** A gop2p peer was refused because this node does not run in compat mode. */
   readonly onGop2pRefused?: (from: { address: string; port: number }, remoteAddress: string) => void;
+  /**
+   * Whether the node's `message` listeners are so far behind that application batches are
+   * refused for now (503 busy, `Retry-After`): their senders keep them queued and retry.
+   */
+  readonly listenersBehind?: () => boolean;
 }
+
+/** How long a sender refused as busy waits before it retries, in seconds (`Retry-After`). */
+const BUSY_RETRY_AFTER_S = 1;
 
 /** A node's handler of protocol requests (`POST /`). */
 export class Inbound {
@@ -330,6 +338,14 @@ export class Inbound {
           `message too large: limit is ${this.#d.options.maxMessageBytes} bytes`,
         );
       }
+    }
+    // The listeners are behind: refused before the stream takes the batch, so that the retry
+    // is the same batch again.
+    if (this.#d.listenersBehind?.() === true) {
+      return {
+        ...this.#refuse(503, 'busy', "application is busy: this node's message listener is behind; retry"),
+        headers: { 'retry-after': String(BUSY_RETRY_AFTER_S) },
+      };
     }
     const taken = run.links.take(from.id, envelope.stream, envelope.seq, msgs.length, envelope.base);
     // A batch that overtook its predecessor waits for it, so that delivery stays in order.

@@ -15,6 +15,8 @@ export interface SnapshotSources {
   readonly run: Running | undefined;
   /** The `messages()` iterators: open, buffered, dropped (see `Inboxes.stats()`). */
   readonly inboxes: { readonly iterators: number; readonly buffered: number; readonly dropped: number };
+  /** The `message` listeners' lane (see `ListenerLane`). */
+  readonly listeners: MetricsSnapshot['listeners'];
   readonly guard: InboundGuard;
 }
 
@@ -35,6 +37,7 @@ export function metricsSnapshot(s: SnapshotSources): MetricsSnapshot {
       (run?.membership.live() ?? []).reduce((n, m) => n + (m.peer.topics?.length ?? 0), 0),
     deliveryQueues: run?.outbox.stats() ?? { queues: 0, messages: 0, bytes: 0 },
     inboxes: s.inboxes,
+    listeners: s.listeners,
     webClients: run?.web?.clients ?? 0,
     ...(run !== undefined ? { causal: { ...run.causal.stats, held: run.causal.held } } : {}),
     security: s.guard.summary(),

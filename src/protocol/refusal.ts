@@ -38,6 +38,7 @@ const FIRST_WORDS: readonly (readonly [string, RefusalReason])[] = [
   ['bad MAC', 'bad_mac'],
   ['no session', 'no_session'],
   ['earlier messages of this stream', 'out_of_order'],
+  ['application is busy', 'busy'],
   ['this stream has ended', 'stream_ended'],
   ['stale message', 'stale'],
   ['network secret required', 'bad_network_tag'],

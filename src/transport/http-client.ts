@@ -1,22 +1,23 @@
 /**
- * The client half of the HTTP transport: one keep-alive undici `Pool` per peer, and requests
- * dispatched with a small handler of tsp2p's own (answers are small and read whole).
+ * The client half of the HTTP transport: Node's own `http.Agent` (and `https.Agent`) with
+ * keep-alive, at most `connectionsPerPeer` connections per peer, idle ones kept
+ * `keepAliveTimeoutMs`.
+ *
+ * Node's client rather than undici's `Pool`: undici costs every node memory (its modules, and
+ * the WebAssembly HTTP parser it compiles at its first request), while `node:http` is loaded
+ * anyway by the server. On the `broadcast` benchmark, where batching keeps requests few and
+ * large, the two deliver the same throughput (BENCHMARKS.md, "Cheap at rest").
  *
  * @module
  */
 
-import { createRequire } from 'node:module';
-import type { Dispatcher, Pool } from 'undici';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
 import { P2PError, PeerUnreachableError, ProtocolError } from '../errors.js';
 import { formatHostPort } from '../peer.js';
 import { clientTlsOptions, type ResolvedTls } from './tls.js';
 import { MAX_RESPONSE_BYTES, type OutboundRequest, type OutboundResponse } from './transport.js';
-
-/**
- * undici's `Pool` alone: its package entry point also loads fetch, WebSocket, the cache and the
- * mock agent, about 9 MB of memory that tsp2p never uses. The class is the same.
- */
-const PoolClass = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof Pool;
 
 /** The client's settings (see `HttpTransportOptions` for each one's default). */
 export interface HttpClientOptions {
@@ -27,15 +28,27 @@ export interface HttpClientOptions {
 
 /** One node's HTTP client. */
 export class HttpClient {
-  readonly #options: HttpClientOptions;
   readonly #tls: ResolvedTls | undefined;
-  readonly #pools = new Map<string, Pool>();
+  readonly #http: http.Agent;
+  readonly #https: https.Agent | undefined;
+  /** Sockets already watched for the peer closing them. */
+  readonly #watched = new WeakSet<Socket>();
+  #closed = false;
   /** Told when a peer closes a pooled connection (see `ListenOptions.onConnectionLost`). */
   onConnectionLost: ((host: string, port: number) => void) | undefined;
 
   constructor(options: HttpClientOptions) {
-    this.#options = options;
     this.#tls = options.tls;
+    const agent = {
+      keepAlive: true,
+      maxSockets: options.connectionsPerPeer,
+      maxFreeSockets: options.connectionsPerPeer,
+      // An idle (free) connection is closed after this long; the server keeps its end longer.
+      timeout: options.keepAliveTimeoutMs,
+      scheduling: 'lifo' as const,
+    };
+    this.#http = new http.Agent(agent);
+    this.#https = options.tls ? new https.Agent({ ...agent, ...clientTlsOptions(options.tls) }) : undefined;
   }
 
   request(request: OutboundRequest): Promise<OutboundResponse> {
@@ -43,18 +56,18 @@ export class HttpClient {
     if (signal.aborted) return Promise.reject(signal.reason);
     const scheme = request.scheme ?? (this.#tls ? 'https' : 'http');
     const origin = `${scheme}://${formatHostPort(request.host, request.port)}`;
-    const headers: Record<string, string> = { ...request.headers, 'content-type': 'application/json' };
+    if (this.#closed) return Promise.reject(unreachable(origin, new Error('the client is closed')));
+    const headers: Record<string, string> = {
+      ...request.headers,
+      'content-type': 'application/json',
+      'content-length': String(request.body.byteLength),
+    };
     if (request.hostHeader !== undefined) headers.host = request.hostHeader;
-    const body = Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength);
-    // undici's dispatch with a handler of our own: the answer is small and read whole, so the
-    // stream, async iterator and promise machinery of `request()` would be all cost, per request.
+    const tls = scheme === 'https';
+    const agent = tls ? (this.#https ?? this.#httpsFallback()) : this.#http;
     return new Promise<OutboundResponse>((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let status = 0;
-      let answerHeaders: Record<string, string | undefined> = {};
-      const chunks: Buffer[] = [];
-      let size = 0;
       let settled = false;
+      let req: ClientRequest | undefined;
       const finish = (error: unknown, response?: OutboundResponse): void => {
         if (settled) return;
         settled = true;
@@ -63,79 +76,74 @@ export class HttpClient {
         else reject(error);
       };
       const onAbort = (): void => {
-        controller?.abort(signal.reason);
         finish(signal.reason);
+        req?.destroy();
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart(c) {
-          controller = c;
-          if (settled) c.abort(signal.reason);
-        },
-        onResponseStart(_c, statusCode, h) {
-          if (statusCode < 200) return; // an interim answer (100 Continue): the real one follows
-          status = statusCode;
-          answerHeaders = h as Record<string, string | undefined>;
-        },
-        onResponseData(c, chunk) {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            const error = new ProtocolError(
-              `answer from ${origin} is larger than ${MAX_RESPONSE_BYTES} bytes`,
-            );
-            finish(error);
-            c.abort(error);
-            return;
-          }
-          chunks.push(chunk);
-        },
-        onResponseEnd() {
-          finish(undefined, {
-            status,
-            headers: answerHeaders,
-            body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-          });
-        },
-        onResponseError(_c, err) {
-          finish(signal.aborted ? signal.reason : unreachable(origin, err));
-        },
-      };
+      const options = { host: request.host, port: request.port, method: 'POST', path: '/', headers, agent };
       try {
-        this.#pool(origin).dispatch({ origin, path: '/', method: 'POST', headers, body }, handler);
+        req = (tls ? https : http).request(options, (res) => this.#read(res, origin, req!, finish));
       } catch (err) {
         finish(unreachable(origin, err));
+        return;
       }
+      req.on('socket', (socket) => this.#watch(socket, request.host, request.port));
+      req.on('error', (err) => finish(signal.aborted ? signal.reason : unreachable(origin, err)));
+      req.end(Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength));
     });
   }
 
-  #pool(origin: string): Pool {
-    let pool = this.#pools.get(origin);
-    if (pool === undefined) {
-      pool = new PoolClass(origin, {
-        connections: this.#options.connectionsPerPeer,
-        keepAliveTimeout: this.#options.keepAliveTimeoutMs,
-        connectTimeout: 5_000,
-        ...(this.#tls && origin.startsWith('https:') ? { connect: clientTlsOptions(this.#tls) } : {}),
+  /** Reads an answer whole, up to {@link MAX_RESPONSE_BYTES}. */
+  #read(
+    res: IncomingMessage,
+    origin: string,
+    req: ClientRequest,
+    finish: (error: unknown, response?: OutboundResponse) => void,
+  ): void {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_RESPONSE_BYTES) {
+        finish(new ProtocolError(`answer from ${origin} is larger than ${MAX_RESPONSE_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => {
+      finish(undefined, {
+        status: res.statusCode ?? 0,
+        headers: res.headers as Record<string, string | undefined>,
+        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
       });
-      // The peer closed a connection (undici's "other side closed", `UND_ERR_SOCKET`); this
-      // client's own idle timeout and destroy are other codes.
-      const { hostname, port } = new URL(origin);
-      const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-      pool.on('disconnect', (_origin, _targets, err) => {
-        if ((err as { code?: string } | undefined)?.code === 'UND_ERR_SOCKET') {
-          this.onConnectionLost?.(host, Number(port) || (origin.startsWith('https:') ? 443 : 80));
-        }
-      });
-      this.#pools.set(origin, pool);
-    }
-    return pool;
+    });
+    res.on('error', (err) => finish(unreachable(origin, err)));
   }
 
-  /** Destroys every pool: outbound requests still open are cut. */
+  /**
+   * Watches a new connection for the peer closing it (a FIN: the peer's process ended, or it
+   * closed the connection): `onConnectionLost`. This client's own idle timeout and `close()`
+   * destroy the socket without one, so they are not reported.
+   */
+  #watch(socket: Socket, host: string, port: number): void {
+    if (this.#watched.has(socket)) return;
+    this.#watched.add(socket);
+    socket.once('end', () => {
+      if (!this.#closed) this.onConnectionLost?.(host, port);
+    });
+  }
+
+  /** An `https:` request without TLS options of this node's own: Node's defaults. */
+  #httpsFallback(): https.Agent {
+    return https.globalAgent;
+  }
+
+  /** Closes every connection: outbound requests still open are cut. */
   async close(): Promise<void> {
-    const pools = [...this.#pools.values()];
-    this.#pools.clear();
-    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+    this.#closed = true;
+    this.#http.destroy();
+    this.#https?.destroy();
   }
 }
 

@@ -248,7 +248,7 @@ export class HttpServer {
   }
 
   /**
-   * Stops listening: ends the streamed answers, waits for `before` (the client's pools), then
+   * Stops listening: ends the streamed answers, waits for `before` (the client's connections), then
    * closes the server, cutting what is still open after `graceMs`.
    */
   async close(graceMs: number, before: Promise<void> = Promise.resolve()): Promise<void> {

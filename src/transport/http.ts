@@ -1,6 +1,6 @@
 /**
- * The HTTP transport: a `node:http` server (`http-server.ts`) and one keep-alive undici `Pool`
- * per peer (`http-client.ts`).
+ * The HTTP transport: a `node:http` server (`http-server.ts`) and a keep-alive `node:http` `Agent`
+ * for the requests to peers (`http-client.ts`).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * HTTPS: the `tls` option, and the options it gives the server (node:https) and the client
- * (undici's `connect`).
+ * (its `https.Agent`).
  *
  * The client verifies each peer's certificate against `ca` (or the system's CAs) and against the
  * address it dials, as a browser does: a peer reached at 10.0.0.5 needs that IP address in its
@@ -78,7 +78,7 @@ export function serverTlsOptions(tls: ResolvedTls): Record<string, unknown> {
   };
 }
 
-/** The client's `connect` options: verify the peer, and present this node's certificate. */
+/** The client's TLS options: verify the peer, and present this node's certificate. */
 export function clientTlsOptions(tls: ResolvedTls): Record<string, unknown> {
   return {
     ...(tls.ca !== undefined ? { ca: tls.ca } : {}),

@@ -27,7 +27,9 @@
  * `{"seq":11,"cmd":"received"}` (the texts of every message received so far, in order),
  * `{"seq":12,"cmd":"history","topic":"t","limit":10000}` (`node.history()`: `[{id, text, from,
  * late?}]`, oldest first),
- * `{"seq":13,"cmd":"block","ms":3000}` (busy-waits: the event loop runs nothing else meanwhile).
+ * `{"seq":13,"cmd":"block","ms":3000}` (busy-waits: the event loop runs nothing else meanwhile),
+ * `{"seq":14,"cmd":"slowListener","ms":5}` (from now on the `message` listener busy-waits `ms`
+ * per message: a slow application).
  *
  * End of stdin (the parent went away) stops the node and exits too. Logs go to stderr.
  *
@@ -143,6 +145,8 @@ async function stream(command: Command): Promise<StreamResult> {
 const resumers: (() => void)[] = [];
 /** The texts of every message received, in order. */
 const received: string[] = [];
+/** How long the `message` listener busy-waits per message (`slowListener`). */
+let listenerMs = 0;
 
 const raw = process.argv[2] ?? process.env.TSP2P_PEER_OPTIONS ?? '{}';
 const options = JSON.parse(raw) as NodeOptions;
@@ -165,6 +169,10 @@ function safeFields(fields: Record<string, unknown>): string {
 }
 
 node.on('message', (msg) => {
+  if (listenerMs > 0) {
+    const until = performance.now() + listenerMs;
+    while (performance.now() < until);
+  }
   received.push(msg.text);
   out({
     event: 'message',
@@ -228,6 +236,9 @@ async function run(command: Command): Promise<Json> {
       while (Date.now() < until);
       return null;
     }
+    case 'slowListener':
+      listenerMs = command.ms ?? 0;
+      return null;
     case 'history': {
       const page = await node.history({
         ...(command.topic !== undefined ? { topic: command.topic } : {}),

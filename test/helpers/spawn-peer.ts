@@ -339,6 +339,11 @@ export class PeerProcess {
     return this.command<null>('block', { ms }, ms + 20_000);
   }
 
+  /** From now on the child's `message` listener busy-waits `ms` per message (a slow application). */
+  slowListener(ms: number): Promise<null> {
+    return this.command<null>('slowListener', { ms });
+  }
+
   /** Lets a stream paused at `pauseAt` go on; resolves with how many were paused. */
   resume(): Promise<number> {
     return this.command<number>('resume');

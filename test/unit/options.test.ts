@@ -37,6 +37,8 @@ describe('new Node() refuses bad options with ERR_INVALID_OPTIONS', () => {
     ['name as a number', { name: 42 }, 'name'],
     ['advertise without a port', { advertise: 'nope' }, 'advertise'],
     ['advertise with port 0', { advertise: '127.0.0.1:0' }, 'advertise'],
+    ['advertise an unspecified address', { advertise: '0.0.0.0:7000' }, 'advertise'],
+    ['advertise an unspecified IPv6 address', { advertise: '[::]:7000' }, 'advertise'],
     ['advertise as an object', { advertise: { address: '127.0.0.1', port: 1 } }, 'advertise'],
     ['compat other than gop2p', { compat: 'libp2p' }, 'compat'],
     ['compat true', { compat: true }, 'compat'],

@@ -20,6 +20,7 @@ describe('reasonOfAnswer', () => {
     [401, 'bad MAC: tsp2p-mac does not match the body\n', 'bad_mac'],
     [401, 'no session: this node holds no session key for the sender; sign it\n', 'no_session'],
     [503, 'earlier messages of this stream have not arrived: retry\n', 'out_of_order'],
+    [503, "application is busy: this node's message listener is behind; retry\n", 'busy'],
     [418, 'teapot\n', 'other'],
   ];
   for (const [status, body, reason] of cases) {
