@@ -8,12 +8,13 @@
  *    them: per stream, what it holds;
  * 2. for a channel this node has never held anything of (a newcomer to it; not after a restart
  *    from its dataDir, if it took the channel in the run before): the member's newest
- *    `historyOnJoin` messages of it (a fetch with `last`), and every older number of the
+ *    `historyOnJoin` messages of it (a fetch with `last`; those sent since this node took the
+ *    channel up are left to the live path, which may be bringing them), and every older number of the
  *    member's streams is never fetched: a newcomer does not fetch a topic's whole past. Those
  *    numbers are settled (marked received) only once the live path owes none of them
- *    (`liveOwedMs`): a publish made after `subscribe()` resolved may be listed by the member
- *    while the publisher's own copy to this node is still being retried, and it must be taken
- *    when it comes;
+ *    (`liveOwedMs`), and until then nothing of those streams is fetched: a publish made after
+ *    `subscribe()` resolved may be listed by the member while the publisher's own copy to this
+ *    node is still being retried, and it must be taken when it comes, in order;
  * 3. `planCatchUp` lists what the member holds that this node has not received; it is fetched
  *    (type 13, `want`) in requests of at most 1,000 messages, one request at a time.
  *
@@ -35,7 +36,7 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from '../clock.js';
+import { type Clock, type TimerHandle, wallTime } from '../clock.js';
 import { ReceivedMessage } from '../delivery/received-message.js';
 import type { Logger } from '../logger.js';
 import { destinationOf, type Member } from '../membership/member-table.js';
@@ -126,8 +127,11 @@ export class CatchUp {
     messagesServed: 0,
     refused: 0,
   };
-  /** Channels this node has never held anything of: a newcomer's `historyOnJoin` applies. */
-  readonly #fresh = new Set<string>();
+  /**
+   * Channels this node has never held anything of, a newcomer's `historyOnJoin` applies, with
+   * the wall time (ms) it took each up: what was sent from then on is the live path's to bring.
+   */
+  readonly #fresh = new Map<string, number>();
   /** Members to hold a session with (`''`: any live member). */
   readonly #queue: string[] = [];
   #running = false;
@@ -167,7 +171,8 @@ export class CatchUp {
   /** A channel this node now takes: a newcomer to it when it holds nothing of it. */
   noteChannel(channel: string): void {
     if (channel.startsWith('d:')) return;
-    if (this.#d.journal.store.summary([channel]).length === 0) this.#fresh.add(channel);
+    if (this.#d.journal.store.summary([channel]).length === 0 && !this.#fresh.has(channel))
+      this.#fresh.set(channel, wallTime(this.#d.clock));
   }
 
   /** Holds a session soon with `memberId` (or a random live member). */
@@ -208,12 +213,19 @@ export class CatchUp {
     const remote = (answer?.sum ?? []) as StreamSummary[];
     const store = this.#d.journal.store;
     for (const ch of chans) {
-      if (!this.#fresh.has(ch)) continue;
+      const since = this.#fresh.get(ch);
+      if (since === undefined) continue;
       this.#fresh.delete(ch);
       const theirs = remote.filter((s) => s.channel === ch);
       const lowest = new Map<string, number>();
       if (this.#d.historyOnJoin > 0 && theirs.length > 0) {
-        const got = await this.#fetch(member, { last: { channel: ch, limit: this.#d.historyOnJoin } }, chans);
+        // The window is history: a message sent since this node took the channel up is the
+        // live path's (it may be on its way), and taking it now would put it before the ones
+        // sent just before it. It still bounds what is skipped below.
+        const last = await this.#ask(member, MessageType.LogFetch, {
+          last: { channel: ch, limit: this.#d.historyOnJoin },
+        });
+        const got = await this.#take(last, chans, (e) => e.ts < since);
         for (const e of got) {
           const k = `${e.origin.id}\u0000${e.epoch}`;
           lowest.set(k, Math.min(lowest.get(k) ?? e.seq, e.seq));
@@ -322,14 +334,13 @@ export class CatchUp {
     }
   }
 
-  /** `plan` without the numbers a newcomer skips. */
+  /**
+   * `plan` without the streams a newcomer skips numbers of, until those are settled: the live
+   * path is bringing what was sent since, in order, and a fetch above it would overtake it.
+   */
   #unskipped(plan: readonly CatchUpRange[]): CatchUpRange[] {
     if (this.#skipped.size === 0) return [...plan];
-    return plan.flatMap((r) => {
-      const upTo = this.#skipped.get(streamKey(r))?.upTo ?? 0;
-      if (r.to <= upTo) return [];
-      return [r.from > upTo ? r : { ...r, from: upTo + 1 }];
-    });
+    return plan.filter((r) => !this.#skipped.has(streamKey(r)));
   }
 
   /** Waits for the rate limit, and lets live traffic in between two requests. */
@@ -338,20 +349,23 @@ export class CatchUp {
     await new Promise<void>((resolve) => this.#d.clock.setTimeout(resolve, wait));
   }
 
-  /** Fetches, checks, appends and delivers (late) messages; returns the ones that passed. */
-  async #fetch(member: Member, log: LogRequest, chans: readonly string[]): Promise<LoggedEntry[]> {
-    return this.#take(await this.#ask(member, MessageType.LogFetch, log), chans);
-  }
-
-  /** Checks, appends and delivers (late) the messages of a fetch's answer; returns the ones that passed. */
-  async #take(answer: LogAnswer | undefined, chans: readonly string[]): Promise<LoggedEntry[]> {
+  /**
+   * Checks, appends and delivers (late) the messages of a fetch's answer (those `keep` accepts,
+   * all by default); returns the ones that passed the checks.
+   */
+  async #take(
+    answer: LogAnswer | undefined,
+    chans: readonly string[],
+    keep: (e: LoggedEntry) => boolean = () => true,
+  ): Promise<LoggedEntry[]> {
     const msgs = answer?.msgs ?? [];
     this.stats.batchesFetched++;
     const checks = await this.#checkAll(msgs, new Set(chans));
     const good = msgs.filter((_, i) => checks[i]);
     this.stats.refused += msgs.length - good.length;
-    if (good.length > 0 && !this.#d.signal.aborted) {
-      const received = good.map((e) => {
+    const taken = good.filter(keep);
+    if (taken.length > 0 && !this.#d.signal.aborted) {
+      const received = taken.map((e) => {
         const origin = this.#d.membership.get(e.origin.id!)?.peer ?? fromWirePeer(e.origin);
         const m = new ReceivedMessage(
           e.id,

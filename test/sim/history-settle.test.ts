@@ -7,9 +7,12 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Message } from '../../src/index.js';
+import type { DeliveryReport, Message } from '../../src/index.js';
 import type { OutboundRequest, OutboundResponse } from '../../src/transport/transport.js';
 import { simNetworkFor } from './network.js';
+
+/** What a publishes after c subscribed. */
+const AFTER = ['after0', 'after1', 'after2', 'after3'];
 
 /** The `type` a request body starts with (`{"type":N`). */
 function typeOf(body: Uint8Array): number | undefined {
@@ -23,8 +26,8 @@ function lost(signal: AbortSignal): Promise<never> {
   );
 }
 
-for (const historyOnJoin of [0, 3]) {
-  test(`historyOnJoin ${historyOnJoin}: a publish made after subscribe() resolved is delivered, though a catch-up summary already listed it`, async (t) => {
+for (const historyOnJoin of [0, 2, 6]) {
+  test(`historyOnJoin ${historyOnJoin}: publishes made after subscribe() resolved are delivered live and in order, though a catch-up summary already listed them`, async (t) => {
     const sim = simNetworkFor(t);
     // a's requests to c are lost while `cut`; c's log summary requests wait while `hold`.
     let cut = false;
@@ -58,35 +61,45 @@ for (const historyOnJoin of [0, 3]) {
     cut = true;
     const atB: Message[] = [];
     b.on('message', (m) => atB.push(m));
-    const sent = a.publish('ops', 'after');
-    assert.ok(await sim.clock.advanceUntil(() => atB.some((m) => m.text === 'after'), 10_000));
-    // c's catch-up session now learns b's summary, which lists 'after'.
+    const sent: Promise<DeliveryReport>[] = [];
+    for (const text of AFTER) sent.push(a.publish('ops', text));
+    assert.ok(await sim.clock.advanceUntil(() => atB.length === AFTER.length, 10_000));
+    // c's catch-up session now learns b's summary, which lists them.
     hold = undefined;
     release();
     await sim.clock.advance(500);
     cut = false;
-    const report = await sim.run(sent);
-    assert.deepEqual(
-      report.delivered.map((p) => p.id).sort(),
-      [b.self.id, c.self.id].sort(),
-      'the live path delivered it to c',
-    );
+    for (const report of await sim.run(Promise.all(sent))) {
+      assert.deepEqual(
+        report.delivered.map((p) => p.id).sort(),
+        [b.self.id, c.self.id].sort(),
+        'the live path delivered it to c',
+      );
+    }
     assert.ok(
-      await sim.clock.advanceUntil(() => atC.some((m) => m.text === 'after'), 60_000),
-      `seed ${sim.seed}: c never got 'after'; got ${JSON.stringify(atC.map((m) => m.text))}`,
+      await sim.clock.advanceUntil(
+        () => atC.filter((m) => AFTER.includes(m.text)).length === AFTER.length,
+        60_000,
+      ),
+      `seed ${sim.seed}: c got ${JSON.stringify(atC.map((m) => m.text))}`,
     );
     // Long after (delivery deadlines, repairs): the history before the window is never fetched.
     await sim.clock.advance(120_000);
-    // The newest `historyOnJoin` messages when c asked ('after' among them, then fetched late),
-    // and 'after' once in any case.
-    const all = ['old0', 'old1', 'old2', 'old3', 'old4', 'after'];
-    const expected = historyOnJoin === 0 ? ['after'] : all.slice(-historyOnJoin);
+    // Of the newest `historyOnJoin` messages when c asked, only those sent before it subscribed
+    // come as history (late, first); the ones sent since come live, in order.
+    const all = ['old0', 'old1', 'old2', 'old3', 'old4', ...AFTER];
+    const history = historyOnJoin === 0 ? [] : all.slice(-historyOnJoin).filter((t) => t.startsWith('old'));
+    const expected = [...history, ...AFTER];
     assert.deepEqual(
       atC.map((m) => m.text),
       expected,
       `seed ${sim.seed}`,
     );
-    // (With historyOnJoin 0 it comes marked late: its causal dependency, 'old4', is before the
-    // window, so it waits causalWaitMs for it and gives up.)
+    assert.ok(
+      atC.every((m) => m.late === m.text.startsWith('old') || (m.text === 'after0' && m.late === true)),
+      `history late, the rest live: ${JSON.stringify(atC.map((m) => [m.text, m.late]))}`,
+    );
+    // ('after0' may come marked late: its causal dependency, 'old4', may be before the window,
+    // so it waits causalWaitMs for it and gives up.)
   });
 }
