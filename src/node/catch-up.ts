@@ -83,6 +83,11 @@ export interface CatchUpStats {
   refused: number;
 }
 
+/** Runs a periodic task on a shared tick (the failure detector's `every`). */
+export interface Ticker {
+  every(period: () => number, run: () => void, first: number): void;
+}
+
 /** What {@link CatchUp} needs. */
 export interface CatchUpDeps {
   readonly journal: Journal;
@@ -166,8 +171,21 @@ export class CatchUp {
     );
   }
 
-  /** Starts the repair timer. */
-  start(): void {
+  /**
+   * Starts the repair loop, on `ticker`'s periodic tick (the failure detector's: one timer for
+   * both), or on a timer of its own without one.
+   */
+  start(ticker?: Ticker): void {
+    if (ticker !== undefined) {
+      ticker.every(
+        () => this.#jitter(this.#d.repairIntervalMs),
+        () => {
+          if (!this.#d.signal.aborted) this.soon();
+        },
+        this.#jitter(this.#d.repairIntervalMs),
+      );
+      return;
+    }
     const tick = (): void => {
       if (this.#d.signal.aborted) return;
       this.soon();
