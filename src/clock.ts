@@ -55,7 +55,21 @@ export function skewedClock(clock: Clock, offsetMs: number): Clock {
   };
 }
 
-/** The real clock: `performance.now()`, `Date.now()` and unref'd Node timers. */
+/**
+ * A timer that fires this much later than asked has waited behind a blocked or starved event
+ * loop (in ms).
+ */
+const LATE_MS = 20;
+
+/**
+ * The real clock: `performance.now()`, `Date.now()` and unref'd Node timers.
+ *
+ * A timer that fires late runs one turn of the event loop later (`setImmediate`): Node runs
+ * expired timers before it reads the sockets, so after a stall (a busy or starved process) a
+ * request's timeout would otherwise fire although its answer came in time and waits, unread, in
+ * the socket. Answers first, then the timeouts of what is still unanswered: a node under load
+ * does not suspect members that did answer.
+ */
 export class SystemClock implements Clock {
   now(): number {
     return performance.now();
@@ -66,17 +80,29 @@ export class SystemClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const t = setTimeout(fn, ms);
+    const due = performance.now() + ms;
+    let deferred: NodeJS.Immediate | undefined;
+    const t = setTimeout(() => {
+      if (performance.now() - due < LATE_MS) fn();
+      else deferred = setImmediate(fn);
+    }, ms);
     t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return {
+      cancel: () => {
+        clearTimeout(t);
+        if (deferred !== undefined) clearImmediate(deferred);
+      },
+    };
   }
 
   timeoutSignal(ms: number, message?: string): AbortSignal {
     const ac = new AbortController();
-    const t = setTimeout(() => ac.abort(new TimeoutError(message ?? `timed out after ${ms} ms`)), ms);
-    t.unref();
+    const timer = this.setTimeout(
+      () => ac.abort(new TimeoutError(message ?? `timed out after ${ms} ms`)),
+      ms,
+    );
     // Once aborted by someone else there is nothing left to time.
-    ac.signal.addEventListener('abort', () => clearTimeout(t), { once: true });
+    ac.signal.addEventListener('abort', () => timer.cancel(), { once: true });
     return ac.signal;
   }
 }

@@ -513,7 +513,7 @@ export class Node extends EventEmitter<NodeEvents> {
       this.#settleStart();
       detector.start();
       this.#saveIncarnation();
-      this.#run.catchUp.start();
+      this.#run.catchUp.start(detector);
       this.#startRejoin(this.#run);
       this.#parts.logger.info('listening', { address: formatHostPort(address, port), id: this.id });
       if (options.signal?.aborted) {
@@ -536,7 +536,8 @@ export class Node extends EventEmitter<NodeEvents> {
    * Joins a network through an entry point, as gop2p does: the entry point answers with its
    * members and registers this node; this node then announces itself to the listed members
    * (up to `timings.announceLimit` of them; gossip tells the rest). A member that does not
-   * answer is reported in `failed` and not added; it does not abort the join.
+   * answer is reported in `failed` and not added; it does not abort the join. An entry point
+   * that does not answer within `requestTimeoutMs` is asked once more before the call fails.
    *
    * @param entry - `'host:port'`, `'http(s)://host:port'`, or a {@link Peer}
    * @throws {NotStartedError} `ERR_NOT_STARTED`

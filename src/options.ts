@@ -197,7 +197,9 @@ export interface NodeOptions {
   /**
    * How many of a topic's latest messages a node gets by catch-up when it subscribes to the
    * topic for the first time (and of the plain broadcasts when it first joins a network);
-   * delivered with `msg.late`. 0 fetches none. @default 100
+   * delivered with `msg.late`. What is sent after that moment comes live, and a restart from
+   * the same `dataDir` is not a first time (the node gets everything it missed). 0 fetches
+   * none. @default 100
    */
   readonly historyOnJoin?: number;
   /** Where log lines go. @default util.debuglog('tsp2p'), enabled by NODE_DEBUG=tsp2p */

@@ -163,27 +163,52 @@ export class Dissemination {
 
   /**
    * Sends a broadcast this node writes, as the mode says, and resolves with the report of the
-   * members it went to in full.
+   * members it went to in full. It is numbered and logged only once the queues it goes to have
+   * room (see `#whenRoom`).
    */
   broadcast(id: string, data: Uint8Array, signal: AbortSignal | undefined): Promise<DeliveryReport> {
     const audience = this.#d.audience();
-    const log = this.#d.log?.number(channelOf('broadcast'));
+    const bound = this.#d.outbox.sizeBound(id, data);
     if (this.#treeMode(audience.length)) {
       // In full along the tree, as ids to the other peers of the view.
-      const plan = this.#tree.originate(id, data, log);
-      if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: plan.ts, data, sig: plan.sig });
-      return this.#d.outbox.deliver(plan.msg, plan.targets, signal);
+      return this.#whenRoom(this.#tree.targets(), bound, signal, () => {
+        const log = this.#d.log?.number(channelOf('broadcast'));
+        const plan = this.#tree.originate(id, data, log);
+        if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: plan.ts, data, sig: plan.sig });
+        return this.#d.outbox.deliver(plan.msg, plan.targets, signal);
+      });
     }
     const gossip = this.#d.settings.mode === 'gossip';
-    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, this.#signing(gossip, log));
-    if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: msg.ts, data, sig: msg.sig });
-    if (!gossip) return this.#d.outbox.deliver(msg, audience, signal);
-    // To `fanout` random members; they pass it on.
-    const targets = shuffle([...audience], this.#d.random).slice(
-      0,
-      gossipFanout(audience.length, this.#d.settings.fanout),
-    );
-    return this.#d.outbox.deliver(msg, targets, signal);
+    // In full to the audience, or to `fanout` random members that pass it on.
+    const targets = gossip
+      ? shuffle([...audience], this.#d.random).slice(
+          0,
+          gossipFanout(audience.length, this.#d.settings.fanout),
+        )
+      : audience;
+    return this.#whenRoom(targets, bound, signal, () => {
+      const log = this.#d.log?.number(channelOf('broadcast'));
+      const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, this.#signing(gossip, log));
+      if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: msg.ts, data, sig: msg.sig });
+      return this.#d.outbox.deliver(msg, targets, signal);
+    });
+  }
+
+  /**
+   * Runs `send` (which numbers, logs and queues a message this node writes) once the queues of
+   * `members` have room for `bytes`: at once when they have, else after waiting (or not at all:
+   * `backpressure: 'reject'`, or the caller gave up). A call that fails was thus never numbered
+   * nor logged: no receiver gets it later by catch-up, and it leaves no gap in the numbers.
+   * Numbering and queueing happen in one go, so the numbers go out in order.
+   */
+  #whenRoom(
+    members: readonly Member[],
+    bytes: number,
+    signal: AbortSignal | undefined,
+    send: () => Promise<DeliveryReport>,
+  ): Promise<DeliveryReport> {
+    const room = this.#d.outbox.room(members, bytes, signal);
+    return room === undefined ? send() : room.then(send);
   }
 
   /** How a message this node writes is signed: for relays (`gossip`), for the log, or not. */
@@ -224,17 +249,21 @@ export class Dissemination {
     const audience = this.subscribers(topic);
     const s = this.#d.settings;
     const full = s.mode === 'full' || (s.mode === 'auto' && audience.length <= s.gossipThreshold);
-    const log = this.#d.log?.number(channelOf('topic', topic));
-    const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, {
-      ...this.#signing(!full, log),
-      topic,
-      deps,
+    const targets = full
+      ? audience
+      : shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
+    const bound = this.#d.outbox.sizeBound(id, data, { topic, deps });
+    return this.#whenRoom(targets, bound, signal, () => {
+      const log = this.#d.log?.number(channelOf('topic', topic));
+      const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, {
+        ...this.#signing(!full, log),
+        topic,
+        deps,
+      });
+      if (log !== undefined)
+        this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, sig: msg.sig, deps });
+      return this.#d.outbox.deliver(msg, targets, signal);
     });
-    if (log !== undefined)
-      this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, sig: msg.sig, deps });
-    if (full) return this.#d.outbox.deliver(msg, audience, signal);
-    const targets = shuffle([...audience], this.#d.random).slice(0, gossipFanout(audience.length, s.fanout));
-    return this.#d.outbox.deliver(msg, targets, signal);
   }
 
   /** Sends a direct message to `members`, and resolves with the report. */
@@ -245,25 +274,31 @@ export class Dissemination {
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
     const to = members.map((m) => toWirePeer(m.peer, m));
-    if (this.#d.log === undefined) {
-      return this.#d.outbox.deliver(
-        this.#d.outbox.outbound(MessageType.Direct, id, data, { to }),
-        members,
-        signal,
-      );
-    }
-    // Numbered per recipient (channel `d:RECIPIENT`): one entry each, in one report.
-    const reports = members.map((m) => {
-      const log = this.#d.log!.number(channelOf('direct', m.peer.id));
-      const msg = this.#d.outbox.outbound(MessageType.Direct, id, data, { to, ...this.#signing(false, log) });
-      this.#wrote({ id, kind: 'direct', to: m.peer.id, log, ts: msg.ts, data, sig: msg.sig });
-      return this.#d.outbox.deliver(msg, [m], signal);
+    const bound = this.#d.outbox.sizeBound(id, data, { to });
+    return this.#whenRoom(members, bound, signal, () => {
+      if (this.#d.log === undefined) {
+        return this.#d.outbox.deliver(
+          this.#d.outbox.outbound(MessageType.Direct, id, data, { to }),
+          members,
+          signal,
+        );
+      }
+      // Numbered per recipient (channel `d:RECIPIENT`): one entry each, in one report.
+      const reports = members.map((m) => {
+        const log = this.#d.log!.number(channelOf('direct', m.peer.id));
+        const msg = this.#d.outbox.outbound(MessageType.Direct, id, data, {
+          to,
+          ...this.#signing(false, log),
+        });
+        this.#wrote({ id, kind: 'direct', to: m.peer.id, log, ts: msg.ts, data, sig: msg.sig });
+        return this.#d.outbox.deliver(msg, [m], signal);
+      });
+      return Promise.all(reports).then((all) => ({
+        id,
+        delivered: all.flatMap((r) => r.delivered),
+        failed: all.flatMap((r) => r.failed),
+      }));
     });
-    return Promise.all(reports).then((all) => ({
-      id,
-      delivered: all.flatMap((r) => r.delivered),
-      failed: all.flatMap((r) => r.failed),
-    }));
   }
 
   /**

@@ -25,6 +25,13 @@ import type { DeliveryFailure, DeliveryReport } from '../types.js';
 import type { OutboundMessage, PeerQueueLimits } from './outbound.js';
 import { PeerQueue } from './peer-queue.js';
 
+/**
+ * What an entry may hold beyond its payload, topic, dependencies and recipients, at most: type,
+ * id, timestamp, hop count, signature, and log number (epoch, channel prefix, seq, chain hash),
+ * with the JSON around them.
+ */
+const ENTRY_SLACK = 448;
+
 /** A message this node writes, ready to queue: with its timestamp and origin signature. */
 export interface WrittenOutbound extends OutboundMessage {
   /** Its `ts`, ms since the epoch. */
@@ -155,8 +162,57 @@ export class Outbox {
   }
 
   /**
+   * An upper bound of the bytes of the entry {@link Outbox.outbound} builds for `id` and `data` with
+   * `extra`, whatever its log number and signature: what a caller asks
+   * {@link Outbox.room} for before it numbers the message.
+   */
+  sizeBound(
+    id: string,
+    data: Uint8Array,
+    extra: { readonly to?: WirePeer[]; readonly topic?: string; readonly deps?: readonly string[] } = {},
+  ): number {
+    let bytes = ENTRY_SLACK + Buffer.byteLength(id) + Math.ceil(data.length / 3) * 4;
+    // The topic, and the channel named after it.
+    if (extra.topic !== undefined) bytes += 2 * (Buffer.byteLength(extra.topic) + 16);
+    if (extra.deps !== undefined) bytes += Buffer.byteLength(JSON.stringify(extra.deps)) + 8;
+    if (extra.to !== undefined) bytes += Buffer.byteLength(JSON.stringify(extra.to)) + 8;
+    return bytes;
+  }
+
+  /**
+   * Room for a message of up to `bytes` in the queue of each member: `undefined` when every queue
+   * has room now (the caller queues at once, synchronously), else a promise that resolves once
+   * they all have (`backpressure: 'wait'`; callers are let in in the order they came), or
+   * rejects: with `ERR_BACKPRESSURE` (`'reject'`), or with `signal.reason`. A caller numbers and
+   * logs its message only once it has room, so a call that fails leaves no trace.
+   */
+  room(
+    members: readonly Member[],
+    bytes: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> | undefined {
+    const full = members.map((m) => this.queueFor(m)).filter((q) => !q.hasRoom(bytes));
+    if (full.length === 0) return undefined;
+    if (this.#d.options.backpressure === 'reject') {
+      return Promise.reject(
+        new BackpressureError(
+          `the outbound queue of ${full.length} member(s) is full (maxQueueMessages / maxQueueBytes)`,
+        ),
+      );
+    }
+    return Promise.all(full.map((q) => q.waitForRoom(bytes, signal))).then(
+      () => undefined,
+      (err: unknown) => {
+        // Queues that let this call in counted it as queued: let the next callers in instead.
+        for (const q of full) q.recheckRoom();
+        throw err;
+      },
+    );
+  }
+
+  /**
    * Queues `msg` to each member and resolves once each has acknowledged it or it was given up.
-   * Backpressure first: a full queue makes the call wait for room (or refuse, by option).
+   * The caller has made room first ({@link Outbox.room}): nothing waits here.
    */
   async deliver(
     msg: OutboundMessage,
@@ -164,21 +220,6 @@ export class Outbox {
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
     const queues = members.map((m) => this.queueFor(m));
-    const full = queues.filter((q) => !q.hasRoom(msg.bytes));
-    if (full.length > 0) {
-      if (this.#d.options.backpressure === 'reject') {
-        throw new BackpressureError(
-          `the outbound queue of ${full.length} member(s) is full (maxQueueMessages / maxQueueBytes)`,
-        );
-      }
-      try {
-        await Promise.all(full.map((q) => q.waitForRoom(msg.bytes, signal)));
-      } catch (err) {
-        // Queues that let this call in counted it as queued: let the next callers in instead.
-        for (const q of full) q.recheckRoom();
-        throw err;
-      }
-    }
     const handles = queues.map((q) => q.enqueue(msg));
     const settled = Promise.allSettled(handles.map((h) => h.done));
     let results: PromiseSettledResult<void>[];

@@ -131,6 +131,18 @@ export class PlumtreeGlue {
   }
 
   /**
+   * The members a broadcast this node writes now would go to in full (see
+   * {@link PlumtreeGlue.originate}): the eager peers (the lazy ones while there is none, as one
+   * of them is then made eager) and every gop2p member. Changes nothing.
+   */
+  targets(): Member[] {
+    const eager = this.#tree.eager.size > 0 ? this.#tree.eager : this.#tree.lazy;
+    const targets = [...eager].map((p) => this.#member(p)).filter((m) => m !== undefined);
+    for (const m of this.#d.audience()) if (m.kind === 'gop2p') targets.push(m);
+    return targets;
+  }
+
+  /**
    * A broadcast this node writes. Returns the message and the members it goes to in full (the
    * eager peers, and every gop2p member, which takes no part in the tree), for the caller to
    * deliver and report; the announcements to lazy peers are queued here.

@@ -18,6 +18,8 @@
  *   how the two halves find each other.
  *
  * Every loop schedules its next run only after the last one finished, so runs never overlap.
+ * Probe, push-pull and reconnect share one timer (the probe tick): at rest a node wakes once a
+ * probe period, not once per loop.
  *
  * @module
  */
@@ -68,6 +70,15 @@ export interface FailureDetectorOptions {
   readonly logger: Logger;
 }
 
+/** A periodic task run on the probe tick once due. */
+interface SideLoop {
+  /** Clock ms when it should run next. */
+  due: number;
+  readonly period: () => number;
+  readonly run: () => Promise<void>;
+  running: boolean;
+}
+
 /** Runs the probe, gossip, push-pull and reconnect loops while started. */
 export class FailureDetector {
   readonly #o: FailureDetectorOptions;
@@ -80,6 +91,8 @@ export class FailureDetector {
   #gossipTimer: TimerHandle | undefined;
   #gossiping = false;
   #unwatch: (() => void) | undefined;
+  /** Push-pull and reconnect: run on the probe tick once due. */
+  #side: SideLoop[] = [];
   /** Probes sent, and how many failed into a suspicion (for metrics). */
   readonly stats = {
     probes: 0,
@@ -123,24 +136,64 @@ export class FailureDetector {
     // Every probe, gossip and sync in flight listens to it.
     setMaxListeners(0, this.#ac.signal);
     const t = this.#o.timings;
-    // Spread the first runs, so that nodes started together do not move in lock-step.
+    // One timer for the periodic work: push-pull and reconnect run on the probe tick that
+    // follows their due time (at most a probe period late), so an idle node wakes once a
+    // period rather than once per loop. First runs are spread, so that nodes started together
+    // do not move in lock-step.
+    const now = this.#o.clock.now();
+    this.#side = [
+      {
+        due: now + this.#jitter(t.pushPullIntervalMs),
+        period: () => pushPullInterval(t, this.#o.membership.liveCount + 1),
+        run: () => this.#pushPull(),
+        running: false,
+      },
+      {
+        due: now + this.#jitter(t.reconnectIntervalMs),
+        period: () => t.reconnectIntervalMs,
+        run: () => this.#reconnect(),
+        running: false,
+      },
+    ];
     this.#loop(
       () => this.#scaled(t.probeIntervalMs),
-      () => this.#probe(),
+      () => this.#tick(),
       this.#jitter(t.probeIntervalMs),
     );
     this.#unwatch = this.#o.membership.watchNews(() => this.#newsQueued());
     this.#newsQueued();
-    this.#loop(
-      () => pushPullInterval(t, this.#o.membership.liveCount + 1),
-      () => this.#pushPull(),
-      this.#jitter(t.pushPullIntervalMs),
-    );
-    this.#loop(
-      () => t.reconnectIntervalMs,
-      () => this.#reconnect(),
-      this.#jitter(t.reconnectIntervalMs),
-    );
+  }
+
+  /**
+   * Runs `run` on the probe tick once every `period()` ms, the first time after `first` ms: a
+   * periodic task of another part of the node sharing the detector's one timer (it may be up to
+   * a probe period late). It never overlaps itself, and ends when the detector stops. A task
+   * added before {@link FailureDetector.start} never runs.
+   */
+  every(period: () => number, run: () => Promise<void> | void, first: number): void {
+    if (this.#ac === undefined) return;
+    this.#side.push({ due: this.#o.clock.now() + first, period, run: async () => run(), running: false });
+  }
+
+  /**
+   * One tick: the side loops that are due start (each never overlaps itself: the next run is
+   * due a period after the last one ended), then the probe of the period.
+   */
+  async #tick(): Promise<void> {
+    const now = this.#o.clock.now();
+    for (const task of this.#side) {
+      if (task.running || now < task.due) continue;
+      task.running = true;
+      task
+        .run()
+        .catch((err: unknown) => this.#o.logger.error('membership loop failed', { err }))
+        .finally(() => {
+          task.running = false;
+          // A period after the due time, or after the end when the run took longer.
+          task.due = Math.max(task.due + task.period(), this.#o.clock.now());
+        });
+    }
+    await this.#probe();
   }
 
   /** Stops every loop; runs in progress are aborted. Idempotent. */
@@ -154,10 +207,20 @@ export class FailureDetector {
     this.#gossipTimer = undefined;
   }
 
-  /** Runs one gossip round now (after a join or leave, so news travels at once). */
+  /**
+   * Runs a gossip round now (after a join or a death, so news travels at once). One round is
+   * under way at a time: asked while one is, the news it did not carry goes a gossip period
+   * after it ends, with whatever else has come by then (a burst of joins is told in a few rounds,
+   * not in one round per join).
+   */
   gossipNow(): void {
-    const ac = this.#ac;
-    if (ac !== undefined) void this.#gossip();
+    if (this.#ac === undefined || this.#gossiping) return;
+    if (this.#gossipTimer !== undefined) {
+      this.#gossipTimer.cancel();
+      this.#timers.delete(this.#gossipTimer);
+      this.#gossipTimer = undefined;
+    }
+    this.#runGossip();
   }
 
   /** News waits: a gossip round is due within a period, unless one is already due or under way. */
@@ -173,20 +236,23 @@ export class FailureDetector {
     const handle = this.#o.clock.setTimeout(() => {
       this.#timers.delete(handle);
       this.#gossipTimer = undefined;
-      if (ac.signal.aborted) return;
-      this.#gossiping = true;
-      this.#gossip()
-        .catch((err: unknown) => this.#o.logger.error('membership loop failed', { err }))
-        .finally(() => {
-          this.#gossiping = false;
-          // News left: the next round a period later. None: the loop sleeps until news comes.
-          if (this.#ac !== undefined && this.#gossipTimer === undefined && this.#o.membership.hasGossip) {
-            this.#scheduleGossip(this.#o.timings.gossipIntervalMs);
-          }
-        });
+      if (!ac.signal.aborted) this.#runGossip();
     }, delay);
     this.#gossipTimer = handle;
     this.#timers.add(handle);
+  }
+
+  #runGossip(): void {
+    this.#gossiping = true;
+    this.#gossip()
+      .catch((err: unknown) => this.#o.logger.error('membership loop failed', { err }))
+      .finally(() => {
+        this.#gossiping = false;
+        // News left: the next round a period later. None: the loop sleeps until news comes.
+        if (this.#ac !== undefined && this.#gossipTimer === undefined && this.#o.membership.hasGossip) {
+          this.#scheduleGossip(this.#o.timings.gossipIntervalMs);
+        }
+      });
   }
 
   #jitter(ms: number): number {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConnectFailedError, ProtocolError, StoppedError } from '../errors.js';
+import { ConnectFailedError, ProtocolError, StoppedError, TimeoutError } from '../errors.js';
 import { formatHostPort, type HostPort, isUnspecifiedAddress, type Peer, type PeerKind } from '../peer.js';
 import { decodeMemberList, decodeSelfHeader } from '../protocol/codec.js';
 import type { Sealed } from '../protocol/envelope.js';
@@ -15,6 +15,12 @@ import { refusedError } from '../transport/peer-client.js';
 import type { OutboundResponse } from '../transport/transport.js';
 import type { DeliveryFailure } from '../types.js';
 import { type AnnounceDeps, type AnnounceSettings, announce, peerFromAnswer } from './announce.js';
+
+/**
+ * Connect requests sent to an entry point that does not answer within the request timeout,
+ * before the join fails: the join then takes up to twice `requestTimeoutMs`.
+ */
+export const CONNECT_ATTEMPTS = 2;
 
 /** The settings {@link join} reads. */
 export interface JoinSettings extends AnnounceSettings {
@@ -56,24 +62,33 @@ export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals):
   // connect then goes out, once, in the name it should know this node by (src/compat/).
   const entryOwn = await d.gop2p?.discover(target.host, target.port);
   signals.call.throwIfAborted();
-  let res: OutboundResponse;
-  try {
-    res = await d.client.request(
-      {
-        address: target.host,
-        port: target.port,
-        kind: entryOwn !== undefined ? 'gop2p' : 'tsp2p',
-        ...(target.scheme ? { scheme: target.scheme } : {}),
-      },
-      d.sealer.seal(MessageType.Connect),
-      signals.call,
-      d.settings.requestTimeoutMs,
-      // The entry point may be gop2p, which refuses the ordinary Host header.
-      d.settings.compat,
-    );
-  } catch (err) {
-    if (signals.caller?.aborted) throw signals.caller.reason;
-    throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+  let res: OutboundResponse | undefined;
+  for (let attempt = 1; res === undefined; attempt++) {
+    try {
+      res = await d.client.request(
+        {
+          address: target.host,
+          port: target.port,
+          kind: entryOwn !== undefined ? 'gop2p' : 'tsp2p',
+          ...(target.scheme ? { scheme: target.scheme } : {}),
+        },
+        // Sealed anew each time: a repeated signed body would be refused as a replay.
+        d.sealer.seal(MessageType.Connect),
+        signals.call,
+        d.settings.requestTimeoutMs,
+        // The entry point may be gop2p, which refuses the ordinary Host header.
+        d.settings.compat,
+      );
+    } catch (err) {
+      if (signals.caller?.aborted) throw signals.caller.reason;
+      // No answer in time: an entry point on a machine short of CPU (many nodes starting or
+      // joining at once) may answer the next try. A refusal, or nothing listening, is final.
+      if (err instanceof TimeoutError && attempt < CONNECT_ATTEMPTS && !signals.call.aborted) {
+        d.logger.info('the entry point did not answer in time: trying again', { entry: where });
+        continue;
+      }
+      throw new ConnectFailedError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
+    }
   }
   if (res.status !== 200) {
     const refused = refusedError(res);

@@ -6,9 +6,15 @@
  * 1. a log summary request (type 12) for the channels this node takes (plain broadcasts `b`, its
  *    topics `t:TOPIC`, its own direct messages `d:ID`); the member answers with its summary of
  *    them: per stream, what it holds;
- * 2. for a channel this node has never held anything of (a newcomer to it): the member's newest
- *    `historyOnJoin` messages of it (a fetch with `last`), and every older number of the
- *    member's streams is settled: a newcomer does not fetch a topic's whole past;
+ * 2. for a channel this node has never held anything of (a newcomer to it; not after a restart
+ *    from its dataDir, if it took the channel in the run before): the member's newest
+ *    `historyOnJoin` messages of it (a fetch with `last`; those sent since this node took the
+ *    channel up are left to the live path, which may be bringing them), and every older number of the
+ *    member's streams is never fetched: a newcomer does not fetch a topic's whole past. Those
+ *    numbers are settled (marked received) only once the live path owes none of them
+ *    (`liveOwedMs`), and until then nothing of those streams is fetched: a publish made after
+ *    `subscribe()` resolved may be listed by the member while the publisher's own copy to this
+ *    node is still being retried, and it must be taken when it comes, in order;
  * 3. `planCatchUp` lists what the member holds that this node has not received; it is fetched
  *    (type 13, `want`) in requests of at most 1,000 messages, one request at a time.
  *
@@ -30,7 +36,7 @@
  * @module
  */
 
-import type { Clock, TimerHandle } from '../clock.js';
+import { type Clock, type TimerHandle, wallTime } from '../clock.js';
 import { ReceivedMessage } from '../delivery/received-message.js';
 import type { Logger } from '../logger.js';
 import { destinationOf, type Member } from '../membership/member-table.js';
@@ -54,7 +60,7 @@ import type { Random } from '../random.js';
 import { chainedRuns, verifyOrigin } from '../security/gossip-signature.js';
 import type { KeyCache } from '../security/signature.js';
 import type { StoredEntry } from '../store/store.js';
-import { heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
+import { type CatchUpRange, heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { InboundResponse } from '../transport/transport.js';
 import { type Journal, unpackSig } from './journal.js';
@@ -77,6 +83,11 @@ export interface CatchUpStats {
   refused: number;
 }
 
+/** Runs a periodic task on a shared tick (the failure detector's `every`). */
+export interface Ticker {
+  every(period: () => number, run: () => void, first: number): void;
+}
+
 /** What {@link CatchUp} needs. */
 export interface CatchUpDeps {
   readonly journal: Journal;
@@ -92,8 +103,19 @@ export interface CatchUpDeps {
   readonly channels: () => string[];
   /** Newest messages of a channel a newcomer to it fetches. */
   readonly historyOnJoin: number;
+  /**
+   * The channels this node took in an earlier run from the same store (a restart from its
+   * dataDir): it is no newcomer to them, even if it never held a message of them, and gets
+   * everything of them it missed while away. @default none
+   */
+  readonly takenBefore?: ReadonlySet<string>;
   /** Time between two repair sessions. */
   readonly repairIntervalMs: number;
+  /**
+   * How long after a message was sent the live path may still bring it (the delivery deadline,
+   * and the last request's time limit): the numbers a newcomer skips are settled after it.
+   */
+  readonly liveOwedMs: number;
   readonly requestTimeoutMs: number;
   /** Aborts with the run. */
   readonly signal: AbortSignal;
@@ -110,23 +132,52 @@ export class CatchUp {
     messagesServed: 0,
     refused: 0,
   };
-  /** Channels this node has never held anything of: a newcomer's `historyOnJoin` applies. */
-  readonly #fresh = new Set<string>();
+  /**
+   * Channels this node has never held anything of, a newcomer's `historyOnJoin` applies, with
+   * the wall time (ms) it took each up: what was sent from then on is the live path's to bring.
+   */
+  readonly #fresh = new Map<string, number>();
   /** Members to hold a session with (`''`: any live member). */
   readonly #queue: string[] = [];
   #running = false;
   #repair: TimerHandle | undefined;
   /** When fetching may go on, by the rate limit (clock ms). */
   #nextFetchAt = 0;
+  /**
+   * Per stream a newcomer joined: the numbers up to `upTo` are never fetched, and are settled at
+   * `at` (clock ms), once the live path owes none of them.
+   */
+  readonly #skipped = new Map<string, { stream: StreamSummary; upTo: number; at: number }>();
+  #settleTimer: TimerHandle | undefined;
 
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
-    for (const ch of deps.channels()) this.noteChannel(ch);
-    deps.signal.addEventListener('abort', () => this.#repair?.cancel(), { once: true });
+    for (const ch of deps.channels()) if (deps.takenBefore?.has(ch) !== true) this.noteChannel(ch);
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        this.#repair?.cancel();
+        this.#settleTimer?.cancel();
+      },
+      { once: true },
+    );
   }
 
-  /** Starts the repair timer. */
-  start(): void {
+  /**
+   * Starts the repair loop, on `ticker`'s periodic tick (the failure detector's: one timer for
+   * both), or on a timer of its own without one.
+   */
+  start(ticker?: Ticker): void {
+    if (ticker !== undefined) {
+      ticker.every(
+        () => this.#jitter(this.#d.repairIntervalMs),
+        () => {
+          if (!this.#d.signal.aborted) this.soon();
+        },
+        this.#jitter(this.#d.repairIntervalMs),
+      );
+      return;
+    }
     const tick = (): void => {
       if (this.#d.signal.aborted) return;
       this.soon();
@@ -138,7 +189,8 @@ export class CatchUp {
   /** A channel this node now takes: a newcomer to it when it holds nothing of it. */
   noteChannel(channel: string): void {
     if (channel.startsWith('d:')) return;
-    if (this.#d.journal.store.summary([channel]).length === 0) this.#fresh.add(channel);
+    if (this.#d.journal.store.summary([channel]).length === 0 && !this.#fresh.has(channel))
+      this.#fresh.set(channel, wallTime(this.#d.clock));
   }
 
   /** Holds a session soon with `memberId` (or a random live member). */
@@ -179,12 +231,19 @@ export class CatchUp {
     const remote = (answer?.sum ?? []) as StreamSummary[];
     const store = this.#d.journal.store;
     for (const ch of chans) {
-      if (!this.#fresh.has(ch)) continue;
+      const since = this.#fresh.get(ch);
+      if (since === undefined) continue;
       this.#fresh.delete(ch);
       const theirs = remote.filter((s) => s.channel === ch);
       const lowest = new Map<string, number>();
       if (this.#d.historyOnJoin > 0 && theirs.length > 0) {
-        const got = await this.#fetch(member, { last: { channel: ch, limit: this.#d.historyOnJoin } }, chans);
+        // The window is history: a message sent since this node took the channel up is the
+        // live path's (it may be on its way), and taking it now would put it before the ones
+        // sent just before it. It still bounds what is skipped below.
+        const last = await this.#ask(member, MessageType.LogFetch, {
+          last: { channel: ch, limit: this.#d.historyOnJoin },
+        });
+        const got = await this.#take(last, chans, (e) => e.ts < since);
         for (const e of got) {
           const k = `${e.origin.id}\u0000${e.epoch}`;
           lowest.set(k, Math.min(lowest.get(k) ?? e.seq, e.seq));
@@ -194,9 +253,10 @@ export class CatchUp {
         const held = heldRanges(s);
         const top = held[held.length - 1]?.[1] ?? s.contiguous;
         const low = lowest.get(`${s.origin}\u0000${s.epoch}`);
-        store.settle(s, low === undefined ? top : low - 1);
+        this.#skip(s, low === undefined ? top : low - 1);
       }
     }
+    this.#settleDue();
     const channels = new Set(chans);
     const tried = new Set<string>();
     // Pipelined: the next request goes out while the answer before it is checked and appended
@@ -206,10 +266,12 @@ export class CatchUp {
     try {
       for (;;) {
         if (this.#d.signal.aborted) return;
-        const plan = planCatchUp(store.summary(chans), remote, {
-          channels,
-          maxBatch: CATCH_UP_LIMITS.messages,
-        }).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
+        const plan = this.#unskipped(
+          planCatchUp(store.summary(chans), remote, {
+            channels,
+            maxBatch: CATCH_UP_LIMITS.messages,
+          }),
+        ).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
         if (plan.length === 0) {
           // What is being taken may leave a range unserved: plan once more after it.
           const last = taking;
@@ -245,26 +307,83 @@ export class CatchUp {
     }
   }
 
+  /**
+   * A newcomer never fetches numbers `1..upTo` of `stream`, and settles them once the live path
+   * owes none of them: until then a live message among them is taken as any other.
+   */
+  #skip(stream: StreamSummary, upTo: number): void {
+    if (upTo < 1) return;
+    const k = streamKey(stream);
+    const at = this.#d.clock.now() + this.#d.liveOwedMs;
+    const before = this.#skipped.get(k);
+    this.#skipped.set(k, {
+      stream,
+      upTo: Math.max(upTo, before?.upTo ?? 0),
+      at: Math.max(at, before?.at ?? 0),
+    });
+    this.#settleTimer ??= this.#d.clock.setTimeout(() => {
+      this.#settleTimer = undefined;
+      this.#settleDue();
+    }, this.#d.liveOwedMs);
+  }
+
+  /** Settles the skipped numbers the live path no longer owes. */
+  #settleDue(): void {
+    if (this.#d.signal.aborted) return;
+    const now = this.#d.clock.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [k, s] of this.#skipped) {
+      if (s.at > now) {
+        next = Math.min(next, s.at);
+        continue;
+      }
+      this.#skipped.delete(k);
+      try {
+        this.#d.journal.store.settle(s.stream, s.upTo);
+      } catch (err) {
+        this.#d.logger.debug('catch-up: settling skipped numbers failed', { err });
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY && this.#settleTimer === undefined) {
+      this.#settleTimer = this.#d.clock.setTimeout(() => {
+        this.#settleTimer = undefined;
+        this.#settleDue();
+      }, next - now);
+    }
+  }
+
+  /**
+   * `plan` without the streams a newcomer skips numbers of, until those are settled: the live
+   * path is bringing what was sent since, in order, and a fetch above it would overtake it.
+   */
+  #unskipped(plan: readonly CatchUpRange[]): CatchUpRange[] {
+    if (this.#skipped.size === 0) return [...plan];
+    return plan.filter((r) => !this.#skipped.has(streamKey(r)));
+  }
+
   /** Waits for the rate limit, and lets live traffic in between two requests. */
   async #pace(): Promise<void> {
     const wait = Math.max(0, this.#nextFetchAt - this.#d.clock.now());
     await new Promise<void>((resolve) => this.#d.clock.setTimeout(resolve, wait));
   }
 
-  /** Fetches, checks, appends and delivers (late) messages; returns the ones that passed. */
-  async #fetch(member: Member, log: LogRequest, chans: readonly string[]): Promise<LoggedEntry[]> {
-    return this.#take(await this.#ask(member, MessageType.LogFetch, log), chans);
-  }
-
-  /** Checks, appends and delivers (late) the messages of a fetch's answer; returns the ones that passed. */
-  async #take(answer: LogAnswer | undefined, chans: readonly string[]): Promise<LoggedEntry[]> {
+  /**
+   * Checks, appends and delivers (late) the messages of a fetch's answer (those `keep` accepts,
+   * all by default); returns the ones that passed the checks.
+   */
+  async #take(
+    answer: LogAnswer | undefined,
+    chans: readonly string[],
+    keep: (e: LoggedEntry) => boolean = () => true,
+  ): Promise<LoggedEntry[]> {
     const msgs = answer?.msgs ?? [];
     this.stats.batchesFetched++;
     const checks = await this.#checkAll(msgs, new Set(chans));
     const good = msgs.filter((_, i) => checks[i]);
     this.stats.refused += msgs.length - good.length;
-    if (good.length > 0 && !this.#d.signal.aborted) {
-      const received = good.map((e) => {
+    const taken = good.filter(keep);
+    if (taken.length > 0 && !this.#d.signal.aborted) {
+      const received = taken.map((e) => {
         const origin = this.#d.membership.get(e.origin.id!)?.peer ?? fromWirePeer(e.origin);
         const m = new ReceivedMessage(
           e.id,
@@ -416,6 +535,11 @@ export class CatchUp {
     this.stats.messagesServed += fragments.length;
     return { status: 200, body: encodeMessagesAnswer(fragments), contentType: 'application/json' };
   }
+}
+
+/** A stream's key in {@link CatchUp}'s maps. */
+function streamKey(s: { origin: string; epoch: string; channel: string }): string {
+  return `${s.origin}\u0000${s.epoch}\u0000${s.channel}`;
 }
 
 /** A fetched message is of a channel this node takes and asked for, as that channel's kind, with its origin's key. */

@@ -213,7 +213,10 @@ export class Inbound {
       );
       if (tsp2p) m.applyAll(envelope.m);
       this.#d.setConnected(true);
-      run.detector.gossipNow();
+      // An entry point tells the others at once. An announcement needs no round of its own: the
+      // newcomer tells every member itself, and the news goes with the next round (when many
+      // join at once, one round per announcement would flood the network).
+      if (envelope.announce !== true) run.detector.gossipNow();
       return {
         status: 200,
         body: encodeMemberList(list),

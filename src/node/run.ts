@@ -35,6 +35,7 @@ import { NetworkKeyring } from '../security/keyring.js';
 import { type RecordAuthority, recordAuthority } from '../security/record-signature.js';
 import { SessionKeys } from '../security/session-keys.js';
 import { identitySigner, sharedKeyCache } from '../security/signature.js';
+import type { Store } from '../store/store.js';
 import { HttpTransport } from '../transport/http.js';
 import { PeerClient } from '../transport/peer-client.js';
 import { resolveTls } from '../transport/tls.js';
@@ -260,7 +261,9 @@ export function createRun(
     selfId: p.identity.id,
     channels: () => ['b', ...(events.selfFields().topics?.map((t) => `t:${t}`) ?? []), `d:${p.identity.id}`],
     historyOnJoin: o.historyOnJoin,
+    takenBefore: channelsTakenBefore(journal.store, p.identity.id),
     repairIntervalMs: o.timings.pushPullIntervalMs,
+    liveOwedMs: o.deliveryTimeoutMs + o.requestTimeoutMs,
     requestTimeoutMs: o.requestTimeoutMs,
     signal: shutdown.signal,
   });
@@ -398,3 +401,14 @@ function dataDirIdentity(dataDir: string | undefined): string | undefined {
 
 /** The node's key file inside `dataDir`, when no `identity` option is given. */
 export const IDENTITY_FILE = 'identity.pem';
+
+/**
+ * The channels this node took in its run before, by what its store kept (a store without
+ * `dataDir` is new each start: none): plain broadcasts (`b`) when it was a member of a network
+ * (its member snapshot, or any message in its log), and the topics it was subscribed to.
+ */
+function channelsTakenBefore(store: Store, selfId: string): Set<string> {
+  const taken = new Set(store.subscriptions().map((t) => `t:${t}`));
+  if (store.members().some((m) => m.id !== selfId) || store.summary().length > 0) taken.add('b');
+  return taken;
+}

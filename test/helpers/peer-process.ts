@@ -153,7 +153,10 @@ const options = JSON.parse(raw) as NodeOptions;
 const node = new Node({
   ...options,
   logger: {
-    debug: () => undefined,
+    // TSP2P_PEER_DEBUG=1: debug lines too (printed with the rest of stderr when a test fails).
+    debug: process.env.TSP2P_PEER_DEBUG
+      ? (msg, fields) => log(`debug ${msg} ${fields ? safeFields(fields) : ''}`)
+      : () => undefined,
     info: (msg, fields) => log(`info ${msg} ${fields ? safeFields(fields) : ''}`),
     warn: (msg, fields) => log(`warn ${msg} ${fields ? safeFields(fields) : ''}`),
     error: (msg, fields) => log(`error ${msg} ${fields ? safeFields(fields) : ''}`),

@@ -54,6 +54,7 @@ function setup() {
     channels: () => ['b'],
     historyOnJoin: 100,
     repairIntervalMs: 1000,
+    liveOwedMs: 2000,
     requestTimeoutMs: 1000,
     signal: ac.signal,
   });

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { Dissemination, type DisseminationSettings } from '../../src/delivery/dissemination.js';
 import type { OutboundMessage } from '../../src/delivery/outbound.js';
 import type { Outbox } from '../../src/delivery/outbox.js';
+import type { OwnLog } from '../../src/delivery/own-log.js';
 import type { ReceivedMessage } from '../../src/delivery/received-message.js';
 import { noopLogger } from '../../src/logger.js';
 import type { Member } from '../../src/membership/member-table.js';
@@ -20,6 +21,7 @@ function fixture(
   settings: Partial<DisseminationSettings> = {},
   signedByOrigin = true,
   rooms: { subscribed?: (topic: string) => boolean; droppedPublish?: () => void } = {},
+  log?: OwnLog,
 ) {
   const h = membershipHarness();
   h.joinAll(MEMBERS);
@@ -27,6 +29,9 @@ function fixture(
   const delivered: ReceivedMessage[] = [];
   const sent: { msg: OutboundMessage; to: string[] }[] = [];
   const offered: { id: string; to: string; fragment: string }[] = [];
+  /** While set, every queue is full: calls wait, or are refused with this error. */
+  let full: { refuse?: Error } | undefined;
+  const waiting: (() => void)[] = [];
   const sealer = new Sealer({
     self: h.self,
     xkey: 'x',
@@ -58,6 +63,15 @@ function fixture(
       sent.push({ msg, to: members.map((m) => m.peer.id) });
       return { id: msg.id, delivered: members.map((m) => m.peer), failed: [] };
     },
+    sizeBound: (id: string, data: Uint8Array) => id.length + data.length,
+    room: (_members: readonly Member[], _bytes: number, signal: AbortSignal | undefined) => {
+      if (full === undefined) return undefined;
+      if (full.refuse !== undefined) return Promise.reject(full.refuse);
+      return new Promise<void>((resolve, reject) => {
+        waiting.push(resolve);
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    },
     offer: (m: Member, out: OutboundMessage) => {
       offered.push({ id: out.id, to: m.peer.id, fragment: String(out.fragment) });
     },
@@ -83,6 +97,7 @@ function fixture(
     audience: () => audience,
     deliver: (m) => delivered.push(m),
     ...rooms,
+    ...(log !== undefined ? { log } : {}),
     signal: ac.signal,
   });
   return {
@@ -95,6 +110,33 @@ function fixture(
       audience = h.membership.live().filter((m) => ids.includes(m.peer.id));
     },
     close: () => ac.abort(),
+    /** Fills every queue (`refuse`: as `backpressure: 'reject'` does), or frees them. */
+    fill: (state: { refuse?: Error } | undefined) => {
+      full = state;
+    },
+    /** Lets every waiting call in, in order. */
+    makeRoom: () => {
+      full = undefined;
+      for (const w of waiting.splice(0)) w();
+    },
+  };
+}
+
+/** A node's log that records what it numbers and what is written to it. */
+function recordingLog(): OwnLog & { numbered: string[]; written: string[] } {
+  const next = new Map<string, number>();
+  const numbered: string[] = [];
+  const written: string[] = [];
+  return {
+    numbered,
+    written,
+    number: (channel) => {
+      const seq = (next.get(channel) ?? 0) + 1;
+      next.set(channel, seq);
+      numbered.push(`${channel}:${seq}`);
+      return { epoch: 'e', channel, seq };
+    },
+    wrote: (m) => written.push(`${m.id} ${m.log.channel}:${m.log.seq}`),
   };
 }
 
@@ -207,6 +249,50 @@ describe('Dissemination', () => {
     }
     assert.equal(f.delivered.length, 0);
     assert.equal(f.offered.length, 0);
+    f.close();
+  });
+
+  test('a call that waits for room and gives up is never numbered nor logged: the next one takes its number', async () => {
+    const log = recordingLog();
+    const f = fixture({}, true, {}, log);
+    await f.d.broadcast('a', bytes('a'), undefined);
+    f.fill({});
+    const ac = new AbortController();
+    const abandoned = f.d.broadcast('abandoned', bytes('x'), ac.signal);
+    const waiting = f.d.publish('ops', 'p', bytes('p'), undefined);
+    const direct = f.d.direct('dm', bytes('d'), [f.h.membership.live()[0]!], undefined);
+    // Nothing is numbered while the calls wait.
+    assert.deepEqual(log.numbered, ['b:1']);
+    const reason = new Error('gave up');
+    ac.abort(reason);
+    await assert.rejects(abandoned, (err) => err === reason);
+    f.makeRoom();
+    await Promise.all([waiting, direct]);
+    await f.d.broadcast('b', bytes('b'), undefined);
+    assert.deepEqual(log.written, [
+      'a b:1',
+      'p t:ops:1',
+      `dm d:${f.h.membership.live()[0]!.peer.id}:1`,
+      'b b:2',
+    ]);
+    assert.deepEqual(
+      f.sent.map((s) => s.msg.id),
+      ['a', 'p', 'dm', 'b'],
+      'the abandoned call queued nothing',
+    );
+    f.close();
+  });
+
+  test("a call refused for want of room ('reject') is never numbered nor logged", async () => {
+    const log = recordingLog();
+    const f = fixture({}, true, {}, log);
+    const refused = new Error('full');
+    f.fill({ refuse: refused });
+    await assert.rejects(f.d.broadcast('r', bytes('r'), undefined), (err) => err === refused);
+    await assert.rejects(f.d.publish('ops', 'rp', bytes('r'), undefined), (err) => err === refused);
+    f.fill(undefined);
+    await f.d.broadcast('a', bytes('a'), undefined);
+    assert.deepEqual(log.written, ['a b:1']);
     f.close();
   });
 });
