@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Node, Peer } from '../../src/index.js';
 import { SimNetwork, testSeed } from './network.js';
+import { publishRounds, subscribeEach, TopicTraffic, topicDraw } from './rooms-traffic.js';
 
 // npm test runs 200 nodes; `npm run test:sim:large` runs the same scenarios with 1,000.
 const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
+const TOPICS = 20;
 
 function addr(n: Node): string {
   return `${n.self.address}:${n.self.port}`;
@@ -30,15 +32,25 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
   const sim = new SimNetwork(seed);
   const fails = new Map<string, Map<string, number>>(); // observer id -> failed id -> count
   const leaves = new Map<string, number>();
+  // Every node is in 1 to 3 of 20 rooms, and its transport counts the bytes of room messages it
+  // receives (see rooms-traffic.ts). A topic of more than 6% of the nodes (60 at 1,000: the
+  // smallest topics have a few dozen) spreads by gossip among its subscribers, a smaller one in
+  // full. Broadcasts are not affected: Plumtree above that many members, as above the default
+  // threshold (64), with a view of 8 members at 1,000 nodes either way.
+  const traffic = new TopicTraffic();
+  const draw = topicDraw(sim, TOPICS);
+  const roomOptions = { gossipThreshold: Math.max(8, Math.round(SIZE * 0.06)), fanout: 8 };
 
   before(async () => {
     for (let i = 0; i < SIZE; i++) {
-      const node = await sim.add();
+      const node = await traffic.add(sim, roomOptions);
       const observed = new Map<string, number>();
       fails.set(node.id, observed);
       node.on('member:fail', (p: Peer) => observed.set(p.id, (observed.get(p.id) ?? 0) + 1));
       node.on('member:leave', () => leaves.set(node.id, (leaves.get(node.id) ?? 0) + 1));
     }
+    // Before joining: the entries carry the topics into the network.
+    await subscribeEach(sim.nodes, sim, draw);
   });
   // A graceful stop of every node sends n² leave messages: at 1,000 nodes, let the process end
   // instead (the memory transport and the manual clock hold no real handles).
@@ -114,6 +126,33 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
     for (const h of got.values()) assert.equal(h.length, 1, 'each node delivers the message once');
     t.diagnostic(
       `fanout ${report.delivered.length}, max hops ${maxHops}, ${(sim.network.stats.requests - before) / n} requests per node (all traffic)`,
+    );
+  });
+
+  test('publishes reach exactly the subscribers at publish time, once each, and no byte goes to anyone else', async (t) => {
+    t.diagnostic(`seed ${seed}`);
+    if (SIZE <= 500) {
+      t.skip('npm test runs this with 200 nodes in rooms-publish.test.ts');
+      return;
+    }
+    const wall = performance.now();
+    const cpu0 = process.cpuUsage();
+    const modes = await publishRounds(sim, TOPICS, draw);
+    const cpu = process.cpuUsage(cpu0);
+    t.diagnostic(
+      `deliveries: ${modes.full} in full, ${modes.gossip} by gossip (${modes.relayed} relayed), ${modes.late} late; ` +
+        `topic message bytes counted: ${traffic.topicBytes}; ${((performance.now() - wall) / 1000).toFixed(1)} s ` +
+        `(cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`,
+    );
+    assert.ok(
+      modes.full > 0 && modes.relayed > 0,
+      `seed ${seed}: both modes used (${JSON.stringify(modes)})`,
+    );
+    assert.ok(traffic.topicBytes > 0, 'the counter saw the topic messages');
+    assert.equal(
+      traffic.leaked,
+      0,
+      `seed ${seed}: bytes of topic messages to non-subscribers: ${traffic.leaks.join(', ')}`,
     );
   });
 
