@@ -5,7 +5,9 @@
  * rounds (`--round` broadcasts at once from random origins, until every node has each); the
  * first round is the warm-up (Plumtree's first broadcasts flood its initial views). Reports, per
  * node and broadcast after the warm-up: full copies sent, ids announced (IHAVE) and batch
- * requests, read off the wire.
+ * requests, read off the wire; and the delivery latency in simulated ms (p50, p99, maximum over
+ * every delivery), with `--latency` one way per request and `--loss` of requests once the views
+ * are full (issue 16, case 9: the propagation tail).
  *
  * It imports `src/` (like the simulation tests), so it needs no build.
  *
@@ -19,7 +21,7 @@ import { SeededRandom } from '../src/random.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { TappedTransport } from '../src/transport/tap.js';
 import { intFlag } from './lib/args.js';
-import { BenchError } from './lib/errors.js';
+import { BenchError, UsageError } from './lib/errors.js';
 import { seedFlag } from './lib/members.js';
 import type { Scenario } from './lib/scenario.js';
 import { round } from './lib/stats.js';
@@ -29,6 +31,8 @@ const usage = `  --nodes N          simulated nodes (default 200)
   --broadcasts B     broadcasts per mode, after the warm-up round (default 40)
   --round R          broadcasts sent at once (default 10)
   --payload BYTES    payload size (default 100)
+  --latency MIN-MAX  one-way latency of each request, uniform, in simulated ms (default 1-5)
+  --loss P           fraction of requests lost once the views are full (default 0)
   --seed S           seed of everything random (default random; printed)
   --deadline S       kill everything and exit 1 after S seconds (default 1800)
 
@@ -45,6 +49,8 @@ export const simGossip: Scenario = {
     broadcasts: { type: 'string', default: '40' },
     round: { type: 'string', default: '10' },
     payload: { type: 'string', default: '100' },
+    latency: { type: 'string', default: '1-5' },
+    loss: { type: 'string', default: '0' },
     seed: { type: 'string', default: 'random' },
     deadline: { type: 'string', default: '1800' },
   },
@@ -54,12 +60,16 @@ export const simGossip: Scenario = {
     const roundSize = intFlag(values, 'round', 1, 1_000);
     const payload = 'x'.repeat(intFlag(values, 'payload', 1, 1024 * 1024));
     const seed = seedFlag(values);
+    const latency = latencyFlag(String(values.latency));
+    const loss = Number(values.loss);
+    if (!(loss >= 0 && loss < 1))
+      throw new UsageError(`--loss must be a fraction from 0 to 1, got '${values.loss}'`);
     const loadBefore = loadavg();
     const wallStart = performance.now();
     const modes: Record<string, object> = {};
     for (const mode of ['gossip', 'plumtree'] as Mode[]) {
       log(`sim-gossip: ${mode}, ${size} nodes, seed ${seed}`);
-      modes[mode] = await measure(mode, size, broadcasts, roundSize, payload, seed, log);
+      modes[mode] = await measure(mode, size, broadcasts, roundSize, payload, seed, latency, loss, log);
     }
     return {
       scenario: 'sim-gossip',
@@ -68,7 +78,8 @@ export const simGossip: Scenario = {
       round: roundSize,
       payload_bytes: payload.length,
       ...modes,
-      simulated_latency_ms: '1-5 one way',
+      simulated_latency_ms: `${latency.min}-${latency.max} one way`,
+      loss,
       seed,
       wall_s: round((performance.now() - wallStart) / 1000, 1),
       load: { before: loadBefore.map((l) => round(l)), after: loadavg().map((l) => round(l)) },
@@ -85,11 +96,16 @@ async function measure(
   roundSize: number,
   payload: string,
   seed: number,
+  latency: { min: number; max: number },
+  loss: number,
   log: (line: string) => void,
 ): Promise<object> {
   const clock = new ManualClock(0);
   const random = new SeededRandom(seed);
-  const network = new MemoryNetwork({ clock, random, latencyMs: { min: 1, max: 5 } });
+  const network = new MemoryNetwork({ clock, random, latencyMs: latency });
+  /** When each broadcast was made, by tag; the delays of its deliveries once measuring. */
+  const sentAt = new Map<string, number>();
+  let delays: number[] | undefined;
   const wire = new BatchTraffic();
   const nodes: Node[] = [];
   const got = new Map<Node, Set<string>>();
@@ -104,7 +120,14 @@ async function measure(
     });
     const seen = new Set<string>();
     got.set(node, seen);
-    node.on('message', (m) => seen.add(m.text.slice(0, 40)));
+    node.on('message', (m) => {
+      const tag = m.text.slice(0, 40);
+      seen.add(tag);
+      const at = sentAt.get(tag);
+      if (delays !== undefined && at !== undefined) {
+        delays.push(clock.now() - at);
+      }
+    });
     nodes.push(node);
   }
   const settle = async <T>(op: Promise<T>, maxMs: number): Promise<T> => {
@@ -122,6 +145,7 @@ async function measure(
   if (!(await clock.advanceUntil(() => nodes.every((n) => n.members().length === size - 1), 600_000, 250))) {
     throw new BenchError(`no full views after 600 simulated s (seed ${seed})`);
   }
+  network.setLoss(loss);
   let sent = 0;
   const runRound = async (count: number): Promise<void> => {
     const batch: [Node, string][] = [];
@@ -129,16 +153,18 @@ async function measure(
       const origin = nodes[Math.floor(random.next() * size)]!;
       const tag = `${mode}-${sent++}`.padEnd(40, '.');
       batch.push([origin, tag]);
+      sentAt.set(tag, clock.now());
       void origin.broadcast(tag + payload).catch(() => undefined);
     }
     const reached = await clock.advanceUntil(
       () => batch.every(([o, tag]) => nodes.every((n) => n === o || got.get(n)!.has(tag))),
-      60_000,
+      120_000,
       10,
     );
     if (!reached) throw new BenchError(`${mode}: a broadcast did not reach every node (seed ${seed})`);
   };
   await runRound(roundSize);
+  delays = [];
   const warm = wire.snapshot();
   const wallStart = performance.now();
   for (let left = broadcasts; left > 0; left -= roundSize) await runRound(Math.min(roundSize, left));
@@ -150,6 +176,7 @@ async function measure(
     ids_per_node_per_broadcast: per('ids'),
     batch_requests_per_node_per_broadcast: per('batches'),
     batch_bytes_per_node_per_broadcast: Math.round((end.bytes - warm.bytes) / broadcasts / size),
+    latency_ms: latencySummary(delays),
     grafts: end.grafts - warm.grafts,
     prunes: end.prunes - warm.prunes,
     warm_up: { full_copies_per_node_per_broadcast: round(warm.full / roundSize / size, 2) },
@@ -157,4 +184,32 @@ async function measure(
   };
   log(`${mode}: ${JSON.stringify(result)}`);
   return result;
+}
+
+/** `MIN-MAX` (or one number) in simulated ms. */
+function latencyFlag(text: string): { min: number; max: number } {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2] ?? m?.[1]);
+  if (m === null || !(min >= 0 && max >= min && max <= 60_000)) {
+    throw new UsageError(`--latency must be MIN-MAX in ms (as 10-100), got '${text}'`);
+  }
+  return { min, max };
+}
+
+/** p50, p99 and the maximum of the deliveries' delays, and how many there were. */
+function latencySummary(delays: readonly number[]): {
+  p50: number;
+  p99: number;
+  max: number;
+  deliveries: number;
+} {
+  const sorted = [...delays].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return {
+    p50: round(at(0.5)),
+    p99: round(at(0.99)),
+    max: round(sorted.at(-1) ?? 0),
+    deliveries: sorted.length,
+  };
 }

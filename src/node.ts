@@ -504,6 +504,7 @@ export class Node extends EventEmitter<NodeEvents> {
           deliver: (message) => this.#hand(message),
           subscribed: (topic) => this.#topics.includes(topic),
           selfFields: () => ({ tags: this.#tags, topics: this.#topics }),
+          listenersBehind: () => this.#lane.full,
         },
         journal,
       );

@@ -292,13 +292,17 @@ export class Outbox {
             base,
             this.#d.sessions.signerFor(m.peer.id, this.#d.sealer.signer),
           ),
-        // The member holds no session key for us (it restarted, or never saw our key): sign.
+        // The member holds no session key for us (it restarted, or never saw our key): sign
+        // until it has taken a signed request.
         retryAtOnce: (error) => {
           if (error.reason !== 'no_session') return false;
-          this.#d.sessions.forget(m.peer.id);
+          this.#d.sessions.refused(m.peer.id);
           return true;
         },
-        onBatch: (messages, ok) => this.#d.onBatch(messages, ok),
+        onBatch: (messages, ok) => {
+          if (ok) this.#d.sessions.accepted(m.peer.id);
+          this.#d.onBatch(messages, ok);
+        },
         ...(this.#d.beforeSend !== undefined ? { beforeSend: this.#d.beforeSend } : {}),
       });
       this.#queues.set(m.peer.id, q);

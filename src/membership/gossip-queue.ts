@@ -9,6 +9,14 @@ import { compareUpdates, type MemberUpdate } from './merge.js';
 interface Entry {
   readonly update: MemberUpdate;
   transmits: number;
+  /** False once the update was replaced by a newer one, or sent its last time. */
+  live: boolean;
+}
+
+/** Entries sent the same number of times, oldest first: a FIFO read from `head`. */
+interface Bucket {
+  items: (Entry | undefined)[];
+  head: number;
 }
 
 /**
@@ -23,12 +31,16 @@ export function retransmitLimit(retransmitMult: number, n: number): number {
 /**
  * Holds at most one update per member (the newest), and hands out the least-sent first, so that
  * fresh news overtakes news that has already travelled. Entries sit in buckets by transmission
- * count, so taking a few costs no more than those few, whatever the queue's length.
+ * count, each a FIFO queue; a replaced entry is only marked, and skipped when its turn comes. So
+ * taking a few costs no more than those few (and the replaced ones passed over, once each),
+ * whatever the queue's length.
  */
 export class GossipQueue {
   readonly #entries = new Map<string, Entry>();
-  // bucket[t]: the entries sent t times, oldest first (a Map keeps insertion order).
-  readonly #buckets: Map<string, Entry>[] = [];
+  // bucket[t]: the entries sent t times, oldest first.
+  readonly #buckets: Bucket[] = [];
+  // Replaced entries still sitting in a bucket.
+  #stale = 0;
   readonly #onQueued: (() => void) | undefined;
 
   /** @param onQueued - called after each update is queued */
@@ -46,11 +58,14 @@ export class GossipQueue {
     const cur = this.#entries.get(update.id);
     if (cur !== undefined) {
       if (compareUpdates(update, cur.update) < 0) return;
-      this.#buckets[cur.transmits]?.delete(update.id);
+      cur.live = false;
+      this.#stale++;
     }
-    const entry: Entry = { update, transmits: 0 };
+    const entry: Entry = { update, transmits: 0, live: true };
     this.#entries.set(update.id, entry);
-    this.#bucket(0).set(update.id, entry);
+    this.#bucket(0).items.push(entry);
+    // Updates replaced again and again, with nothing taken meanwhile: drop the marks.
+    if (this.#stale > 2 * this.#entries.size + 1024) this.#compact();
     this.#onQueued?.();
   }
 
@@ -64,30 +79,56 @@ export class GossipQueue {
     for (let t = 0; t < this.#buckets.length && out.length < max; t++) {
       const bucket = this.#buckets[t];
       if (bucket === undefined) continue;
-      for (const [id, e] of bucket) {
-        if (out.length >= max) break;
+      const items = bucket.items;
+      while (bucket.head < items.length && out.length < max) {
+        const e = items[bucket.head];
+        items[bucket.head++] = undefined;
+        if (e === undefined) continue;
+        if (!e.live) {
+          this.#stale--;
+          continue;
+        }
         out.push(e.update);
-        bucket.delete(id);
         e.transmits++;
-        if (e.transmits >= limit) this.#entries.delete(id);
-        else moved.push(e);
+        if (e.transmits >= limit) {
+          e.live = false;
+          this.#entries.delete(e.update.id);
+        } else moved.push(e);
+      }
+      if (bucket.head === items.length) {
+        items.length = 0;
+        bucket.head = 0;
+      } else if (bucket.head > 64 && 2 * bucket.head > items.length) {
+        bucket.items = items.slice(bucket.head);
+        bucket.head = 0;
       }
     }
     // Re-bucket after the scan, so that an entry is not taken twice in one call.
-    for (const e of moved) this.#bucket(e.transmits).set(e.update.id, e);
+    for (const e of moved) this.#bucket(e.transmits).items.push(e);
     return out;
   }
 
   /** Drops everything. */
   clear(): void {
+    for (const e of this.#entries.values()) e.live = false;
     this.#entries.clear();
     this.#buckets.length = 0;
+    this.#stale = 0;
   }
 
-  #bucket(t: number): Map<string, Entry> {
+  #compact(): void {
+    for (const b of this.#buckets) {
+      if (b === undefined) continue;
+      b.items = b.items.filter((e, i) => i >= b.head && e !== undefined && e.live);
+      b.head = 0;
+    }
+    this.#stale = 0;
+  }
+
+  #bucket(t: number): Bucket {
     let b = this.#buckets[t];
     if (b === undefined) {
-      b = new Map();
+      b = { items: [], head: 0 };
       this.#buckets[t] = b;
     }
     return b;

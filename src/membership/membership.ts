@@ -30,7 +30,7 @@ import type { RecordAuthority } from '../security/record-signature.js';
 import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
 import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
-import { INC_STEP, judgeNews, type MemberRecord, recordOf } from './news.js';
+import { INC_STEP, judgeNews, type MemberRecord, recordOf, sameIdentity } from './news.js';
 import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
 
 /** The member events, by the name the node emits them under. */
@@ -338,7 +338,9 @@ export class Membership {
     }
     if (cur.state === 'suspect') {
       // Already suspected by someone else, and our own probe failed too: that is an independent
-      // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard).
+      // confirmation. Tell the others, naming this node, so that their timeouts shrink (Lifeguard),
+      // unless the expected confirmations are all in (see #confirm).
+      if (this.#confirmed(this.#suspicions.get(id))) return;
       this.#queue.enqueue({ ...memberUpdate(cur), by: this.#o.self.id });
       return;
     }
@@ -370,6 +372,9 @@ export class Membership {
       if (id !== update.id) return this.apply({ ...update, id }, options);
     }
     const cur = this.#table.get(update.id);
+    // News this node holds already, word for word (gossip brings each update many times): it
+    // changes nothing, which the full path below would also conclude, at more cost.
+    if (cur !== undefined && !force && !own && isHeldAlready(update, cur)) return false;
     if (cur === undefined) {
       const gone = this.#forgotten.get(update.id);
       if (gone !== undefined && update.inc <= gone.inc) {
@@ -725,9 +730,22 @@ export class Membership {
     this.#schedule(member.peer.id, suspicion);
   }
 
+  /**
+   * Whether a suspicion has the `indirectProbes` (k) independent confirmations Lifeguard expects:
+   * its timeout is at the minimum, and no more confirmations are taken or passed on (as
+   * memberlist's suspicion timer does). Each one passed on is news that resets the update's
+   * retransmissions in every queue it reaches: in a partition every member of one side confirms
+   * every member of the other, and without the bound gossip would carry those confirmations for
+   * the whole suspicion.
+   */
+  #confirmed(s: Suspicion | undefined): boolean {
+    return s !== undefined && s.confirmers.size >= this.#o.timings.indirectProbes;
+  }
+
   #confirm(member: Member, by: string): void {
     const s = this.#suspicions.get(member.peer.id);
     if (s === undefined || by === this.#o.self.id || by === s.from || s.confirmers.has(by)) return;
+    if (this.#confirmed(s)) return;
     s.confirmers.add(by);
     this.#queue.enqueue({ ...memberUpdate(member), by });
     this.#schedule(member.peer.id, s);
@@ -813,6 +831,23 @@ export function signedFields(f: SignedFields, inc: number, updateInc = inc): Par
   if (f.tags !== undefined) out.tags = f.tags;
   if (f.topics !== undefined) out.topics = f.topics;
   return out;
+}
+
+/**
+ * Whether `u` states exactly what this node holds of `cur`, with the record it holds (or with no
+ * record): same state and incarnation, same identity fields, the same signature over them or
+ * none. Such news is accepted by `judgeNews` with the record held, is not newer, and changes
+ * nothing. A suspicion is left out (another node's suspicion is a confirmation), and so is a
+ * gop2p member (its id is its address).
+ */
+function isHeldAlready(u: MemberUpdate, cur: Member): boolean {
+  if (u.state !== cur.state || u.inc !== cur.incarnation || u.state === 'suspect') return false;
+  if (u.kind !== undefined || cur.kind !== 'tsp2p') return false;
+  if (u.rsig !== undefined && u.key !== undefined) {
+    const r = cur.record;
+    if (r?.sig !== u.rsig || r.key !== u.key || r.inc !== (u.rinc ?? u.inc)) return false;
+  }
+  return sameIdentity(u, cur);
 }
 
 /** Compares the state part of news: (incarnation, rank of state). */

@@ -117,9 +117,17 @@ export interface CatchUpDeps {
    */
   readonly liveOwedMs: number;
   readonly requestTimeoutMs: number;
+  /**
+   * Whether the application's `message` listeners are behind (`src/delivery/listener-lane.ts`):
+   * fetching then waits, as what it fetched would only queue for them. @default never
+   */
+  readonly listenersBehind?: () => boolean;
   /** Aborts with the run. */
   readonly signal: AbortSignal;
 }
+
+/** How often a fetch waiting for the listeners to catch up looks again, in ms. */
+const BEHIND_POLL_MS = 100;
 
 /** Catch-up for one run of a node: see the module comment. */
 export class CatchUp {
@@ -361,8 +369,15 @@ export class CatchUp {
     return plan.filter((r) => !this.#skipped.has(streamKey(r)));
   }
 
-  /** Waits for the rate limit, and lets live traffic in between two requests. */
+  /**
+   * Waits for the listeners when they are behind, then for the rate limit, and lets live
+   * traffic in between two requests.
+   */
   async #pace(): Promise<void> {
+    // The listeners are behind: what is fetched would only wait for them, unbounded.
+    while (this.#d.listenersBehind?.() === true && !this.#d.signal.aborted) {
+      await new Promise<void>((resolve) => this.#d.clock.setTimeout(resolve, BEHIND_POLL_MS));
+    }
     const wait = Math.max(0, this.#nextFetchAt - this.#d.clock.now());
     await new Promise<void>((resolve) => this.#d.clock.setTimeout(resolve, wait));
   }

@@ -19,7 +19,7 @@ import { MISDIRECTED, type PeerProbeNet, wirePeer } from '../membership/probe-ne
 import { messageTypeName, type NodeMetrics } from '../metrics/node-metrics.js';
 import type { ResolvedOptions } from '../options.js';
 import { addressId, isUnspecifiedAddress, type Peer, peerOf } from '../peer.js';
-import { decodeData, encodeMemberList, encodeSelfHeader } from '../protocol/codec.js';
+import { decodeData, encodeMemberList, encodeSelfHeader, encodeWithUpdates } from '../protocol/codec.js';
 import { isTsp2pEnvelope, openEnvelope } from '../protocol/envelope.js';
 import { type Refusal, type RefusalReason, refusal } from '../protocol/refusal.js';
 import {
@@ -422,5 +422,5 @@ function ack(value: {
   if (value.refused === true) body.refused = true;
   if (value.m !== undefined && value.m.length > 0) body.m = value.m;
   if (value.digest !== undefined) body.digest = value.digest;
-  return { status: 200, body: JSON.stringify(body), contentType: 'application/json' };
+  return { status: 200, body: encodeWithUpdates(body), contentType: 'application/json' };
 }

@@ -153,6 +153,8 @@ export interface RunEvents {
   subscribed(topic: string): boolean;
   /** The node's tags and topics, as its entry states them at the start of the run. */
   selfFields(): PeerRecordFields;
+  /** Whether the node's `message` listeners are behind (catch-up waits for them). */
+  listenersBehind?(): boolean;
 }
 
 /** The parts that exist only while the node is started. */
@@ -264,6 +266,7 @@ export function createRun(
     takenBefore: channelsTakenBefore(journal.store, p.identity.id),
     repairIntervalMs: o.timings.pushPullIntervalMs,
     liveOwedMs: o.deliveryTimeoutMs + o.requestTimeoutMs,
+    ...(events.listenersBehind !== undefined ? { listenersBehind: () => events.listenersBehind!() } : {}),
     requestTimeoutMs: o.requestTimeoutMs,
     signal: shutdown.signal,
   });

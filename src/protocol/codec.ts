@@ -91,7 +91,50 @@ export function decodeEnvelope(body: Uint8Array): Decoded<Envelope> {
 
 /** Encodes an envelope as the JSON request body. */
 export function encodeEnvelope(envelope: Envelope): Buffer {
-  return Buffer.from(JSON.stringify(envelope));
+  return Buffer.from(encodeWithUpdates(envelope));
+}
+
+/**
+ * Where an update keeps its own JSON once encoded (a symbol: `JSON.stringify` skips it). An
+ * update is made once and never changed (membership builds a new one for each change), and a
+ * node sends the same one many times (every gossip round until its retransmit limit, to several
+ * members each): it is encoded once.
+ */
+const ENCODED: unique symbol = Symbol('tsp2p.encoded');
+
+/** The JSON of one membership update, made on first use and kept on the update. */
+function updateJson(u: object): string {
+  const held = u as { [ENCODED]?: string };
+  let json = held[ENCODED];
+  if (json === undefined) {
+    json = JSON.stringify(u);
+    Object.defineProperty(u, ENCODED, { value: json });
+  }
+  return json;
+}
+
+/**
+ * `JSON.stringify(value)`, the same text, for an envelope or an answer that carries membership
+ * updates in `m`: each update's JSON is made once (see {@link ENCODED}) and reused.
+ */
+export function encodeWithUpdates(value: { readonly m?: readonly object[] | undefined }): string {
+  const m = value.m;
+  if (m === undefined) return JSON.stringify(value);
+  // JSON.stringify's own order: the object's keys as Object.keys lists them (none here is an
+  // integer), undefined values left out.
+  let out = '{';
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    let text: string | undefined;
+    if (key === 'm') {
+      const parts: string[] = new Array(m.length);
+      for (let i = 0; i < m.length; i++) parts[i] = updateJson(m[i]!);
+      text = `[${parts.join(',')}]`;
+    } else text = JSON.stringify(v);
+    if (text === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(key)}:${text}`;
+  }
+  return `${out}}`;
 }
 
 /** Base64 of a payload, as Go encodes a `[]byte`. */

@@ -17,8 +17,12 @@
  *   Naming both ids means a request cannot be reflected back to its sender.
  * - Timestamps and the replay cache apply as to signed envelopes.
  * - A receiver that holds no key for the sender, or another pair of public keys (it or the
- *   sender restarted), answers 401 `no session: …`; the sender then forgets the peer's key and
- *   signs, until the peer's next signed envelope teaches it the current one.
+ *   sender restarted), answers 401 `no session: …`; the sender then signs its requests to that
+ *   peer (each signed envelope carries its `xkey`) until one is accepted, and keeps the peer's
+ *   key, which still checks the peer's own MACs. (Forgetting it there made two members that
+ *   both send alternate forever: each forgot the key the other's next MAC needed, and every
+ *   other batch in each direction was refused and sent again.) A peer that restarted with a new
+ *   key teaches it with its next signed envelope, as soon as one of its MACs is refused here.
  *
  * A MAC proves the sender to the receiver only, not to a third party, so a gossiped message
  * still carries its origin's own signature for the nodes it is relayed to.
@@ -69,6 +73,8 @@ export class SessionKeys {
   /** Our X25519 public key, base64url: goes in `from.xkey` of signed envelopes. */
   readonly publicKey: string;
   readonly #peers = new Map<string, PeerSession>();
+  /** Peers that answered `no session`: requests to them are signed until one is accepted. */
+  readonly #signTo = new Set<string>();
   readonly #capacity: number;
 
   /**
@@ -98,7 +104,9 @@ export class SessionKeys {
     const known = this.#peers.get(peer);
     if (known?.xkey === xkey) return;
     if (known === undefined && this.#peers.size >= this.#capacity) {
-      this.#peers.delete(this.#peers.keys().next().value as string);
+      const oldest = this.#peers.keys().next().value as string;
+      this.#peers.delete(oldest);
+      this.#signTo.delete(oldest);
     }
     this.#peers.delete(peer);
     this.#peers.set(peer, { xkey });
@@ -107,6 +115,21 @@ export class SessionKeys {
   /** Forgets `peer`'s key: requests to it are signed until it is learned again. */
   forget(peer: string): void {
     this.#peers.delete(peer);
+    this.#signTo.delete(peer);
+  }
+
+  /**
+   * `peer` answered `no session` to a MAC: it lacks this node's key (or holds an old one).
+   * Requests to it are signed, which teaches it the key, until one is accepted
+   * ({@link SessionKeys.accepted}). The peer's key is kept: its own MACs still check.
+   */
+  refused(peer: string): void {
+    if (this.#peers.has(peer)) this.#signTo.add(peer);
+  }
+
+  /** A request to `peer` was accepted: if it was signed, the peer holds this node's key now. */
+  accepted(peer: string): void {
+    if (this.#signTo.size > 0) this.#signTo.delete(peer);
   }
 
   /** Whether a key for `peer` is held. */
@@ -119,6 +142,7 @@ export class SessionKeys {
    * signer). `fallback.key` stays in `from.key` either way.
    */
   signerFor(peer: string, fallback: EnvelopeSigner): EnvelopeSigner {
+    if (this.#signTo.has(peer)) return fallback;
     const session = this.#session(peer);
     if (session === undefined) return fallback;
     return {

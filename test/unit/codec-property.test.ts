@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { type Decoded, decodeData, decodeEnvelope, decodeMemberList } from '../../src/protocol/codec.js';
+import {
+  type Decoded,
+  decodeData,
+  decodeEnvelope,
+  decodeMemberList,
+  encodeWithUpdates,
+} from '../../src/protocol/codec.js';
 import { openEnvelope, sealEnvelope } from '../../src/protocol/envelope.js';
 import {
   type Envelope,
@@ -236,6 +242,46 @@ describe('decodeMemberList never throws', () => {
           assertWellFormed(result!, [400]);
         },
       ),
+    );
+  });
+});
+
+describe('encodeWithUpdates', () => {
+  test('gives the text JSON.stringify gives, whether an update was encoded before or not', () => {
+    const update = fc.record(
+      {
+        id: fc.string(),
+        address: fc.string(),
+        port: fc.nat(65535),
+        state: fc.constantFrom('alive', 'suspect', 'dead', 'left'),
+        inc: fc.nat(),
+        name: fc.string(),
+        by: fc.string(),
+        tags: fc.dictionary(fc.string(), fc.string(), { maxKeys: 3 }),
+        topics: fc.array(fc.string(), { maxLength: 3 }),
+      },
+      { requiredKeys: ['id', 'address', 'port', 'state', 'inc'] },
+    );
+    check(
+      fc.property(
+        fc.array(update, { maxLength: 6 }),
+        fc.dictionary(
+          fc.string().filter((k) => k !== 'm'),
+          fc.jsonValue(),
+          { maxKeys: 4 },
+        ),
+        fc.boolean(),
+        (m, rest, mFirst) => {
+          const value = mFirst ? { m, ...rest, m2: undefined } : { ...rest, m, last: undefined };
+          const expected = JSON.stringify(value);
+          assert.equal(encodeWithUpdates(value), expected);
+          // Again, from what each update keeps of its first encoding; a copy keeps none of it.
+          assert.equal(encodeWithUpdates(value), expected);
+          const copies = m.map((u) => ({ ...u, inc: u.inc + 1 }));
+          assert.equal(encodeWithUpdates({ ...value, m: copies }), JSON.stringify({ ...value, m: copies }));
+        },
+      ),
+      500,
     );
   });
 });

@@ -76,6 +76,30 @@ describe('session keys', () => {
     assert.equal(a.signerFor(bob.id, FALLBACK), FALLBACK);
   });
 
+  test('a refused MAC makes the sender sign until accepted, and keeps the key that checks the peer', () => {
+    // Alice learned Bob's key; Bob has not learned Alice's yet (she never signed to him).
+    const a = new SessionKeys(alice.id);
+    const b = new SessionKeys(bob.id);
+    a.learn(bob.id, b.publicKey);
+    assert.equal(b.verify(alice.id, macOf(a, bob.id), BODY), 'no_session');
+    a.refused(bob.id);
+    assert.equal(a.signerFor(bob.id, FALLBACK), FALLBACK, 'signs to Bob now');
+    // Her signed request teaches Bob her key; Bob MACs to her, and she can still check it
+    // (forgetting Bob's key here made the two alternate: each refused the other's next MAC).
+    b.learn(alice.id, a.publicKey);
+    assert.equal(a.verify(bob.id, macOf(b, alice.id), BODY), 'ok');
+    // Bob took her signed request: MACs again, which Bob checks.
+    a.accepted(bob.id);
+    assert.equal(b.verify(alice.id, macOf(a, bob.id), BODY), 'ok');
+    // A refusal from a peer whose key is not held changes nothing; forget() clears the mark.
+    a.refused(carol.id);
+    assert.equal(a.signerFor(carol.id, FALLBACK), FALLBACK);
+    a.refused(bob.id);
+    a.forget(bob.id);
+    a.learn(bob.id, b.publicKey);
+    assert.notEqual(a.signerFor(bob.id, FALLBACK), FALLBACK, 'a key learned again is used at once');
+  });
+
   test('the same MAC presented as coming from a third node fails', () => {
     const { a, b } = pair();
     const mac = macOf(a, bob.id);

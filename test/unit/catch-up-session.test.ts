@@ -1,0 +1,146 @@
+/**
+ * The fetching side of catch-up (src/node/catch-up.ts) against a serving one, in memory: a node
+ * that missed messages fetches them all, checked and late; and while its application's listeners
+ * are behind, it fetches nothing more (what it fetched would only queue for them).
+ */
+
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { test } from 'node:test';
+import { ManualClock } from '../../src/clock.js';
+import type { ReceivedMessage } from '../../src/delivery/received-message.js';
+import { fingerprint } from '../../src/identity.js';
+import { noopLogger } from '../../src/logger.js';
+import type { Member } from '../../src/membership/member-table.js';
+import type { Membership } from '../../src/membership/membership.js';
+import { CatchUp } from '../../src/node/catch-up.js';
+import { Journal } from '../../src/node/journal.js';
+import { peerOf } from '../../src/peer.js';
+import type { LogRequest } from '../../src/protocol/log-schema.js';
+import { MessageType } from '../../src/protocol/schema.js';
+import type { Sealer } from '../../src/protocol/sealer.js';
+import { SeededRandom } from '../../src/random.js';
+import { originSigner } from '../../src/security/gossip-signature.js';
+import { sharedKeyCache } from '../../src/security/signature.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import type { PeerClient } from '../../src/transport/peer-client.js';
+
+const COUNT = 8_000;
+
+/** A node's log on a memory store, with a key whose fingerprint is its id. */
+function node(clock: ManualClock, delivered: ReceivedMessage[] = []) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const key = publicKey.export({ format: 'jwk' }).x as string;
+  const self = peerOf(fingerprint(Buffer.from(key, 'base64url')), '10.0.0.1', 1);
+  const journal = new Journal({
+    store: new MemoryStore(),
+    self: () => self,
+    publicKey: key,
+    clock,
+    logger: noopLogger,
+    deliver: (messages) => delivered.push(...messages),
+  });
+  return { self, journal, signer: originSigner(privateKey) };
+}
+
+test('a node catches up what it missed, checked and late; while its listeners are behind, it fetches nothing more', async () => {
+  const clock = new ManualClock(0);
+  const ac = new AbortController();
+  // The server: it wrote COUNT broadcasts.
+  const server = node(clock);
+  const now = Date.now();
+  for (let i = 0; i < COUNT; i++) {
+    const log = server.journal.number('b');
+    const data = new TextEncoder().encode(`m${i}`);
+    const ts = now - COUNT + i;
+    const id = `id${i}`;
+    const sig = server.signer.sign({
+      type: MessageType.Broadcast,
+      id,
+      ts,
+      data: Buffer.from(data).toString('base64'),
+      ...log,
+    });
+    server.journal.wrote({ id, kind: 'broadcast', log, ts, data, sig });
+  }
+  server.journal.flush();
+  const deps = {
+    membership: {} as Membership,
+    client: {} as PeerClient,
+    sealer: {} as Sealer,
+    clock,
+    random: new SeededRandom(1),
+    logger: noopLogger,
+    keys: sharedKeyCache,
+    channels: () => ['b'],
+    historyOnJoin: 100,
+    repairIntervalMs: 60_000,
+    liveOwedMs: 40_000,
+    requestTimeoutMs: 1_000,
+    signal: ac.signal,
+  };
+  const serving = new CatchUp({ ...deps, journal: server.journal, selfId: server.self.id });
+
+  // The asker: it took plain broadcasts in its run before (not a newcomer), and missed them all.
+  const delivered: ReceivedMessage[] = [];
+  const asker = node(clock, delivered);
+  const member: Member = {
+    peer: server.self,
+    kind: 'tsp2p',
+    state: 'alive',
+    incarnation: 1,
+    lastSeen: 0,
+    stateSince: 0,
+    record: undefined,
+  } as Member;
+  let behind = false;
+  let fetches = 0;
+  const catchUp = new CatchUp({
+    ...deps,
+    journal: asker.journal,
+    selfId: asker.self.id,
+    takenBefore: new Set(['b']),
+    listenersBehind: () => behind,
+    membership: { get: () => member, live: () => [member] } as unknown as Membership,
+    sealer: { seal: (type: number, f: { log: LogRequest }) => ({ type, log: f.log }) } as unknown as Sealer,
+    client: {
+      request: async (_to: unknown, sealed: { type: number; log: LogRequest }) => {
+        if (sealed.type === MessageType.LogFetch) fetches++;
+        const answer = serving.answer(asker.self.id, sealed.type, sealed.log);
+        assert.ok(!('reason' in answer));
+        return { status: answer.status, headers: {}, body: Buffer.from(answer.body as string | Uint8Array) };
+      },
+    } as unknown as PeerClient,
+  });
+
+  /** Lets the session run: clock steps, and real time for the signature checks. */
+  const run = async (steps: number): Promise<void> => {
+    for (let i = 0; i < steps; i++) {
+      await clock.advance(50);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  catchUp.soon(server.self.id);
+  for (let i = 0; i < 200 && delivered.length === 0; i++) await run(1);
+  assert.ok(delivered.length > 0, 'the first batch came');
+  // The listeners fall behind: a request already past its wait may still go; then none.
+  behind = true;
+  await run(40);
+  const asked = fetches;
+  await run(40);
+  assert.equal(fetches, asked, 'no fetch while the listeners are behind');
+  assert.ok(delivered.length < COUNT, `it stopped short (${delivered.length} of ${COUNT})`);
+  // They caught up: the rest comes.
+  behind = false;
+  for (let i = 0; i < 400 && delivered.length < COUNT; i++) await run(1);
+  assert.deepEqual(
+    delivered.map((m) => m.text),
+    Array.from({ length: COUNT }, (_, i) => `m${i}`),
+    'all of them, once each, in order',
+  );
+  assert.ok(
+    delivered.every((m) => m.late === true),
+    'late',
+  );
+  ac.abort();
+});
