@@ -67,7 +67,10 @@ function aliveCount(node: Node): number {
 
 /** Records when node `i` holds every other node of the network alive, and when it stops to. */
 function checkFull(i: number): void {
-  const full = aliveCount(nodes[i]!) >= size - 1;
+  // A member event of a node already stopped and dropped (`stopNodes`): nothing to record.
+  const node = nodes[i];
+  if (node === undefined) return;
+  const full = aliveCount(node) >= size - 1;
   if (!full) {
     fullSince[i] = null;
     return;
