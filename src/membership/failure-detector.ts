@@ -90,8 +90,6 @@ export class FailureDetector {
   /** The next gossip round's timer, while one is due; whether a round is under way. */
   #gossipTimer: TimerHandle | undefined;
   #gossiping = false;
-  /** `gossipNow()` was called during the round under way: the next one follows at once. */
-  #gossipAgain = false;
   #unwatch: (() => void) | undefined;
   /** Push-pull and reconnect: run on the probe tick once due. */
   #side: SideLoop[] = [];
@@ -211,16 +209,12 @@ export class FailureDetector {
 
   /**
    * Runs a gossip round now (after a join or a death, so news travels at once). One round is
-   * under way at a time: asked while one is, the next round starts as soon as it ends, with
-   * whatever news has come by then (a burst of joins or deaths is told in a few rounds, not in
-   * one round per event).
+   * under way at a time: asked while one is, the news it did not carry goes a gossip period
+   * after it ends, with whatever else has come by then (a burst of joins is told in a few rounds,
+   * not in one round per join).
    */
   gossipNow(): void {
-    if (this.#ac === undefined) return;
-    if (this.#gossiping) {
-      this.#gossipAgain = true;
-      return;
-    }
+    if (this.#ac === undefined || this.#gossiping) return;
     if (this.#gossipTimer !== undefined) {
       this.#gossipTimer.cancel();
       this.#timers.delete(this.#gossipTimer);
@@ -254,13 +248,9 @@ export class FailureDetector {
       .catch((err: unknown) => this.#o.logger.error('membership loop failed', { err }))
       .finally(() => {
         this.#gossiping = false;
-        const again = this.#gossipAgain;
-        this.#gossipAgain = false;
-        // News left: the next round a period later (at once when asked for during this one).
-        // None: the loop sleeps until news comes.
+        // News left: the next round a period later. None: the loop sleeps until news comes.
         if (this.#ac !== undefined && this.#gossipTimer === undefined && this.#o.membership.hasGossip) {
-          if (again) this.#runGossip();
-          else this.#scheduleGossip(this.#o.timings.gossipIntervalMs);
+          this.#scheduleGossip(this.#o.timings.gossipIntervalMs);
         }
       });
   }

@@ -213,9 +213,10 @@ export class Inbound {
       );
       if (tsp2p) m.applyAll(envelope.m);
       this.#d.setConnected(true);
-      // News of a newcomer travels at once (gossipNow runs one round at a time: a burst of
-      // announcements is told in a few rounds, not in one round each).
-      run.detector.gossipNow();
+      // An entry point tells the others at once. An announcement needs no round of its own: the
+      // newcomer tells every member itself, and the news goes with the next round (when many
+      // join at once, one round per announcement would flood the network).
+      if (envelope.announce !== true) run.detector.gossipNow();
       return {
         status: 200,
         body: encodeMemberList(list),
