@@ -807,11 +807,7 @@ export class Node extends EventEmitter<NodeEvents> {
             connected: this.#connected,
             run: this.#run,
             inboxes: this.#inboxes.stats(),
-            listeners: {
-              waiting: this.#lane.waiting,
-              busySeconds: this.#lane.busyMs / 1000,
-              fullEpisodes: this.#lane.fullEpisodes,
-            },
+            listeners: this.#lane.stats(),
             guard: this.#parts.guard,
           }),
         ),

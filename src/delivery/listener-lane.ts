@@ -85,6 +85,11 @@ export class ListenerLane<T> {
     }
   }
 
+  /** What `/metrics` shows: messages waiting, seconds spent in the listeners, times it filled up. */
+  stats(): { waiting: number; busySeconds: number; fullEpisodes: number } {
+    return { waiting: this.waiting, busySeconds: this.busyMs / 1000, fullEpisodes: this.fullEpisodes };
+  }
+
   /** Forgets what waits (the node is stopping). */
   clear(): void {
     this.#items = [];

@@ -148,7 +148,6 @@ export class CatchUp {
   /** Members to hold a session with (`''`: any live member). */
   readonly #queue: string[] = [];
   #running = false;
-  #repair: TimerHandle | undefined;
   /** When fetching may go on, by the rate limit (clock ms). */
   #nextFetchAt = 0;
   /**
@@ -161,37 +160,18 @@ export class CatchUp {
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
     for (const ch of deps.channels()) if (deps.takenBefore?.has(ch) !== true) this.noteChannel(ch);
-    deps.signal.addEventListener(
-      'abort',
-      () => {
-        this.#repair?.cancel();
-        this.#settleTimer?.cancel();
-      },
-      { once: true },
-    );
+    deps.signal.addEventListener('abort', () => this.#settleTimer?.cancel(), { once: true });
   }
 
-  /**
-   * Starts the repair loop, on `ticker`'s periodic tick (the failure detector's: one timer for
-   * both), or on a timer of its own without one.
-   */
-  start(ticker?: Ticker): void {
-    if (ticker !== undefined) {
-      ticker.every(
-        () => this.#jitter(this.#d.repairIntervalMs),
-        () => {
-          if (!this.#d.signal.aborted) this.soon();
-        },
-        this.#jitter(this.#d.repairIntervalMs),
-      );
-      return;
-    }
-    const tick = (): void => {
-      if (this.#d.signal.aborted) return;
-      this.soon();
-      this.#repair = this.#d.clock.setTimeout(tick, this.#jitter(this.#d.repairIntervalMs));
-    };
-    this.#repair = this.#d.clock.setTimeout(tick, this.#jitter(this.#d.repairIntervalMs));
+  /** Starts the repair loop, on `ticker`'s periodic tick (the failure detector's: one timer for both). */
+  start(ticker: Ticker): void {
+    ticker.every(
+      () => this.#jitter(this.#d.repairIntervalMs),
+      () => {
+        if (!this.#d.signal.aborted) this.soon();
+      },
+      this.#jitter(this.#d.repairIntervalMs),
+    );
   }
 
   /** A channel this node now takes: a newcomer to it when it holds nothing of it. */
@@ -329,10 +309,15 @@ export class CatchUp {
       upTo: Math.max(upTo, before?.upTo ?? 0),
       at: Math.max(at, before?.at ?? 0),
     });
+    this.#settleIn(this.#d.liveOwedMs);
+  }
+
+  /** Runs {@link CatchUp.#settleDue} in `ms`, unless a run is due already. */
+  #settleIn(ms: number): void {
     this.#settleTimer ??= this.#d.clock.setTimeout(() => {
       this.#settleTimer = undefined;
       this.#settleDue();
-    }, this.#d.liveOwedMs);
+    }, ms);
   }
 
   /** Settles the skipped numbers the live path no longer owes. */
@@ -352,12 +337,7 @@ export class CatchUp {
         this.#d.logger.debug('catch-up: settling skipped numbers failed', { err });
       }
     }
-    if (next !== Number.POSITIVE_INFINITY && this.#settleTimer === undefined) {
-      this.#settleTimer = this.#d.clock.setTimeout(() => {
-        this.#settleTimer = undefined;
-        this.#settleDue();
-      }, next - now);
-    }
+    if (next !== Number.POSITIVE_INFINITY) this.#settleIn(next - now);
   }
 
   /**

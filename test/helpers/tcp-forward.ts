@@ -13,6 +13,15 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
+/** A port free on 127.0.0.1 right now (for a process that must listen on a known port). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 /** A running forwarder. */
 export interface Forwarder {
   /** The port it listens on. */

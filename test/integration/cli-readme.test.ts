@@ -9,10 +9,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { BIN, type CliProcess, cliEnv, ROOT, startCli, waitForEvent } from '../helpers/cli-process.js';
+import { freePort } from '../helpers/tcp-forward.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
@@ -41,14 +41,6 @@ function run(command: string, timeoutMs = 30_000): Promise<{ code: number; stdou
       },
     );
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 test('the TypeScript blocks compile against the package types', async (t) => {

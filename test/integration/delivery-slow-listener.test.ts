@@ -15,16 +15,12 @@ import { test } from 'node:test';
 import { memberEvents, spawnCluster, waitForViews } from '../helpers/cluster.js';
 import type { PeerProcess } from '../helpers/spawn-peer.js';
 import { waitFor } from '../helpers/wait.js';
+import { sampleValue } from '../helpers/web-client.js';
 
 const COUNT = 1_500;
 const INBOX = 200;
 /** Most messages one batch carries (`maxBatchMessages`): what may arrive on top of a full lane. */
 const BATCH = 128;
-
-function sample(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? Number.NaN : Number(line.slice(name.length + 1));
-}
 
 async function metrics(p: PeerProcess): Promise<string> {
   const res = await fetch(`http://${p.address}/metrics`);
@@ -48,7 +44,10 @@ test(`a 'message' listener at 5 ms a message, ${COUNT} messages: bounded, report
   let watching = true;
   const watcher = (async () => {
     while (watching) {
-      maxWaiting = Math.max(maxWaiting, sample(await metrics(slow), 'tsp2p_listener_waiting_messages'));
+      maxWaiting = Math.max(
+        maxWaiting,
+        sampleValue(await metrics(slow), 'tsp2p_listener_waiting_messages') ?? Number.NaN,
+      );
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
@@ -73,12 +72,10 @@ test(`a 'message' listener at 5 ms a message, ${COUNT} messages: bounded, report
   assert.deepEqual(await slow.received(), all, 'the slow member got every message, once, in order');
 
   const text = await metrics(slow);
-  const behind = sample(text, 'tsp2p_listener_behind_total');
-  const refused = text
-    .split('\n')
-    .filter((l) => l.startsWith('tsp2p_requests_refused_total') && l.includes('reason="busy"'));
+  const behind = sampleValue(text, 'tsp2p_listener_behind_total') ?? 0;
+  const refused = sampleValue(text, 'tsp2p_requests_refused_total', { status: '503', reason: 'busy' });
   t.diagnostic(
-    `listener fell behind ${behind} times; at most ${maxWaiting} messages waited for it; ${refused.join(', ')}`,
+    `listener fell behind ${behind} times; at most ${maxWaiting} messages waited for it; ${refused} batches refused busy`,
   );
   assert.ok(behind >= 1, 'the slow listener is counted');
   assert.ok(slow.stderr.includes("a 'message' listener is slower than the messages arriving"), 'and logged');

@@ -13,7 +13,6 @@
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -21,20 +20,11 @@ import { type CliEvent, events, runCli, startListening, waitForEvent } from '../
 import { memberEvents, spawnCluster, waitForViews } from '../helpers/cluster.js';
 import { createNetnsLab, ip, type NetnsLab, NetnsUnavailableError } from '../helpers/netns.js';
 import { PeerCommandError, type PeerProcess } from '../helpers/spawn-peer.js';
-import { startForwarder } from '../helpers/tcp-forward.js';
+import { freePort, startForwarder } from '../helpers/tcp-forward.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FORWARD = fileURLToPath(new URL('../helpers/tcp-forward.ts', import.meta.url));
-
-/** A port free on 127.0.0.1 right now (for a node that must listen on a known port). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** Every `host:port` an event of a `tsp2p node` process names (members, senders). */
 function addressesIn(list: readonly CliEvent[]): Set<string> {

@@ -118,6 +118,25 @@ export interface PublishReport {
 }
 
 /**
+ * The checks every run of {@link publishRounds} ends with: both modes were used (some topics in
+ * full, some by gossip with relays), the counter saw the topics' messages, and none of their
+ * bytes went to or through a non-subscriber. Returns the summary line for a diagnostic.
+ */
+export function checkTopicTraffic(modes: PublishReport, traffic: TopicTraffic, seed: number): string {
+  assert.ok(modes.full > 0 && modes.relayed > 0, `seed ${seed}: both modes used (${JSON.stringify(modes)})`);
+  assert.ok(traffic.topicBytes > 0, 'the counter saw the topic messages');
+  assert.equal(
+    traffic.leaked,
+    0,
+    `seed ${seed}: bytes of topic messages to non-subscribers: ${traffic.leaks.join(', ')}`,
+  );
+  return (
+    `deliveries: ${modes.full} in full, ${modes.gossip} by gossip (${modes.relayed} relayed), ${modes.late} late; ` +
+    `topic message bytes counted: ${traffic.topicBytes}`
+  );
+}
+
+/**
  * Two rounds of publishes to every topic of `count` (per topic, a random node, subscriber or
  * not, publishes two messages at once), with 5% of the nodes each leaving one topic and joining
  * another between them; then checks every delivery (see the module comment). `phase` marks
