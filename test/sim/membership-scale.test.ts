@@ -186,7 +186,9 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
       1_000,
     );
     assert.ok(forgotten, `seed ${seed}: the halves did not forget each other`);
-    t.diagnostic(`each half forgot the other after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`);
+    t.diagnostic(
+      `each half forgot the other after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`,
+    );
     // ...and once the network heals, the reconnect loop (which keeps the forgotten members'
     // addresses) and refutations merge them, with no connect() call.
     sim.network.heal();
