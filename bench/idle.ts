@@ -13,7 +13,10 @@
  *   gossip, sync (push-pull and reconnect), other;
  * - RSS, and for the first node (run with `--expose-gc`) after a full collection.
  *
- * Next to them, what the protocol's formulas say it needs at rest (see `expected` in the report).
+ * Next to them, what the protocol's formulas say it needs at rest (see `expected` in the report),
+ * and the floor (`--floor`, on by default): bare `node:http` processes exchanging requests of the
+ * same sizes at the same rate, in the same window (`worker-floor.ts`): what one HTTP round trip a
+ * probe period costs on this machine with no tsp2p in it.
  *
  * @module
  */
@@ -21,7 +24,8 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { LAN, LOCAL, pushPullInterval, WAN } from '../src/membership/timings.js';
 import { intFlag } from './lib/args.js';
-import { stopCluster } from './lib/cluster.js';
+import { stopCluster, Worker } from './lib/cluster.js';
+import { BenchError } from './lib/errors.js';
 import {
   collectEvents,
   joinAtOnce,
@@ -33,7 +37,8 @@ import {
   spawnMemberWorkers,
   startNetwork,
 } from './lib/members.js';
-import type { MemoryRecord, TrafficRecord } from './lib/protocol.js';
+import { plainScript } from './lib/plain.js';
+import type { FloorCommands, MemoryRecord, TrafficRecord } from './lib/protocol.js';
 import type { Scenario } from './lib/scenario.js';
 import { median, round } from './lib/stats.js';
 
@@ -43,6 +48,9 @@ const usage = `  --nodes N          nodes in the network (default 20)
   --settle S         seconds to wait once every view is full, before measuring (default 10)
   --window S         seconds of measurement (default 30)
   --request-cpu-us U CPU per request handled (either side) assumed by the expected figure (default 100)
+  --floor yes|no     also run the floor beside the nodes (default yes): as many bare node:http
+                     processes as measured nodes, exchanging requests of the nodes' sizes at SWIM's
+                     rate at rest (worker-floor.ts); tsp2p's CPU is reported against theirs
   --seed S           seed of the entry points (default random; printed)
   --view-timeout S   seconds the join may take (default 120)
   --deadline S       kill everything and exit 1 after S seconds (default 400)`;
@@ -89,6 +97,38 @@ function byKind(
   return out;
 }
 
+/** Mean body bytes of a probe and of a sync between two reads of the nodes' counters. */
+function restSizes(
+  before: readonly (readonly TrafficRecord[])[],
+  after: readonly (readonly TrafficRecord[])[],
+): { probe: number; sync: number } {
+  const sum = { probeBytes: 0, probes: 0, syncBytes: 0, syncs: 0 };
+  after.forEach((records, i) => {
+    const [a, b] = [before[i]![0]!, records[0]!];
+    sum.probeBytes += (b.bytes.ping ?? 0) - (a.bytes.ping ?? 0);
+    sum.probes += (b.requests.ping ?? 0) - (a.requests.ping ?? 0);
+    sum.syncBytes += (b.bytes.sync ?? 0) - (a.bytes.sync ?? 0);
+    sum.syncs += (b.requests.sync ?? 0) - (a.requests.sync ?? 0);
+  });
+  const probe = sum.probes > 0 ? Math.round(sum.probeBytes / sum.probes) : 600;
+  return { probe, sync: sum.syncs > 0 ? Math.round(sum.syncBytes / sum.syncs) : probe };
+}
+
+/** Starts `count` floor processes (`worker-floor.ts`), each exchanging with all the others. */
+async function spawnFloor(
+  count: number,
+  rates: Omit<FloorCommands['run']['args'], 'peers'>,
+): Promise<Worker<FloorCommands>[]> {
+  const script = plainScript('worker-floor.ts');
+  const workers = Array.from({ length: count }, (_, i) => new Worker<FloorCommands>(`floor#${i}`, script));
+  await Promise.all(workers.map((w) => w.ready));
+  const addresses = await Promise.all(workers.map(async (w) => (await w.call('start', {})).address));
+  await Promise.all(
+    workers.map((w, i) => w.call('run', { ...rates, peers: addresses.filter((_, j) => j !== i) })),
+  );
+  return workers;
+}
+
 function medians(rows: readonly Record<string, number>[], digits: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const k of Object.keys(rows[0] ?? {})) out[k] = round(median(rows.map((r) => r[k]!)), digits);
@@ -106,6 +146,7 @@ export const idle: Scenario = {
     settle: { type: 'string', default: '10' },
     window: { type: 'string', default: '30' },
     'request-cpu-us': { type: 'string', default: '100' },
+    floor: { type: 'string', default: 'yes' },
     seed: { type: 'string', default: 'random' },
     'view-timeout': { type: 'string', default: '120' },
     deadline: { type: 'string', default: '400' },
@@ -120,11 +161,14 @@ export const idle: Scenario = {
     const seed = seedFlag(values);
     const viewTimeoutMs = intFlag(values, 'view-timeout', 1, 3600) * 1000;
     const others = layout(nodes - 1, perProcess);
+    if (values.floor !== 'yes' && values.floor !== 'no') throw new BenchError('--floor: yes or no');
+    const withFloor = values.floor === 'yes';
     const counts = [1, ...others];
     const loadBefore = loadavg();
     log(`idle: ${nodes} nodes in ${counts.length} processes, preset ${preset}, seed ${seed}`);
     const random = new SeededRandom(seed);
     let workers: MemberWorker[] = [];
+    let floor: Worker<FloorCommands>[] = [];
     try {
       const [first] = await spawnMemberWorkers('measured', 1, ['--expose-gc']);
       workers = [first!, ...(await spawnMemberWorkers('others', others.length, [], 1))];
@@ -133,15 +177,32 @@ export const idle: Scenario = {
       const alone = await first!.call('memory', { gc: true });
       const joined = await joinAtOnce(refs, random, viewTimeoutMs);
       log(`every view full after ${Math.round(joined.allFullMs)} ms; settling ${settleMs / 1000} s`);
-      await new Promise((r) => setTimeout(r, settleMs));
-      const eventsBefore = (await collectEvents(refs)).length;
       // One-node processes are the measured ones: their CPU time is one node's.
       const measured = workers.filter((_, i) => counts[i] === 1);
+      const t = PRESETS[preset];
+      const settled = await Promise.all(measured.map((w) => w.call('traffic', {})));
+      await new Promise((r) => setTimeout(r, settleMs / 2));
+      // The floor's requests are as large as the nodes' at rest (the first half of the settle).
+      const halfway = await Promise.all(measured.map((w) => w.call('traffic', {})));
+      const sizes = restSizes(settled, halfway);
+      if (withFloor) {
+        floor = await spawnFloor(measured.length, {
+          probeMs: t.probeIntervalMs,
+          timeoutMs: t.probeTimeoutMs,
+          probeBytes: sizes.probe,
+          syncMs: pushPullInterval(t, nodes),
+          syncBytes: sizes.sync,
+        });
+      }
+      await new Promise((r) => setTimeout(r, settleMs / 2));
+      const eventsBefore = (await collectEvents(refs)).length;
       const t0 = await Promise.all(measured.map((w) => w.call('traffic', {})));
       const m0 = await Promise.all(measured.map((w) => w.call('memory', { gc: false })));
+      const f0 = await Promise.all(floor.map((w) => w.call('memory', { gc: false })));
       const started = performance.now();
       await new Promise((r) => setTimeout(r, windowS * 1000));
       const m1 = await Promise.all(measured.map((w) => w.call('memory', { gc: false })));
+      const f1 = await Promise.all(floor.map((w) => w.call('memory', { gc: false })));
       const seconds = (performance.now() - started) / 1000;
       const t1 = await Promise.all(measured.map((w) => w.call('traffic', {})));
       const collected = await first!.call('memory', { gc: true });
@@ -153,7 +214,8 @@ export const idle: Scenario = {
       const [a, b] = [pick(t0), pick(t1)];
       const requests = b.map((r, i) => byKind(a[i]!.requests, r.requests, seconds));
       const bytes = b.map((r, i) => byKind(a[i]!.bytes, r.bytes, seconds));
-      const t = PRESETS[preset];
+      const floorCpu = f1.map((m, i) => ((m.cpuMs - f0[i]!.cpuMs) / (seconds * 1000)) * 100);
+      const floorWakeups = f1.map((m, i) => (m.wakeups - f0[i]!.wakeups) / seconds);
       const probes = 1000 / t.probeIntervalMs;
       const syncs = 1000 / pushPullInterval(t, nodes);
       // At rest each node sends one probe a period and a sync a push-pull period, and receives as
@@ -173,6 +235,17 @@ export const idle: Scenario = {
           min: round(Math.min(...cpu), 3),
           max: round(Math.max(...cpu), 3),
         },
+        // Bare node:http processes with the same requests at the same rate, in the same window.
+        floor: withFloor
+          ? {
+              processes: floor.length,
+              cpu_percent: round(median(floorCpu), 3),
+              wakeups_per_s: round(median(floorWakeups), 2),
+              rss_mb: mb(median(f1.map((m) => m.rss))),
+              request_bytes: sizes,
+              tsp2p_over_floor: round(median(cpu) / median(floorCpu), 2),
+            }
+          : null,
         // The main thread's wake-ups (voluntary context switches) per second, and every thread's.
         wakeups_per_s: round(median(wakeups), 2),
         all_threads_wakeups_per_s: round(median(allWakeups), 2),
@@ -207,11 +280,14 @@ export const idle: Scenario = {
       };
       log(
         `idle node: ${report.cpu_percent.median}% of a core (expected ${report.expected.cpu_percent}%), ` +
-          `${report.wakeups_per_s} wake-ups/s, ${report.requests_per_s.all} requests/s sent, RSS ${report.rss_mb} MB`,
+          `${report.wakeups_per_s} wake-ups/s, ${report.requests_per_s.all} requests/s sent, RSS ${report.rss_mb} MB` +
+          (report.floor === null
+            ? ''
+            : `; bare node:http at the same rate: ${report.floor.cpu_percent}% (tsp2p ${report.floor.tsp2p_over_floor}x)`),
       );
       return report;
     } finally {
-      await stopCluster(workers);
+      await Promise.all([stopCluster(workers), stopCluster(floor)]);
     }
   },
 };

@@ -41,8 +41,9 @@ const MODULES: readonly (readonly [string, string])[] = [
   ['dist/membership/membership.js', dist('membership/membership.js')],
   ['dist/delivery/dissemination.js', dist('delivery/dissemination.js')],
   ['dist/web/web-handler.js', dist('web/web-handler.js')],
-  ['dist/node.js', dist('node.js')],
-  ['dist/index.js (the library)', dist('index.js')],
+  ['dist/node.js (the library as tsc wrote it: ~100 modules)', dist('node.js')],
+  ['dist/index.js (the library, one bundle: what applications load)', dist('index.js')],
+  ['dist/cli/main.js (the command, one bundle)', dist('cli/main.js')],
 ];
 
 interface Sample {

@@ -176,6 +176,33 @@ export interface MemberCommands {
   stop: { args: Record<string, never>; result: Record<string, never> };
 }
 
+/**
+ * Commands of the floor worker (`worker-floor.ts`) of the `idle` scenario: a bare `node:http`
+ * server and keep-alive client exchanging requests at SWIM's rate at rest, with nothing else.
+ */
+export interface FloorCommands {
+  /** Listen on 127.0.0.1; resolves with `'host:port'`. */
+  start: { args: Record<string, never>; result: { address: string } };
+  /**
+   * Exchange with `peers` (round-robin, shuffled) as a settled tsp2p node does: every `probeMs` a
+   * request of `probeBytes` with a `timeoutMs` timer cleared by the answer, and every `syncMs` a
+   * request of `syncBytes`. Every answer is as large as its request.
+   */
+  run: {
+    args: {
+      peers: readonly string[];
+      probeMs: number;
+      timeoutMs: number;
+      probeBytes: number;
+      syncMs: number;
+      syncBytes: number;
+    };
+    result: Record<string, never>;
+  };
+  memory: { args: { gc: boolean }; result: MemoryRecord };
+  stop: { args: Record<string, never>; result: Record<string, never> };
+}
+
 /** Commands of the history worker (`worker-history.ts`): one node with a `dataDir`. */
 export interface HistoryCommands {
   /** Start a node on `port` (0: any) with `dataDir`; counting deliveries starts now. */

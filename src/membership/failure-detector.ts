@@ -110,6 +110,8 @@ export class FailureDetector {
   readonly #inFlight = new Set<string>();
   /** When each member was last probed out of turn ({@link probeNow}). */
   readonly #outOfTurn = new Map<string, number>();
+  /** When a suspect was last probed out of turn because it was still suspect ({@link suspected}). */
+  #lastSuspectProbe = Number.NEGATIVE_INFINITY;
 
   constructor(options: FailureDetectorOptions) {
     this.#o = options;
@@ -360,13 +362,19 @@ export class FailureDetector {
    * suspicions' time, probe it out of turn: a crash is declared within `refusedSuspicionMs` by
    * whoever saw every probe refused, and the few members that gossip did not tell of the death
    * would otherwise wait for their own full suspicion. Those that know of it by then send
-   * nothing.
+   * nothing. At most one such probe starts per probe period: a crash makes one suspect or a few,
+   * but a partition makes every member across it suspect at once, and probing each of them out
+   * of turn (each with its indirect probes) would cost the network n²/2 probes in seconds.
    */
   suspected(id: string): void {
     if (this.#ac === undefined) return;
     const handle = this.#o.clock.setTimeout(() => {
       this.#timers.delete(handle);
-      if (this.#o.membership.get(id)?.state === 'suspect') this.probeNow(id);
+      if (this.#o.membership.get(id)?.state !== 'suspect') return;
+      const now = this.#o.clock.now();
+      if (now - this.#lastSuspectProbe < this.#o.timings.probeIntervalMs) return;
+      this.#lastSuspectProbe = now;
+      this.probeNow(id);
     }, 2 * this.#o.timings.refusedSuspicionMs);
     this.#timers.add(handle);
   }

@@ -120,11 +120,14 @@ export class MemberTable {
 
   /** An alive member at this address (other than `except`) holds it, if there is one. */
   #reindex(address: string, port: number, except?: string): void {
-    const heir = this.live().find(
-      (m) =>
-        m.state === 'alive' && m.peer.id !== except && m.peer.address === address && m.peer.port === port,
-    );
-    if (heir !== undefined) this.#byAddress.set(formatHostPort(address, port), heir.peer.id);
+    // The first in insertion order, as live().find() would give, without rebuilding the live
+    // list (each set() drops it, and a partition sets hundreds of members dead in a row).
+    for (const m of this.#byId.values()) {
+      if (m.state === 'alive' && m.peer.id !== except && m.peer.address === address && m.peer.port === port) {
+        this.#byAddress.set(formatHostPort(address, port), m.peer.id);
+        return;
+      }
+    }
   }
 
   /** Removes the member with this id, and returns it. */

@@ -7,6 +7,15 @@ import { checkTopicTraffic, publishRounds, subscribeEach, TopicTraffic, topicDra
 // npm test runs 200 nodes; `npm run test:sim:large` runs the same scenarios with 1,000.
 const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
 const TOPICS = 20;
+/**
+ * Dead members are forgotten after two minutes instead of a day, so that the partition below
+ * outlasts the reap (issue 16, case 3). The kill below is detected long before: its victims
+ * refuse connections (a crashed process), and even a full suspicion ends within 90 s. Only at
+ * the sizes where the partition runs (see its skip).
+ */
+const DEAD_RETENTION_MS = SIZE > 500 ? undefined : 120_000;
+/** The stated bound: one view again within this long after the partition heals (simulated). */
+const HEAL_WITHIN_MS = 60_000;
 
 function addr(n: Node): string {
   return `${n.self.address}:${n.self.port}`;
@@ -39,7 +48,11 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
   // threshold (64), with a view of 8 members at 1,000 nodes either way.
   const traffic = new TopicTraffic();
   const draw = topicDraw(sim, TOPICS);
-  const roomOptions = { gossipThreshold: Math.max(8, Math.round(SIZE * 0.06)), fanout: 8 };
+  const roomOptions = {
+    gossipThreshold: Math.max(8, Math.round(SIZE * 0.06)),
+    fanout: 8,
+    ...(DEAD_RETENTION_MS === undefined ? {} : { timings: { deadRetentionMs: DEAD_RETENTION_MS } }),
+  };
 
   before(async () => {
     for (let i = 0; i < SIZE; i++) {
@@ -145,41 +158,55 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
     );
   });
 
-  test('partition 50/50, then heal: the two halves merge again', async (t) => {
+  test(`partition 50/50 for longer than the reap of dead members, then heal: one view again within ${HEAL_WITHIN_MS / 1000} s, no connect()`, async (t) => {
     t.diagnostic(`seed ${seed}`);
     if (SIZE > 500) {
-      // Each half declares every node of the other dead, and then takes each one back: O(n²)
-      // state changes, each gossiped. At 1,000 nodes in one process that outgrows a default
-      // heap and takes most of an hour; npm test runs this scenario with 200 nodes.
-      t.skip('partition at this size is run with 200 nodes (npm test): O(n²) in one process');
+      // Each half suspects, declares dead and forgets every node of the other, and takes each one
+      // back after the heal: O(n²) updates, each gossiped 3 × log10(n) times. Memory is not the
+      // limit (the heap peaks under 1 GB at 500 nodes), CPU is: 500 nodes take about 5 CPU
+      // minutes, 1,000 about four times that, more than CI gives this (see BENCHMARKS.md,
+      // `sim-membership`). npm test runs this scenario with 200 nodes.
+      t.skip('partition at this size is run with 200 nodes (npm test): O(n²) CPU in one process');
       return;
     }
+    const wall = performance.now();
+    const cpu0 = process.cpuUsage();
     const nodes = [...sim.nodes];
     const half = Math.floor(nodes.length / 2);
     const a = nodes.slice(0, half);
     const b = nodes.slice(half);
     sim.network.partition([a.map(addr), b.map(addr)]);
     const start = sim.clock.now();
-    // Each side declares the other dead...
-    const split = await sim.clock.advanceUntil(
+    // Each side declares the other dead, and then forgets it (the victims of the kill too).
+    const forgotten = await sim.clock.advanceUntil(
       () =>
-        a.every((n) => n.members().length === a.length - 1) &&
-        b.every((n) => n.members().length === b.length - 1),
+        a.every((n) => n.memberStates().length === a.length - 1) &&
+        b.every((n) => n.memberStates().length === b.length - 1),
       900_000,
       1_000,
     );
-    assert.ok(split, `seed ${seed}: the halves did not see each other as dead`);
-    t.diagnostic(`split after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`);
-    // ...and once the network heals, the reconnect loop and refutations merge them.
+    assert.ok(forgotten, `seed ${seed}: the halves did not forget each other`);
+    t.diagnostic(
+      `each half forgot the other after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`,
+    );
+    // ...and once the network heals, the reconnect loop (which keeps the forgotten members'
+    // addresses) and refutations merge them, with no connect() call.
     sim.network.heal();
     const healStart = sim.clock.now();
     const merged = await sim.clock.advanceUntil(
       () => nodes.every((n) => n.members().length === nodes.length - 1),
-      900_000,
-      1_000,
+      HEAL_WITHIN_MS,
+      100,
     );
-    assert.ok(merged, `seed ${seed}: the halves did not merge after the heal`);
-    t.diagnostic(`merged after ${((sim.clock.now() - healStart) / 1000).toFixed(1)} simulated s`);
+    assert.ok(
+      merged,
+      `seed ${seed}: views ${HEAL_WITHIN_MS / 1000} s after the heal: ${[...new Set(nodes.map((n) => n.members().length))].join(',')} members`,
+    );
+    const cpu = process.cpuUsage(cpu0);
+    t.diagnostic(
+      `one view again ${((sim.clock.now() - healStart) / 1000).toFixed(1)} simulated s after the heal; ` +
+        `${((performance.now() - wall) / 1000).toFixed(1)} s (cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`,
+    );
     assert.equal(new Set(nodes.map(view)).size, 1, 'every node holds the same view after the heal');
   });
 });
