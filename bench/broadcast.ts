@@ -77,7 +77,8 @@ const usage = `  --nodes N          nodes, one process each, node 0 sends (defau
                      side by side in the same run (default off)
   --profile DIR      CPU-profile node 0 (sender) and node 1 (a receiver) of each system during
                      the measured runs: DIR/<system>-<role>.cpuprofile
-  --deadline S       kill everything and exit 1 after S seconds (default 170)`;
+  --deadline S       kill everything and exit 1 after S seconds (default 600: at 50 nodes the
+                     two clusters' 100 processes alone take a few minutes to start and join)`;
 
 export const broadcast: Scenario = {
   name: 'broadcast',
@@ -93,6 +94,7 @@ export const broadcast: Scenario = {
     'round-timeout': { type: 'string', default: '60' },
     profile: { type: 'string' },
     data: { type: 'string', default: 'off' },
+    deadline: { type: 'string', default: '600' },
   },
   run: (values, log) => runBroadcast(settingsOf(values), log),
 };

@@ -567,6 +567,8 @@ export class Node extends EventEmitter<NodeEvents> {
       );
       this.#connected = true;
       run.detector.gossipNow();
+      // Members that joined at the same time may have missed each other: a push-pull soon.
+      run.detector.syncSoon();
       // Back in a network: fetch what was missed (a newcomer: the latest history).
       run.catchUp.soon(entryPeer.id);
       this.#parts.logger.info('connected', {

@@ -23,7 +23,7 @@ export type SystemName = (typeof SYSTEMS)[number]['name'] | typeof STORE_SYSTEM.
 /** One system measured. */
 export type System = (typeof SYSTEMS)[number] | typeof STORE_SYSTEM;
 
-/** Starts `nodes` workers of `system` and joins them (through node 0, see {@link joinAll}). */
+/** Starts `nodes` workers of `system` and joins them (in waves, see {@link joinAll}). */
 export async function startSystem(system: System, nodes: number): Promise<Worker[]> {
   const workers = await startCluster({ system: system.name, script: system.script, nodes });
   try {
@@ -35,21 +35,26 @@ export async function startSystem(system: System, nodes: number): Promise<Worker
   return workers;
 }
 
-/** How many nodes join at once, each through node 0 (see {@link joinAll}). */
+/** How many nodes join at once (see {@link joinAll}). */
 const JOIN_WAVE = 8;
 /** How long the views may take to fill once every node has joined, in ms. */
 const VIEW_TIMEOUT_MS = 120_000;
 
 /**
- * Joins every node to the network through node 0, {@link JOIN_WAVE} at a time (as people join a
- * gop2p network, but not one by one: at 50 or 100 processes a join after a join took most of the
- * bench's time), then waits until each node sees all the others.
+ * Joins every node to the network, {@link JOIN_WAVE} at a time (as people join a gop2p network,
+ * but not one by one: at 50 or 100 processes a join after a join took most of the bench's time),
+ * then waits until each node sees all the others. Each wave joins through the nodes already in
+ * the network, spread evenly (node `j` through node `j mod joined`), not all through node 0: with
+ * node 0 as every newcomer's entry point, on a loaded machine it did not answer a connect within
+ * 10 s at 50 processes.
  */
 export async function joinAll(system: SystemName, workers: readonly Worker[]): Promise<void> {
   const peers = workers.map((w) => w.address);
   await workers[0]!.call('join', { entry: undefined, peers });
   for (let i = 1; i < workers.length; i += JOIN_WAVE) {
-    await Promise.all(workers.slice(i, i + JOIN_WAVE).map((w) => w.call('join', { entry: peers[0], peers })));
+    await Promise.all(
+      workers.slice(i, i + JOIN_WAVE).map((w, k) => w.call('join', { entry: peers[(i + k) % i], peers })),
+    );
   }
   // Nodes of the same wave learn of each other by gossip or push-pull, a moment later.
   const deadline = performance.now() + VIEW_TIMEOUT_MS;
