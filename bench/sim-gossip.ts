@@ -33,6 +33,7 @@ const usage = `  --nodes N          simulated nodes (default 200)
   --payload BYTES    payload size (default 100)
   --latency MIN-MAX  one-way latency of each request, uniform, in simulated ms (default 1-5)
   --loss P           fraction of requests lost once the views are full (default 0)
+  --modes M[,M]      which modes to run: gossip, plumtree (default both)
   --seed S           seed of everything random (default random; printed)
   --deadline S       kill everything and exit 1 after S seconds (default 1800)
 
@@ -51,6 +52,7 @@ export const simGossip: Scenario = {
     payload: { type: 'string', default: '100' },
     latency: { type: 'string', default: '1-5' },
     loss: { type: 'string', default: '0' },
+    modes: { type: 'string', default: 'gossip,plumtree' },
     seed: { type: 'string', default: 'random' },
     deadline: { type: 'string', default: '1800' },
   },
@@ -64,10 +66,13 @@ export const simGossip: Scenario = {
     const loss = Number(values.loss);
     if (!(loss >= 0 && loss < 1))
       throw new UsageError(`--loss must be a fraction from 0 to 1, got '${values.loss}'`);
+    const wanted = String(values.modes).split(',');
+    if (wanted.length === 0 || wanted.some((m) => m !== 'gossip' && m !== 'plumtree'))
+      throw new UsageError(`--modes: gossip, plumtree or both, got '${values.modes}'`);
     const loadBefore = loadavg();
     const wallStart = performance.now();
     const modes: Record<string, object> = {};
-    for (const mode of ['gossip', 'plumtree'] as Mode[]) {
+    for (const mode of wanted as Mode[]) {
       log(`sim-gossip: ${mode}, ${size} nodes, seed ${seed}`);
       modes[mode] = await measure(mode, size, broadcasts, roundSize, payload, seed, latency, loss, log);
     }

@@ -157,8 +157,8 @@ export class Worker<C extends CommandMap<C> = Commands> {
 export interface ClusterOptions {
   /** A label for messages, e.g. 'tsp2p'. */
   readonly system: string;
-  /** The worker script, relative to `bench/`, e.g. 'worker-tsp2p.ts'. */
-  readonly script: string;
+  /** The worker script, relative to `bench/` (e.g. 'worker-tsp2p.ts', run through tsx), or a {@link WorkerScript}. */
+  readonly script: string | WorkerScript;
   readonly nodes: number;
   /** Extra Node flags for worker `i` (e.g. `--cpu-prof`). */
   readonly execArgv?: (index: number) => readonly string[];

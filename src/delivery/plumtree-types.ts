@@ -56,6 +56,14 @@ export interface PlumtreeLimits {
   readonly seenCapacity: number;
   /** Most messages waited for at once (announced, not received). @default 10000 */
   readonly maxMissing: number;
+  /**
+   * Duplicates in a row from one eager peer, with no new message from it in between, before the
+   * link is pruned. 1 is the paper's rule (prune at the first duplicate); with broadcasts from
+   * several origins at once, different nodes then prune different links of one cycle for
+   * different messages, parts of the tree fall off and wait for GRAFTs. A link that brings any
+   * origin's messages first is kept. @default 4
+   */
+  readonly pruneAfterDuplicates: number;
 }
 
 /** The defaults of {@link PlumtreeLimits}. */
@@ -63,6 +71,7 @@ export const PLUMTREE_DEFAULTS: PlumtreeLimits = Object.freeze({
   graftTimeoutMs: 1_000,
   graftRetryMs: 500,
   maxGrafts: 4,
+  pruneAfterDuplicates: 4,
   greetDelayMs: 1_000,
   ihaveFlushMs: 250,
   maxIHaveIds: 512,

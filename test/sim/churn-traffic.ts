@@ -122,7 +122,8 @@ export async function churnTraffic(
   const requestsBefore = sim.network.stats.requests;
   const byType = (): Map<number, number> => {
     const out = new Map<number, number>();
-    for (const m of sim.network.stats.sent.values()) for (const [k, v] of m) out.set(k, (out.get(k) ?? 0) + v);
+    for (const m of sim.network.stats.sent.values())
+      for (const [k, v] of m) out.set(k, (out.get(k) ?? 0) + v);
     return out;
   };
   const typesBefore = byType();
@@ -163,7 +164,9 @@ export async function churnTraffic(
   }
   const requests = sim.network.stats.requests - requestsBefore;
   const typesAfter = byType();
-  const requestTypes = Object.fromEntries([...typesAfter].map(([k, v]) => [k, v - (typesBefore.get(k) ?? 0)]));
+  const requestTypes = Object.fromEntries(
+    [...typesAfter].map(([k, v]) => [k, v - (typesBefore.get(k) ?? 0)]),
+  );
   await sim.run(Promise.all(pending), run.settleMs + 60_000);
   await clock.advance(run.settleMs);
 

@@ -190,7 +190,8 @@ describe(`Plumtree vs gossip: ${SIZE} simulated nodes`, () => {
     const tree = rate(p, TREE, 1, TREE.kill, SIZE).full;
     t.diagnostic(`full copies per node per broadcast: gossip ${gossip}, plumtree after warm-up ${tree}`);
     assert.ok(tree < gossip, `seed ${seed}: plumtree ${tree} vs gossip ${gossip}`);
-    // A spanning tree costs one full copy per receiving node; repairs add a few.
-    assert.ok(tree < 1.5, `seed ${seed}: ${tree} full copies per node per broadcast: no tree formed`);
+    // A spanning tree costs one full copy per receiving node; repairs add a few, and so do the
+    // links kept because they bring some origin's messages first (`pruneAfterDuplicates`).
+    assert.ok(tree < 2, `seed ${seed}: ${tree} full copies per node per broadcast: no tree formed`);
   });
 });

@@ -70,8 +70,8 @@ describe('Plumtree state', () => {
     assert.deepEqual(sunk, [{ kind: 'ihave', to: 'a', refs: [ref('me', '1'), ref('me', '2')] }]);
   });
 
-  test('a duplicate prunes its sender; a PRUNE makes the sender lazy', () => {
-    const { tree } = setup();
+  test('with pruneAfterDuplicates 1 (the rule of the paper) a duplicate prunes its sender; a PRUNE makes the sender lazy', () => {
+    const { tree } = setup(1, { pruneAfterDuplicates: 1 });
     for (const p of ['a', 'b', 'c']) tree.addPeer(p);
     const first = tree.receive('a', ref('o', '1'), { text: 'x' });
     assert.equal(first.fresh, true);
@@ -83,6 +83,40 @@ describe('Plumtree state', () => {
     tree.prune('c');
     assert.deepEqual([...tree.eager], ['a']);
     assert.deepEqual([...tree.lazy].sort(), ['b', 'c']);
+  });
+
+  test('an eager peer is pruned after pruneAfterDuplicates duplicates in a row; a new message from it starts again', () => {
+    const { tree } = setup(1, { pruneAfterDuplicates: 3 });
+    for (const p of ['a', 'b', 'c']) tree.addPeer(p);
+    const dupFromB = (id: string) => {
+      assert.equal(tree.receive('a', ref('o', id), { text: id }).fresh, true);
+      return tree.receive('b', ref('o', id), { text: id });
+    };
+    assert.deepEqual(dupFromB('1').actions, []);
+    assert.deepEqual(dupFromB('2').actions, []);
+    assert.ok(tree.eager.has('b'), 'two duplicates in a row: still eager');
+    // b brings another origin's message first: the link is a tree link for that origin.
+    assert.equal(tree.receive('b', ref('p', '1'), { text: 'p1' }).fresh, true);
+    assert.deepEqual(dupFromB('3').actions, []);
+    assert.deepEqual(dupFromB('4').actions, []);
+    assert.deepEqual(dupFromB('5').actions, [{ kind: 'prune', to: 'b' }], 'the third in a row prunes');
+    assert.ok(tree.lazy.has('b') && !tree.eager.has('b'));
+  });
+
+  test('a lazy peer that pushes a new message is grafted back, so the link is eager at both ends', () => {
+    const { tree } = setup(1, { pruneAfterDuplicates: 1 });
+    for (const p of ['a', 'b', 'c']) tree.addPeer(p);
+    tree.receive('a', ref('o', '1'), { text: 'x' });
+    // b's duplicate: pruned here; b pushed its next message before it read the PRUNE.
+    assert.deepEqual(tree.receive('b', ref('o', '1'), { text: 'x' }).actions, [{ kind: 'prune', to: 'b' }]);
+    const late = tree.receive('b', ref('o', '2'), { text: 'y' });
+    assert.equal(late.fresh, true);
+    assert.deepEqual(
+      late.actions.filter((a) => a.kind === 'graft'),
+      [{ kind: 'graft', to: 'b', refs: [] }],
+      'an empty GRAFT: b holds this node eager again',
+    );
+    assert.ok(tree.eager.has('b'));
   });
 
   test('an IHAVE for an unknown message is grafted after the timeout, then from the next announcer', async () => {
