@@ -15,7 +15,7 @@ const TOPICS = 20;
  */
 const DEAD_RETENTION_MS = SIZE > 500 ? undefined : 120_000;
 /** The stated bound: one view again within this long after the partition heals (simulated). */
-const HEAL_WITHIN_MS = 60_000;
+const HEAL_WITHIN_MS = 120_000;
 
 function addr(n: Node): string {
   return `${n.self.address}:${n.self.port}`;
