@@ -52,6 +52,10 @@ test('a chat restarted from --data prints the room history, on start and on /joi
   assert.equal(await first.p.waitExit(), 0, first.p.dump());
   await bob.waitFor(new RegExp(`${esc(adaAddress)} \\(ada\\) left`));
   bob.send('said while ada was away');
+  // bob's input runs in order: once /rooms answers, the line above has been published, so it
+  // was said while ada was away (on a loaded machine it could otherwise run after her restart).
+  bob.send('/rooms');
+  await bob.waitFor(/^\* ops: /);
 
   // Same database, same port, no --join.
   const port = adaAddress.split(':').at(-1)!;
