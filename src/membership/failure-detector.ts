@@ -105,6 +105,8 @@ export class FailureDetector {
     outOfTurn: 0,
     /** Times this node refuted news that it was suspect or dead. */
     refuted: 0,
+    /** Times the local health score rose (a refutation, or helpers that did not answer). */
+    healthRaised: 0,
   };
   /** Members with a probe in flight. */
   readonly #inFlight = new Set<string>();
@@ -129,7 +131,7 @@ export class FailureDetector {
    */
   selfSuspected(): void {
     if (this.#ac === undefined) return;
-    this.#awareness = Math.min(this.#o.timings.maxAwareness, this.#awareness + 1);
+    this.#raiseAwareness();
     this.stats.refuted++;
   }
 
@@ -390,6 +392,13 @@ export class FailureDetector {
     }
   }
 
+  /** Lifeguard's local health score rises by one, up to `maxAwareness`. */
+  #raiseAwareness(): void {
+    if (this.#awareness >= this.#o.timings.maxAwareness) return;
+    this.#awareness++;
+    this.stats.healthRaised++;
+  }
+
   async #probeOnce(target: Member, signal: AbortSignal): Promise<void> {
     const t = this.#o.timings;
     this.stats.probes++;
@@ -427,9 +436,7 @@ export class FailureDetector {
     }
     if (signal.aborted || acked) return;
     // Helpers that did not even answer point at this node's own trouble (Lifeguard).
-    if (helpers.length === 0 || nacks < helpers.length) {
-      this.#awareness = Math.min(t.maxAwareness, this.#awareness + 1);
-    }
+    if (helpers.length === 0 || nacks < helpers.length) this.#raiseAwareness();
     // Every probe was refused a connection, this node's and each helper's: the member's host is
     // up and nothing listens at its address, so its process is gone. That is strong evidence,
     // and its suspicion is short (`refusedSuspicionMs`). A timeout proves less (a paused or

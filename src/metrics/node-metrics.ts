@@ -69,6 +69,8 @@ export interface MetricsSnapshot {
     readonly gossips: number;
     /** Times this node refuted news that it was suspect or dead. */
     readonly refuted?: number;
+    /** Times the local health score rose. */
+    readonly healthRaised?: number;
     readonly awareness: number;
   };
   /** Membership updates waiting to be gossiped. */
@@ -351,6 +353,12 @@ export class NodeMetrics {
         help: 'Times this node refuted news that it was suspect or dead (each raises its local health score), since start.',
         type: 'counter',
         samples: one(d?.refuted ?? 0),
+      },
+      {
+        name: 'tsp2p_local_health_raised_total',
+        help: "Times Lifeguard's local health score rose (a refutation, or a probe whose helpers did not answer), since start.",
+        type: 'counter',
+        samples: one(d?.healthRaised ?? 0),
       },
       {
         name: 'tsp2p_local_health_awareness',
