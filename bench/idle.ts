@@ -37,7 +37,7 @@ import {
   spawnMemberWorkers,
   startNetwork,
 } from './lib/members.js';
-import { plainScript } from './lib/plain.js';
+import { bundledScript } from './lib/plain.js';
 import type { FloorCommands, MemoryRecord, TrafficRecord } from './lib/protocol.js';
 import type { Scenario } from './lib/scenario.js';
 import { median, round } from './lib/stats.js';
@@ -119,7 +119,7 @@ async function spawnFloor(
   count: number,
   rates: Omit<FloorCommands['run']['args'], 'peers'>,
 ): Promise<Worker<FloorCommands>[]> {
-  const script = plainScript('worker-floor.ts');
+  const script = await bundledScript('worker-floor.ts');
   const workers = Array.from({ length: count }, (_, i) => new Worker<FloorCommands>(`floor#${i}`, script));
   await Promise.all(workers.map((w) => w.ready));
   const addresses = await Promise.all(workers.map(async (w) => (await w.call('start', {})).address));

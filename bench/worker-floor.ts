@@ -6,15 +6,15 @@
  * request every push-pull period. That is the traffic a settled tsp2p node has, so a tsp2p node
  * at rest can cost no less than this process, and the ratio of the two is tsp2p's own overhead.
  *
- * Plain `node`, no tsx (see `lib/plain.ts`): built-ins only.
+ * Plain `node`, no tsx: bundled by `lib/plain.ts` with the bench modules it imports.
  *
  * @module
  */
 
-import { readFileSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FloorCommands, MemoryRecord } from './lib/protocol.js';
+import { processRecord } from './lib/process-record.js';
+import type { FloorCommands } from './lib/protocol.js';
 
 type Handlers = {
   [K in keyof FloorCommands]: (args: FloorCommands[K]['args']) => Promise<FloorCommands[K]['result']>;
@@ -65,15 +65,6 @@ function exchange(peer: string, bytes: number, timeoutMs: number): void {
   req.end(body);
 }
 
-function mainThreadWakeups(): number {
-  try {
-    const status = readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8');
-    return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
-
 const handlers: Handlers = {
   start: () =>
     new Promise((resolve, reject) => {
@@ -96,24 +87,7 @@ const handlers: Handlers = {
     timers.push(start);
     return {};
   },
-  memory: async ({ gc }) => {
-    const collect = (globalThis as { gc?: () => void }).gc;
-    if (gc && collect !== undefined) collect();
-    const m = process.memoryUsage();
-    const cpu = process.cpuUsage();
-    const record: MemoryRecord = {
-      rss: m.rss,
-      heapTotal: m.heapTotal,
-      heapUsed: m.heapUsed,
-      external: m.external,
-      arrayBuffers: m.arrayBuffers,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      wakeups: mainThreadWakeups(),
-      allWakeups: process.resourceUsage().voluntaryContextSwitches,
-      collected: gc && collect !== undefined,
-    };
-    return record;
-  },
+  memory: async ({ gc }) => processRecord(gc),
   stop: async () => {
     for (const t of timers) clearTimeout(t);
     server.close();

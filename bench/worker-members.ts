@@ -3,17 +3,17 @@
  * membership scenarios (`join`, `failure`, `idle`), driven over IPC: see `MemberCommands` in
  * `lib/protocol.ts`.
  *
- * It runs under plain `node`, without tsx: the `idle` scenario measures this process's memory,
- * and the tsx loader alone adds about 40 MB. So it imports only Node's built-ins and `dist/`
- * (and types, which vanish): `lib/plain.ts` turns it into JavaScript before it is forked.
+ * It runs under plain `node`, without tsx (the `idle` scenario measures its memory, and the tsx
+ * loader alone adds about 40 MB): `lib/plain.ts` bundles it with the bench modules it imports into
+ * one JavaScript file; `dist/` stays outside, loaded as an application loads it.
  *
  * @module
  */
 
-import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { Node, type NodeOptions, type Peer } from '../dist/index.js';
-import type { MemberCommands, MemberEventRecord, MemoryRecord, TrafficRecord } from './lib/protocol.js';
+import { processRecord } from './lib/process-record.js';
+import type { MemberCommands, MemberEventRecord, TrafficRecord } from './lib/protocol.js';
 
 type Handlers = {
   [K in keyof MemberCommands]: (args: MemberCommands[K]['args']) => Promise<MemberCommands[K]['result']>;
@@ -45,19 +45,6 @@ let fullAt: (number | null)[] = [];
 let fullSince: (number | null)[] = [];
 let events: MemberEventRecord[] = [];
 let size = 0;
-
-/**
- * How many times the main thread went to sleep and was woken (its voluntary context switches,
- * from `/proc`): the event loop's wake-ups. 0 where `/proc` is not there.
- */
-function mainThreadWakeups(): number {
-  try {
-    const status = readFileSync(`/proc/self/task/${process.pid}/status`, 'utf8');
-    return Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(status)?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
 
 function aliveCount(node: Node): number {
   let n = 0;
@@ -170,24 +157,7 @@ const handlers: Handlers = {
   },
   events: async () => events,
   traffic: async () => Promise.all(nodes.map(async (n) => trafficOf(await metricsText(n)))),
-  memory: async ({ gc }) => {
-    const collect = (globalThis as { gc?: () => void }).gc;
-    if (gc && collect !== undefined) collect();
-    const m = process.memoryUsage();
-    const cpu = process.cpuUsage();
-    const record: MemoryRecord = {
-      rss: m.rss,
-      heapTotal: m.heapTotal,
-      heapUsed: m.heapUsed,
-      external: m.external,
-      arrayBuffers: m.arrayBuffers,
-      cpuMs: (cpu.user + cpu.system) / 1000,
-      wakeups: mainThreadWakeups(),
-      allWakeups: process.resourceUsage().voluntaryContextSwitches,
-      collected: gc && collect !== undefined,
-    };
-    return record;
-  },
+  memory: async ({ gc }) => processRecord(gc),
   stopNodes: async () => {
     await stopNodes();
     return {};

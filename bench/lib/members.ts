@@ -10,7 +10,7 @@ import { SeededRandom } from '../../dist/index.js';
 import { Worker } from './cluster.js';
 import { BenchError, UsageError } from './errors.js';
 import { wallNow } from './payload.js';
-import { plainScript } from './plain.js';
+import { bundledScript } from './plain.js';
 import type { MemberCommands, MemberEventRecord } from './protocol.js';
 import { median, round } from './stats.js';
 
@@ -57,7 +57,7 @@ export async function spawnMemberWorkers(
   execArgv: readonly string[] = [],
   firstIndex = 0,
 ): Promise<MemberWorker[]> {
-  const script = plainScript('worker-members.ts');
+  const script = await bundledScript('worker-members.ts');
   const workers = Array.from(
     { length: processes },
     (_, i) => new Worker<MemberCommands>(`${label}#${firstIndex + i}`, script, execArgv),
