@@ -680,7 +680,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const leaveTimeoutMs = this.#parts.options.leaveTimeoutMs;
     const started = this.#parts.clock.now();
     await run.outbox.flush(Math.floor(leaveTimeoutMs / 2));
-    const members = run.membership.live();
+    const members = [...run.membership.live()];
     this.#connected = false;
     this.#leftOnPurpose(run, options);
     run.membership.leaveNetwork();

@@ -231,9 +231,20 @@ export class Membership {
     return this.#table.liveCount;
   }
 
-  /** The live members (alive or suspect), self excluded. The array must not be changed. */
+  /**
+   * The live members (alive or suspect), self excluded. The array must not be changed, and it
+   * follows later changes of the table: copy it to keep it across one.
+   */
   live(): readonly Member[] {
     return this.#table.live();
+  }
+
+  /**
+   * The tombstones: dead and departed members, in no particular order. The array must not be
+   * changed, and it follows later changes of the table.
+   */
+  gone(): readonly Member[] {
+    return this.#table.gone();
   }
 
   /** Every record, tombstones of dead and departed members included. */
@@ -527,8 +538,22 @@ export class Membership {
    * so a push-pull between them has nothing to exchange. See {@link stateDigest}.
    */
   digest(): string {
-    return stateDigest(this.state());
+    // Asked on every push-pull and reconnect, both ends: kept while neither the table nor this
+    // node's incarnation changed, and made from the records without building the state.
+    const version = this.#table.version;
+    if (this.#digest?.version !== version || this.#digest.inc !== this.#inc) {
+      const lines = [digestLine(this.#o.self.id, 'alive', this.#inc, this.#inc)];
+      for (const m of this.#table.all()) {
+        const r = m.record;
+        const signed = r?.sig !== undefined && r.key !== undefined;
+        lines.push(digestLine(m.peer.id, m.state, m.incarnation, signed ? r.inc : m.incarnation));
+      }
+      this.#digest = { version, inc: this.#inc, digest: digestOf(lines) };
+    }
+    return this.#digest.digest;
   }
+
+  #digest: { readonly version: number; readonly inc: number; readonly digest: string } | undefined;
 
   /** Forgets dead and departed members whose retention time has passed. */
   reap(): void {
@@ -785,7 +810,14 @@ export class Membership {
  * as UTF-16 code units; the first 18 bytes, base64url (24 characters).
  */
 export function stateDigest(updates: readonly MemberUpdate[]): string {
-  const lines = updates.map((u) => `${u.id} ${u.state} ${u.inc} ${u.rinc ?? u.inc}\n`);
+  return digestOf(updates.map((u) => digestLine(u.id, u.state, u.inc, u.rinc ?? u.inc)));
+}
+
+function digestLine(id: string, state: MemberState, inc: number, rinc: number): string {
+  return `${id} ${state} ${inc} ${rinc}\n`;
+}
+
+function digestOf(lines: string[]): string {
   lines.sort();
   const hash = createHash('sha256');
   for (const line of lines) hash.update(line);

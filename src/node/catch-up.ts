@@ -56,7 +56,7 @@ import { type Refusal, refusal } from '../protocol/refusal.js';
 import { MessageType } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer } from '../protocol/wire-peer.js';
-import type { Random } from '../random.js';
+import { type Random, sample } from '../random.js';
 import { chainedRuns, verifyOrigin } from '../security/gossip-signature.js';
 import type { KeyCache } from '../security/signature.js';
 import type { StoredEntry } from '../store/store.js';
@@ -208,8 +208,8 @@ export class CatchUp {
   }
 
   #randomMember(): Member | undefined {
-    const live = this.#d.membership.live().filter((m) => m.kind === 'tsp2p');
-    return live.length === 0 ? undefined : live[Math.floor(this.#d.random.next() * live.length)];
+    const live = this.#d.membership.live();
+    return sample(live.length, 1, this.#d.random, (i) => (live[i]!.kind === 'tsp2p' ? live[i] : undefined))[0];
   }
 
   async #session(member: Member): Promise<void> {
