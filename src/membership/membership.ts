@@ -386,6 +386,16 @@ export class Membership {
     // News this node holds already, word for word (gossip brings each update many times): it
     // changes nothing, which the full path below would also conclude, at more cost.
     if (cur !== undefined && !force && !own && isHeldAlready(update, cur)) return false;
+    // News of the member's identity as held, word for word, about a state no newer than held: a
+    // suspicion of a suspect at its incarnation is a confirmation, anything else changes nothing
+    // (as the full path below concludes, at more cost). In a partition every member hears every
+    // suspicion and death on the other side a dozen times, from as many members.
+    if (cur !== undefined && !force && !own && isHeldRecord(update, cur) && compareState(update, cur) <= 0) {
+      if (cur.state === 'suspect' && update.state === 'suspect' && update.by !== undefined) {
+        if (update.inc === cur.incarnation) this.#confirm(cur, update.by);
+      }
+      return false;
+    }
     if (cur === undefined) {
       const gone = this.#forgotten.get(update.id);
       if (gone !== undefined && update.inc <= gone.inc) {
@@ -756,6 +766,14 @@ export class Membership {
   }
 
   /**
+   * Whether this node suspects the member `id` with the `indirectProbes` (k) confirmations
+   * Lifeguard expects: its suspicion is at its shortest timeout, and takes no more confirmations.
+   */
+  confirmed(id: string): boolean {
+    return this.#confirmed(this.#suspicions.get(id));
+  }
+
+  /**
    * Whether a suspicion has the `indirectProbes` (k) independent confirmations Lifeguard expects:
    * its timeout is at the minimum, and no more confirmations are taken or passed on (as
    * memberlist's suspicion timer does). Each one passed on is news that resets the update's
@@ -874,6 +892,15 @@ export function signedFields(f: SignedFields, inc: number, updateInc = inc): Par
  */
 function isHeldAlready(u: MemberUpdate, cur: Member): boolean {
   if (u.state !== cur.state || u.inc !== cur.incarnation || u.state === 'suspect') return false;
+  return isHeldRecord(u, cur);
+}
+
+/**
+ * Whether `u` states the identity this node holds of `cur` with the record it holds (or with no
+ * record), whatever its state and incarnation: such news is accepted by `judgeNews` with the
+ * record held, and changes the identity in nothing. A gop2p member is left out.
+ */
+function isHeldRecord(u: MemberUpdate, cur: Member): boolean {
   if (u.kind !== undefined || cur.kind !== 'tsp2p') return false;
   if (u.rsig !== undefined && u.key !== undefined) {
     const r = cur.record;
