@@ -494,7 +494,9 @@ export class FailureDetector {
     const signal = this.#ac?.signal;
     if (signal === undefined) return;
     const live = this.#o.membership.live();
-    const peer = sample(live.length, 1, this.#o.random, (i) => (live[i]!.kind === 'tsp2p' ? live[i] : undefined))[0];
+    const peer = sample(live.length, 1, this.#o.random, (i) =>
+      live[i]!.kind === 'tsp2p' ? live[i] : undefined,
+    )[0];
     if (peer === undefined) return;
     this.stats.syncs++;
     await this.#o.net.sync(peer, this.#scaled(this.#o.timings.probeTimeoutMs) * 4, signal);

@@ -235,7 +235,9 @@ export class CatchUp {
     const rooms =
       member === undefined
         ? []
-        : this.#d.channels().filter((ch) => ch.startsWith('t:') && takes(member, ch) && !this.#returns.rooms.has(ch));
+        : this.#d
+            .channels()
+            .filter((ch) => ch.startsWith('t:') && takes(member, ch) && !this.#returns.rooms.has(ch));
     if (this.#returns.count >= RETURNS_PER_INTERVAL && rooms.length === 0) {
       this.stats.returnsSkipped++;
       return;

@@ -217,7 +217,10 @@ describe('MemberTable', () => {
           const holder = table.getByAddress('10.0.0.1', port);
           if (holder !== undefined) assert.equal(holder.peer.port, port);
           if (expected.some((m) => m.peer.port === port && m.state === 'alive'))
-            assert.ok(holder !== undefined && holder.state !== 'dead' && holder.state !== 'left', `step ${step}`);
+            assert.ok(
+              holder !== undefined && holder.state !== 'dead' && holder.state !== 'left',
+              `step ${step}`,
+            );
         }
       }
     }
