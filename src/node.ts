@@ -269,7 +269,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#topics = [...this.#topics, topic];
     this.#saveTopics();
     await this.#restate({ topics: this.#topics }, options.signal);
-    if (this.#connected) this.#run?.catchUp.soon();
+    if (this.#connected) this.#run?.catchUp.soonFor(`t:${topic}`);
   }
 
   /**
@@ -570,7 +570,7 @@ export class Node extends EventEmitter<NodeEvents> {
       // Members that joined at the same time may have missed each other: a push-pull soon.
       run.detector.syncSoon();
       // Back in a network: fetch what was missed (a newcomer: the latest history).
-      run.catchUp.soon(entryPeer.id);
+      run.catchUp.afterJoin(entryPeer.id);
       this.#parts.logger.info('connected', {
         entry: formatHostPort(target.host, target.port),
         members: run.membership.liveCount,

@@ -23,9 +23,11 @@
  * nor alter nor renumber it. What passes is appended with its batch in one transaction and the
  * new ones are delivered with `msg.late`.
  *
- * Sessions run one at a time, when this node is back in a network (a join, a rejoin), when a
+ * Sessions run one at a time, when this node is back in a network (a join, a rejoin: with the
+ * entry point, and with a member of each of its rooms the entry point is not in), when a
  * member comes back after it had failed (a healed partition), when live traffic shows a gap in a
- * stream, and every push-pull period with one random member, as a repair. Fetches are paced
+ * stream, and every push-pull period with a random member taking a random channel of this
+ * node's (in a room for a room's channel: only such members hold it), as a repair. Fetches are paced
  * ({@link MAX_RATE} messages/s at most, and the event loop is let go between requests), so live
  * traffic keeps priority.
  *
@@ -69,6 +71,16 @@ import { type Journal, unpackSig } from './journal.js';
 export const MAX_RATE = 50_000;
 /** Most sessions waiting. */
 const MAX_QUEUED = 8;
+/** Whether `member` may hold messages of `channel`: a room's only when it is in the room. */
+function takes(member: Member, channel: string): boolean {
+  return !channel.startsWith('t:') || member.peer.topics?.includes(channel.slice(2)) === true;
+}
+
+/** A random element of `list`, `undefined` when it is empty. */
+function pick<T>(list: readonly T[], random: Random): T | undefined {
+  return list.length === 0 ? undefined : list[Math.floor(random.next() * list.length)];
+}
+
 /** A node id of a tsp2p node (a fingerprint): only their streams can be served. */
 const TSP2P_ID = /^[0-9a-f]{32}$/;
 
@@ -181,6 +193,27 @@ export class CatchUp {
       this.#fresh.set(channel, wallTime(this.#d.clock));
   }
 
+  /**
+   * Back in a network through `entryId` (a join, a rejoin): a session with the entry point, and
+   * one with a random member of each room this node takes that the entry point is not in. The
+   * entry point may hold nothing of a room (it is not in it), and what was published there while
+   * this node was away, or while the room's members did not know it was back, is held only by
+   * them: the live path never brings it.
+   */
+  afterJoin(entryId: string): void {
+    this.soon(entryId);
+    const entryTopics = this.#d.membership.get(entryId)?.peer.topics ?? [];
+    for (const ch of this.#d.channels()) {
+      if (ch.startsWith('t:') && !entryTopics.includes(ch.slice(2))) this.soonFor(ch);
+    }
+  }
+
+  /** Holds a session soon with a random live member that takes `channel` (if there is one). */
+  soonFor(channel: string): void {
+    const m = pick(this.#takers(channel), this.#d.random);
+    if (m !== undefined) this.soon(m.peer.id);
+  }
+
   /** Holds a session soon with `memberId` (or a random live member). */
   soon(memberId = ''): void {
     if (this.#d.signal.aborted) return;
@@ -207,9 +240,22 @@ export class CatchUp {
     }
   }
 
+  /**
+   * A repair partner: a random live member taking a random channel of this node's (any member
+   * for plain broadcasts and direct messages; one in the room for a room's). Drawn among all
+   * live members alone, a room's repair would mostly ask members that hold nothing of it.
+   */
   #randomMember(): Member | undefined {
-    const live = this.#d.membership.live().filter((m) => m.kind === 'tsp2p');
-    return live.length === 0 ? undefined : live[Math.floor(this.#d.random.next() * live.length)];
+    const chans = this.#d.channels();
+    const ch = chans[Math.floor(this.#d.random.next() * chans.length)];
+    return pick(this.#takers(ch), this.#d.random) ?? pick(this.#takers(undefined), this.#d.random);
+  }
+
+  /** The live tsp2p members that take `channel` (every one for `b`, `d:` and `undefined`). */
+  #takers(channel: string | undefined): Member[] {
+    return this.#d.membership
+      .live()
+      .filter((m) => m.kind === 'tsp2p' && (channel === undefined || takes(m, channel)));
   }
 
   async #session(member: Member): Promise<void> {
@@ -220,7 +266,8 @@ export class CatchUp {
     const store = this.#d.journal.store;
     for (const ch of chans) {
       const since = this.#fresh.get(ch);
-      if (since === undefined) continue;
+      // A member outside a room holds nothing of it: the room's window waits for one inside.
+      if (since === undefined || !takes(member, ch)) continue;
       this.#fresh.delete(ch);
       const theirs = remote.filter((s) => s.channel === ch);
       const lowest = new Map<string, number>();
