@@ -27,7 +27,18 @@ export interface Commands {
   /** Resolves once everything armed for `round` has arrived. */
   wait: { args: { round: number }; result: Received };
   /** Progress of the armed round (for the error message when a round times out). */
-  status: { args: Record<string, never>; result: { round: number; received: number; expected: number } };
+  status: {
+    args: Record<string, never>;
+    result: {
+      round: number;
+      received: number;
+      expected: number;
+      /** Members the node sees now. */
+      members: number;
+      /** The node's last `send` command: broadcasts settled of `count`, deliveries failed so far. */
+      sending?: { settled: number; count: number; failed: number; firstError?: string };
+    };
+  };
   /**
    * Broadcast `count` payloads of `size` bytes, `window` broadcasts in flight at a time; or,
    * with `rate`, open loop: payload `i` is due `i / rate` seconds after the start and is sent

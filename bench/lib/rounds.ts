@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { startCluster, type Worker } from './cluster.js';
 import { BenchError } from './errors.js';
 import { bundledScript } from './plain.js';
-import type { Received, Sent } from './protocol.js';
+import type { Commands, Received, Sent } from './protocol.js';
 
 /** The systems measured, the baseline first. */
 export const SYSTEMS = [
@@ -25,13 +25,18 @@ export type SystemName = (typeof SYSTEMS)[number]['name'] | typeof STORE_SYSTEM.
 export type System = (typeof SYSTEMS)[number] | typeof STORE_SYSTEM;
 
 /** Starts `nodes` workers of `system` and joins them (in waves, see {@link joinAll}). */
-export async function startSystem(system: System, nodes: number): Promise<Worker[]> {
+export async function startSystem(
+  system: System,
+  nodes: number,
+  execArgv?: (index: number) => readonly string[],
+): Promise<Worker[]> {
   // Plain node on one bundled file: 50 nodes of each system are 100 processes, and tsx would give
   // each its loader thread and its own esbuild service.
   const workers = await startCluster({
     system: system.name,
     script: await bundledScript(system.script),
     nodes,
+    ...(execArgv !== undefined ? { execArgv } : {}),
   });
   try {
     await joinAll(system.name, workers);
@@ -144,6 +149,7 @@ export async function runRound(
     describeStall(
       system,
       receivers.map((r) => r.w),
+      spec.senders.map((i) => workers[i]!),
       spec.timeoutMs,
     ),
   );
@@ -167,17 +173,57 @@ async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Pro
   }
 }
 
-async function describeStall(system: string, receivers: readonly Worker[], ms: number): Promise<Error> {
-  const statuses = await Promise.all(
-    receivers.map((w) =>
-      Promise.race([
-        w.call('status', {}).then((st) => `${st.received}/${st.expected}`),
-        new Promise<string>((r) => setTimeout(() => r('no answer'), 2_000)),
-      ]).catch(() => 'gone'),
-    ),
+async function describeStall(
+  system: string,
+  receivers: readonly Worker[],
+  senders: readonly Worker[],
+  ms: number,
+): Promise<Error> {
+  const statusOf = (w: Worker): Promise<Commands['status']['result'] | string> =>
+    Promise.race([
+      w.call('status', {}),
+      new Promise<string>((r) => setTimeout(() => r('no answer'), 2_000)),
+    ]).catch(() => 'gone');
+  const [statuses, sent] = await Promise.all([
+    Promise.all(receivers.map((w) => statusOf(w))),
+    Promise.all(senders.map((w) => statusOf(w))),
+  ]);
+  const detail = statuses
+    .map((st, i) => {
+      const at = typeof st === 'string' ? st : `${st.received}/${st.expected}, ${st.members} members`;
+      return `${receivers[i]!.name}: ${at}`;
+    })
+    .join('; ');
+  const senderDetail = sent
+    .map((st, i) => {
+      if (typeof st === 'string' || st.sending === undefined) return `${senders[i]!.name}: ${String(st)}`;
+      const p = st.sending;
+      const error = p.firstError === undefined ? '' : `, the first: ${p.firstError}`;
+      return `${senders[i]!.name}: ${p.settled}/${p.count} broadcasts settled, ${p.failed} deliveries failed${error}, ${st.members} members`;
+    })
+    .join('; ');
+  const metrics = system.startsWith('tsp2p')
+    ? await Promise.all(senders.map((w) => metricsExcerpt(w.address)))
+    : [];
+  return new BenchError(
+    `${system}: run not complete after ${ms / 1000} s (${detail}); senders: ${senderDetail}` +
+      metrics.map((m) => `\n${m}`).join(''),
   );
-  const detail = statuses.map((st, i) => `${receivers[i]!.name}: ${st}`).join(', ');
-  return new BenchError(`${system}: run not complete after ${ms / 1000} s (${detail})`);
+}
+
+/** The lines of a tsp2p node's `/metrics` that tell where a stalled round stands. */
+async function metricsExcerpt(address: string): Promise<string> {
+  try {
+    const res = await fetch(`http://${address}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    const text = await res.text();
+    const wanted = /^tsp2p_(delivery_|requests_refused|members|suspicions|deliveries|requests_sent)/;
+    return `${address} /metrics:\n${text
+      .split('\n')
+      .filter((l) => wanted.test(l))
+      .join('\n')}`;
+  } catch (err) {
+    return `${address} /metrics: ${(err as Error).message}`;
+  }
 }
 
 /** How {@link compareSystems} drives one system. */

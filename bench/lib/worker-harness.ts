@@ -124,6 +124,8 @@ export function runWorker(driver: Driver): void {
       round: armed?.round ?? -1,
       received: armed?.received ?? 0,
       expected: armed?.expected ?? 0,
+      members: driver.members(),
+      ...(sending !== undefined ? { sending: { ...sending } } : {}),
     }),
     send: (args) => sendRound(driver, args),
     profile: async ({ file }) => {
@@ -168,6 +170,9 @@ export function runWorker(driver: Driver): void {
   send({ ev: 'ready' } satisfies Reply);
 }
 
+/** Progress of the last closed-loop `send` (reported by `status` when a round stalls). */
+let sending: { settled: number; count: number; failed: number; firstError?: string } | undefined;
+
 /** Broadcasts `count` payloads with at most `window` broadcasts in flight, or at `rate`. */
 async function sendRound(driver: Driver, args: Commands['send']['args']): Promise<Sent> {
   if (args.rate !== undefined) return sendPaced(driver, args, args.rate);
@@ -175,13 +180,18 @@ async function sendRound(driver: Driver, args: Commands['send']['args']): Promis
   let next = 0;
   let failed = 0;
   let firstError: string | undefined;
+  const progress: NonNullable<typeof sending> = { settled: 0, count, failed: 0 };
+  sending = progress;
   const lane = async (): Promise<void> => {
     while (next < count) {
       const seq = next++;
       const r = await driver.broadcast(makePayload(size, round, sender, seq));
+      progress.settled++;
       if (r.failed > 0) {
         failed += r.failed;
         firstError ??= r.error;
+        progress.failed = failed;
+        progress.firstError ??= r.error;
       }
     }
   };

@@ -79,6 +79,19 @@ interface SideLoop {
   running: boolean;
 }
 
+/**
+ * A failed probe whose wait lasted more than this many times its time limit was waited for by a
+ * late event loop (see `FailureDetector.#late`). A timer that fires on time ends the wait within a
+ * few ms of the limit; one half a limit late means this process did not run for that long.
+ */
+const LATE_FACTOR = 1.5;
+
+/**
+ * Most failed probes of one member in a row set aside as late: the delay they may add to the
+ * suspicion of a member that really stopped answering is this many probe periods.
+ */
+export const MAX_LATE_PROBES = 2;
+
 /** Runs the probe, gossip, push-pull and reconnect loops while started. */
 export class FailureDetector {
   readonly #o: FailureDetectorOptions;
@@ -105,10 +118,15 @@ export class FailureDetector {
     outOfTurn: 0,
     /** Times this node refuted news that it was suspect or dead. */
     refuted: 0,
-    /** Times the local health score rose (a refutation, or helpers that did not answer). */
+    /** Times the local health score rose (a refutation, helpers that did not answer, a late probe). */
     healthRaised: 0,
     /** Failed probes of a suspect whose suspicion was fully confirmed here: no indirect probes. */
     confirmedSkips: 0,
+    /**
+     * Failed probes set aside because this node's own event loop was late while it waited (see
+     * {@link MAX_LATE_PROBES}): the member is probed again the next period instead of suspected.
+     */
+    lateProbes: 0,
   };
   /** Members with a probe in flight. */
   readonly #inFlight = new Set<string>();
@@ -116,6 +134,8 @@ export class FailureDetector {
   readonly #outOfTurn = new Map<string, number>();
   /** When a suspect was last probed out of turn because it was still suspect ({@link suspected}). */
   #lastSuspectProbe = Number.NEGATIVE_INFINITY;
+  /** Per member, its failed probes in a row set aside as late ({@link FailureDetector.#late}). */
+  readonly #lateInARow = new Map<string, number>();
 
   constructor(options: FailureDetectorOptions) {
     this.#o = options;
@@ -405,13 +425,16 @@ export class FailureDetector {
     const t = this.#o.timings;
     this.stats.probes++;
     const timeout = this.#scaled(t.probeTimeoutMs);
+    const sentAt = this.#o.clock.now();
     const direct = await this.#o.net.probe(target, timeout, signal);
     if (direct === 'ack') {
       this.#awareness = Math.max(0, this.#awareness - 1);
+      this.#lateInARow.delete(target.peer.id);
       this.#o.membership.touch(target.peer.id);
       return;
     }
     if (signal.aborted) return;
+    if (direct !== 'refused' && this.#late(target, sentAt, timeout)) return;
     const current = this.#o.membership.get(target.peer.id);
     if (current === undefined || !isLive(current.state)) return;
     // A member this node suspects already, with all k confirmations in hand, that let the probe
@@ -422,6 +445,7 @@ export class FailureDetector {
     // for every probe of every member on the other side.
     if (direct === 'failed' && current.state === 'suspect' && this.#o.membership.confirmed(target.peer.id)) {
       this.stats.confirmedSkips++;
+      this.#lateInARow.delete(target.peer.id);
       return;
     }
     // k random helpers, drawn without listing the members (a probe fails for every member
@@ -435,6 +459,7 @@ export class FailureDetector {
     let nacks = 0;
     let refusals = 0;
     let gone = 0;
+    const askedAt = this.#o.clock.now();
     if (helpers.length > 0) {
       this.stats.indirectProbes += helpers.length;
       // A helper pings with its own probe timeout; give it that, twice, before giving up.
@@ -449,7 +474,14 @@ export class FailureDetector {
       gone = results.filter((r) => r === 'gone').length;
       nacks = refusals + gone + results.filter((r) => r === 'nack').length;
     }
+    if (acked) this.#lateInARow.delete(target.peer.id);
     if (signal.aborted || acked) return;
+    if (direct !== 'refused' && helpers.length > 0 && nacks < helpers.length) {
+      const indirectTimeout = this.#scaled(
+        Math.max(t.probeIntervalMs - t.probeTimeoutMs, 2 * t.probeTimeoutMs),
+      );
+      if (this.#late(target, askedAt, indirectTimeout)) return;
+    }
     // Helpers that did not even answer point at this node's own trouble (Lifeguard).
     if (helpers.length === 0 || nacks < helpers.length) this.#raiseAwareness();
     // Every probe was refused a connection, this node's and each helper's: the member's host is
@@ -458,6 +490,7 @@ export class FailureDetector {
     // overloaded process, a lost packet): it takes Lifeguard's full suspicion.
     // Helpers that crashed as well (`gone`) are left out: they say nothing about the target.
     const strong = direct === 'refused' && refusals + gone === helpers.length;
+    this.#lateInARow.delete(target.peer.id);
     this.stats.suspicions++;
     this.#o.logger.info('probe failed: suspecting member', {
       id: target.peer.id,
@@ -466,6 +499,31 @@ export class FailureDetector {
       ...(strong ? { refused: true } : {}),
     });
     this.#o.membership.suspect(target.peer.id, { strong });
+  }
+
+  /**
+   * Whether a probe of `target` that waited from `since` for up to `timeoutMs` and got no answer
+   * is set aside, because this node's own event loop was late: the wait lasted more than half as
+   * long again as its time limit, so this process did not run for a good part of it (a blocked
+   * loop, a starved process), its request may itself have left late, and the silence says as much
+   * about this node as about the member. Such a probe raises this node's local health score
+   * (Lifeguard: longer timeouts while it is slow) and the member is probed again the next period
+   * instead of being asked about and suspected. At most {@link MAX_LATE_PROBES} probes of a member
+   * in a row are set aside, so a node that is always late still suspects, a few periods later.
+   * A refused connection is never set aside: it is the crash's own evidence, late or not.
+   */
+  #late(target: Member, since: number, timeoutMs: number): boolean {
+    if (this.#o.clock.now() - since <= timeoutMs * LATE_FACTOR) return false;
+    const id = target.peer.id;
+    const inARow = this.#lateInARow.get(id) ?? 0;
+    if (inARow >= MAX_LATE_PROBES) return false;
+    if (this.#lateInARow.size >= 1024) this.#lateInARow.clear();
+    this.#lateInARow.set(id, inARow + 1);
+    this.stats.lateProbes++;
+    this.#raiseAwareness();
+    this.probeSoon(id);
+    this.#o.logger.debug('probe failed while this node was late: probing again', { id, inARow: inARow + 1 });
+    return true;
   }
 
   async #gossip(): Promise<void> {

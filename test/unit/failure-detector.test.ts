@@ -5,6 +5,7 @@ import { noopLogger } from '../../src/logger.js';
 import {
   FailureDetector,
   type IndirectResult,
+  MAX_LATE_PROBES,
   type ProbeNet,
   type ProbeOutcome,
 } from '../../src/membership/failure-detector.js';
@@ -51,7 +52,8 @@ class FakeNet implements ProbeNet {
   readonly calls: Call[] = [];
   detector: FailureDetector | undefined;
   /** `true` is an answer, `false` a timeout; or a {@link ProbeOutcome}. */
-  pingAnswer: (m: Member, signal: AbortSignal) => boolean | ProbeOutcome | Promise<boolean> = () => true;
+  pingAnswer: (m: Member, signal: AbortSignal) => boolean | ProbeOutcome | Promise<boolean | ProbeOutcome> =
+    () => true;
   pingReqAnswer: (via: Member, target: Member) => IndirectResult = () => 'ack';
   constructor(readonly clock: Clock) {}
 
@@ -303,6 +305,74 @@ describe('FailureDetector: probing', () => {
     await until(s, () => s.fd.awareness === 2, 'awareness 2');
     assert.equal(s.net.of('pingReq').length, 0);
     assert.equal(s.h.membership.get('m0')?.state, 'suspect');
+  });
+});
+
+describe('FailureDetector: a probe this node waited for late (its own event loop stalled)', () => {
+  /** A ping to m0 that gets no answer, and whose wait this node's loop ends `late` after its limit. */
+  function lateTimeout(s: Setup, late: () => number): void {
+    s.net.pingAnswer = (m) => {
+      if (m.peer.id !== 'm0') return true;
+      const timeout = s.net.calls[s.net.calls.length - 1]!.timeoutMs;
+      return new Promise<boolean>((resolve) => s.h.clock.setTimeout(() => resolve(false), timeout + late()));
+    };
+  }
+
+  test(`set aside (no helper asked, no suspicion) and probed again the next period, up to ${MAX_LATE_PROBES} times in a row; then suspected`, async (t) => {
+    const s = setup(t);
+    s.h.joinAll(peers(4));
+    s.net.pingReqAnswer = () => 'nack';
+    // Each wait ends a whole time limit late: this node did not run for that long.
+    lateTimeout(s, () => s.h.timings.probeTimeoutMs * (1 + s.fd.awareness));
+    s.fd.start();
+    await until(s, () => s.h.membership.get('m0')?.state === 'suspect', 'the suspicion');
+    const m0 = s.net.of('ping').filter((c) => c.id === 'm0');
+    assert.equal(
+      m0.length,
+      MAX_LATE_PROBES + 1,
+      `seed ${SEED}: ${MAX_LATE_PROBES} probes set aside, then the suspicion`,
+    );
+    assert.equal(s.fd.stats.lateProbes, MAX_LATE_PROBES);
+    // Each set-aside probe is followed by another probe of m0 one (stretched) period later.
+    const pings = s.net.of('ping');
+    for (let i = 0; i < MAX_LATE_PROBES; i++) {
+      const next = pings[pings.indexOf(m0[i]!) + 1]!;
+      assert.equal(next.id, 'm0', `seed ${SEED}: m0 probed again at once after late probe ${i + 1}`);
+    }
+    // The helpers were asked only for the last probe, and each late probe raised awareness.
+    assert.equal(s.net.of('pingReq').length, 3);
+    assert.ok(
+      m0[MAX_LATE_PROBES]!.awareness >= MAX_LATE_PROBES,
+      `awareness ${m0[MAX_LATE_PROBES]!.awareness}`,
+    );
+    assert.deepEqual(s.h.take(), ['member:suspect m0']);
+  });
+
+  test('a wait that ends on time (or a little after) is not set aside; an answer resets the count', async (t) => {
+    const s = setup(t);
+    s.h.joinAll(peers(4));
+    s.net.pingReqAnswer = () => 'nack';
+    lateTimeout(s, () => Math.floor((s.h.timings.probeTimeoutMs * (1 + s.fd.awareness)) / 4));
+    s.fd.start();
+    await until(s, () => s.h.membership.get('m0')?.state === 'suspect', 'the suspicion');
+    assert.equal(s.fd.stats.lateProbes, 0);
+    assert.equal(s.net.of('ping').filter((c) => c.id === 'm0').length, 1);
+  });
+
+  test('a refused connection is never set aside, however late (crash detection)', async (t) => {
+    const s = setup(t, { refusedSuspicionMs: 40 });
+    s.h.joinAll(peers(4));
+    s.net.pingAnswer = (m) =>
+      m.peer.id !== 'm0'
+        ? true
+        : new Promise<ProbeOutcome>((resolve) =>
+            s.h.clock.setTimeout(() => resolve('refused'), 10 * s.h.timings.probeTimeoutMs),
+          );
+    s.net.pingReqAnswer = () => 'refused';
+    s.fd.start();
+    await until(s, () => s.h.membership.get('m0')?.state === 'dead', 'the death');
+    assert.equal(s.fd.stats.lateProbes, 0);
+    assert.equal(s.net.of('ping').filter((c) => c.id === 'm0').length, 1);
   });
 });
 
