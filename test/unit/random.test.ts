@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SeededRandom, SystemRandom, shuffle } from '../../src/random.js';
+import { SeededRandom, SystemRandom, sample, shuffle } from '../../src/random.js';
 
 const take = (random: { next(): number }, n: number): number[] =>
   Array.from({ length: n }, () => random.next());
@@ -83,5 +83,40 @@ describe('shuffle', () => {
       for (const [pos, v] of shuffle([0, 1, 2, 3], random).entries()) seen[pos]!.add(v);
     }
     for (const s of seen) assert.equal(s.size, 4);
+  });
+});
+
+describe('sample', () => {
+  test('draws k distinct accepted items, each about equally often, on both paths', () => {
+    const random = new SeededRandom(7);
+    // 100 items, the odd ones refused: k = 3 takes the random-index path, k = 40 the listing one.
+    for (const k of [3, 40]) {
+      const counts = new Map<number, number>();
+      for (let round = 0; round < 2000; round++) {
+        const got = sample(100, k, random, (i) => (i % 2 === 0 ? i : undefined));
+        assert.equal(got.length, k);
+        assert.equal(new Set(got).size, k, 'distinct');
+        for (const i of got) {
+          assert.equal(i % 2, 0, 'only accepted items');
+          counts.set(i, (counts.get(i) ?? 0) + 1);
+        }
+      }
+      assert.equal(counts.size, 50, 'every accepted item is drawn at times');
+      const mean = (2000 * k) / 50;
+      for (const c of counts.values()) assert.ok(Math.abs(c - mean) < 0.25 * mean, `${c} vs ${mean}`);
+    }
+  });
+
+  test('returns every accepted item when fewer than k qualify, and none for k = 0', () => {
+    const random = new SeededRandom(8);
+    assert.deepEqual(sample(10, 5, random, (i) => (i < 3 ? i : undefined)).sort(), [0, 1, 2]);
+    assert.deepEqual(
+      sample(10, 0, random, (i) => i),
+      [],
+    );
+    assert.deepEqual(
+      sample(0, 3, random, (i) => i),
+      [],
+    );
   });
 });
