@@ -680,7 +680,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const leaveTimeoutMs = this.#parts.options.leaveTimeoutMs;
     const started = this.#parts.clock.now();
     await run.outbox.flush(Math.floor(leaveTimeoutMs / 2));
-    const members = run.membership.live();
+    const members = [...run.membership.live()];
     this.#connected = false;
     this.#leftOnPurpose(run, options);
     run.membership.leaveNetwork();
@@ -874,7 +874,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.#saveMember(peer);
     // A member back after it had failed (a healed partition, a restart): catch up with it.
     if (event === 'member:fail') this.#failed.add(peer.id);
-    else if (event === 'member:join' && this.#failed.delete(peer.id)) this.#run?.catchUp.soon(peer.id);
+    else if (event === 'member:join' && this.#failed.delete(peer.id)) this.#run?.catchUp.returned(peer.id);
     this.#run?.dissemination.onMemberEvent(event, peer);
     const names = this.#parts.gop2p;
     if (names !== undefined && this.#run?.membership.get(peer.id)?.kind === 'gop2p') {

@@ -98,3 +98,43 @@ export function shuffle<T>(items: T[], random: Random): T[] {
   }
   return items;
 }
+
+/**
+ * Up to `k` distinct items drawn uniformly at random from the indexes `0..n-1` that `at` accepts
+ * (it returns `undefined` for one to pass over), in random order: as `shuffle` of the accepted
+ * items, then the first `k`, without building that list when few are passed over. Draws at random
+ * indexes first (a few times `k`), and falls back to listing the accepted ones when that did not
+ * find `k` (most are passed over, or `k` is near `n`). O(k) time when most items qualify, O(n)
+ * otherwise.
+ */
+export function sample<T>(n: number, k: number, random: Random, at: (index: number) => T | undefined): T[] {
+  const out: T[] = [];
+  if (k <= 0 || n <= 0) return out;
+  if (n > 4 * k) {
+    const seen = new Set<number>();
+    for (let tries = 0; tries < 4 * k + 8 && out.length < k; tries++) {
+      const i = Math.floor(random.next() * n);
+      if (seen.has(i)) continue;
+      seen.add(i);
+      const item = at(i);
+      if (item !== undefined) out.push(item);
+    }
+    if (out.length === k) return out;
+    out.length = 0;
+  }
+  const all: T[] = [];
+  for (let i = 0; i < n; i++) {
+    const item = at(i);
+    if (item !== undefined) all.push(item);
+  }
+  // The first k steps of a Fisher-Yates shuffle.
+  const take = Math.min(k, all.length);
+  for (let i = 0; i < take; i++) {
+    const j = i + Math.floor(random.next() * (all.length - i));
+    const tmp = all[i]!;
+    all[i] = all[j]!;
+    all[j] = tmp;
+  }
+  all.length = take;
+  return all;
+}

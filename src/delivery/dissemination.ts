@@ -185,7 +185,7 @@ export class Dissemination {
           0,
           gossipFanout(audience.length, this.#d.settings.fanout),
         )
-      : audience;
+      : audience.slice(); // the live list is kept in step with the table: a snapshot of it
     return this.#whenRoom(targets, bound, signal, () => {
       const log = this.#d.log?.number(channelOf('broadcast'));
       const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, this.#signing(gossip, log));

@@ -48,29 +48,83 @@ export interface Member {
 export class MemberTable {
   readonly #byId = new Map<string, Member>();
   readonly #byAddress = new Map<string, string>();
+  // How many records (live or not) state each address: nearly always one, and then an address
+  // left by its holder has no heir to look for (each look is a scan of the table).
+  readonly #atAddress = new Map<string, number>();
   // The live members, rebuilt lazily after a change: read on every probe, gossip and broadcast.
   #live: readonly Member[] | undefined;
+  // The others (dead and departed), in no particular order, kept in step the same way.
+  #gone: readonly Member[] | undefined;
   #liveCount = 0;
+  #version = 0;
 
   #put(member: Member): void {
     const old = this.#byId.get(member.peer.id);
-    if (old !== undefined && isLiveState(old.state)) this.#liveCount--;
-    if (isLiveState(member.state)) this.#liveCount++;
+    const wasLive = old !== undefined && isLiveState(old.state);
+    const isLive = isLiveState(member.state);
+    if (wasLive) this.#liveCount--;
+    if (isLive) this.#liveCount++;
     this.#byId.set(member.peer.id, member);
-    this.#live = undefined;
+    this.#version++;
+    // The cached live list is kept in step rather than rebuilt: a partition changes the state of
+    // half the members one by one, and each rebuild costs O(n). Its order stays insertion order:
+    // a record replaced in place keeps its place; a new id goes last; a removal keeps the rest.
+    const live = this.#live;
+    if (live !== undefined) {
+      if (wasLive && isLive) this.#replaceLive(old, member);
+      else if (wasLive) this.#removeLive(old);
+      else if (isLive && old === undefined) (live as Member[]).push(member);
+      // A tombstone back in the network keeps its id's place in the table: rebuild then.
+      else if (isLive) this.#live = undefined;
+    }
+    const gone = this.#gone as Member[] | undefined;
+    if (gone !== undefined) {
+      if (old !== undefined && !wasLive) {
+        const at = gone.indexOf(old);
+        if (at < 0) this.#gone = undefined;
+        else if (isLive) gone.splice(at, 1);
+        else gone[at] = member;
+      } else if (!isLive) gone.push(member);
+    }
   }
 
   #drop(id: string): void {
     const old = this.#byId.get(id);
     if (old === undefined) return;
-    if (isLiveState(old.state)) this.#liveCount--;
+    if (isLiveState(old.state)) {
+      this.#liveCount--;
+      this.#removeLive(old);
+    } else if (this.#gone !== undefined) {
+      const at = this.#gone.indexOf(old);
+      if (at >= 0) (this.#gone as Member[]).splice(at, 1);
+      else this.#gone = undefined;
+    }
     this.#byId.delete(id);
-    this.#live = undefined;
+    this.#version++;
+  }
+
+  #replaceLive(old: Member, member: Member): void {
+    const live = this.#live as Member[] | undefined;
+    const at = live?.indexOf(old) ?? -1;
+    if (at >= 0) live![at] = member;
+    else this.#live = undefined;
+  }
+
+  #removeLive(old: Member): void {
+    const live = this.#live as Member[] | undefined;
+    const at = live?.indexOf(old) ?? -1;
+    if (at >= 0) live!.splice(at, 1);
+    else this.#live = undefined;
   }
 
   /** How many members are alive or suspect. */
   get liveCount(): number {
     return this.#liveCount;
+  }
+
+  /** Changes with every record set or removed (what was computed from the table is still true while it holds). */
+  get version(): number {
+    return this.#version;
   }
 
   /** How many members are in the table. */
@@ -100,8 +154,13 @@ export class MemberTable {
     const old = this.#byId.get(id);
     this.#put(member);
     const key = formatHostPort(member.peer.address, member.peer.port);
-    if (old !== undefined) {
+    if (old === undefined) this.#count(key, 1);
+    else {
       const oldKey = formatHostPort(old.peer.address, old.peer.port);
+      if (oldKey !== key) {
+        this.#count(oldKey, -1);
+        this.#count(key, 1);
+      }
       if (oldKey !== key && this.#byAddress.get(oldKey) === id) {
         this.#byAddress.delete(oldKey);
         this.#reindex(old.peer.address, old.peer.port);
@@ -120,6 +179,8 @@ export class MemberTable {
 
   /** An alive member at this address (other than `except`) holds it, if there is one. */
   #reindex(address: string, port: number, except?: string): void {
+    // `except` is one of the records at the address: no other there, no heir.
+    if ((this.#atAddress.get(formatHostPort(address, port)) ?? 0) <= (except === undefined ? 0 : 1)) return;
     // The first in insertion order, as live().find() would give, without rebuilding the live
     // list (each set() drops it, and a partition sets hundreds of members dead in a row).
     for (const m of this.#byId.values()) {
@@ -130,12 +191,19 @@ export class MemberTable {
     }
   }
 
+  #count(key: string, by: 1 | -1): void {
+    const n = (this.#atAddress.get(key) ?? 0) + by;
+    if (n > 0) this.#atAddress.set(key, n);
+    else this.#atAddress.delete(key);
+  }
+
   /** Removes the member with this id, and returns it. */
   remove(id: string): Member | undefined {
     const member = this.#byId.get(id);
     if (member === undefined) return undefined;
     this.#drop(id);
     const key = formatHostPort(member.peer.address, member.peer.port);
+    this.#count(key, -1);
     if (this.#byAddress.get(key) === id) {
       this.#byAddress.delete(key);
       this.#reindex(member.peer.address, member.peer.port);
@@ -153,7 +221,10 @@ export class MemberTable {
   clear(): void {
     this.#byId.clear();
     this.#byAddress.clear();
+    this.#atAddress.clear();
+    this.#version++;
     this.#live = undefined;
+    this.#gone = undefined;
     this.#liveCount = 0;
   }
 
@@ -162,10 +233,22 @@ export class MemberTable {
     return [...this.#byId.values()];
   }
 
-  /** The members that are in the network (alive or suspect). The array must not be changed. */
+  /**
+   * The members that are in the network (alive or suspect). The array must not be changed, and it
+   * follows the table's later changes: copy it to keep it across one.
+   */
   live(): readonly Member[] {
     this.#live ??= this.all().filter((m) => isLiveState(m.state));
     return this.#live;
+  }
+
+  /**
+   * The dead and departed members, in no particular order. The array must not be changed, and it
+   * follows the table's later changes.
+   */
+  gone(): readonly Member[] {
+    this.#gone ??= this.all().filter((m) => !isLiveState(m.state));
+    return this.#gone;
   }
 }
 

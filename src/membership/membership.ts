@@ -231,9 +231,20 @@ export class Membership {
     return this.#table.liveCount;
   }
 
-  /** The live members (alive or suspect), self excluded. The array must not be changed. */
+  /**
+   * The live members (alive or suspect), self excluded. The array must not be changed, and it
+   * follows later changes of the table: copy it to keep it across one.
+   */
   live(): readonly Member[] {
     return this.#table.live();
+  }
+
+  /**
+   * The tombstones: dead and departed members, in no particular order. The array must not be
+   * changed, and it follows later changes of the table.
+   */
+  gone(): readonly Member[] {
+    return this.#table.gone();
   }
 
   /** Every record, tombstones of dead and departed members included. */
@@ -375,6 +386,16 @@ export class Membership {
     // News this node holds already, word for word (gossip brings each update many times): it
     // changes nothing, which the full path below would also conclude, at more cost.
     if (cur !== undefined && !force && !own && isHeldAlready(update, cur)) return false;
+    // News of the member's identity as held, word for word, about a state no newer than held: a
+    // suspicion of a suspect at its incarnation is a confirmation, anything else changes nothing
+    // (as the full path below concludes, at more cost). In a partition every member hears every
+    // suspicion and death on the other side a dozen times, from as many members.
+    if (cur !== undefined && !force && !own && isHeldRecord(update, cur) && compareState(update, cur) <= 0) {
+      if (cur.state === 'suspect' && update.state === 'suspect' && update.by !== undefined) {
+        if (update.inc === cur.incarnation) this.#confirm(cur, update.by);
+      }
+      return false;
+    }
     if (cur === undefined) {
       const gone = this.#forgotten.get(update.id);
       if (gone !== undefined && update.inc <= gone.inc) {
@@ -527,8 +548,22 @@ export class Membership {
    * so a push-pull between them has nothing to exchange. See {@link stateDigest}.
    */
   digest(): string {
-    return stateDigest(this.state());
+    // Asked on every push-pull and reconnect, both ends: kept while neither the table nor this
+    // node's incarnation changed, and made from the records without building the state.
+    const version = this.#table.version;
+    if (this.#digest?.version !== version || this.#digest.inc !== this.#inc) {
+      const lines = [digestLine(this.#o.self.id, 'alive', this.#inc, this.#inc)];
+      for (const m of this.#table.all()) {
+        const r = m.record;
+        const signed = r?.sig !== undefined && r.key !== undefined;
+        lines.push(digestLine(m.peer.id, m.state, m.incarnation, signed ? r.inc : m.incarnation));
+      }
+      this.#digest = { version, inc: this.#inc, digest: digestOf(lines) };
+    }
+    return this.#digest.digest;
   }
+
+  #digest: { readonly version: number; readonly inc: number; readonly digest: string } | undefined;
 
   /** Forgets dead and departed members whose retention time has passed. */
   reap(): void {
@@ -731,6 +766,14 @@ export class Membership {
   }
 
   /**
+   * Whether this node suspects the member `id` with the `indirectProbes` (k) confirmations
+   * Lifeguard expects: its suspicion is at its shortest timeout, and takes no more confirmations.
+   */
+  confirmed(id: string): boolean {
+    return this.#confirmed(this.#suspicions.get(id));
+  }
+
+  /**
    * Whether a suspicion has the `indirectProbes` (k) independent confirmations Lifeguard expects:
    * its timeout is at the minimum, and no more confirmations are taken or passed on (as
    * memberlist's suspicion timer does). Each one passed on is news that resets the update's
@@ -785,7 +828,14 @@ export class Membership {
  * as UTF-16 code units; the first 18 bytes, base64url (24 characters).
  */
 export function stateDigest(updates: readonly MemberUpdate[]): string {
-  const lines = updates.map((u) => `${u.id} ${u.state} ${u.inc} ${u.rinc ?? u.inc}\n`);
+  return digestOf(updates.map((u) => digestLine(u.id, u.state, u.inc, u.rinc ?? u.inc)));
+}
+
+function digestLine(id: string, state: MemberState, inc: number, rinc: number): string {
+  return `${id} ${state} ${inc} ${rinc}\n`;
+}
+
+function digestOf(lines: string[]): string {
   lines.sort();
   const hash = createHash('sha256');
   for (const line of lines) hash.update(line);
@@ -842,6 +892,15 @@ export function signedFields(f: SignedFields, inc: number, updateInc = inc): Par
  */
 function isHeldAlready(u: MemberUpdate, cur: Member): boolean {
   if (u.state !== cur.state || u.inc !== cur.incarnation || u.state === 'suspect') return false;
+  return isHeldRecord(u, cur);
+}
+
+/**
+ * Whether `u` states the identity this node holds of `cur` with the record it holds (or with no
+ * record), whatever its state and incarnation: such news is accepted by `judgeNews` with the
+ * record held, and changes the identity in nothing. A gop2p member is left out.
+ */
+function isHeldRecord(u: MemberUpdate, cur: Member): boolean {
   if (u.kind !== undefined || cur.kind !== 'tsp2p') return false;
   if (u.rsig !== undefined && u.key !== undefined) {
     const r = cur.record;

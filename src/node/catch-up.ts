@@ -71,6 +71,11 @@ import { type Journal, unpackSig } from './journal.js';
 export const MAX_RATE = 50_000;
 /** Most sessions waiting. */
 const MAX_QUEUED = 8;
+/**
+ * Most sessions with members back after a failure, per repair interval, beyond those that bring
+ * a room no such session covered yet (see {@link CatchUp.returned}).
+ */
+export const RETURNS_PER_INTERVAL = 16;
 /** Whether `member` may hold messages of `channel`: a room's only when it is in the room. */
 function takes(member: Member, channel: string): boolean {
   return !channel.startsWith('t:') || member.peer.topics?.includes(channel.slice(2)) === true;
@@ -93,6 +98,8 @@ export interface CatchUpStats {
   messagesServed: number;
   /** Fetched messages dropped: a bad origin signature, or not of the channel asked for. */
   refused: number;
+  /** Members back after a failure that got no session of their own (see {@link CatchUp.returned}). */
+  returnsSkipped: number;
 }
 
 /** Runs a periodic task on a shared tick (the failure detector's `every`). */
@@ -151,7 +158,10 @@ export class CatchUp {
     batchesServed: 0,
     messagesServed: 0,
     refused: 0,
+    returnsSkipped: 0,
   };
+  /** The sessions with returning members in the current repair interval, and the rooms they cover. */
+  #returns = { since: Number.NEGATIVE_INFINITY, count: 0, rooms: new Set<string>() };
   /**
    * Channels this node has never held anything of, a newcomer's `historyOnJoin` applies, with
    * the wall time (ms) it took each up: what was sent from then on is the live path's to bring.
@@ -206,6 +216,35 @@ export class CatchUp {
     for (const ch of this.#d.channels()) {
       if (ch.startsWith('t:') && !entryTopics.includes(ch.slice(2))) this.soonFor(ch);
     }
+  }
+
+  /**
+   * A member is back after it had failed (a healed partition, a restart): a session with it soon,
+   * for what it holds that this node missed meanwhile. At most {@link RETURNS_PER_INTERVAL} such
+   * sessions per repair interval, plus one for each room of this node's that none of them
+   * covered yet: when a partition heals, half the network comes back at once, and a session with
+   * each (n/2 per node, n²/2 in all) would mostly find what the first few brought. What the
+   * others alone hold (a direct message one of them sent) comes with the periodic repair, or
+   * with the gap the sender's next message shows.
+   */
+  returned(memberId: string): void {
+    const now = this.#d.clock.now();
+    if (now - this.#returns.since >= this.#d.repairIntervalMs)
+      this.#returns = { since: now, count: 0, rooms: new Set() };
+    const member = this.#d.membership.get(memberId);
+    const rooms =
+      member === undefined
+        ? []
+        : this.#d
+            .channels()
+            .filter((ch) => ch.startsWith('t:') && takes(member, ch) && !this.#returns.rooms.has(ch));
+    if (this.#returns.count >= RETURNS_PER_INTERVAL && rooms.length === 0) {
+      this.stats.returnsSkipped++;
+      return;
+    }
+    this.#returns.count++;
+    for (const ch of rooms) this.#returns.rooms.add(ch);
+    this.soon(memberId);
   }
 
   /** Holds a session soon with a random live member that takes `channel` (if there is one). */

@@ -189,4 +189,40 @@ describe('MemberTable', () => {
     table.set(member(peer('a', '10.0.0.1', 5000)));
     assert.equal(table.getByAddress('10.0.0.1', 5000)?.peer.id, 'a');
   });
+  test('live(), gone() and the address index stay true to the records through any run of changes', () => {
+    // Seeded: a few ids over a few addresses (so that they collide), random states, moves and
+    // removals, with live() read in between (the cached list is kept in step, not rebuilt).
+    let x = 12345;
+    const next = (n: number): number => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return x % n;
+    };
+    const states: MemberState[] = ['alive', 'suspect', 'dead', 'left'];
+    const table = new MemberTable();
+    for (let step = 0; step < 5000; step++) {
+      const id = `m${next(12)}`;
+      if (next(10) === 0) table.remove(id);
+      else {
+        const state = states[next(4)]!;
+        table.set(member(peer(id, '10.0.0.1', 5000 + next(6)), { state, incarnation: step }));
+      }
+      if (next(3) === 0) {
+        const expected = table.all().filter((m) => m.state === 'alive' || m.state === 'suspect');
+        assert.deepEqual(table.live(), expected, `step ${step}`);
+        assert.equal(table.liveCount, expected.length);
+        const gone = table.all().filter((m) => m.state === 'dead' || m.state === 'left');
+        const byId = (l: readonly Member[]) => [...l].sort((p, q) => (p.peer.id < q.peer.id ? -1 : 1));
+        assert.deepEqual(byId(table.gone()), byId(gone), `step ${step}`);
+        for (let port = 5000; port < 5006; port++) {
+          const holder = table.getByAddress('10.0.0.1', port);
+          if (holder !== undefined) assert.equal(holder.peer.port, port);
+          if (expected.some((m) => m.peer.port === port && m.state === 'alive'))
+            assert.ok(
+              holder !== undefined && holder.state !== 'dead' && holder.state !== 'left',
+              `step ${step}`,
+            );
+        }
+      }
+    }
+  });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { MemberState } from '../../src/membership/member-table.js';
+import { stateDigest } from '../../src/membership/membership.js';
 import { compareUpdates, type MemberUpdate } from '../../src/membership/merge.js';
 import { addressId } from '../../src/peer.js';
 import { HOST, membershipHarness, peer, update, viewOf } from '../helpers/unit-membership.js';
@@ -115,6 +116,9 @@ describe('Membership: order-insensitivity (fast-check)', () => {
               .sort();
           assert.deepEqual(live(one), live(two));
           assert.equal(one.membership.liveCount, two.membership.liveCount);
+          // The digest (kept between changes) is the state's, and the same for the same view.
+          assert.equal(one.membership.digest(), stateDigest(one.membership.state()));
+          assert.equal(two.membership.digest(), one.membership.digest());
         } finally {
           one.membership.close();
           two.membership.close();
