@@ -89,7 +89,10 @@ export interface NodeOptions {
   readonly maxClockSkewMs?: number;
   /** Largest message payload, in bytes, sent or accepted. @default 1048576 (1 MiB) */
   readonly maxMessageBytes?: number;
-  /** Time limit for each request to a peer, in ms. @default 5000 */
+  /**
+   * Time limit for each request to a peer, in ms. A connect request its entry point does not
+   * answer in time is sent once more, with twice this limit. @default 5000
+   */
   readonly requestTimeoutMs?: number;
   /**
    * Time limit for a leave (`disconnect()`, and the leave that `stop()` starts with), in ms,

@@ -18,7 +18,10 @@ import { type AnnounceDeps, type AnnounceSettings, announce, peerFromAnswer } fr
 
 /**
  * Connect requests sent to an entry point that does not answer within the request timeout,
- * before the join fails: the join then takes up to twice `requestTimeoutMs`.
+ * before the join fails. Each one waits twice as long as the one before (`requestTimeoutMs`,
+ * then twice that): the join then takes up to three times `requestTimeoutMs`. An entry point
+ * short of CPU (many processes joining at once on one machine) is given the time to answer
+ * rather than a second request to answer as well.
  */
 export const CONNECT_ATTEMPTS = 2;
 
@@ -75,7 +78,7 @@ export async function join(d: JoinDeps, target: HostPort, signals: JoinSignals):
         // Sealed anew each time: a repeated signed body would be refused as a replay.
         d.sealer.seal(MessageType.Connect),
         signals.call,
-        d.settings.requestTimeoutMs,
+        d.settings.requestTimeoutMs * 2 ** (attempt - 1),
         // The entry point may be gop2p, which refuses the ordinary Host header.
         d.settings.compat,
       );

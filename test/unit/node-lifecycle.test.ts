@@ -144,6 +144,23 @@ describe('Node lifecycle (memory transport, manual clock)', () => {
     assert.deepEqual(b.members(), [], 'the entry point never heard of a');
   });
 
+  test('an entry point that answers after the request timeout is given twice as long on the second try', async (t) => {
+    const h = setup(t);
+    const a = h.node({ requestTimeoutMs: 500 });
+    const b = h.node();
+    await a.start();
+    await b.start();
+    // 300 ms each way: the answer comes 600 ms after each connect, after the first try's 500 ms
+    // and within the second's 1,000 ms.
+    h.network.setLatency(300);
+    await settle(h.clock, a.connect(b.self));
+    assert.equal(a.isConnected, true);
+    assert.deepEqual(
+      a.members().map((p) => p.id),
+      [b.id],
+    );
+  });
+
   test('connect with an aborted signal rejects with the signal’s reason', async (t) => {
     const h = setup(t);
     const a = h.node();
