@@ -87,7 +87,14 @@ export const join: Scenario = {
       log(`${counts.length} processes ready in ${((performance.now() - spawnStart) / 1000).toFixed(1)} s`);
       for (let run = 1; run <= runs; run++) {
         const nodes = await startNetwork(workers, counts, { preset });
-        const times = await joinAtOnce(nodes, random, timeoutMs);
+        const times = await joinAtOnce(nodes, random, timeoutMs).catch(async (err: unknown) => {
+          // Views that never fill: say whether the members were suspected and declared dead.
+          const seen = await collectEvents(nodes).catch(() => []);
+          const count = (event: string) => seen.filter((e) => e.event === event).length;
+          if (err instanceof Error)
+            err.message += `; meanwhile ${count('member:suspect')} suspicions, ${count('member:fail')} false failures`;
+          throw err;
+        });
         const events = await collectEvents(nodes);
         const firstFull = spread(times.firstFullMs);
         const figures: JoinRun = {

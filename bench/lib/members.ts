@@ -148,11 +148,16 @@ export async function waitFull(
     }
     if (performance.now() > deadline) {
       const short = nodes
-        .map((n, i) => ({ i, alive: progress.get(n.worker)!.alive[n.local]! }))
+        .map((n, i) => ({
+          i,
+          alive: progress.get(n.worker)!.alive[n.local]!,
+          live: progress.get(n.worker)!.live[n.local]!,
+        }))
         .filter((_, i) => fullSince[i] === null);
+      // Alive against live: members held suspect (live, not alive) or not held at all.
       const detail = short
         .slice(0, 8)
-        .map((s) => `node ${s.i} holds ${s.alive}/${nodes.length - 1} alive`)
+        .map((s) => `node ${s.i} holds ${s.alive}/${nodes.length - 1} alive (${s.live} live)`)
         .join(', ');
       throw new BenchError(
         `${short.length} of ${nodes.length} nodes lack a full view after ${timeoutMs / 1000} s (${detail})`,
