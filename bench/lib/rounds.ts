@@ -196,7 +196,8 @@ async function describeStall(
     .join('; ');
   const senderDetail = sent
     .map((st, i) => {
-      if (typeof st === 'string' || st.sending === undefined) return `${senders[i]!.name}: ${String(st)}`;
+      if (typeof st === 'string') return `${senders[i]!.name}: ${st}`;
+      if (st.sending === undefined) return `${senders[i]!.name}: not sending, ${st.members} members`;
       const p = st.sending;
       const error = p.firstError === undefined ? '' : `, the first: ${p.firstError}`;
       return `${senders[i]!.name}: ${p.settled}/${p.count} broadcasts settled, ${p.failed} deliveries failed${error}, ${st.members} members`;

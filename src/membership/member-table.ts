@@ -51,7 +51,8 @@ export class MemberTable {
   // How many records (live or not) state each address: nearly always one, and then an address
   // left by its holder has no heir to look for (each look is a scan of the table).
   readonly #atAddress = new Map<string, number>();
-  // The live members, rebuilt lazily after a change: read on every probe, gossip and broadcast.
+  // The live members, built on first read and then kept in step by #put and #drop (rebuilt only
+  // when that cannot be done in place): read on every probe, gossip and broadcast.
   #live: readonly Member[] | undefined;
   // The others (dead and departed), in no particular order, kept in step the same way.
   #gone: readonly Member[] | undefined;

@@ -212,9 +212,9 @@ export class CatchUp {
    */
   afterJoin(entryId: string): void {
     this.soon(entryId);
-    const entryTopics = this.#d.membership.get(entryId)?.peer.topics ?? [];
+    const entry = this.#d.membership.get(entryId);
     for (const ch of this.#d.channels()) {
-      if (ch.startsWith('t:') && !entryTopics.includes(ch.slice(2))) this.soonFor(ch);
+      if (ch.startsWith('t:') && (entry === undefined || !takes(entry, ch))) this.soonFor(ch);
     }
   }
 

@@ -7,6 +7,7 @@ import {
   type PeerKind,
 } from '../../src/membership/member-table.js';
 import type { Peer } from '../../src/peer.js';
+import { SeededRandom } from '../../src/random.js';
 
 const peer = (id: string, address: string, port: number, name?: string): Peer =>
   name === undefined ? { id, address, port } : { id, address, port, name };
@@ -192,11 +193,8 @@ describe('MemberTable', () => {
   test('live(), gone() and the address index stay true to the records through any run of changes', () => {
     // Seeded: a few ids over a few addresses (so that they collide), random states, moves and
     // removals, with live() read in between (the cached list is kept in step, not rebuilt).
-    let x = 12345;
-    const next = (n: number): number => {
-      x = (x * 1103515245 + 12345) % 2 ** 31;
-      return x % n;
-    };
+    const random = new SeededRandom(12345);
+    const next = (n: number): number => Math.floor(random.next() * n);
     const states: MemberState[] = ['alive', 'suspect', 'dead', 'left'];
     const table = new MemberTable();
     for (let step = 0; step < 5000; step++) {
