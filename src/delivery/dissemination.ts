@@ -46,8 +46,8 @@ import type { GossipFields, OriginSigner } from '../security/gossip-signature.js
 import { channelOf } from '../store/store.js';
 import type { DeliveryReport } from '../types.js';
 import type { OutboundMessage } from './outbound.js';
-import type { Outbox } from './outbox.js';
-import type { OwnLog, WrittenMessage } from './own-log.js';
+import type { Outbox, WrittenOutbound } from './outbox.js';
+import type { OwnLog, PendingSignature, WrittenMessage } from './own-log.js';
 import { PlumtreeGlue } from './plumtree-glue.js';
 import { type ReceivedLog, ReceivedMessage } from './received-message.js';
 import { SeenSet } from './seen-set.js';
@@ -114,6 +114,11 @@ export interface DisseminationDeps {
    * queued, and signed, so that any member can serve it by catch-up. @default none (not numbered)
    */
   readonly log?: OwnLog;
+}
+
+/** A written message's signature, or the log's decision on it. */
+function signatureOf(msg: WrittenOutbound): { sig: string | undefined; pending?: PendingSignature } {
+  return msg.pending !== undefined ? { sig: undefined, pending: msg.pending } : { sig: msg.sig };
 }
 
 /**
@@ -189,7 +194,8 @@ export class Dissemination {
     return this.#whenRoom(targets, bound, signal, () => {
       const log = this.#d.log?.number(channelOf('broadcast'));
       const msg = this.#d.outbox.outbound(MessageType.Broadcast, id, data, this.#signing(gossip, log));
-      if (log !== undefined) this.#wrote({ id, kind: 'broadcast', log, ts: msg.ts, data, sig: msg.sig });
+      if (log !== undefined)
+        this.#wrote({ id, kind: 'broadcast', log, ts: msg.ts, data, ...signatureOf(msg) });
       return this.#d.outbox.deliver(msg, targets, signal);
     });
   }
@@ -215,10 +221,11 @@ export class Dissemination {
   #signing(
     gossip: boolean,
     log: LogNumber | undefined,
-  ): { gossip?: OriginSigner; signer?: OriginSigner; log?: LogNumber } {
+  ): { gossip?: OriginSigner; signer?: OriginSigner; log?: LogNumber; deferSig?: boolean } {
+    // Sent in full, a logged message is signed only at the end of its burst (its log decides).
     return {
       ...(gossip ? { gossip: this.#d.signer } : {}),
-      ...(log !== undefined ? { log, signer: this.#d.signer } : {}),
+      ...(log !== undefined ? { log, signer: this.#d.signer, deferSig: !gossip } : {}),
     };
   }
 
@@ -261,7 +268,7 @@ export class Dissemination {
         deps,
       });
       if (log !== undefined)
-        this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, sig: msg.sig, deps });
+        this.#wrote({ id, kind: 'topic', topic, log, ts: msg.ts, data, ...signatureOf(msg), deps });
       return this.#d.outbox.deliver(msg, targets, signal);
     });
   }
@@ -290,7 +297,7 @@ export class Dissemination {
           to,
           ...this.#signing(false, log),
         });
-        this.#wrote({ id, kind: 'direct', to: m.peer.id, log, ts: msg.ts, data, sig: msg.sig });
+        this.#wrote({ id, kind: 'direct', to: m.peer.id, log, ts: msg.ts, data, ...signatureOf(msg) });
         return this.#d.outbox.deliver(msg, [m], signal);
       });
       return Promise.all(reports).then((all) => ({
@@ -375,9 +382,15 @@ export class Dissemination {
 
   /** An entry's log number, with the origin's signature and key (when known), for the node's store. */
   #logOf(entry: BatchedMessage, originId: string, key: string | undefined): ReceivedLog | undefined {
-    const log = logOf(entry);
-    if (log === undefined) return undefined;
-    return { ...log, sig: entry.sig, key: key ?? this.#d.members.get(originId)?.record?.key };
+    if (entry.epoch === undefined || entry.channel === undefined || entry.seq === undefined) return undefined;
+    return {
+      epoch: entry.epoch,
+      channel: entry.channel,
+      seq: entry.seq,
+      prev: entry.prev,
+      sig: entry.sig,
+      key: key ?? this.#d.members.get(originId)?.record?.key,
+    };
   }
 
   /** Plumtree: by option, or with `'auto'` above `gossipThreshold` members. */

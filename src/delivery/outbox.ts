@@ -7,7 +7,13 @@
  */
 
 import type { Clock } from '../clock.js';
-import { asP2PError, BackpressureError, type P2PError, PeerUnreachableError } from '../errors.js';
+import {
+  asP2PError,
+  BackpressureError,
+  type P2PError,
+  PeerUnreachableError,
+  ProtocolError,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import { destinationOf, type Member } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
@@ -18,11 +24,12 @@ import type { Sealed } from '../protocol/envelope.js';
 import type { MessageType, WirePeer } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import type { Random } from '../random.js';
-import type { OriginSigner } from '../security/gossip-signature.js';
+import { type OriginSigner, signedBytes } from '../security/gossip-signature.js';
 import type { SessionKeys } from '../security/session-keys.js';
 import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
 import type { OutboundMessage, PeerQueueLimits } from './outbound.js';
+import type { PendingSignature } from './own-log.js';
 import { PeerQueue } from './peer-queue.js';
 
 /**
@@ -37,7 +44,80 @@ export interface WrittenOutbound extends OutboundMessage {
   /** Its `ts`, ms since the epoch. */
   readonly ts: number;
   /** The origin signature (base64url) in its entry, when signed. */
-  readonly sig?: string;
+  readonly sig?: string | undefined;
+  /** A signature the log decides on, before the message is first sent (`extra.deferSig`). */
+  readonly pending?: PendingSignature;
+}
+
+/** What a signature adds to an entry: `"sig":"` and 86 characters of base64url, `"` and a comma. */
+const SIG_FIELD_BYTES = 95;
+
+/**
+ * A message whose origin signature the log decides before it is first sent
+ * ({@link PendingSignature}): its entry is built without `sig`, and again with it once signed.
+ * Its `bytes` counts the signature either way, so that the queues' accounting never changes.
+ */
+class DeferredOutbound implements WrittenOutbound, PendingSignature {
+  readonly id: string;
+  readonly bytes: number;
+  readonly single: () => Sealed;
+  readonly deadline: number;
+  readonly ts: number;
+  readonly signed: Uint8Array;
+  readonly #entry: (sig: string | undefined) => Buffer;
+  readonly #signer: OriginSigner;
+  readonly #decide: (() => void) | undefined;
+  #fragment: Buffer;
+  #decided = false;
+  #sig: string | undefined;
+
+  constructor(
+    common: Pick<WrittenOutbound, 'id' | 'single' | 'deadline' | 'ts'> & { single: () => Sealed },
+    entry: (sig: string | undefined) => Buffer,
+    signed: Uint8Array,
+    signer: OriginSigner,
+    decide: (() => void) | undefined,
+  ) {
+    this.id = common.id;
+    this.single = common.single;
+    this.deadline = common.deadline;
+    this.ts = common.ts;
+    this.signed = signed;
+    this.#entry = entry;
+    this.#signer = signer;
+    this.#decide = decide;
+    this.#fragment = entry(undefined);
+    this.bytes = this.#fragment.length + SIG_FIELD_BYTES;
+  }
+
+  /** The entry; the log decides its signature first when it has not yet (it always has by then). */
+  get fragment(): Buffer {
+    if (!this.#decided) this.#decide?.();
+    this.#decided = true;
+    return this.#fragment;
+  }
+
+  /** The signature, once signed. */
+  get sig(): string | undefined {
+    return this.#sig;
+  }
+
+  /** This message has no signature of its own yet: the log decides (see {@link PendingSignature}). */
+  get pending(): PendingSignature {
+    return this;
+  }
+
+  sign(): string {
+    if (this.#decided) throw new ProtocolError(`message ${this.id}: its signature was decided already`);
+    this.#decided = true;
+    this.#sig = this.#signer.signBytes(this.signed);
+    this.#fragment = this.#entry(this.#sig);
+    return this.#sig;
+  }
+
+  skip(): void {
+    this.#decided = true;
+  }
 }
 
 /** The settings an {@link Outbox} reads: the queues' limits, and what a full queue does. */
@@ -112,6 +192,7 @@ export class Outbox {
       readonly deps?: readonly string[];
       readonly log?: LogNumber;
       readonly signer?: OriginSigner;
+      readonly deferSig?: boolean;
     } = {},
   ): WrittenOutbound {
     const { to, gossip, topic, log } = extra;
@@ -119,46 +200,49 @@ export class Outbox {
     const ts = this.#d.sealer.now();
     const b64 = encodeData(data);
     const signer = gossip ?? extra.signer;
-    const sig =
-      signer === undefined
-        ? undefined
-        : signer.sign({
-            type,
-            id,
-            ts,
-            data: b64,
-            topic,
-            deps,
-            epoch: log?.epoch,
-            channel: log?.channel,
-            seq: log?.seq,
-            prev: log?.prev,
-          });
-    const fragment = encodeMessageEntry({
+    const fields = {
       type,
       id,
       ts,
       data: b64,
-      ...(to !== undefined ? { to } : {}),
-      ...(gossip !== undefined ? { hops: 0 } : {}),
-      ...(sig !== undefined ? { sig } : {}),
-      ...(topic !== undefined ? { topic } : {}),
-      ...(log !== undefined ? { log } : {}),
-      ...(deps !== undefined ? { deps } : {}),
-    });
+      topic,
+      deps,
+      epoch: log?.epoch,
+      channel: log?.channel,
+      seq: log?.seq,
+      prev: log?.prev,
+    };
+    const deferred =
+      extra.deferSig === true && gossip === undefined && log !== undefined && signer !== undefined;
+    const sig = signer === undefined || deferred ? undefined : signer.sign(fields);
+    const entry = (sig: string | undefined): Buffer =>
+      encodeMessageEntry({
+        type,
+        id,
+        ts,
+        data: b64,
+        ...(to !== undefined ? { to } : {}),
+        ...(gossip !== undefined ? { hops: 0 } : {}),
+        ...(sig !== undefined ? { sig } : {}),
+        ...(topic !== undefined ? { topic } : {}),
+        ...(log !== undefined ? { log } : {}),
+        ...(deps !== undefined ? { deps } : {}),
+      });
     let single: Sealed | undefined;
-    return {
+    const common = {
       id,
-      fragment,
-      bytes: fragment.length,
       single: () => {
         single ??= this.#d.sealer.seal(type, { id, data, ...(to !== undefined ? { to } : {}) });
         return single;
       },
       deadline: this.#d.clock.now() + this.#d.options.deliveryTimeoutMs,
       ts,
-      ...(sig !== undefined ? { sig } : {}),
     };
+    if (deferred) {
+      return new DeferredOutbound(common, entry, signedBytes(fields), signer, this.#d.beforeSend);
+    }
+    const fragment = entry(sig);
+    return { ...common, fragment, bytes: fragment.length, ...(sig !== undefined ? { sig } : {}) };
   }
 
   /**

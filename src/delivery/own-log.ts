@@ -22,10 +22,27 @@ export interface WrittenMessage {
   /** Its timestamp, ms since the epoch. */
   readonly ts: number;
   readonly data: Uint8Array;
-  /** This node's signature of it (base64url). */
+  /** This node's signature of it (base64url), when it was signed as it was built. */
   readonly sig: string | undefined;
+  /** Instead of `sig`: a signature the log decides on (see {@link PendingSignature}). */
+  readonly pending?: PendingSignature;
   /** A publish's causal dependencies (covered by the signature). */
   readonly deps?: readonly string[];
+}
+
+/**
+ * The origin signature of a message this node sends in full to its members, decided by the log:
+ * the last message of each burst of a stream is signed, the ones before it are vouched for by the
+ * chain (see "Signed ends" in `src/security/gossip-signature.ts`). Decided once, before the
+ * message's entry is first read to be sent.
+ */
+export interface PendingSignature {
+  /** The bytes the origin signs (`signedBytes`). */
+  readonly signed: Uint8Array;
+  /** Signs the message; returns its signature (base64url). */
+  sign(): string;
+  /** The message goes without a signature of its own. */
+  skip(): void;
 }
 
 /** The node's log, as dissemination writes to it. */

@@ -59,7 +59,7 @@ import { MessageType } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer } from '../protocol/wire-peer.js';
 import type { Random } from '../random.js';
-import { chainedRuns, verifyOrigin } from '../security/gossip-signature.js';
+import { chainedRuns, MAX_UNSIGNED_RUN, verifyOrigin } from '../security/gossip-signature.js';
 import type { KeyCache } from '../security/signature.js';
 import type { StoredEntry } from '../store/store.js';
 import { type CatchUpRange, heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
@@ -586,17 +586,8 @@ export class CatchUp {
     const asked = [...(want ?? []).map((r) => r.channel), ...(last !== undefined ? [last.channel] : [])];
     const bad = asked.find((c) => !mayRead(sender, c));
     if (bad !== undefined) return refusal(403, 'forbidden', `forbidden channel: ${bad} is another node's`);
-    const fragments: Uint8Array[] = [];
-    let bytes = 0;
-    const add = (e: StoredEntry): boolean => {
-      if (fragments.length >= CATCH_UP_LIMITS.messages) return false;
-      if (fragments.length > 0 && bytes >= CATCH_UP_LIMITS.answerBytes) return false;
-      const f = servedEntry(e);
-      if (f === undefined) return true;
-      fragments.push(f);
-      bytes += f.length;
-      return true;
-    };
+    // What to serve, in order: at most the answer's count of messages (see `#servable`).
+    const picked: StoredEntry[] = [];
     if (last !== undefined) {
       const c = last.channel;
       const entries =
@@ -605,16 +596,38 @@ export class CatchUp {
           : c.startsWith('t:')
             ? store.history({ topic: c.slice(2), limit: last.limit })
             : store.history({ with: c.slice(2), limit: last.limit }).filter((e) => e.channel === c);
-      for (const e of entries) if (!add(e)) break;
+      picked.push(...entries.slice(0, CATCH_UP_LIMITS.messages));
     }
-    outer: for (const r of want ?? []) {
-      const room = CATCH_UP_LIMITS.messages - fragments.length;
+    for (const r of want ?? []) {
+      const room = CATCH_UP_LIMITS.messages - picked.length;
       if (room <= 0) break;
-      for (const e of store.readRange(r, r.from, r.to, room)) if (!add(e)) break outer;
+      const range = store.readRange(r, r.from, r.to, room);
+      picked.push(...range);
+      // A range that ends on a message without its own signature runs on to the signed one.
+      let end = range[range.length - 1];
+      while (end !== undefined && !signedOne(end) && picked.length < CATCH_UP_LIMITS.messages) {
+        const more = store.readRange(r, end.seq + 1, end.seq + MAX_UNSIGNED_RUN, 1)[0];
+        if (more === undefined || more.seq !== end.seq + 1) break;
+        picked.push(more);
+        end = more;
+      }
     }
+    const fragments: Uint8Array[] = [];
+    const served: StoredEntry[] = [];
+    let bytes = 0;
+    for (const e of picked) {
+      if (fragments.length > 0 && bytes >= CATCH_UP_LIMITS.answerBytes) break;
+      const f = servedEntry(e);
+      if (f === undefined) continue;
+      fragments.push(f);
+      served.push(e);
+      bytes += f.length;
+    }
+    const keep = servable(served);
+    const out = fragments.filter((_, i) => keep[i]);
     this.stats.batchesServed++;
-    this.stats.messagesServed += fragments.length;
-    return { status: 200, body: encodeMessagesAnswer(fragments), contentType: 'application/json' };
+    this.stats.messagesServed += out.length;
+    return { status: 200, body: encodeMessagesAnswer(out), contentType: 'application/json' };
   }
 }
 
@@ -638,7 +651,46 @@ function mayRead(sender: string, channel: string): boolean {
   return !channel.startsWith('d:') || channel === `d:${sender}`;
 }
 
-/** A stored message as a catch-up answer carries it; `undefined` without its origin's signature. */
+/** Whether a stored message has its origin's own signature. */
+function signedOne(e: StoredEntry): boolean {
+  return unpackSig(e.sig)?.sig !== undefined;
+}
+
+/**
+ * Which of `entries` an asker can check: those with their origin's signature, and those whose
+ * successor in the answer (same stream, next number, with `prev`) it can check. The rest (the
+ * unsigned end of a run this node holds only part of) would be refused: they are not sent.
+ */
+function servable(entries: readonly StoredEntry[]): boolean[] {
+  const key = (e: StoredEntry, seq: number): string =>
+    `${e.origin.id}\u0000${e.epoch}\u0000${e.channel}\u0000${seq}`;
+  const at = new Map<string, number>();
+  for (let i = 0; i < entries.length; i++) at.set(key(entries[i]!, entries[i]!.seq), i);
+  const packed = entries.map((e) => unpackSig(e.sig));
+  const ok = new Array<boolean | undefined>(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const path: number[] = [];
+    let j = i;
+    while (ok[j] === undefined && packed[j]?.sig === undefined) {
+      path.push(j);
+      const next = at.get(key(entries[j]!, entries[j]!.seq + 1));
+      if (next === undefined || packed[next]?.prev === undefined || path.length > entries.length) {
+        j = -1;
+        break;
+      }
+      j = next;
+    }
+    const end = j === -1 ? false : (ok[j] ?? packed[j]?.sig !== undefined);
+    if (j !== -1) ok[j] = end;
+    for (const k of path) ok[k] = end;
+  }
+  return ok.map((v) => v === true);
+}
+
+/**
+ * A stored message as a catch-up answer carries it; `undefined` without its origin's key. Its
+ * `sig` is absent when it has none of its own (see {@link servable}).
+ */
 function servedEntry(e: StoredEntry): Buffer | undefined {
   const signed = unpackSig(e.sig);
   if (signed === undefined) return undefined;
@@ -654,7 +706,7 @@ function servedEntry(e: StoredEntry): Buffer | undefined {
       ...(e.origin.name !== undefined ? { name: e.origin.name } : {}),
       key: signed.key,
     },
-    sig: signed.sig,
+    ...(signed.sig !== undefined ? { sig: signed.sig } : {}),
     ...(e.topic !== undefined ? { topic: e.topic } : {}),
     log: {
       epoch: e.epoch,

@@ -18,7 +18,11 @@
  * same channel (`chainHash` in `src/security/gossip-signature.ts`), so that catch-up checks a
  * run of them with one signature. The hash of the last one written is kept per channel; after a
  * restart it is computed again from the log (or, when retention removed that message, the next
- * one goes without `prev`, and is checked on its own).
+ * one goes without `prev`, and is checked on its own). Of the messages it sends in full, only the
+ * last of each burst per channel (what it writes in one task, at most `MAX_UNSIGNED_RUN` in a
+ * row) is signed, at the flush: the chain vouches for the ones before it ("Signed ends" in
+ * `src/security/gossip-signature.ts`), and one Ed25519 signature per burst is far cheaper than
+ * one per message.
  *
  * A message without a log number (a gop2p sender's, or an older tsp2p node's) is numbered here,
  * in a stream of this node's own epoch for its sender: it is kept in history, and delivered once
@@ -28,14 +32,14 @@
  */
 
 import type { Clock } from '../clock.js';
-import type { OwnLog, WrittenMessage } from '../delivery/own-log.js';
+import type { OwnLog, PendingSignature, WrittenMessage } from '../delivery/own-log.js';
 import { ReceivedMessage } from '../delivery/received-message.js';
 import type { Logger } from '../logger.js';
 import { type Peer, peerOf } from '../peer.js';
 import type { LogNumber } from '../protocol/batch-entry.js';
 import { encodeData } from '../protocol/codec.js';
 import { MessageType } from '../protocol/schema.js';
-import { chainHash } from '../security/gossip-signature.js';
+import { chainHash, chainHashOf, MAX_UNSIGNED_RUN } from '../security/gossip-signature.js';
 import {
   type AppendStatus,
   channelOf,
@@ -50,6 +54,8 @@ const KEY_BYTES = 32;
 const SIG_BYTES = 64;
 /** Bytes of a chain hash (`prev`), which follows them when the message has one. */
 const HASH_BYTES = 32;
+/** What a message without dependencies stores: the store copies what it keeps. */
+const NO_DEPS: readonly string[] = [];
 
 /** What a {@link Journal} needs. */
 export interface JournalDeps {
@@ -72,6 +78,15 @@ export interface JournalDeps {
   readonly onGap?: (origin: string) => void;
 }
 
+/** A message at the end of its burst so far: signed at the flush unless another follows. */
+interface OpenEnd {
+  readonly pending: PendingSignature;
+  /** Its place in the messages not committed yet. */
+  readonly index: number;
+  readonly seq: number;
+  readonly prev: string | undefined;
+}
+
 /** Streams whose last live number is remembered, to see gaps; beyond it the memory starts over. */
 const GAP_STREAMS = 10_000;
 
@@ -86,6 +101,10 @@ export class Journal implements OwnLog {
   #own: StoredMessage[] = [];
   /** Per channel of this node: the number and chain hash of the last message it wrote. */
   readonly #heads = new Map<string, { seq: number; hash: string }>();
+  /** Per channel: the last message written since the last flush, whose signature is undecided. */
+  readonly #ends = new Map<string, OpenEnd>();
+  /** Per channel: messages written without a signature since the last signed one. */
+  readonly #runs = new Map<string, number>();
 
   constructor(deps: JournalDeps) {
     this.#d = deps;
@@ -136,24 +155,49 @@ export class Journal implements OwnLog {
 
   wrote(m: WrittenMessage): void {
     const self = this.#d.self();
-    const sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig, m.log.prev);
-    if (m.sig !== undefined) {
-      const hash = chainHash(
-        {
-          type: m.kind === 'direct' ? MessageType.Direct : MessageType.Broadcast,
-          id: m.id,
-          ts: m.ts,
-          data: encodeData(m.data),
-          topic: m.topic,
-          epoch: m.log.epoch,
-          channel: m.log.channel,
+    const channel = m.log.channel;
+    let sig: Uint8Array;
+    if (m.pending !== undefined) {
+      // Signed at the end of its burst (see the module comment): the one before it is not.
+      this.#ends.get(channel)?.pending.skip();
+      this.#ends.delete(channel);
+      const run = (this.#runs.get(channel) ?? 0) + 1;
+      if (run >= MAX_UNSIGNED_RUN) {
+        const signature = m.pending.sign();
+        sig = packSig(this.#d.publicKey, signature, m.log.prev);
+        this.#signedHead(channel, m.log.seq, chainHashOf(m.pending.signed, signature));
+      } else {
+        sig = packKey(this.#d.publicKey, m.log.prev);
+        this.#runs.set(channel, run);
+        this.#ends.set(channel, {
+          pending: m.pending,
+          index: this.#own.length,
           seq: m.log.seq,
-          deps: m.deps,
           prev: m.log.prev,
-        },
-        m.sig,
-      );
-      if (hash !== undefined) this.#heads.set(m.log.channel, { seq: m.log.seq, hash });
+        });
+        const hash = chainHashOf(m.pending.signed, undefined);
+        if (hash !== undefined) this.#heads.set(channel, { seq: m.log.seq, hash });
+      }
+    } else {
+      sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig, m.log.prev);
+      if (m.sig !== undefined) {
+        const hash = chainHash(
+          {
+            type: m.kind === 'direct' ? MessageType.Direct : MessageType.Broadcast,
+            id: m.id,
+            ts: m.ts,
+            data: encodeData(m.data),
+            topic: m.topic,
+            epoch: m.log.epoch,
+            channel,
+            seq: m.log.seq,
+            deps: m.deps,
+            prev: m.log.prev,
+          },
+          m.sig,
+        );
+        this.#signedHead(channel, m.log.seq, hash);
+      }
     }
     if (this.#own.length === 0) queueMicrotask(() => this.flush());
     this.#own.push({
@@ -163,21 +207,43 @@ export class Journal implements OwnLog {
       ...(m.topic !== undefined ? { topic: m.topic } : {}),
       ...(m.to !== undefined ? { peer: m.to } : {}),
       epoch: m.log.epoch,
-      channel: m.log.channel,
+      channel,
       seq: m.log.seq,
       at: m.ts,
       payload: m.data,
       sig,
-      deps: [...(m.deps ?? [])],
+      deps: m.deps ?? NO_DEPS,
       late: false,
     });
   }
 
+  /** Message `seq` of `channel`, signed, is the last written there. */
+  #signedHead(channel: string, seq: number, hash: string | undefined): void {
+    this.#runs.set(channel, 0);
+    if (hash !== undefined) this.#heads.set(channel, { seq, hash });
+  }
+
   /**
-   * Commits what this node wrote, in one transaction (see the module comment). A store that
+   * Signs the last message of each stream's burst (the others were skipped as the burst grew),
+   * then commits what this node wrote, in one transaction (see the module comment). A store that
    * fails (closed while stopping, damaged) is logged: the messages are still sent.
    */
   flush(): void {
+    if (this.#ends.size > 0) {
+      for (const [channel, end] of this.#ends) {
+        const signature = end.pending.sign();
+        const at = this.#own[end.index];
+        if (at !== undefined && at.seq === end.seq && at.channel === channel)
+          this.#own[end.index] = { ...at, sig: packSig(this.#d.publicKey, signature, end.prev) };
+        const head = this.#heads.get(channel);
+        this.#runs.set(channel, 0);
+        if (head !== undefined && head.seq === end.seq) {
+          const hash = chainHashOf(end.pending.signed, signature);
+          if (hash !== undefined) this.#heads.set(channel, { seq: end.seq, hash });
+        }
+      }
+      this.#ends.clear();
+    }
     if (this.#own.length === 0) return;
     const own = this.#own;
     this.#own = [];
@@ -270,8 +336,9 @@ export class Journal implements OwnLog {
       const channel = channelOf(kind, kind === 'topic' ? m.topic : self.id);
       const store = this.#d.store;
       log = { epoch: store.epoch, channel, seq: store.nextSeq(m.from.id, channel) };
-    } else if (m.log?.sig !== undefined && m.log.key !== undefined) {
-      sig = packSig(m.log.key, m.log.sig, m.log.prev);
+    } else if (m.log?.key !== undefined) {
+      sig =
+        m.log.sig !== undefined ? packSig(m.log.key, m.log.sig, m.log.prev) : packKey(m.log.key, m.log.prev);
     }
     return {
       id: m.id,
@@ -285,7 +352,7 @@ export class Journal implements OwnLog {
       at: m.at,
       payload: m.data,
       sig,
-      deps: [...(m.deps ?? [])],
+      deps: m.deps ?? NO_DEPS,
       late: m.late === true,
     };
   }
@@ -296,30 +363,59 @@ function nameOf(p: { readonly name?: string | undefined }): { name?: string } {
 }
 
 /**
- * The `sig` column: the origin's raw public key, then its signature (see `store.ts`), then the
- * message's `prev` chain hash when it has one (signed with it, so kept with the signature).
+ * The `sig` column: the origin's raw public key, then its signature (see `store.ts`) when the
+ * message has one of its own (the last of a burst, or any relayed one; see "Signed ends" in
+ * `src/security/gossip-signature.ts`), then the message's `prev` chain hash when it has one
+ * (signed with it, so kept with the signature). So 32, 64, 96 or 128 bytes: key; key and `prev`;
+ * key and signature; all three.
  */
 export function packSig(keyText: string, sigText: string, prevText?: string): Uint8Array {
-  const key = Buffer.from(keyText, 'base64url');
-  const sig = Buffer.from(sigText, 'base64url');
-  if (key.length !== KEY_BYTES || sig.length !== SIG_BYTES) return new Uint8Array(0);
-  const prev = prevText === undefined ? undefined : Buffer.from(prevText, 'base64url');
-  if (prev !== undefined && prev.length !== HASH_BYTES) return new Uint8Array(0);
-  return Buffer.concat(prev === undefined ? [key, sig] : [key, sig, prev]);
+  return pack(keyText, sigText, prevText);
 }
 
-/** The origin's key, signature and `prev` (base64url) from a `sig` column, when it holds them. */
-export function unpackSig(packed: Uint8Array): { key: string; sig: string; prev?: string } | undefined {
+/** The `sig` column of a message without a signature of its own (see {@link packSig}). */
+export function packKey(keyText: string, prevText?: string): Uint8Array {
+  return pack(keyText, undefined, prevText);
+}
+
+function pack(keyText: string, sigText: string | undefined, prevText: string | undefined): Uint8Array {
+  // Base64url without padding: 32 bytes are 43 characters, 64 are 86.
+  if (
+    keyText.length !== 43 ||
+    (sigText !== undefined && sigText.length !== 86) ||
+    (prevText !== undefined && prevText.length !== 43)
+  )
+    return EMPTY;
+  const sigBytes = sigText === undefined ? 0 : SIG_BYTES;
+  const out = Buffer.allocUnsafe(KEY_BYTES + sigBytes + (prevText === undefined ? 0 : HASH_BYTES));
+  if (
+    out.write(keyText, 0, 'base64url') !== KEY_BYTES ||
+    (sigText !== undefined && out.write(sigText, KEY_BYTES, 'base64url') !== SIG_BYTES) ||
+    (prevText !== undefined && out.write(prevText, KEY_BYTES + sigBytes, 'base64url') !== HASH_BYTES)
+  )
+    return EMPTY;
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The origin's key, signature and `prev` (base64url) from a `sig` column, when it holds the key
+ * (see {@link packSig}); `sig` is absent for a message vouched for by the chain only.
+ */
+export function unpackSig(packed: Uint8Array): { key: string; sig?: string; prev?: string } | undefined {
   const n = packed.byteLength;
-  if (n !== KEY_BYTES + SIG_BYTES && n !== KEY_BYTES + SIG_BYTES + HASH_BYTES) return undefined;
+  const signed = n === KEY_BYTES + SIG_BYTES || n === KEY_BYTES + SIG_BYTES + HASH_BYTES;
+  const chained = n === KEY_BYTES + HASH_BYTES || n === KEY_BYTES + SIG_BYTES + HASH_BYTES;
+  if (!signed && !chained && n !== KEY_BYTES) return undefined;
   const b = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
-  const out = {
-    key: b.subarray(0, KEY_BYTES).toString('base64url'),
-    sig: b.subarray(KEY_BYTES, KEY_BYTES + SIG_BYTES).toString('base64url'),
+  const key = b.subarray(0, KEY_BYTES).toString('base64url');
+  const sigEnd = signed ? KEY_BYTES + SIG_BYTES : KEY_BYTES;
+  return {
+    key,
+    ...(signed ? { sig: b.subarray(KEY_BYTES, sigEnd).toString('base64url') } : {}),
+    ...(chained ? { prev: b.subarray(sigEnd).toString('base64url') } : {}),
   };
-  return n === KEY_BYTES + SIG_BYTES
-    ? out
-    : { ...out, prev: b.subarray(KEY_BYTES + SIG_BYTES).toString('base64url') };
 }
 
 /** A stored message as the application sees it; this node's own messages come from `self`. */

@@ -59,8 +59,9 @@ export function logOf(entry: {
   readonly prev?: string | undefined;
 }): LogNumber | undefined {
   if (entry.epoch === undefined || entry.channel === undefined || entry.seq === undefined) return undefined;
-  const log = { epoch: entry.epoch, channel: entry.channel, seq: entry.seq };
-  return entry.prev === undefined ? log : { ...log, prev: entry.prev };
+  return entry.prev === undefined
+    ? { epoch: entry.epoch, channel: entry.channel, seq: entry.seq }
+    : { epoch: entry.epoch, channel: entry.channel, seq: entry.seq, prev: entry.prev };
 }
 
 /** Encodes a message entry. */

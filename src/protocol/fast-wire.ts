@@ -212,7 +212,7 @@ function isSummary(s: unknown): boolean {
 
 function isLoggedEntry(m: unknown): boolean {
   if (!isObject(m) || (m.type !== MessageType.Broadcast && m.type !== MessageType.Direct)) return false;
-  if (m.origin === undefined || m.sig === undefined || m.epoch === undefined) return false;
+  if (m.origin === undefined || m.epoch === undefined) return false;
   if (m.channel === undefined || m.seq === undefined) return false;
   return isMessage(m);
 }

@@ -369,11 +369,12 @@ function buildWireSchemas(z: typeof Z) {
 
   /**
    * A message served by catch-up (`log-codec.ts`): a batch entry with its origin (and the
-   * origin's key), the origin's signature and its log number, all required.
+   * origin's key) and its log number, required, and the origin's signature, which only a message
+   * its successor's `prev` vouches for may lack (the asker checks that).
    */
   const LoggedEntrySchema = BatchedMessageSchema.extend({
     origin: WirePeerSchema,
-    sig: z.string().length(86),
+    sig: z.string().length(86).optional(),
     epoch: z.string().min(1).max(128),
     channel: z.string().min(1).max(136),
     seq: z.int().min(1),

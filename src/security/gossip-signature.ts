@@ -21,11 +21,18 @@
  * deps or [], prev])`.
  *
  * **The chain.** The chain hash of a logged message is the SHA-256 of `"tsp2p-chain/1\n"`, then
- * the bytes its origin signed, then the raw 64-byte signature ({@link chainHash}). Since each
- * message's signed bytes hold the hash of the one before it, one verified signature vouches for
- * every message below it that chains to it, signatures included: catch-up checks a run of 1,000
- * messages with one Ed25519 verification and 1,000 hashes ({@link chainedRuns}), and a member
- * serving history still can neither forge, alter, renumber nor reorder any of them.
+ * the bytes its origin signed, then the raw 64-byte signature when it has one ({@link chainHash}).
+ * Since each message's signed bytes hold the hash of the one before it, one verified signature
+ * vouches for every message below it that chains to it, signatures included: catch-up checks a
+ * run of 1,000 messages with one Ed25519 verification and 1,000 hashes ({@link chainedRuns}), and
+ * a member serving history still can neither forge, alter, renumber nor reorder any of them.
+ *
+ * **Signed ends.** So an origin need not sign every logged message it sends in full to its
+ * members (their batch's signature or MAC covers it on the way; the origin signature is for
+ * whoever serves it later): of each burst of a stream (what it writes in one task, at most
+ * {@link MAX_UNSIGNED_RUN} in a row) it signs the last one only, and the ones before it travel
+ * without `sig`, vouched for by the chain. Relayed messages (gossip, Plumtree) are each signed,
+ * since relays check each on its own.
  *
  * @module
  */
@@ -84,6 +91,13 @@ export function signedBytes(m: GossipFields): Buffer {
   return Buffer.from(JSON.stringify(m.topic === undefined ? base : [...base, m.topic]));
 }
 
+/**
+ * Most logged messages in a row of one stream an origin sends without their own signature (see
+ * "Signed ends" in the module comment): a member serving history extends a range by at most this
+ * many to reach a signed one.
+ */
+export const MAX_UNSIGNED_RUN = 64;
+
 /** The origin's signature of a message it is about to gossip. */
 export function signGossip(fields: GossipFields, privateKey: KeyObject): string {
   return signBody(signedBytes(fields), privateKey);
@@ -92,11 +106,16 @@ export function signGossip(fields: GossipFields, privateKey: KeyObject): string 
 /** Signs a message this node writes, for relays to pass on. */
 export interface OriginSigner {
   sign(fields: GossipFields): string;
+  /** Signs bytes made by {@link signedBytes}. */
+  signBytes(bytes: Uint8Array): string;
 }
 
 /** A signer of the messages a node writes, over its private key. */
 export function originSigner(privateKey: KeyObject): OriginSigner {
-  return { sign: (fields) => signGossip(fields, privateKey) };
+  return {
+    sign: (fields) => signGossip(fields, privateKey),
+    signBytes: (bytes) => signBody(bytes, privateKey),
+  };
 }
 
 /** Why a relayed message was refused. */
@@ -133,8 +152,9 @@ export function verifyOrigin(
   originId: string,
   keyText: string,
   fields: GossipFields,
-  sig: string,
+  sig: string | undefined,
 ): Promise<boolean> {
+  if (sig === undefined) return Promise.resolve(false);
   const key = keys.resolve(originId, keyText);
   if (typeof key === 'string') return Promise.resolve(false);
   const raw = Buffer.from(sig, 'base64url');
@@ -150,23 +170,29 @@ export function verifyOrigin(
 
 /**
  * The chain hash of a logged message (see the module comment): base64url of the SHA-256 of
- * `"tsp2p-chain/1\n"`, the bytes its origin signed, and its raw signature. `undefined` for a
- * signature that is not 64 bytes of base64url.
+ * `"tsp2p-chain/1\n"`, the bytes its origin signed, and its raw signature when it has one.
+ * `undefined` for a signature that is not 64 bytes of base64url.
  */
-export function chainHash(fields: GossipFields, sig: string): string | undefined {
-  const raw = Buffer.from(sig, 'base64url');
-  if (raw.length !== 64) return undefined;
-  return createHash('sha256')
-    .update(CHAIN_PREFIX)
-    .update(signedBytes(fields))
-    .update(raw)
-    .digest('base64url');
+export function chainHash(fields: GossipFields, sig: string | undefined): string | undefined {
+  return chainHashOf(signedBytes(fields), sig);
+}
+
+/** {@link chainHash} of the bytes {@link signedBytes} made. */
+export function chainHashOf(signed: Uint8Array, sig: string | undefined): string | undefined {
+  const h = createHash('sha256').update(CHAIN_PREFIX).update(signed);
+  if (sig !== undefined) {
+    const raw = Buffer.from(sig, 'base64url');
+    if (raw.length !== 64) return undefined;
+    h.update(raw);
+  }
+  return h.digest('base64url');
 }
 
 /** A logged message as catch-up receives it: its fields, its stream and its origin's key. */
 export interface ChainedEntry extends GossipFields {
   readonly seq: number;
-  readonly sig: string;
+  /** Absent on a message vouched for by the chain only (see "Signed ends"). */
+  readonly sig?: string | undefined;
   readonly origin: { readonly id?: string | undefined; readonly key?: string | undefined };
 }
 

@@ -6,6 +6,12 @@
  * Each scope's messages are one array sorted by `(at, key)`: arrivals are nearly always the
  * newest, so inserting is an append, and retention takes from the front.
  *
+ * An entry is kept in few objects, since a node without `dataDir` holds up to
+ * `retention.maxMessages` of them and every one outlives the garbage collector's young
+ * generation: its payload and signature are copied into one buffer (small ones share pooled
+ * memory), its origin is one frozen object shared by every entry of that origin, its stream
+ * holds its epoch and channel, and no dependencies share one empty array.
+ *
  * @module
  */
 
@@ -18,6 +24,7 @@ import {
   type HistoryQuery,
   type LinkState,
   type MemberRecord,
+  type MessageKind,
   type RetentionOptions,
   readLimit,
   retentionOf,
@@ -25,6 +32,7 @@ import {
   type Store,
   type StoredEntry,
   type StoredMessage,
+  type StoredOrigin,
   type StoreOptions,
   type StoreStats,
   type StreamKey,
@@ -45,10 +53,30 @@ interface StreamState {
   readonly bySeq: Map<number, Entry>;
 }
 
-interface Entry extends StoredEntry {
+/** A message as this store keeps it (see the module comment). */
+interface Entry {
+  readonly id: string;
+  readonly origin: StoredOrigin;
+  readonly kind: MessageKind;
+  readonly topic: string | undefined;
+  readonly peer: string | undefined;
+  readonly seq: number;
+  readonly at: number;
+  /** The payload, then the signature material. */
+  readonly bytes: Uint8Array;
+  readonly payloadLength: number;
+  readonly deps: readonly string[];
+  readonly late: boolean;
+  readonly receivedAt: number;
+  readonly key: number;
   readonly scope: string;
   readonly stream: StreamState;
 }
+
+const NO_DEPS: readonly string[] = Object.freeze([]);
+
+/** Origins kept for sharing between entries; past it the table starts over. */
+const MAX_ORIGINS = 10_000;
 
 /** Bytes counted per message besides its payload, signature, id and dependencies. */
 const ENTRY_OVERHEAD = 200;
@@ -69,8 +97,8 @@ function lowerBound(arr: readonly Entry[], x: { at: number; key: number }): numb
   return lo;
 }
 
-function entryBytes(m: StoredMessage): number {
-  let n = ENTRY_OVERHEAD + m.payload.byteLength + m.sig.byteLength + m.id.length;
+function entryBytes(m: Entry): number {
+  let n = ENTRY_OVERHEAD + m.bytes.byteLength + m.id.length;
   for (const d of m.deps) n += d.length;
   return n;
 }
@@ -83,7 +111,10 @@ export class MemoryStore implements Store {
   readonly #retention: RetentionOptions | undefined;
   readonly #streams = new Map<string, StreamState>();
   readonly #scopes = new Map<string, Entry[]>();
-  readonly #ids = new Map<string, Entry[]>();
+  /** Entries by message id: one, or several (a direct message to several, or a conflict). */
+  readonly #ids = new Map<string, Entry | Entry[]>();
+  /** Origins shared by entries, by their fields. */
+  readonly #origins = new Map<string, StoredOrigin>();
   readonly #allocated = new Map<string, number>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #links = new Map<string, LinkState>();
@@ -151,7 +182,7 @@ export class MemoryStore implements Store {
     const now = this.#now();
     const out: StoredEntry[] = [];
     for (const id of new Set(ids))
-      for (const e of this.#ids.get(id) ?? [])
+      for (const e of this.#byId(id))
         if (e.at >= now - retentionOf(this.#retention, e.scope).maxAgeMs) out.push(publicEntry(e));
     return out;
   }
@@ -288,6 +319,7 @@ export class MemoryStore implements Store {
     this.#streams.clear();
     this.#scopes.clear();
     this.#ids.clear();
+    this.#origins.clear();
   }
 
   #open(): void {
@@ -311,19 +343,21 @@ export class MemoryStore implements Store {
   }
 
   #insert(m: StoredMessage, scope: string, stream: StreamState, now: number): void {
+    const payloadLength = m.payload.byteLength;
+    const bytes = Buffer.allocUnsafe(payloadLength + m.sig.byteLength);
+    bytes.set(m.payload, 0);
+    bytes.set(m.sig, payloadLength);
     const e: Entry = {
       id: m.id,
-      origin: { ...m.origin },
+      origin: this.#origin(m.origin),
       kind: m.kind,
-      ...(m.kind === 'topic' ? { topic: m.topic } : {}),
-      ...(m.kind === 'direct' ? { peer: m.peer } : {}),
-      epoch: m.epoch,
-      channel: m.channel,
+      topic: m.kind === 'topic' ? m.topic : undefined,
+      peer: m.kind === 'direct' ? m.peer : undefined,
       seq: m.seq,
       at: m.at,
-      payload: Uint8Array.from(m.payload),
-      sig: Uint8Array.from(m.sig),
-      deps: [...m.deps],
+      bytes,
+      payloadLength,
+      deps: m.deps.length === 0 ? NO_DEPS : Object.freeze([...m.deps]),
       late: m.late,
       receivedAt: m.receivedAt ?? now,
       key: ++this.#key,
@@ -348,10 +382,34 @@ export class MemoryStore implements Store {
     if (last === undefined || cmp(last, e) < 0) arr.push(e);
     else arr.splice(lowerBound(arr, e), 0, e);
     const same = this.#ids.get(e.id);
-    if (same === undefined) this.#ids.set(e.id, [e]);
-    else same.push(e);
+    if (same === undefined) this.#ids.set(e.id, e);
+    else if (Array.isArray(same)) same.push(e);
+    else this.#ids.set(e.id, [same, e]);
     this.#count++;
     this.#bytes += entryBytes(e);
+  }
+
+  /** The entries of message `id`. */
+  #byId(id: string): readonly Entry[] {
+    const same = this.#ids.get(id);
+    return same === undefined ? [] : Array.isArray(same) ? same : [same];
+  }
+
+  /** `o` as one frozen object shared by every entry of that origin. */
+  #origin(o: StoredOrigin): StoredOrigin {
+    const k = `${o.id}\u0000${o.address}\u0000${o.port}\u0000${o.name ?? ''}\u0000${o.name === undefined ? 0 : 1}`;
+    let held = this.#origins.get(k);
+    if (held === undefined) {
+      if (this.#origins.size >= MAX_ORIGINS) this.#origins.clear();
+      held = Object.freeze({
+        id: o.id,
+        address: o.address,
+        port: o.port,
+        ...(o.name !== undefined ? { name: o.name } : {}),
+      });
+      this.#origins.set(k, held);
+    }
+    return held;
   }
 
   /** Retention of one scope after an append: at most `budget` removals. */
@@ -372,9 +430,9 @@ export class MemoryStore implements Store {
       s.bySeq.delete(e.seq);
       if (e.seq <= s.contiguous) s.floor = Math.max(s.floor, e.seq + 1);
       else this.#settle(s, e.seq);
-      const same = (this.#ids.get(e.id) ?? []).filter((x) => x !== e);
+      const same = this.#byId(e.id).filter((x) => x !== e);
       if (same.length === 0) this.#ids.delete(e.id);
-      else this.#ids.set(e.id, same);
+      else this.#ids.set(e.id, same.length === 1 ? same[0]! : same);
       this.#count--;
       this.#bytes -= entryBytes(e);
     }
@@ -404,8 +462,24 @@ function advance(s: StreamState): void {
 }
 
 function publicEntry(e: Entry): StoredEntry {
-  const { scope: _scope, stream: _stream, ...rest } = e;
-  return { ...rest, origin: { ...e.origin }, deps: [...e.deps] };
+  const { bytes, payloadLength } = e;
+  return {
+    id: e.id,
+    origin: { ...e.origin },
+    kind: e.kind,
+    ...(e.topic !== undefined ? { topic: e.topic } : {}),
+    ...(e.peer !== undefined ? { peer: e.peer } : {}),
+    epoch: e.stream.key.epoch,
+    channel: e.stream.key.channel,
+    seq: e.seq,
+    at: e.at,
+    payload: new Uint8Array(bytes.buffer, bytes.byteOffset, payloadLength),
+    sig: new Uint8Array(bytes.buffer, bytes.byteOffset + payloadLength, bytes.byteLength - payloadLength),
+    deps: [...e.deps],
+    late: e.late,
+    receivedAt: e.receivedAt,
+    key: e.key,
+  };
 }
 
 /** Code-unit order, as SQLite's default BINARY collation. */

@@ -118,7 +118,7 @@ test('summaries and fetches serve signed messages of the channels asked, within 
   assert.ok(got.ok);
   assert.equal(got.value.msgs?.length, 1000, 'at most 1,000 messages an answer');
   assert.deepEqual(
-    got.value.msgs?.slice(0, 3).map((m) => [m.seq, m.origin.id, m.sig.length]),
+    got.value.msgs?.slice(0, 3).map((m) => [m.seq, m.origin.id, m.sig?.length]),
     [
       [1, self.id, 86],
       [2, self.id, 86],

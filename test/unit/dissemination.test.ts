@@ -92,7 +92,7 @@ function fixture(
     members: h.membership,
     outbox: outbox as unknown as Outbox,
     sealer,
-    signer: { sign: () => SIG },
+    signer: { sign: () => SIG, signBytes: () => SIG },
     origins: { checkRelayed: () => signedByOrigin },
     audience: () => audience,
     deliver: (m) => delivered.push(m),

@@ -15,7 +15,7 @@ const outbox = new Outbox({
   options: { deliveryTimeoutMs: 1 },
 } as unknown as OutboxDeps);
 
-const SIG = { sign: () => 'S'.repeat(86) };
+const SIG = { sign: () => 'S'.repeat(86), signBytes: () => 'S'.repeat(86) };
 const topicName = fc.stringMatching(/^[A-Za-z0-9\-_.:/]{1,64}$/);
 
 test('sizeBound is at least the size of the entry built, whatever its number and signature', () => {
