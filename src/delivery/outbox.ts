@@ -179,7 +179,9 @@ export class Outbox {
    * @param extra - `to`: the recipients of a direct message; `gossip`: relays will pass it on, so
    *   it goes at hop 0 with its origin signature, made by this signer; `topic` and `deps`: a
    *   publish's topic and causal dependencies; `log`: its number in this node's log, with
-   *   `signer` to sign it (so that any member can serve it by catch-up)
+   *   `signer` to sign it (so that any member can serve it by catch-up); `deferSig` (with `log`
+   *   and `signer`, not `gossip`): the log decides whether it is signed, before it is first sent
+   *   ({@link WrittenOutbound.pending})
    */
   outbound(
     type: typeof MessageType.Broadcast | typeof MessageType.Direct,

@@ -124,7 +124,8 @@ export interface StoredMessage {
    * The origin's signature material, opaque to the store, so that a message served to another
    * node can be checked as the origin's: its signature, and its public key (which hashes to
    * `origin.id`), since the member that fetches it may never have met the origin. Empty when
-   * there is none (a gop2p sender).
+   * there is none (a gop2p sender); the key without a signature for a message the chain vouches
+   * for (`packSig` in `src/node/journal.ts`).
    */
   readonly sig: Uint8Array;
   /** Causal dependencies: ids of messages the origin had delivered (at most `maxDeps`). */

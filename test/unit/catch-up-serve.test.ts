@@ -9,18 +9,25 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
+import type { PendingSignature } from '../../src/delivery/own-log.js';
 import { fingerprint } from '../../src/identity.js';
 import { noopLogger } from '../../src/logger.js';
 import type { Membership } from '../../src/membership/membership.js';
 import { CatchUp } from '../../src/node/catch-up.js';
 import { Journal } from '../../src/node/journal.js';
 import { peerOf } from '../../src/peer.js';
-import { decodeLogAnswer } from '../../src/protocol/log-codec.js';
+import { decodeLogAnswer, type LoggedEntry } from '../../src/protocol/log-codec.js';
 import type { Refusal } from '../../src/protocol/refusal.js';
 import { MessageType } from '../../src/protocol/schema.js';
 import type { Sealer } from '../../src/protocol/sealer.js';
 import { SeededRandom } from '../../src/random.js';
-import { chainedRuns, originSigner, verifyOrigin } from '../../src/security/gossip-signature.js';
+import {
+  chainedRuns,
+  MAX_UNSIGNED_RUN,
+  originSigner,
+  signedBytes,
+  verifyOrigin,
+} from '../../src/security/gossip-signature.js';
 import { sharedKeyCache } from '../../src/security/signature.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { PeerClient } from '../../src/transport/peer-client.js';
@@ -67,7 +74,34 @@ function setup() {
     const sig = signer.sign({ type, id, ts, data: Buffer.from(data).toString('base64'), ...log });
     journal.wrote({ id, kind, ...(to !== undefined ? { to } : {}), log, ts, data, sig });
   };
-  return { store, journal, catchUp, write, self };
+  /** Writes a plain broadcast as the node does when it sends in full: its log decides the signature. */
+  const writeDeferred = () => {
+    const log = journal.number('b');
+    const data = new TextEncoder().encode(`b#${log.seq}`);
+    const ts = Date.now();
+    const id = `b-${log.seq}`;
+    const signed = signedBytes({
+      type: MessageType.Broadcast,
+      id,
+      ts,
+      data: Buffer.from(data).toString('base64'),
+      ...log,
+    });
+    const decisions: string[] = [];
+    const pending: PendingSignature = {
+      signed,
+      sign: () => {
+        decisions.push('signed');
+        return signer.signBytes(signed);
+      },
+      skip: () => {
+        decisions.push('skipped');
+      },
+    };
+    journal.wrote({ id, kind: 'broadcast', log, ts, data, sig: undefined, pending });
+    return decisions;
+  };
+  return { store, journal, catchUp, write, writeDeferred, self };
 }
 
 const isRefusal = (r: InboundResponse | Refusal): r is Refusal => 'reason' in r;
@@ -176,4 +210,100 @@ test('served messages chain: one signature vouches for the run, and any change b
   }
   // A message whose successor is missing from the answer stands alone too.
   assert.deepEqual([...chainedRuns([msgs[0]!, msgs[1]!, msgs[3]!, msgs[4]!])], [1, -1, 3, -1]);
+});
+
+/** The asker's check (`CatchUp.#checkAll`): each chained run is checked by its last signature. */
+async function checkedByChain(msgs: readonly LoggedEntry[]): Promise<boolean[]> {
+  const next = chainedRuns(msgs);
+  const ok: boolean[] = [];
+  for (let i = 0; i < msgs.length; i++) {
+    let j = i;
+    while (next[j] !== -1) j = next[j]!;
+    const end = msgs[j]!;
+    const id = fingerprint(Buffer.from(end.origin.key!, 'base64url'));
+    ok.push(await verifyOrigin(sharedKeyCache, id, end.origin.key!, end, end.sig));
+  }
+  return ok;
+}
+
+test('a burst is signed at its end only, at most 64 in a row unsigned; the chain vouches for the rest', async () => {
+  const { catchUp, journal, writeDeferred, self, store } = setup();
+  const first = Array.from({ length: 5 }, () => writeDeferred());
+  journal.flush();
+  assert.deepEqual(
+    first.map((d) => d.join()),
+    ['skipped', 'skipped', 'skipped', 'skipped', 'signed'],
+  );
+  const long = Array.from({ length: 2 * MAX_UNSIGNED_RUN + 2 }, () => writeDeferred());
+  journal.flush();
+  const signedAt = long.flatMap((d, i) => (d.join() === 'signed' ? [5 + i + 1] : []));
+  assert.deepEqual(signedAt, [5 + MAX_UNSIGNED_RUN, 5 + 2 * MAX_UNSIGNED_RUN, 5 + 2 * MAX_UNSIGNED_RUN + 2]);
+  const total = 5 + long.length;
+  // The sig column: key (32 bytes), key and prev (64), key, signature and prev (128).
+  const sizes = store
+    .readRange({ origin: self.id, epoch: store.epoch, channel: 'b' }, 1, 6)
+    .map((e) => e.sig.byteLength);
+  assert.deepEqual(sizes, [32, 64, 64, 64, 128, 64]);
+  const peer = 'b'.repeat(32);
+  // A range that ends inside a burst runs on to its signed end.
+  const f = catchUp.answer(peer, MessageType.LogFetch, {
+    want: [{ origin: self.id, epoch: store.epoch, channel: 'b', from: 2, to: 7 }],
+  });
+  assert.ok(!isRefusal(f));
+  const got = decodeLogAnswer(f.body as Uint8Array);
+  assert.ok(got.ok);
+  const msgs = got.value.msgs!;
+  assert.deepEqual(
+    msgs.map((m) => m.seq),
+    Array.from({ length: 5 + MAX_UNSIGNED_RUN - 1 }, (_, i) => i + 2),
+  );
+  assert.deepEqual(
+    msgs.map((m) => m.sig !== undefined),
+    msgs.map((m) => m.seq === 5 || m.seq === 5 + MAX_UNSIGNED_RUN),
+  );
+  assert.ok((await checkedByChain(msgs)).every((ok) => ok));
+  // Altered in the middle of an unsigned run: the messages up to it are refused with it.
+  const forged = msgs.map((m) =>
+    m.seq === 3 ? { ...m, data: Buffer.from('forged').toString('base64') } : m,
+  );
+  assert.deepEqual((await checkedByChain(forged)).slice(0, 4), [false, false, true, true]);
+  // The whole log checks out.
+  const all = catchUp.answer(peer, MessageType.LogFetch, {
+    want: [{ origin: self.id, epoch: store.epoch, channel: 'b', from: 1, to: total }],
+  });
+  assert.ok(!isRefusal(all));
+  const a = decodeLogAnswer(all.body as Uint8Array);
+  assert.ok(a.ok && a.value.msgs?.length === total);
+  assert.ok((await checkedByChain(a.value.msgs!)).every((ok) => ok));
+});
+
+test('a member holding an unsigned run without its signed end does not serve it', () => {
+  const source = setup();
+  for (let i = 0; i < 4; i++) source.writeDeferred();
+  source.journal.flush();
+  const entries = source.store.readRange(
+    { origin: source.self.id, epoch: source.store.epoch, channel: 'b' },
+    1,
+    4,
+  );
+  // Another member received 1..3 only (the batch with the signed 4 was lost on the way).
+  const holder = setup();
+  holder.store.append(entries.slice(0, 3).map((e) => ({ ...e, receivedAt: undefined })));
+  const peer = 'c'.repeat(32);
+  const want = [{ origin: source.self.id, epoch: source.store.epoch, channel: 'b', from: 1, to: 3 }];
+  const f = holder.catchUp.answer(peer, MessageType.LogFetch, { want });
+  assert.ok(!isRefusal(f));
+  const got = decodeLogAnswer(f.body as Uint8Array);
+  assert.ok(got.ok);
+  assert.deepEqual(got.value.msgs ?? [], []);
+  // Once it holds the end, it serves the run.
+  holder.store.append([{ ...entries[3]!, receivedAt: undefined }]);
+  const g = holder.catchUp.answer(peer, MessageType.LogFetch, { want });
+  assert.ok(!isRefusal(g));
+  const again = decodeLogAnswer(g.body as Uint8Array);
+  assert.ok(again.ok);
+  assert.deepEqual(
+    again.value.msgs?.map((m) => m.seq),
+    [1, 2, 3, 4],
+  );
 });

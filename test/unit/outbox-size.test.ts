@@ -26,16 +26,31 @@ test('sizeBound is at least the size of the entry built, whatever its number and
       fc.array(fc.string({ minLength: 1, maxLength: 40, unit: 'binary' }), { maxLength: 8 }),
       fc.boolean(),
       fc.boolean(),
-      (data, topic, deps, gossip, direct) => {
+      fc.boolean(),
+      (data, topic, deps, gossip, direct, deferSig) => {
         const id = 'i'.repeat(22);
         const to = direct ? [{ address: '203.0.113.200', port: 65535, id: 'k'.repeat(43) }] : undefined;
         const channel = direct ? `d:${'k'.repeat(43)}` : topic !== undefined ? `t:${topic}` : 'b';
         const msg = outbox.outbound(direct ? MessageType.Direct : MessageType.Broadcast, id, data, {
           ...(to !== undefined ? { to } : {}),
           ...(topic !== undefined && !direct ? { topic, deps } : {}),
-          ...(gossip ? { gossip: SIG } : { signer: SIG }),
+          ...(gossip ? { gossip: SIG } : { signer: SIG, deferSig }),
           log: { epoch: 'e'.repeat(16), channel, seq: Number.MAX_SAFE_INTEGER, prev: 'p'.repeat(43) },
         });
+        if (msg.pending !== undefined) {
+          // Its log decides: the entry without a signature, or with one, never above `bytes`.
+          const unsigned = msg.fragment.length;
+          assert.ok(unsigned <= msg.bytes);
+          assert.throws(() => msg.pending?.sign(), /decided already/);
+          const again = outbox.outbound(MessageType.Broadcast, id, data, {
+            signer: SIG,
+            deferSig: true,
+            log: { epoch: 'e'.repeat(16), channel: 'b', seq: 1 },
+          });
+          again.pending?.sign();
+          assert.ok(again.fragment.length <= again.bytes, `${again.fragment.length} > ${again.bytes}`);
+          assert.match(String(again.fragment), /"sig":"S{86}"/);
+        }
         const bound = outbox.sizeBound(id, data, {
           ...(to !== undefined ? { to } : {}),
           ...(topic !== undefined && !direct ? { topic, deps } : {}),
