@@ -77,11 +77,9 @@ export function encodeMessageEntry(f: MessageEntryFields): Buffer {
     ...(f.log?.prev !== undefined ? { prev: f.log.prev } : {}),
     ...(f.deps !== undefined && f.deps.length > 0 ? { deps: f.deps } : {}),
   });
-  return Buffer.concat([
-    Buffer.from(`${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`),
-    Buffer.from(f.data, 'latin1'),
-    Buffer.from(rest === '{}' ? '"}' : `",${rest.slice(1)}`),
-  ]);
+  // One string, encoded once: `data` is base64 (ASCII), so it is the same bytes either way.
+  const head = `${JSON.stringify({ type: f.type, id: f.id, ts: f.ts }).slice(0, -1)},"data":"`;
+  return Buffer.from(`${head}${f.data}${rest === '{}' ? '"}' : `",${rest.slice(1)}`}`, 'utf8');
 }
 
 /** A message entry for a payload given as bytes. */

@@ -115,6 +115,8 @@ export class MemoryStore implements Store {
   readonly #ids = new Map<string, Entry | Entry[]>();
   /** Origins shared by entries, by their fields. */
   readonly #origins = new Map<string, StoredOrigin>();
+  /** The origin shared last: a batch's messages nearly always share one. */
+  #lastOrigin: StoredOrigin | undefined;
   readonly #allocated = new Map<string, number>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #links = new Map<string, LinkState>();
@@ -397,6 +399,20 @@ export class MemoryStore implements Store {
 
   /** `o` as one frozen object shared by every entry of that origin. */
   #origin(o: StoredOrigin): StoredOrigin {
+    const last = this.#lastOrigin;
+    if (
+      last !== undefined &&
+      last.id === o.id &&
+      last.address === o.address &&
+      last.port === o.port &&
+      last.name === o.name
+    )
+      return last;
+    this.#lastOrigin = this.#originOf(o);
+    return this.#lastOrigin;
+  }
+
+  #originOf(o: StoredOrigin): StoredOrigin {
     const k = `${o.id}\u0000${o.address}\u0000${o.port}\u0000${o.name ?? ''}\u0000${o.name === undefined ? 0 : 1}`;
     let held = this.#origins.get(k);
     if (held === undefined) {
