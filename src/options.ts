@@ -128,7 +128,13 @@ export interface NodeOptions {
   readonly backpressure?: 'wait' | 'reject';
   /** Most messages in one request to a member. @default 512 */
   readonly maxBatchMessages?: number;
-  /** Most bytes of messages in one request to a member. @default 1048576 */
+  /**
+   * Most bytes of messages in one request to a member. The default keeps a batch's body under
+   * 128 KiB: a receiver reads a body as one string, and V8 places a string above that size in
+   * its large-object space, which made decoding a 160 KB batch cost 3.4-3.8 µs per message
+   * against 1.0 µs at 80-120 KB (BENCHMARKS.md, "The 128 KiB cliff"). A larger message still
+   * goes alone. @default 122880 (120 KiB)
+   */
   readonly maxBatchBytes?: number;
   /** Most messages waiting for one member. @default 100000 */
   readonly maxQueueMessages?: number;
@@ -270,7 +276,7 @@ export const DEFAULTS = Object.freeze({
   causalWaitMs: DEFAULT_CAUSAL_WAIT_MS,
   backpressure: 'wait' as const,
   maxBatchMessages: 512,
-  maxBatchBytes: 1024 * 1024,
+  maxBatchBytes: 120 * 1024,
   maxQueueMessages: 100_000,
   maxQueueBytes: 64 * 1024 * 1024,
   dissemination: 'auto' as const,
