@@ -109,6 +109,8 @@ export class MemoryStore implements Store {
   readonly epoch: string;
   readonly #now: () => number;
   readonly #retention: RetentionOptions | undefined;
+  /** The age limit of plain broadcasts, the commonest scope. */
+  readonly #plainMaxAgeMs: number;
   readonly #streams = new Map<string, StreamState>();
   readonly #scopes = new Map<string, Entry[]>();
   /** Entries by message id: one, or several (a direct message to several, or a conflict). */
@@ -131,6 +133,7 @@ export class MemoryStore implements Store {
     this.epoch = options.epoch ?? randomBytes(12).toString('base64url');
     this.#now = options.now ?? Date.now;
     this.#retention = options.retention;
+    this.#plainMaxAgeMs = retentionOf(options.retention, 'b').maxAgeMs;
   }
 
   nextSeq(origin: string, channel: string): number {
@@ -149,13 +152,22 @@ export class MemoryStore implements Store {
     for (const m of messages) validateMessage(m);
     const now = this.#now();
     const added = new Map<string, number>();
+    // A batch nearly always holds one stream's messages: its state is looked up once.
+    let last: StreamState | undefined;
     const out = messages.map((m): AppendStatus => {
-      const stream = this.#stream(streamOf(m));
+      const stream =
+        last !== undefined &&
+        last.key.origin === m.origin.id &&
+        last.key.epoch === m.epoch &&
+        last.key.channel === m.channel
+          ? last
+          : this.#stream(streamOf(m));
+      last = stream;
       if (m.seq <= stream.contiguous) return 'duplicate';
       const held = stream.bySeq.get(m.seq);
       if (held !== undefined) return held.id === m.id ? 'duplicate' : 'conflict';
       const scope = scopeOf(m);
-      if (m.at < now - retentionOf(this.#retention, scope).maxAgeMs) {
+      if (m.at < now - this.#maxAgeOf(scope)) {
         this.#settle(stream, m.seq);
         return 'expired';
       }
@@ -389,6 +401,11 @@ export class MemoryStore implements Store {
     else this.#ids.set(e.id, [same, e]);
     this.#count++;
     this.#bytes += entryBytes(e);
+  }
+
+  /** The age limit of `scope`. */
+  #maxAgeOf(scope: string): number {
+    return scope === 'b' ? this.#plainMaxAgeMs : retentionOf(this.#retention, scope).maxAgeMs;
   }
 
   /** The entries of message `id`. */
