@@ -98,8 +98,14 @@ export class EventFeed {
     this.#logger = logger;
     this.#recent = recent;
     this.#wallNow = wallNow;
-    const onMessage = (m: Message): void => this.#record(receivedEntry(m, this.#wallNow()));
-    const onSent = (m: SentMessage): void => this.#record(sentEntry(m, this.#wallNow()));
+    // With no page open, a received message costs nothing here, and a sent one only its outcome.
+    const onMessage = (m: Message): void => {
+      if (this.size > 0) this.publish('message', receivedEntry(m, this.#wallNow()));
+    };
+    const onSent = (m: SentMessage): void => {
+      this.#keepSent(m);
+      if (this.size > 0) this.publish('sent', sentEntry(m, this.#wallNow()));
+    };
     source.on('message', onMessage);
     source.on('message:sent', onSent);
     this.#stopRecording = () => {
@@ -108,13 +114,15 @@ export class EventFeed {
     };
   }
 
-  #record(entry: ConversationEntry): void {
-    if (entry.kind === 'sent') {
-      const { origin, to, delivered, failed } = entry;
-      this.#sent.set(entry.id, { origin, ...(to !== undefined ? { to } : {}), delivered, failed });
-      if (this.#sent.size > SENT_KEPT) this.#sent.delete(this.#sent.keys().next().value as string);
-    }
-    this.publish(entry.kind, entry);
+  /** Keeps who got what this node sent, for a page opened later. */
+  #keepSent(m: SentMessage): void {
+    this.#sent.set(m.id, {
+      origin: m.origin,
+      ...(m.type === 'direct' ? { to: m.to.map(peerJson) } : {}),
+      delivered: m.report.delivered.length,
+      failed: m.report.failed.length,
+    });
+    if (this.#sent.size > SENT_KEPT) this.#sent.delete(this.#sent.keys().next().value as string);
   }
 
   /** How many feeds are open. */
