@@ -131,15 +131,25 @@ export function sentMessage(
   data: Payload,
   topic?: string,
 ): SentMessage {
-  const bytes = typeof data === 'string' ? utf8Encoder.encode(data) : data;
-  const text = typeof data === 'string' ? data : Buffer.from(data).toString('utf8');
+  // Encoded or decoded on first read only: most listeners want the report, not the payload.
+  let bytes = typeof data === 'string' ? undefined : data;
+  let text = typeof data === 'string' ? data : undefined;
   const type = to.length === 0 ? 'broadcast' : 'direct';
   return {
     id: report.id,
     type,
     to,
-    data: bytes,
-    text,
+    get data(): Uint8Array {
+      bytes ??= utf8Encoder.encode(text ?? '');
+      return bytes;
+    },
+    get text(): string {
+      text ??=
+        bytes === undefined
+          ? ''
+          : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+      return text;
+    },
     origin,
     report,
     ...(topic !== undefined ? { topic } : {}),

@@ -37,7 +37,7 @@
  * @module
  */
 
-import { hash, type KeyObject, verify } from 'node:crypto';
+import { createHash, hash, type KeyObject, verify } from 'node:crypto';
 import type { WirePeer } from '../protocol/schema.js';
 import { bodyDigest, type KeyCache, signBody, verifyBody } from './signature.js';
 
@@ -64,6 +64,8 @@ const DOMAIN = 'tsp2p-msg/1';
 const DOMAIN_LOGGED = 'tsp2p-msg/2';
 const DOMAIN_CHAINED = 'tsp2p-msg/3';
 const CHAIN_PREFIX = Buffer.from('tsp2p-chain/1\n');
+/** Up to this size a chain hash copies its input once and hashes it in one call. */
+const ONE_SHOT_BYTES = 4096;
 
 /** The bytes the origin signs for `m` (see the module comment). */
 export function signedBytes(m: GossipFields): Buffer {
@@ -179,6 +181,16 @@ export function chainHash(fields: GossipFields, sig: string | undefined): string
 
 /** {@link chainHash} of the bytes {@link signedBytes} made. */
 export function chainHashOf(signed: Uint8Array, sig: string | undefined): string | undefined {
+  if (signed.byteLength > ONE_SHOT_BYTES) {
+    // Large: hashed where it lies, not copied first.
+    const h = createHash('sha256').update(CHAIN_PREFIX).update(signed);
+    if (sig !== undefined) {
+      const raw = Buffer.from(sig, 'base64url');
+      if (sig.length !== 86 || raw.length !== 64) return undefined;
+      h.update(raw);
+    }
+    return h.digest('base64url');
+  }
   const bytes = Buffer.allocUnsafe(CHAIN_PREFIX.length + signed.byteLength + (sig === undefined ? 0 : 64));
   CHAIN_PREFIX.copy(bytes, 0);
   bytes.set(signed, CHAIN_PREFIX.length);

@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import type { PendingSignature } from '../../src/delivery/own-log.js';
@@ -23,6 +23,7 @@ import type { Sealer } from '../../src/protocol/sealer.js';
 import { SeededRandom } from '../../src/random.js';
 import {
   chainedRuns,
+  chainHash,
   MAX_UNSIGNED_RUN,
   originSigner,
   signedBytes,
@@ -306,4 +307,32 @@ test('a member holding an unsigned run without its signed end does not serve it'
     again.value.msgs?.map((m) => m.seq),
     [1, 2, 3, 4],
   );
+});
+
+test('the chain hash is the SHA-256 of its definition, for small and large messages, signed or not', () => {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const signer = originSigner(privateKey);
+  for (const size of [10, 3000, 200_000]) {
+    const fields = {
+      type: MessageType.Broadcast,
+      id: `m${size}`,
+      ts: 1,
+      data: Buffer.alloc(size, 1).toString('base64'),
+      epoch: 'e',
+      channel: 'b',
+      seq: 2,
+      prev: 'p'.repeat(43),
+    };
+    const bytes = signedBytes(fields);
+    const sig = signer.signBytes(bytes);
+    const expect = (withSig: boolean): string =>
+      createHash('sha256')
+        .update('tsp2p-chain/1\n')
+        .update(bytes)
+        .update(withSig ? Buffer.from(sig, 'base64url') : Buffer.alloc(0))
+        .digest('base64url');
+    assert.equal(chainHash(fields, sig), expect(true), `signed, ${size} B`);
+    assert.equal(chainHash(fields, undefined), expect(false), `unsigned, ${size} B`);
+    assert.equal(chainHash(fields, '!'.repeat(86)), undefined, `a bad signature, ${size} B`);
+  }
 });
