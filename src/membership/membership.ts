@@ -151,6 +151,8 @@ export class Membership {
   #left = false;
   // This node's tags and topics, as it states them in its own entry.
   #fields: PeerRecordFields;
+  // Within seed(): what is applied is not queued for gossip.
+  #seeding = false;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
@@ -472,7 +474,7 @@ export class Membership {
       record: verdict.record,
     };
     this.#table.set(member);
-    this.#queue.enqueue(memberUpdate(member, update.by));
+    if (!this.#seeding) this.#queue.enqueue(memberUpdate(member, update.by));
 
     const next = update.state;
     if (next !== 'suspect') this.#clearSuspicion(update.id);
@@ -498,6 +500,28 @@ export class Membership {
         break;
     }
     return true;
+  }
+
+  /**
+   * For simulations: starts this node in a network whose converged view it is given, as if it
+   * had joined long ago and heard every update since. Each update goes through {@link apply}
+   * (the same checks as gossip: `judgeNews`, the record signature, room in the table; an update
+   * about this node is news about itself), and fires its member events, but none is queued for
+   * gossip: in a converged network everyone holds it already. Returns how many records changed.
+   *
+   * What it skips is the traffic that would have brought the view: the joins, the gossip and the
+   * push-pulls (`npm run bench -- sim-membership`, which starts 10,000 nodes this way).
+   */
+  seed(updates: readonly MemberUpdate[]): number {
+    this.#active = true;
+    this.#seeding = true;
+    let changed = 0;
+    try {
+      for (const u of updates) if (this.apply(u)) changed++;
+    } finally {
+      this.#seeding = false;
+    }
+    return changed;
   }
 
   /** Applies a batch of updates (piggybacked, or a sync's full state). */
