@@ -229,7 +229,7 @@ export const simMembership: Scenario = {
     const heapStarted = heapUsed();
     phaseDone('start');
     let join: object;
-    let memory: object | undefined;
+    let memory: Record<string, unknown> | undefined;
     if (bootstrap === 'join') {
       // Every node but the first joins at the same instant, through a random node started before it.
       const joinStart = clock.now();
@@ -290,6 +290,13 @@ export const simMembership: Scenario = {
 
     const atSettle = counter.snapshot();
     await clock.advance(settleMs);
+    if (memory !== undefined && settleMs > 0) {
+      const heapSettled = heapUsed();
+      Object.assign(memory, {
+        heap_after_settle_mb: mb(heapSettled),
+        per_member_entry_bytes_after_settle: Math.round((heapSettled - heapStarted) / (size * (size - 1))),
+      });
+    }
     const settled =
       settleMs > 0
         ? { seconds: settleMs / 1000, ...per(atSettle, counter.snapshot(), size, settleMs) }

@@ -31,6 +31,7 @@ import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
 import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
 import { INC_STEP, judgeNews, type MemberRecord, recordOf, sameIdentity } from './news.js';
+import { sharedIdentity } from './shared-records.js';
 import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
 
 /** The member events, by the name the node emits them under. */
@@ -463,7 +464,10 @@ export class Membership {
     const addressChanged = verdict.identityChanged;
     const kind: PeerKind = update.kind === 'gop2p' ? 'gop2p' : (cur?.kind ?? 'tsp2p');
     const now = this.#o.clock.now();
-    const peer = cur === undefined || addressChanged ? peerOfUpdate(update) : cur.peer;
+    let peer = cur === undefined || addressChanged ? peerOfUpdate(update) : cur.peer;
+    let record = verdict.record;
+    // A signed statement is held by every node of a simulation: one Peer and record for all.
+    if (record !== undefined && kind === 'tsp2p') ({ peer, record } = sharedIdentity(peer, record));
     const member: Member = {
       peer,
       kind,
@@ -471,7 +475,7 @@ export class Membership {
       incarnation: update.inc,
       lastSeen: cur?.lastSeen ?? now,
       stateSince: prev === update.state ? (cur?.stateSince ?? now) : now,
-      record: verdict.record,
+      record,
     };
     this.#table.set(member);
     if (!this.#seeding) this.#queue.enqueue(memberUpdate(member, update.by));
