@@ -17,6 +17,7 @@
  */
 
 import { availableParallelism, loadavg } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { ManualClock } from '../src/clock.js';
 import { PRESETS } from '../src/membership/timings.js';
 import { Node, simulation } from '../src/node.js';
@@ -42,6 +43,10 @@ const TYPE_NAMES: Record<number, string> = {
 };
 
 const TYPE_FIELD = Buffer.from('"type":');
+
+/** Heap per member entry a node holds, and per node, as measured at 1,000 and 2,000 nodes. */
+const ENTRY_BYTES = 380;
+const NODE_BYTES = 100 * 1024;
 
 /** Requests and bytes sent, by message type, over the whole simulated network. */
 class Counter {
@@ -180,6 +185,15 @@ export const simMembership: Scenario = {
       );
     };
     log(`sim-membership: ${size} nodes, bootstrap ${bootstrap}, preset ${preset}, seed ${seed}`);
+    // Each node holds every other: N² member entries, ~380 B each (BENCHMARKS.md, session 11),
+    // plus ~100 KB per node. Refuse at once what cannot fit rather than fail an hour in.
+    const needed = size * (size - 1) * ENTRY_BYTES + size * NODE_BYTES;
+    const limit = getHeapStatistics().heap_size_limit;
+    if (needed > limit) {
+      throw new BenchError(
+        `${size} nodes need about ${(needed / 2 ** 30).toFixed(1)} GiB of heap (${ENTRY_BYTES} B per member entry, ${size}² entries); this process may use ${(limit / 2 ** 30).toFixed(1)} GiB (NODE_OPTIONS=--max-old-space-size)`,
+      );
+    }
 
     const clock = new ManualClock(0);
     const random = new SeededRandom(seed);
