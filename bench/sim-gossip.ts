@@ -20,7 +20,7 @@ import { Node } from '../src/node.js';
 import { SeededRandom } from '../src/random.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { TappedTransport } from '../src/transport/tap.js';
-import { intFlag } from './lib/args.js';
+import { intFlag, latencyFlag } from './lib/args.js';
 import { BenchError, UsageError } from './lib/errors.js';
 import { seedFlag } from './lib/members.js';
 import type { Scenario } from './lib/scenario.js';
@@ -192,16 +192,6 @@ async function measure(
 }
 
 /** `MIN-MAX` (or one number) in simulated ms. */
-function latencyFlag(text: string): { min: number; max: number } {
-  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
-  const min = Number(m?.[1]);
-  const max = Number(m?.[2] ?? m?.[1]);
-  if (m === null || !(min >= 0 && max >= min && max <= 60_000)) {
-    throw new UsageError(`--latency must be MIN-MAX in ms (as 10-100), got '${text}'`);
-  }
-  return { min, max };
-}
-
 /** p50, p99 and the maximum of the deliveries' delays, and how many there were. */
 function latencySummary(delays: readonly number[]): {
   p50: number;

@@ -24,6 +24,7 @@ import {
 import { join } from './membership/join.js';
 import { notifyLeave } from './membership/leave.js';
 import type { MemberEvent } from './membership/membership.js';
+import type { MemberUpdate } from './membership/merge.js';
 import { Inbound } from './node/inbound.js';
 import { Journal } from './node/journal.js';
 import { metricsSnapshot } from './node/metrics-snapshot.js';
@@ -69,6 +70,9 @@ import { isWebRequest } from './web/web-handler.js';
 /** A refused gop2p peer is logged (and reported as `peer:refused`) at most once per this. */
 const GOP2P_REFUSAL_LOG_MS = 60_000;
 
+// Set by Node's static block (it reaches the private run); read through `simulation` below.
+let simulationHooks: SimulationHooks | undefined;
+
 /**
  * A tsp2p node: an HTTP server and an HTTP client that together join a network, broadcast,
  * send direct messages and leave, while a SWIM failure detector keeps the member list true.
@@ -84,6 +88,18 @@ const GOP2P_REFUSAL_LOG_MS = 60_000;
  * ```
  */
 export class Node extends EventEmitter<NodeEvents> {
+  static {
+    simulationHooks = {
+      selfUpdate: (node) => node.#requireStarted().membership.selfUpdate(),
+      seedView: (node, updates) => {
+        const run = node.#requireStarted();
+        const changed = run.membership.seed(updates);
+        if (run.membership.liveCount > 0) node.#connected = true;
+        return changed;
+      },
+    };
+  }
+
   /** What the node and every run are made of (src/node/run.ts). */
   readonly #parts: NodeParts;
   /** The protocol requests (`POST /`): src/node/inbound.ts. */
@@ -927,3 +943,27 @@ export class Node extends EventEmitter<NodeEvents> {
     });
   }
 }
+
+/** What {@link simulation} offers. */
+export interface SimulationHooks {
+  /** The node's own signed entry (alive, at its incarnation), as it gossips it. */
+  selfUpdate(node: Node): MemberUpdate;
+  /**
+   * Starts a started node in a network whose converged view it is given: every update goes
+   * through the membership's checks as gossip would bring it (`Membership.seed`), the node's
+   * member events fire, nothing is queued for gossip, and the node counts as connected.
+   * Returns how many records changed.
+   */
+  seedView(node: Node, updates: readonly MemberUpdate[]): number;
+}
+
+/**
+ * For simulations of many nodes in one process (`npm run bench -- sim-membership`), not part of
+ * the package's API: start each node with the converged view of a network (the signed entries
+ * of all its members) instead of joining them one by one, which at 10,000 nodes would take
+ * hours of CPU. Only the traffic that would have brought the view is skipped.
+ */
+export const simulation: SimulationHooks = {
+  selfUpdate: (node) => simulationHooks!.selfUpdate(node),
+  seedView: (node, updates) => simulationHooks!.seedView(node, updates),
+};

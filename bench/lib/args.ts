@@ -41,3 +41,18 @@ export function intFlag(
   }
   return n;
 }
+
+/**
+ * Reads a one-way latency flag, `MIN-MAX` or `MS`, in simulated ms.
+ *
+ * @throws {UsageError} when it is not that, or MAX is below MIN or above 60,000.
+ */
+export function latencyFlag(text: string): { min: number; max: number } {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text.trim());
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2] ?? m?.[1]);
+  if (m === null || !(min >= 0 && max >= min && max <= 60_000)) {
+    throw new UsageError(`--latency must be MIN-MAX in ms (as 10-100), got '${text}'`);
+  }
+  return { min, max };
+}

@@ -47,10 +47,10 @@ export interface Member {
 /** The member table. Self is never in it. */
 export class MemberTable {
   readonly #byId = new Map<string, Member>();
-  readonly #byAddress = new Map<string, string>();
-  // How many records (live or not) state each address: nearly always one, and then an address
-  // left by its holder has no heir to look for (each look is a scan of the table).
-  readonly #atAddress = new Map<string, number>();
+  // By address: the id of the member holding it and how many records (live or not) state it.
+  // Nearly always one record, its holder: then the id alone, one map entry per member (an
+  // address left by its holder has no heir to look for, and each look is a scan of the table).
+  readonly #byAddress = new Map<string, AddressSlot>();
   // The live members, built on first read and then kept in step by #put and #drop (rebuilt only
   // when that cannot be done in place): read on every probe, gossip and broadcast.
   #live: readonly Member[] | undefined;
@@ -140,7 +140,7 @@ export class MemberTable {
 
   /** The member reached at `address:port`. */
   getByAddress(address: string, port: number): Member | undefined {
-    const id = this.#byAddress.get(formatHostPort(address, port));
+    const id = this.#holder(formatHostPort(address, port));
     return id === undefined ? undefined : this.#byId.get(id);
   }
 
@@ -154,26 +154,26 @@ export class MemberTable {
     const id = member.peer.id;
     const old = this.#byId.get(id);
     this.#put(member);
-    const key = formatHostPort(member.peer.address, member.peer.port);
+    const key = addressKey(member.peer);
     if (old === undefined) this.#count(key, 1);
     else {
-      const oldKey = formatHostPort(old.peer.address, old.peer.port);
+      const oldKey = addressKey(old.peer);
       if (oldKey !== key) {
         this.#count(oldKey, -1);
         this.#count(key, 1);
       }
-      if (oldKey !== key && this.#byAddress.get(oldKey) === id) {
-        this.#byAddress.delete(oldKey);
+      if (oldKey !== key && this.#holder(oldKey) === id) {
+        this.#hold(oldKey, undefined);
         this.#reindex(old.peer.address, old.peer.port);
       }
     }
-    const holderId = this.#byAddress.get(key);
+    const holderId = this.#holder(key);
     const holder = holderId === undefined ? undefined : this.#byId.get(holderId);
     if (holderId === id) {
       // The holder left the network: a live member at the same address takes over.
       if (!isLiveState(member.state)) this.#reindex(member.peer.address, member.peer.port, id);
     } else if (holder === undefined || !isLiveState(holder.state)) {
-      this.#byAddress.set(key, id);
+      this.#hold(key, id);
       if (!isLiveState(member.state)) this.#reindex(member.peer.address, member.peer.port, id);
     }
   }
@@ -181,21 +181,41 @@ export class MemberTable {
   /** An alive member at this address (other than `except`) holds it, if there is one. */
   #reindex(address: string, port: number, except?: string): void {
     // `except` is one of the records at the address: no other there, no heir.
-    if ((this.#atAddress.get(formatHostPort(address, port)) ?? 0) <= (except === undefined ? 0 : 1)) return;
+    if (this.#recordsAt(formatHostPort(address, port)) <= (except === undefined ? 0 : 1)) return;
     // The first in insertion order, as live().find() would give, without rebuilding the live
     // list (each set() drops it, and a partition sets hundreds of members dead in a row).
     for (const m of this.#byId.values()) {
       if (m.state === 'alive' && m.peer.id !== except && m.peer.address === address && m.peer.port === port) {
-        this.#byAddress.set(formatHostPort(address, port), m.peer.id);
+        this.#hold(formatHostPort(address, port), m.peer.id);
         return;
       }
     }
   }
 
+  /** The id of the member holding the address `key`. */
+  #holder(key: string): string | undefined {
+    const slot = this.#byAddress.get(key);
+    return typeof slot === 'string' ? slot : slot?.holder;
+  }
+
+  /** How many records state the address `key`. */
+  #recordsAt(key: string): number {
+    const slot = this.#byAddress.get(key);
+    return typeof slot === 'string' ? 1 : (slot?.count ?? 0);
+  }
+
   #count(key: string, by: 1 | -1): void {
-    const n = (this.#atAddress.get(key) ?? 0) + by;
-    if (n > 0) this.#atAddress.set(key, n);
-    else this.#atAddress.delete(key);
+    this.#write(key, this.#holder(key), this.#recordsAt(key) + by);
+  }
+
+  #hold(key: string, holder: string | undefined): void {
+    this.#write(key, holder, this.#recordsAt(key));
+  }
+
+  #write(key: string, holder: string | undefined, count: number): void {
+    if (count <= 0) this.#byAddress.delete(key);
+    else if (count === 1 && holder !== undefined) this.#byAddress.set(key, holder);
+    else this.#byAddress.set(key, { holder, count });
   }
 
   /** Removes the member with this id, and returns it. */
@@ -203,10 +223,10 @@ export class MemberTable {
     const member = this.#byId.get(id);
     if (member === undefined) return undefined;
     this.#drop(id);
-    const key = formatHostPort(member.peer.address, member.peer.port);
+    const key = addressKey(member.peer);
     this.#count(key, -1);
-    if (this.#byAddress.get(key) === id) {
-      this.#byAddress.delete(key);
+    if (this.#holder(key) === id) {
+      this.#hold(key, undefined);
       this.#reindex(member.peer.address, member.peer.port);
     }
     return member;
@@ -222,7 +242,6 @@ export class MemberTable {
   clear(): void {
     this.#byId.clear();
     this.#byAddress.clear();
-    this.#atAddress.clear();
     this.#version++;
     this.#live = undefined;
     this.#gone = undefined;
@@ -251,6 +270,22 @@ export class MemberTable {
     this.#gone ??= this.all().filter((m) => !isLiveState(m.state));
     return this.#gone;
   }
+}
+
+/** The holder of an address and how many records state it, when that is not one record, its holder. */
+type AddressSlot = string | { readonly holder: string | undefined; readonly count: number };
+
+// `address:port` of each peer, made once per Peer object: peers are frozen, and the nodes of a
+// simulation share them (shared-records.ts), so each key string is made once per process.
+const addressKeys = new WeakMap<Peer, string>();
+
+function addressKey(peer: Peer): string {
+  let key = addressKeys.get(peer);
+  if (key === undefined) {
+    key = formatHostPort(peer.address, peer.port);
+    addressKeys.set(peer, key);
+  }
+  return key;
 }
 
 function isLiveState(state: MemberState): boolean {

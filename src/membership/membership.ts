@@ -31,6 +31,7 @@ import { GossipQueue, retransmitLimit } from './gossip-queue.js';
 import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
 import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
 import { INC_STEP, judgeNews, type MemberRecord, recordOf, sameIdentity } from './news.js';
+import { sharedIdentity } from './shared-records.js';
 import { type MembershipTimings, suspicionBounds, suspicionTimeout } from './timings.js';
 
 /** The member events, by the name the node emits them under. */
@@ -151,6 +152,8 @@ export class Membership {
   #left = false;
   // This node's tags and topics, as it states them in its own entry.
   #fields: PeerRecordFields;
+  // Within seed(): what is applied is not queued for gossip.
+  #seeding = false;
 
   constructor(options: MembershipOptions) {
     this.#o = options;
@@ -461,7 +464,10 @@ export class Membership {
     const addressChanged = verdict.identityChanged;
     const kind: PeerKind = update.kind === 'gop2p' ? 'gop2p' : (cur?.kind ?? 'tsp2p');
     const now = this.#o.clock.now();
-    const peer = cur === undefined || addressChanged ? peerOfUpdate(update) : cur.peer;
+    let peer = cur === undefined || addressChanged ? peerOfUpdate(update) : cur.peer;
+    let record = verdict.record;
+    // A signed statement is held by every node of a simulation: one Peer and record for all.
+    if (record !== undefined && kind === 'tsp2p') ({ peer, record } = sharedIdentity(peer, record));
     const member: Member = {
       peer,
       kind,
@@ -469,10 +475,10 @@ export class Membership {
       incarnation: update.inc,
       lastSeen: cur?.lastSeen ?? now,
       stateSince: prev === update.state ? (cur?.stateSince ?? now) : now,
-      record: verdict.record,
+      record,
     };
     this.#table.set(member);
-    this.#queue.enqueue(memberUpdate(member, update.by));
+    if (!this.#seeding) this.#queue.enqueue(memberUpdate(member, update.by));
 
     const next = update.state;
     if (next !== 'suspect') this.#clearSuspicion(update.id);
@@ -498,6 +504,28 @@ export class Membership {
         break;
     }
     return true;
+  }
+
+  /**
+   * For simulations: starts this node in a network whose converged view it is given, as if it
+   * had joined long ago and heard every update since. Each update goes through {@link apply}
+   * (the same checks as gossip: `judgeNews`, the record signature, room in the table; an update
+   * about this node is news about itself), and fires its member events, but none is queued for
+   * gossip: in a converged network everyone holds it already. Returns how many records changed.
+   *
+   * What it skips is the traffic that would have brought the view: the joins, the gossip and the
+   * push-pulls (`npm run bench -- sim-membership`, which starts 10,000 nodes this way).
+   */
+  seed(updates: readonly MemberUpdate[]): number {
+    this.#active = true;
+    this.#seeding = true;
+    let changed = 0;
+    try {
+      for (const u of updates) if (this.apply(u)) changed++;
+    } finally {
+      this.#seeding = false;
+    }
+    return changed;
   }
 
   /** Applies a batch of updates (piggybacked, or a sync's full state). */

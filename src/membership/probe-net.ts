@@ -7,11 +7,12 @@
 
 import type { Logger } from '../logger.js';
 import { decodeAck } from '../protocol/codec.js';
-import type { Sealed } from '../protocol/envelope.js';
+import type { EnvelopeSigner, Sealed } from '../protocol/envelope.js';
 import { MessageType, type WireMemberUpdate, type WirePeer } from '../protocol/schema.js';
 import { toWirePeer } from '../protocol/wire-peer.js';
+import { requestWithSession, type SenderSessions } from '../security/session-request.js';
 import type { PeerClient } from '../transport/peer-client.js';
-import { isConnectionRefused } from '../transport/transport.js';
+import { isConnectionRefused, type OutboundResponse } from '../transport/transport.js';
 import type { IndirectResult, ProbeNet, ProbeOutcome } from './failure-detector.js';
 import { destinationOf, type Member } from './member-table.js';
 import { type Membership, memberUpdate } from './membership.js';
@@ -19,10 +20,16 @@ import type { MemberUpdate } from './merge.js';
 
 /** Builds an outbound membership envelope (a `Sealer`, src/protocol/sealer.ts). */
 export interface MembershipSealer {
-  seal(
-    type: MessageType,
-    extra?: { m?: readonly WireMemberUpdate[]; target?: WirePeer; digest?: string },
-  ): Sealed;
+  /** This node's Ed25519 signer: what signs a request that carries no session MAC. */
+  readonly signer: EnvelopeSigner;
+  seal(type: MessageType, extra?: MembershipExtra, signer?: EnvelopeSigner): Sealed;
+}
+
+/** What a membership request carries besides its sender. */
+export interface MembershipExtra {
+  readonly m?: readonly WireMemberUpdate[];
+  readonly target?: WirePeer;
+  readonly digest?: string;
 }
 
 /** The answer to a ping that names another node as its `target`: 421 Misdirected Request. */
@@ -35,10 +42,14 @@ export class PeerProbeNet implements ProbeNet {
   readonly #sealer: MembershipSealer;
   readonly #logger: Logger;
   readonly #onRefused: ((member: Member) => void) | undefined;
+  readonly #sessions: SenderSessions | undefined;
 
   /**
    * @param onRefused - a gossip, sync or ping-req to a member was refused a connection: it may
    *   have crashed, and is worth probing now rather than at its turn
+   * @param sessions - this node's session keys: requests to a tsp2p member whose key is held
+   *   carry a session MAC instead of a signature (see `src/security/session-request.ts`);
+   *   without them every request is signed
    */
   constructor(
     client: PeerClient,
@@ -46,12 +57,32 @@ export class PeerProbeNet implements ProbeNet {
     sealer: MembershipSealer,
     logger: Logger,
     onRefused?: (member: Member) => void,
+    sessions?: SenderSessions,
   ) {
     this.#client = client;
     this.#membership = membership;
     this.#sealer = sealer;
     this.#logger = logger;
     this.#onRefused = onRefused;
+    this.#sessions = sessions;
+  }
+
+  /** Sends one membership request to `member`: MAC'd or signed (see the constructor). */
+  #request(
+    member: Member,
+    type: MessageType,
+    extra: MembershipExtra,
+    signal: AbortSignal,
+    timeoutMs: number,
+  ): Promise<OutboundResponse> {
+    const to = destinationOf(member);
+    return requestWithSession(
+      this.#sessions,
+      member.kind === 'tsp2p' ? member.peer.id : undefined,
+      this.#sealer.signer,
+      (signer) => this.#sealer.seal(type, extra, signer),
+      (sealed) => this.#client.request(to, sealed, signal, timeoutMs),
+    );
   }
 
   /** Pings a member directly: `true` on an answer that counts (see {@link probe}). Never rejects. */
@@ -74,9 +105,10 @@ export class PeerProbeNet implements ProbeNet {
     try {
       // A tsp2p ping names the member it probes (`target`): whoever else answers at that
       // address (a restart under a new id, a squatter) says so, and the probe fails.
-      const res = await this.#client.request(
-        destinationOf(member),
-        this.#sealer.seal(MessageType.Ping, m ? { m, target: wirePeer(member) } : {}),
+      const res = await this.#request(
+        member,
+        MessageType.Ping,
+        m ? { m, target: wirePeer(member) } : {},
         signal,
         timeoutMs,
       );
@@ -117,12 +149,7 @@ export class PeerProbeNet implements ProbeNet {
   ): Promise<boolean> {
     if (!this.#membership.active || member.kind !== 'tsp2p') return false;
     try {
-      const res = await this.#client.request(
-        destinationOf(member),
-        this.#sealer.seal(MessageType.Ping, { m }),
-        signal,
-        timeoutMs,
-      );
+      const res = await this.#request(member, MessageType.Ping, { m }, signal, timeoutMs);
       if (res.status === 200) this.#merge(res.body);
       return res.status === 200;
     } catch {
@@ -137,12 +164,9 @@ export class PeerProbeNet implements ProbeNet {
     signal: AbortSignal,
   ): Promise<IndirectResult> {
     if (!this.#membership.active) return 'none';
-    const body = this.#sealer.seal(MessageType.PingReq, {
-      target: toWirePeer(target.peer, target),
-      m: this.#membership.piggyback(),
-    });
+    const extra = { target: toWirePeer(target.peer, target), m: this.#membership.piggyback() };
     try {
-      const res = await this.#client.request(destinationOf(via), body, signal, timeoutMs);
+      const res = await this.#request(via, MessageType.PingReq, extra, signal, timeoutMs);
       if (res.status !== 200) return 'nack';
       const ack = this.#merge(res.body);
       if (ack?.ack === true) return 'ack';
@@ -162,16 +186,15 @@ export class PeerProbeNet implements ProbeNet {
       // The digest first: equal states exchange nothing more. Otherwise the answer is the peer's
       // state (merged here), and this node's state follows in a full sync, as before.
       const digest = this.#membership.digest();
-      const probe = this.#sealer.seal(MessageType.Sync, { digest });
-      const first = await this.#client.request(destinationOf(member), probe, signal, timeoutMs);
+      const first = await this.#request(member, MessageType.Sync, { digest }, signal, timeoutMs);
       if (first.status !== 200) return false;
       const answer = this.#merge(first.body);
       if (answer === undefined) return false;
       if (answer.digest !== digest) {
         if (!this.#membership.active) return false;
         told = this.#membership.incarnation;
-        const body = this.#sealer.seal(MessageType.Sync, { m: this.#membership.state() });
-        const res = await this.#client.request(destinationOf(member), body, signal, timeoutMs);
+        const state = { m: this.#membership.state() };
+        const res = await this.#request(member, MessageType.Sync, state, signal, timeoutMs);
         if (res.status !== 200) return false;
         this.#merge(res.body);
       }
@@ -192,12 +215,7 @@ export class PeerProbeNet implements ProbeNet {
     // it carries four times what rides on a probe.
     const m = [this.#membership.selfUpdate(), ...this.#membership.piggyback(this.#membership.gossipCapacity)];
     try {
-      const res = await this.#client.request(
-        destinationOf(member),
-        this.#sealer.seal(MessageType.Gossip, { m }),
-        signal,
-        timeoutMs,
-      );
+      const res = await this.#request(member, MessageType.Gossip, { m }, signal, timeoutMs);
       if (res.status !== 200) return false;
       this.#merge(res.body);
       return true;

@@ -229,7 +229,14 @@ export function createRun(
     ids: p.ids,
   });
   // A gossip, sync or ping-req refused a connection: the member may have crashed; probe it now.
-  const net = new PeerProbeNet(p.client, membership, sealer, p.logger, (m) => detector.probeNow(m.peer.id));
+  const net = new PeerProbeNet(
+    p.client,
+    membership,
+    sealer,
+    p.logger,
+    (m) => detector.probeNow(m.peer.id),
+    p.sessions,
+  );
   const detector = new FailureDetector({
     membership,
     net: timedProbeNet(net, p.clock, p.metrics.probeRtt),

@@ -127,8 +127,11 @@ export class Sealer {
     return from;
   }
 
-  /** An envelope of `type`, signed. */
-  seal(type: MessageType, extra: SealExtra = {}): Sealed {
+  /**
+   * An envelope of `type`, signed, or authenticated by `signer` (a session MAC: see
+   * `src/security/session-keys.ts`).
+   */
+  seal(type: MessageType, extra: SealExtra = {}, signer: EnvelopeSigner = this.#p.signer): Sealed {
     const from = this.from();
     return sealEnvelope(
       {
@@ -144,7 +147,7 @@ export class Sealer {
         ...(extra.log !== undefined ? { log: extra.log } : {}),
         ...(extra.digest !== undefined ? { digest: extra.digest } : {}),
       },
-      this.#p.signer,
+      signer,
     );
   }
 

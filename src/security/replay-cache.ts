@@ -36,7 +36,8 @@ interface Entry {
   readonly sender: Sender;
   readonly id: string;
   readonly ts: number;
-  readonly sig: string;
+  /** A fingerprint of the signature or MAC (see {@link fingerprint}). */
+  readonly sig: number;
 }
 
 interface Sender {
@@ -46,8 +47,16 @@ interface Sender {
   floor: number;
 }
 
-/** How many characters of a signature the cache keeps to tell the same bytes from others. */
-const SIG_PREFIX = 16;
+/**
+ * How many characters of a signature (or MAC tag) the cache keeps to tell the same bytes from
+ * others: the 8 before the last (a base64url signature's last character carries padding bits, a
+ * MAC header starts with the key id its sender uses for every request), as a 48-bit number. A
+ * number rather than a slice: a slice of a string keeps the whole header alive, and the cache
+ * holds every request of the last `windowMs` (5 minutes by default). Two signatures of one id
+ * that collide merely skip the check of the second (`'other'` is verified, then acknowledged
+ * as a duplicate anyway).
+ */
+const SIG_CHARS = 8;
 
 /** Default share of the cache one sender may hold: an eighth. */
 export const DEFAULT_SENDER_SHARE = 8;
@@ -57,8 +66,8 @@ export class ReplayCache {
   readonly #capacity: number;
   readonly #quota: number;
   readonly #windowMs: number;
-  // Every entry, oldest inserted first (key: sender + '\n' + id).
-  readonly #order = new Map<string, Entry>();
+  // Every entry, oldest inserted first.
+  readonly #order = new Set<Entry>();
   readonly #senders = new Map<string, Sender>();
   // The floors of sender records dropped to bound their number (see #bound).
   #fallbackFloor = Number.NEGATIVE_INFINITY;
@@ -95,7 +104,7 @@ export class ReplayCache {
     this.#expire(now);
     const entry = this.#senders.get(sender)?.entries.get(id);
     if (entry === undefined) return 'new';
-    return entry.sig === sig.slice(0, SIG_PREFIX) ? 'same' : 'other';
+    return entry.sig === fingerprint(sig) ? 'same' : 'other';
   }
 
   /**
@@ -109,44 +118,43 @@ export class ReplayCache {
       s = { entries: new Map(), floor: Number.NEGATIVE_INFINITY };
       this.#senders.set(sender, s);
     }
-    const entry: Entry = { sender: s, id, ts, sig: sig.slice(0, SIG_PREFIX) };
-    const key = `${sender}\n${id}`;
+    const entry: Entry = { sender: s, id, ts, sig: fingerprint(sig) };
     const old = s.entries.get(id);
-    if (old !== undefined) this.#remove(key, old);
+    if (old !== undefined) this.#remove(old);
     s.entries.set(id, entry);
-    this.#order.set(key, entry);
+    this.#order.add(entry);
     if (s.entries.size > this.#quota) {
       const oldest = s.entries.values().next().value as Entry;
-      this.#drop(sender, oldest, now);
+      this.#drop(oldest, now);
     }
     if (this.#order.size > this.#capacity) {
-      const [oldestKey, oldest] = this.#order.entries().next().value as [string, Entry];
-      this.#drop(oldestKey.slice(0, oldestKey.indexOf('\n')), oldest, now);
+      const oldest = this.#order.values().next().value as Entry;
+      this.#drop(oldest, now);
     }
     // The entry just added keeps its sender's record: only records without entries go.
     if (this.#senders.size > 2 * this.#capacity) this.#bound(2 * this.#capacity, now);
     return () => {
-      if (s.entries.get(id) === entry) this.#remove(key, entry);
+      if (s.entries.get(id) === entry) this.#remove(entry);
     };
   }
 
   /** Drops an entry still inside the window: its sender's floor rises to its stamp. */
-  #drop(sender: string, entry: Entry, now: number): void {
-    this.#remove(`${sender}\n${entry.id}`, entry);
+  #drop(entry: Entry, now: number): void {
+    this.#remove(entry);
     if (entry.ts + this.#windowMs >= now) entry.sender.floor = Math.max(entry.sender.floor, entry.ts);
   }
 
-  #remove(key: string, entry: Entry): void {
-    this.#order.delete(key);
+  #remove(entry: Entry): void {
+    this.#order.delete(entry);
     entry.sender.entries.delete(entry.id);
   }
 
   #expire(now: number): void {
     // Entries were inserted roughly in timestamp order: stop at the first one still in the window
     // (a later one that expired earlier waits for its turn; memory stays bounded by capacity).
-    for (const [key, entry] of this.#order) {
+    for (const entry of this.#order) {
       if (entry.ts + this.#windowMs >= now) break;
-      this.#remove(key, entry);
+      this.#remove(entry);
     }
     // A sender with no entries left and a floor out of the window needs no record (swept at
     // most once a second: the sweep reads every record).
@@ -172,4 +180,24 @@ export class ReplayCache {
       this.#fallbackFloor = Math.max(this.#fallbackFloor, Math.min(s.floor, now));
     }
   }
+}
+
+/**
+ * The {@link SIG_CHARS} characters of `sig` before its last, as a number (6 bits each: the
+ * base64url alphabet; any other character counts as its code unit, which distinguishes as well).
+ */
+function fingerprint(sig: string): number {
+  const end = Math.max(0, sig.length - 1);
+  let n = 0;
+  for (let i = Math.max(0, end - SIG_CHARS); i < end; i++) n = n * 64 + base64urlValue(sig.charCodeAt(i));
+  return n;
+}
+
+function base64urlValue(c: number): number {
+  if (c >= 65 && c <= 90) return c - 65; // A-Z
+  if (c >= 97 && c <= 122) return c - 71; // a-z
+  if (c >= 48 && c <= 57) return c + 4; // 0-9
+  if (c === 45) return 62; // -
+  if (c === 95) return 63; // _
+  return c % 64;
 }

@@ -75,6 +75,12 @@ export class SessionKeys {
   readonly #peers = new Map<string, PeerSession>();
   /** Peers that answered `no session`: requests to them are signed until one is accepted. */
   readonly #signTo = new Set<string>();
+  /**
+   * Peers known to hold this node's key: they accepted a request of this node's (each carries
+   * `from.xkey`, signed or under a session they hold), or sent a MAC that checked here. Oldest
+   * first, bounded as the keys are.
+   */
+  readonly #taught = new Set<string>();
   readonly #capacity: number;
 
   /**
@@ -107,6 +113,7 @@ export class SessionKeys {
       const oldest = this.#peers.keys().next().value as string;
       this.#peers.delete(oldest);
       this.#signTo.delete(oldest);
+      this.#taught.delete(oldest);
     }
     this.#peers.delete(peer);
     this.#peers.set(peer, { xkey });
@@ -116,6 +123,7 @@ export class SessionKeys {
   forget(peer: string): void {
     this.#peers.delete(peer);
     this.#signTo.delete(peer);
+    this.#taught.delete(peer);
   }
 
   /**
@@ -124,12 +132,14 @@ export class SessionKeys {
    * ({@link SessionKeys.accepted}). The peer's key is kept: its own MACs still check.
    */
   refused(peer: string): void {
+    this.#taught.delete(peer);
     if (this.#peers.has(peer)) this.#signTo.add(peer);
   }
 
   /** A request to `peer` was accepted: if it was signed, the peer holds this node's key now. */
   accepted(peer: string): void {
     if (this.#signTo.size > 0) this.#signTo.delete(peer);
+    this.#teach(peer);
   }
 
   /** Whether a key for `peer` is held. */
@@ -153,6 +163,17 @@ export class SessionKeys {
     };
   }
 
+  /**
+   * A signer for a request to `peer` that should not be refused: the MAC only when the peer's key
+   * is held and the peer is known to hold this node's (see {@link SessionKeys.accepted}; a MAC
+   * from it that checked here shows it too), else `fallback`. Membership requests go to many
+   * members a few times each: a first MAC the receiver cannot check would cost a round trip
+   * ({@link SessionKeys.signerFor} takes that risk for batches, which come in streams).
+   */
+  confirmedSignerFor(peer: string, fallback: EnvelopeSigner): EnvelopeSigner {
+    return this.#taught.has(peer) ? this.signerFor(peer, fallback) : fallback;
+  }
+
   /** Checks the `tsp2p-mac` header `value` of `body`, claimed to come from `peer`. */
   verify(peer: string, value: string, body: Uint8Array): MacCheck {
     if (!MAC_FORMAT.test(value)) return 'bad_mac';
@@ -160,7 +181,18 @@ export class SessionKeys {
     if (session === undefined || value.slice(0, KID_CHARS) !== session.kid) return 'no_session';
     const expected = Buffer.from(this.#tag(session.key!, peer, this.#self, body));
     const given = Buffer.from(value.slice(KID_CHARS + 1));
-    return given.length === TAG_CHARS && timingSafeEqual(expected, given) ? 'ok' : 'bad_mac';
+    if (given.length !== TAG_CHARS || !timingSafeEqual(expected, given)) return 'bad_mac';
+    // Made under this node's current key: the peer holds it.
+    if (this.#signTo.size > 0) this.#signTo.delete(peer);
+    this.#teach(peer);
+    return 'ok';
+  }
+
+  #teach(peer: string): void {
+    if (this.#taught.has(peer)) return;
+    if (this.#taught.size >= this.#capacity)
+      this.#taught.delete(this.#taught.values().next().value as string);
+    this.#taught.add(peer);
   }
 
   #session(peer: string): PeerSession | undefined {

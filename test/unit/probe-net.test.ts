@@ -1,6 +1,8 @@
 /**
  * PeerProbeNet: a node out of the network sends no membership traffic, and a sync that was in
- * flight when the node left does not end in a "refuting" gossip that would bring it back.
+ * flight when the node left does not end in a "refuting" gossip that would bring it back. With
+ * session keys, requests to a member whose key is held carry a MAC, and a `401 no session` is
+ * followed at once by the same request, signed.
  */
 
 import assert from 'node:assert/strict';
@@ -8,7 +10,9 @@ import { test } from 'node:test';
 import { flushMicrotasks } from '../../src/clock.js';
 import { noopLogger } from '../../src/logger.js';
 import { PeerProbeNet } from '../../src/membership/probe-net.js';
+import type { EnvelopeSigner } from '../../src/protocol/envelope.js';
 import { MessageType, type WireMemberUpdate } from '../../src/protocol/schema.js';
+import type { SenderSessions } from '../../src/security/session-request.js';
 import type { PeerClient } from '../../src/transport/peer-client.js';
 import { FakeClient } from '../helpers/delivery-fakes.js';
 import { membershipHarness, peer } from '../helpers/unit-membership.js';
@@ -21,9 +25,16 @@ interface Body {
   readonly type: MessageType;
   readonly m?: readonly WireMemberUpdate[];
   readonly digest?: string;
+  /** Which signer sealed it (the test's signers name themselves in `key`). */
+  readonly by: string;
 }
 
-function fixture() {
+/** The Ed25519 signer of the test's sealer. */
+const SIGNER: EnvelopeSigner = { key: 'signed', headers: () => ({}) };
+/** A session MAC signer, as `SessionKeys.signerFor` gives one. */
+const MAC: EnvelopeSigner = { key: 'mac', headers: () => ({}) };
+
+function fixture(sessions?: SenderSessions) {
   const h = membershipHarness();
   h.joinAll([A, B]);
   const client = new FakeClient();
@@ -31,11 +42,16 @@ function fixture() {
     client as unknown as PeerClient,
     h.membership,
     {
-      seal: (type, extra) => ({
-        body: new TextEncoder().encode(JSON.stringify({ type, m: extra?.m, digest: extra?.digest })),
+      signer: SIGNER,
+      seal: (type, extra, signer = SIGNER) => ({
+        body: new TextEncoder().encode(
+          JSON.stringify({ type, m: extra?.m, digest: extra?.digest, by: signer.key }),
+        ),
       }),
     },
     noopLogger,
+    undefined,
+    sessions,
   );
   const member = (id: string) => h.membership.get(id)!;
   return { h, client, net, member, signal: new AbortController().signal };
@@ -148,4 +164,79 @@ test('a refutation that comes with the answer to the full state is followed by a
   assert.deepEqual(gossip.m?.[0], { ...h.membership.selfUpdate() });
   client.last.answer(200, '{}');
   assert.equal(await done, true);
+});
+
+/** Session keys that hold a key for `a` only, and log what the sender tells them. */
+function fakeSessions(): SenderSessions & { readonly log: string[] } {
+  const signTo = new Set<string>();
+  const log: string[] = [];
+  return {
+    log,
+    confirmedSignerFor: (peer, fallback) => (peer === 'a' && !signTo.has(peer) ? MAC : fallback),
+    refused: (peer) => {
+      log.push(`refused ${peer}`);
+      signTo.add(peer);
+    },
+    accepted: (peer) => {
+      log.push(`accepted ${peer}`);
+      signTo.delete(peer);
+    },
+  };
+}
+
+test('with a session key, ping, ping-req, sync and gossip to that member carry its MAC; to another member, a signature', async () => {
+  const sessions = fakeSessions();
+  const { client, net, member, signal } = fixture(sessions);
+  const done = [
+    net.ping(member('a'), 100, signal),
+    net.pingReq(member('a'), member('b'), 100, signal),
+    net.sync(member('a'), 100, signal),
+    net.gossip(member('a'), 100, signal),
+    net.gossip(member('b'), 100, signal),
+  ];
+  assert.deepEqual(
+    client.calls.map((c) => (c.body as unknown as Body).by),
+    ['mac', 'mac', 'mac', 'mac', 'signed'],
+  );
+  for (const call of client.calls) call.answer(200, '{"digest":"x"}');
+  await flushMicrotasks();
+  assert.equal((client.last.body as unknown as Body).by, 'mac', "the full sync's state too");
+  client.last.answer(200, '{}');
+  await Promise.all(done);
+  assert.ok(!sessions.log.some((l) => l.startsWith('refused')));
+});
+
+test('a MAC answered 401 no session is sent again at once, signed, with the same updates; then MACs again', async () => {
+  const sessions = fakeSessions();
+  const { client, net, member, signal } = fixture(sessions);
+  const done = net.gossip(member('a'), 100, signal);
+  assert.equal(client.calls.length, 1);
+  const first = client.last.body as unknown as Body;
+  assert.equal(first.by, 'mac');
+  client.last.answer(401, 'no session: this node holds no session key for the sender; sign it\n');
+  await flushMicrotasks();
+  assert.equal(client.calls.length, 2, 'sent again without waiting');
+  const again = client.last.body as unknown as Body;
+  assert.equal(again.by, 'signed');
+  assert.equal(again.type, MessageType.Gossip);
+  assert.deepEqual(again.m, first.m, 'the same updates: none drawn twice');
+  client.last.answer(200, '{}');
+  assert.equal(await done, true);
+  assert.deepEqual(sessions.log, ['refused a', 'accepted a']);
+  // Accepted signed: the member holds this node's key now.
+  const next = net.ping(member('a'), 100, signal);
+  assert.equal((client.last.body as unknown as Body).by, 'mac');
+  client.last.answer(200, '{"ack":true}');
+  assert.equal(await next, true);
+});
+
+test('a MAC refused for another reason (bad MAC, 401) is not sent again, and a probe still counts the answer', async () => {
+  const sessions = fakeSessions();
+  const { client, net, member, signal } = fixture(sessions);
+  const done = net.ping(member('a'), 100, signal);
+  client.last.answer(401, 'bad MAC: tsp2p-mac does not match the body\n');
+  // As before: any answer but 403 and 421 shows a tsp2p member alive.
+  assert.equal(await done, true);
+  assert.equal(client.calls.length, 1);
+  assert.deepEqual(sessions.log, []);
 });

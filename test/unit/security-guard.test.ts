@@ -202,6 +202,19 @@ describe('the replay cache', () => {
     assert.equal(cache.floor('a'), Number.NEGATIVE_INFINITY, 'expiry does not raise the floor');
   });
 
+  test('tells the same signature or MAC from another by its end: MACs of one session share their start', () => {
+    const cache = new ReplayCache(100, 1000);
+    const sig = Buffer.alloc(64, 7).toString('base64url');
+    const kid = 'AbCdEfGhIjKlMnOp';
+    const mac = (tag: string) => `${kid}.${tag.padStart(43, 'x')}`;
+    cache.add('a', 's', 0, sig, 0);
+    cache.add('a', 'm', 0, mac('tag-one'), 0);
+    assert.equal(cache.status('a', 's', sig, 1), 'same');
+    assert.equal(cache.status('a', 's', `${sig.slice(0, 80)}Zzzzzz`, 1), 'other');
+    assert.equal(cache.status('a', 'm', mac('tag-one'), 1), 'same');
+    assert.equal(cache.status('a', 'm', mac('tag-two'), 1), 'other', 'same key id, another tag');
+  });
+
   test('a release does not remove a newer entry for the same key', () => {
     const cache = new ReplayCache(100, 1000);
     const release = cache.add('s', 'k', 0, 'one', 0);

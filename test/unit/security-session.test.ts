@@ -100,6 +100,34 @@ describe('session keys', () => {
     assert.notEqual(a.signerFor(bob.id, FALLBACK), FALLBACK, 'a key learned again is used at once');
   });
 
+  test('confirmedSignerFor MACs only once the peer is known to hold our key: it accepted a request, or MAC-ed to us', () => {
+    const a = new SessionKeys(alice.id);
+    const b = new SessionKeys(bob.id);
+    a.learn(bob.id, b.publicKey);
+    assert.equal(a.confirmedSignerFor(bob.id, FALLBACK), FALLBACK, 'Bob may not hold her key');
+    // Bob accepted a (signed) request of hers: it carried her xkey.
+    b.learn(alice.id, a.publicKey);
+    a.accepted(bob.id);
+    const mac = a.confirmedSignerFor(bob.id, FALLBACK);
+    assert.notEqual(mac, FALLBACK);
+    assert.equal(b.verify(alice.id, mac.headers(BODY)[MAC_HEADER]!, BODY), 'ok');
+    // Refused (Bob restarted, say): signed again until accepted.
+    a.refused(bob.id);
+    assert.equal(a.confirmedSignerFor(bob.id, FALLBACK), FALLBACK);
+    // A MAC from Bob that checks here shows he holds her current key.
+    assert.notEqual(b.confirmedSignerFor(alice.id, FALLBACK), FALLBACK, "Bob checked Alice's MAC above");
+    assert.equal(a.verify(bob.id, macOf(b, alice.id), BODY), 'ok');
+    assert.notEqual(a.confirmedSignerFor(bob.id, FALLBACK), FALLBACK);
+    // A bad MAC confirms nothing; forget() drops the confirmation with the key.
+    assert.equal(b.verify(carol.id, flipChar(macOf(a, bob.id), 20), BODY), 'no_session');
+    a.forget(bob.id);
+    a.learn(bob.id, b.publicKey);
+    assert.equal(a.confirmedSignerFor(bob.id, FALLBACK), FALLBACK);
+    // Without the peer's key, a confirmation alone makes no MAC.
+    a.accepted(carol.id);
+    assert.equal(a.confirmedSignerFor(carol.id, FALLBACK), FALLBACK);
+  });
+
   test('the same MAC presented as coming from a third node fails', () => {
     const { a, b } = pair();
     const mac = macOf(a, bob.id);
@@ -256,7 +284,14 @@ describe('session keys', () => {
 /** An envelope from `identity`'s node, sealed by `signer`, with `xkey` in its `from`. */
 function envelope(
   signer: EnvelopeSigner,
-  fields: { id?: string; ts?: number; xkey?: string; claimedId?: string; identity?: Identity } = {},
+  fields: {
+    id?: string;
+    ts?: number;
+    xkey?: string;
+    claimedId?: string;
+    identity?: Identity;
+    type?: MessageType;
+  } = {},
 ): GuardRequest {
   const from: WirePeer = {
     address: '127.0.0.1',
@@ -266,7 +301,7 @@ function envelope(
   if (fields.xkey !== undefined) from.xkey = fields.xkey;
   const sealed = sealEnvelope(
     {
-      type: MessageType.Broadcast,
+      type: fields.type ?? MessageType.Broadcast,
       from,
       id: fields.id ?? 'm1',
       ts: fields.ts ?? T0,
@@ -352,6 +387,22 @@ describe('the inbound guard with session keys', () => {
     assert.equal(g.stats.macs, 0);
     // A refused MAC does not spend the id: the genuine bytes still pass.
     assert.equal(admit(g, good).kind, 'signed');
+  });
+
+  test("MAC'd membership requests (ping, ping-req, sync, gossip) pass; a tampered one is 401 bad_mac", () => {
+    const { g, macSigner } = introduced();
+    const types = [MessageType.Ping, MessageType.PingReq, MessageType.Sync, MessageType.Gossip];
+    for (const type of types) {
+      const good = envelope(macSigner, { id: `mac-${type}`, type });
+      assert.equal(admit(g, good).kind, 'signed', `type ${type}`);
+      const bad = envelope(macSigner, { id: `bad-${type}`, type });
+      const text = Buffer.from(bad.body).toString().replace('"data":"AQID"', '"data":"AQIE"');
+      const refused = admit(g, guardRequest(text, bad.headers));
+      assert.ok(refused.kind === 'refused' && refused.refusal.status === 401, `type ${type}`);
+      assert.equal(refusal(refused).reason, 'bad_mac');
+      assert.match(refusal(refused).message, /^bad MAC: /);
+    }
+    assert.deepEqual([g.stats.macs, g.stats.refused.bad_mac], [4, 4]);
   });
 
   test('without session keys, a MAC is refused as no_session', () => {
