@@ -47,6 +47,7 @@ import {
   type Store,
   type StoredEntry,
   type StoredMessage,
+  type StoredOrigin,
 } from '../store/store.js';
 
 /** Bytes of an Ed25519 public key and of a signature: the `sig` column holds both, key first. */
@@ -202,7 +203,7 @@ export class Journal implements OwnLog {
     if (this.#own.length === 0) queueMicrotask(() => this.flush());
     this.#own.push({
       id: m.id,
-      origin: { id: self.id, address: self.address, port: self.port, ...nameOf(self) },
+      origin: originOf(self),
       kind: m.kind,
       ...(m.topic !== undefined ? { topic: m.topic } : {}),
       ...(m.to !== undefined ? { peer: m.to } : {}),
@@ -342,7 +343,7 @@ export class Journal implements OwnLog {
     }
     return {
       id: m.id,
-      origin: { id: m.from.id, address: m.from.address, port: m.from.port, ...nameOf(m.from) },
+      origin: originOf(m.from),
       kind,
       ...(kind === 'topic' ? { topic: m.topic! } : {}),
       ...(kind === 'direct' ? { peer: m.from.id } : {}),
@@ -360,6 +361,18 @@ export class Journal implements OwnLog {
 
 function nameOf(p: { readonly name?: string | undefined }): { name?: string } {
   return p.name !== undefined ? { name: p.name } : {};
+}
+
+/** A peer as the log records a message's origin: one object per peer, not one per message. */
+const origins = new WeakMap<Peer, StoredOrigin>();
+
+function originOf(p: Peer): StoredOrigin {
+  let o = origins.get(p);
+  if (o === undefined) {
+    o = Object.freeze({ id: p.id, address: p.address, port: p.port, ...nameOf(p) });
+    origins.set(p, o);
+  }
+  return o;
 }
 
 /**
