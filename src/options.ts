@@ -132,7 +132,7 @@ export interface NodeOptions {
    * Most bytes of messages in one request to a member. The default keeps a batch's body under
    * 128 KiB: a receiver reads a body as one string, and V8 places a string above that size in
    * its large-object space, which made decoding a 160 KB batch cost 3.4-3.8 µs per message
-   * against 1.0 µs at 80-120 KB (BENCHMARKS.md, "The 128 KiB cliff"). A larger message still
+   * against 1.0 µs at 80-120 KB (BENCHMARKS.md, "Session 11: the regression, part way back"). A larger message still
    * goes alone. @default 122880 (120 KiB)
    */
   readonly maxBatchBytes?: number;

@@ -605,7 +605,14 @@ export class CatchUp {
       picked.push(...range);
       // A range that ends on a message without its own signature runs on to the signed one.
       let end = range[range.length - 1];
-      while (end !== undefined && !signedOne(end) && picked.length < CATCH_UP_LIMITS.messages) {
+      for (
+        let more = 0;
+        end !== undefined &&
+        !signedOne(end) &&
+        more < MAX_UNSIGNED_RUN &&
+        picked.length < CATCH_UP_LIMITS.messages;
+        more++
+      ) {
         const more = store.readRange(r, end.seq + 1, end.seq + MAX_UNSIGNED_RUN, 1)[0];
         if (more === undefined || more.seq !== end.seq + 1) break;
         picked.push(more);
@@ -616,7 +623,15 @@ export class CatchUp {
     const served: StoredEntry[] = [];
     let bytes = 0;
     for (const e of picked) {
-      if (fragments.length > 0 && bytes >= CATCH_UP_LIMITS.answerBytes) break;
+      // Past the byte bound, only to finish a run on its signed end (a run stops, signed, within
+      // `MAX_UNSIGNED_RUN_BYTES`): cut inside it, the whole run would go unserved.
+      const before = served[served.length - 1];
+      if (
+        fragments.length > 0 &&
+        bytes >= CATCH_UP_LIMITS.answerBytes &&
+        (before === undefined || signedOne(before) || !follows(before, e))
+      )
+        break;
       const f = servedEntry(e);
       if (f === undefined) continue;
       fragments.push(f);
@@ -649,6 +664,16 @@ function fits(e: LoggedEntry, allowed: ReadonlySet<string>): boolean {
 /** Whether `sender` may read `channel`: anything but another node's direct messages. */
 function mayRead(sender: string, channel: string): boolean {
   return !channel.startsWith('d:') || channel === `d:${sender}`;
+}
+
+/** Whether `e` is the message right after `before` in the same stream. */
+function follows(before: StoredEntry, e: StoredEntry): boolean {
+  return (
+    e.seq === before.seq + 1 &&
+    e.origin.id === before.origin.id &&
+    e.epoch === before.epoch &&
+    e.channel === before.channel
+  );
 }
 
 /** Whether a stored message has its origin's own signature. */

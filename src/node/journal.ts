@@ -39,7 +39,13 @@ import { type Peer, peerOf } from '../peer.js';
 import type { LogNumber } from '../protocol/batch-entry.js';
 import { encodeData } from '../protocol/codec.js';
 import { MessageType } from '../protocol/schema.js';
-import { chainHash, chainHashOf, MAX_UNSIGNED_RUN } from '../security/gossip-signature.js';
+import {
+  chainHash,
+  chainHashOf,
+  MAX_UNSIGNED_RUN,
+  MAX_UNSIGNED_RUN_BYTES,
+  SIGNED_ALONE_BYTES,
+} from '../security/gossip-signature.js';
 import {
   type AppendStatus,
   channelOf,
@@ -104,8 +110,8 @@ export class Journal implements OwnLog {
   readonly #heads = new Map<string, { seq: number; hash: string }>();
   /** Per channel: the last message written since the last flush, whose signature is undecided. */
   readonly #ends = new Map<string, OpenEnd>();
-  /** Per channel: messages written without a signature since the last signed one. */
-  readonly #runs = new Map<string, number>();
+  /** Per channel: messages (and their signed bytes) written without a signature since the last signed one. */
+  readonly #runs = new Map<string, { count: number; bytes: number }>();
 
   constructor(deps: JournalDeps) {
     this.#d = deps;
@@ -158,12 +164,20 @@ export class Journal implements OwnLog {
     const self = this.#d.self();
     const channel = m.log.channel;
     let sig: Uint8Array;
+    // Whatever this one is, the open end before it is no longer the last of its burst.
+    this.#ends.get(channel)?.pending.skip();
+    this.#ends.delete(channel);
     if (m.pending !== undefined) {
-      // Signed at the end of its burst (see the module comment): the one before it is not.
-      this.#ends.get(channel)?.pending.skip();
-      this.#ends.delete(channel);
-      const run = (this.#runs.get(channel) ?? 0) + 1;
-      if (run >= MAX_UNSIGNED_RUN) {
+      // Signed at the end of its burst (see the module comment), or once the run is long
+      // enough: by count, by bytes, or a large message (whose signature costs little beside it).
+      const size = m.pending.signed.byteLength;
+      const before = this.#runs.get(channel);
+      const run = { count: (before?.count ?? 0) + 1, bytes: (before?.bytes ?? 0) + size };
+      if (
+        run.count >= MAX_UNSIGNED_RUN ||
+        run.bytes >= MAX_UNSIGNED_RUN_BYTES ||
+        size >= SIGNED_ALONE_BYTES
+      ) {
         const signature = m.pending.sign();
         sig = packSig(this.#d.publicKey, signature, m.log.prev);
         this.#signedHead(channel, m.log.seq, chainHashOf(m.pending.signed, signature));
@@ -220,7 +234,7 @@ export class Journal implements OwnLog {
 
   /** Message `seq` of `channel`, signed, is the last written there. */
   #signedHead(channel: string, seq: number, hash: string | undefined): void {
-    this.#runs.set(channel, 0);
+    this.#runs.delete(channel);
     if (hash !== undefined) this.#heads.set(channel, { seq, hash });
   }
 
@@ -237,7 +251,7 @@ export class Journal implements OwnLog {
         if (at !== undefined && at.seq === end.seq && at.channel === channel)
           this.#own[end.index] = { ...at, sig: packSig(this.#d.publicKey, signature, end.prev) };
         const head = this.#heads.get(channel);
-        this.#runs.set(channel, 0);
+        this.#runs.delete(channel);
         if (head !== undefined && head.seq === end.seq) {
           const hash = chainHashOf(end.pending.signed, signature);
           if (hash !== undefined) this.#heads.set(channel, { seq: end.seq, hash });

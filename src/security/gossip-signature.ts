@@ -30,7 +30,8 @@
  * **Signed ends.** So an origin need not sign every logged message it sends in full to its
  * members (their batch's signature or MAC covers it on the way; the origin signature is for
  * whoever serves it later): of each burst of a stream (what it writes in one task, at most
- * {@link MAX_UNSIGNED_RUN} in a row) it signs the last one only, and the ones before it travel
+ * {@link MAX_UNSIGNED_RUN} in a row and {@link MAX_UNSIGNED_RUN_BYTES} of signed bytes; a message of
+ * {@link SIGNED_ALONE_BYTES} or more is always signed) it signs the last one only, and the ones before it travel
  * without `sig`, vouched for by the chain. Relayed messages (gossip, Plumtree) are each signed,
  * since relays check each on its own.
  *
@@ -99,6 +100,16 @@ export function signedBytes(m: GossipFields): Buffer {
  * many to reach a signed one.
  */
 export const MAX_UNSIGNED_RUN = 64;
+
+/**
+ * A run of messages without their own signature stops, signed, once the bytes signed for its
+ * messages reach this: a member serving history can then always end an answer on a signed
+ * message within a little more than its byte bound.
+ */
+export const MAX_UNSIGNED_RUN_BYTES = 256 * 1024;
+
+/** A message whose signed bytes reach this is always signed: its signature costs little beside it. */
+export const SIGNED_ALONE_BYTES = 16 * 1024;
 
 /** The origin's signature of a message it is about to gossip. */
 export function signGossip(fields: GossipFields, privateKey: KeyObject): string {

@@ -8,8 +8,7 @@
  *
  * An entry is kept in few objects, since a node without `dataDir` holds up to
  * `retention.maxMessages` of them and every one outlives the garbage collector's young
- * generation: its payload and signature are copied into one buffer (small ones share pooled
- * memory), its origin is one frozen object shared by every entry of that origin, its stream
+ * generation: its payload and signature are copied into one buffer of its own, its origin is one frozen object shared by every entry of that origin, its stream
  * holds its epoch and channel, and no dependencies share one empty array.
  *
  * @module
@@ -358,7 +357,7 @@ export class MemoryStore implements Store {
 
   #insert(m: StoredMessage, scope: string, stream: StreamState, now: number): void {
     const payloadLength = m.payload.byteLength;
-    const bytes = Buffer.allocUnsafe(payloadLength + m.sig.byteLength);
+    const bytes = new Uint8Array(payloadLength + m.sig.byteLength);
     bytes.set(m.payload, 0);
     bytes.set(m.sig, payloadLength);
     const e: Entry = {
@@ -506,8 +505,9 @@ function publicEntry(e: Entry): StoredEntry {
     channel: e.stream.key.channel,
     seq: e.seq,
     at: e.at,
-    payload: new Uint8Array(bytes.buffer, bytes.byteOffset, payloadLength),
-    sig: new Uint8Array(bytes.buffer, bytes.byteOffset + payloadLength, bytes.byteLength - payloadLength),
+    // Copies, each in its own memory: what a reader does with them never reaches the store.
+    payload: bytes.slice(0, payloadLength),
+    sig: bytes.slice(payloadLength),
     deps: [...e.deps],
     late: e.late,
     receivedAt: e.receivedAt,

@@ -76,9 +76,10 @@ function setup() {
     journal.wrote({ id, kind, ...(to !== undefined ? { to } : {}), log, ts, data, sig });
   };
   /** Writes a plain broadcast as the node does when it sends in full: its log decides the signature. */
-  const writeDeferred = () => {
+  const writeDeferred = (size = 0) => {
     const log = journal.number('b');
-    const data = new TextEncoder().encode(`b#${log.seq}`);
+    const data =
+      size > 0 ? new Uint8Array(size).fill(log.seq % 251) : new TextEncoder().encode(`b#${log.seq}`);
     const ts = Date.now();
     const id = `b-${log.seq}`;
     const signed = signedBytes({
@@ -335,4 +336,65 @@ test('the chain hash is the SHA-256 of its definition, for small and large messa
     assert.equal(chainHash(fields, undefined), expect(false), `unsigned, ${size} B`);
     assert.equal(chainHash(fields, '!'.repeat(86)), undefined, `a bad signature, ${size} B`);
   }
+});
+
+test('large runs: a run stops, signed, by bytes; an answer past its byte bound finishes the run; large messages are signed alone', async () => {
+  const { catchUp, journal, writeDeferred, self, store } = setup();
+  const peer = 'b'.repeat(32);
+  const stream = { origin: self.id, epoch: store.epoch, channel: 'b' };
+  // 500 messages of 10 KB in one task (5 MB, above an answer's 4 MiB), then 20 of 64 KiB.
+  for (let i = 0; i < 500; i++) writeDeferred(10_000);
+  for (let i = 0; i < 20; i++) writeDeferred(65_536);
+  journal.flush();
+  const total = 520;
+  const runs = store.readRange(stream, 1, total, 1000).map((e) => e.sig.byteLength >= 96);
+  let longest = 0;
+  let cur = 0;
+  for (const signed of runs) {
+    cur = signed ? 0 : cur + 1;
+    longest = Math.max(longest, cur);
+  }
+  assert.ok(longest < 30, `a run of ${longest} unsigned 10 KB messages`);
+  assert.ok(
+    runs.slice(500).every((signed) => signed),
+    'every 64 KiB message signed',
+  );
+  // Fetched from the first missing number on, as an asker does, every message comes and checks.
+  let next = 1;
+  let answers = 0;
+  while (next <= total) {
+    const f = catchUp.answer(peer, MessageType.LogFetch, { want: [{ ...stream, from: next, to: total }] });
+    assert.ok(!isRefusal(f));
+    const got = decodeLogAnswer(f.body as Uint8Array);
+    assert.ok(got.ok);
+    const msgs = got.value.msgs ?? [];
+    assert.ok(msgs.length > 0, `nothing served from ${next}`);
+    assert.equal(msgs[0]!.seq, next);
+    assert.ok((await checkedByChain(msgs)).every((ok) => ok));
+    assert.ok(msgs[msgs.length - 1]!.sig !== undefined, 'an answer ends on a signed message');
+    next = msgs[msgs.length - 1]!.seq + 1;
+    answers++;
+  }
+  assert.ok(answers >= 2 && answers < 10, `${answers} answers`);
+});
+
+test('a message signed as it was built, after an open end of the same burst, chains to it unsigned', async () => {
+  const { catchUp, journal, write, writeDeferred, self, store } = setup();
+  const first = writeDeferred();
+  write('b', 'broadcast'); // signed at once (as a relayed or tree message is)
+  journal.flush();
+  assert.deepEqual(first, ['skipped']);
+  const f = catchUp.answer('b'.repeat(32), MessageType.LogFetch, {
+    want: [{ origin: self.id, epoch: store.epoch, channel: 'b', from: 1, to: 2 }],
+  });
+  assert.ok(!isRefusal(f));
+  const got = decodeLogAnswer(f.body as Uint8Array);
+  assert.ok(got.ok);
+  const msgs = got.value.msgs!;
+  assert.deepEqual(
+    msgs.map((m) => m.sig !== undefined),
+    [false, true],
+  );
+  assert.deepEqual([...chainedRuns(msgs)], [1, -1]);
+  assert.ok((await checkedByChain(msgs)).every((ok) => ok));
 });

@@ -77,6 +77,11 @@ for (const impl of impls) {
       assert.equal(e.at, m.at);
       assert.deepEqual([...e.payload], [0, 255, 10, 13]);
       assert.deepEqual([...e.sig], [...m.sig]);
+      // Each in memory of its own: a reader never sees (nor reaches) anything else through it.
+      for (const bytes of [e.payload, e.sig]) {
+        assert.equal(bytes.byteOffset, 0);
+        assert.equal(bytes.buffer.byteLength, bytes.byteLength);
+      }
       assert.deepEqual(e.deps, ['x1', 'y2']);
       assert.equal(e.late, true);
       assert.equal(e.receivedAt, 42);
