@@ -343,7 +343,10 @@ export class CatchUp {
         const plan = this.#unskipped(
           planCatchUp(store.summary(chans), remote, {
             channels,
-            maxBatch: CATCH_UP_LIMITS.messages,
+            // Room in the answer for each range to run on to a signed end (see `answer()`): an
+            // answer that stopped short of its range would let the next one, already asked for,
+            // land first.
+            maxBatch: CATCH_UP_LIMITS.messages - MAX_UNSIGNED_RUN,
           }),
         ).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
         if (plan.length === 0) {
@@ -356,7 +359,7 @@ export class CatchUp {
         const want: LogRange[] = [];
         let count = 0;
         for (const r of plan) {
-          const n = r.to - r.from + 1;
+          const n = r.to - r.from + 1 + MAX_UNSIGNED_RUN;
           if (
             want.length > 0 &&
             (count + n > CATCH_UP_LIMITS.messages || want.length >= CATCH_UP_LIMITS.ranges)
