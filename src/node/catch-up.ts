@@ -59,7 +59,7 @@ import { MessageType } from '../protocol/schema.js';
 import type { Sealer } from '../protocol/sealer.js';
 import { fromWirePeer } from '../protocol/wire-peer.js';
 import type { Random } from '../random.js';
-import { chainedRuns, MAX_UNSIGNED_RUN, verifyOrigin } from '../security/gossip-signature.js';
+import { chainedRuns, MAX_UNSIGNED_RUN, verifyOrigin, vouchedByEnds } from '../security/gossip-signature.js';
 import type { KeyCache } from '../security/signature.js';
 import type { StoredEntry } from '../store/store.js';
 import { type CatchUpRange, heldRanges, planCatchUp, type StreamSummary } from '../store/summary.js';
@@ -509,20 +509,8 @@ export class CatchUp {
       return verifyOrigin(this.#d.keys, e.origin.id!, e.origin.key!, e, e.sig);
     };
     const signed = await Promise.all(msgs.map((_, i) => (fit[i] && next[i] === -1 ? verify(i) : false)));
-    // A chained message is as good as the end of its run; runs are followed once each.
-    const ok = new Array<boolean | undefined>(msgs.length);
-    for (let i = 0; i < msgs.length; i++) {
-      const path: number[] = [];
-      let j = i;
-      while (ok[j] === undefined && next[j] !== -1) {
-        path.push(j);
-        j = next[j]!;
-        if (path.length > msgs.length) break; // never: numbers only go up along a run
-      }
-      const end = ok[j] ?? (fit[j]! && signed[j]!);
-      ok[j] = end;
-      for (const k of path) ok[k] = end;
-    }
+    // A chained message is as good as the end of its run.
+    const ok = vouchedByEnds(next, (j) => fit[j]! && signed[j]!);
     const unsure = msgs.flatMap((_, i) => (fit[i] && !ok[i] && next[i] !== -1 ? [i] : []));
     if (unsure.length > 0) {
       const again = await Promise.all(unsure.map(verify));
@@ -530,7 +518,7 @@ export class CatchUp {
         ok[i] = again[n]!;
       });
     }
-    return ok.map((v) => v === true);
+    return ok;
   }
 
   async #ask(member: Member, type: 12 | 13, log: LogRequest) {
@@ -607,19 +595,18 @@ export class CatchUp {
       const range = store.readRange(r, r.from, r.to, room);
       picked.push(...range);
       // A range that ends on a message without its own signature runs on to the signed one.
-      let end = range[range.length - 1];
-      for (
-        let more = 0;
-        end !== undefined &&
-        !signedOne(end) &&
-        more < MAX_UNSIGNED_RUN &&
-        picked.length < CATCH_UP_LIMITS.messages;
-        more++
-      ) {
-        const more = store.readRange(r, end.seq + 1, end.seq + MAX_UNSIGNED_RUN, 1)[0];
-        if (more === undefined || more.seq !== end.seq + 1) break;
-        picked.push(more);
-        end = more;
+      const end = range[range.length - 1];
+      if (end !== undefined && !signedOne(end) && picked.length < CATCH_UP_LIMITS.messages) {
+        const on = store.readRange(
+          r,
+          end.seq + 1,
+          end.seq + MAX_UNSIGNED_RUN,
+          Math.min(MAX_UNSIGNED_RUN, CATCH_UP_LIMITS.messages - picked.length),
+        );
+        for (let k = 0; k < on.length && on[k]!.seq === end.seq + 1 + k; k++) {
+          picked.push(on[k]!);
+          if (signedOne(on[k]!)) break;
+        }
       }
     }
     const fragments: Uint8Array[] = [];
@@ -630,9 +617,9 @@ export class CatchUp {
       // `MAX_UNSIGNED_RUN_BYTES`): cut inside it, the whole run would go unserved.
       const before = served[served.length - 1];
       if (
-        fragments.length > 0 &&
+        before !== undefined &&
         bytes >= CATCH_UP_LIMITS.answerBytes &&
-        (before === undefined || signedOne(before) || !follows(before, e))
+        (signedOne(before) || !follows(before, e))
       )
         break;
       const f = servedEntry(e);
@@ -695,24 +682,14 @@ function servable(entries: readonly StoredEntry[]): boolean[] {
   const at = new Map<string, number>();
   for (let i = 0; i < entries.length; i++) at.set(key(entries[i]!, entries[i]!.seq), i);
   const packed = entries.map((e) => unpackSig(e.sig));
-  const ok = new Array<boolean | undefined>(entries.length);
+  // A signed message ends its run; an unsigned one goes on to its successor, when that has `prev`.
+  const next = new Int32Array(entries.length).fill(-1);
   for (let i = 0; i < entries.length; i++) {
-    const path: number[] = [];
-    let j = i;
-    while (ok[j] === undefined && packed[j]?.sig === undefined) {
-      path.push(j);
-      const next = at.get(key(entries[j]!, entries[j]!.seq + 1));
-      if (next === undefined || packed[next]?.prev === undefined || path.length > entries.length) {
-        j = -1;
-        break;
-      }
-      j = next;
-    }
-    const end = j === -1 ? false : (ok[j] ?? packed[j]?.sig !== undefined);
-    if (j !== -1) ok[j] = end;
-    for (const k of path) ok[k] = end;
+    if (packed[i]?.sig !== undefined) continue;
+    const j = at.get(key(entries[i]!, entries[i]!.seq + 1));
+    if (j !== undefined && packed[j]?.prev !== undefined) next[i] = j;
   }
-  return ok.map((v) => v === true);
+  return vouchedByEnds(next, (j) => packed[j]?.sig !== undefined);
 }
 
 /**

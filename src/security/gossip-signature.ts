@@ -244,3 +244,25 @@ export function chainedRuns(entries: readonly ChainedEntry[]): Int32Array {
   });
   return next;
 }
+
+/**
+ * Whether each entry is as good as the end of its chain: `next[i]` is the entry `i` chains to
+ * (as {@link chainedRuns} gives), -1 where a chain ends, and `endOk` says whether an end is good.
+ * Each chain is followed once, however many entries share it.
+ */
+export function vouchedByEnds(next: Int32Array, endOk: (i: number) => boolean): boolean[] {
+  const ok = new Array<boolean | undefined>(next.length);
+  for (let i = 0; i < next.length; i++) {
+    const path: number[] = [];
+    let j = i;
+    while (ok[j] === undefined && next[j] !== -1) {
+      path.push(j);
+      j = next[j]!;
+      if (path.length > next.length) break; // never: numbers only go up along a chain
+    }
+    const end = ok[j] ?? endOk(j);
+    ok[j] = end;
+    for (const k of path) ok[k] = end;
+  }
+  return ok.map((v) => v === true);
+}
