@@ -382,12 +382,14 @@ export class Dissemination {
 
   /** An entry's log number, with the origin's signature and key (when known), for the node's store. */
   #logOf(entry: BatchedMessage, originId: string, key: string | undefined): ReceivedLog | undefined {
-    if (entry.epoch === undefined || entry.channel === undefined || entry.seq === undefined) return undefined;
+    const log = logOf(entry);
+    if (log === undefined) return undefined;
+    const { epoch, channel, seq, prev } = log;
     return {
-      epoch: entry.epoch,
-      channel: entry.channel,
-      seq: entry.seq,
-      prev: entry.prev,
+      epoch,
+      channel,
+      seq,
+      prev,
       sig: entry.sig,
       key: key ?? this.#d.members.get(originId)?.record?.key,
     };

@@ -246,16 +246,11 @@ export class Journal implements OwnLog {
   flush(): void {
     if (this.#ends.size > 0) {
       for (const [channel, end] of this.#ends) {
+        // An open end is the last message written in its channel, not committed yet.
         const signature = end.pending.sign();
-        const at = this.#own[end.index];
-        if (at !== undefined && at.seq === end.seq && at.channel === channel)
-          this.#own[end.index] = { ...at, sig: packSig(this.#d.publicKey, signature, end.prev) };
-        const head = this.#heads.get(channel);
-        this.#runs.delete(channel);
-        if (head !== undefined && head.seq === end.seq) {
-          const hash = chainHashOf(end.pending.signed, signature);
-          if (hash !== undefined) this.#heads.set(channel, { seq: end.seq, hash });
-        }
+        const at = this.#own[end.index]!;
+        this.#own[end.index] = { ...at, sig: packSig(this.#d.publicKey, signature, end.prev) };
+        this.#signedHead(channel, end.seq, chainHashOf(end.pending.signed, signature));
       }
       this.#ends.clear();
     }
