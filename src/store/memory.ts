@@ -8,7 +8,7 @@
  *
  * An entry is kept in few objects, since a node without `dataDir` holds up to
  * `retention.maxMessages` of them and every one outlives the garbage collector's young
- * generation: its payload and signature are copied into one buffer of its own, its origin is one frozen object shared by every entry of that origin, its stream
+ * generation: its payload and signature are copied into one buffer of its own, its origin is one frozen object shared by every entry of that peer (the journal's), its stream
  * holds its epoch and channel, and no dependencies share one empty array.
  *
  * @module
@@ -24,6 +24,7 @@ import {
   type LinkState,
   type MemberRecord,
   type MessageKind,
+  type Retention,
   type RetentionOptions,
   readLimit,
   retentionOf,
@@ -74,9 +75,6 @@ interface Entry {
 
 const NO_DEPS: readonly string[] = Object.freeze([]);
 
-/** Origins kept for sharing between entries; past it the table starts over. */
-const MAX_ORIGINS = 10_000;
-
 /** Bytes counted per message besides its payload, signature, id and dependencies. */
 const ENTRY_OVERHEAD = 200;
 
@@ -108,16 +106,12 @@ export class MemoryStore implements Store {
   readonly epoch: string;
   readonly #now: () => number;
   readonly #retention: RetentionOptions | undefined;
-  /** The age limit of plain broadcasts, the commonest scope. */
-  readonly #plainMaxAgeMs: number;
+  /** The retention of each scope seen, worked out once (the options never change). */
+  readonly #retentions = new Map<string, Retention>();
   readonly #streams = new Map<string, StreamState>();
   readonly #scopes = new Map<string, Entry[]>();
   /** Entries by message id: one, or several (a direct message to several, or a conflict). */
   readonly #ids = new Map<string, Entry | Entry[]>();
-  /** Origins shared by entries, by their fields. */
-  readonly #origins = new Map<string, StoredOrigin>();
-  /** The origin shared last: a batch's messages nearly always share one. */
-  #lastOrigin: StoredOrigin | undefined;
   readonly #allocated = new Map<string, number>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #links = new Map<string, LinkState>();
@@ -132,7 +126,6 @@ export class MemoryStore implements Store {
     this.epoch = options.epoch ?? randomBytes(12).toString('base64url');
     this.#now = options.now ?? Date.now;
     this.#retention = options.retention;
-    this.#plainMaxAgeMs = retentionOf(options.retention, 'b').maxAgeMs;
   }
 
   nextSeq(origin: string, channel: string): number {
@@ -166,7 +159,7 @@ export class MemoryStore implements Store {
       const held = stream.bySeq.get(m.seq);
       if (held !== undefined) return held.id === m.id ? 'duplicate' : 'conflict';
       const scope = scopeOf(m);
-      if (m.at < now - this.#maxAgeOf(scope)) {
+      if (m.at < now - this.#retentionOf(scope).maxAgeMs) {
         this.#settle(stream, m.seq);
         return 'expired';
       }
@@ -196,7 +189,7 @@ export class MemoryStore implements Store {
     const out: StoredEntry[] = [];
     for (const id of new Set(ids))
       for (const e of this.#byId(id))
-        if (e.at >= now - retentionOf(this.#retention, e.scope).maxAgeMs) out.push(publicEntry(e));
+        if (e.at >= now - this.#retentionOf(e.scope).maxAgeMs) out.push(publicEntry(e));
     return out;
   }
 
@@ -206,7 +199,7 @@ export class MemoryStore implements Store {
     const limit = readLimit(query.limit);
     const scope = scopeOfQuery(query);
     const arr = this.#scopes.get(scope) ?? [];
-    const cutoff = this.#now() - retentionOf(this.#retention, scope).maxAgeMs;
+    const cutoff = this.#now() - this.#retentionOf(scope).maxAgeMs;
     let end = query.before === undefined ? arr.length : lowerBound(arr, query.before);
     const out: StoredEntry[] = [];
     while (end > 0 && out.length < limit) {
@@ -223,7 +216,7 @@ export class MemoryStore implements Store {
     const s = this.#streams.get(streamId(stream));
     if (s === undefined || to < from) return [];
     const now = this.#now();
-    const fresh = (e: Entry): boolean => e.at >= now - retentionOf(this.#retention, e.scope).maxAgeMs;
+    const fresh = (e: Entry): boolean => e.at >= now - this.#retentionOf(e.scope).maxAgeMs;
     let found: Entry[];
     if (to - from > 2 * s.bySeq.size) {
       found = [...s.bySeq.values()]
@@ -266,7 +259,7 @@ export class MemoryStore implements Store {
     const now = this.#now();
     let removed = 0;
     for (const [scope, arr] of this.#scopes) {
-      const cutoff = now - retentionOf(this.#retention, scope).maxAgeMs;
+      const cutoff = now - this.#retentionOf(scope).maxAgeMs;
       let k = 0;
       while (k < arr.length && removed + k < budget && arr[k]!.at < cutoff) k++;
       this.#removeFront(scope, arr, k);
@@ -332,7 +325,6 @@ export class MemoryStore implements Store {
     this.#streams.clear();
     this.#scopes.clear();
     this.#ids.clear();
-    this.#origins.clear();
   }
 
   #open(): void {
@@ -402,9 +394,14 @@ export class MemoryStore implements Store {
     this.#bytes += entryBytes(e);
   }
 
-  /** The age limit of `scope`. */
-  #maxAgeOf(scope: string): number {
-    return scope === 'b' ? this.#plainMaxAgeMs : retentionOf(this.#retention, scope).maxAgeMs;
+  /** The retention of `scope`. */
+  #retentionOf(scope: string): Retention {
+    let r = this.#retentions.get(scope);
+    if (r === undefined) {
+      r = retentionOf(this.#retention, scope);
+      this.#retentions.set(scope, r);
+    }
+    return r;
   }
 
   /** The entries of message `id`. */
@@ -413,42 +410,25 @@ export class MemoryStore implements Store {
     return same === undefined ? [] : Array.isArray(same) ? same : [same];
   }
 
-  /** `o` as one frozen object shared by every entry of that origin. */
+  /**
+   * `o` as the entry keeps it: as is when frozen (the journal gives one frozen object per peer,
+   * so every entry of that peer shares it), else a frozen copy.
+   */
   #origin(o: StoredOrigin): StoredOrigin {
-    const last = this.#lastOrigin;
-    if (
-      last !== undefined &&
-      last.id === o.id &&
-      last.address === o.address &&
-      last.port === o.port &&
-      last.name === o.name
-    )
-      return last;
-    this.#lastOrigin = this.#originOf(o);
-    return this.#lastOrigin;
-  }
-
-  #originOf(o: StoredOrigin): StoredOrigin {
-    const k = `${o.id}\u0000${o.address}\u0000${o.port}\u0000${o.name ?? ''}\u0000${o.name === undefined ? 0 : 1}`;
-    let held = this.#origins.get(k);
-    if (held === undefined) {
-      if (this.#origins.size >= MAX_ORIGINS) this.#origins.clear();
-      held = Object.freeze({
-        id: o.id,
-        address: o.address,
-        port: o.port,
-        ...(o.name !== undefined ? { name: o.name } : {}),
-      });
-      this.#origins.set(k, held);
-    }
-    return held;
+    if (Object.isFrozen(o)) return o;
+    return Object.freeze({
+      id: o.id,
+      address: o.address,
+      port: o.port,
+      ...(o.name !== undefined ? { name: o.name } : {}),
+    });
   }
 
   /** Retention of one scope after an append: at most `budget` removals. */
   #enforce(scope: string, budget: number): void {
     const arr = this.#scopes.get(scope);
     if (arr === undefined) return;
-    const r = retentionOf(this.#retention, scope);
+    const r = this.#retentionOf(scope);
     const cutoff = this.#now() - r.maxAgeMs;
     let k = Math.min(budget, Math.max(0, arr.length - r.maxMessages));
     while (k < arr.length && k < budget && arr[k]!.at < cutoff) k++;
