@@ -43,6 +43,7 @@ const usage = `  --nodes N          simulated nodes (default 1000)
   --bootstrap B      view: every node starts from the converged view; join: every node but
                      the first joins through the first (default view)
   --seed S           seed of everything random (default random; printed)
+  --deadline S       kill everything and exit 1 after S seconds (default 3600)
 
 At 1,000 nodes: NODE_OPTIONS=--max-old-space-size=6144 (about 1.5 GB of heap).`;
 
@@ -63,6 +64,7 @@ export const simChurn: Scenario = {
     bound: { type: 'string', default: '5000' },
     bootstrap: { type: 'string', default: 'view' },
     seed: { type: 'string', default: 'random' },
+    deadline: { type: 'string', default: '3600' },
   },
   async run(values, log) {
     const size = intFlag(values, 'nodes', 3, 5_000);
