@@ -131,6 +131,11 @@ export interface CatchUpDeps {
   /** Time between two repair sessions. */
   readonly repairIntervalMs: number;
   /**
+   * How long after a message came by gossip its channel is looked at again ({@link CatchUp.tail}):
+   * by then the other copies gossip was bringing have come.
+   */
+  readonly tailDelayMs: number;
+  /**
    * How long after a message was sent the live path may still bring it (the delivery deadline,
    * and the last request's time limit): the numbers a newcomer skips are settled after it.
    */
@@ -178,11 +183,21 @@ export class CatchUp {
    */
   readonly #skipped = new Map<string, { stream: StreamSummary; upTo: number; at: number }>();
   #settleTimer: TimerHandle | undefined;
+  /** The channels a {@link CatchUp.tail} session is due for. */
+  readonly #tails = new Map<string, TimerHandle>();
 
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
     for (const ch of deps.channels()) if (deps.takenBefore?.has(ch) !== true) this.noteChannel(ch);
-    deps.signal.addEventListener('abort', () => this.#settleTimer?.cancel(), { once: true });
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        this.#settleTimer?.cancel();
+        for (const t of this.#tails.values()) t.cancel();
+        this.#tails.clear();
+      },
+      { once: true },
+    );
   }
 
   /** Starts the repair loop, on `ticker`'s periodic tick (the failure detector's: one timer for both). */
@@ -245,6 +260,24 @@ export class CatchUp {
     this.#returns.count++;
     for (const ch of rooms) this.#returns.rooms.add(ch);
     this.soon(memberId);
+  }
+
+  /**
+   * A message of `channel` came by gossip: a session with a random live member that takes the
+   * channel in about `tailDelayMs`, unless one is due already. Gossip misses a member now and
+   * then (with probability about e^−fanout); a missed message is fetched as soon as the next one
+   * of its stream shows the gap, but the last messages of a burst are followed by none, and the
+   * periodic repair may be a minute away at 1,000 members. So every message that gossip brings
+   * sets, per channel, one look at the channel a little later: one session per channel per delay
+   * at most, however busy the channel.
+   */
+  tail(channel: string): void {
+    if (this.#d.signal.aborted || this.#tails.has(channel)) return;
+    const timer = this.#d.clock.setTimeout(() => {
+      this.#tails.delete(channel);
+      if (!this.#d.signal.aborted && this.#d.channels().includes(channel)) this.soonFor(channel);
+    }, this.#jitter(this.#d.tailDelayMs));
+    this.#tails.set(channel, timer);
   }
 
   /** Holds a session soon with a random live member that takes `channel` (if there is one). */

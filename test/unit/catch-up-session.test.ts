@@ -75,6 +75,7 @@ test('a node catches up what it missed, checked and late; while its listeners ar
     channels: () => ['b'],
     historyOnJoin: 100,
     repairIntervalMs: 60_000,
+    tailDelayMs: 5000,
     liveOwedMs: 40_000,
     requestTimeoutMs: 1_000,
     signal: ac.signal,
