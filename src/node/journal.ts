@@ -63,6 +63,8 @@ const SIG_BYTES = 64;
 const HASH_BYTES = 32;
 /** What a message without dependencies stores: the store copies what it keeps. */
 const NO_DEPS: readonly string[] = [];
+/** The signature material of a message that has none (the store copies what it keeps). */
+const NO_SIG = new Uint8Array(0);
 
 /** What a {@link Journal} needs. */
 export interface JournalDeps {
@@ -104,6 +106,8 @@ export class Journal implements OwnLog {
   #pending: ReceivedMessage[] | undefined;
   /** The last number live traffic brought, per stream. */
   readonly #lastLive = new Map<string, number>();
+  /** The key of the last stream `#live` saw. */
+  #liveKey: { origin: string; epoch: string; channel: string; key: string } | undefined;
   /** Messages this node wrote that are not committed yet. */
   #own: StoredMessage[] = [];
   /** Per channel of this node: the number and chain hash of the last message it wrote. */
@@ -316,7 +320,18 @@ export class Journal implements OwnLog {
 
   /** Remembers a live number; a number beyond the next one is a gap. */
   #live(origin: string, log: LogNumber): void {
-    const key = `${origin}\u0000${log.epoch}\u0000${log.channel}`;
+    // A batch is nearly always one stream's: its key is built once, not once per message.
+    let c = this.#liveKey;
+    if (c === undefined || c.origin !== origin || c.epoch !== log.epoch || c.channel !== log.channel) {
+      c = {
+        origin,
+        epoch: log.epoch,
+        channel: log.channel,
+        key: `${origin}\u0000${log.epoch}\u0000${log.channel}`,
+      };
+      this.#liveKey = c;
+    }
+    const key = c.key;
     const last = this.#lastLive.get(key);
     if (last !== undefined && log.seq > last + 1) this.#d.onGap?.(origin);
     if (last === undefined || log.seq > last) {
@@ -340,7 +355,7 @@ export class Journal implements OwnLog {
     const kind: MessageKind = m.type === 'direct' ? 'direct' : m.topic !== undefined ? 'topic' : 'broadcast';
     const self = this.#d.self();
     let log: LogNumber | undefined = m.log;
-    let sig: Uint8Array = new Uint8Array(0);
+    let sig: Uint8Array = NO_SIG;
     if (log === undefined) {
       // Numbered here, in this node's epoch for the sender: history only (see the module comment).
       const channel = channelOf(kind, kind === 'topic' ? m.topic : self.id);
@@ -350,12 +365,13 @@ export class Journal implements OwnLog {
       sig =
         m.log.sig !== undefined ? packSig(m.log.key, m.log.sig, m.log.prev) : packKey(m.log.key, m.log.prev);
     }
+    // One shape for every message (no spread of optional fields): this runs once per delivery.
     return {
       id: m.id,
       origin: originOf(m.from),
       kind,
-      ...(kind === 'topic' ? { topic: m.topic! } : {}),
-      ...(kind === 'direct' ? { peer: m.from.id } : {}),
+      topic: kind === 'topic' ? m.topic : undefined,
+      peer: kind === 'direct' ? m.from.id : undefined,
       epoch: log.epoch,
       channel: log.channel,
       seq: log.seq,

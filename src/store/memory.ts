@@ -3,19 +3,22 @@
  * the SQLite store does (the same contract suite runs against both), with the same retention
  * bounds, and keeps nothing after `close()`.
  *
- * Each scope's messages are one array sorted by `(at, key)`: arrivals are nearly always the
- * newest, so inserting is an append, and retention takes from the front.
- *
- * An entry is kept in few objects, since a node without `dataDir` holds up to
- * `retention.maxMessages` of them and every one outlives the garbage collector's young
- * generation: its payload and signature are copied into one buffer of its own, its origin is one frozen object shared by every entry of that peer (the journal's), its stream
- * holds its epoch and channel, and no dependencies share one empty array.
+ * Each scope's messages are rows in columns, sorted by `(at, key)` (`scope-log.ts`): a node
+ * without `dataDir` holds up to `retention.maxMessages` of them per scope, and every one
+ * outlives the garbage collector's young generation, so nothing is kept as an object of its own
+ * per message. A row's origin is one frozen object shared by every row of that peer (the
+ * journal's), its stream holds its epoch and channel, its scope its kind and topic or peer.
+ * Each stream finds its rows by number through a `SeqIndex` (`seq-index.ts`). Message ids are
+ * indexed (for {@link MemoryStore.has} and {@link MemoryStore.byIds}) only once one of those is
+ * first called: a node whose messages have no causal dependencies never asks.
  *
  * @module
  */
 
 import { randomBytes } from 'node:crypto';
 import { StoppedError } from '../errors.js';
+import { type Chunk, ScopeLog } from './scope-log.js';
+import { SeqIndex } from './seq-index.js';
 import {
   type AppendOptions,
   type AppendStatus,
@@ -23,7 +26,6 @@ import {
   type HistoryQuery,
   type LinkState,
   type MemberRecord,
-  type MessageKind,
   type Retention,
   type RetentionOptions,
   readLimit,
@@ -50,27 +52,18 @@ interface StreamState {
   floor: number;
   /** Held numbers above `contiguous`, ascending. */
   above: number[];
-  readonly bySeq: Map<number, Entry>;
+  /** Every held number, and where its row is. */
+  readonly held: SeqIndex;
 }
 
-/** A message as this store keeps it (see the module comment). */
-interface Entry {
-  readonly id: string;
-  readonly origin: StoredOrigin;
-  readonly kind: MessageKind;
-  readonly topic: string | undefined;
-  readonly peer: string | undefined;
-  readonly seq: number;
+type Log = ScopeLog<StreamState>;
+type Row = Chunk<StreamState>;
+
+/** Where a message's row is, for the id index. */
+interface IdRow {
+  readonly log: Log;
   readonly at: number;
-  /** The payload, then the signature material. */
-  readonly bytes: Uint8Array;
-  readonly payloadLength: number;
-  readonly deps: readonly string[];
-  readonly late: boolean;
-  readonly receivedAt: number;
   readonly key: number;
-  readonly scope: string;
-  readonly stream: StreamState;
 }
 
 const NO_DEPS: readonly string[] = Object.freeze([]);
@@ -78,25 +71,9 @@ const NO_DEPS: readonly string[] = Object.freeze([]);
 /** Bytes counted per message besides its payload, signature, id and dependencies. */
 const ENTRY_OVERHEAD = 200;
 
-/** `(at, key)` order. */
-const cmp = (a: { at: number; key: number }, b: { at: number; key: number }): number =>
-  a.at - b.at || a.key - b.key;
-
-/** Index of the first element of `arr` not before `x`. */
-function lowerBound(arr: readonly Entry[], x: { at: number; key: number }): number {
-  let lo = 0;
-  let hi = arr.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (cmp(arr[mid]!, x) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function entryBytes(m: Entry): number {
-  let n = ENTRY_OVERHEAD + m.bytes.byteLength + m.id.length;
-  for (const d of m.deps) n += d.length;
+function entryBytes(id: string, bytes: number, deps: readonly string[]): number {
+  let n = ENTRY_OVERHEAD + bytes + id.length;
+  for (const d of deps) n += d.length;
   return n;
 }
 
@@ -109,9 +86,14 @@ export class MemoryStore implements Store {
   /** The retention of each scope seen, worked out once (the options never change). */
   readonly #retentions = new Map<string, Retention>();
   readonly #streams = new Map<string, StreamState>();
-  readonly #scopes = new Map<string, Entry[]>();
-  /** Entries by message id: one, or several (a direct message to several, or a conflict). */
-  readonly #ids = new Map<string, Entry | Entry[]>();
+  /** Each scope's rows; a scope's log is kept once made (`SeqIndex` rows name it by number). */
+  readonly #scopes = new Map<string, Log>();
+  readonly #logs: Log[] = [];
+  /**
+   * Rows by message id: one, or several (a direct message to several, or a conflict). Built on
+   * first use (see the module comment), then kept up to date.
+   */
+  #ids: Map<string, IdRow | IdRow[]> | undefined;
   readonly #allocated = new Map<string, number>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #links = new Map<string, LinkState>();
@@ -156,8 +138,11 @@ export class MemoryStore implements Store {
           : this.#stream(streamOf(m));
       last = stream;
       if (m.seq <= stream.contiguous) return 'duplicate';
-      const held = stream.bySeq.get(m.seq);
-      if (held !== undefined) return held.id === m.id ? 'duplicate' : 'conflict';
+      const held = stream.held.get(m.seq);
+      if (held !== undefined) {
+        const [c, i] = this.#logs[held.log]!.locate(held.at, held.key)!;
+        return c.ids[i] === m.id ? 'duplicate' : 'conflict';
+      }
       const scope = scopeOf(m);
       if (m.at < now - this.#retentionOf(scope).maxAgeMs) {
         this.#settle(stream, m.seq);
@@ -179,7 +164,8 @@ export class MemoryStore implements Store {
 
   has(ids: readonly string[]): Set<string> {
     this.#open();
-    return new Set(ids.filter((id) => this.#ids.has(id)));
+    const index = this.#idIndex();
+    return new Set(ids.filter((id) => index.has(id)));
   }
 
   byIds(ids: readonly string[]): StoredEntry[] {
@@ -187,9 +173,13 @@ export class MemoryStore implements Store {
     if (ids.length > STORE_LIMITS.maxRead) readLimit(ids.length);
     const now = this.#now();
     const out: StoredEntry[] = [];
+    const index = this.#idIndex();
     for (const id of new Set(ids))
-      for (const e of this.#byId(id))
-        if (e.at >= now - this.#retentionOf(e.scope).maxAgeMs) out.push(publicEntry(e));
+      for (const r of rowsOf(index, id)) {
+        if (r.at < now - r.log.retention.maxAgeMs) continue;
+        const [c, i] = r.log.locate(r.at, r.key)!;
+        out.push(publicEntry(r.log, c, i));
+      }
     return out;
   }
 
@@ -198,15 +188,15 @@ export class MemoryStore implements Store {
     checkQuery(query);
     const limit = readLimit(query.limit);
     const scope = scopeOfQuery(query);
-    const arr = this.#scopes.get(scope) ?? [];
-    const cutoff = this.#now() - this.#retentionOf(scope).maxAgeMs;
-    let end = query.before === undefined ? arr.length : lowerBound(arr, query.before);
+    const log = this.#scopes.get(scope);
     const out: StoredEntry[] = [];
-    while (end > 0 && out.length < limit) {
-      const e = arr[--end]!;
-      if (e.at < cutoff) break;
-      out.push(publicEntry(e));
-    }
+    if (log === undefined) return out;
+    const cutoff = this.#now() - log.retention.maxAgeMs;
+    log.walkBack(query.before, (c, i) => {
+      if (c.at(i) < cutoff) return false;
+      out.push(publicEntry(log, c, i));
+      return out.length < limit;
+    });
     return out.reverse();
   }
 
@@ -216,21 +206,15 @@ export class MemoryStore implements Store {
     const s = this.#streams.get(streamId(stream));
     if (s === undefined || to < from) return [];
     const now = this.#now();
-    const fresh = (e: Entry): boolean => e.at >= now - this.#retentionOf(e.scope).maxAgeMs;
-    let found: Entry[];
-    if (to - from > 2 * s.bySeq.size) {
-      found = [...s.bySeq.values()]
-        .filter((e) => e.seq >= from && e.seq <= to && fresh(e))
-        .sort((a, b) => a.seq - b.seq)
-        .slice(0, n);
-    } else {
-      found = [];
-      for (let seq = from; seq <= to && found.length < n; seq++) {
-        const e = s.bySeq.get(seq);
-        if (e !== undefined && fresh(e)) found.push(e);
-      }
-    }
-    return found.map(publicEntry);
+    const out: StoredEntry[] = [];
+    s.held.range(from, to, (r) => {
+      const log = this.#logs[r.log]!;
+      if (r.at < now - log.retention.maxAgeMs) return true;
+      const [c, i] = log.locate(r.at, r.key)!;
+      out.push(publicEntry(log, c, i));
+      return out.length < n;
+    });
+    return out;
   }
 
   summary(channels?: readonly string[]): StreamSummary[] {
@@ -258,11 +242,15 @@ export class MemoryStore implements Store {
     this.#open();
     const now = this.#now();
     let removed = 0;
-    for (const [scope, arr] of this.#scopes) {
-      const cutoff = now - this.#retentionOf(scope).maxAgeMs;
+    for (const log of this.#scopes.values()) {
+      const cutoff = now - log.retention.maxAgeMs;
       let k = 0;
-      while (k < arr.length && removed + k < budget && arr[k]!.at < cutoff) k++;
-      this.#removeFront(scope, arr, k);
+      log.walk((c, i) => {
+        if (removed + k >= budget || c.at(i) >= cutoff) return false;
+        k++;
+        return true;
+      });
+      this.#removeFront(log, k);
       removed += k;
       if (removed >= budget) break;
     }
@@ -324,7 +312,8 @@ export class MemoryStore implements Store {
     this.#closed = true;
     this.#streams.clear();
     this.#scopes.clear();
-    this.#ids.clear();
+    this.#logs.length = 0;
+    this.#ids = undefined;
   }
 
   #open(): void {
@@ -340,7 +329,7 @@ export class MemoryStore implements Store {
         contiguous: 0,
         floor: 1,
         above: [],
-        bySeq: new Map(),
+        held: new SeqIndex(),
       };
       this.#streams.set(id, s);
     }
@@ -348,28 +337,10 @@ export class MemoryStore implements Store {
   }
 
   #insert(m: StoredMessage, scope: string, stream: StreamState, now: number): void {
-    const payloadLength = m.payload.byteLength;
-    const bytes = new Uint8Array(payloadLength + m.sig.byteLength);
-    bytes.set(m.payload, 0);
-    bytes.set(m.sig, payloadLength);
-    const e: Entry = {
-      id: m.id,
-      origin: this.#origin(m.origin),
-      kind: m.kind,
-      topic: m.kind === 'topic' ? m.topic : undefined,
-      peer: m.kind === 'direct' ? m.peer : undefined,
-      seq: m.seq,
-      at: m.at,
-      bytes,
-      payloadLength,
-      deps: m.deps.length === 0 ? NO_DEPS : Object.freeze([...m.deps]),
-      late: m.late,
-      receivedAt: m.receivedAt ?? now,
-      key: ++this.#key,
-      scope,
-      stream,
-    };
-    stream.bySeq.set(m.seq, e);
+    const log = this.#log(scope);
+    const key = ++this.#key;
+    log.insert(m, this.#origin(m.origin), stream, key, m.receivedAt ?? now);
+    stream.held.add(m.seq, m.at, key, log.no);
     if (m.seq === stream.contiguous + 1) {
       stream.contiguous = m.seq;
       advance(stream);
@@ -378,20 +349,34 @@ export class MemoryStore implements Store {
       if (i < 0) stream.above.push(m.seq);
       else stream.above.splice(i, 0, m.seq);
     }
-    let arr = this.#scopes.get(scope);
-    if (arr === undefined) {
-      arr = [];
-      this.#scopes.set(scope, arr);
-    }
-    const last = arr[arr.length - 1];
-    if (last === undefined || cmp(last, e) < 0) arr.push(e);
-    else arr.splice(lowerBound(arr, e), 0, e);
-    const same = this.#ids.get(e.id);
-    if (same === undefined) this.#ids.set(e.id, e);
-    else if (Array.isArray(same)) same.push(e);
-    else this.#ids.set(e.id, [same, e]);
+    if (this.#ids !== undefined) addId(this.#ids, m.id, { log, at: m.at, key });
     this.#count++;
-    this.#bytes += entryBytes(e);
+    this.#bytes += entryBytes(m.id, m.payload.byteLength + m.sig.byteLength, m.deps);
+  }
+
+  /** The log of `scope`, made on first use. */
+  #log(scope: string): Log {
+    let log = this.#scopes.get(scope);
+    if (log === undefined) {
+      log = new ScopeLog(this.#logs.length, scope, this.#retentionOf(scope));
+      this.#logs.push(log);
+      this.#scopes.set(scope, log);
+    }
+    return log;
+  }
+
+  /** The id index, built from every row on first use. */
+  #idIndex(): Map<string, IdRow | IdRow[]> {
+    if (this.#ids === undefined) {
+      const index = new Map<string, IdRow | IdRow[]>();
+      for (const log of this.#logs)
+        log.walk((c, i) => {
+          addId(index, c.ids[i]!, { log, at: c.at(i), key: c.key(i) });
+          return true;
+        });
+      this.#ids = index;
+    }
+    return this.#ids;
   }
 
   /** The retention of `scope`. */
@@ -402,12 +387,6 @@ export class MemoryStore implements Store {
       this.#retentions.set(scope, r);
     }
     return r;
-  }
-
-  /** The entries of message `id`. */
-  #byId(id: string): readonly Entry[] {
-    const same = this.#ids.get(id);
-    return same === undefined ? [] : Array.isArray(same) ? same : [same];
   }
 
   /**
@@ -426,29 +405,40 @@ export class MemoryStore implements Store {
 
   /** Retention of one scope after an append: at most `budget` removals. */
   #enforce(scope: string, budget: number): void {
-    const arr = this.#scopes.get(scope);
-    if (arr === undefined) return;
-    const r = this.#retentionOf(scope);
+    const log = this.#scopes.get(scope);
+    if (log === undefined) return;
+    const r = log.retention;
     const cutoff = this.#now() - r.maxAgeMs;
-    let k = Math.min(budget, Math.max(0, arr.length - r.maxMessages));
-    while (k < arr.length && k < budget && arr[k]!.at < cutoff) k++;
-    this.#removeFront(scope, arr, k);
+    const over = Math.min(budget, Math.max(0, log.count - r.maxMessages));
+    let k = 0;
+    log.walk((c, i) => {
+      if (k < over || (k < budget && c.at(i) < cutoff)) {
+        k++;
+        return true;
+      }
+      return false;
+    });
+    this.#removeFront(log, k);
   }
 
-  #removeFront(scope: string, arr: Entry[], k: number): void {
+  #removeFront(log: Log, k: number): void {
     if (k <= 0) return;
-    for (const e of arr.splice(0, k)) {
-      const s = e.stream;
-      s.bySeq.delete(e.seq);
-      if (e.seq <= s.contiguous) s.floor = Math.max(s.floor, e.seq + 1);
-      else this.#settle(s, e.seq);
-      const same = this.#byId(e.id).filter((x) => x !== e);
-      if (same.length === 0) this.#ids.delete(e.id);
-      else this.#ids.set(e.id, same.length === 1 ? same[0]! : same);
+    log.dropFront(k, (c, i) => {
+      const s = c.streams[i]!;
+      const seq = c.seq(i);
+      const id = c.ids[i]!;
+      s.held.delete(seq);
+      if (seq <= s.contiguous) s.floor = Math.max(s.floor, seq + 1);
+      else this.#settle(s, seq);
+      if (this.#ids !== undefined) {
+        const key = c.key(i);
+        const same = rowsOf(this.#ids, id).filter((r) => r.key !== key);
+        if (same.length === 0) this.#ids.delete(id);
+        else this.#ids.set(id, same.length === 1 ? same[0]! : same);
+      }
       this.#count--;
-      this.#bytes -= entryBytes(e);
-    }
-    if (arr.length === 0) this.#scopes.delete(scope);
+      this.#bytes -= entryBytes(id, c.size(i), c.deps?.[i] ?? NO_DEPS);
+    });
   }
 
   /** Every number up to `upTo` counts as received; the held prefix starts above it. */
@@ -473,25 +463,38 @@ function advance(s: StreamState): void {
   if (i > 0) s.above.splice(0, i);
 }
 
-function publicEntry(e: Entry): StoredEntry {
-  const { bytes, payloadLength } = e;
+/** The rows of message `id` in `index`. */
+function rowsOf(index: Map<string, IdRow | IdRow[]>, id: string): readonly IdRow[] {
+  const same = index.get(id);
+  return same === undefined ? [] : Array.isArray(same) ? same : [same];
+}
+
+function addId(index: Map<string, IdRow | IdRow[]>, id: string, row: IdRow): void {
+  const same = index.get(id);
+  if (same === undefined) index.set(id, row);
+  else if (Array.isArray(same)) same.push(row);
+  else index.set(id, [same, row]);
+}
+
+function publicEntry(log: Log, c: Row, i: number): StoredEntry {
+  const stream = c.streams[i]!;
   return {
-    id: e.id,
-    origin: { ...e.origin },
-    kind: e.kind,
-    ...(e.topic !== undefined ? { topic: e.topic } : {}),
-    ...(e.peer !== undefined ? { peer: e.peer } : {}),
-    epoch: e.stream.key.epoch,
-    channel: e.stream.key.channel,
-    seq: e.seq,
-    at: e.at,
+    id: c.ids[i]!,
+    origin: { ...c.origins[i]! },
+    kind: log.kind,
+    ...(log.topic !== undefined ? { topic: log.topic } : {}),
+    ...(log.peer !== undefined ? { peer: log.peer } : {}),
+    epoch: stream.key.epoch,
+    channel: stream.key.channel,
+    seq: c.seq(i),
+    at: c.at(i),
     // Copies, each in its own memory: what a reader does with them never reaches the store.
-    payload: bytes.slice(0, payloadLength),
-    sig: bytes.slice(payloadLength),
-    deps: [...e.deps],
-    late: e.late,
-    receivedAt: e.receivedAt,
-    key: e.key,
+    payload: c.payload(i),
+    sig: c.sig(i),
+    deps: [...(c.deps?.[i] ?? NO_DEPS)],
+    late: c.late(i),
+    receivedAt: c.receivedAt(i),
+    key: c.key(i),
   };
 }
 
