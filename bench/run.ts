@@ -25,6 +25,7 @@ const SCENARIOS: Record<string, () => Promise<Scenario>> = {
   idle: async () => (await import('./idle.js')).idle,
   'sim-membership': async () => (await import('./sim-membership.js')).simMembership,
   'sim-gossip': async () => (await import('./sim-gossip.js')).simGossip,
+  'sim-churn': async () => (await import('./sim-churn.js')).simChurn,
   store: async () => (await import('./store.js')).store,
   catchup: async () => (await import('./catchup.js')).catchup,
   topics: async () => (await import('./topics.js')).topics,

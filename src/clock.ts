@@ -121,9 +121,17 @@ function before(a: ManualTimer, b: ManualTimer): boolean {
   return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
 
-/** A binary min-heap of timers ordered by (deadline, creation order). */
+const NOOP = (): void => {};
+
+/**
+ * A binary min-heap of timers ordered by (deadline, creation order). A cancelled timer stays in it
+ * until its deadline (or until they outnumber the live ones: then the heap is rebuilt without
+ * them), holding nothing: its callback is dropped when cancelled.
+ */
 class TimerHeap {
-  readonly #items: ManualTimer[] = [];
+  #items: ManualTimer[] = [];
+  // Timers cancelled and still in #items.
+  #cancelled = 0;
 
   get size(): number {
     return this.#items.length;
@@ -131,6 +139,21 @@ class TimerHeap {
 
   peek(): ManualTimer | undefined {
     return this.#items[0];
+  }
+
+  /** Marks `timer` cancelled, and drops its callback (and whatever that holds). */
+  cancel(timer: ManualTimer): void {
+    if (timer.cancelled) return;
+    timer.cancelled = true;
+    timer.fn = NOOP;
+    this.#cancelled++;
+    if (this.#cancelled > 1024 && 2 * this.#cancelled > this.#items.length) this.#rebuild();
+  }
+
+  /** Drops the cancelled timers: filtered in (deadline, creation) order, which is a valid heap. */
+  #rebuild(): void {
+    this.#items = this.#items.filter((t) => !t.cancelled).sort((a, b) => (before(a, b) ? -1 : 1));
+    this.#cancelled = 0;
   }
 
   push(timer: ManualTimer): void {
@@ -148,6 +171,7 @@ class TimerHeap {
   pop(): ManualTimer | undefined {
     const items = this.#items;
     const top = items[0];
+    if (top?.cancelled === true) this.#cancelled--;
     const last = items.pop();
     if (top === undefined || last === undefined || items.length === 0) return top;
     items[0] = last;
@@ -166,7 +190,7 @@ class TimerHeap {
   }
 
   countLive(): number {
-    return this.#items.filter((t) => !t.cancelled).length;
+    return this.#items.length - this.#cancelled;
   }
 }
 
@@ -216,11 +240,7 @@ export class ManualClock implements Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: ManualTimer = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn, cancelled: false };
     this.#timers.push(timer);
-    return {
-      cancel: () => {
-        timer.cancelled = true;
-      },
-    };
+    return { cancel: () => this.#timers.cancel(timer) };
   }
 
   timeoutSignal(ms: number, message?: string): AbortSignal {
@@ -246,7 +266,11 @@ export class ManualClock implements Clock {
       this.#timers.pop();
       if (next.cancelled) continue;
       this.#now = Math.max(this.#now, next.at);
-      next.fn();
+      // Fired: a later cancel() does nothing, and the callback is not held any longer.
+      const fn = next.fn;
+      next.cancelled = true;
+      next.fn = NOOP;
+      fn();
       // Timers due at the same instant run back to back; promise callbacks run after each.
       await flushMicrotasks();
     }

@@ -107,6 +107,13 @@ export interface DisseminationDeps {
   readonly subscribed?: (topic: string) => boolean;
   /** Counts a publish dropped on receipt: this node is not subscribed to its topic. */
   readonly droppedPublish?: () => void;
+  /**
+   * A numbered message of `channel` came by gossip (`'gossip'` mode, or a room's publish): the
+   * catch-up looks at the channel again soon (`CatchUp.tail`). Gossip misses a member with
+   * probability about e^−fanout, and a missed message is fetched when the next one of its stream
+   * shows the gap; the last ones of a burst leave none. @default nothing
+   */
+  readonly gossiped?: (channel: string) => void;
   /** Aborts when the node stops: every timer is cancelled. */
   readonly signal: AbortSignal;
   /**
@@ -442,6 +449,7 @@ export class Dissemination {
         entry.deps,
       ).withLog(this.#logOf(entry, origin.id, originWire?.key ?? senderKey)),
     );
+    if (entry.channel !== undefined && entry.seq !== undefined) this.#d.gossiped?.(entry.channel);
     if (hops + 1 >= this.#d.settings.maxHops) return;
     // A publish is relayed among its topic's subscribers only.
     const audience = entry.topic === undefined ? this.#d.audience() : this.subscribers(entry.topic);

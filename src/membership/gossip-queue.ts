@@ -53,17 +53,27 @@ export class GossipQueue {
     return this.#entries.size;
   }
 
-  /** Queues an update, replacing an older one about the same member. */
-  enqueue(update: MemberUpdate): void {
+  /**
+   * Queues an update, replacing an older one about the same member.
+   *
+   * @param sent - the update counts as sent that many times already (so it goes out only
+   *   `limit - sent` times), or as often as the update it replaces if that one stated the same
+   *   state at the same incarnation and went out more: for news passed on that adds little to
+   *   what spread already (a confirmation of a suspicion)
+   */
+  enqueue(update: MemberUpdate, sent = 0): void {
     const cur = this.#entries.get(update.id);
+    let transmits = sent;
     if (cur !== undefined) {
       if (compareUpdates(update, cur.update) < 0) return;
       cur.live = false;
       this.#stale++;
+      if (sent > 0 && cur.update.state === update.state && cur.update.inc === update.inc)
+        transmits = Math.max(sent, cur.transmits);
     }
-    const entry: Entry = { update, transmits: 0, live: true };
+    const entry: Entry = { update, transmits, live: true };
     this.#entries.set(update.id, entry);
-    this.#bucket(0).items.push(entry);
+    this.#bucket(transmits).items.push(entry);
     // Updates replaced again and again, with nothing taken meanwhile: drop the marks.
     if (this.#stale > 2 * this.#entries.size + 1024) this.#compact();
     this.#onQueued?.();

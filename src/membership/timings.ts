@@ -36,6 +36,8 @@ export interface MembershipTimings {
    * Each update is gossiped `retransmitMult × ⌈log10(n + 1)⌉` times. memberlist uses 4 over UDP,
    * where a packet can vanish; over HTTP a request either arrives or fails visibly, and
    * push-pull repairs the rare node that gossip missed, so the LAN preset uses 3 (WAN keeps 4).
+   * A confirmation of a suspicion passed on by a third node goes out `⌈log10(n + 1)⌉` times fewer
+   * (from 10 members): the suspicion itself spread in full.
    */
   readonly retransmitMult: number;
   /** How often queued updates are gossiped to `gossipNodes` random members. */

@@ -131,6 +131,11 @@ export interface CatchUpDeps {
   /** Time between two repair sessions. */
   readonly repairIntervalMs: number;
   /**
+   * How long after a message came by gossip its channel is looked at again ({@link CatchUp.tail}):
+   * by then the other copies gossip was bringing have come.
+   */
+  readonly tailDelayMs: number;
+  /**
    * How long after a message was sent the live path may still bring it (the delivery deadline,
    * and the last request's time limit): the numbers a newcomer skips are settled after it.
    */
@@ -178,11 +183,21 @@ export class CatchUp {
    */
   readonly #skipped = new Map<string, { stream: StreamSummary; upTo: number; at: number }>();
   #settleTimer: TimerHandle | undefined;
+  /** The channels a {@link CatchUp.tail} session is due for. */
+  readonly #tails = new Map<string, TimerHandle>();
 
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
     for (const ch of deps.channels()) if (deps.takenBefore?.has(ch) !== true) this.noteChannel(ch);
-    deps.signal.addEventListener('abort', () => this.#settleTimer?.cancel(), { once: true });
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        this.#settleTimer?.cancel();
+        for (const t of this.#tails.values()) t.cancel();
+        this.#tails.clear();
+      },
+      { once: true },
+    );
   }
 
   /** Starts the repair loop, on `ticker`'s periodic tick (the failure detector's: one timer for both). */
@@ -245,6 +260,24 @@ export class CatchUp {
     this.#returns.count++;
     for (const ch of rooms) this.#returns.rooms.add(ch);
     this.soon(memberId);
+  }
+
+  /**
+   * A message of `channel` came by gossip: a session with a random live member that takes the
+   * channel in about `tailDelayMs`, unless one is due already. Gossip misses a member now and
+   * then (with probability about e^−fanout); a missed message is fetched as soon as the next one
+   * of its stream shows the gap, but the last messages of a burst are followed by none, and the
+   * periodic repair may be a minute away at 1,000 members. So every message that gossip brings
+   * sets, per channel, one look at the channel a little later: one session per channel per delay
+   * at most, however busy the channel.
+   */
+  tail(channel: string): void {
+    if (this.#d.signal.aborted || this.#tails.has(channel)) return;
+    const timer = this.#d.clock.setTimeout(() => {
+      this.#tails.delete(channel);
+      if (!this.#d.signal.aborted && this.#d.channels().includes(channel)) this.soonFor(channel);
+    }, this.#jitter(this.#d.tailDelayMs));
+    this.#tails.set(channel, timer);
   }
 
   /** Holds a session soon with a random live member that takes `channel` (if there is one). */
@@ -333,13 +366,25 @@ export class CatchUp {
     this.#settleDue();
     const channels = new Set(chans);
     const tried = new Set<string>();
+    const triedKey = (r: { origin: string; epoch: string; channel: string; from: number }) =>
+      `${streamKey(r)}\u0000${r.from}`;
     // Pipelined: the next request goes out while the answer before it is checked and appended
     // (one request in flight, one answer being taken); `tried` keeps the range in flight out of
-    // the next plan.
-    let taking: Promise<unknown> = Promise.resolve();
+    // the next plan. An answer that stops short of a range (cut by its byte bound: large
+    // messages) would let the next one, already asked for, land first, out of order: from then
+    // on the session asks one request at a time, and the answer already asked for leaves out
+    // what it holds of such a stream above the cut (`cut`: stream → the last number taken), to be
+    // asked again in order.
+    let pipelined = true;
+    const cut = new Map<string, number>();
+    let taking: Promise<LoggedEntry[] | undefined> = Promise.resolve(undefined);
     try {
       for (;;) {
         if (this.#d.signal.aborted) return;
+        if (!pipelined) {
+          await taking;
+          cut.clear();
+        }
         const plan = this.#unskipped(
           planCatchUp(store.summary(chans), remote, {
             channels,
@@ -348,11 +393,11 @@ export class CatchUp {
             // land first.
             maxBatch: CATCH_UP_LIMITS.messages - MAX_UNSIGNED_RUN,
           }),
-        ).filter((r) => !tried.has(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`));
+        ).filter((r) => !tried.has(triedKey(r)));
         if (plan.length === 0) {
           // What is being taken may leave a range unserved: plan once more after it.
           const last = taking;
-          taking = Promise.resolve();
+          taking = Promise.resolve(undefined);
           if ((await last) === undefined) return;
           continue;
         }
@@ -366,7 +411,7 @@ export class CatchUp {
           )
             break;
           want.push({ origin: r.origin, epoch: r.epoch, channel: r.channel, from: r.from, to: r.to });
-          tried.add(`${r.origin}\u0000${r.epoch}\u0000${r.channel}\u0000${r.from}`);
+          tried.add(triedKey(r));
           count += n;
         }
         await this.#pace();
@@ -374,7 +419,23 @@ export class CatchUp {
         this.#nextFetchAt = this.#d.clock.now() + (1000 * count) / MAX_RATE;
         const answer = this.#ask(member, MessageType.LogFetch, { want });
         const before = taking;
-        taking = Promise.all([answer, before]).then(([a]) => this.#take(a, chans));
+        taking = Promise.all([answer, before]).then(async ([a]) => {
+          const good = await this.#take(a, chans, (e) => {
+            const last = cut.get(streamKey({ ...e, origin: e.origin.id! }));
+            return last === undefined || e.seq <= last;
+          });
+          const short = shortRanges(want, good);
+          if (short.size > 0) {
+            pipelined = false;
+            for (const [k, last] of short) {
+              cut.set(k, Math.min(last, cut.get(k) ?? last));
+              // Asked again from where it stopped; only after progress, so that a range a member
+              // lists and never serves is not asked for forever.
+              if (good.length > 0) for (const t of tried) if (t.startsWith(`${k}\u0000`)) tried.delete(t);
+            }
+          }
+          return good;
+        });
         // Never an unhandled rejection: the failure ends the session below, or is dropped with it.
         taking.catch(() => undefined);
         await before;
@@ -639,6 +700,28 @@ export class CatchUp {
 /** A stream's key in {@link CatchUp}'s maps. */
 function streamKey(s: { origin: string; epoch: string; channel: string }): string {
   return `${s.origin}\u0000${s.epoch}\u0000${s.channel}`;
+}
+
+/**
+ * The ranges of `want` that an answer (its checked messages, `got`) stopped short of: stream →
+ * the last number of the range it holds (`from - 1` when none). Asked for because the member
+ * listed them, they come whole unless the answer was cut (its byte bound) or its member no
+ * longer holds them.
+ */
+function shortRanges(want: readonly LogRange[], got: readonly LoggedEntry[]): Map<string, number> {
+  const top = new Map<string, number>();
+  for (const e of got) {
+    const k = streamKey({ origin: e.origin.id!, epoch: e.epoch, channel: e.channel });
+    top.set(k, Math.max(top.get(k) ?? 0, e.seq));
+  }
+  const short = new Map<string, number>();
+  for (const r of want) {
+    const k = streamKey(r);
+    const last = top.get(k);
+    const reached = last === undefined || last < r.from ? r.from - 1 : last;
+    if (reached < r.to) short.set(k, Math.min(reached, short.get(k) ?? reached));
+  }
+  return short;
 }
 
 /** A fetched message is of a channel this node takes and asked for, as that channel's kind, with its origin's key. */

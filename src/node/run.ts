@@ -272,6 +272,7 @@ export function createRun(
     historyOnJoin: o.historyOnJoin,
     takenBefore: channelsTakenBefore(journal.store, p.identity.id),
     repairIntervalMs: o.timings.pushPullIntervalMs,
+    tailDelayMs: o.requestTimeoutMs,
     liveOwedMs: o.deliveryTimeoutMs + o.requestTimeoutMs,
     ...(events.listenersBehind !== undefined ? { listenersBehind: () => events.listenersBehind!() } : {}),
     requestTimeoutMs: o.requestTimeoutMs,
@@ -307,6 +308,7 @@ export function createRun(
     deliver: (message) => journal.receive(message),
     subscribed: (topic) => events.subscribed(topic),
     droppedPublish: () => p.metrics.recordTopicDropped('not_subscribed'),
+    gossiped: (channel) => catchUp.tail(channel),
     signal: shutdown.signal,
     log: journal,
   });

@@ -62,6 +62,7 @@ function setup() {
     channels: () => ['b'],
     historyOnJoin: 100,
     repairIntervalMs: 1000,
+    tailDelayMs: 5000,
     liveOwedMs: 2000,
     requestTimeoutMs: 1000,
     signal: ac.signal,

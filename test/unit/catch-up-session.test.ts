@@ -43,16 +43,14 @@ function node(clock: ManualClock, delivered: ReceivedMessage[] = []) {
   return { self, journal, signer: originSigner(privateKey) };
 }
 
-test('a node catches up what it missed, checked and late; while its listeners are behind, it fetches nothing more', async () => {
-  const clock = new ManualClock(0);
-  const ac = new AbortController();
-  // The server: it wrote COUNT broadcasts.
+/** A server that wrote `count` plain broadcasts (text `m<i>`, padded to `bytes`), all signed. */
+function serverWith(clock: ManualClock, count: number, bytes = 0) {
   const server = node(clock);
   const now = Date.now();
-  for (let i = 0; i < COUNT; i++) {
+  for (let i = 0; i < count; i++) {
     const log = server.journal.number('b');
-    const data = new TextEncoder().encode(`m${i}`);
-    const ts = now - COUNT + i;
+    const data = new TextEncoder().encode(`m${i}`.padEnd(bytes, '.'));
+    const ts = now - count + i;
     const id = `id${i}`;
     const sig = server.signer.sign({
       type: MessageType.Broadcast,
@@ -64,6 +62,15 @@ test('a node catches up what it missed, checked and late; while its listeners ar
     server.journal.wrote({ id, kind: 'broadcast', log, ts, data, sig });
   }
   server.journal.flush();
+  return server;
+}
+
+/**
+ * An asker that took plain broadcasts in its run before (not a newcomer) and missed everything
+ * `server` wrote, its catch-up asking `server` in memory; `run(steps)` lets the session go on
+ * (clock steps, and real time for the signature checks).
+ */
+function askerOf(clock: ManualClock, server: ReturnType<typeof node>, signal: AbortSignal) {
   const deps = {
     membership: {} as Membership,
     client: {} as PeerClient,
@@ -75,13 +82,12 @@ test('a node catches up what it missed, checked and late; while its listeners ar
     channels: () => ['b'],
     historyOnJoin: 100,
     repairIntervalMs: 60_000,
+    tailDelayMs: 5000,
     liveOwedMs: 40_000,
     requestTimeoutMs: 1_000,
-    signal: ac.signal,
+    signal,
   };
   const serving = new CatchUp({ ...deps, journal: server.journal, selfId: server.self.id });
-
-  // The asker: it took plain broadcasts in its run before (not a newcomer), and missed them all.
   const delivered: ReceivedMessage[] = [];
   const asker = node(clock, delivered);
   const member: Member = {
@@ -93,54 +99,79 @@ test('a node catches up what it missed, checked and late; while its listeners ar
     stateSince: 0,
     record: undefined,
   } as Member;
-  let behind = false;
-  let fetches = 0;
+  const state = { behind: false, fetches: 0 };
   const catchUp = new CatchUp({
     ...deps,
     journal: asker.journal,
     selfId: asker.self.id,
     takenBefore: new Set(['b']),
-    listenersBehind: () => behind,
+    listenersBehind: () => state.behind,
     membership: { get: () => member, live: () => [member] } as unknown as Membership,
     sealer: { seal: (type: number, f: { log: LogRequest }) => ({ type, log: f.log }) } as unknown as Sealer,
     client: {
       request: async (_to: unknown, sealed: { type: number; log: LogRequest }) => {
-        if (sealed.type === MessageType.LogFetch) fetches++;
+        if (sealed.type === MessageType.LogFetch) state.fetches++;
         const answer = serving.answer(asker.self.id, sealed.type, sealed.log);
         assert.ok(!('reason' in answer));
         return { status: answer.status, headers: {}, body: Buffer.from(answer.body as string | Uint8Array) };
       },
     } as unknown as PeerClient,
   });
-
-  /** Lets the session run: clock steps, and real time for the signature checks. */
   const run = async (steps: number): Promise<void> => {
     for (let i = 0; i < steps; i++) {
       await clock.advance(50);
       await new Promise((resolve) => setImmediate(resolve));
     }
   };
+  return { catchUp, delivered, state, run };
+}
+
+const inOrder = (count: number) => Array.from({ length: count }, (_, i) => `m${i}`);
+
+test('a node catches up what it missed, checked and late; while its listeners are behind, it fetches nothing more', async () => {
+  const clock = new ManualClock(0);
+  const ac = new AbortController();
+  const server = serverWith(clock, COUNT);
+  const { catchUp, delivered, state, run } = askerOf(clock, server, ac.signal);
   catchUp.soon(server.self.id);
   for (let i = 0; i < 200 && delivered.length === 0; i++) await run(1);
   assert.ok(delivered.length > 0, 'the first batch came');
   // The listeners fall behind: a request already past its wait may still go; then none.
-  behind = true;
+  state.behind = true;
   await run(40);
-  const asked = fetches;
+  const asked = state.fetches;
   await run(40);
-  assert.equal(fetches, asked, 'no fetch while the listeners are behind');
+  assert.equal(state.fetches, asked, 'no fetch while the listeners are behind');
   assert.ok(delivered.length < COUNT, `it stopped short (${delivered.length} of ${COUNT})`);
   // They caught up: the rest comes.
-  behind = false;
+  state.behind = false;
   for (let i = 0; i < 400 && delivered.length < COUNT; i++) await run(1);
   assert.deepEqual(
     delivered.map((m) => m.text),
-    Array.from({ length: COUNT }, (_, i) => `m${i}`),
+    inOrder(COUNT),
     'all of them, once each, in order',
   );
   assert.ok(
     delivered.every((m) => m.late === true),
     'late',
+  );
+  ac.abort();
+});
+
+test('answers cut by their byte bound, short of their ranges: what was missed still comes in order', async () => {
+  // 10 KB messages: an answer stops at about 4 MiB, some 400 messages into a range of 936,
+  // while the next range is already asked for (pipelined).
+  const count = 2_500;
+  const clock = new ManualClock(0);
+  const ac = new AbortController();
+  const server = serverWith(clock, count, 10_000);
+  const { catchUp, delivered, run } = askerOf(clock, server, ac.signal);
+  catchUp.soon(server.self.id);
+  for (let i = 0; i < 600 && delivered.length < count; i++) await run(1);
+  assert.deepEqual(
+    delivered.map((m) => m.text.replace(/\.+$/, '')),
+    inOrder(count),
+    'all of them, once each, in order',
   );
   ac.abort();
 });

@@ -93,6 +93,33 @@ describe('ManualClock', () => {
     assert.equal(clock.pending, 0);
   });
 
+  test('many cancelled timers (the heap drops them): the rest fire in order, pending counts them', async () => {
+    const clock = new ManualClock();
+    const random = new SeededRandom(7);
+    const fired: number[] = [];
+    const kept: { at: number; i: number }[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const at = Math.floor(random.next() * 1000);
+      const handle = clock.setTimeout(() => fired.push(i), at);
+      // Four in five cancelled, some twice: more than the live ones, so the heap is rebuilt.
+      if (i % 5 !== 0) {
+        handle.cancel();
+        if (i % 3 === 0) handle.cancel();
+      } else kept.push({ at, i });
+    }
+    assert.equal(clock.pending, kept.length);
+    await clock.advance(500);
+    const due = kept.filter((k) => k.at <= 500);
+    assert.equal(clock.pending, kept.length - due.length);
+    await clock.advance(500);
+    kept.sort((a, b) => a.at - b.at || a.i - b.i);
+    assert.deepEqual(
+      fired,
+      kept.map((k) => k.i),
+    );
+    assert.equal(clock.pending, 0);
+  });
+
   test('a timer can cancel a later one', async () => {
     const clock = new ManualClock();
     const fired: string[] = [];

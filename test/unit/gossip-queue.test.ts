@@ -136,6 +136,32 @@ describe('GossipQueue', () => {
     assert.equal(q.size, 0);
   });
 
+  test('an update queued as sent `sent` times goes out `limit - sent` times, after fresh news', () => {
+    const q = new GossipQueue();
+    q.enqueue({ ...u('a', 'suspect', 0), by: 'c' }, 6);
+    q.enqueue(u('b', 'alive', 0));
+    assert.deepEqual(ids(q.take(1, 9)), ['b'], 'fresh news first');
+    const sent = [];
+    for (let i = 0; i < 10; i++) sent.push(...ids(q.take(1, 9)));
+    assert.equal(sent.filter((x) => x === 'a').length, 3);
+  });
+
+  test('replacing the same state at the same incarnation keeps the transmissions made, if more', () => {
+    const q = new GossipQueue();
+    q.enqueue({ ...u('a', 'suspect', 0), by: 'b' });
+    for (let i = 0; i < 8; i++) q.take(5, 9);
+    q.enqueue({ ...u('a', 'suspect', 0), by: 'c' }, 3);
+    assert.deepEqual(q.take(5, 9), [{ ...u('a', 'suspect', 0), by: 'c' }]);
+    assert.equal(q.size, 0, 'sent 9 times in all');
+    // Another state (or incarnation) is news of its own: `sent` only.
+    q.enqueue({ ...u('a', 'suspect', 0), by: 'b' });
+    for (let i = 0; i < 8; i++) q.take(5, 9);
+    q.enqueue(u('a', 'dead', 0), 3);
+    let n = 0;
+    while (q.take(5, 9).length > 0) n++;
+    assert.equal(n, 6);
+  });
+
   test('clear drops everything', () => {
     const q = new GossipQueue();
     q.enqueue(u('a', 'alive', 0));
