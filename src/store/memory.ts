@@ -207,11 +207,12 @@ export class MemoryStore implements Store {
     if (s === undefined || to < from) return [];
     const now = this.#now();
     const out: StoredEntry[] = [];
+    let near: [Row, number] | undefined;
     s.held.range(from, to, (r) => {
       const log = this.#logs[r.log]!;
       if (r.at < now - log.retention.maxAgeMs) return true;
-      const [c, i] = log.locate(r.at, r.key)!;
-      out.push(publicEntry(log, c, i));
+      near = log.locate(r.at, r.key, near)!;
+      out.push(publicEntry(log, near[0], near[1]));
       return out.length < n;
     });
     return out;

@@ -289,8 +289,16 @@ export class ScopeLog<S> {
     c.put(p, m, origin, stream, key, receivedAt);
   }
 
-  /** The chunk and index of the row `(at, key)`, if it is held. */
-  locate(at: number, key: number): [Chunk<S>, number] | undefined {
+  /**
+   * The chunk and index of the row `(at, key)`, if it is held. With `near` (the row found
+   * before), the row after it is tried first: a stream's rows read in order are nearly always
+   * neighbours.
+   */
+  locate(at: number, key: number, near?: readonly [Chunk<S>, number]): [Chunk<S>, number] | undefined {
+    if (near !== undefined) {
+      const [c, i] = near;
+      if (i + 1 < c.end && c.key(i + 1) === key && c.at(i + 1) === at) return [c, i + 1];
+    }
     const chunks = this.chunks;
     let lo = 0;
     let hi = chunks.length;
