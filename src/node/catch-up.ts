@@ -69,6 +69,11 @@ import { type Journal, unpackSig } from './journal.js';
 
 /** Most messages fetched per second. */
 export const MAX_RATE = 50_000;
+/**
+ * Most fetch requests of one session (about a million messages): a member that answers every
+ * range with a little more cannot hold a session, and every catch-up behind it, for ever.
+ */
+const MAX_SESSION_FETCHES = 1_024;
 /** Most sessions waiting. */
 const MAX_QUEUED = 8;
 /**
@@ -150,6 +155,8 @@ export interface CatchUpDeps {
   readonly signal: AbortSignal;
 }
 
+/** A busy channel's {@link CatchUp.tail} look waits at most this many delays. */
+const TAIL_MAX_WAIT = 4;
 /** How often a fetch waiting for the listeners to catch up looks again, in ms. */
 const BEHIND_POLL_MS = 100;
 
@@ -183,8 +190,11 @@ export class CatchUp {
    */
   readonly #skipped = new Map<string, { stream: StreamSummary; upTo: number; at: number }>();
   #settleTimer: TimerHandle | undefined;
-  /** The channels a {@link CatchUp.tail} session is due for. */
-  readonly #tails = new Map<string, TimerHandle>();
+  /**
+   * The channels a {@link CatchUp.tail} session is due for: when the first and the last message
+   * since the last look came, and the timer.
+   */
+  readonly #tails = new Map<string, { first: number; last: number; timer: TimerHandle | undefined }>();
 
   constructor(deps: CatchUpDeps) {
     this.#d = deps;
@@ -193,7 +203,7 @@ export class CatchUp {
       'abort',
       () => {
         this.#settleTimer?.cancel();
-        for (const t of this.#tails.values()) t.cancel();
+        for (const t of this.#tails.values()) t.timer?.cancel();
         this.#tails.clear();
       },
       { once: true },
@@ -264,20 +274,38 @@ export class CatchUp {
 
   /**
    * A message of `channel` came by gossip: a session with a random live member that takes the
-   * channel in about `tailDelayMs`, unless one is due already. Gossip misses a member now and
-   * then (with probability about e^−fanout); a missed message is fetched as soon as the next one
-   * of its stream shows the gap, but the last messages of a burst are followed by none, and the
-   * periodic repair may be a minute away at 1,000 members. So every message that gossip brings
-   * sets, per channel, one look at the channel a little later: one session per channel per delay
-   * at most, however busy the channel.
+   * channel once the channel has been quiet for about `tailDelayMs` (and at the latest
+   * {@link TAIL_MAX_WAIT} delays after the first message not looked at yet). Gossip misses a
+   * member now and then (with probability about e^−fanout); a missed message is fetched as soon
+   * as the next one of its stream shows the gap, but the last messages of a burst are followed
+   * by none, and the periodic repair may be a minute away at 1,000 members. Busy or not, a
+   * channel costs one session per delay at most.
    */
   tail(channel: string): void {
-    if (this.#d.signal.aborted || this.#tails.has(channel)) return;
-    const timer = this.#d.clock.setTimeout(() => {
+    if (this.#d.signal.aborted) return;
+    const now = this.#d.clock.now();
+    const due = this.#tails.get(channel);
+    if (due !== undefined) {
+      due.last = now;
+      return;
+    }
+    // A channel name from the wire: only one of this node's sets a timer.
+    if (!this.#d.channels().includes(channel)) return;
+    const delay = this.#jitter(this.#d.tailDelayMs);
+    const look = { first: now, last: now, timer: undefined as TimerHandle | undefined };
+    const fire = () => {
+      if (this.#d.signal.aborted) return;
+      const at = this.#d.clock.now();
+      const quietAt = look.last + delay;
+      if (quietAt > at && at < look.first + TAIL_MAX_WAIT * delay) {
+        look.timer = this.#d.clock.setTimeout(fire, quietAt - at);
+        return;
+      }
       this.#tails.delete(channel);
-      if (!this.#d.signal.aborted && this.#d.channels().includes(channel)) this.soonFor(channel);
-    }, this.#jitter(this.#d.tailDelayMs));
-    this.#tails.set(channel, timer);
+      if (this.#d.channels().includes(channel)) this.soonFor(channel);
+    };
+    look.timer = this.#d.clock.setTimeout(fire, delay);
+    this.#tails.set(channel, look);
   }
 
   /** Holds a session soon with a random live member that takes `channel` (if there is one). */
@@ -371,17 +399,23 @@ export class CatchUp {
     // Pipelined: the next request goes out while the answer before it is checked and appended
     // (one request in flight, one answer being taken); `tried` keeps the range in flight out of
     // the next plan. An answer that stops short of a range (cut by its byte bound: large
-    // messages) would let the next one, already asked for, land first, out of order: from then
-    // on the session asks one request at a time, and the answer already asked for leaves out
-    // what it holds of such a stream above the cut (`cut`: stream → the last number taken), to be
-    // asked again in order.
+    // messages; refused; a member that no longer holds it) would let the next one, already
+    // asked for, land first, out of order. So from the first short range on, the session asks
+    // one request at a time; what any answer holds of that stream above the point where the
+    // range stopped is left out (`cut`: stream → the last number taken in order), and the rest
+    // is asked again in order if the range brought anything, else not in this session
+    // (`stopped`). Each new request for a stream thus follows its growth in the log, and a
+    // session makes at most MAX_SESSION_FETCHES requests.
     let pipelined = true;
     const cut = new Map<string, number>();
+    const stopped = new Set<string>();
+    let fetches = 0;
     let taking: Promise<LoggedEntry[] | undefined> = Promise.resolve(undefined);
     try {
       for (;;) {
-        if (this.#d.signal.aborted) return;
+        if (this.#d.signal.aborted || fetches >= MAX_SESSION_FETCHES) return;
         if (!pipelined) {
+          // Nothing asked before the cut is in flight any more.
           await taking;
           cut.clear();
         }
@@ -393,7 +427,7 @@ export class CatchUp {
             // land first.
             maxBatch: CATCH_UP_LIMITS.messages - MAX_UNSIGNED_RUN,
           }),
-        ).filter((r) => !tried.has(triedKey(r)));
+        ).filter((r) => !tried.has(triedKey(r)) && !stopped.has(streamKey(r)));
         if (plan.length === 0) {
           // What is being taken may leave a range unserved: plan once more after it.
           const last = taking;
@@ -417,25 +451,29 @@ export class CatchUp {
         await this.#pace();
         // The rate limit counts from the request, so that the time taking an answer overlaps it.
         this.#nextFetchAt = this.#d.clock.now() + (1000 * count) / MAX_RATE;
+        fetches++;
         const answer = this.#ask(member, MessageType.LogFetch, { want });
         const before = taking;
-        taking = Promise.all([answer, before]).then(async ([a]) => {
-          const good = await this.#take(a, chans, (e) => {
-            const last = cut.get(streamKey({ ...e, origin: e.origin.id! }));
-            return last === undefined || e.seq <= last;
-          });
-          const short = shortRanges(want, good);
-          if (short.size > 0) {
+        const onChecked = (good: readonly LoggedEntry[]) => {
+          for (const [k, reached] of shortRanges(want, good)) {
             pipelined = false;
-            for (const [k, last] of short) {
-              cut.set(k, Math.min(last, cut.get(k) ?? last));
-              // Asked again from where it stopped; only after progress, so that a range a member
-              // lists and never serves is not asked for forever.
-              if (good.length > 0) for (const t of tried) if (t.startsWith(`${k}\u0000`)) tried.delete(t);
-            }
+            const last = cut.get(k);
+            cut.set(k, last === undefined ? reached.last : Math.min(last, reached.last));
+            if (!reached.any) stopped.add(k);
+            else for (const t of tried) if (t.startsWith(`${k}\u0000`)) tried.delete(t);
           }
-          return good;
-        });
+        };
+        taking = Promise.all([answer, before]).then(([a]) =>
+          this.#take(
+            a,
+            chans,
+            (e) => {
+              const last = cut.get(streamKey({ origin: e.origin.id!, epoch: e.epoch, channel: e.channel }));
+              return last === undefined || e.seq <= last;
+            },
+            onChecked,
+          ),
+        );
         // Never an unhandled rejection: the failure ends the session below, or is dropped with it.
         taking.catch(() => undefined);
         await before;
@@ -520,12 +558,14 @@ export class CatchUp {
     answer: LogAnswer | undefined,
     chans: readonly string[],
     keep: (e: LoggedEntry) => boolean = () => true,
+    checked?: (good: readonly LoggedEntry[]) => void,
   ): Promise<LoggedEntry[]> {
     const msgs = answer?.msgs ?? [];
     this.stats.batchesFetched++;
     const checks = await this.#checkAll(msgs, new Set(chans));
     const good = msgs.filter((_, i) => checks[i]);
     this.stats.refused += msgs.length - good.length;
+    checked?.(good);
     const taken = good.filter(keep);
     if (taken.length > 0 && !this.#d.signal.aborted) {
       const received = taken.map((e) => {
@@ -703,23 +743,31 @@ function streamKey(s: { origin: string; epoch: string; channel: string }): strin
 }
 
 /**
- * The ranges of `want` that an answer (its checked messages, `got`) stopped short of: stream →
- * the last number of the range it holds (`from - 1` when none). Asked for because the member
- * listed them, they come whole unless the answer was cut (its byte bound) or its member no
- * longer holds them.
+ * The ranges of `want` that an answer (its checked messages, `got`) stopped short of, by stream:
+ * the last number of the first such range that the answer holds with every number before it
+ * in the range (`from - 1` when none), and whether it holds any. Asked for because the member
+ * listed them, ranges come whole unless the answer was cut (its byte bound), refused, or its
+ * member no longer holds them.
  */
-function shortRanges(want: readonly LogRange[], got: readonly LoggedEntry[]): Map<string, number> {
-  const top = new Map<string, number>();
+function shortRanges(
+  want: readonly LogRange[],
+  got: readonly LoggedEntry[],
+): Map<string, { last: number; any: boolean }> {
+  const held = new Map<string, Set<number>>();
   for (const e of got) {
     const k = streamKey({ origin: e.origin.id!, epoch: e.epoch, channel: e.channel });
-    top.set(k, Math.max(top.get(k) ?? 0, e.seq));
+    let set = held.get(k);
+    if (set === undefined) held.set(k, (set = new Set()));
+    set.add(e.seq);
   }
-  const short = new Map<string, number>();
+  const short = new Map<string, { last: number; any: boolean }>();
   for (const r of want) {
     const k = streamKey(r);
-    const last = top.get(k);
-    const reached = last === undefined || last < r.from ? r.from - 1 : last;
-    if (reached < r.to) short.set(k, Math.min(reached, short.get(k) ?? reached));
+    if (short.has(k)) continue;
+    const set = held.get(k);
+    let last = r.from - 1;
+    while (last < r.to && set?.has(last + 1) === true) last++;
+    if (last < r.to) short.set(k, { last, any: last >= r.from });
   }
   return short;
 }

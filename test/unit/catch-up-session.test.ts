@@ -26,6 +26,11 @@ import { MemoryStore } from '../../src/store/memory.js';
 import type { PeerClient } from '../../src/transport/peer-client.js';
 
 const COUNT = 8_000;
+/**
+ * Most clock steps a test waits for its condition: the signature checks run off the main
+ * thread in real time, and on a loaded machine take many steps.
+ */
+const STEPS = 20_000;
 
 /** A node's log on a memory store, with a key whose fingerprint is its id. */
 function node(clock: ManualClock, delivered: ReceivedMessage[] = []) {
@@ -99,7 +104,9 @@ function askerOf(clock: ManualClock, server: ReturnType<typeof node>, signal: Ab
     stateSince: 0,
     record: undefined,
   } as Member;
-  const state = { behind: false, fetches: 0 };
+  // `refuse`: fetch requests (by count) answered 429; `stuck`: every range answered with
+  // message 1 only, as a member that lists more than it serves.
+  const state = { behind: false, fetches: 0, refuse: new Set<number>(), stuck: false };
   const catchUp = new CatchUp({
     ...deps,
     journal: asker.journal,
@@ -110,8 +117,14 @@ function askerOf(clock: ManualClock, server: ReturnType<typeof node>, signal: Ab
     sealer: { seal: (type: number, f: { log: LogRequest }) => ({ type, log: f.log }) } as unknown as Sealer,
     client: {
       request: async (_to: unknown, sealed: { type: number; log: LogRequest }) => {
-        if (sealed.type === MessageType.LogFetch) state.fetches++;
-        const answer = serving.answer(asker.self.id, sealed.type, sealed.log);
+        let log = sealed.log;
+        if (sealed.type === MessageType.LogFetch) {
+          state.fetches++;
+          if (state.refuse.has(state.fetches)) return { status: 429, headers: {}, body: Buffer.from('busy') };
+          if (state.stuck && log.want !== undefined)
+            log = { want: log.want.map((r) => ({ ...r, from: 1, to: 1 })) };
+        }
+        const answer = serving.answer(asker.self.id, sealed.type, log);
         assert.ok(!('reason' in answer));
         return { status: answer.status, headers: {}, body: Buffer.from(answer.body as string | Uint8Array) };
       },
@@ -145,7 +158,7 @@ test('a node catches up what it missed, checked and late; while its listeners ar
   assert.ok(delivered.length < COUNT, `it stopped short (${delivered.length} of ${COUNT})`);
   // They caught up: the rest comes.
   state.behind = false;
-  for (let i = 0; i < 400 && delivered.length < COUNT; i++) await run(1);
+  for (let i = 0; i < STEPS && delivered.length < COUNT; i++) await run(1);
   assert.deepEqual(
     delivered.map((m) => m.text),
     inOrder(COUNT),
@@ -167,11 +180,51 @@ test('answers cut by their byte bound, short of their ranges: what was missed st
   const server = serverWith(clock, count, 10_000);
   const { catchUp, delivered, run } = askerOf(clock, server, ac.signal);
   catchUp.soon(server.self.id);
-  for (let i = 0; i < 600 && delivered.length < count; i++) await run(1);
+  for (let i = 0; i < STEPS && delivered.length < count; i++) await run(1);
   assert.deepEqual(
     delivered.map((m) => m.text.replace(/\.+$/, '')),
     inOrder(count),
     'all of them, once each, in order',
+  );
+  ac.abort();
+});
+
+test('a refused answer while the next is in flight: nothing out of order, and the next session brings the rest', async () => {
+  const count = 2_500;
+  const clock = new ManualClock(0);
+  const ac = new AbortController();
+  const server = serverWith(clock, count);
+  const { catchUp, delivered, state, run } = askerOf(clock, server, ac.signal);
+  state.refuse.add(1);
+  catchUp.soon(server.self.id);
+  await run(300);
+  const seqs = () => delivered.map((m) => Number(m.text.slice(1)));
+  assert.ok(
+    seqs().every((n, i) => i === 0 || n > seqs()[i - 1]!),
+    `in order (${seqs().slice(0, 3).join(', ')}...)`,
+  );
+  catchUp.soon(server.self.id);
+  for (let i = 0; i < STEPS && delivered.length < count; i++) await run(1);
+  assert.deepEqual(seqs(), [...Array(count).keys()], 'all of them, once each, in order');
+  ac.abort();
+});
+
+test('a member that answers every range with a little less than asked cannot hold a session for ever', async () => {
+  const clock = new ManualClock(0);
+  const ac = new AbortController();
+  const server = serverWith(clock, 2_500);
+  const { catchUp, delivered, state, run } = askerOf(clock, server, ac.signal);
+  state.stuck = true;
+  catchUp.soon(server.self.id);
+  for (let i = 0; i < STEPS && delivered.length === 0; i++) await run(1);
+  await run(100);
+  const asked = state.fetches;
+  await run(100);
+  assert.equal(state.fetches, asked, 'the session ended');
+  assert.ok(asked <= 4, `${asked} fetches`);
+  assert.deepEqual(
+    delivered.map((m) => m.text),
+    ['m0'],
   );
   ac.abort();
 });
