@@ -6,6 +6,10 @@
  * held ones, a removal out of order) shift or mark rows. One array per stream instead of one
  * map entry per message: the garbage collector sees nothing per message.
  *
+ * The array follows what is held both ways: it doubles when full, is reallocated at half when
+ * less than a quarter of it is in use, and is let go when the stream holds nothing (a stream
+ * is never forgotten, so each past epoch's streams would otherwise keep their largest array).
+ *
  * @module
  */
 
@@ -13,6 +17,10 @@
 const STRIDE = 4;
 /** A removed row's key, until the rows are packed again. */
 const GONE = -1;
+/** Fewest rows an array is made for. */
+const MIN_ROWS = 4;
+/** The array of a stream that holds nothing. */
+const NONE: Float64Array = new Float64Array(0);
 
 /** Where one held number's row is. */
 export interface SeqRow {
@@ -24,7 +32,7 @@ export interface SeqRow {
 
 /** A stream's held numbers, ascending (see the module comment). */
 export class SeqIndex {
-  #a = new Float64Array(4 * STRIDE);
+  #a: Float64Array = NONE;
   /** Rows in use: `[#head, #end)`, some of them removed (`#gone`). */
   #head = 0;
   #end = 0;
@@ -41,12 +49,16 @@ export class SeqIndex {
     return i < 0 ? undefined : this.#row(i);
   }
 
-  /** Adds a number that is not held yet. */
+  /**
+   * Adds a number that is not held yet. The last row is always a live one (see
+   * {@link delete}), so an append is in order; a row put in the middle goes before any removed
+   * rows of the same number.
+   */
   add(seq: number, at: number, key: number, log: number): void {
     if (this.#end * STRIDE === this.#a.length) this.#room();
     const a = this.#a;
     let i = this.#end;
-    if (i > this.#head && a[(i - 1) * STRIDE]! > seq) {
+    if (i > this.#head && a[(i - 1) * STRIDE]! >= seq) {
       i = this.#lowerBound(seq);
       a.copyWithin((i + 1) * STRIDE, i * STRIDE, this.#end * STRIDE);
     }
@@ -70,15 +82,27 @@ export class SeqIndex {
       }
     } else if (i === this.#end - 1) {
       this.#end--;
+      while (this.#end > this.#head && this.#a[(this.#end - 1) * STRIDE + 2] === GONE) {
+        this.#end--;
+        this.#gone--;
+      }
     } else {
       this.#a[i * STRIDE + 2] = GONE;
       this.#gone++;
     }
     if (this.#head === this.#end) {
+      this.#a = NONE;
       this.#head = 0;
       this.#end = 0;
       this.#gone = 0;
+    } else if (this.size * 4 < this.#a.length / STRIDE && this.#a.length > MIN_ROWS * STRIDE) {
+      this.#pack(new Float64Array(Math.max(MIN_ROWS, this.size * 2) * STRIDE));
     }
+  }
+
+  /** Float64 slots the array has room for (for tests: what the index keeps allocated). */
+  get capacity(): number {
+    return this.#a.length;
   }
 
   /** The held numbers from `from` to `to`, ascending, while `visit` returns true. */
@@ -96,11 +120,13 @@ export class SeqIndex {
     return { seq: a[o]!, at: a[o + 1]!, key: a[o + 2]!, log: a[o + 3]! };
   }
 
-  /** Index of the live row of `seq`, or -1. */
+  /** Index of the live row of `seq`, or -1. Removed rows of the same number are passed over. */
   #find(seq: number): number {
-    if (this.#end === this.#head || this.#a[(this.#end - 1) * STRIDE]! < seq) return -1;
-    const i = this.#lowerBound(seq);
-    return i < this.#end && this.#a[i * STRIDE] === seq && this.#a[i * STRIDE + 2] !== GONE ? i : -1;
+    const a = this.#a;
+    if (this.#end === this.#head || a[(this.#end - 1) * STRIDE]! < seq) return -1;
+    for (let i = this.#lowerBound(seq); i < this.#end && a[i * STRIDE] === seq; i++)
+      if (a[i * STRIDE + 2] !== GONE) return i;
+    return -1;
   }
 
   /** Index of the first row whose seq is not below `seq`. */
@@ -118,10 +144,17 @@ export class SeqIndex {
 
   /** Room for one more row at the end: pack the live rows down, or grow. */
   #room(): void {
-    const live = this.#end - this.#head - this.#gone;
+    const live = this.size;
+    this.#pack(
+      live * 2 + 1 <= this.#a.length / STRIDE
+        ? this.#a
+        : new Float64Array(Math.max(MIN_ROWS, live * 2) * STRIDE),
+    );
+  }
+
+  /** Moves the live rows to the start of `to` (the array itself, or a new one) and makes it the array. */
+  #pack(to: Float64Array): void {
     const from = this.#a;
-    const to =
-      live * 2 + 1 <= this.#a.length / STRIDE ? from : new Float64Array(Math.max(4, live * 2) * STRIDE);
     let n = 0;
     for (let i = this.#head; i < this.#end; i++) {
       if (from[i * STRIDE + 2] === GONE) continue;

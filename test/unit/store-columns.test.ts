@@ -116,13 +116,17 @@ test('a stream’s index of held numbers follows a plain map through out-of-orde
   for (let n = 0; n < 20_000; n++) {
     const seq = rnd(3) === 0 ? 1 + rnd(5_000) : n + 1;
     if (rnd(3) === 0) {
-      const victim = rnd(2) === 0 ? Math.min(...ref.keys()) : seq;
+      const pick = rnd(3);
+      const victim = pick === 0 ? Math.min(...ref.keys()) : pick === 1 ? Math.max(...ref.keys()) : seq;
       index.delete(victim);
       ref.delete(victim);
     } else if (!ref.has(seq)) {
       index.add(seq, seq * 10, n, 0);
       ref.set(seq, n);
     }
+    // The array follows what is held: room for at most four times the rows in use (4 slots a row).
+    if (index.capacity > 4 * 4 * Math.max(4, index.size))
+      assert.fail(`step ${n}: ${index.capacity} for ${index.size}`);
   }
   assert.equal(index.size, ref.size);
   for (let seq = 0; seq <= 20_001; seq++) assert.equal(index.get(seq)?.key, ref.get(seq));
@@ -138,4 +142,45 @@ test('a stream’s index of held numbers follows a plain map through out-of-orde
       .sort((a, b) => a - b)
       .slice(0, 500),
   );
+});
+
+test('a number added again after its removal is found, even beside removed rows of that number', () => {
+  const index = new SeqIndex();
+  for (const seq of [3, 5, 6]) index.add(seq, seq, seq, 0);
+  index.delete(5);
+  index.delete(6);
+  index.add(5, 50, 50, 1);
+  assert.deepEqual(index.get(5), { seq: 5, at: 50, key: 50, log: 1 });
+  index.add(7, 7, 7, 0);
+  // In the middle, twice: each time before the removed row of the same number.
+  for (const key of [51, 52]) {
+    index.delete(5);
+    assert.equal(index.get(5), undefined);
+    index.add(5, key, key, 1);
+    assert.equal(index.get(5)?.key, key);
+  }
+  const seen: number[] = [];
+  index.range(0, 10, (r) => seen.push(r.key) > 0);
+  assert.deepEqual(seen, [3, 52, 7]);
+  assert.equal(index.size, 3);
+});
+
+test('a stream’s index of held numbers gives memory back as its numbers go, and all of it when none is held', () => {
+  const index = new SeqIndex();
+  assert.equal(index.capacity, 0, 'nothing before the first number');
+  for (let seq = 1; seq <= 50_000; seq++) index.add(seq, seq, seq, 0);
+  const full = index.capacity;
+  assert.ok(full >= 50_000 * 4);
+  // Retention takes from the front, then a few late deletions out of order.
+  for (let seq = 1; seq <= 49_990; seq++) index.delete(seq);
+  assert.equal(index.size, 10);
+  assert.ok(index.capacity <= 4 * 4 * 10, `${index.capacity} slots for 10 rows`);
+  for (let seq = 49_991; seq <= 50_000; seq += 2) index.delete(seq);
+  for (let seq = 49_992; seq <= 50_000; seq += 2) assert.equal(index.get(seq)?.key, seq);
+  for (let seq = 49_992; seq <= 50_000; seq += 2) index.delete(seq);
+  assert.equal(index.size, 0);
+  assert.equal(index.capacity, 0, 'a stream holding nothing keeps no array');
+  // And it serves again.
+  index.add(7, 1, 2, 3);
+  assert.deepEqual(index.get(7), { seq: 7, at: 1, key: 2, log: 3 });
 });
