@@ -366,7 +366,11 @@ export class MemoryStore implements Store {
     return log;
   }
 
-  /** The id index, built from every row on first use. */
+  /**
+   * The id index, built from every row on first use. An id's rows are in `key` order, as the
+   * SQLite store reads them: the build visits them scope by scope, so those of an id held in
+   * several are sorted once; rows added later have the highest key and go last.
+   */
   #idIndex(): Map<string, IdRow | IdRow[]> {
     if (this.#ids === undefined) {
       const index = new Map<string, IdRow | IdRow[]>();
@@ -375,6 +379,7 @@ export class MemoryStore implements Store {
           addId(index, c.ids[i]!, { log, at: c.at(i), key: c.key(i) });
           return true;
         });
+      for (const same of index.values()) if (Array.isArray(same)) same.sort((a, b) => a.key - b.key);
       this.#ids = index;
     }
     return this.#ids;

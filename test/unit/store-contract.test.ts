@@ -274,6 +274,34 @@ for (const impl of impls) {
       s.close();
     });
 
+    test('byIds gives the rows of one id in the order they were stored, whichever scope holds them', async () => {
+      const s = await open();
+      // The broadcast scope is made first, then the id lands in a direct scope before it
+      // lands in the broadcast one: its rows must not come back scope by scope.
+      s.append([msg(1)]);
+      s.append([
+        msg(1, { kind: 'direct', peer: 'bob', channel: 'd:bob', id: 'same' }),
+        msg(2, { id: 'same' }),
+        msg(1, { kind: 'direct', peer: 'carol', channel: 'd:carol', id: 'same' }),
+      ]);
+      const rows = s.byIds(['same']);
+      assert.deepEqual(
+        rows.map((e) => e.channel),
+        ['d:bob', 'b', 'd:carol'],
+      );
+      assert.deepEqual(
+        rows.map((e) => e.key),
+        rows.map((e) => e.key).sort((a, b) => a - b),
+      );
+      // Later rows of the id go after those already indexed.
+      s.append([msg(2, { kind: 'direct', peer: 'bob', channel: 'd:bob', id: 'same' })]);
+      assert.deepEqual(
+        s.byIds(['same']).map((e) => `${e.channel}/${e.seq}`),
+        ['d:bob/1', 'b/2', 'd:carol/1', 'd:bob/2'],
+      );
+      s.close();
+    });
+
     test('has says which ids are in the log', async () => {
       const s = await open();
       s.append([msg(1), msg(2)]);
