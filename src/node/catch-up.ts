@@ -756,9 +756,9 @@ function shortRanges(
   const held = new Map<string, Set<number>>();
   for (const e of got) {
     const k = streamKey({ origin: e.origin.id!, epoch: e.epoch, channel: e.channel });
-    let set = held.get(k);
-    if (set === undefined) held.set(k, (set = new Set()));
-    set.add(e.seq);
+    const set = held.get(k);
+    if (set === undefined) held.set(k, new Set([e.seq]));
+    else set.add(e.seq);
   }
   const short = new Map<string, { last: number; any: boolean }>();
   for (const r of want) {
