@@ -14,8 +14,11 @@
  * - Arrivals are nearly always the newest, so inserting is an append to the last chunk. A late
  *   message goes into the chunk that holds its place, which is split in two when full.
  * - Retention takes rows from the front only; a chunk is dropped, with its slab, when its last
- *   row goes. A slab that has to grow is first packed, so a chunk never holds more than about
- *   twice the bytes of its live rows.
+ *   row goes. A slab that is full is packed into one of half as much again as its live rows
+ *   and the new row need, so a chunk that is filled holds at most that.
+ * - A new chunk's slab is sized from what the rows of the chunk before it take, with a quarter
+ *   more and without that chunk's largest row: one large message costs its own chunk's slab,
+ *   never the slabs of the chunks after it.
  *
  * Rows are named by `(chunk, index)` while nothing is inserted or removed, and by `(at, key)`
  * for good ({@link ScopeLog.locate}).
@@ -29,9 +32,13 @@ import type { MessageKind, Retention, StoredMessage, StoredOrigin } from './stor
 export const MAX_ROWS = 1024;
 /** Most bytes of payload and signature per chunk's slab, unless one message is larger. */
 export const MAX_SLAB = 4 * 1024 * 1024;
-/** Rows and slab bytes a scope's first chunk starts with (they double as needed). */
+/** Rows and slab bytes a scope's first chunk starts with (they grow as needed). */
 const FIRST_ROWS = 8;
 const FIRST_SLAB = 1024;
+/** A slab packed or sized for bytes to come gets this much room per byte: half again as much. */
+const SLAB_ROOM = 1.5;
+/** A new chunk's slab, from what the chunk before took: a quarter more. */
+const NEXT_ROOM = 1.25;
 
 /** Fields per row in {@link Chunk.f}: at, receivedAt, key, seq. */
 const F = 4;
@@ -186,12 +193,14 @@ export class Chunk<S> {
     return 0;
   }
 
-  /** A slab with room for `bytes` more: the live rows' bytes packed into a new one, twice as large if needed. */
+  /**
+   * A slab with room for `bytes` more: the live rows' bytes packed into a new one, with half
+   * again as much room as they and `bytes` take (up to {@link MAX_SLAB}; exactly `bytes` for a
+   * row that is larger alone).
+   */
   #pack(bytes: number): void {
     const need = this.live + bytes;
-    let size = this.slab.length;
-    while (size < need * 2 && size < MAX_SLAB) size *= 2;
-    size = Math.max(size, need);
+    const size = Math.max(need, Math.min(MAX_SLAB, Math.max(FIRST_SLAB, Math.ceil(need * SLAB_ROOM))));
     const to = new Uint8Array(size);
     let o = 0;
     for (let i = this.start; i < this.end; i++) {
@@ -218,7 +227,10 @@ export class ScopeLog<S> {
   readonly retention: Retention;
   readonly chunks: Chunk<S>[] = [];
   count = 0;
-  /** Rows and slab bytes of the next chunk: those of the last one that filled up. */
+  /**
+   * Rows and slab bytes of the next chunk: the rows of the last one that filled up, and what
+   * its rows took (see the module comment).
+   */
   #rows = FIRST_ROWS;
   #slab = FIRST_SLAB;
 
@@ -243,7 +255,7 @@ export class ScopeLog<S> {
         if (c !== undefined) {
           // A scope that fills chunks starts the next one at the full size.
           if (c.end === MAX_ROWS) this.#rows = MAX_ROWS;
-          this.#slab = Math.min(MAX_SLAB, Math.max(this.#slab, c.slab.length));
+          this.#slab = nextSlab(c, this.#slab);
         }
         c = new Chunk<S>(this.#rows, Math.max(this.#slab, bytes));
         chunks.push(c);
@@ -361,6 +373,19 @@ export class ScopeLog<S> {
     }
     this.count -= k;
   }
+}
+
+/**
+ * The slab for the chunk after `c`, which is full: what `c`'s rows take but its largest,
+ * per row, for as many rows as a chunk holds, with {@link NEXT_ROOM} (or `last`, when `c` has
+ * one row and so tells nothing).
+ */
+function nextSlab<S>(c: Chunk<S>, last: number): number {
+  if (c.rows < 2) return last;
+  let largest = 0;
+  for (let i = c.start; i < c.end; i++) largest = Math.max(largest, c.size(i));
+  const perRow = (c.live - largest) / (c.rows - 1);
+  return Math.min(MAX_SLAB, Math.max(FIRST_SLAB, Math.ceil(perRow * MAX_ROWS * NEXT_ROOM)));
 }
 
 /** Whether row `i` of `c` comes before `(at, key)`. */

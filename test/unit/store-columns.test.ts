@@ -184,3 +184,26 @@ test('a stream’s index of held numbers gives memory back as its numbers go, an
   index.add(7, 1, 2, 3);
   assert.deepEqual(index.get(7), { seq: 7, at: 1, key: 2, log: 3 });
 });
+
+test('one large message costs its own chunk’s slab, not those of the chunks after it', () => {
+  const reserved = (big: boolean): { slab: number; data: number } => {
+    const log = new ScopeLog<string>(0, 'b', { maxMessages: 1e9, maxAgeMs: 1e12 });
+    let seq = 0;
+    let data = 0;
+    const add = (size: number): void => {
+      const m = msg(++seq, { payload: new Uint8Array(size) });
+      log.insert(m, m.origin, 's', seq, 0);
+      data += size + m.sig.byteLength;
+    };
+    if (big) add(1 << 20);
+    for (let n = 0; n < 20 * MAX_ROWS; n++) add(100);
+    let slab = 0;
+    for (const c of log.chunks) slab += c.slab.length;
+    return { slab, data };
+  };
+  for (const big of [false, true]) {
+    const { slab, data } = reserved(big);
+    // Each chunk's slab within half again of what its rows take (a quarter on average).
+    assert.ok(slab <= 1.5 * data, `${big ? 'with' : 'without'} a large message: ${slab} bytes for ${data}`);
+  }
+});
