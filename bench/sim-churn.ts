@@ -23,6 +23,7 @@ import { SimNetwork } from '../test/sim/network.js';
 import { intFlag } from './lib/args.js';
 import { BenchError, UsageError } from './lib/errors.js';
 import { seedFlag } from './lib/members.js';
+import { phaseTimer } from './lib/phases.js';
 import type { Scenario } from './lib/scenario.js';
 import { round } from './lib/stats.js';
 
@@ -46,11 +47,6 @@ const usage = `  --nodes N          simulated nodes (default 1000)
   --deadline S       kill everything and exit 1 after S seconds (default 3600)
 
 At 1,000 nodes: NODE_OPTIONS=--max-old-space-size=6144 (about 1.5 GB of heap).`;
-
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
 
 export const simChurn: Scenario = {
   name: 'sim-churn',
@@ -83,16 +79,8 @@ export const simChurn: Scenario = {
       throw new UsageError(`--bootstrap: view or join, got '${bootstrap}'`);
     const seed = seedFlag(values);
     const loadBefore = loadavg();
-    const phases: Record<string, { wall_s: number; cpu_s: number }> = {};
-    let mark = { wall: performance.now(), cpu: cpuSeconds() };
-    const phaseDone = (name: string) => {
-      const now = { wall: performance.now(), cpu: cpuSeconds() };
-      phases[name] = { wall_s: round((now.wall - mark.wall) / 1000, 1), cpu_s: round(now.cpu - mark.cpu, 1) };
-      mark = now;
-      log(
-        `${name}: ${phases[name].wall_s} s wall, ${phases[name].cpu_s} s CPU, heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB`,
-      );
-    };
+    const timer = phaseTimer(log);
+    const phaseDone = timer.done;
     log(
       `sim-churn: ${size} nodes, ${minutes} min, churn ${churn}/min, ${rate} msg/s, bootstrap ${bootstrap}, seed ${seed}`,
     );
@@ -147,7 +135,7 @@ export const simChurn: Scenario = {
       requests_by_type: requestTypes,
       problems: report.problems.length,
       first_problems: report.problems.slice(0, 20),
-      phases,
+      phases: timer.phases,
       load: { before: loadBefore.map((x) => round(x, 1)), after: loadavg().map((x) => round(x, 1)) },
     };
     if (report.problems.length > 0) {

@@ -27,6 +27,7 @@ import { TappedTransport } from '../src/transport/tap.js';
 import { intFlag, latencyFlag } from './lib/args.js';
 import { BenchError, UsageError } from './lib/errors.js';
 import { presetFlag, seedFlag } from './lib/members.js';
+import { cpuSeconds, phaseTimer } from './lib/phases.js';
 import type { Scenario } from './lib/scenario.js';
 import { percentile, round } from './lib/stats.js';
 
@@ -90,11 +91,6 @@ function heapUsed(): number {
 }
 
 /** Seconds of CPU (user + system) this process has used. */
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
 /** p50, p99 and the maximum of `values`, rounded. */
 function spread(values: number[], digits = 2): { p50: number; p99: number; max: number; n: number } {
   const s = [...values].sort((a, b) => a - b);
@@ -174,16 +170,8 @@ export const simMembership: Scenario = {
     const loadBefore = loadavg();
     const wallStart = performance.now();
     const cpuStart = cpuSeconds();
-    const phases: Record<string, { wall_s: number; cpu_s: number }> = {};
-    let mark = { wall: wallStart, cpu: cpuStart };
-    const phaseDone = (name: string) => {
-      const now = { wall: performance.now(), cpu: cpuSeconds() };
-      phases[name] = { wall_s: round((now.wall - mark.wall) / 1000, 1), cpu_s: round(now.cpu - mark.cpu, 1) };
-      mark = now;
-      log(
-        `${name}: ${phases[name].wall_s} s wall, ${phases[name].cpu_s} s CPU, heap ${mb(process.memoryUsage().heapUsed)} MB`,
-      );
-    };
+    const timer = phaseTimer(log);
+    const phaseDone = timer.done;
     log(`sim-membership: ${size} nodes, bootstrap ${bootstrap}, preset ${preset}, seed ${seed}`);
     // Each node holds every other: N² member entries, ~380 B each (BENCHMARKS.md, session 11),
     // plus ~100 KB per node. Refuse at once what cannot fit rather than fail an hour in.
@@ -453,7 +441,7 @@ export const simMembership: Scenario = {
       simulated_latency_ms: `${latency.min}-${latency.max} one way`,
       loss,
       seed,
-      phases,
+      phases: timer.phases,
       wall_s: round((performance.now() - wallStart) / 1000, 1),
       cpu_s: round(cpuSeconds() - cpuStart, 1),
       peak_rss_mb: mb(process.resourceUsage().maxRSS * 1024),
