@@ -437,6 +437,7 @@ export class Dissemination {
     // The seen set forgets its oldest under a flood: delivered once all the same.
     if (this.#d.origins.relayedOnce?.(origin.id, entry.id, entry.ts) === false) return;
     const hops = entry.hops ?? 0;
+    const log = this.#logOf(entry, origin.id, originWire?.key ?? senderKey);
     this.#d.deliver(
       new ReceivedMessage(
         entry.id,
@@ -447,9 +448,9 @@ export class Dissemination {
         entry.ts,
         entry.topic,
         entry.deps,
-      ).withLog(this.#logOf(entry, origin.id, originWire?.key ?? senderKey)),
+      ).withLog(log),
     );
-    if (entry.channel !== undefined && entry.seq !== undefined) this.#d.gossiped?.(entry.channel);
+    if (log !== undefined) this.#d.gossiped?.(log.channel);
     if (hops + 1 >= this.#d.settings.maxHops) return;
     // A publish is relayed among its topic's subscribers only.
     const audience = entry.topic === undefined ? this.#d.audience() : this.subscribers(entry.topic);

@@ -468,6 +468,7 @@ export class CatchUp {
             a,
             chans,
             (e) => {
+              if (cut.size === 0) return true;
               const last = cut.get(streamKey({ origin: e.origin.id!, epoch: e.epoch, channel: e.channel }));
               return last === undefined || e.seq <= last;
             },
