@@ -4,19 +4,10 @@ import type { Node, Peer } from '../../src/index.js';
 import { SimNetwork, testSeed } from './network.js';
 import { checkTopicTraffic, publishRounds, subscribeEach, TopicTraffic, topicDraw } from './rooms-traffic.js';
 
-// npm test runs 200 nodes; `npm run test:sim:large` runs the same scenarios with 1,000.
+// npm test runs 200 nodes; `npm run test:sim:large` runs the same scenarios with 1,000. The 50/50
+// partition has a file and a simulation of its own: membership-partition.test.ts.
 const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
 const TOPICS = 20;
-/**
- * Dead members are forgotten after two minutes instead of a day, so that the partition below
- * outlasts the reap (issue 16, case 3). The kill below is detected long before: its victims
- * refuse connections (a crashed process), and even a full suspicion ends within 90 s. Only at
- * the sizes where the partition runs (see its skip).
- */
-const DEAD_RETENTION_MS = SIZE > 500 ? undefined : 120_000;
-/** The stated bound: one view again within this long after the partition heals (simulated). */
-const HEAL_WITHIN_MS = 120_000;
-
 function addr(n: Node): string {
   return `${n.self.address}:${n.self.port}`;
 }
@@ -51,7 +42,6 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
   const roomOptions = {
     gossipThreshold: Math.max(8, Math.round(SIZE * 0.06)),
     fanout: 8,
-    ...(DEAD_RETENTION_MS === undefined ? {} : { timings: { deadRetentionMs: DEAD_RETENTION_MS } }),
   };
 
   before(async () => {
@@ -156,60 +146,5 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
       `${checkTopicTraffic(modes, traffic, seed)}; ${((performance.now() - wall) / 1000).toFixed(1)} s ` +
         `(cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`,
     );
-  });
-
-  test(`partition 50/50 for longer than the reap of dead members, then heal: one view again within ${HEAL_WITHIN_MS / 1000} s, no connect()`, async (t) => {
-    t.diagnostic(`seed ${seed}`);
-    if (SIZE > 500) {
-      // Each half suspects, declares dead and forgets every node of the other, and takes each one
-      // back after the heal: O(n²) updates, each gossiped 3 × log10(n) times. CPU is the limit:
-      // 500 nodes take about 4 CPU minutes; at 1,000, with membership requests MAC'd (session
-      // 11), the split's first 40 simulated seconds alone took more than 750 CPU s. Session 12
-      // cut the suspicions the split gossips by a quarter and the simulator's held garbage (-14%
-      // CPU at 300 nodes): about 20 CPU minutes for the split and 7 to 8 for the heal, still more
-      // than twice what CI can give it (see BENCHMARKS.md, `sim-membership`, session 12). npm
-      // test runs this scenario with 200 nodes.
-      t.skip('partition at this size is run with 200 nodes (npm test): O(n²) CPU in one process');
-      return;
-    }
-    const wall = performance.now();
-    const cpu0 = process.cpuUsage();
-    const nodes = [...sim.nodes];
-    const half = Math.floor(nodes.length / 2);
-    const a = nodes.slice(0, half);
-    const b = nodes.slice(half);
-    sim.network.partition([a.map(addr), b.map(addr)]);
-    const start = sim.clock.now();
-    // Each side declares the other dead, and then forgets it (the victims of the kill too).
-    const forgotten = await sim.clock.advanceUntil(
-      () =>
-        a.every((n) => n.memberStates().length === a.length - 1) &&
-        b.every((n) => n.memberStates().length === b.length - 1),
-      900_000,
-      1_000,
-    );
-    assert.ok(forgotten, `seed ${seed}: the halves did not forget each other`);
-    t.diagnostic(
-      `each half forgot the other after ${((sim.clock.now() - start) / 1000).toFixed(1)} simulated s`,
-    );
-    // ...and once the network heals, the reconnect loop (which keeps the forgotten members'
-    // addresses) and refutations merge them, with no connect() call.
-    sim.network.heal();
-    const healStart = sim.clock.now();
-    const merged = await sim.clock.advanceUntil(
-      () => nodes.every((n) => n.members().length === nodes.length - 1),
-      HEAL_WITHIN_MS,
-      100,
-    );
-    assert.ok(
-      merged,
-      `seed ${seed}: views ${HEAL_WITHIN_MS / 1000} s after the heal: ${[...new Set(nodes.map((n) => n.members().length))].join(',')} members`,
-    );
-    const cpu = process.cpuUsage(cpu0);
-    t.diagnostic(
-      `one view again ${((sim.clock.now() - healStart) / 1000).toFixed(1)} simulated s after the heal; ` +
-        `${((performance.now() - wall) / 1000).toFixed(1)} s (cpu ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)`,
-    );
-    assert.equal(new Set(nodes.map(view)).size, 1, 'every node holds the same view after the heal');
   });
 });
