@@ -426,8 +426,14 @@ function pack(keyText: string, sigText: string | undefined, prevText: string | u
     return EMPTY;
   const sigBytes = sigText === undefined ? 0 : SIG_BYTES;
   const out = Buffer.allocUnsafe(KEY_BYTES + sigBytes + (prevText === undefined ? 0 : HASH_BYTES));
+  // Nearly every message of a batch has the same origin: its key is decoded once.
+  if (keyText !== lastKey.text) {
+    const bytes = Buffer.allocUnsafe(KEY_BYTES);
+    if (bytes.write(keyText, 0, 'base64url') !== KEY_BYTES) return EMPTY;
+    lastKey = { text: keyText, bytes };
+  }
+  out.set(lastKey.bytes, 0);
   if (
-    out.write(keyText, 0, 'base64url') !== KEY_BYTES ||
     (sigText !== undefined && out.write(sigText, KEY_BYTES, 'base64url') !== SIG_BYTES) ||
     (prevText !== undefined && out.write(prevText, KEY_BYTES + sigBytes, 'base64url') !== HASH_BYTES)
   )
@@ -436,6 +442,9 @@ function pack(keyText: string, sigText: string | undefined, prevText: string | u
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The last origin key {@link pack} decoded, with its bytes. */
+let lastKey: { readonly text: string; readonly bytes: Buffer } = { text: '', bytes: Buffer.alloc(0) };
 
 /**
  * The origin's key, signature and `prev` (base64url) from a `sig` column, when it holds the key

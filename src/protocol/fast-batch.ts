@@ -16,7 +16,6 @@
 import {
   type Envelope,
   FIELD_LIMITS,
-  isBase64,
   LOG_LIMITS,
   MAX_BATCH,
   MAX_DEPS,
@@ -69,6 +68,40 @@ export const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
 /** A base64url Ed25519 signature of a self-record. */
 export const RECORD_SIG_TEXT = /^[A-Za-z0-9_-]{86}$/;
 
+/** Each character's 6-bit value in standard base64, or 64 for one that is not in its alphabet. */
+const B64 = (() => {
+  const t = new Uint8Array(128).fill(64);
+  const abc = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let i = 0; i < abc.length; i++) t[abc.charCodeAt(i)] = i;
+  return t;
+})();
+
+/**
+ * Whether `s` is standard, padded, canonical base64: exactly what `isBase64` in `schema.ts`
+ * (the schema's rule: `s` decoded and encoded again is `s`) accepts, checked character by
+ * character instead of by decoding and encoding the payload (which the receiver then decodes
+ * once more). So: a length that is a multiple of 4, only the 64 characters of the alphabet,
+ * then at most two `=`, and no bits set in the last character that the padding leaves unused.
+ * `test/unit/fast-batch.test.ts` checks it against the round trip.
+ */
+export function isCanonicalBase64(s: string): boolean {
+  const n = s.length;
+  if (n % 4 !== 0) return false;
+  if (n === 0) return true;
+  const pad = s.charCodeAt(n - 1) === 61 ? (s.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
+  const end = n - pad;
+  let bad = 0;
+  for (let i = 0; i < end; i++) {
+    const c = s.charCodeAt(i);
+    bad |= c < 128 ? B64[c]! : 64;
+  }
+  if ((bad & 64) !== 0) return false;
+  // The last character before the padding carries bits that no byte holds: they must be 0.
+  if (pad === 1) return (B64[s.charCodeAt(end - 1)]! & 0b11) === 0;
+  if (pad === 2) return (B64[s.charCodeAt(end - 1)]! & 0b1111) === 0;
+  return true;
+}
+
 /** `raw` as a batch envelope when it certainly is a valid one; `undefined` when unsure. */
 export function fastBatch(raw: Obj): Envelope | undefined {
   if (raw.type !== MessageType.Batch || !onlyKeys(raw, ENVELOPE_KEYS)) return undefined;
@@ -100,7 +133,7 @@ function isEntry(m: unknown): boolean {
 export function isMessage(m: Obj): boolean {
   if (!onlyKeys(m, MESSAGE_KEYS)) return false;
   if (!isText(m.id, 1, FIELD_LIMITS.messageId) || !isNonNegative(m.ts)) return false;
-  if (typeof m.data !== 'string' || !isBase64(m.data)) return false;
+  if (typeof m.data !== 'string' || !isCanonicalBase64(m.data)) return false;
   if (m.to !== undefined) {
     if (!Array.isArray(m.to) || m.to.length > FIELD_LIMITS.recipients) return false;
     for (const p of m.to) if (!isPeer(p)) return false;

@@ -155,6 +155,15 @@ export class SeqIndex {
   /** Moves the live rows to the start of `to` (the array itself, or a new one) and makes it the array. */
   #pack(to: Float64Array): void {
     const from = this.#a;
+    if (this.#gone === 0) {
+      // Nothing removed in between (the usual case): one block copy.
+      const n = this.#end - this.#head;
+      if (to !== from || this.#head > 0) to.set(from.subarray(this.#head * STRIDE, this.#end * STRIDE));
+      this.#a = to;
+      this.#head = 0;
+      this.#end = n;
+      return;
+    }
     let n = 0;
     for (let i = this.#head; i < this.#end; i++) {
       if (from[i * STRIDE + 2] === GONE) continue;

@@ -3,8 +3,8 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { decodeEnvelope } from '../../src/protocol/codec.js';
 import { sealBatch } from '../../src/protocol/envelope.js';
-import { fastBatch } from '../../src/protocol/fast-batch.js';
-import { wireSchemas } from '../../src/protocol/schema.js';
+import { fastBatch, isCanonicalBase64 } from '../../src/protocol/fast-batch.js';
+import { isBase64, wireSchemas } from '../../src/protocol/schema.js';
 import { testSeed } from '../sim/network.js';
 import { mutate, places } from './mutate.js';
 
@@ -185,5 +185,25 @@ describe('fast batch path', () => {
     const decoded = decodeEnvelope(body);
     assert.ok(decoded.ok);
     assert.deepEqual(decoded.value, slow(raw).ok ? (slow(raw) as { value: unknown }).value : undefined);
+  });
+
+  test('checks base64 character by character exactly as the round trip does', () => {
+    // Strings near base64: its alphabet, padding in and out of place, the URL-safe letters,
+    // whitespace and characters beyond ASCII.
+    const near = fc
+      .array(fc.constantFrom(...'AQgwBCDEFfgh+/=-_ \n\u00e9\u0100\ud83d'.split('')), { maxLength: 16 })
+      .map((cs) => cs.join(''));
+    const valid = fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('base64'));
+    const edited = fc
+      .tuple(valid, fc.nat(), fc.constantFrom(...'AB=+/-_ \u00e9'.split('')))
+      .map(([s, at, c]) => (s.length === 0 ? c : s.slice(0, at % s.length) + c + s.slice((at % s.length) + 1)));
+    fc.assert(
+      fc.property(fc.oneof(near, valid, edited, fc.string({ maxLength: 12 })), (s) => {
+        assert.equal(isCanonicalBase64(s), isBase64(s), JSON.stringify(s));
+      }),
+      { ...runs, numRuns: 20_000 },
+    );
+    for (const s of ['', 'QQ==', 'QR==', 'QUE=', 'QUF=', '====', 'A===', 'AB=C', 'QUFB', 'QU-B', 'QU_B'])
+      assert.equal(isCanonicalBase64(s), isBase64(s), s);
   });
 });
