@@ -7,13 +7,7 @@
  */
 
 import type { Clock } from '../clock.js';
-import {
-  asP2PError,
-  BackpressureError,
-  type P2PError,
-  PeerUnreachableError,
-  ProtocolError,
-} from '../errors.js';
+import { BackpressureError, type P2PError, PeerUnreachableError, ProtocolError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { destinationOf, type Member } from '../membership/member-table.js';
 import type { MemberEvent } from '../membership/membership.js';
@@ -30,7 +24,7 @@ import type { PeerClient } from '../transport/peer-client.js';
 import type { DeliveryFailure, DeliveryReport } from '../types.js';
 import type { OutboundMessage, PeerQueueLimits } from './outbound.js';
 import type { PendingSignature } from './own-log.js';
-import { PeerQueue } from './peer-queue.js';
+import { type Outcomes, PeerQueue, type Queued } from './peer-queue.js';
 
 /**
  * What an entry may hold beyond its payload, topic, dependencies and recipients, at most: type,
@@ -145,6 +139,36 @@ export interface OutboxDeps {
   readonly onBatch: (messages: number, ok: boolean) => void;
   /** Called before any request leaves (see `PeerQueueDeps.beforeSend`). */
   readonly beforeSend?: () => void;
+}
+
+/**
+ * The outcomes of one message queued to several members (see `Outcomes` in `peer-queue.ts`):
+ * {@link Fanout.done} resolves, once every queue has settled its slot, with each member's error
+ * (`undefined`: delivered). One object and one promise per message, whatever the members.
+ */
+class Fanout implements Outcomes {
+  readonly done: Promise<readonly (P2PError | undefined)[]>;
+  readonly #errors: (P2PError | undefined)[];
+  readonly #settled: Uint8Array;
+  #left: number;
+  #resolve!: (errors: readonly (P2PError | undefined)[]) => void;
+
+  constructor(n: number) {
+    this.#errors = new Array<P2PError | undefined>(n).fill(undefined);
+    this.#settled = new Uint8Array(n);
+    this.#left = n;
+    this.done = new Promise((resolve) => {
+      this.#resolve = resolve;
+    });
+    if (n === 0) this.#resolve(this.#errors);
+  }
+
+  settled(slot: number, error: P2PError | undefined): void {
+    if (this.#settled[slot] === 1) return;
+    this.#settled[slot] = 1;
+    if (error !== undefined) this.#errors[slot] = error;
+    if (--this.#left === 0) this.#resolve(this.#errors);
+  }
 }
 
 /** The outbound queues of one run of a node, by member id. */
@@ -305,32 +329,34 @@ export class Outbox {
     members: readonly Member[],
     signal: AbortSignal | undefined,
   ): Promise<DeliveryReport> {
-    const queues = members.map((m) => this.queueFor(m));
-    const handles = queues.map((q) => q.enqueue(msg));
-    const settled = Promise.allSettled(handles.map((h) => h.done));
-    let results: PromiseSettledResult<void>[];
-    if (signal === undefined) results = await settled;
+    const n = members.length;
+    const fanout = new Fanout(n);
+    const queued: Queued[] = new Array<Queued>(n);
+    for (let i = 0; i < n; i++) queued[i] = this.queueFor(members[i]!).add(msg, fanout, i);
+    let errors: readonly (P2PError | undefined)[];
+    if (signal === undefined) errors = await fanout.done;
     else {
       const aborted = new Promise<never>((_, reject) => {
         const onAbort = (): void => {
-          for (const h of handles) h.cancel();
+          for (const q of queued) q.cancelled = true;
           reject(signal.reason);
         };
         if (signal.aborted) onAbort();
         else {
           signal.addEventListener('abort', onAbort, { once: true });
-          void settled.finally(() => signal.removeEventListener('abort', onAbort));
+          void fanout.done.finally(() => signal.removeEventListener('abort', onAbort));
         }
       });
-      results = await Promise.race([settled, aborted]);
+      errors = await Promise.race([fanout.done, aborted]);
     }
     const delivered: Peer[] = [];
     const failed: DeliveryFailure[] = [];
-    results.forEach((r, i) => {
+    for (let i = 0; i < n; i++) {
       const peer = members[i]!.peer;
-      if (r.status === 'fulfilled') delivered.push(peer);
-      else failed.push({ peer, error: asP2PError(r.reason) });
-    });
+      const error = errors[i];
+      if (error === undefined) delivered.push(peer);
+      else failed.push({ peer, error });
+    }
     if (failed.length > 0) {
       this.#d.logger.warn('delivery failed', {
         id: msg.id,

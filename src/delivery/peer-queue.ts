@@ -37,12 +37,51 @@ import {
 /** A caller waiting for room for `bytes`. */
 type RoomWaiter = { readonly bytes: number; readonly wake: () => void };
 
-interface Pending {
+/**
+ * Where the outcomes of queued messages go: slot `slot` of it is settled once, with `undefined`
+ * (delivered, or cancelled) or the error that gave the message up. One broadcast to N members
+ * shares one of these across N queues (`Outbox.deliver`): no promise per member and message.
+ */
+export interface Outcomes {
+  settled(slot: number, error: P2PError | undefined): void;
+}
+
+/** A message in a queue, as {@link PeerQueue.add} hands it back: it can be cancelled. */
+export interface Queued {
+  /** Set to give the message up if it has not left yet (settled with `undefined`). */
+  cancelled: boolean;
+}
+
+interface Pending extends Queued {
   readonly msg: OutboundMessage;
   /** Its number on this link, given when it first leaves; kept for every retry. */
   seq: number | undefined;
-  readonly settle: (error: P2PError | undefined) => void;
-  cancelled: boolean;
+  readonly to: Outcomes;
+  readonly slot: number;
+}
+
+/** The outcome of one message in one queue, as a promise ({@link PeerQueue.enqueue}). */
+class OneOutcome implements Outcomes {
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  #reject!: (error: P2PError) => void;
+
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  settled(_slot: number, error: P2PError | undefined): void {
+    if (error === undefined) this.#resolve();
+    else this.#reject(error);
+  }
+}
+
+/** Settles `p` with `error`. */
+function settle(p: Pending, error: P2PError | undefined): void {
+  p.to.settled(p.slot, error);
 }
 
 /** A batch in flight: how many queue slots it holds, and how its request ended. */
@@ -150,30 +189,33 @@ export class PeerQueue {
    * given up (the peer left or died, the deadline passed, or the peer refused it for good).
    */
   enqueue(msg: OutboundMessage): { done: Promise<void>; cancel: () => void } {
-    if (this.#closed) return { done: Promise.reject(this.#closed), cancel: () => {} };
-    let entry: Pending | undefined;
-    const done = new Promise<void>((resolve, reject) => {
-      entry = {
-        msg,
-        seq: undefined,
-        settle: (error) => (error === undefined ? resolve() : reject(error)),
-        cancelled: false,
-      };
-    });
-    const e = entry!;
-    this.#pending.push(e);
-    this.#bytes += msg.bytes;
-    if (this.#d.limits.coalesce) this.#schedulePump();
-    else this.#pump();
+    const one = new OneOutcome();
+    const e = this.add(msg, one, 0);
     return {
-      done,
+      done: one.done,
       cancel: () => {
         e.cancelled = true;
       },
     };
   }
 
-  /** Resolves when nothing is waiting or in flight (or after `timeoutMs`). */
+  /**
+   * Queues `msg`, whose outcome goes to slot `slot` of `to` (see {@link Outcomes}; at once when
+   * the queue is closed). Returns the queued message, to cancel it.
+   */
+  add(msg: OutboundMessage, to: Outcomes, slot: number): Queued {
+    const e: Pending = { msg, seq: undefined, to, slot, cancelled: false };
+    if (this.#closed) {
+      to.settled(slot, this.#closed);
+      return e;
+    }
+    this.#pending.push(e);
+    this.#bytes += msg.bytes;
+    if (this.#d.limits.coalesce) this.#schedulePump();
+    else this.#pump();
+    return e;
+  }
+
   async flush(timeoutMs: number): Promise<void> {
     if (this.length === 0) return;
     await new Promise<void>((resolve) => {
@@ -197,7 +239,7 @@ export class PeerQueue {
     this.#retryTimer = undefined;
     // Batches in flight settle their own messages when they return.
     const from = this.#head + this.#inFlight;
-    for (let i = from; i < this.#pending.length; i++) this.#pending[i]!.settle(reason);
+    for (let i = from; i < this.#pending.length; i++) settle(this.#pending[i]!, reason);
     this.#pending.length = Math.min(this.#pending.length, from);
     this.#wake();
     if (this.length === 0) this.#idle();
@@ -329,12 +371,12 @@ export class PeerQueue {
       const p = this.#pending[this.#head]!;
       if (p.cancelled) {
         this.#shift();
-        p.settle(undefined);
+        settle(p, undefined);
         continue;
       }
       if (p.msg.deadline <= now) {
         this.#shift();
-        p.settle(this.#expired());
+        settle(p, this.#expired());
         continue;
       }
       break;
@@ -361,7 +403,7 @@ export class PeerQueue {
       if (p.seq === undefined && (p.cancelled || p.msg.deadline <= now)) {
         this.#pending.splice(i, 1);
         this.#bytes -= p.msg.bytes;
-        p.settle(p.cancelled ? undefined : this.#expired());
+        settle(p, p.cancelled ? undefined : this.#expired());
         this.#wake();
         continue;
       }
@@ -408,7 +450,7 @@ export class PeerQueue {
     for (let i = 0; i < n && this.#head < this.#pending.length; i++) {
       const p = this.#pending[this.#head]!;
       this.#shift();
-      p.settle(error);
+      settle(p, error);
     }
     this.#compact();
     this.#wake();

@@ -93,7 +93,11 @@ export function fastEnvelope(raw: Obj): Envelope | undefined {
   if (!Number.isSafeInteger(type) || type === MessageType.Batch || !isKnownType(type as number))
     return undefined;
   if (!onlyKeys(raw, ENVELOPE_KEYS) || !isPeer(raw.from)) return undefined;
-  if (raw.data !== undefined && raw.data !== null && !(typeof raw.data === 'string' && isCanonicalBase64(raw.data))) {
+  if (
+    raw.data !== undefined &&
+    raw.data !== null &&
+    !(typeof raw.data === 'string' && isCanonicalBase64(raw.data))
+  ) {
     return undefined;
   }
   if (raw.to !== undefined && raw.to !== null && !isPeers(raw.to, FIELD_LIMITS.recipients)) return undefined;

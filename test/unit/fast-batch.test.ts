@@ -196,7 +196,9 @@ describe('fast batch path', () => {
     const valid = fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b).toString('base64'));
     const edited = fc
       .tuple(valid, fc.nat(), fc.constantFrom(...'AB=+/-_ \u00e9'.split('')))
-      .map(([s, at, c]) => (s.length === 0 ? c : s.slice(0, at % s.length) + c + s.slice((at % s.length) + 1)));
+      .map(([s, at, c]) =>
+        s.length === 0 ? c : s.slice(0, at % s.length) + c + s.slice((at % s.length) + 1),
+      );
     fc.assert(
       fc.property(fc.oneof(near, valid, edited, fc.string({ maxLength: 12 })), (s) => {
         assert.equal(isCanonicalBase64(s), isBase64(s), JSON.stringify(s));
