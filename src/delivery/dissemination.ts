@@ -389,14 +389,14 @@ export class Dissemination {
 
   /** An entry's log number, with the origin's signature and key (when known), for the node's store. */
   #logOf(entry: BatchedMessage, originId: string, key: string | undefined): ReceivedLog | undefined {
-    const log = logOf(entry);
-    if (log === undefined) return undefined;
-    const { epoch, channel, seq, prev } = log;
+    // As `logOf`, in one object: this runs once per message received.
+    const { epoch, channel, seq } = entry;
+    if (epoch === undefined || channel === undefined || seq === undefined) return undefined;
     return {
       epoch,
       channel,
       seq,
-      prev,
+      prev: entry.prev,
       sig: entry.sig,
       key: key ?? this.#d.members.get(originId)?.record?.key,
     };

@@ -175,8 +175,13 @@ export class Journal implements OwnLog {
       // Signed at the end of its burst (see the module comment), or once the run is long
       // enough: by count, by bytes, or a large message (whose signature costs little beside it).
       const size = m.pending.signed.byteLength;
-      const before = this.#runs.get(channel);
-      const run = { count: (before?.count ?? 0) + 1, bytes: (before?.bytes ?? 0) + size };
+      let run = this.#runs.get(channel);
+      if (run === undefined) {
+        run = { count: 0, bytes: 0 };
+        this.#runs.set(channel, run);
+      }
+      run.count++;
+      run.bytes += size;
       if (
         run.count >= MAX_UNSIGNED_RUN ||
         run.bytes >= MAX_UNSIGNED_RUN_BYTES ||
@@ -187,7 +192,6 @@ export class Journal implements OwnLog {
         this.#signedHead(channel, m.log.seq, chainHashOf(m.pending.signed, signature));
       } else {
         sig = packKey(this.#d.publicKey, m.log.prev);
-        this.#runs.set(channel, run);
         this.#ends.set(channel, {
           pending: m.pending,
           index: this.#own.length,
@@ -195,7 +199,7 @@ export class Journal implements OwnLog {
           prev: m.log.prev,
         });
         const hash = chainHashOf(m.pending.signed, undefined);
-        if (hash !== undefined) this.#heads.set(channel, { seq: m.log.seq, hash });
+        if (hash !== undefined) this.#setHead(channel, m.log.seq, hash);
       }
     } else {
       sig = m.sig === undefined ? new Uint8Array(0) : packSig(this.#d.publicKey, m.sig, m.log.prev);
@@ -219,12 +223,13 @@ export class Journal implements OwnLog {
       }
     }
     if (this.#own.length === 0) queueMicrotask(() => this.flush());
+    // One shape for every message (no spread of optional fields): this runs once per message.
     this.#own.push({
       id: m.id,
       origin: originOf(self),
       kind: m.kind,
-      ...(m.topic !== undefined ? { topic: m.topic } : {}),
-      ...(m.to !== undefined ? { peer: m.to } : {}),
+      topic: m.topic,
+      peer: m.to,
       epoch: m.log.epoch,
       channel,
       seq: m.log.seq,
@@ -239,7 +244,17 @@ export class Journal implements OwnLog {
   /** Message `seq` of `channel`, signed, is the last written there. */
   #signedHead(channel: string, seq: number, hash: string | undefined): void {
     this.#runs.delete(channel);
-    if (hash !== undefined) this.#heads.set(channel, { seq, hash });
+    if (hash !== undefined) this.#setHead(channel, seq, hash);
+  }
+
+  /** The last message written in `channel` is `seq`, with chain hash `hash`. */
+  #setHead(channel: string, seq: number, hash: string): void {
+    const head = this.#heads.get(channel);
+    if (head === undefined) this.#heads.set(channel, { seq, hash });
+    else {
+      head.seq = seq;
+      head.hash = hash;
+    }
   }
 
   /**

@@ -10,7 +10,11 @@
  *   payload and signature lengths, `late`), its ids, origins and streams in three arrays
  *   (the origins and streams are shared objects; the ids are the messages' own strings), and
  *   its payload and signature bytes in one **slab** of its own, appended to, at most
- *   {@link MAX_SLAB} bytes unless one message is larger.
+ *   {@link MAX_SLAB} bytes unless one message is larger. A signature column starts with its
+ *   origin's 32-byte public key (`packSig` in `src/node/journal.ts`), the same on every message
+ *   of that origin: a chunk holds each such key once (up to {@link MAX_KEYS} of them), and its
+ *   rows keep only the rest of their signature bytes (the store's memory grows by a tenth less
+ *   per message; reading a row puts the key back).
  * - Arrivals are nearly always the newest, so inserting is an append to the last chunk. A late
  *   message goes into the chunk that holds its place, which is split in two when full.
  * - Retention takes rows from the front only; a chunk is dropped, with its slab, when its last
@@ -42,15 +46,30 @@ const NEXT_ROOM = 1.25;
 
 /** Fields per row in {@link Chunk.f}: at, receivedAt, key, seq. */
 const F = 4;
-/** Fields per row in {@link Chunk.u}: slab offset, payload length, signature length, late. */
+/** Fields per row in {@link Chunk.u}: slab offset, payload length, signature length, flags. */
 const U = 4;
+/** In a row's flags: delivered late. */
+const LATE = 1;
+/** Bytes of an origin's key at the start of a signature column (`packSig` in `src/node/journal.ts`). */
+const KEY_BYTES = 32;
+/** Most keys a chunk holds once for its rows (see {@link Chunk.keys}); the flags keep 3 bits. */
+const MAX_KEYS = 7;
 
 /** Part of a scope's rows, in `(at, key)` order (see the module comment). */
 export class Chunk<S> {
   /** at, receivedAt, key, seq per row. */
   f: Float64Array;
-  /** Slab offset, payload length, signature length, late (0 or 1) per row. */
+  /**
+   * Slab offset, payload length, signature length and flags per row: bit 0 late, bits 1-3 the
+   * number (from 1) of the chunk's key that the signature starts with, 0 for none.
+   */
   u: Uint32Array;
+  /**
+   * The first 32 bytes of rows' signatures (an origin's public key, the same on every message
+   * it writes), each held once here instead of in every row's slab bytes: a row whose
+   * signature starts with one of them keeps only the rest (see `u`).
+   */
+  keys: Uint8Array[] | undefined;
   readonly ids: string[] = [];
   readonly origins: StoredOrigin[] = [];
   readonly streams: S[] = [];
@@ -87,11 +106,15 @@ export class Chunk<S> {
     return this.f[i * F + 3]!;
   }
   late(i: number): boolean {
-    return this.u[i * U + 3] === 1;
+    return (this.u[i * U + 3]! & LATE) !== 0;
   }
   /** Payload and signature bytes of row `i`. */
   size(i: number): number {
     return this.u[i * U + 1]! + this.u[i * U + 2]!;
+  }
+  /** Bytes row `i` takes in the slab: its {@link size} but a key the chunk holds. */
+  stored(i: number): number {
+    return this.size(i) - (this.u[i * U + 3]! >>> 1 === 0 ? 0 : KEY_BYTES);
   }
   /** Copies of row `i`'s payload and signature, each in its own memory. */
   payload(i: number): Uint8Array {
@@ -100,7 +123,24 @@ export class Chunk<S> {
   }
   sig(i: number): Uint8Array {
     const o = this.u[i * U]! + this.u[i * U + 1]!;
-    return this.slab.slice(o, o + this.u[i * U + 2]!);
+    const n = this.u[i * U + 2]!;
+    const k = this.u[i * U + 3]! >>> 1;
+    if (k === 0) return this.slab.slice(o, o + n);
+    const out = new Uint8Array(n);
+    out.set(this.keys![k - 1]!, 0);
+    out.set(this.slab.subarray(o, o + n - KEY_BYTES), KEY_BYTES);
+    return out;
+  }
+
+  /** The number (from 1) of the chunk's key that `sig` starts with, adding it if there is room; 0 for none. */
+  #keyOf(sig: Uint8Array): number {
+    if (sig.byteLength < KEY_BYTES) return 0;
+    this.keys ??= [];
+    const keys = this.keys;
+    for (let k = 0; k < keys.length; k++) if (startsWith(sig, keys[k]!)) return k + 1;
+    if (keys.length === MAX_KEYS) return 0;
+    keys.push(sig.slice(0, KEY_BYTES));
+    return keys.length;
   }
 
   /** Whether a row of `bytes` fits without splitting the chunk. */
@@ -125,7 +165,9 @@ export class Chunk<S> {
   /** Writes `m` as a row at index `p` (`start <= p <= end`), moving the rows from `p` up; it {@link fits}. */
   put(p: number, m: StoredMessage, origin: StoredOrigin, stream: S, key: number, receivedAt: number): void {
     if (this.end * F === this.f.length) p -= this.#room();
-    const bytes = m.payload.byteLength + m.sig.byteLength;
+    const k = this.#keyOf(m.sig);
+    const sigFrom = k === 0 ? 0 : KEY_BYTES;
+    const bytes = m.payload.byteLength + m.sig.byteLength - sigFrom;
     if (this.used + bytes > this.slab.length) this.#pack(bytes);
     if (p < this.end) {
       this.f.copyWithin((p + 1) * F, p * F, this.end * F);
@@ -149,9 +191,9 @@ export class Chunk<S> {
     this.u[u] = this.used;
     this.u[u + 1] = m.payload.byteLength;
     this.u[u + 2] = m.sig.byteLength;
-    this.u[u + 3] = m.late ? 1 : 0;
+    this.u[u + 3] = (m.late ? LATE : 0) | (k << 1);
     this.slab.set(m.payload, this.used);
-    this.slab.set(m.sig, this.used + m.payload.byteLength);
+    this.slab.set(sigFrom === 0 ? m.sig : m.sig.subarray(sigFrom), this.used + m.payload.byteLength);
     this.used += bytes;
     this.live += bytes;
     if (m.deps.length > 0) {
@@ -164,7 +206,7 @@ export class Chunk<S> {
   /** Removes the first live row. */
   shift(): void {
     const i = this.start++;
-    this.live -= this.size(i);
+    this.live -= this.stored(i);
     // The strings go with the row; the arrays keep their length until the chunk is packed.
     this.ids[i] = '';
     if (this.deps !== undefined) this.deps[i] = undefined;
@@ -204,7 +246,7 @@ export class Chunk<S> {
     const to = new Uint8Array(size);
     let o = 0;
     for (let i = this.start; i < this.end; i++) {
-      const n = this.size(i);
+      const n = this.stored(i);
       const from = this.u[i * U]!;
       to.set(this.slab.subarray(from, from + n), o);
       this.u[i * U] = o;
@@ -383,7 +425,7 @@ export class ScopeLog<S> {
 function nextSlab<S>(c: Chunk<S>, last: number): number {
   if (c.rows < 2) return last;
   let largest = 0;
-  for (let i = c.start; i < c.end; i++) largest = Math.max(largest, c.size(i));
+  for (let i = c.start; i < c.end; i++) largest = Math.max(largest, c.stored(i));
   const perRow = (c.live - largest) / (c.rows - 1);
   return Math.min(MAX_SLAB, Math.max(FIRST_SLAB, Math.ceil(perRow * MAX_ROWS * NEXT_ROOM)));
 }
@@ -397,7 +439,7 @@ function before<S>(c: Chunk<S>, i: number, at: number, key: number): boolean {
 /** A new chunk holding rows `[from, to)` of `c`, with a slab of their bytes alone. */
 function copyRows<S>(c: Chunk<S>, from: number, to: number): Chunk<S> {
   let bytes = 0;
-  for (let i = from; i < to; i++) bytes += c.size(i);
+  for (let i = from; i < to; i++) bytes += c.stored(i);
   const out = new Chunk<S>(MAX_ROWS, Math.max(FIRST_SLAB, bytes * 2));
   const n = to - from;
   out.f.set(c.f.subarray(from * F, to * F));
@@ -406,9 +448,11 @@ function copyRows<S>(c: Chunk<S>, from: number, to: number): Chunk<S> {
   out.origins.push(...c.origins.slice(from, to));
   out.streams.push(...c.streams.slice(from, to));
   if (c.deps !== undefined) out.deps = c.deps.slice(from, to);
+  // The rows keep their key numbers: the keys go along (shared, never changed).
+  if (c.keys !== undefined) out.keys = c.keys.slice();
   let o = 0;
   for (let i = 0; i < n; i++) {
-    const size = out.size(i);
+    const size = out.stored(i);
     const at = out.u[i * U]!;
     out.slab.set(c.slab.subarray(at, at + size), o);
     out.u[i * U] = o;
@@ -418,4 +462,10 @@ function copyRows<S>(c: Chunk<S>, from: number, to: number): Chunk<S> {
   out.used = o;
   out.live = o;
   return out;
+}
+
+/** Whether `bytes` starts with `prefix`. */
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
 }

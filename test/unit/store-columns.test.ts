@@ -32,6 +32,23 @@ interface Ref {
   readonly deps: readonly string[];
 }
 
+/** Nine origins' 32-byte keys: more than a chunk holds once (`MAX_KEYS`). */
+const KEYS = Array.from({ length: 9 }, (_, k) => new Uint8Array(32).fill(k + 1));
+
+/**
+ * A signature column: mostly one of {@link KEYS} then 0, 32, 64 or 96 more bytes (as the
+ * journal packs them), sometimes short, sometimes a key's first bytes only.
+ */
+function sigOf(rnd: (n: number) => number, n: number): Uint8Array {
+  const kind = rnd(10);
+  if (kind === 0) return Uint8Array.of(n & 255, 7);
+  if (kind === 1) return KEYS[rnd(9)]!.slice(0, 31);
+  const out = new Uint8Array(32 + 32 * rnd(4)).fill(n & 255);
+  out.set(KEYS[rnd(9)]!, 0);
+  if (kind === 2) out[31] = 0;
+  return out;
+}
+
 test('a scope log keeps (at, key) order and every row’s bytes through late rows, chunk splits, large rows and removal from the front', () => {
   const rnd = random(SEED);
   const log = new ScopeLog<string>(0, 'b', { maxMessages: 1e9, maxAgeMs: 1e12 });
@@ -63,7 +80,7 @@ test('a scope log keeps (at, key) order and every row’s bytes through late row
     const m = msg(n + 1, {
       at: t,
       payload,
-      sig: Uint8Array.of(n & 255, 7),
+      sig: sigOf(rnd, n),
       deps: rnd(10) === 0 ? [`d${n}`] : [],
     });
     log.insert(m, m.origin, 'stream', ++key, t);
@@ -82,6 +99,15 @@ test('a scope log keeps (at, key) order and every row’s bytes through late row
   ref.sort((a, b) => a.at - b.at || a.key - b.key);
   assert.equal(log.count, ref.length);
   assert.deepEqual(rows(), ref);
+  for (const c of log.chunks) {
+    let stored = 0;
+    for (let i = c.start; i < c.end; i++) stored += c.stored(i);
+    assert.equal(c.live, stored, "a chunk's live bytes are its rows' bytes in the slab");
+  }
+  assert.ok(
+    log.chunks.some((c) => (c.keys?.length ?? 0) > 0),
+    'some rows keep their key in their chunk, not in the slab',
+  );
   assert.ok(log.chunks.length > ref.length / MAX_ROWS, 'the rows span several chunks');
   assert.ok(
     log.chunks.every((c) => c.rows > 0 && c.rows <= MAX_ROWS),
