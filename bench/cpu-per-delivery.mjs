@@ -70,10 +70,14 @@ if (process.env.TSP2P_CPD_ENTRY !== undefined) {
       process.send({ ready: true });
     }
     if (m.stop === true) {
+      // Stopping may wait on a sender that is gone: not for long.
+      setTimeout(() => process.exit(0), 5_000).unref();
       for (const n of receivers) await n.stop();
       process.exit(0);
     }
   });
+  // The sender's process ended (or failed): so does this one, and its hold on their output.
+  process.on('disconnect', () => process.exit(0));
   process.send({ up: true });
 } else {
   const sender = new Node(options);
@@ -151,5 +155,6 @@ if (process.env.TSP2P_CPD_ENTRY !== undefined) {
   );
   child.send({ stop: true });
   await sender.stop();
+  child.disconnect();
   process.exit(0);
 }
