@@ -8,6 +8,10 @@
  * - **local health** (Lifeguard): a probe that fails while the helpers did not even answer
  *   suggests that this node is the slow one; each such failure stretches this node's probe
  *   period and timeouts by one more unit, each success shrinks them again.
+ * - **round-trip time**: the time a probe waits follows the answers' measured round trips, as
+ *   TCP's retransmission timeout does (RFC 6298), never below the configured probe timeout. On
+ *   a quiet network nothing changes; where answers come late (slow links, a machine whose
+ *   processes are starved of CPU) probes wait longer instead of suspecting members that answer.
  * - **gossip**: queued membership updates go to a few random members every gossip period,
  *   and to recently dead members too, so that a wrongly declared node learns of it and refutes.
  *   With nothing queued there is no round and no timer: news wakes the loop (within a random
@@ -92,6 +96,60 @@ const LATE_FACTOR = 1.5;
  */
 export const MAX_LATE_PROBES = 2;
 
+/**
+ * The smoothed round trip of the probes' answers and the wait it calls for (RFC 6298's
+ * estimator: `SRTT`, `RTTVAR`, `RTO = SRTT + 4 × RTTVAR`), between a floor (the configured probe
+ * timeout) and a ceiling. A probe that timed out while the member answered through a helper
+ * doubles the wait until the next answer is measured (the member is alive, its direct answer
+ * was just later than this node waited). Each ping's answer is a sample of its own (nothing is
+ * ever sent again under the same request), so Karn's ambiguity does not arise.
+ */
+export class RoundTrip {
+  readonly #floor: number;
+  readonly #ceiling: number;
+  #srtt: number | undefined;
+  #rttvar = 0;
+  #backoff = 1;
+
+  /**
+   * @param floorMs - the shortest wait: the configured probe timeout
+   * @param ceilingMs - the longest wait, however slow the answers
+   */
+  constructor(floorMs: number, ceilingMs: number) {
+    this.#floor = floorMs;
+    this.#ceiling = Math.max(floorMs, ceilingMs);
+  }
+
+  /** An answer came `ms` after its ping left. */
+  sample(ms: number): void {
+    const r = Math.max(0, ms);
+    if (this.#srtt === undefined) {
+      this.#srtt = r;
+      this.#rttvar = r / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - r);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * r;
+    }
+    this.#backoff = 1;
+  }
+
+  /** A ping timed out while its member turned out to be alive: wait twice as long until the next answer. */
+  backOff(): void {
+    if (this.timeoutMs < this.#ceiling) this.#backoff *= 2;
+  }
+
+  /** The smoothed round trip in ms (0 before the first answer). */
+  get smoothedMs(): number {
+    return this.#srtt ?? 0;
+  }
+
+  /** How long a ping waits now: `SRTT + 4 × RTTVAR`, times the backoff, within the bounds. */
+  get timeoutMs(): number {
+    const rto = this.#srtt === undefined ? this.#floor : this.#srtt + 4 * this.#rttvar;
+    return Math.min(this.#ceiling, Math.max(this.#floor, Math.ceil(rto)) * this.#backoff);
+  }
+}
+
 /** Runs the probe, gossip, push-pull and reconnect loops while started. */
 export class FailureDetector {
   readonly #o: FailureDetectorOptions;
@@ -100,6 +158,8 @@ export class FailureDetector {
   #order: string[] = [];
   #next = 0;
   #awareness = 0;
+  /** The probes' round trips: how long a probe waits ({@link FailureDetector.probeTimeoutMs}). */
+  readonly #rtt: RoundTrip;
   /** The next gossip round's timer, while one is due; whether a round is under way. */
   #gossipTimer: TimerHandle | undefined;
   #gossiping = false;
@@ -139,6 +199,35 @@ export class FailureDetector {
 
   constructor(options: FailureDetectorOptions) {
     this.#o = options;
+    const t = options.timings;
+    this.#rtt = new RoundTrip(t.probeTimeoutMs, t.probeTimeoutMs * (1 + t.maxAwareness));
+  }
+
+  /**
+   * How long a direct probe waits for its answer now: the configured probe timeout, or more when
+   * the answers measured lately came slower (see {@link RoundTrip}), stretched by the local
+   * health score. A node asked to probe for another (a ping-req) waits as long.
+   */
+  get probeTimeoutMs(): number {
+    const t = this.#o.timings;
+    return Math.min(t.probeTimeoutMs * (1 + t.maxAwareness), this.#scaled(this.#rtt.timeoutMs));
+  }
+
+  /** The smoothed round trip of the probes' answers, in ms (0 before the first). */
+  get roundTripMs(): number {
+    return this.#rtt.smoothedMs;
+  }
+
+  /**
+   * Pings `target` for another node (a ping-req): waits as long as this node's own probes do
+   * ({@link FailureDetector.probeTimeoutMs}), and the answer's round trip is a sample like theirs.
+   * Never rejects.
+   */
+  async probeFor(target: Member, signal: AbortSignal): Promise<ProbeOutcome> {
+    const sentAt = this.#o.clock.now();
+    const outcome = await this.#o.net.probe(target, this.probeTimeoutMs, signal);
+    if (outcome === 'ack') this.#rtt.sample(this.#o.clock.now() - sentAt);
+    return outcome;
   }
 
   /** Lifeguard's local health score: 0 is healthy; each unit stretches periods and timeouts. */
@@ -308,6 +397,15 @@ export class FailureDetector {
     return ms * (1 + this.#awareness);
   }
 
+  /**
+   * How long the helpers of an indirect probe get: what is left of the probe period, and at
+   * least their own probe's wait twice over (the helper's wait, and the way there and back).
+   */
+  #indirectTimeout(): number {
+    const t = this.#o.timings;
+    return Math.max(this.#scaled(t.probeIntervalMs - t.probeTimeoutMs), 2 * this.probeTimeoutMs);
+  }
+
   #loop(period: () => number, run: () => Promise<void>, first: number): void {
     const ac = this.#ac;
     if (ac === undefined) return;
@@ -365,7 +463,7 @@ export class FailureDetector {
    * a crashed process takes milliseconds: its host refuses the connection). At most one probe of
    * a member is in flight, and a member is probed out of turn at most once a probe period.
    */
-  probeNow(id: string): void {
+  probeNow(id: string, onlyRefusals = false): void {
     const signal = this.#ac?.signal;
     const member = this.#o.membership.get(id);
     if (signal === undefined || member === undefined || !isLive(member.state)) return;
@@ -376,7 +474,7 @@ export class FailureDetector {
     if (this.#outOfTurn.size >= 1024) this.#outOfTurn.clear();
     this.#outOfTurn.set(id, now);
     this.stats.outOfTurn++;
-    this.#probeMember(member).catch((err: unknown) =>
+    this.#probeMember(member, onlyRefusals).catch((err: unknown) =>
       this.#o.logger.error('membership probe failed', { err }),
     );
   }
@@ -388,7 +486,9 @@ export class FailureDetector {
    * would otherwise wait for their own full suspicion. Those that know of it by then send
    * nothing. At most one such probe starts per probe period: a crash makes one suspect or a few,
    * but a partition makes every member across it suspect at once, and probing each of them out
-   * of turn (each with its indirect probes) would cost the network n²/2 probes in seconds.
+   * of turn (each with its indirect probes) would cost the network n²/2 probes in seconds. The
+   * probe looks for a refused connection only: if it times out, no helper is asked (the
+   * suspicion runs its course; the member's refutation, if it is alive, ends it).
    */
   suspected(id: string): void {
     if (this.#ac === undefined) return;
@@ -398,17 +498,17 @@ export class FailureDetector {
       const now = this.#o.clock.now();
       if (now - this.#lastSuspectProbe < this.#o.timings.probeIntervalMs) return;
       this.#lastSuspectProbe = now;
-      this.probeNow(id);
+      this.probeNow(id, true);
     }, 2 * this.#o.timings.refusedSuspicionMs);
     this.#timers.add(handle);
   }
 
-  async #probeMember(target: Member): Promise<void> {
+  async #probeMember(target: Member, onlyRefusals = false): Promise<void> {
     const signal = this.#ac?.signal;
     if (signal === undefined || this.#inFlight.has(target.peer.id)) return;
     this.#inFlight.add(target.peer.id);
     try {
-      await this.#probeOnce(target, signal);
+      await this.#probeOnce(target, signal, onlyRefusals);
     } finally {
       this.#inFlight.delete(target.peer.id);
     }
@@ -421,19 +521,27 @@ export class FailureDetector {
     this.stats.healthRaised++;
   }
 
-  async #probeOnce(target: Member, signal: AbortSignal): Promise<void> {
+  /**
+   * @param onlyRefusals - the probe looks for a crash's evidence only (a suspect probed out of
+   *   turn, see {@link FailureDetector.suspected}): a direct probe that times out ends it there,
+   *   without indirect probes. Every member that hears of a suspicion probes the suspect once; a
+   *   member that is slow rather than gone (a starved process) would otherwise get three more
+   *   pings through helpers for each of those, the load that keeps it too slow to answer.
+   */
+  async #probeOnce(target: Member, signal: AbortSignal, onlyRefusals = false): Promise<void> {
     const t = this.#o.timings;
     this.stats.probes++;
-    const timeout = this.#scaled(t.probeTimeoutMs);
+    const timeout = this.probeTimeoutMs;
     const sentAt = this.#o.clock.now();
     const direct = await this.#o.net.probe(target, timeout, signal);
     if (direct === 'ack') {
+      this.#rtt.sample(this.#o.clock.now() - sentAt);
       this.#awareness = Math.max(0, this.#awareness - 1);
       this.#lateInARow.delete(target.peer.id);
       this.#o.membership.touch(target.peer.id);
       return;
     }
-    if (signal.aborted) return;
+    if (signal.aborted || (onlyRefusals && direct !== 'refused')) return;
     if (direct !== 'refused' && this.#late(target, sentAt, timeout)) return;
     const current = this.#o.membership.get(target.peer.id);
     if (current === undefined || !isLive(current.state)) return;
@@ -463,9 +571,7 @@ export class FailureDetector {
     if (helpers.length > 0) {
       this.stats.indirectProbes += helpers.length;
       // A helper pings with its own probe timeout; give it that, twice, before giving up.
-      const indirectTimeout = this.#scaled(
-        Math.max(t.probeIntervalMs - t.probeTimeoutMs, 2 * t.probeTimeoutMs),
-      );
+      const indirectTimeout = this.#indirectTimeout();
       const results = await Promise.all(
         helpers.map((h) => this.#o.net.pingReq(h, target, indirectTimeout, signal)),
       );
@@ -474,13 +580,15 @@ export class FailureDetector {
       gone = results.filter((r) => r === 'gone').length;
       nacks = refusals + gone + results.filter((r) => r === 'nack').length;
     }
-    if (acked) this.#lateInARow.delete(target.peer.id);
+    if (acked) {
+      this.#lateInARow.delete(target.peer.id);
+      // Alive, and answering others: this node's own wait was too short for the answers of the
+      // moment (a direct answer that never came at all is not a round trip to learn from).
+      if (direct === 'failed') this.#rtt.backOff();
+    }
     if (signal.aborted || acked) return;
     if (direct !== 'refused' && helpers.length > 0 && nacks < helpers.length) {
-      const indirectTimeout = this.#scaled(
-        Math.max(t.probeIntervalMs - t.probeTimeoutMs, 2 * t.probeTimeoutMs),
-      );
-      if (this.#late(target, askedAt, indirectTimeout)) return;
+      if (this.#late(target, askedAt, this.#indirectTimeout())) return;
     }
     // Helpers that did not even answer point at this node's own trouble (Lifeguard).
     if (helpers.length === 0 || nacks < helpers.length) this.#raiseAwareness();
@@ -496,6 +604,7 @@ export class FailureDetector {
       id: target.peer.id,
       helpers: helpers.length,
       nacks,
+      waitedMs: timeout,
       ...(strong ? { refused: true } : {}),
     });
     this.#o.membership.suspect(target.peer.id, { strong });
@@ -545,7 +654,15 @@ export class FailureDetector {
         : undefined;
     });
     this.stats.gossips += targets.length;
-    await Promise.all(targets.map((x) => this.#o.net.gossip(x, this.#scaled(t.probeTimeoutMs) * 2, signal)));
+    // A gossip's answer is a round trip too (a ping's, plus the updates each side takes): while
+    // the probes that time out say nothing, these still measure how late answers come.
+    const timeout = this.probeTimeoutMs * 2;
+    await Promise.all(
+      targets.map(async (x) => {
+        const sentAt = this.#o.clock.now();
+        if (await this.#o.net.gossip(x, timeout, signal)) this.#rtt.sample(this.#o.clock.now() - sentAt);
+      }),
+    );
   }
 
   async #pushPull(): Promise<void> {
@@ -557,7 +674,7 @@ export class FailureDetector {
     )[0];
     if (peer === undefined) return;
     this.stats.syncs++;
-    await this.#o.net.sync(peer, this.#scaled(this.#o.timings.probeTimeoutMs) * 4, signal);
+    await this.#o.net.sync(peer, this.probeTimeoutMs * 4, signal);
   }
 
   async #reconnect(): Promise<void> {
@@ -570,6 +687,6 @@ export class FailureDetector {
     const dead = [...m.all().filter((x) => x.state === 'dead' && x.kind === 'tsp2p'), ...m.forgottenFailed()];
     if (dead.length === 0) return;
     const peer = dead[Math.floor(this.#o.random.next() * dead.length)]!;
-    await this.#o.net.sync(peer, this.#scaled(this.#o.timings.probeTimeoutMs) * 4, signal);
+    await this.#o.net.sync(peer, this.probeTimeoutMs * 4, signal);
   }
 }

@@ -72,6 +72,10 @@ export interface MetricsSnapshot {
     /** Times the local health score rose. */
     readonly healthRaised?: number;
     readonly awareness: number;
+    /** How long a direct probe waits now, in ms (the measured round trips, the health score). */
+    readonly probeTimeoutMs?: number;
+    /** The smoothed round trip of the probes' answers, in ms (0 before the first). */
+    readonly roundTripMs?: number;
   };
   /** Membership updates waiting to be gossiped. */
   readonly gossipQueue: number;
@@ -365,6 +369,18 @@ export class NodeMetrics {
         help: "Lifeguard's local health score: 0 is healthy, each unit stretches probe periods.",
         type: 'gauge',
         samples: one(d?.awareness ?? 0),
+      },
+      {
+        name: 'tsp2p_probe_timeout_seconds',
+        help: 'How long a direct probe waits now: the configured probe timeout, or more while answers come slower (smoothed round trip + 4 deviations, stretched by the health score).',
+        type: 'gauge',
+        samples: one((d?.probeTimeoutMs ?? 0) / 1000),
+      },
+      {
+        name: 'tsp2p_probe_rtt_smoothed_seconds',
+        help: "The smoothed round trip of the probes' answers (0 before the first).",
+        type: 'gauge',
+        samples: one((d?.roundTripMs ?? 0) / 1000),
       },
       {
         name: 'tsp2p_probe_rtt_seconds',

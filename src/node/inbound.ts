@@ -315,7 +315,7 @@ export class Inbound {
       (target.id !== undefined ? run.membership.get(target.id) : undefined) ??
       run.membership.getByAddress(target.address, target.port);
     if (member === undefined) return 'failed';
-    return run.net.probe(member, this.#d.options.timings.probeTimeoutMs, run.shutdown.signal);
+    return run.detector.probeFor(member, run.shutdown.signal);
   }
 
   /**

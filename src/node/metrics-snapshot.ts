@@ -30,7 +30,16 @@ export function metricsSnapshot(s: SnapshotSources): MetricsSnapshot {
     started: s.started,
     connected: s.connected,
     members,
-    ...(d !== undefined ? { detector: { ...d.stats, awareness: d.awareness } } : {}),
+    ...(d !== undefined
+      ? {
+          detector: {
+            ...d.stats,
+            awareness: d.awareness,
+            probeTimeoutMs: d.probeTimeoutMs,
+            roundTripMs: Math.round(d.roundTripMs * 10) / 10,
+          },
+        }
+      : {}),
     gossipQueue: run?.membership.gossipQueued ?? 0,
     subscriptions:
       (run?.self.topics?.length ?? 0) +
