@@ -215,8 +215,6 @@ export type RefusalReason =
   | 'headers_too_large'
   | 'malformed_http'
   | 'too_many_connections'
-  // The client closed its connection before its request was served (nobody reads an answer).
-  | 'client_gone'
   // An answer whose words name no reason above: by its status alone.
   | 'bad_request'
   | 'unauthorized'

@@ -188,14 +188,6 @@ export class HttpServer {
       refuseTooLarge(req, res, options.maxBodyBytes);
       return;
     }
-    // The client gave up and closed its connection while the request waited in this process's
-    // queue (a starved or overloaded process): its answer would go nowhere, and serving it is the
-    // work that keeps an overloaded process overloaded. Nobody is answered; it is counted.
-    if (req.socket.destroyed || req.socket.readableEnded) {
-      options.onRefused?.(499, 'client_gone');
-      res.destroy();
-      return;
-    }
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const request: InboundRequest = {

@@ -8,6 +8,7 @@ import {
   MAX_LATE_PROBES,
   type ProbeNet,
   type ProbeOutcome,
+  RoundTrip,
 } from '../../src/membership/failure-detector.js';
 import type { Member } from '../../src/membership/member-table.js';
 import { type MembershipTimings, pushPullInterval } from '../../src/membership/timings.js';
@@ -596,5 +597,114 @@ describe('FailureDetector: lifecycle', () => {
     const before = s.net.of('ping').length;
     s.fd.start();
     await until(s, () => s.net.of('ping').length >= before + 2, 'probes after restart');
+  });
+});
+
+describe('RoundTrip: how long a probe waits (RFC 6298 estimator)', () => {
+  test('the floor until answers come slower; then SRTT + 4 RTTVAR, within the ceiling', () => {
+    const rt = new RoundTrip(500, 4_500);
+    assert.equal(rt.timeoutMs, 500, 'no sample yet: the configured timeout');
+    rt.sample(2);
+    assert.equal(rt.timeoutMs, 500, 'fast answers never go below the floor');
+    assert.equal(rt.smoothedMs, 2);
+    const slow = new RoundTrip(500, 4_500);
+    slow.sample(400);
+    // SRTT 400, RTTVAR 200: 400 + 4 x 200.
+    assert.equal(slow.timeoutMs, 1_200);
+    slow.sample(400);
+    // RTTVAR 0.75 x 200 + 0.25 x 0 = 150; SRTT stays 400.
+    assert.equal(slow.timeoutMs, 1_000);
+    for (let i = 0; i < 50; i++) slow.sample(i % 2 === 0 ? 1_000 : 4_000);
+    assert.equal(slow.timeoutMs, 4_500, 'never above the ceiling');
+    for (let i = 0; i < 100; i++) slow.sample(300);
+    assert.equal(slow.timeoutMs, 500, 'back to the floor once answers are fast and steady');
+  });
+
+  test('a backoff doubles the wait until the next answer is measured', () => {
+    const rt = new RoundTrip(500, 4_500);
+    rt.backOff();
+    assert.equal(rt.timeoutMs, 1_000);
+    rt.backOff();
+    rt.backOff();
+    assert.equal(rt.timeoutMs, 4_000);
+    rt.backOff();
+    assert.equal(rt.timeoutMs, 4_500, 'the ceiling holds');
+    rt.sample(3);
+    assert.equal(rt.timeoutMs, 500, 'an answer ends the backoff');
+  });
+});
+
+describe('FailureDetector: answers slower than the probe timeout', () => {
+  /** Every member answers `ms` after a ping or a gossip, if the request waits that long. */
+  function answerAfter(s: Setup, ms: number): void {
+    const wait = (timeoutMs: number) =>
+      new Promise<void>((resolve) => {
+        s.h.clock.setTimeout(resolve, Math.min(ms, timeoutMs));
+      });
+    s.net.pingAnswer = async (_m, signal) => {
+      const call = s.net.calls.at(-1)!;
+      await wait(call.timeoutMs);
+      return !signal.aborted && ms <= call.timeoutMs;
+    };
+    const gossip = s.net.gossip.bind(s.net);
+    s.net.gossip = async (member, timeoutMs) => {
+      await gossip(member, timeoutMs);
+      await wait(timeoutMs);
+      return ms <= timeoutMs;
+    };
+  }
+
+  test('the wait grows to fit the answers (helpers said the member was alive), and the direct probes succeed again', async (t) => {
+    const s = setup(t);
+    s.h.joinAll(peers(6));
+    // 150 ms answers against a 40 ms probe timeout; the helpers reach every member.
+    answerAfter(s, 150);
+    s.fd.start();
+    await s.h.clock.advance(20 * TIMINGS.probeIntervalMs!);
+    assert.ok(s.fd.probeTimeoutMs > 150, `the wait is ${s.fd.probeTimeoutMs} ms (seed ${SEED})`);
+    assert.ok(s.fd.roundTripMs >= 149 && s.fd.roundTripMs <= 151, `smoothed ${s.fd.roundTripMs} ms`);
+    const asked = s.net.of('pingReq').length;
+    await s.h.clock.advance(30 * TIMINGS.probeIntervalMs!);
+    assert.equal(s.net.of('pingReq').length, asked, 'no more indirect probes: every direct probe is answered');
+    assert.equal(s.fd.stats.suspicions, 0);
+    assert.ok(s.net.of('ping').at(-1)!.timeoutMs > 150);
+  });
+
+  test('a member that does not answer at all is still suspected', async (t) => {
+    const s = setup(t);
+    s.h.joinAll(peers(4));
+    answerAfter(s, 150);
+    const answer = s.net.pingAnswer;
+    s.net.pingAnswer = (m, signal) => (m.peer.id === 'm0' ? false : answer(m, signal));
+    s.net.pingReqAnswer = (_via, target) => (target.peer.id === 'm0' ? 'nack' : 'ack');
+    s.fd.start();
+    await until(s, () => s.h.membership.get('m0')?.state === 'suspect', 'the suspicion of m0');
+    for (const id of ['m1', 'm2', 'm3']) assert.equal(s.h.membership.get(id)?.state, 'alive');
+  });
+});
+
+describe('FailureDetector: a suspect probed out of turn', () => {
+  test('a timeout ends the probe there: no helper is asked (a slow member is not hammered)', async (t) => {
+    const s = setup(t, { refusedSuspicionMs: 40, probeIntervalMs: 100_000 });
+    s.h.joinAll(peers(6));
+    s.net.pingAnswer = (m) => m.peer.id !== 'm0';
+    s.fd.start();
+    s.h.membership.suspect('m0');
+    s.fd.suspected('m0');
+    await until(s, () => s.net.of('ping').some((c) => c.id === 'm0'), 'the out-of-turn probe of m0');
+    await s.h.clock.advance(1_000);
+    assert.equal(s.net.of('pingReq').filter((c) => c.id === 'm0').length, 0);
+  });
+
+  test('a refused connection still asks the helpers, for a crash declared at once', async (t) => {
+    const s = setup(t, { refusedSuspicionMs: 40, probeIntervalMs: 100_000 });
+    s.h.joinAll(peers(6));
+    s.net.pingAnswer = (m) => (m.peer.id === 'm0' ? 'refused' : true);
+    s.net.pingReqAnswer = () => 'refused';
+    s.fd.start();
+    s.h.membership.suspect('m0');
+    s.fd.suspected('m0');
+    await until(s, () => s.h.membership.get('m0')?.state === 'dead', 'the death of m0');
+    assert.ok(s.net.of('pingReq').filter((c) => c.id === 'm0').length >= 1);
   });
 });
