@@ -44,11 +44,12 @@ test('answers slower than the probe timeout: the wait follows the round trips, a
   await sim.clock.advance(5 * 60_000);
   const late = suspicions.count - early;
   const probes = pings(sim) - probes0;
-  t.diagnostic(
-    `suspicions: ${early} in the first minute, ${late} in the next five (${probes} pings)`,
-  );
+  t.diagnostic(`suspicions: ${early} in the first minute, ${late} in the next five (${probes} pings)`);
   assert.deepEqual(fails, [], `seed ${seed}: false deaths`);
   for (const node of sim.nodes) assert.equal(node.members().length, n - 1, `seed ${seed}: a member was lost`);
   // Almost nobody is suspected any more: at most one ping in 200 ends in a suspicion.
-  assert.ok(late * 200 <= probes, `seed ${seed}: ${late} suspicions for ${probes} probes after the first minute`);
+  assert.ok(
+    late * 200 <= probes,
+    `seed ${seed}: ${late} suspicions for ${probes} probes after the first minute`,
+  );
 });

@@ -665,7 +665,11 @@ describe('FailureDetector: answers slower than the probe timeout', () => {
     assert.ok(s.fd.roundTripMs >= 149 && s.fd.roundTripMs <= 151, `smoothed ${s.fd.roundTripMs} ms`);
     const asked = s.net.of('pingReq').length;
     await s.h.clock.advance(30 * TIMINGS.probeIntervalMs!);
-    assert.equal(s.net.of('pingReq').length, asked, 'no more indirect probes: every direct probe is answered');
+    assert.equal(
+      s.net.of('pingReq').length,
+      asked,
+      'no more indirect probes: every direct probe is answered',
+    );
     assert.equal(s.fd.stats.suspicions, 0);
     assert.ok(s.net.of('ping').at(-1)!.timeoutMs > 150);
   });
