@@ -72,6 +72,11 @@ export interface FailureDetectorOptions {
   readonly random: Random;
   readonly timings: MembershipTimings;
   readonly logger: Logger;
+  /**
+   * Told of each answered ping's round trip in ms, this node's own probes and those it sends for
+   * others (for metrics).
+   */
+  readonly onPingAnswered?: (ms: number) => void;
 }
 
 /** A periodic task run on the probe tick once due. */
@@ -160,6 +165,8 @@ export class FailureDetector {
   #awareness = 0;
   /** The probes' round trips: how long a probe waits ({@link FailureDetector.probeTimeoutMs}). */
   readonly #rtt: RoundTrip;
+  /** The longest a probe ever waits: Lifeguard's longest stretch of the probe timeout. */
+  readonly #maxWait: number;
   /** The next gossip round's timer, while one is due; whether a round is under way. */
   #gossipTimer: TimerHandle | undefined;
   #gossiping = false;
@@ -200,7 +207,8 @@ export class FailureDetector {
   constructor(options: FailureDetectorOptions) {
     this.#o = options;
     const t = options.timings;
-    this.#rtt = new RoundTrip(t.probeTimeoutMs, t.probeTimeoutMs * (1 + t.maxAwareness));
+    this.#maxWait = t.probeTimeoutMs * (1 + t.maxAwareness);
+    this.#rtt = new RoundTrip(t.probeTimeoutMs, this.#maxWait);
   }
 
   /**
@@ -209,8 +217,7 @@ export class FailureDetector {
    * health score. A node asked to probe for another (a ping-req) waits as long.
    */
   get probeTimeoutMs(): number {
-    const t = this.#o.timings;
-    return Math.min(t.probeTimeoutMs * (1 + t.maxAwareness), this.#scaled(this.#rtt.timeoutMs));
+    return Math.min(this.#maxWait, this.#scaled(this.#rtt.timeoutMs));
   }
 
   /** The smoothed round trip of the probes' answers, in ms (0 before the first). */
@@ -223,10 +230,19 @@ export class FailureDetector {
    * ({@link FailureDetector.probeTimeoutMs}), and the answer's round trip is a sample like theirs.
    * Never rejects.
    */
-  async probeFor(target: Member, signal: AbortSignal): Promise<ProbeOutcome> {
+  probeFor(target: Member, signal: AbortSignal): Promise<ProbeOutcome> {
+    return this.#ping(target, this.probeTimeoutMs, signal);
+  }
+
+  /** Pings `target`; an answer's round trip is a sample, and is reported. Never rejects. */
+  async #ping(target: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
     const sentAt = this.#o.clock.now();
-    const outcome = await this.#o.net.probe(target, this.probeTimeoutMs, signal);
-    if (outcome === 'ack') this.#rtt.sample(this.#o.clock.now() - sentAt);
+    const outcome = await this.#o.net.probe(target, timeoutMs, signal);
+    if (outcome === 'ack') {
+      const ms = Math.max(0, this.#o.clock.now() - sentAt);
+      this.#rtt.sample(ms);
+      this.#o.onPingAnswered?.(ms);
+    }
     return outcome;
   }
 
@@ -533,9 +549,8 @@ export class FailureDetector {
     this.stats.probes++;
     const timeout = this.probeTimeoutMs;
     const sentAt = this.#o.clock.now();
-    const direct = await this.#o.net.probe(target, timeout, signal);
+    const direct = await this.#ping(target, timeout, signal);
     if (direct === 'ack') {
-      this.#rtt.sample(this.#o.clock.now() - sentAt);
       this.#awareness = Math.max(0, this.#awareness - 1);
       this.#lateInARow.delete(target.peer.id);
       this.#o.membership.touch(target.peer.id);

@@ -6,8 +6,6 @@
  * @module
  */
 
-import type { IndirectResult, ProbeNet, ProbeOutcome } from '../membership/failure-detector.js';
-import type { Member } from '../membership/member-table.js';
 import {
   formatPrometheus,
   Histogram,
@@ -555,28 +553,4 @@ export class NodeMetrics {
 
 function one(value: number): Sample[] {
   return [{ value }];
-}
-
-/** The clock reading a {@link timedProbeNet} needs, in ms. */
-export interface MillisecondClock {
-  now(): number;
-}
-
-/**
- * Wraps a {@link ProbeNet} so that each answered direct ping records its round-trip time.
- */
-export function timedProbeNet(net: ProbeNet, clock: MillisecondClock, rtt: Histogram): ProbeNet {
-  return {
-    async probe(member: Member, timeoutMs: number, signal: AbortSignal): Promise<ProbeOutcome> {
-      const start = clock.now();
-      const outcome = await net.probe(member, timeoutMs, signal);
-      if (outcome === 'ack') rtt.observe(Math.max(0, clock.now() - start) / 1000);
-      return outcome;
-    },
-    pingReq(via: Member, target: Member, timeoutMs: number, signal: AbortSignal): Promise<IndirectResult> {
-      return net.pingReq(via, target, timeoutMs, signal);
-    },
-    sync: (member, timeoutMs, signal) => net.sync(member, timeoutMs, signal),
-    gossip: (member, timeoutMs, signal) => net.gossip(member, timeoutMs, signal),
-  };
 }

@@ -22,7 +22,7 @@ import { FailureDetector } from '../membership/failure-detector.js';
 import type { JoinDeps } from '../membership/join.js';
 import { type MemberEvent, Membership, startIncarnation } from '../membership/membership.js';
 import { PeerProbeNet } from '../membership/probe-net.js';
-import { NodeMetrics, timedProbeNet } from '../metrics/node-metrics.js';
+import { NodeMetrics } from '../metrics/node-metrics.js';
 import { DEFAULTS, type ResolvedOptions } from '../options.js';
 import type { Peer, PeerRecordFields } from '../peer.js';
 import type { EnvelopeSigner } from '../protocol/envelope.js';
@@ -239,11 +239,12 @@ export function createRun(
   );
   const detector = new FailureDetector({
     membership,
-    net: timedProbeNet(net, p.clock, p.metrics.probeRtt),
+    net,
     clock: p.clock,
     random: p.random,
     timings: o.timings,
     logger: p.logger,
+    onPingAnswered: (ms) => p.metrics.probeRtt.observe(ms / 1000),
   });
   const outbox = new Outbox({
     client: p.client,

@@ -115,7 +115,11 @@ interface Setup {
   readonly clock: CountingClock;
 }
 
-function setup(t: { after(fn: () => void): void }, timings: Partial<MembershipTimings> = {}): Setup {
+function setup(
+  t: { after(fn: () => void): void },
+  timings: Partial<MembershipTimings> = {},
+  onPingAnswered?: (ms: number) => void,
+): Setup {
   const h = membershipHarness({ timings: { ...TIMINGS, ...timings }, seed: SEED });
   const clock = new CountingClock(h.clock);
   const net = new FakeNet(h.clock);
@@ -126,6 +130,7 @@ function setup(t: { after(fn: () => void): void }, timings: Partial<MembershipTi
     random: new SeededRandom(SEED),
     timings: h.timings,
     logger: noopLogger,
+    ...(onPingAnswered ? { onPingAnswered } : {}),
   });
   net.detector = fd;
   t.after(() => {
@@ -674,6 +679,36 @@ describe('FailureDetector: answers slower than the probe timeout', () => {
     assert.ok(s.net.of('ping').at(-1)!.timeoutMs > 150);
   });
 
+  test('each answered ping, its own or one for another node, is reported with its round trip; others are not', async (t) => {
+    const answered: number[] = [];
+    const s = setup(t, {}, (ms) => answered.push(ms));
+    s.h.joinAll(peers(4));
+    answerAfter(s, 30);
+    const answer = s.net.pingAnswer;
+    s.net.pingAnswer = (m, signal) => (m.peer.id === 'm0' ? false : answer(m, signal));
+    s.net.pingReqAnswer = () => 'nack';
+    // A ping for another node (ping-req), before the detector's own loops run.
+    const forOther = s.fd.probeFor(s.h.membership.get('m1')!, new AbortController().signal);
+    await s.h.clock.advance(50);
+    assert.equal(await forOther, 'ack');
+    assert.deepEqual(answered, [30]);
+    const m0 = s.fd.probeFor(s.h.membership.get('m0')!, new AbortController().signal);
+    await s.h.clock.advance(50);
+    assert.equal(await m0, 'failed');
+    assert.deepEqual(answered, [30], 'an unanswered ping is not reported');
+    s.fd.start();
+    await until(s, () => s.fd.stats.probes >= 8, 'eight probes');
+    await s.h.clock.advance(TIMINGS.probeIntervalMs! / 2);
+    const own = s.net.of('ping').filter((c) => c.id !== 'm0').length - 1;
+    assert.ok(own > 0 && own + 2 < s.net.of('ping').length, 'some of its own pings answered, some not');
+    // Each answered ping once (one still in flight, perhaps), each after 30 ms.
+    assert.ok(
+      answered.length - 1 >= own - 1 && answered.length - 1 <= own,
+      `${answered.length - 1} for ${own}`,
+    );
+    assert.ok(answered.every((ms) => ms === 30));
+  });
+
   test('a member that does not answer at all is still suspected', async (t) => {
     const s = setup(t);
     s.h.joinAll(peers(4));
@@ -688,27 +723,42 @@ describe('FailureDetector: answers slower than the probe timeout', () => {
 });
 
 describe('FailureDetector: a suspect probed out of turn', () => {
+  /** Started, past its first probe tick: the next regular probe is a whole period (100 s) away. */
+  async function pastFirstTick(s: Setup): Promise<void> {
+    s.fd.start();
+    await until(s, () => s.fd.stats.probes === 1, 'the first regular probe');
+  }
+
   test('a timeout ends the probe there: no helper is asked (a slow member is not hammered)', async (t) => {
     const s = setup(t, { refusedSuspicionMs: 40, probeIntervalMs: 100_000 });
     s.h.joinAll(peers(6));
+    await pastFirstTick(s);
+    const asked = s.net.of('pingReq').length;
     s.net.pingAnswer = (m) => m.peer.id !== 'm0';
-    s.fd.start();
     s.h.membership.suspect('m0');
     s.fd.suspected('m0');
-    await until(s, () => s.net.of('ping').some((c) => c.id === 'm0'), 'the out-of-turn probe of m0');
+    await until(s, () => s.fd.stats.outOfTurn === 1, 'the out-of-turn probe of m0');
     await s.h.clock.advance(1_000);
-    assert.equal(s.net.of('pingReq').filter((c) => c.id === 'm0').length, 0);
+    assert.ok(s.net.of('ping').some((c) => c.id === 'm0'), 'm0 was pinged');
+    assert.equal(s.net.of('pingReq').length, asked);
   });
 
   test('a refused connection still asks the helpers, for a crash declared at once', async (t) => {
     const s = setup(t, { refusedSuspicionMs: 40, probeIntervalMs: 100_000 });
     s.h.joinAll(peers(6));
+    await pastFirstTick(s);
+    const asked = s.net.of('pingReq').length;
     s.net.pingAnswer = (m) => (m.peer.id === 'm0' ? 'refused' : true);
     s.net.pingReqAnswer = () => 'refused';
-    s.fd.start();
     s.h.membership.suspect('m0');
     s.fd.suspected('m0');
     await until(s, () => s.h.membership.get('m0')?.state === 'dead', 'the death of m0');
-    assert.ok(s.net.of('pingReq').filter((c) => c.id === 'm0').length >= 1);
+    assert.equal(s.fd.stats.outOfTurn, 1);
+    assert.ok(
+      s.net
+        .of('pingReq')
+        .slice(asked)
+        .some((c) => c.id === 'm0'),
+    );
   });
 });

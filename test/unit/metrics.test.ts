@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ManualClock } from '../../src/clock.js';
-import type { IndirectResult, ProbeNet } from '../../src/membership/failure-detector.js';
-import type { Member } from '../../src/membership/member-table.js';
-import {
-  type MetricsSnapshot,
-  messageTypeName,
-  NodeMetrics,
-  timedProbeNet,
-} from '../../src/metrics/node-metrics.js';
+import { type MetricsSnapshot, messageTypeName, NodeMetrics } from '../../src/metrics/node-metrics.js';
 import {
   escapeHelp,
   escapeLabelValue,
@@ -310,34 +302,4 @@ test('history: the store and catch-up families', () => {
     'tsp2p_catchup_messages_total{direction="refused"} 1',
   ])
     assert.ok(text.includes(`\n${line}\n`), `has the line ${line}`);
-});
-
-test('timedProbeNet records the round-trip time of answered pings only', async () => {
-  const clock = new ManualClock();
-  const h = new Histogram([0.01, 0.1]);
-  let answer = true;
-  const inner: ProbeNet = {
-    probe: async () => {
-      await clock.advance(50);
-      return answer ? 'ack' : 'failed';
-    },
-    pingReq: async (): Promise<IndirectResult> => 'ack',
-    sync: async () => true,
-    gossip: async () => false,
-  };
-  const net = timedProbeNet(inner, clock, h);
-  const member = {} as Member;
-  const signal = new AbortController().signal;
-  assert.equal(await net.probe(member, 100, signal), 'ack');
-  answer = false;
-  assert.equal(await net.probe(member, 100, signal), 'failed');
-  assert.equal(h.count, 1);
-  assert.deepEqual(h.samples().slice(0, 3), [
-    { suffix: '_bucket', labels: { le: '0.01' }, value: 0 },
-    { suffix: '_bucket', labels: { le: '0.1' }, value: 1 },
-    { suffix: '_bucket', labels: { le: '+Inf' }, value: 1 },
-  ]);
-  assert.equal(await net.pingReq(member, member, 1, signal), 'ack');
-  assert.equal(await net.sync(member, 1, signal), true);
-  assert.equal(await net.gossip(member, 1, signal), false);
 });
