@@ -739,7 +739,10 @@ describe('FailureDetector: a suspect probed out of turn', () => {
     s.fd.suspected('m0');
     await until(s, () => s.fd.stats.outOfTurn === 1, 'the out-of-turn probe of m0');
     await s.h.clock.advance(1_000);
-    assert.ok(s.net.of('ping').some((c) => c.id === 'm0'), 'm0 was pinged');
+    assert.ok(
+      s.net.of('ping').some((c) => c.id === 'm0'),
+      'm0 was pinged',
+    );
     assert.equal(s.net.of('pingReq').length, asked);
   });
 
