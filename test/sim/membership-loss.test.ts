@@ -14,12 +14,7 @@ test('with 10% of requests and answers lost, no false death in 10 simulated minu
   for (let i = 0; i < n; i++) await sim.add();
   await sim.joinThroughFirst();
   assert.ok(await sim.fullViews(60_000, 250), 'the network converges before the loss starts');
-  const fails: string[] = [];
-  const suspicions = { count: 0 };
-  for (const node of sim.nodes) {
-    node.on('member:fail', (p) => fails.push(`${node.self.port} declared ${p.port} dead`));
-    node.on('member:suspect', () => suspicions.count++);
-  }
+  const { fails, suspicions } = sim.watchFailures();
   sim.network.setLoss(0.1);
   const before = sim.network.stats.dropped;
   await sim.clock.advance(10 * 60_000);

@@ -29,12 +29,7 @@ test('answers slower than the probe timeout: the wait follows the round trips, a
   for (let i = 0; i < n; i++) await sim.add();
   await sim.joinThroughFirst();
   assert.ok(await sim.fullViews(60_000, 250), 'the network converges before the links slow down');
-  const fails: string[] = [];
-  const suspicions = { count: 0 };
-  for (const node of sim.nodes) {
-    node.on('member:fail', (p) => fails.push(`${node.self.port} declared ${p.port} dead`));
-    node.on('member:suspect', () => suspicions.count++);
-  }
+  const { fails, suspicions } = sim.watchFailures();
   sim.network.setLatency({ min: 200, max: 450 });
   // The first minute: each node learns the new round trips (a few probes each).
   await sim.clock.advance(60_000);

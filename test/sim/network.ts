@@ -72,6 +72,21 @@ export class SimNetwork {
     );
   }
 
+  /**
+   * From now on, every `member:fail` any node reports (as `<observer port> declared <port>
+   * dead`) and the number of `member:suspect` events: in a network where nobody dies, each is
+   * false.
+   */
+  watchFailures(): { readonly fails: string[]; readonly suspicions: { count: number } } {
+    const fails: string[] = [];
+    const suspicions = { count: 0 };
+    for (const node of this.nodes) {
+      node.on('member:fail', (p) => fails.push(`${node.self.port} declared ${p.port} dead`));
+      node.on('member:suspect', () => suspicions.count++);
+    }
+    return { fails, suspicions };
+  }
+
   async stopAll(): Promise<void> {
     await this.run(Promise.all(this.nodes.map((n) => n.stop())));
   }
