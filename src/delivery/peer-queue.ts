@@ -216,6 +216,7 @@ export class PeerQueue {
     return e;
   }
 
+  /** Resolves when nothing is waiting or in flight (or after `timeoutMs`). */
   async flush(timeoutMs: number): Promise<void> {
     if (this.length === 0) return;
     await new Promise<void>((resolve) => {
