@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Node, Peer } from '../../src/index.js';
-import { SimNetwork, testSeed } from './network.js';
+import { addr, SimNetwork, testSeed, view } from './network.js';
 import { checkTopicTraffic, publishRounds, subscribeEach, TopicTraffic, topicDraw } from './rooms-traffic.js';
 
 // npm test runs 200 nodes; `npm run test:sim:large` runs the same scenarios with 1,000. The 50/50
 // partition has a file and a simulation of its own: membership-partition.test.ts.
 const SIZE = Number(process.env.TSP2P_SIM_NODES ?? 200);
 const TOPICS = 20;
-function addr(n: Node): string {
-  return `${n.self.address}:${n.self.port}`;
-}
-
-/** Each node's live view as a sorted list of ids, itself included. */
-function view(n: Node): string {
-  return [n.id, ...n.members().map((p) => p.id)].sort().join(',');
-}
 
 /** The ids a node holds in a given state. */
 function idsIn(n: Node, state: string): Set<string> {

@@ -9,6 +9,16 @@ import { Node, type NodeOptions } from '../../src/index.js';
 import { SeededRandom } from '../../src/random.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 
+/** A node's `address:port`: how the memory network names it (`partition`, `kill`). */
+export function addr(n: Node): string {
+  return `${n.self.address}:${n.self.port}`;
+}
+
+/** A node's live view as a sorted list of ids, itself included. */
+export function view(n: Node): string {
+  return [n.id, ...n.members().map((p) => p.id)].sort().join(',');
+}
+
 /** A seed from TSP2P_SEED, or a fresh one; printed so that a failure can be replayed. */
 export function testSeed(): number {
   const fromEnv = process.env.TSP2P_SEED;

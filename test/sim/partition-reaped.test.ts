@@ -8,17 +8,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Node } from '../../src/index.js';
-import { simNetworkFor } from './network.js';
+import { addr, simNetworkFor } from './network.js';
 
 const N = 10;
 /** LAN timings, with dead members forgotten after one minute instead of a day. */
 const OPTIONS = { preset: 'lan', timings: { deadRetentionMs: 60_000 } } as const;
 /** The stated bound: one view within this long after the heal (simulated). */
 const HEAL_WITHIN_MS = 60_000;
-
-function addr(n: Node): string {
-  return `${n.self.address}:${n.self.port}`;
-}
 
 test(`partition 50/50 for longer than deadRetentionMs, then heal: one view again within ${HEAL_WITHIN_MS / 1000} s, no connect()`, async (t) => {
   const sim = simNetworkFor(t);

@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { getHeapStatistics } from 'node:v8';
 import { type Node, simulation } from '../../src/node.js';
-import { SimNetwork } from './network.js';
+import { addr, SimNetwork, view } from './network.js';
 
 /**
  * Dead members are forgotten after two minutes instead of a day, so that the partition outlasts
@@ -23,15 +23,6 @@ import { SimNetwork } from './network.js';
 const DEAD_RETENTION_MS = 120_000;
 /** The stated bound: one view again within this long after the partition heals (simulated). */
 export const HEAL_WITHIN_MS = 120_000;
-
-function addr(n: Node): string {
-  return `${n.self.address}:${n.self.port}`;
-}
-
-/** Each node's live view as a sorted list of ids, itself included. */
-function view(n: Node): string {
-  return [n.id, ...n.members().map((p) => p.id)].sort().join(',');
-}
 
 /** Seconds of CPU (user + system) since `from`. */
 function cpuSince(from: NodeJS.CpuUsage): string {
