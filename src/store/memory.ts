@@ -17,6 +17,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { StoppedError } from '../errors.js';
+import { MemberRows } from './member-rows.js';
 import { type Chunk, ScopeLog } from './scope-log.js';
 import { SeqIndex } from './seq-index.js';
 import {
@@ -95,7 +96,8 @@ export class MemoryStore implements Store {
    */
   #ids: Map<string, IdRow | IdRow[]> | undefined;
   readonly #allocated = new Map<string, number>();
-  readonly #members = new Map<string, MemberRecord>();
+  /** The member snapshot, in columns (`member-rows.ts`: a simulation holds N² of them). */
+  readonly #members = new MemberRows();
   readonly #links = new Map<string, LinkState>();
   #subscriptions: string[] = [];
   #incarnation = 0;
@@ -260,7 +262,7 @@ export class MemoryStore implements Store {
 
   saveMembers(members: readonly MemberRecord[]): void {
     this.#open();
-    for (const m of members) this.#members.set(m.id, { ...m });
+    for (const m of members) this.#members.set(m);
   }
 
   deleteMember(id: string): void {
@@ -270,7 +272,7 @@ export class MemoryStore implements Store {
 
   members(): MemberRecord[] {
     this.#open();
-    return [...this.#members.values()].sort((a, b) => compareStrings(a.id, b.id)).map((m) => ({ ...m }));
+    return this.#members.all().sort((a, b) => compareStrings(a.id, b.id));
   }
 
   setSubscriptions(topics: readonly string[]): void {
@@ -315,6 +317,7 @@ export class MemoryStore implements Store {
     this.#scopes.clear();
     this.#logs.length = 0;
     this.#ids = undefined;
+    this.#members.clear();
   }
 
   #open(): void {
