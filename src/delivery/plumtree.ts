@@ -82,9 +82,12 @@ function keyOf(ref: MessageRef): string {
 export class Plumtree<T> {
   readonly #o: PlumtreeOptions<T>;
   readonly #l: PlumtreeLimits;
-  /** Every peer that may take part (live tsp2p members), in an array for random picks. */
-  readonly #members = new Map<string, number>();
-  readonly #memberList: string[] = [];
+  /**
+   * Every peer that may take part (live tsp2p members), in the order they came. One set, no
+   * index for random picks: a pick (a view member gone) walks it, as the filter of the
+   * candidates did anyway, and a simulation holds one entry per member per node (N²).
+   */
+  readonly #members = new Set<string>();
   /** Members ever added, for the uniform choice of the initial view (reservoir sampling). */
   #added = 0;
   readonly #eager = new Set<string>();
@@ -134,10 +137,9 @@ export class Plumtree<T> {
    */
   addPeer(id: string): void {
     if (this.#closed || this.#members.has(id)) return;
-    this.#members.set(id, this.#memberList.length);
-    this.#memberList.push(id);
+    this.#members.add(id);
     this.#added++;
-    const target = this.#o.fanout(this.#memberList.length);
+    const target = this.#o.fanout(this.#members.size);
     if (this.#eager.size + this.#lazy.size < target) {
       this.#addToView(id);
       return;
@@ -158,7 +160,7 @@ export class Plumtree<T> {
 
   /** Forgets every member (this node left the network): the view starts empty on a rejoin. */
   removeAll(): void {
-    for (const id of [...this.#memberList]) this.removePeer(id);
+    for (const id of [...this.#members]) this.removePeer(id);
     // Nobody is left to ask for a missing message, or to announce one to.
     for (const m of this.#missing.values()) m.timer?.cancel();
     this.#missing.clear();
@@ -171,14 +173,7 @@ export class Plumtree<T> {
    * (eager).
    */
   removePeer(id: string): void {
-    const at = this.#members.get(id);
-    if (at === undefined) return;
-    const last = this.#memberList.pop()!;
-    if (last !== id) {
-      this.#memberList[at] = last;
-      this.#members.set(last, at);
-    }
-    this.#members.delete(id);
+    if (!this.#members.delete(id)) return;
     this.#toGreet.delete(id);
     this.#duplicates.delete(id);
     const wasInView = this.#eager.delete(id) || this.#lazy.delete(id);
@@ -188,9 +183,10 @@ export class Plumtree<T> {
       if (i >= 0) m.announcers.splice(i, 1);
     }
     if (!wasInView || this.#closed) return;
-    const target = this.#o.fanout(this.#memberList.length);
+    const target = this.#o.fanout(this.#members.size);
     if (this.#eager.size + this.#lazy.size >= target) return;
-    const candidates = this.#memberList.filter((p) => !this.#eager.has(p) && !this.#lazy.has(p));
+    const candidates: string[] = [];
+    for (const p of this.#members) if (!this.#eager.has(p) && !this.#lazy.has(p)) candidates.push(p);
     const pick = candidates[Math.floor(this.#o.random.next() * candidates.length)];
     if (pick !== undefined) this.#addToView(pick);
   }
