@@ -44,6 +44,82 @@ export interface Member {
   readonly record?: MemberRecord | undefined;
 }
 
+/**
+ * Who a member is, as one statement of it says: its peer, kind and record. One object for the
+ * rows of a member that state the same (its state changes keep it), and for a signed statement
+ * one object for every node of the process (`shared-records.ts`).
+ */
+export interface MemberStatement {
+  readonly peer: Peer;
+  readonly kind: PeerKind;
+  readonly record: MemberRecord | undefined;
+}
+
+/**
+ * A {@link Member} as the member table keeps it: its statement in one field rather than three
+ * (a simulation holds N² rows: 16 bytes each). Read-only but for `lastSeen`, like any row.
+ */
+class MemberRow implements Member {
+  readonly statement: MemberStatement;
+  state: MemberState;
+  incarnation: number;
+  lastSeen: number;
+  stateSince: number;
+
+  constructor(
+    statement: MemberStatement,
+    state: MemberState,
+    incarnation: number,
+    lastSeen: number,
+    stateSince: number,
+  ) {
+    this.statement = statement;
+    this.state = state;
+    this.incarnation = incarnation;
+    this.lastSeen = lastSeen;
+    this.stateSince = stateSince;
+  }
+
+  get peer(): Peer {
+    return this.statement.peer;
+  }
+
+  get kind(): PeerKind {
+    return this.statement.kind;
+  }
+
+  get record(): MemberRecord | undefined {
+    return this.statement.record;
+  }
+}
+
+/** The fields of a new {@link Member} row. */
+export interface MemberFields {
+  readonly peer: Peer;
+  readonly kind: PeerKind;
+  readonly state: MemberState;
+  readonly incarnation: number;
+  readonly lastSeen: number;
+  readonly stateSince: number;
+  readonly record?: MemberRecord | undefined;
+}
+
+/**
+ * A new member row with these fields. Its statement (`peer`, `kind`, `record`) is `shared`'s
+ * when that states the same, else `prev`'s when that does (the row it replaces), else its own.
+ */
+export function memberRow(fields: MemberFields, prev?: Member, shared?: MemberStatement): Member {
+  const { peer, kind } = fields;
+  const record = fields.record;
+  const same = (s: MemberStatement | undefined): s is MemberStatement =>
+    s !== undefined && s.peer === peer && s.kind === kind && s.record === record;
+  let statement: MemberStatement;
+  if (same(shared)) statement = shared;
+  else if (prev instanceof MemberRow && same(prev.statement)) statement = prev.statement;
+  else statement = { peer, kind, record };
+  return new MemberRow(statement, fields.state, fields.incarnation, fields.lastSeen, fields.stateSince);
+}
+
 /** The member table. Self is never in it. */
 export class MemberTable {
   readonly #byId = new Map<string, Member>();

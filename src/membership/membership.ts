@@ -28,7 +28,14 @@ import { MAX_INCARNATION } from '../protocol/schema.js';
 import type { Random } from '../random.js';
 import type { RecordAuthority } from '../security/record-signature.js';
 import { GossipQueue, retransmitLimit } from './gossip-queue.js';
-import { type Member, type MemberState, MemberTable, type PeerKind } from './member-table.js';
+import {
+  type Member,
+  type MemberFields,
+  type MemberState,
+  MemberTable,
+  memberRow,
+  type PeerKind,
+} from './member-table.js';
 import { isLive, type MemberUpdate, STATE_RANK } from './merge.js';
 import { INC_STEP, judgeNews, type MemberRecord, recordOf, sameIdentity } from './news.js';
 import { sharedIdentity } from './shared-records.js';
@@ -441,7 +448,7 @@ export class Membership {
       // Older or equal news; the member's identity may still have moved on (a newer record).
       if (cur !== undefined && verdict.identityChanged) return this.#restate(cur, update, verdict.record);
       if (cur !== undefined && verdict.record !== cur.record)
-        this.#table.set({ ...cur, record: verdict.record });
+        this.#table.set(memberRow({ ...fieldsOf(cur), record: verdict.record }, cur));
       return false;
     }
     if (
@@ -467,16 +474,21 @@ export class Membership {
     let peer = cur === undefined || addressChanged ? peerOfUpdate(update) : cur.peer;
     let record = verdict.record;
     // A signed statement is held by every node of a simulation: one Peer and record for all.
-    if (record !== undefined && kind === 'tsp2p') ({ peer, record } = sharedIdentity(peer, record));
-    const member: Member = {
-      peer,
-      kind,
-      state: update.state,
-      incarnation: update.inc,
-      lastSeen: cur?.lastSeen ?? now,
-      stateSince: prev === update.state ? (cur?.stateSince ?? now) : now,
-      record,
-    };
+    const shared = record !== undefined && kind === 'tsp2p' ? sharedIdentity(peer, record) : undefined;
+    if (shared !== undefined) ({ peer, record } = shared);
+    const member = memberRow(
+      {
+        peer,
+        kind,
+        state: update.state,
+        incarnation: update.inc,
+        lastSeen: cur?.lastSeen ?? now,
+        stateSince: prev === update.state ? (cur?.stateSince ?? now) : now,
+        record,
+      },
+      cur,
+      shared,
+    );
     this.#table.set(member);
     if (!this.#seeding) this.#queue.enqueue(memberUpdate(member, update.by));
 
@@ -741,7 +753,7 @@ export class Membership {
   /** The member's identity moved on (a newer record) while its state news is not newer. */
   #restate(cur: Member, update: MemberUpdate, record: MemberRecord | undefined): boolean {
     const peer = peerOfUpdate(update);
-    const member: Member = { ...cur, peer, record };
+    const member = memberRow({ ...fieldsOf(cur), peer, record }, cur);
     this.#table.set(member);
     this.#queue.enqueue(memberUpdate(member));
     if (isLive(member.state)) this.#o.emit('member:update', member.peer);
@@ -981,4 +993,17 @@ function raisedTo(u: MemberUpdate, inc: number): MemberUpdate {
 function peerOfUpdate(u: MemberUpdate): Peer {
   const id = u.kind === 'gop2p' ? addressId(u.address, u.port) : u.id;
   return peerOf(id, u.address, u.port, u.name, u);
+}
+
+/** A member row's fields, to build a changed copy of it (a row's own fields are not all its own properties). */
+function fieldsOf(m: Member): MemberFields {
+  return {
+    peer: m.peer,
+    kind: m.kind,
+    state: m.state,
+    incarnation: m.incarnation,
+    lastSeen: m.lastSeen,
+    stateSince: m.stateSince,
+    record: m.record,
+  };
 }

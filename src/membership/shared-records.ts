@@ -15,11 +15,12 @@
  */
 
 import { type Peer, sameRecordFields } from '../peer.js';
-import type { MemberRecord } from './member-table.js';
+import type { MemberRecord, MemberStatement } from './member-table.js';
 
-/** A member's identity as one signed statement states it. */
-export interface SharedIdentity {
+/** A member's identity as one signed statement states it (a tsp2p member's: only they sign). */
+export interface SharedIdentity extends MemberStatement {
   readonly peer: Peer;
+  readonly kind: 'tsp2p';
   readonly record: MemberRecord;
 }
 
@@ -35,11 +36,11 @@ const bySig = new Map<string, SharedIdentity>();
  */
 export function sharedIdentity(peer: Peer, record: MemberRecord): SharedIdentity {
   const sig = record.sig;
-  if (sig === undefined || record.key === undefined) return { peer, record };
+  if (sig === undefined || record.key === undefined) return { peer, kind: 'tsp2p', record };
   const held = bySig.get(sig);
   if (held !== undefined && sameStatement(held, peer, record)) return held;
   if (held === undefined && bySig.size >= CAPACITY) bySig.delete(bySig.keys().next().value as string);
-  const entry = { peer, record };
+  const entry: SharedIdentity = { peer, kind: 'tsp2p', record };
   bySig.set(sig, entry);
   return entry;
 }
