@@ -5,9 +5,11 @@
  * A node saves each member's state in its store on every member event, and a simulation holds N
  * nodes in one process: N² rows (10⁸ at 10,000 nodes). A row as an object (a copy of the
  * {@link MemberRecord}, its wall-clock `lastSeen` a heap number) and its map entry cost about
- * 136 bytes; here a row is its map entry (id to row number), a pointer to the member's identity
- * (id, address, port, name and kind: one frozen object shared by every store of the process that
- * saved the same identity, as the nodes of a simulation do) and three numbers in typed arrays.
+ * 136 bytes; here a row is a pointer to the member's identity (id, address, port, name and kind:
+ * one frozen object shared by every store of the process that saved the same identity, as the
+ * nodes of a simulation do) and three numbers in typed arrays, all at the member's number, which
+ * the stores of the process share (one map for the process, not one per store). A store that is
+ * never closed keeps its members' numbers taken.
  * `all()` builds the records again, as the store hands them out (fresh objects each time).
  *
  * @module
@@ -59,83 +61,111 @@ function identityOf(m: MemberRecord): Identity {
   return identity;
 }
 
+/**
+ * Process-wide member numbers: each id held by a store of the process has one, reused once no
+ * store holds it. A store's rows are indexed by them: no map per store (a simulation's N stores
+ * of N members each share N numbers; a process with one store numbers its own members 0 to N).
+ */
+interface Numbered {
+  readonly n: number;
+  refs: number;
+}
+
+const numbers = new Map<string, Numbered>();
+const freeNumbers: number[] = [];
+
+function acquire(id: string): number {
+  const held = numbers.get(id);
+  if (held !== undefined) {
+    held.refs++;
+    return held.n;
+  }
+  const n = freeNumbers.pop() ?? numbers.size;
+  numbers.set(id, { n, refs: 1 });
+  return n;
+}
+
+function release(id: string): void {
+  const held = numbers.get(id);
+  if (held === undefined || --held.refs > 0) return;
+  numbers.delete(id);
+  freeNumbers.push(held.n);
+}
+
 /** The member snapshot of one memory store. */
 export class MemberRows {
-  readonly #rows = new Map<string, number>();
-  /** Row numbers of removed members, to use again. */
-  readonly #free: number[] = [];
+  /** By member number: the member's identity, undefined when this store does not hold it. */
   #who: (Identity | undefined)[] = [];
   #state = new Uint8Array(0);
   #incarnation = new Float64Array(0);
   #lastSeen = new Float64Array(0);
-  #used = 0;
+  #size = 0;
 
   /** How many members are held. */
   get size(): number {
-    return this.#rows.size;
+    return this.#size;
   }
 
   /** Replaces or adds the member `m` (by id). */
   set(m: MemberRecord): void {
-    let row = this.#rows.get(m.id);
-    if (row === undefined) {
-      row = this.#free.pop() ?? this.#newRow();
-      this.#rows.set(m.id, row);
+    let n = numbers.get(m.id)?.n;
+    if (n === undefined || this.#who[n] === undefined) {
+      n = acquire(m.id);
+      this.#size++;
+      if (n >= this.#state.length) this.#grow(n + 1);
     }
-    this.#who[row] = identityOf(m);
-    this.#state[row] = STATE_CODES[m.state];
-    this.#incarnation[row] = m.incarnation;
-    this.#lastSeen[row] = m.lastSeen;
+    this.#who[n] = identityOf(m);
+    this.#state[n] = STATE_CODES[m.state];
+    this.#incarnation[n] = m.incarnation;
+    this.#lastSeen[n] = m.lastSeen;
   }
 
   /** Removes the member with this id. */
   delete(id: string): void {
-    const row = this.#rows.get(id);
-    if (row === undefined) return;
-    this.#rows.delete(id);
-    this.#who[row] = undefined;
-    this.#free.push(row);
+    const n = numbers.get(id)?.n;
+    if (n === undefined || this.#who[n] === undefined) return;
+    this.#who[n] = undefined;
+    this.#size--;
+    release(id);
   }
 
   /** Every member, as new records, in no particular order. */
   all(): MemberRecord[] {
     const out: MemberRecord[] = [];
-    for (const row of this.#rows.values()) {
-      const who = this.#who[row]!;
+    const who = this.#who;
+    for (let n = 0; n < who.length; n++) {
+      const w = who[n];
+      if (w === undefined) continue;
       out.push({
-        id: who.id,
-        address: who.address,
-        port: who.port,
-        ...(who.name !== undefined ? { name: who.name } : {}),
-        kind: who.kind,
-        state: STATES[this.#state[row]!]!,
-        incarnation: this.#incarnation[row]!,
-        lastSeen: this.#lastSeen[row]!,
+        id: w.id,
+        address: w.address,
+        port: w.port,
+        ...(w.name !== undefined ? { name: w.name } : {}),
+        kind: w.kind,
+        state: STATES[this.#state[n]!]!,
+        incarnation: this.#incarnation[n]!,
+        lastSeen: this.#lastSeen[n]!,
       });
     }
     return out;
   }
 
-  /** Removes every member. */
+  /** Removes every member (their numbers go back to the process). */
   clear(): void {
-    this.#rows.clear();
-    this.#free.length = 0;
+    for (const w of this.#who) if (w !== undefined) release(w.id);
     this.#who = [];
     this.#state = new Uint8Array(0);
     this.#incarnation = new Float64Array(0);
     this.#lastSeen = new Float64Array(0);
-    this.#used = 0;
+    this.#size = 0;
   }
 
-  #newRow(): number {
-    const row = this.#used++;
-    if (row >= this.#state.length) {
-      const capacity = Math.max(16, this.#state.length * 2);
-      this.#state = grown(this.#state, new Uint8Array(capacity));
-      this.#incarnation = grown(this.#incarnation, new Float64Array(capacity));
-      this.#lastSeen = grown(this.#lastSeen, new Float64Array(capacity));
-    }
-    return row;
+  #grow(least: number): void {
+    let capacity = Math.max(16, this.#state.length);
+    while (capacity < least) capacity *= 2;
+    this.#state = grown(this.#state, new Uint8Array(capacity));
+    this.#incarnation = grown(this.#incarnation, new Float64Array(capacity));
+    this.#lastSeen = grown(this.#lastSeen, new Float64Array(capacity));
   }
 }
 
