@@ -35,6 +35,7 @@
  */
 
 import type { TimerHandle } from '../clock.js';
+import { NumberedSet } from '../store/member-numbers.js';
 import {
   type MessageRef,
   PLUMTREE_DEFAULTS,
@@ -83,11 +84,11 @@ export class Plumtree<T> {
   readonly #o: PlumtreeOptions<T>;
   readonly #l: PlumtreeLimits;
   /**
-   * Every peer that may take part (live tsp2p members), in the order they came. One set, no
-   * index for random picks: a pick (a view member gone) walks it, as the filter of the
-   * candidates did anyway, and a simulation holds one entry per member per node (N²).
+   * Every peer that may take part (live tsp2p members): flags at the process's member numbers
+   * (a simulation holds one entry per member per node, N²), no index for random picks: a pick (a
+   * view member gone) walks it, as the filter of the candidates did anyway.
    */
-  readonly #members = new Set<string>();
+  readonly #members = new NumberedSet();
   /** Members ever added, for the uniform choice of the initial view (reservoir sampling). */
   #added = 0;
   readonly #eager = new Set<string>();
@@ -350,6 +351,8 @@ export class Plumtree<T> {
     for (const m of this.#missing.values()) m.timer?.cancel();
     this.#missing.clear();
     this.#ihave.clear();
+    // The member numbers go back to the process (a simulation stops and starts many nodes).
+    this.#members.clear();
   }
 
   // ---- internals ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  * 136 bytes; here a row is a pointer to the member's identity (id, address, port, name and kind:
  * one frozen object shared by every store of the process that saved the same identity, as the
  * nodes of a simulation do) and three numbers in typed arrays, all at the member's number, which
- * the stores of the process share (one map for the process, not one per store). A store that is
+ * the stores of the process share (`member-numbers.ts`: one map for the process, not one per store). A store that is
  * never closed keeps its members' numbers taken.
  * `all()` builds the records again, as the store hands them out (fresh objects each time).
  *
@@ -16,6 +16,7 @@
  */
 
 import type { PeerKind } from '../peer.js';
+import { acquireNumber, numberOf, releaseNumber } from './member-numbers.js';
 import type { MemberRecord, MemberState } from './store.js';
 
 /** What a member record states about who the member is and where. */
@@ -61,37 +62,6 @@ function identityOf(m: MemberRecord): Identity {
   return identity;
 }
 
-/**
- * Process-wide member numbers: each id held by a store of the process has one, reused once no
- * store holds it. A store's rows are indexed by them: no map per store (a simulation's N stores
- * of N members each share N numbers; a process with one store numbers its own members 0 to N).
- */
-interface Numbered {
-  readonly n: number;
-  refs: number;
-}
-
-const numbers = new Map<string, Numbered>();
-const freeNumbers: number[] = [];
-
-function acquire(id: string): number {
-  const held = numbers.get(id);
-  if (held !== undefined) {
-    held.refs++;
-    return held.n;
-  }
-  const n = freeNumbers.pop() ?? numbers.size;
-  numbers.set(id, { n, refs: 1 });
-  return n;
-}
-
-function release(id: string): void {
-  const held = numbers.get(id);
-  if (held === undefined || --held.refs > 0) return;
-  numbers.delete(id);
-  freeNumbers.push(held.n);
-}
-
 /** The member snapshot of one memory store. */
 export class MemberRows {
   /** By member number: the member's identity, undefined when this store does not hold it. */
@@ -108,9 +78,9 @@ export class MemberRows {
 
   /** Replaces or adds the member `m` (by id). */
   set(m: MemberRecord): void {
-    let n = numbers.get(m.id)?.n;
+    let n = numberOf(m.id);
     if (n === undefined || this.#who[n] === undefined) {
-      n = acquire(m.id);
+      n = acquireNumber(m.id);
       this.#size++;
       if (n >= this.#state.length) this.#grow(n + 1);
     }
@@ -122,11 +92,11 @@ export class MemberRows {
 
   /** Removes the member with this id. */
   delete(id: string): void {
-    const n = numbers.get(id)?.n;
+    const n = numberOf(id);
     if (n === undefined || this.#who[n] === undefined) return;
     this.#who[n] = undefined;
     this.#size--;
-    release(id);
+    releaseNumber(id);
   }
 
   /** Every member, as new records, in no particular order. */
@@ -152,7 +122,7 @@ export class MemberRows {
 
   /** Removes every member (their numbers go back to the process). */
   clear(): void {
-    for (const w of this.#who) if (w !== undefined) release(w.id);
+    for (const w of this.#who) if (w !== undefined) releaseNumber(w.id);
     this.#who = [];
     this.#state = new Uint8Array(0);
     this.#incarnation = new Float64Array(0);

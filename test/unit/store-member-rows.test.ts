@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { NumberedSet, numberOf } from '../../src/store/member-numbers.js';
 import { MemberRows } from '../../src/store/member-rows.js';
 import type { MemberRecord } from '../../src/store/store.js';
 
@@ -64,5 +65,27 @@ describe('MemberRows: the memory store member snapshot in columns', () => {
       rec('m99', { incarnation: 99 }),
     );
     rows.clear();
+  });
+
+  it('NumberedSet: a set of ids at the process member numbers, given back when no set holds them', () => {
+    const a = new NumberedSet();
+    const b = new NumberedSet();
+    assert.equal(a.add('p'), true);
+    assert.equal(a.add('p'), false);
+    assert.equal(b.add('p'), true);
+    assert.equal(a.add('q'), true);
+    assert.deepEqual([...a].sort(), ['p', 'q']);
+    assert.equal(a.size, 2);
+    assert.equal(a.delete('p'), true);
+    assert.equal(a.delete('p'), false);
+    assert.equal(a.has('p'), false);
+    assert.equal(b.has('p'), true);
+    assert.notEqual(numberOf('p'), undefined);
+    b.clear();
+    assert.equal(numberOf('p'), undefined);
+    assert.equal(b.size, 0);
+    assert.deepEqual([...a], ['q']);
+    a.clear();
+    assert.equal(numberOf('q'), undefined);
   });
 });
