@@ -91,7 +91,9 @@ export interface NodeOptions {
   readonly maxMessageBytes?: number;
   /**
    * Time limit for each request to a peer, in ms. A connect request its entry point does not
-   * answer in time is sent once more, with twice this limit. @default 5000
+   * answer in time is sent once more, with twice this limit. Requests that deliver messages wait
+   * at least this long, and longer for a member whose answers were measured slower (never past
+   * their messages' delivery deadline plus this limit). @default 5000
    */
   readonly requestTimeoutMs?: number;
   /**

@@ -49,7 +49,11 @@ export interface PeerQueueLimits {
   readonly maxQueueMessages: number;
   /** Most bytes waiting. */
   readonly maxQueueBytes: number;
-  /** Time limit of one request. */
+  /**
+   * Time limit of one request while nothing is known of the peer's answers, and the least it
+   * ever gets: a queue waits longer for a peer whose answers it measured slower (see
+   * `PeerQueue`, "Slow peers").
+   */
   readonly requestTimeoutMs: number;
   /** First retry delay; each further retry doubles it, up to `retryMaxMs`, with full jitter. */
   readonly retryBaseMs: number;

@@ -19,12 +19,22 @@
  *   so numbers given up (cancelled, expired, refused for good) leave no gap it would wait for.
  * - **Backpressure.** The queue is bounded in messages and bytes; {@link PeerQueue.hasRoom}
  *   and {@link PeerQueue.waitForRoom} let the caller wait, or refuse, before queueing more.
+ * - **Slow peers.** A peer that answers slowly (a process starved of CPU takes seconds for a
+ *   batch) is not cut off and sent the same batch again every `requestTimeoutMs`:
+ *   - a request waits as long as the peer's measured answers call for: RFC 6298's estimator
+ *     (`RoundTrip`, shared with the failure detector's probes) over every answer, never less than
+ *     `requestTimeoutMs`; a request that timed out doubles the wait until the next answer. It
+ *     never waits past its oldest message's deadline plus `requestTimeoutMs`: what the receivers'
+ *     catch-up counts on the live path to have brought by then (`liveOwedMs`, src/node/run.ts);
+ *   - a request that timed out halves the messages in flight to the peer (its retry included);
+ *     each acknowledged batch lets as many more in flight again, until the limits alone decide.
  *
  * @module
  */
 
 import type { TimerHandle } from '../clock.js';
 import { P2PError, PeerRefusedError, TimeoutError } from '../errors.js';
+import { RoundTrip } from '../membership/failure-detector.js';
 import { type Destination, refusedError } from '../transport/peer-client.js';
 import {
   afterFailure,
@@ -33,6 +43,9 @@ import {
   type PeerQueueDeps,
   retryDelay,
 } from './outbound.js';
+
+/** The longest a request waits is this many times `requestTimeoutMs` (as a probe's). */
+const MAX_WAIT_FACTOR = 9;
 
 /** A caller waiting for room for `bytes`. */
 type RoomWaiter = { readonly bytes: number; readonly wake: () => void };
@@ -112,6 +125,10 @@ export class PeerQueue {
   #closed: P2PError | undefined;
   readonly #roomWaiters = new Set<RoomWaiter>();
   readonly #idleWaiters = new Set<() => void>();
+  /** The peer's answer times: how long a request waits for its answer. */
+  readonly #rtt: RoundTrip;
+  /** Most messages in flight: unbounded until a request times out (see "Slow peers"). */
+  #window = Number.POSITIVE_INFINITY;
 
   /**
    * @param to - the peer
@@ -121,6 +138,22 @@ export class PeerQueue {
     this.#to = to;
     this.#batching = batching;
     this.#d = deps;
+    const l = deps.limits;
+    this.#rtt = new RoundTrip(l.requestTimeoutMs, MAX_WAIT_FACTOR * l.requestTimeoutMs);
+  }
+
+  /**
+   * How long the next request waits for its answer, in ms, as the peer's measured answers call for
+   * (see "Slow peers"; a request also never waits past its oldest message's deadline plus
+   * `requestTimeoutMs`).
+   */
+  get requestTimeoutMs(): number {
+    return this.#rtt.timeoutMs;
+  }
+
+  /** Most messages in flight now: `Infinity` until a request timed out (see "Slow peers"). */
+  get window(): number {
+    return this.#window;
   }
 
   /** Messages waiting or in flight. */
@@ -271,7 +304,7 @@ export class PeerQueue {
       if (this.#flights.length === 0) this.#dropCancelledAndExpired();
       const l = this.#d.limits;
       const maxFlights = this.#batching ? Math.max(1, l.maxInFlight) : 1;
-      while (this.#flights.length < maxFlights) {
+      while (this.#flights.length < maxFlights && this.#inFlight < this.#window) {
         // Another batch leaves early only when enough waits; else it gathers for the next one.
         if (this.#flights.length > 0 && this.#bytes - this.#inFlightBytes < l.pipelineBytes) break;
         const batch = this.#takeBatch();
@@ -312,26 +345,46 @@ export class PeerQueue {
       this.#inFlight -= n;
       this.#attempt = 0;
       this.#retriedAtOnce = false;
+      this.#acknowledged(n);
       this.#complete(n, undefined);
     }
     if (flights.some((f) => f.result !== undefined)) this.#draining = true;
     if (this.#draining || this.#closed) {
       if (flights.some((f) => f.result === undefined)) return; // wait for the others
       const first = flights[0];
+      const sent = this.#inFlight;
       this.#flights = [];
       this.#inFlight = 0;
       this.#inFlightBytes = 0;
       this.#draining = false;
-      if (first !== undefined) this.#failed(first.n, first.result as P2PError);
+      if (first !== undefined) this.#failed(first.n, first.result as P2PError, sent);
     }
     this.#pump();
   }
 
-  /** The oldest batch failed with `error` (any later ones failed too, and go again). */
-  #failed(n: number, error: P2PError): void {
+  /** The peer acknowledged `n` more messages: as many more may be in flight (see "Slow peers"). */
+  #acknowledged(n: number): void {
+    if (this.#window === Number.POSITIVE_INFINITY) return;
+    const l = this.#d.limits;
+    const most = Math.min(l.maxBatchMessages, this.#batchCap) * Math.max(1, l.maxInFlight);
+    this.#window += n;
+    if (this.#window >= most) this.#window = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * The oldest batch failed with `error` (any later ones failed too, and go again); `sent`
+   * messages were in flight.
+   */
+  #failed(n: number, error: P2PError, sent: number): void {
     if (this.#closed) {
       this.#complete(this.length, this.#closed);
       return;
+    }
+    if (error instanceof TimeoutError) {
+      // The peer is slow to answer (or gone: the deadlines and the failure detector see to that).
+      // Wait longer, and send it less at once.
+      this.#rtt.backOff();
+      this.#window = Math.max(1, Math.floor(Math.min(this.#window, sent) / 2));
     }
     const verdict = afterFailure(error, n, !this.#batching);
     if (verdict === 'halve') {
@@ -377,7 +430,7 @@ export class PeerQueue {
       }
       if (p.msg.deadline <= now) {
         this.#shift();
-        settle(p, this.#expired());
+        settle(p, this.#expiredError());
         continue;
       }
       break;
@@ -394,7 +447,8 @@ export class PeerQueue {
    */
   #takeBatch(): Pending[] {
     const l = this.#d.limits;
-    const max = this.#batching ? Math.min(l.maxBatchMessages, this.#batchCap) : 1;
+    const room = Math.max(1, this.#window - this.#inFlight);
+    const max = this.#batching ? Math.min(l.maxBatchMessages, this.#batchCap, room) : 1;
     const now = this.#d.clock.now();
     const out: Pending[] = [];
     let bytes = 0;
@@ -404,7 +458,7 @@ export class PeerQueue {
       if (p.seq === undefined && (p.cancelled || p.msg.deadline <= now)) {
         this.#pending.splice(i, 1);
         this.#bytes -= p.msg.bytes;
-        settle(p, p.cancelled ? undefined : this.#expired());
+        settle(p, p.cancelled ? undefined : this.#expiredError());
         this.#wake();
         continue;
       }
@@ -417,7 +471,7 @@ export class PeerQueue {
     return out;
   }
 
-  #expired(): TimeoutError {
+  #expiredError(): TimeoutError {
     const why = this.#lastError ? `: ${this.#lastError.message}` : '';
     return new TimeoutError(`not delivered before the delivery deadline${why}`);
   }
@@ -435,7 +489,16 @@ export class PeerQueue {
           )
         : classicForm(batch[0]!.msg);
       const d = this.#d;
-      const res = await d.client.request(this.#to, sealed, d.signal, d.limits.requestTimeoutMs);
+      const sentAt = d.clock.now();
+      let due = Number.POSITIVE_INFINITY;
+      for (const p of batch) if (p.msg.deadline < due) due = p.msg.deadline;
+      const l = d.limits;
+      const wait = Math.max(
+        l.requestTimeoutMs,
+        Math.min(this.#rtt.timeoutMs, due + l.requestTimeoutMs - sentAt),
+      );
+      const res = await d.client.request(this.#to, sealed, d.signal, wait);
+      this.#rtt.sample(d.clock.now() - sentAt);
       const ok = res.status === 200;
       this.#d.onBatch?.(batch.length, ok);
       return ok ? undefined : refusedError(res);

@@ -78,6 +78,8 @@ export class MemoryNetwork {
   readonly #listeners = new Map<string, Listener>();
   readonly #killed = new Set<string>();
   readonly #deaf = new Set<string>();
+  /** Slow receivers: ms each KiB of a request body takes them, by address. */
+  readonly #slow = new Map<string, number>();
   #groups: Map<string, number> | undefined;
   #nextPort = 10_000;
 
@@ -141,6 +143,19 @@ export class MemoryNetwork {
   /** Undoes {@link deafen}. */
   hear(address: string): void {
     this.#deaf.delete(address);
+  }
+
+  /**
+   * Makes the node at `address` slow to take requests, as a process starved of CPU is: each
+   * request to it waits `msPerKiB` ms for every KiB of its body (at least 1 ms) before the node
+   * handles it, each on its own (they do not queue behind one another). A request the sender gives
+   * up on meanwhile is still handled, as a body already in a socket's buffer would be; only its
+   * answer is lost. `0` makes it fast again.
+   */
+  slow(address: string, msPerKiB: number): void {
+    if (!(msPerKiB >= 0)) throw new RangeError('msPerKiB must be 0 or more');
+    if (msPerKiB === 0) this.#slow.delete(address);
+    else this.#slow.set(address, msPerKiB);
   }
 
   /** Undoes {@link kill}. */
@@ -220,7 +235,10 @@ export class MemoryNetwork {
       response = { status: 413, body: `body too large: limit is ${listener.options.maxBodyBytes} bytes\n` };
     } else {
       const colon = from.lastIndexOf(':');
-      response = await answerOf(listener.options.handler, signal, {
+      const msPerKiB = this.#slow.get(to);
+      const busyMs =
+        msPerKiB === undefined ? 0 : Math.max(1, Math.round((request.body.byteLength / 1024) * msPerKiB));
+      response = await answerOf(listener.options.handler, signal, this.clock, busyMs, {
         method: 'POST',
         path: '/',
         headers: {
@@ -267,11 +285,14 @@ export class MemoryNetwork {
 
 /**
  * The handler's answer, as the HTTP transport gives it: a throw is answered 500, and an abort
- * rejects with the signal's reason even while the handler is still busy.
+ * rejects with the signal's reason even while the handler is still busy. The handler runs after
+ * `busyMs` on `clock` (a slow receiver), whether or not the request is aborted meanwhile.
  */
 async function answerOf(
   handler: InboundHandler,
   signal: AbortSignal,
+  clock: Clock,
+  busyMs: number,
   request: InboundRequest,
 ): Promise<InboundResponse> {
   signal.throwIfAborted();
@@ -281,6 +302,7 @@ async function answerOf(
     signal.addEventListener('abort', onAbort, { once: true });
   });
   const answer = (async (): Promise<InboundResponse> => {
+    if (busyMs > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, busyMs));
     try {
       return await handler(request);
     } catch {

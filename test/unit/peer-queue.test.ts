@@ -241,6 +241,8 @@ describe('PeerQueue: retries', () => {
       base: 1,
       ids: ['m1', 'm2'],
     });
+    // A timeout: the peer may be slow rather than gone. The retry carries half as much, waits
+    // twice as long, and keeps its seqs.
     await fail(f.client.last, new TimeoutError('no answer'));
     assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === 3, 200, 1));
     assert.deepEqual(f.client.last.body, {
@@ -248,17 +250,21 @@ describe('PeerQueue: retries', () => {
       stream: 'stream-1',
       seq: 1,
       base: 1,
-      ids: ['m1', 'm2'],
+      ids: ['m1'],
     });
+    assert.equal(f.client.last.timeoutMs, 10_000);
     await answer(f.client.last);
     assert.equal(m1.state, 'ok');
+    assert.deepEqual(f.client.last.body, { kind: 'batch', stream: 'stream-1', seq: 2, base: 2, ids: ['m2'] });
+    await answer(f.client.last);
     assert.equal(m2.state, 'ok');
     assert.equal(f.client.open.length, 0);
     assert.equal(f.clock.pending, 0, 'no timer left behind');
     assert.deepEqual(f.batches, [
       [1, false],
       [2, false],
-      [2, true],
+      [1, true],
+      [1, true],
     ]);
   });
 
@@ -513,6 +519,95 @@ describe('PeerQueue: deadlines, cancel, close', () => {
     await answer(f.client.last, 413, 'too large');
     assert.deepEqual(states(batch), Array(4).fill('ERR_PEER_UNREACHABLE'), 'no message left hanging');
     assert.equal(f.queue.length, 0);
+  });
+});
+
+describe('PeerQueue: slow peers', () => {
+  test('a request waits as long as the measured answers call for, never less than requestTimeoutMs', async () => {
+    const f = queueFixture();
+    f.send('m1');
+    assert.equal(f.client.last.timeoutMs, 5000, 'nothing measured yet: requestTimeoutMs');
+    await f.clock.advance(4000);
+    await answer(f.client.last);
+    f.send('m2');
+    // RFC 6298: SRTT 4000, RTTVAR 2000, so 4000 + 4 × 2000.
+    assert.equal(f.client.last.timeoutMs, 12_000);
+    for (let i = 3; i < 40; i++) {
+      await answer(f.client.last);
+      f.send(`m${i}`);
+    }
+    assert.equal(f.client.last.timeoutMs, 5000, 'fast answers: back to the floor');
+  });
+
+  test('a timeout doubles the wait until the next answer, never past the deadline plus requestTimeoutMs', async () => {
+    const f = queueFixture({ random: fixedRandom(0) });
+    const m1 = f.send('m1', { deliveryMs: 600_000 });
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      waits.push(f.client.last.timeoutMs);
+      const calls = f.client.calls.length;
+      await fail(f.client.last, new TimeoutError('no answer'));
+      assert.ok(await f.clock.advanceUntil(() => f.client.calls.length === calls + 1, 1000, 1));
+    }
+    assert.deepEqual(waits, [5000, 10_000, 20_000, 40_000, 45_000, 45_000], 'at most 9 × requestTimeoutMs');
+    await f.clock.advance(3000);
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok');
+    f.send('m2');
+    assert.equal(f.client.last.timeoutMs, 9000, 'measured again: 3000 + 4 × 1500, the doubling gone');
+    assert.equal(f.queue.requestTimeoutMs, 9000);
+    await answer(f.client.last);
+    // A message 2 s from its deadline: its request waits 2 s + requestTimeoutMs at most.
+    assert.ok(f.queue.requestTimeoutMs > 7000);
+    f.send('m3', { deliveryMs: 2000 });
+    assert.equal(f.client.last.timeoutMs, 7000);
+  });
+
+  test('a timeout halves the messages in flight; acknowledged ones let as many more go', async () => {
+    const f = queueFixture({
+      limits: { coalesce: true, maxBatchMessages: 8, maxInFlight: 2, pipelineBytes: 0 },
+      random: fixedRandom(0),
+    });
+    const sent = names(1, 40).map((id) => f.send(id));
+    await flushMicrotasks();
+    assert.deepEqual(
+      f.client.calls.map((c) => c.body.ids.length),
+      [8, 8],
+      'two full batches in flight',
+    );
+    assert.equal(f.queue.window, Number.POSITIVE_INFINITY);
+    await fail(f.client.calls[0]!, new TimeoutError('no answer'));
+    await fail(f.client.calls[1]!, new TimeoutError('no answer'));
+    assert.equal(f.queue.window, 8, '16 were in flight');
+    assert.ok(await f.clock.advanceUntil(() => f.client.open.length > 0, 1000, 1));
+    assert.deepEqual(
+      f.client.open.map((c) => c.body.ids),
+      [names(1, 8)],
+      'one batch of 8 (same seqs), nothing pipelined beside it',
+    );
+    await fail(f.client.open[0]!, new TimeoutError('no answer'));
+    assert.equal(f.queue.window, 4);
+    assert.ok(await f.clock.advanceUntil(() => f.client.open.length > 0, 1000, 1));
+    assert.deepEqual(
+      f.client.open.map((c) => c.body.ids),
+      [names(1, 4)],
+    );
+    await answer(f.client.open[0]!);
+    assert.equal(f.queue.window, 8, '4 acknowledged: 4 more may go');
+    assert.deepEqual(
+      f.client.open.map((c) => c.body.ids),
+      [names(5, 12)],
+    );
+    await answer(f.client.open[0]!);
+    assert.equal(f.queue.window, Number.POSITIVE_INFINITY, '16: back to what the limits allow');
+    assert.deepEqual(
+      f.client.open.map((c) => c.body.ids),
+      [names(13, 20), names(21, 28)],
+    );
+    while (f.client.open.length > 0) await answer(f.client.open[0]!);
+    assert.ok(sent.every((s) => s.state === 'ok'));
+    const ids = f.client.calls.filter((c) => c.settled).flatMap((c) => c.body.ids);
+    assert.deepEqual([...new Set(ids)], names(1, 40), 'in order');
   });
 });
 
