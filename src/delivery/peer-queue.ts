@@ -493,9 +493,8 @@ export class PeerQueue {
       let due = Number.POSITIVE_INFINITY;
       for (const p of batch) if (p.msg.deadline < due) due = p.msg.deadline;
       const l = d.limits;
-      const wait = Math.max(
-        l.requestTimeoutMs,
-        Math.min(this.#rtt.timeoutMs, due + l.requestTimeoutMs - sentAt),
+      const wait = Math.ceil(
+        Math.max(l.requestTimeoutMs, Math.min(this.#rtt.timeoutMs, due + l.requestTimeoutMs - sentAt)),
       );
       const res = await d.client.request(this.#to, sealed, d.signal, wait);
       this.#rtt.sample(d.clock.now() - sentAt);
