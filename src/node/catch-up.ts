@@ -11,10 +11,14 @@
  *    `historyOnJoin` messages of it (a fetch with `last`; those sent since this node took the
  *    channel up are left to the live path, which may be bringing them), and every older number of the
  *    member's streams is never fetched: a newcomer does not fetch a topic's whole past. Those
- *    numbers are settled (marked received) only once the live path owes none of them
- *    (`liveOwedMs`), and until then nothing of those streams is fetched: a publish made after
- *    `subscribe()` resolved may be listed by the member while the publisher's own copy to this
- *    node is still being retried, and it must be taken when it comes, in order;
+ *    numbers are **skipped** in the store at once (`Store.skip`: durable, never fetched, but
+ *    never delivered either): the member's top may include publishes made after this node took
+ *    the channel up (after `subscribe()` resolved), whose live copies are still on the way (a
+ *    slow link, a publisher's retries, for as long as its delivery rules keep them), and such a
+ *    copy is still taken, once, whenever it comes. While the live path may be bringing them,
+ *    nothing of those streams is fetched (a fetch of what follows would overtake them): for
+ *    `liveOwedMs`, and after that for as long as live numbers of the stream below its skipped
+ *    top keep coming (each `liveOwedMs` at most apart);
  * 3. `planCatchUp` lists what the member holds that this node has not received; it is fetched
  *    (type 13, `want`) in requests of at most 1,000 messages, one request at a time.
  *
@@ -141,8 +145,10 @@ export interface CatchUpDeps {
    */
   readonly tailDelayMs: number;
   /**
-   * How long after a message was sent the live path may still bring it (the delivery deadline,
-   * and the last request's time limit): the numbers a newcomer skips are settled after it.
+   * How long after a message was sent the live path may still bring it when nothing shows it
+   * coming (the delivery deadline, and the last request's time limit): catch-up leaves the
+   * streams a newcomer skipped numbers of to the live path for that long, and then as long as
+   * their live numbers keep coming at most this far apart.
    */
   readonly liveOwedMs: number;
   readonly requestTimeoutMs: number;
@@ -185,11 +191,14 @@ export class CatchUp {
   /** When fetching may go on, by the rate limit (clock ms). */
   #nextFetchAt = 0;
   /**
-   * Per stream a newcomer joined: the numbers up to `upTo` are never fetched, and are settled at
-   * `at` (clock ms), once the live path owes none of them.
+   * Per stream a newcomer skipped numbers of, up to `upTo`: left to the live path (not fetched)
+   * until `at` (clock ms), and after it while live numbers below `upTo` keep coming; `live` is the
+   * last live number seen, at `liveAt` (see {@link CatchUp.#unskipped}).
    */
-  readonly #skipped = new Map<string, { stream: StreamSummary; upTo: number; at: number }>();
-  #settleTimer: TimerHandle | undefined;
+  readonly #skipped = new Map<
+    string,
+    { upTo: number; at: number; live: number | undefined; liveAt: number }
+  >();
   /**
    * The channels a {@link CatchUp.tail} session is due for: when the first and the last message
    * since the last look came, and the timer.
@@ -202,7 +211,6 @@ export class CatchUp {
     deps.signal.addEventListener(
       'abort',
       () => {
-        this.#settleTimer?.cancel();
         for (const t of this.#tails.values()) t.timer?.cancel();
         this.#tails.clear();
       },
@@ -391,7 +399,6 @@ export class CatchUp {
         this.#skip(s, low === undefined ? top : low - 1);
       }
     }
-    this.#settleDue();
     const channels = new Set(chans);
     const tried = new Set<string>();
     const triedKey = (r: { origin: string; epoch: string; channel: string; from: number }) =>
@@ -485,56 +492,50 @@ export class CatchUp {
   }
 
   /**
-   * A newcomer never fetches numbers `1..upTo` of `stream`, and settles them once the live path
-   * owes none of them: until then a live message among them is taken as any other.
+   * A newcomer never fetches numbers `1..upTo` of `stream`: skipped in the store at once (a live
+   * copy of one is still taken, once), and left to the live path for a while (see
+   * {@link CatchUp.#unskipped}).
    */
   #skip(stream: StreamSummary, upTo: number): void {
     if (upTo < 1) return;
     const k = streamKey(stream);
-    const at = this.#d.clock.now() + this.#d.liveOwedMs;
+    try {
+      this.#d.journal.store.skip(stream, upTo);
+    } catch (err) {
+      this.#d.logger.debug('catch-up: skipping numbers failed', { err });
+      return;
+    }
+    const now = this.#d.clock.now();
     const before = this.#skipped.get(k);
     this.#skipped.set(k, {
-      stream,
       upTo: Math.max(upTo, before?.upTo ?? 0),
-      at: Math.max(at, before?.at ?? 0),
+      at: now + this.#d.liveOwedMs,
+      live: this.#d.journal.lastLive(k),
+      liveAt: now,
     });
-    this.#settleIn(this.#d.liveOwedMs);
-  }
-
-  /** Runs {@link CatchUp.#settleDue} in `ms`, unless a run is due already. */
-  #settleIn(ms: number): void {
-    this.#settleTimer ??= this.#d.clock.setTimeout(() => {
-      this.#settleTimer = undefined;
-      this.#settleDue();
-    }, ms);
-  }
-
-  /** Settles the skipped numbers the live path no longer owes. */
-  #settleDue(): void {
-    if (this.#d.signal.aborted) return;
-    const now = this.#d.clock.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const [k, s] of this.#skipped) {
-      if (s.at > now) {
-        next = Math.min(next, s.at);
-        continue;
-      }
-      this.#skipped.delete(k);
-      try {
-        this.#d.journal.store.settle(s.stream, s.upTo);
-      } catch (err) {
-        this.#d.logger.debug('catch-up: settling skipped numbers failed', { err });
-      }
-    }
-    if (next !== Number.POSITIVE_INFINITY) this.#settleIn(next - now);
   }
 
   /**
-   * `plan` without the streams a newcomer skips numbers of, until those are settled: the live
-   * path is bringing what was sent since, in order, and a fetch above it would overtake it.
+   * `plan` without the streams a newcomer skipped numbers of while the live path may still be
+   * bringing some of them: it brings what was sent since this node took the channel up, in
+   * order, and a fetch of what follows would overtake it. That is for `liveOwedMs` after the
+   * skip, and after it for as long as the stream's live numbers, still below the skipped top,
+   * keep coming (a slow member's queue, kept while it acknowledges batches): each seen at most
+   * `liveOwedMs` after the one before (as far as the sessions that look show).
    */
   #unskipped(plan: readonly CatchUpRange[]): CatchUpRange[] {
     if (this.#skipped.size === 0) return [...plan];
+    const now = this.#d.clock.now();
+    for (const [k, s] of this.#skipped) {
+      const live = this.#d.journal.lastLive(k);
+      if (live !== s.live) {
+        s.live = live;
+        s.liveAt = now;
+      }
+      if (now < s.at) continue;
+      if (live === undefined || live >= s.upTo || now - s.liveAt >= this.#d.liveOwedMs)
+        this.#skipped.delete(k);
+    }
     return plan.filter((r) => !this.#skipped.has(streamKey(r)));
   }
 

@@ -355,6 +355,14 @@ export class Journal implements OwnLog {
     }
   }
 
+  /**
+   * The last number live traffic brought of a stream (`origin`, `epoch` and `channel` joined by
+   * `\u0000`), as far as this run remembers (see {@link GAP_STREAMS}).
+   */
+  lastLive(streamKey: string): number | undefined {
+    return this.#lastLive.get(streamKey);
+  }
+
   /** One page of history, as messages (oldest first). */
   history(entries: readonly StoredEntry[]): ReceivedMessage[] {
     const self = this.#d.self();

@@ -53,6 +53,12 @@ interface StreamState {
   floor: number;
   /** Held numbers above `contiguous`, ascending. */
   above: number[];
+  /**
+   * The numbers `skipFrom..skipTo` (below `contiguous`) that are not held were skipped, never
+   * received: a copy of one is still taken ({@link MemoryStore.skip}). None when `skipTo` is 0.
+   */
+  skipFrom: number;
+  skipTo: number;
   /** Every held number, and where its row is. */
   readonly held: SeqIndex;
 }
@@ -139,7 +145,7 @@ export class MemoryStore implements Store {
           ? last
           : this.#stream(streamOf(m));
       last = stream;
-      if (m.seq <= stream.contiguous) return 'duplicate';
+      if (m.seq <= stream.contiguous && !skipped(stream, m.seq)) return 'duplicate';
       const held = stream.held.get(m.seq);
       if (held !== undefined) {
         const [c, i] = this.#logs[held.log]!.locate(held.at, held.key)!;
@@ -159,9 +165,15 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  settle(stream: StreamKey, upTo: number): void {
+  skip(stream: StreamKey, upTo: number): void {
     this.#open();
-    this.#settle(this.#stream(stream), upTo);
+    const s = this.#stream(stream);
+    if (upTo <= s.contiguous) return;
+    // A second skip extends the first: every number between them that is not held came up to
+    // `contiguous` by a skip, or past retention (which moved `skipFrom` above it).
+    if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
+    s.skipTo = upTo;
+    this.#settle(s, upTo);
   }
 
   has(ids: readonly string[]): Set<string> {
@@ -333,6 +345,8 @@ export class MemoryStore implements Store {
         contiguous: 0,
         floor: 1,
         above: [],
+        skipFrom: 0,
+        skipTo: 0,
         held: new SeqIndex(),
       };
       this.#streams.set(id, s);
@@ -348,7 +362,7 @@ export class MemoryStore implements Store {
     if (m.seq === stream.contiguous + 1) {
       stream.contiguous = m.seq;
       advance(stream);
-    } else {
+    } else if (m.seq > stream.contiguous) {
       const i = stream.above.findIndex((x) => x > m.seq);
       if (i < 0) stream.above.push(m.seq);
       else stream.above.splice(i, 0, m.seq);
@@ -437,6 +451,7 @@ export class MemoryStore implements Store {
       const seq = c.seq(i);
       const id = c.ids[i]!;
       s.held.delete(seq);
+      passSkipped(s, seq);
       if (seq <= s.contiguous) s.floor = Math.max(s.floor, seq + 1);
       else this.#settle(s, seq);
       if (this.#ids !== undefined) {
@@ -460,6 +475,19 @@ export class MemoryStore implements Store {
     s.above.splice(0, i);
     advance(s);
   }
+}
+
+/** Whether `seq` of `s` is a skipped number, still taken when a copy comes (see {@link MemoryStore.skip}). */
+function skipped(s: StreamState, seq: number): boolean {
+  return seq >= s.skipFrom && seq <= s.skipTo;
+}
+
+/**
+ * Retention removed number `seq` of `s`: no skipped number up to it is taken any more (one that
+ * came now would be past retention at once, and taken again by the next copy).
+ */
+function passSkipped(s: StreamState, seq: number): void {
+  if (s.skipTo !== 0 && seq >= s.skipFrom) s.skipFrom = seq + 1;
 }
 
 /** Moves `contiguous` up through the held numbers right above it. */

@@ -39,6 +39,9 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;
    CREATE TABLE subscriptions (topic TEXT PRIMARY KEY) WITHOUT ROWID;
    CREATE TABLE links (sender TEXT PRIMARY KEY, stream TEXT NOT NULL, last INTEGER NOT NULL) WITHOUT ROWID;`,
+  // 3: each stream's skipped numbers, still taken when a copy comes (`Store.skip`).
+  `ALTER TABLE streams ADD COLUMN skip_from INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE streams ADD COLUMN skip_to INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** The schema version this code writes. */
@@ -53,7 +56,9 @@ export const SQL = {
   metaGet: 'SELECT v FROM meta WHERE k = ?',
   metaSet: 'INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)',
   streamAdd: 'INSERT INTO streams (origin, epoch, channel, contiguous, floor) VALUES (?, ?, ?, 0, 1)',
-  streamSet: 'UPDATE streams SET contiguous = ?, floor = ? WHERE sid = ?',
+  streamSet: 'UPDATE streams SET contiguous = ?, floor = ?, skip_from = ?, skip_to = ? WHERE sid = ?',
+  /** `streamSet` on a database kept at version 2 or below (`schemaVersion`, for tests of migrations). */
+  streamSetV2: 'UPDATE streams SET contiguous = ?, floor = ? WHERE sid = ?',
   idAt: 'SELECT id FROM messages WHERE sid = ? AND seq = ?',
   above: 'SELECT seq FROM messages WHERE sid = ? AND seq > ? ORDER BY seq',
   insert: `INSERT INTO messages (sid, seq, id, scope, kind, topic, peer, address, port, name, at, received_at, late, payload, sig, deps)

@@ -70,6 +70,9 @@ interface StreamRow {
   readonly key: StreamKey;
   contiguous: number;
   floor: number;
+  /** The skipped numbers, still taken when a copy comes (see {@link SqliteStore.skip}); none when `skipTo` is 0. */
+  skipFrom: number;
+  skipTo: number;
   /** At least the highest number held: above it nothing needs looking up. */
   top: number;
 }
@@ -214,6 +217,8 @@ export class SqliteStore implements Store {
   readonly #allocated = new Map<string, number>();
   readonly #stmts = new Map<keyof typeof SQL, Statement>();
   readonly #appendTx: (messages: readonly StoredMessage[], options: AppendOptions) => AppendStatus[];
+  /** Whether the streams table has the skip columns (not in a database kept at version 2 or below by a test). */
+  readonly #skipColumns: boolean;
   #closed = false;
 
   /** @internal use {@link openSqliteStore} */
@@ -229,6 +234,7 @@ export class SqliteStore implements Store {
       this.#q('metaSet').run('epoch', epoch);
     }
     this.epoch = epoch;
+    this.#skipColumns = (db.pragma('user_version', { simple: true }) as number) >= 3;
     this.#load();
     this.#appendTx = db.transaction((messages, options) => this.#appendIn(messages, options));
   }
@@ -249,13 +255,18 @@ export class SqliteStore implements Store {
     return this.#guard(() => this.#appendTx(messages, options));
   }
 
-  settle(stream: StreamKey, upTo: number): void {
+  skip(stream: StreamKey, upTo: number): void {
     this.#open();
     this.#guard(() =>
       this.#db.transaction(() => {
         const s = this.#stream(stream);
+        if (upTo <= s.contiguous) return;
+        // A second skip extends the first: every number between them that is not held came up to
+        // `contiguous` by a skip, or past retention (which moved `skipFrom` above it).
+        if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
+        s.skipTo = upTo;
         this.#settle(s, upTo);
-        this.#q('streamSet').run(s.contiguous, s.floor, s.sid);
+        this.#saveStream(s);
       })(),
     );
   }
@@ -332,7 +343,7 @@ export class SqliteStore implements Store {
           if (removed >= budget) break;
           removed += this.#evict(scope, 0, budget - removed, dirty);
         }
-        for (const s of dirty) this.#q('streamSet').run(s.contiguous, s.floor, s.sid);
+        for (const s of dirty) this.#saveStream(s);
         return removed;
       })(),
     );
@@ -474,7 +485,7 @@ export class SqliteStore implements Store {
     this.#counts.clear();
     for (const r of this.#db
       .prepare(
-        'SELECT sid, origin, epoch, channel, contiguous, floor, (SELECT max(seq) FROM messages m WHERE m.sid = s.sid) AS top FROM streams s',
+        `SELECT sid, origin, epoch, channel, contiguous, floor, ${this.#skipColumns ? 'skip_from, skip_to' : '0 AS skip_from, 0 AS skip_to'}, (SELECT max(seq) FROM messages m WHERE m.sid = s.sid) AS top FROM streams s`,
       )
       .all() as {
       top: number | null;
@@ -484,12 +495,16 @@ export class SqliteStore implements Store {
       channel: string;
       contiguous: number;
       floor: number;
+      skip_from: number;
+      skip_to: number;
     }[]) {
       const row: StreamRow = {
         sid: r.sid,
         key: { origin: r.origin, epoch: r.epoch, channel: r.channel },
         contiguous: r.contiguous,
         floor: r.floor,
+        skipFrom: r.skip_from,
+        skipTo: r.skip_to,
         top: r.top ?? 0,
       };
       this.#streams.set(streamId(row.key), row);
@@ -517,7 +532,7 @@ export class SqliteStore implements Store {
     const dirty = new Set<StreamRow>();
     const out = messages.map((m): AppendStatus => {
       const s = this.#stream(streamOf(m));
-      if (m.seq <= s.contiguous) return 'duplicate';
+      if (m.seq <= s.contiguous && !skipped(s, m.seq)) return 'duplicate';
       const held = m.seq > s.top ? undefined : (this.#q('idAt').get(s.sid, m.seq) as string | undefined);
       if (held !== undefined) return held === m.id ? 'duplicate' : 'conflict';
       const scope = scopeOf(m);
@@ -555,7 +570,7 @@ export class SqliteStore implements Store {
     });
     for (const [scope, n] of added)
       this.#evict(scope, n + STORE_LIMITS.pruneSlack, n + STORE_LIMITS.pruneSlack, dirty);
-    for (const s of dirty) this.#q('streamSet').run(s.contiguous, s.floor, s.sid);
+    for (const s of dirty) this.#saveStream(s);
     if (options.link !== undefined)
       this.#q('linkSet').run(options.link.sender, options.link.stream, options.link.last);
     return out;
@@ -578,6 +593,9 @@ export class SqliteStore implements Store {
       );
     for (const { sid, seq } of rows) {
       const s = this.#bySid.get(sid)!;
+      // No skipped number up to it is taken any more: one that came now would be past retention
+      // at once, and taken again by the next copy.
+      if (s.skipTo !== 0 && seq >= s.skipFrom) s.skipFrom = seq + 1;
       if (seq <= s.contiguous) s.floor = Math.max(s.floor, seq + 1);
       else this.#settle(s, seq);
       dirty.add(s);
@@ -597,12 +615,20 @@ export class SqliteStore implements Store {
         key: { origin: k.origin, epoch: k.epoch, channel: k.channel },
         contiguous: 0,
         floor: 1,
+        skipFrom: 0,
+        skipTo: 0,
         top: 0,
       };
       this.#streams.set(id, s);
       this.#bySid.set(sid, s);
     }
     return s;
+  }
+
+  /** Writes the marks of `s`. */
+  #saveStream(s: StreamRow): void {
+    if (this.#skipColumns) this.#q('streamSet').run(s.contiguous, s.floor, s.skipFrom, s.skipTo, s.sid);
+    else this.#q('streamSetV2').run(s.contiguous, s.floor, s.sid);
   }
 
   #settle(s: StreamRow, upTo: number): void {
@@ -667,6 +693,11 @@ export class SqliteStore implements Store {
       key,
     };
   }
+}
+
+/** Whether `seq` of `s` is a skipped number, still taken when a copy comes (see {@link SqliteStore.skip}). */
+function skipped(s: StreamRow, seq: number): boolean {
+  return seq >= s.skipFrom && seq <= s.skipTo;
 }
 
 /** A Buffer view of `u` (better-sqlite3 binds Buffers), without a copy. */

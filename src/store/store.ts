@@ -42,7 +42,10 @@
  *
  * For each stream the store keeps the **received set**: every number up to `contiguous`, and the
  * numbers held above it. {@link Store.append} reports a message `new` only when its number is
- * outside that set, and adds it in the same transaction as the message itself. A message removed
+ * outside that set, and adds it in the same transaction as the message itself. The one
+ * exception is a newcomer's **skip** ({@link Store.skip}): numbers below `contiguous` that were
+ * never received, only given up by catch-up, stay takeable until a copy comes (then held, so
+ * a second copy is a duplicate), as `skipFrom..skipTo` per stream. A message removed
  * by retention stays in the received set: retention advances `contiguous` past it (a number
  * below a message that is past retention is past retention too: the origin numbers in time
  * order), so it is never `new` again. The node delivers exactly the messages `append` reports
@@ -287,10 +290,17 @@ export interface Store {
   append(messages: readonly StoredMessage[], options?: AppendOptions): AppendStatus[];
 
   /**
-   * Marks every number of `stream` up to `upTo` as received without storing anything: numbers a
-   * newcomer will never fetch (before its `historyOnJoin` window), or a gap given up.
+   * The numbers of `stream` up to `upTo` that it has not received are **skipped**: numbers a
+   * newcomer to a channel will never fetch (its past, before its `historyOnJoin` window). They
+   * count as received for catch-up ({@link Store.summary} reports `contiguous` at least `upTo`,
+   * so no member is asked for them), but they were never delivered, and some of them may have
+   * been sent after the node took the channel up, with their live copies still on the way (a
+   * slow link, a long retry). So a skipped number that comes later is still taken, once: `append`
+   * reports it `new`, holds it, and reports any later copy `duplicate`, across restarts too (the
+   * skip is durable, committed before it returns). What retention removes of them, and every
+   * number below, is no longer taken. A second skip of the same stream extends the first.
    */
-  settle(stream: StreamKey, upTo: number): void;
+  skip(stream: StreamKey, upTo: number): void;
 
   /**
    * Which of `ids` are in the log (for causal dependencies). A dependency past retention is not

@@ -150,10 +150,10 @@ for (const impl of impls) {
       s.close();
     });
 
-    test('settle marks numbers received without messages; they are never new', async () => {
+    test('skip counts numbers received for catch-up; a copy of one that comes later is new, once', async () => {
       const s = await open();
       s.append([msg(7), msg(8), msg(10)]);
-      s.settle(B, 5);
+      s.skip(B, 5);
       assert.deepEqual(s.summary()[0], {
         ...B,
         contiguous: 5,
@@ -163,12 +163,44 @@ for (const impl of impls) {
           [10, 10],
         ],
       });
-      s.settle(B, 6);
+      s.skip(B, 6);
       assert.deepEqual(s.summary()[0], { ...B, contiguous: 8, floor: 7, above: [[10, 10]] });
-      assert.deepEqual(s.append([msg(3), msg(9)]), ['duplicate', 'new']);
+      assert.deepEqual(s.append([msg(3), msg(9)]), ['new', 'new'], 'a skipped number comes: new');
       assert.deepEqual(s.summary()[0], { ...B, contiguous: 10, floor: 7, above: [] });
-      s.settle(B, 2);
-      assert.equal(s.summary()[0]?.contiguous, 10, 'settling below contiguous changes nothing');
+      assert.deepEqual(s.append([msg(3), msg(6), msg(7), msg(6)]), [
+        'duplicate',
+        'new',
+        'duplicate',
+        'duplicate',
+      ]);
+      assert.deepEqual(s.append([msg(3, { id: 'other' })]), ['conflict'], 'held, with another id');
+      s.skip(B, 2);
+      assert.equal(s.summary()[0]?.contiguous, 10, 'skipping below contiguous changes nothing');
+      s.skip(B, 14);
+      assert.deepEqual(s.append([msg(1), msg(12), msg(1), msg(12)]), [
+        'new',
+        'new',
+        'duplicate',
+        'duplicate',
+      ]);
+      assert.deepEqual(s.summary()[0], { ...B, contiguous: 14, floor: 15, above: [] });
+      assert.deepEqual(
+        s.readRange(B, 1, 20).map((e) => e.seq),
+        [1, 3, 6, 7, 8, 9, 10, 12],
+        'what came of the skipped numbers is held, and served',
+      );
+      s.close();
+    });
+
+    test('retention ends a skip at what it removes: a copy of a skipped number below is no longer new', async () => {
+      const s = await open({ retention: { maxMessages: 2 } });
+      s.skip(B, 10);
+      assert.deepEqual(s.append([msg(4), msg(6)]), ['new', 'new']);
+      assert.deepEqual(s.append([msg(8)]), ['new'], 'the oldest, 4, goes');
+      assert.deepEqual(s.append([msg(3), msg(4), msg(5), msg(9)]), ['duplicate', 'duplicate', 'new', 'new']);
+      assert.deepEqual(s.append([msg(6)]), ['duplicate'], '5 and 6 went: the oldest');
+      assert.deepEqual(s.append([msg(7)]), ['new'], 'above what went');
+      assert.deepEqual(s.append([msg(7)]), ['duplicate'], 'gone at once, as the oldest, and not new again');
       s.close();
     });
 
@@ -475,7 +507,7 @@ for (const impl of impls) {
         const own = (seq: number) =>
           msg(seq, { origin: { id: 'me', address: 'h', port: 1 }, epoch: 'first' });
         s.append([msg(1), msg(2), msg(4), own(1), own(2)], { link: { sender: 'bob', stream: 'x', last: 9 } });
-        s.settle({ ...B, origin: 'carol' }, 50);
+        s.skip({ ...B, origin: 'carol' }, 50);
         s.saveMembers([
           {
             id: 'ada',
@@ -495,14 +527,21 @@ for (const impl of impls) {
         assert.deepEqual(s.summary(), summary);
         assert.deepEqual(
           s.append([msg(2), msg(3), msg(40, { origin: { id: 'carol', address: 'h', port: 3 } })]),
-          ['duplicate', 'new', 'duplicate'],
+          ['duplicate', 'new', 'new'],
+          'a skipped number stays takeable',
+        );
+        s = await impl.reopen(s, { now: clock.now });
+        assert.deepEqual(
+          s.append([msg(40, { origin: { id: 'carol', address: 'h', port: 3 } })]),
+          ['duplicate'],
+          'once',
         );
         assert.equal(s.nextSeq('me', 'b'), 3, 'the own counter survives');
         assert.deepEqual(s.links(), [{ sender: 'bob', stream: 'x', last: 9 }]);
         assert.equal(s.members()[0]?.state, 'dead');
         assert.deepEqual(s.subscriptions(), ['ops']);
         assert.equal(s.incarnation(), 4);
-        assert.equal(s.stats().messages, 6);
+        assert.equal(s.stats().messages, 7);
         s.close();
       });
     }

@@ -1,6 +1,6 @@
 /**
  * Memory and SQLite side by side: random sequences of appends (several origins, epochs, kinds,
- * topics, out of order, late and early timestamps), settles, prunes and clock moves, under
+ * topics, out of order, late and early timestamps), skips, prunes and clock moves, under
  * small retention bounds, applied to both stores; every answer of every call must be the same.
  */
 
@@ -40,7 +40,7 @@ const messageArb = fc
 
 type Op =
   | { readonly append: ReturnType<typeof messageArb.generate>['value'][] }
-  | { readonly settle: { origin: string; epoch: string; upTo: number } }
+  | { readonly skip: { origin: string; epoch: string; upTo: number } }
   | { readonly prune: number }
   | { readonly advance: number };
 
@@ -53,7 +53,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc
       .record({ origin: fc.constantFrom(...ORIGINS), epoch: fc.constantFrom('e1', 'e2'), upTo: fc.nat(20) })
-      .map((settle) => ({ settle })),
+      .map((skip) => ({ skip })),
   },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 5 }).map((prune) => ({ prune })) },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 1500 }).map((advance) => ({ advance })) },
@@ -112,7 +112,7 @@ test('memory and SQLite answer every call alike', async () => {
               });
               return s.append(batch);
             }
-            if ('settle' in op) return s.settle({ ...op.settle, channel: 'b' }, op.settle.upTo);
+            if ('skip' in op) return s.skip({ ...op.skip, channel: 'b' }, op.skip.upTo);
             if ('prune' in op) return s.prune(op.prune);
             return undefined;
           });
