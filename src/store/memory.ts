@@ -174,6 +174,7 @@ export class MemoryStore implements Store {
     if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
     s.skipTo = upTo;
     this.#settle(s, upTo);
+    lowerFloor(s);
   }
 
   has(ids: readonly string[]): Set<string> {
@@ -362,6 +363,9 @@ export class MemoryStore implements Store {
     if (m.seq === stream.contiguous + 1) {
       stream.contiguous = m.seq;
       advance(stream);
+    } else if (m.seq < stream.floor) {
+      // A skipped number came: the held run down from `contiguous` may reach lower now.
+      if (m.seq === stream.floor - 1) lowerFloor(stream);
     } else if (m.seq > stream.contiguous) {
       const i = stream.above.findIndex((x) => x > m.seq);
       if (i < 0) stream.above.push(m.seq);
@@ -488,6 +492,14 @@ function skipped(s: StreamState, seq: number): boolean {
  */
 function passSkipped(s: StreamState, seq: number): void {
   if (s.skipTo !== 0 && seq >= s.skipFrom) s.skipFrom = seq + 1;
+}
+
+/**
+ * Moves `floor` down through the held numbers right below it (skipped numbers that came): what a
+ * member plans from, so that it asks for them in order rather than for what follows them first.
+ */
+function lowerFloor(s: StreamState): void {
+  while (s.floor > 1 && s.floor - 1 <= s.contiguous && s.held.get(s.floor - 1) !== undefined) s.floor--;
 }
 
 /** Moves `contiguous` up through the held numbers right above it. */

@@ -266,6 +266,7 @@ export class SqliteStore implements Store {
         if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
         s.skipTo = upTo;
         this.#settle(s, upTo);
+        this.#lowerFloor(s);
         this.#saveStream(s);
       })(),
     );
@@ -564,6 +565,9 @@ export class SqliteStore implements Store {
       if (m.seq === s.contiguous + 1) {
         s.contiguous = m.seq;
         this.#advance(s);
+      } else if (m.seq === s.floor - 1) {
+        // A skipped number came: the held run down from `contiguous` may reach lower now.
+        this.#lowerFloor(s);
       }
       added.set(scope, (added.get(scope) ?? 0) + 1);
       return 'new';
@@ -636,6 +640,19 @@ export class SqliteStore implements Store {
     s.contiguous = upTo;
     s.floor = upTo + 1;
     this.#advance(s);
+  }
+
+  /**
+   * Moves `floor` down through the held numbers right below it (skipped numbers that came): what
+   * a member plans from, so that it asks for them in order rather than for what follows them first.
+   */
+  #lowerFloor(s: StreamRow): void {
+    while (
+      s.floor > 1 &&
+      s.floor - 1 <= s.contiguous &&
+      this.#q('idAt').get(s.sid, s.floor - 1) !== undefined
+    )
+      s.floor--;
   }
 
   /** Moves `contiguous` up through the held numbers right above it. */
