@@ -92,8 +92,9 @@ export interface NodeOptions {
   /**
    * Time limit for each request to a peer, in ms. A connect request its entry point does not
    * answer in time is sent once more, with twice this limit. Requests that deliver messages wait
-   * at least this long, and longer for a member whose answers were measured slower (never past
-   * their messages' delivery deadline plus this limit). @default 5000
+   * at least this long, and longer for a member whose answers were measured slower (at most 9
+   * times this, and never past their messages' delivery deadline, as `deliveryTimeoutMs` keeps
+   * it, plus this limit). @default 5000
    */
   readonly requestTimeoutMs?: number;
   /**
@@ -111,7 +112,12 @@ export interface NodeOptions {
   readonly maxMembers?: number;
   /**
    * How long a message is retried to an unresponsive member before it is given up and reported
-   * failed (sooner if the member is declared dead or leaves). @default 30000
+   * failed (sooner if the member is declared dead or leaves). A member that acknowledges batches
+   * is not unresponsive, only slow (a process starved of CPU takes seconds for one): while it
+   * acknowledged a batch less than this long ago, its messages are kept past their deadline, and
+   * reach it later; one that acknowledged nothing for this long loses what is past the deadline.
+   * What waits for a member stays within `maxQueueMessages` and `maxQueueBytes` (a full queue
+   * makes sends wait, see `backpressure`). @default 30000
    */
   readonly deliveryTimeoutMs?: number;
   /**

@@ -59,6 +59,14 @@ export interface PeerQueueLimits {
   readonly retryBaseMs: number;
   /** Longest retry delay. */
   readonly retryMaxMs: number;
+  /**
+   * A message past its deadline is still kept, and retried, while the peer acknowledged a batch
+   * less than this long ago: a peer that keeps taking batches is slow (a process starved of CPU
+   * takes seconds for one), not gone, and gets everything, later. A peer that took nothing for
+   * this long loses what is past its deadline, as before. The queue's bounds still hold (senders
+   * wait for room). The node passes `deliveryTimeoutMs`. @default 0 (the deadline alone)
+   */
+  readonly progressMs?: number;
   /** Most batches in flight at once to a tsp2p peer (a gop2p peer always gets one). */
   readonly maxInFlight: number;
   /** Bytes that must be waiting, beyond the batches in flight, before another batch leaves early. */

@@ -390,6 +390,7 @@ export class Outbox {
           maxQueueMessages: o.maxQueueMessages,
           maxQueueBytes: o.maxQueueBytes,
           requestTimeoutMs: o.requestTimeoutMs,
+          progressMs: o.deliveryTimeoutMs,
           retryBaseMs: o.retryBaseMs,
           retryMaxMs: o.retryMaxMs,
           maxInFlight: o.maxInFlight,

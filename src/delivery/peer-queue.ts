@@ -13,7 +13,8 @@
  *   receiver holds a batch that overtook its predecessor until that one is delivered, so a 200
  *   still means "delivered, and everything before it too".
  * - **Retries.** A failed request is retried with exponential backoff and full jitter until it
- *   succeeds, the peer leaves the network, or a message's delivery deadline passes. Numbers stay
+ *   succeeds, the peer leaves the network, or a message's delivery deadline passes while the peer
+ *   has acknowledged nothing for `progressMs` (see "Slow peers"). Numbers stay
  *   with their messages, so the receiver delivers each one exactly once, however many times a
  *   batch is retried. Each batch tells the receiver the lowest number still unsettled (`base`),
  *   so numbers given up (cancelled, expired, refused for good) leave no gap it would wait for.
@@ -24,10 +25,15 @@
  *   - a request waits as long as the peer's measured answers call for: RFC 6298's estimator
  *     (`RoundTrip`, shared with the failure detector's probes) over every answer, never less than
  *     `requestTimeoutMs`; a request that timed out doubles the wait until the next answer. It
- *     never waits past its oldest message's deadline plus `requestTimeoutMs`: what the receivers'
- *     catch-up counts on the live path to have brought by then (`liveOwedMs`, src/node/run.ts);
+ *     never waits past its oldest message's deadline (as kept below) plus `requestTimeoutMs`;
  *   - a request that timed out halves the messages in flight to the peer (its retry included);
- *     each acknowledged batch lets as many more in flight again, until the limits alone decide.
+ *     each acknowledged batch lets as many more in flight again, until the limits alone decide;
+ *   - a peer that acknowledges batches is alive and taking them: its messages are not given up at
+ *     their deadline while it acknowledged one less than `progressMs` ago (the node's
+ *     `deliveryTimeoutMs`), so a message is kept until `max(deadline, last acknowledgement +
+ *     progressMs)`. A peer that took nothing for `progressMs` loses what is past its deadline,
+ *     as before; the queue's bounds keep what waits for it bounded. (A receiver's catch-up takes
+ *     a live copy whenever it comes: `Store.skip`.)
  *
  * @module
  */
@@ -129,6 +135,8 @@ export class PeerQueue {
   readonly #rtt: RoundTrip;
   /** Most messages in flight: unbounded until a request times out (see "Slow peers"). */
   #window = Number.POSITIVE_INFINITY;
+  /** Clock ms of the peer's last acknowledged batch (see "Slow peers"). */
+  #ackedAt = Number.NEGATIVE_INFINITY;
 
   /**
    * @param to - the peer
@@ -342,6 +350,7 @@ export class PeerQueue {
         this.#inFlightBytes -= flights[i]!.bytes;
       }
       flights.splice(0, lastOk + 1);
+      this.#ackedAt = this.#d.clock.now();
       this.#inFlight -= n;
       this.#attempt = 0;
       this.#retriedAtOnce = false;
@@ -428,7 +437,7 @@ export class PeerQueue {
         settle(p, undefined);
         continue;
       }
-      if (p.msg.deadline <= now) {
+      if (p.msg.deadline <= now && this.#givesUp(now)) {
         this.#shift();
         settle(p, this.#expiredError());
         continue;
@@ -455,7 +464,7 @@ export class PeerQueue {
     let i = this.#head + this.#inFlight;
     while (i < this.#pending.length && out.length < max) {
       const p = this.#pending[i]!;
-      if (p.seq === undefined && (p.cancelled || p.msg.deadline <= now)) {
+      if (p.seq === undefined && (p.cancelled || (p.msg.deadline <= now && this.#givesUp(now)))) {
         this.#pending.splice(i, 1);
         this.#bytes -= p.msg.bytes;
         settle(p, p.cancelled ? undefined : this.#expiredError());
@@ -469,6 +478,14 @@ export class PeerQueue {
       i++;
     }
     return out;
+  }
+
+  /**
+   * Whether a message past its deadline is given up now: unless the peer acknowledged a batch
+   * less than `progressMs` ago (see "Slow peers").
+   */
+  #givesUp(now: number): boolean {
+    return now - this.#ackedAt >= (this.#d.limits.progressMs ?? 0);
   }
 
   #expiredError(): TimeoutError {
@@ -493,6 +510,8 @@ export class PeerQueue {
       let due = Number.POSITIVE_INFINITY;
       for (const p of batch) if (p.msg.deadline < due) due = p.msg.deadline;
       const l = d.limits;
+      // Kept past its deadline while the peer acknowledges batches (see "Slow peers").
+      due = Math.max(due, this.#ackedAt + (l.progressMs ?? 0));
       const wait = Math.ceil(
         Math.max(l.requestTimeoutMs, Math.min(this.#rtt.timeoutMs, due + l.requestTimeoutMs - sentAt)),
       );
