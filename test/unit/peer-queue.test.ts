@@ -453,6 +453,39 @@ describe('PeerQueue: deadlines, cancel, close', () => {
     assert.equal(late.state, 'ok');
   });
 
+  test('with progressMs, a message past its deadline is kept while the peer acknowledged a batch that recently, and given up once it acknowledged nothing that long', async () => {
+    const f = queueFixture({ limits: { progressMs: 10_000, retryBaseMs: 100, retryMaxMs: 100 } });
+    const refuse = async (): Promise<void> => {
+      const open = f.client.open;
+      if (open.length > 0) await fail(open[0]!, new PeerRefusedError(503, 'busy'));
+      else await f.clock.advance(10);
+    };
+    const m1 = f.send('m1', { deliveryMs: 1_000 });
+    const rest = names(2, 4).map((id) => f.send(id, { deliveryMs: 1_000 }));
+    await f.clock.advance(800);
+    await answer(f.client.last);
+    assert.equal(m1.state, 'ok', 'acknowledged at 800 ms');
+    // The rest is refused past its 1 s deadline: kept, as the peer acknowledged a batch at 800 ms.
+    while (f.clock.now() < 5_000) await refuse();
+    assert.deepEqual(states(rest), ['pending', 'pending', 'pending'], 'kept past the deadline');
+    assert.ok(await f.clock.advanceUntil(() => f.client.open.length === 1, 1_000, 1));
+    assert.deepEqual(f.client.last.body.ids, names(2, 4), 'the same batch, retried');
+    await answer(f.client.last);
+    assert.deepEqual(states(rest), ['ok', 'ok', 'ok']);
+    // Acknowledged at ~5 s: a new message is kept until ~15 s, and given up then.
+    const acked = f.clock.now();
+    const m5 = f.send('m5', { deliveryMs: 1_000 });
+    while (m5.state === 'pending') {
+      assert.ok(
+        f.clock.now() < acked + 10_000 + 200,
+        'given up soon after the peer went 10 s without acknowledging',
+      );
+      await refuse();
+    }
+    assert.equal(m5.state, 'ERR_TIMEOUT');
+    assert.ok(f.clock.now() >= acked + 10_000, 'not before the peer went 10 s without acknowledging');
+  });
+
   test('a cancelled message at the head is not sent, and settles quietly', async () => {
     const f = queueFixture();
     f.send('m1');
