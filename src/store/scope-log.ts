@@ -192,8 +192,13 @@ export class Chunk<S> {
     this.u[u + 1] = m.payload.byteLength;
     this.u[u + 2] = m.sig.byteLength;
     this.u[u + 3] = (m.late ? LATE : 0) | (k << 1);
-    this.slab.set(m.payload, this.used);
-    this.slab.set(sigFrom === 0 ? m.sig : m.sig.subarray(sigFrom), this.used + m.payload.byteLength);
+    const slab = this.slab;
+    slab.set(m.payload, this.used);
+    const sig = m.sig;
+    const at = this.used + m.payload.byteLength;
+    if (sigFrom === 0) slab.set(sig, at);
+    // Byte by byte (at most 96 of them): a subarray to copy from would be an object per message.
+    else for (let i = sigFrom; i < sig.byteLength; i++) slab[at + i - sigFrom] = sig[i]!;
     this.used += bytes;
     this.live += bytes;
     if (m.deps.length > 0) {

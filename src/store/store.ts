@@ -415,31 +415,39 @@ export function streamId(s: StreamKey): string {
 
 /** Throws `ERR_INVALID_MESSAGE` unless `m` is within {@link STORE_LIMITS}. */
 export function validateMessage(m: StoredMessage): void {
-  const bad = (what: string): never => {
-    throw new InvalidMessageError(`cannot store message ${String(m.id).slice(0, 64)}: ${what}`);
-  };
-  const str = (v: unknown, max: number): boolean => typeof v === 'string' && v.length >= 1 && v.length <= max;
-  if (!str(m.id, STORE_LIMITS.id)) bad('bad id');
-  if (!str(m.origin?.id, STORE_LIMITS.node) || !str(m.epoch, STORE_LIMITS.node)) bad('bad origin or epoch');
-  if (!str(m.channel, STORE_LIMITS.channel)) bad('bad channel');
-  if (!Number.isSafeInteger(m.seq) || m.seq < 1) bad('seq must be a positive integer');
-  if (!Number.isFinite(m.at)) bad('bad timestamp');
+  // Plain checks, no closure per call: this runs once per message received.
+  if (!isText(m.id, STORE_LIMITS.id)) badMessage(m, 'bad id');
+  if (!isText(m.origin?.id, STORE_LIMITS.node) || !isText(m.epoch, STORE_LIMITS.node))
+    badMessage(m, 'bad origin or epoch');
+  if (!isText(m.channel, STORE_LIMITS.channel)) badMessage(m, 'bad channel');
+  if (!Number.isSafeInteger(m.seq) || m.seq < 1) badMessage(m, 'seq must be a positive integer');
+  if (!Number.isFinite(m.at)) badMessage(m, 'bad timestamp');
   if (
     m.kind === 'topic'
-      ? !str(m.topic, STORE_LIMITS.channel)
+      ? !isText(m.topic, STORE_LIMITS.channel)
       : m.kind === 'direct'
-        ? !str(m.peer, STORE_LIMITS.node)
+        ? !isText(m.peer, STORE_LIMITS.node)
         : m.kind !== 'broadcast'
   )
-    bad('bad kind, topic or peer');
+    badMessage(m, 'bad kind, topic or peer');
   if (!(m.payload instanceof Uint8Array) || !(m.sig instanceof Uint8Array))
-    bad('payload and sig must be bytes');
-  if (
-    !Array.isArray(m.deps) ||
-    m.deps.length > STORE_LIMITS.maxDeps ||
-    !m.deps.every((d) => str(d, STORE_LIMITS.id))
-  )
-    bad(`at most ${STORE_LIMITS.maxDeps} dependencies of at most ${STORE_LIMITS.id} characters`);
+    badMessage(m, 'payload and sig must be bytes');
+  const deps = m.deps;
+  if (!Array.isArray(deps) || deps.length > STORE_LIMITS.maxDeps) badDeps(m);
+  for (let i = 0; i < deps.length; i++) if (!isText(deps[i], STORE_LIMITS.id)) badDeps(m);
+}
+
+/** A string of 1 to `max` characters. */
+function isText(v: unknown, max: number): boolean {
+  return typeof v === 'string' && v.length >= 1 && v.length <= max;
+}
+
+function badMessage(m: StoredMessage, what: string): never {
+  throw new InvalidMessageError(`cannot store message ${String(m.id).slice(0, 64)}: ${what}`);
+}
+
+function badDeps(m: StoredMessage): never {
+  badMessage(m, `at most ${STORE_LIMITS.maxDeps} dependencies of at most ${STORE_LIMITS.id} characters`);
 }
 
 /** The checked limit of a read: default 100, at most {@link STORE_LIMITS}.maxRead. */
