@@ -49,6 +49,8 @@ export async function startSystem(
 
 /** How many nodes join at once (see {@link joinAll}). */
 const JOIN_WAVE = 8;
+/** How often one node tries to join, each time through another node (see {@link joinAll}). */
+const JOIN_ATTEMPTS = 3;
 /** How long the views may take to fill once every node has joined, in ms. */
 const VIEW_TIMEOUT_MS = 120_000;
 
@@ -65,7 +67,19 @@ export async function joinAll(system: SystemName, workers: readonly Worker[]): P
   await workers[0]!.call('join', { entry: undefined, peers });
   for (let i = 1; i < workers.length; i += JOIN_WAVE) {
     await Promise.all(
-      workers.slice(i, i + JOIN_WAVE).map((w, k) => w.call('join', { entry: peers[(i + k) % i], peers })),
+      workers.slice(i, i + JOIN_WAVE).map(async (w, k) => {
+        // A join that failed (its entry point did not answer within the connect's time limit: at
+        // 100 processes on 2 cores, load 120) goes again through another node already in.
+        for (let attempt = 0; ; attempt++) {
+          const entry = peers[(i + k + attempt) % i];
+          try {
+            return await w.call('join', { entry, peers });
+          } catch (err) {
+            if (attempt + 1 >= JOIN_ATTEMPTS) throw err;
+            console.error(`${system}: node ${i + k}: join through ${entry} failed (${String(err)}); again`);
+          }
+        }
+      }),
     );
   }
   // Nodes of the same wave learn of each other by gossip or push-pull, a moment later.
