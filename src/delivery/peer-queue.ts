@@ -30,7 +30,8 @@
  *     each acknowledged batch lets as many more in flight again, until the limits alone decide;
  *   - a peer that acknowledges batches is alive and taking them: its messages are not given up at
  *     their deadline while it acknowledged one less than `progressMs` ago (the node's
- *     `deliveryTimeoutMs`), so a message is kept until `max(deadline, last acknowledgement +
+ *     `deliveryTimeoutMs`), or before it, while the first request to it is less than that old,
+ *     so a message is kept until `max(deadline, last acknowledgement (or first request) +
  *     progressMs)`. A peer that took nothing for `progressMs` loses what is past its deadline,
  *     as before; the queue's bounds keep what waits for it bounded. (A receiver's catch-up takes
  *     a live copy whenever it comes: `Store.skip`.)
@@ -135,7 +136,10 @@ export class PeerQueue {
   readonly #rtt: RoundTrip;
   /** Most messages in flight: unbounded until a request times out (see "Slow peers"). */
   #window = Number.POSITIVE_INFINITY;
-  /** Clock ms of the peer's last acknowledged batch (see "Slow peers"). */
+  /**
+   * Clock ms since which the peer has taken nothing (see "Slow peers"): its last acknowledged
+   * batch, or the first request this queue sent it when none was acknowledged yet.
+   */
   #ackedAt = Number.NEGATIVE_INFINITY;
 
   /**
@@ -507,6 +511,9 @@ export class PeerQueue {
         : classicForm(batch[0]!.msg);
       const d = this.#d;
       const sentAt = d.clock.now();
+      // Asked for the first time: a sender starved of CPU may send a member its first batch late,
+      // and the member has had no chance to take anything before.
+      if (this.#ackedAt === Number.NEGATIVE_INFINITY) this.#ackedAt = sentAt;
       let due = Number.POSITIVE_INFINITY;
       for (const p of batch) if (p.msg.deadline < due) due = p.msg.deadline;
       const l = d.limits;

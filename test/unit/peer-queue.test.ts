@@ -486,6 +486,20 @@ describe('PeerQueue: deadlines, cancel, close', () => {
     assert.ok(f.clock.now() >= acked + 10_000, 'not before the peer went 10 s without acknowledging');
   });
 
+  test('with progressMs, a peer that never acknowledged anything keeps its messages until progressMs after the first request to it', async () => {
+    const f = queueFixture({ limits: { progressMs: 10_000, retryBaseMs: 100, retryMaxMs: 100 } });
+    const m1 = f.send('m1', { deliveryMs: 1_000 });
+    const asked = f.clock.now();
+    while (m1.state === 'pending') {
+      assert.ok(f.clock.now() < asked + 10_000 + 200, 'given up soon after 10 s of asking');
+      const open = f.client.open;
+      if (open.length > 0) await fail(open[0]!, new PeerUnreachableError('connect ECONNREFUSED'));
+      else await f.clock.advance(10);
+    }
+    assert.equal(m1.state, 'ERR_TIMEOUT');
+    assert.ok(f.clock.now() >= asked + 10_000, 'not at its own 1 s deadline');
+  });
+
   test('a cancelled message at the head is not sent, and settles quietly', async () => {
     const f = queueFixture();
     f.send('m1');
