@@ -115,7 +115,8 @@ export interface NodeOptions {
    * failed (sooner if the member is declared dead or leaves). A member that acknowledges batches
    * is not unresponsive, only slow (a process starved of CPU takes seconds for one): while it
    * acknowledged a batch less than this long ago, its messages are kept past their deadline, and
-   * reach it later; one that acknowledged nothing for this long loses what is past the deadline.
+   * reach it later; one that acknowledged nothing for this long (since the first request to it,
+   * when it never did) loses what is past the deadline.
    * What waits for a member stays within `maxQueueMessages` and `maxQueueBytes` (a full queue
    * makes sends wait, see `backpressure`). @default 30000
    */

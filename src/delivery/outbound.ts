@@ -63,7 +63,8 @@ export interface PeerQueueLimits {
    * A message past its deadline is still kept, and retried, while the peer acknowledged a batch
    * less than this long ago: a peer that keeps taking batches is slow (a process starved of CPU
    * takes seconds for one), not gone, and gets everything, later. A peer that took nothing for
-   * this long loses what is past its deadline, as before. The queue's bounds still hold (senders
+   * this long (since the first request to it, when it never did) loses what is past its deadline,
+   * as before. The queue's bounds still hold (senders
    * wait for room). The node passes `deliveryTimeoutMs`. @default 0 (the deadline alone)
    */
   readonly progressMs?: number;
