@@ -459,10 +459,7 @@ export class FailureDetector {
         if (member !== undefined && isLive(member.state)) return member;
       }
       // A full round done: reshuffle the current members for the next one.
-      this.#order = shuffle(
-        m.live().map((x) => x.peer.id),
-        this.#o.random,
-      );
+      this.#order = shuffle(m.liveIds(), this.#o.random);
       this.#next = 0;
     }
     return undefined;
@@ -573,9 +570,9 @@ export class FailureDetector {
     }
     // k random helpers, drawn without listing the members (a probe fails for every member
     // across a partition).
-    const live = this.#o.membership.live();
-    const helpers = sample(live.length, t.indirectProbes, this.#o.random, (i) => {
-      const m = live[i]!;
+    const membership = this.#o.membership;
+    const helpers = sample(membership.liveCount, t.indirectProbes, this.#o.random, (i) => {
+      const m = membership.liveAt(i);
       return m.peer.id !== target.peer.id && m.kind === 'tsp2p' ? m : undefined;
     });
     let acked = false;
@@ -659,10 +656,9 @@ export class FailureDetector {
     // The recently dead get gossip too: a node declared dead by mistake learns it and refutes.
     // Drawn from the live members and the tombstones without listing them: a round every gossip
     // period would otherwise cost O(n) each.
-    const live = m.live();
-    const gone = m.gone();
-    const targets = sample(live.length + gone.length, t.gossipNodes, this.#o.random, (i) => {
-      const x = i < live.length ? live[i]! : gone[i - live.length]!;
+    const liveCount = m.liveCount;
+    const targets = sample(liveCount + m.goneCount, t.gossipNodes, this.#o.random, (i) => {
+      const x = i < liveCount ? m.liveAt(i) : m.goneAt(i - liveCount);
       if (x.kind !== 'tsp2p') return undefined;
       return isLive(x.state) || (x.state === 'dead' && now - x.stateSince < 4 * t.pushPullIntervalMs)
         ? x
@@ -683,10 +679,11 @@ export class FailureDetector {
   async #pushPull(): Promise<void> {
     const signal = this.#ac?.signal;
     if (signal === undefined) return;
-    const live = this.#o.membership.live();
-    const peer = sample(live.length, 1, this.#o.random, (i) =>
-      live[i]!.kind === 'tsp2p' ? live[i] : undefined,
-    )[0];
+    const m = this.#o.membership;
+    const peer = sample(m.liveCount, 1, this.#o.random, (i) => {
+      const x = m.liveAt(i);
+      return x.kind === 'tsp2p' ? x : undefined;
+    })[0];
     if (peer === undefined) return;
     this.stats.syncs++;
     await this.#o.net.sync(peer, this.probeTimeoutMs * 4, signal);
@@ -699,7 +696,7 @@ export class FailureDetector {
     m.reap();
     // Failed members that were forgotten too: after a partition that outlasted the reap, the two
     // halves know each other only as addresses.
-    const dead = [...m.all().filter((x) => x.state === 'dead' && x.kind === 'tsp2p'), ...m.forgottenFailed()];
+    const dead = [...m.tombstones().filter((x) => x.state === 'dead' && x.kind === 'tsp2p'), ...m.forgottenFailed()];
     if (dead.length === 0) return;
     const peer = dead[Math.floor(this.#o.random.next() * dead.length)]!;
     await this.#o.net.sync(peer, this.probeTimeoutMs * 4, signal);

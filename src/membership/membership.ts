@@ -242,19 +242,45 @@ export class Membership {
   }
 
   /**
-   * The live members (alive or suspect), self excluded. The array must not be changed, and it
-   * follows later changes of the table: copy it to keep it across one.
+   * The live members (alive or suspect), self excluded: a new array of new objects on each call
+   * (the table keeps its rows in columns, not as objects), in the table's insertion order. A
+   * caller that needs one or a few of them draws them with {@link Membership.liveAt}.
    */
   live(): readonly Member[] {
     return this.#table.live();
   }
 
+  /** The `i`th live member (0 to `liveCount - 1`), in the order of {@link Membership.live}. */
+  liveAt(i: number): Member {
+    return this.#table.liveAt(i);
+  }
+
+  /** The ids of the live members, in the order of {@link Membership.live}. */
+  liveIds(): string[] {
+    return this.#table.liveIds();
+  }
+
   /**
-   * The tombstones: dead and departed members, in no particular order. The array must not be
-   * changed, and it follows later changes of the table.
+   * The tombstones: dead and departed members, in no particular order (a new array of new
+   * objects on each call).
    */
   gone(): readonly Member[] {
     return this.#table.gone();
+  }
+
+  /** How many tombstones there are. */
+  get goneCount(): number {
+    return this.#table.goneCount;
+  }
+
+  /** The `i`th tombstone (0 to `goneCount - 1`), in the order of {@link Membership.gone}. */
+  goneAt(i: number): Member {
+    return this.#table.goneAt(i);
+  }
+
+  /** The tombstones in the table's insertion order (new objects). */
+  tombstones(): Member[] {
+    return this.#table.tombstones();
   }
 
   /** Every record, tombstones of dead and departed members included. */
@@ -609,7 +635,7 @@ export class Membership {
   reap(): void {
     const now = this.#o.clock.now();
     const t = this.#o.timings;
-    for (const m of this.#table.all()) {
+    for (const m of this.#table.tombstones()) {
       const keep =
         m.state === 'dead'
           ? t.deadRetentionMs

@@ -28,6 +28,13 @@ function member(
   };
 }
 
+/** A member's fields as plain data (the table hands out a new object for each read). */
+function fields(m: Member | undefined): object | undefined {
+  if (m === undefined) return undefined;
+  const { peer, kind, state, incarnation, lastSeen, stateSince, record } = m;
+  return { peer, kind, state, incarnation, lastSeen, stateSince, record };
+}
+
 describe('MemberTable', () => {
   test('set adds a member as given, found by id and by address', () => {
     const table = new MemberTable();
@@ -35,8 +42,9 @@ describe('MemberTable', () => {
     table.set(a);
     assert.equal(table.size, 1);
     assert.equal(table.liveCount, 1);
-    assert.equal(table.get('a'), a);
-    assert.equal(table.getByAddress('127.0.0.1', 5001), a);
+    assert.deepEqual(fields(table.get('a')), fields(a), 'a copy of the row as set');
+    assert.deepEqual(fields(table.getByAddress('127.0.0.1', 5001)), fields(a));
+    assert.notEqual(table.get('a'), table.get('a'), 'rows are built on demand, not kept as objects');
     assert.equal(table.get('b'), undefined);
   });
 
@@ -50,7 +58,7 @@ describe('MemberTable', () => {
     });
     table.set(next);
     assert.equal(table.size, 1);
-    assert.equal(table.get('a'), next);
+    assert.deepEqual(fields(table.get('a')), fields(next));
     assert.equal(table.getByAddress('127.0.0.1', 5001)?.peer.name, 'lovelace');
     assert.equal(table.liveCount, 1, 'suspect is still in the network');
   });
