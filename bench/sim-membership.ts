@@ -46,10 +46,11 @@ const TYPE_NAMES: Record<number, string> = {
 const TYPE_FIELD = Buffer.from('"type":');
 
 /**
- * Heap per member entry a node holds, and per node: 169 to 197 B per entry measured at 1,000,
- * 2,000 and 5,000 nodes (BENCHMARKS.md, session 14), with a margin for the hash tables' slack.
+ * Heap per member entry a node holds, and per node: 75 B per entry measured at 1,000 nodes with
+ * the member table in columns (BENCHMARKS.md, session 15; 169 to 197 B before), with a margin for
+ * the columns' slack (they grow by a quarter).
  */
-const ENTRY_BYTES = 200;
+const ENTRY_BYTES = 90;
 const NODE_BYTES = 100 * 1024;
 
 /** Requests and bytes sent, by message type, over the whole simulated network. */
@@ -179,7 +180,7 @@ export const simMembership: Scenario = {
     const timer = phaseTimer(log);
     const phaseDone = timer.done;
     log(`sim-membership: ${size} nodes, bootstrap ${bootstrap}, preset ${preset}, seed ${seed}`);
-    // Each node holds every other: N² member entries, ~190 B each (BENCHMARKS.md, session 14),
+    // Each node holds every other: N² member entries, ~75 B each (BENCHMARKS.md, session 15),
     // plus ~100 KB per node. Refuse at once what cannot fit rather than fail an hour in.
     const needed = size * (size - 1) * ENTRY_BYTES + size * NODE_BYTES;
     const limit = getHeapStatistics().heap_size_limit;
