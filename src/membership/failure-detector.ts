@@ -696,7 +696,10 @@ export class FailureDetector {
     m.reap();
     // Failed members that were forgotten too: after a partition that outlasted the reap, the two
     // halves know each other only as addresses.
-    const dead = [...m.tombstones().filter((x) => x.state === 'dead' && x.kind === 'tsp2p'), ...m.forgottenFailed()];
+    const dead = [
+      ...m.tombstones().filter((x) => x.state === 'dead' && x.kind === 'tsp2p'),
+      ...m.forgottenFailed(),
+    ];
     if (dead.length === 0) return;
     const peer = dead[Math.floor(this.#o.random.next() * dead.length)]!;
     await this.#o.net.sync(peer, this.probeTimeoutMs * 4, signal);
