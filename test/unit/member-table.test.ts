@@ -231,4 +231,32 @@ describe('MemberTable', () => {
       }
     }
   });
+
+  test('tables of one process keep their own rows and address holders (the numbers are shared)', () => {
+    const one = new MemberTable();
+    const two = new MemberTable();
+    const a = peer('a', '10.0.0.9', 5001);
+    const b = peer('b', '10.0.0.9', 5001);
+    one.set(member(a, { now: 1 }));
+    one.set(member(b, { now: 2 }));
+    two.set(member(b, { state: 'suspect', incarnation: 4, now: 3 }));
+    assert.equal(one.getByAddress('10.0.0.9', 5001)?.peer.id, 'a', 'the live holder keeps it');
+    assert.equal(two.getByAddress('10.0.0.9', 5001)?.peer.id, 'b', "two's one record holds it");
+    assert.equal(two.get('a'), undefined);
+    assert.deepEqual(
+      [one.get('b')?.state, one.get('b')?.incarnation, two.get('b')?.state, two.get('b')?.incarnation],
+      ['alive', 0, 'suspect', 4],
+    );
+    one.touch('b', 50);
+    assert.deepEqual([one.get('b')?.lastSeen, two.get('b')?.lastSeen], [50, 3]);
+    one.remove('a');
+    assert.equal(one.getByAddress('10.0.0.9', 5001)?.peer.id, 'b', 'b inherits the address in one');
+    two.clear();
+    assert.equal(two.getByAddress('10.0.0.9', 5001), undefined);
+    assert.equal(one.getByAddress('10.0.0.9', 5001)?.peer.id, 'b', "two's clear leaves one as it was");
+    assert.deepEqual(
+      one.live().map((m) => m.peer.id),
+      ['b'],
+    );
+  });
 });
