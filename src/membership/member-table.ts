@@ -303,30 +303,26 @@ export class MemberTable {
     else if (from !== undefined) {
       from.count--;
       at.count++;
-    }
-    let heir = false;
-    if (from !== undefined) {
-      if (from.holder === id) {
-        from.holder = undefined;
-        heir = true;
-      }
+      const heir = from.holder === id;
+      if (heir) from.holder = undefined;
       this.#write(oldKey!, from.holder, from.count);
+      if (heir) this.#reindex(old!.peer.address, old!.peer.port);
+    }
+    const { address, port } = statement.peer;
+    const live = isLiveState(member.state);
+    let lookForHeir = false;
+    if (at.holder === id) {
+      // The holder left the network: a live member at the same address takes over.
+      lookForHeir = !live;
+    } else {
+      const h = at.holder === undefined ? undefined : this.#numberOf(at.holder);
+      if (h === undefined || this.#state[h]! > LIVE_MAX) {
+        at.holder = id;
+        lookForHeir = !live;
+      }
     }
     this.#write(key, at.holder, at.count);
-    if (heir) this.#reindex(old!.peer.address, old!.peer.port);
-    const { address, port } = statement.peer;
-    const holderId = this.#slot(key).holder;
-    const live = isLiveState(member.state);
-    if (holderId === id) {
-      // The holder left the network: a live member at the same address takes over.
-      if (!live) this.#reindex(address, port, id);
-    } else {
-      const h = holderId === undefined ? undefined : this.#numberOf(holderId);
-      if (h === undefined || this.#state[h]! > LIVE_MAX) {
-        this.#hold(key, id);
-        if (!live) this.#reindex(address, port, id);
-      }
-    }
+    if (lookForHeir) this.#reindex(address, port, id);
   }
 
   /** An alive member at this address (other than `except`) holds it, if there is one. */
