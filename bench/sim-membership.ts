@@ -46,9 +46,10 @@ const TYPE_NAMES: Record<number, string> = {
 const TYPE_FIELD = Buffer.from('"type":');
 
 /**
- * Heap per member entry a node holds, and per node: 75 B per entry measured at 1,000 nodes with
- * the member table in columns (BENCHMARKS.md, session 15; 169 to 197 B before), with a margin for
- * the columns' slack (they grow by a quarter).
+ * Memory per member entry a node holds (V8 heap and typed arrays: the columns are outside the
+ * heap, so this overstates the heap's share), and per node: 100 to 133 B per entry measured at
+ * 2,000 and 1,000 nodes with the member table in columns, about 74 B at 10,000 by their fit
+ * (BENCHMARKS.md, session 15; 192 to 223 B before), with a margin.
  */
 const ENTRY_BYTES = 90;
 const NODE_BYTES = 100 * 1024;
@@ -84,14 +85,19 @@ function typeOf(body: Uint8Array): string {
   return TYPE_NAMES[n] ?? `type ${n}`;
 }
 
-/** The heap in use after a full collection, when `--expose-gc` gives one (else as it stands). */
+/**
+ * The heap in use plus the memory of ArrayBuffers (typed arrays' contents live outside the V8
+ * heap: the member table's and the store's columns), after a full collection when
+ * `--expose-gc` gives one (else as it stands).
+ */
 function heapUsed(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc !== undefined) {
     gc();
     gc();
   }
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }
 
 /** Seconds of CPU (user + system) this process has used. */
@@ -180,7 +186,7 @@ export const simMembership: Scenario = {
     const timer = phaseTimer(log);
     const phaseDone = timer.done;
     log(`sim-membership: ${size} nodes, bootstrap ${bootstrap}, preset ${preset}, seed ${seed}`);
-    // Each node holds every other: N² member entries, ~75 B each (BENCHMARKS.md, session 15),
+    // Each node holds every other: N² member entries, ~74 B each at 10,000 (BENCHMARKS.md, session 15),
     // plus ~100 KB per node. Refuse at once what cannot fit rather than fail an hour in.
     const needed = size * (size - 1) * ENTRY_BYTES + size * NODE_BYTES;
     const limit = getHeapStatistics().heap_size_limit;
