@@ -82,10 +82,18 @@ export class GossipQueue {
   /**
    * Takes up to `max` updates to piggyback on one message, least-sent first. Each counts as one
    * transmission; one sent `limit` times is dropped.
+   *
+   * @param held - what the recipient is known to hold already (the updates its own request to
+   *   this node carried, by member id): an update it holds as new or newer is passed over, not
+   *   counted as sent, and stays queued for another recipient. Without this, the answer to a
+   *   gossip spent a transmission on telling its sender what the sender had just told, so that
+   *   in an epidemic about half of each node's transmissions went to nodes that already knew
+   *   (BENCHMARKS.md, "Session 14: gossip answers").
    */
-  take(max: number, limit: number): MemberUpdate[] {
+  take(max: number, limit: number, held?: ReadonlyMap<string, MemberUpdate>): MemberUpdate[] {
     const out: MemberUpdate[] = [];
     const moved: Entry[] = [];
+    const skipped: Entry[] = [];
     for (let t = 0; t < this.#buckets.length && out.length < max; t++) {
       const bucket = this.#buckets[t];
       if (bucket === undefined) continue;
@@ -96,6 +104,10 @@ export class GossipQueue {
         if (e === undefined) continue;
         if (!e.live) {
           this.#stale--;
+          continue;
+        }
+        if (held !== undefined && holds(held.get(e.update.id), e.update)) {
+          skipped.push(e);
           continue;
         }
         out.push(e.update);
@@ -113,9 +125,18 @@ export class GossipQueue {
         bucket.head = 0;
       }
     }
-    // Re-bucket after the scan, so that an entry is not taken twice in one call.
+    // Re-bucket after the scan, so that an entry is not taken twice in one call. Those passed
+    // over go back to the front of their bucket, in their order: still the next to go.
     for (const e of moved) this.#bucket(e.transmits).items.push(e);
+    for (let i = skipped.length - 1; i >= 0; i--) this.#unshift(skipped[i]!);
     return out;
+  }
+
+  /** Puts an entry back at the head of its bucket. */
+  #unshift(e: Entry): void {
+    const b = this.#bucket(e.transmits);
+    if (b.head > 0) b.items[--b.head] = e;
+    else b.items.unshift(e);
   }
 
   /** Drops everything. */
@@ -143,4 +164,14 @@ export class GossipQueue {
     }
     return b;
   }
+}
+
+/**
+ * Whether a recipient that sent `heard` holds `queued` already: `heard` is as new or newer, and a
+ * confirmation of a suspicion (`by`) is held only from that same confirmer.
+ */
+function holds(heard: MemberUpdate | undefined, queued: MemberUpdate): boolean {
+  if (heard === undefined) return false;
+  const c = compareUpdates(heard, queued);
+  return c > 0 || (c === 0 && heard.by === queued.by);
 }

@@ -572,9 +572,19 @@ export class Membership {
     for (const u of updates) this.apply(u);
   }
 
-  /** Updates to piggyback on one outgoing message. */
-  piggyback(max = this.#o.timings.maxPiggyback): MemberUpdate[] {
-    return this.#queue.take(max, retransmitLimit(this.#o.timings.retransmitMult, this.liveCount + 1));
+  /**
+   * Updates to piggyback on one outgoing message.
+   *
+   * @param heard - when answering a request: the updates it carried. Its sender holds those, so
+   *   they are not sent back (nor counted as sent).
+   */
+  piggyback(max = this.#o.timings.maxPiggyback, heard?: readonly MemberUpdate[]): MemberUpdate[] {
+    const limit = retransmitLimit(this.#o.timings.retransmitMult, this.liveCount + 1);
+    if (heard === undefined || heard.length === 0 || this.#queue.size === 0)
+      return this.#queue.take(max, limit);
+    const held = new Map<string, MemberUpdate>();
+    for (const u of heard) held.set(u.id, u);
+    return this.#queue.take(max, limit, held);
   }
 
   /** Most updates in one gossip message: four times what rides on a probe. */

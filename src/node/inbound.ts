@@ -268,7 +268,7 @@ export class Inbound {
         return OK;
       case MessageType.Ping:
       case MessageType.Gossip:
-        return ack({ ack: true, m: m.piggyback() });
+        return ack({ ack: true, m: m.piggyback(undefined, envelope.m) });
       case MessageType.Sync: {
         // A digest alone: the whole state only when the digests differ (and then the sender
         // sends its own in a full sync). A full state (or an older tsp2p node): the whole state.
@@ -281,11 +281,16 @@ export class Inbound {
         // that stopped gracefully refuses connections too, and an asker that missed its leave
         // must learn of the leave, not suspect a crash.
         const gone = this.#goneTarget(run, envelope.target);
-        if (gone !== undefined) return ack({ ack: false, m: [memberUpdate(gone), ...m.piggyback()] });
+        if (gone !== undefined)
+          return ack({ ack: false, m: [memberUpdate(gone), ...m.piggyback(undefined, envelope.m)] });
         // `refused`: nothing listens at the target's address (a crashed process), which the
         // asker counts as strong evidence when every probe of the target says so.
         const outcome = await this.#pingFor(run, envelope.target);
-        return ack({ ack: outcome === 'ack', refused: outcome === 'refused', m: m.piggyback() });
+        return ack({
+          ack: outcome === 'ack',
+          refused: outcome === 'refused',
+          m: m.piggyback(undefined, envelope.m),
+        });
       }
       case MessageType.Batch:
         return this.#deliverBatch(run, sender.peer, envelope);

@@ -7,7 +7,6 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Node } from '../../src/index.js';
 import { addr, simNetworkFor } from './network.js';
 
 const N = 10;

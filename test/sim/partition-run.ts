@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { getHeapStatistics } from 'node:v8';
-import { type Node, simulation } from '../../src/node.js';
+import { simulation } from '../../src/node.js';
 import { addr, SimNetwork, view } from './network.js';
 
 /**

@@ -211,3 +211,59 @@ describe('GossipQueue', () => {
     );
   });
 });
+
+describe('GossipQueue: what the recipient holds already', () => {
+  const held = (...updates: MemberUpdate[]) => new Map(updates.map((x) => [x.id, x]));
+
+  test('an update the recipient sent as new or newer is passed over, not counted, and goes next', () => {
+    const q = new GossipQueue();
+    q.enqueue(u('a', 'alive', 1));
+    q.enqueue(u('b', 'suspect', 2));
+    q.enqueue(u('c', 'alive', 0));
+    // The recipient holds a's update and a newer one about c; b it does not hold.
+    assert.deepEqual(ids(q.take(10, 3, held(u('a', 'alive', 1), u('c', 'alive', 4)))), ['b']);
+    // a and c were not counted: each still goes out 3 times, and before b (sent once).
+    assert.deepEqual(ids(q.take(2, 3)), ['a', 'c']);
+    // Each of the three goes out exactly 3 times in all.
+    for (let i = 0; i < 2; i++) assert.deepEqual(ids(q.take(10, 3)).sort(), ['a', 'b', 'c']);
+    assert.equal(q.size, 0);
+  });
+
+  test('an older statement from the recipient does not hold the update back', () => {
+    const q = new GossipQueue();
+    q.enqueue(u('a', 'dead', 3));
+    assert.deepEqual(ids(q.take(10, 3, held(u('a', 'suspect', 3)))), ['a']);
+    assert.deepEqual(ids(q.take(10, 3, held(u('a', 'alive', 2)))), ['a']);
+  });
+
+  test("a confirmation of a suspicion is held back only by the same confirmer's", () => {
+    const q = new GossipQueue();
+    q.enqueue({ ...u('a', 'suspect', 1), by: 'x' });
+    assert.deepEqual(ids(q.take(10, 3, held({ ...u('a', 'suspect', 1), by: 'y' }))), ['a']);
+    assert.deepEqual(ids(q.take(10, 3, held({ ...u('a', 'suspect', 1), by: 'x' }))), []);
+    assert.deepEqual(ids(q.take(10, 3)), ['a']);
+  });
+
+  test('passing over keeps the order of the rest and counts nothing, however many are held (fast-check)', () => {
+    check(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 0, max: 30 }), { minLength: 1, maxLength: 30 }),
+        fc.array(fc.boolean(), { minLength: 30, maxLength: 30 }),
+        fc.integer({ min: 1, max: 40 }),
+        (members, heldFlags, max) => {
+          const q = new GossipQueue();
+          for (const m of members) q.enqueue(u(`m${m}`, 'alive', 1));
+          const h = held(...members.filter((_, i) => heldFlags[i]).map((m) => u(`m${m}`, 'alive', 1)));
+          const first = q.take(max, 5, h);
+          const expected = members.filter((_, i) => !heldFlags[i]).map((m) => `m${m}`);
+          assert.deepEqual(ids(first), expected.slice(0, max));
+          // Those passed over were not counted: with the ones not reached, they come first
+          // now, in their order, then the ones sent.
+          const sent = new Set(ids(first));
+          const rest = members.map((m) => `m${m}`).filter((id) => !sent.has(id));
+          assert.deepEqual(ids(q.take(100, 5)), [...rest, ...ids(first)]);
+        },
+      ),
+    );
+  });
+});
