@@ -5,7 +5,13 @@
  */
 
 import { formatHostPort, type Peer, type PeerKind } from '../peer.js';
-import { acquireNumber, numberOf, releaseNumber } from '../store/member-numbers.js';
+import {
+  acquireNumber,
+  columnCapacity,
+  grownColumn,
+  numberOf,
+  releaseNumber,
+} from '../store/member-numbers.js';
 import type { Destination } from '../transport/peer-client.js';
 
 export type { PeerKind } from '../peer.js';
@@ -244,12 +250,11 @@ export class MemberTable {
   }
 
   #grow(least: number): void {
-    // By a quarter, not double: at 10,000 members a doubled column is 61% full (16,384 slots).
-    const capacity = Math.max(16, least, this.#state.length + (this.#state.length >> 2));
-    this.#state = grown(this.#state, new Uint8Array(capacity));
-    this.#incarnation = grown(this.#incarnation, new Float64Array(capacity));
-    this.#lastSeen = grown(this.#lastSeen, new Float64Array(capacity));
-    this.#stateSince = grown(this.#stateSince, new Float64Array(capacity));
+    const capacity = columnCapacity(this.#state.length, least);
+    this.#state = grownColumn(this.#state, capacity);
+    this.#incarnation = grownColumn(this.#incarnation, capacity);
+    this.#lastSeen = grownColumn(this.#lastSeen, capacity);
+    this.#stateSince = grownColumn(this.#stateSince, capacity);
     const statements = new Array<MemberStatement | undefined>(capacity);
     for (let i = 0; i < this.#statements.length; i++) statements[i] = this.#statements[i];
     this.#statements = statements;
@@ -420,39 +425,31 @@ export class MemberTable {
 
   /** The dead and departed members, in insertion order (new objects). */
   tombstones(): Member[] {
+    const gone = this.#numbers(false);
     const out: Member[] = [];
-    const order = this.#order;
-    for (let i = 0; i < order.length; i++) {
-      const n = order.at(i);
-      if (this.#state[n]! > LIVE_MAX) out.push(this.#row(n));
-    }
+    for (let i = 0; i < gone.length; i++) out.push(this.#row(gone.at(i)));
     return out;
   }
 
   #liveList(): NumberList {
-    if (this.#live === undefined) {
-      const live = new NumberList();
-      const order = this.#order;
-      for (let i = 0; i < order.length; i++) {
-        const n = order.at(i);
-        if (this.#state[n]! <= LIVE_MAX) live.push(n);
-      }
-      this.#live = live;
-    }
+    this.#live ??= this.#numbers(true);
     return this.#live;
   }
 
   #goneList(): NumberList {
-    if (this.#gone === undefined) {
-      const gone = new NumberList();
-      const order = this.#order;
-      for (let i = 0; i < order.length; i++) {
-        const n = order.at(i);
-        if (this.#state[n]! > LIVE_MAX) gone.push(n);
-      }
-      this.#gone = gone;
-    }
+    this.#gone ??= this.#numbers(false);
     return this.#gone;
+  }
+
+  /** The numbers of the live members (or of the others), in insertion order. */
+  #numbers(live: boolean): NumberList {
+    const out = new NumberList();
+    const order = this.#order;
+    for (let i = 0; i < order.length; i++) {
+      const n = order.at(i);
+      if (this.#state[n]! <= LIVE_MAX === live) out.push(n);
+    }
+    return out;
   }
 
   /** The members that are in the network (alive or suspect), in insertion order: a new array of new objects. */
@@ -501,11 +498,6 @@ const ALIVE = 0;
 /** The highest state code of a live member (alive 0, suspect 1). */
 const LIVE_MAX = 1;
 
-function grown<T extends Uint8Array | Float64Array | Int32Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
-}
-
 /** A list of member numbers in an `Int32Array`: 4 bytes each, where an array of objects costs 8. */
 class NumberList {
   #items = new Int32Array(0);
@@ -517,8 +509,7 @@ class NumberList {
 
   push(n: number): void {
     if (this.length === this.#items.length) {
-      const capacity = Math.max(16, this.length + (this.length >> 2));
-      this.#items = grown(this.#items, new Int32Array(capacity));
+      this.#items = grownColumn(this.#items, columnCapacity(this.length, this.length + 1));
     }
     this.#items[this.length++] = n;
   }

@@ -16,7 +16,7 @@
  */
 
 import type { PeerKind } from '../peer.js';
-import { acquireNumber, numberOf, releaseNumber } from './member-numbers.js';
+import { acquireNumber, columnCapacity, grownColumn, numberOf, releaseNumber } from './member-numbers.js';
 import type { MemberRecord, MemberState } from './store.js';
 
 /** What a member record states about who the member is and where. */
@@ -131,15 +131,9 @@ export class MemberRows {
   }
 
   #grow(least: number): void {
-    // By a quarter, not double: at 10,000 members a doubled column is 61% full (16,384 slots).
-    const capacity = Math.max(16, least, this.#state.length + (this.#state.length >> 2));
-    this.#state = grown(this.#state, new Uint8Array(capacity));
-    this.#incarnation = grown(this.#incarnation, new Float64Array(capacity));
-    this.#lastSeen = grown(this.#lastSeen, new Float64Array(capacity));
+    const capacity = columnCapacity(this.#state.length, least);
+    this.#state = grownColumn(this.#state, capacity);
+    this.#incarnation = grownColumn(this.#incarnation, capacity);
+    this.#lastSeen = grownColumn(this.#lastSeen, capacity);
   }
-}
-
-function grown<T extends Uint8Array | Float64Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
 }
