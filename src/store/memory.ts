@@ -25,8 +25,11 @@ import {
   type AppendStatus,
   checkQuery,
   type HistoryQuery,
+  isSkipped,
   type LinkState,
   type MemberRecord,
+  markSkipped,
+  passSkipped,
   type Retention,
   type RetentionOptions,
   readLimit,
@@ -145,7 +148,7 @@ export class MemoryStore implements Store {
           ? last
           : this.#stream(streamOf(m));
       last = stream;
-      if (m.seq <= stream.contiguous && !skipped(stream, m.seq)) return 'duplicate';
+      if (m.seq <= stream.contiguous && !isSkipped(stream, m.seq)) return 'duplicate';
       const held = stream.held.get(m.seq);
       if (held !== undefined) {
         const [c, i] = this.#logs[held.log]!.locate(held.at, held.key)!;
@@ -168,11 +171,7 @@ export class MemoryStore implements Store {
   skip(stream: StreamKey, upTo: number): void {
     this.#open();
     const s = this.#stream(stream);
-    if (upTo <= s.contiguous) return;
-    // A second skip extends the first: every number between them that is not held came up to
-    // `contiguous` by a skip, or past retention (which moved `skipFrom` above it).
-    if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
-    s.skipTo = upTo;
+    if (!markSkipped(s, upTo)) return;
     this.#settle(s, upTo);
     lowerFloor(s);
   }
@@ -479,19 +478,6 @@ export class MemoryStore implements Store {
     s.above.splice(0, i);
     advance(s);
   }
-}
-
-/** Whether `seq` of `s` is a skipped number, still taken when a copy comes (see {@link MemoryStore.skip}). */
-function skipped(s: StreamState, seq: number): boolean {
-  return seq >= s.skipFrom && seq <= s.skipTo;
-}
-
-/**
- * Retention removed number `seq` of `s`: no skipped number up to it is taken any more (one that
- * came now would be past retention at once, and taken again by the next copy).
- */
-function passSkipped(s: StreamState, seq: number): void {
-  if (s.skipTo !== 0 && seq >= s.skipFrom) s.skipFrom = seq + 1;
 }
 
 /**

@@ -39,9 +39,12 @@ import {
   type AppendStatus,
   checkQuery,
   type HistoryQuery,
+  isSkipped,
   type LinkState,
   type MemberRecord,
   type MessageKind,
+  markSkipped,
+  passSkipped,
   type RetentionOptions,
   readLimit,
   retentionOf,
@@ -260,11 +263,7 @@ export class SqliteStore implements Store {
     this.#guard(() =>
       this.#db.transaction(() => {
         const s = this.#stream(stream);
-        if (upTo <= s.contiguous) return;
-        // A second skip extends the first: every number between them that is not held came up to
-        // `contiguous` by a skip, or past retention (which moved `skipFrom` above it).
-        if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
-        s.skipTo = upTo;
+        if (!markSkipped(s, upTo)) return;
         this.#settle(s, upTo);
         this.#lowerFloor(s);
         this.#saveStream(s);
@@ -533,7 +532,7 @@ export class SqliteStore implements Store {
     const dirty = new Set<StreamRow>();
     const out = messages.map((m): AppendStatus => {
       const s = this.#stream(streamOf(m));
-      if (m.seq <= s.contiguous && !skipped(s, m.seq)) return 'duplicate';
+      if (m.seq <= s.contiguous && !isSkipped(s, m.seq)) return 'duplicate';
       const held = m.seq > s.top ? undefined : (this.#q('idAt').get(s.sid, m.seq) as string | undefined);
       if (held !== undefined) return held === m.id ? 'duplicate' : 'conflict';
       const scope = scopeOf(m);
@@ -597,9 +596,7 @@ export class SqliteStore implements Store {
       );
     for (const { sid, seq } of rows) {
       const s = this.#bySid.get(sid)!;
-      // No skipped number up to it is taken any more: one that came now would be past retention
-      // at once, and taken again by the next copy.
-      if (s.skipTo !== 0 && seq >= s.skipFrom) s.skipFrom = seq + 1;
+      passSkipped(s, seq);
       if (seq <= s.contiguous) s.floor = Math.max(s.floor, seq + 1);
       else this.#settle(s, seq);
       dirty.add(s);
@@ -710,11 +707,6 @@ export class SqliteStore implements Store {
       key,
     };
   }
-}
-
-/** Whether `seq` of `s` is a skipped number, still taken when a copy comes (see {@link SqliteStore.skip}). */
-function skipped(s: StreamRow, seq: number): boolean {
-  return seq >= s.skipFrom && seq <= s.skipTo;
 }
 
 /** A Buffer view of `u` (better-sqlite3 binds Buffers), without a copy. */

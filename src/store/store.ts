@@ -408,6 +408,43 @@ export function streamOf(m: StoredMessage): StreamKey {
   return { origin: m.origin.id, epoch: m.epoch, channel: m.channel };
 }
 
+/**
+ * A stream's marks of its skipped numbers ({@link Store.skip}), as both stores keep them:
+ * `skipFrom..skipTo` (below `contiguous`) that are not held were skipped, never received; none
+ * when `skipTo` is 0.
+ */
+export interface SkipMarks {
+  contiguous: number;
+  skipFrom: number;
+  skipTo: number;
+}
+
+/**
+ * Marks the numbers of `s` up to `upTo` skipped; false when there is nothing to skip (`upTo` is
+ * received already). A second skip extends the first: every number between them that is not
+ * held came up to `contiguous` by a skip, or past retention (which moved `skipFrom` above it).
+ * The caller then moves `contiguous` to `upTo`.
+ */
+export function markSkipped(s: SkipMarks, upTo: number): boolean {
+  if (upTo <= s.contiguous) return false;
+  if (s.skipTo === 0) s.skipFrom = s.contiguous + 1;
+  s.skipTo = upTo;
+  return true;
+}
+
+/** Whether `seq` of `s` is a skipped number, still taken when a copy comes. */
+export function isSkipped(s: SkipMarks, seq: number): boolean {
+  return seq >= s.skipFrom && seq <= s.skipTo;
+}
+
+/**
+ * Retention removed number `seq` of `s`: no skipped number up to it is taken any more (one that
+ * came now would be past retention at once, and taken again by the next copy).
+ */
+export function passSkipped(s: SkipMarks, seq: number): void {
+  if (s.skipTo !== 0 && seq >= s.skipFrom) s.skipFrom = seq + 1;
+}
+
 /** `stream` as one string, for maps. */
 export function streamId(s: StreamKey): string {
   return `${s.origin}\u0000${s.epoch}\u0000${s.channel}`;
