@@ -1,12 +1,12 @@
 /**
- * A newcomer's catch-up settles the past of a topic it will never fetch (before its
- * `historyOnJoin` window). It must not settle what the live path still owes it: a publish made
- * after `subscribe()` resolved, which a member serving the summary already holds while the
+ * A newcomer's catch-up skips the past of a topic it will never fetch (before its
+ * `historyOnJoin` window). The skip must not lose what the live path still owes it: a publish
+ * made after `subscribe()` resolved, which a member serving the summary already holds while the
  * publisher's copy to the newcomer is still being retried.
  */
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import type { DeliveryReport, Message } from '../../src/index.js';
 import type { OutboundRequest, OutboundResponse } from '../../src/transport/transport.js';
 import { simNetworkFor } from './network.js';
@@ -26,49 +26,73 @@ function lost(signal: AbortSignal): Promise<never> {
   );
 }
 
+/**
+ * a, b and c, with the race set up: b and c take topic 'ops' (c after a published five
+ * messages), a publishes {@link AFTER} while its requests to c are lost (`batchesOnly`: only its
+ * batches, so c stays a member) and c's log summary request waits, b gets them, and then c's
+ * catch-up session is let go: it learns b's summary, which lists them. a's requests to c stay
+ * lost until `restore()`.
+ */
+async function race(
+  t: TestContext,
+  historyOnJoin: number,
+  a: { readonly deliveryTimeoutMs?: number; readonly batchesOnly: boolean },
+) {
+  const sim = simNetworkFor(t);
+  let cut = false;
+  let hold: Promise<void> | undefined;
+  let release = (): void => {};
+  const ta = sim.network.transport();
+  const toA = ta.request.bind(ta);
+  const nodeA = await sim.add({ transport: ta, deliveryTimeoutMs: a.deliveryTimeoutMs });
+  const b = await sim.add();
+  const tc = sim.network.transport();
+  const fromC = tc.request.bind(tc);
+  tc.request = async (r: OutboundRequest): Promise<OutboundResponse> => {
+    if (hold !== undefined && typeOf(r.body) === 12) await hold;
+    return fromC(r);
+  };
+  const c = await sim.add({ transport: tc, historyOnJoin });
+  ta.request = (r: OutboundRequest): Promise<OutboundResponse> =>
+    cut && r.port === c.self.port && (!a.batchesOnly || typeOf(r.body) === 8) ? lost(r.signal) : toA(r);
+  await sim.joinThroughFirst();
+  assert.ok(await sim.fullViews(), `seed ${sim.seed}`);
+  await sim.run(b.subscribe('ops'));
+  for (let i = 0; i < 5; i++) await sim.run(nodeA.publish('ops', `old${i}`));
+  const atC: Message[] = [];
+  c.on('message', (m) => atC.push(m));
+
+  hold = new Promise((resolve) => {
+    release = resolve;
+  });
+  await sim.run(c.subscribe('ops'));
+  // After subscribe() resolved: a's copy to c is lost for now (and retried); b gets it.
+  cut = true;
+  const atB: Message[] = [];
+  b.on('message', (m) => atB.push(m));
+  const sent: Promise<DeliveryReport>[] = [];
+  for (const text of AFTER) sent.push(nodeA.publish('ops', text));
+  assert.ok(await sim.clock.advanceUntil(() => atB.length === AFTER.length, 10_000));
+  // c's catch-up session now learns b's summary, which lists them.
+  hold = undefined;
+  release();
+  return {
+    sim,
+    b,
+    c,
+    atC,
+    sent,
+    restore: (): void => {
+      cut = false;
+    },
+  };
+}
+
 for (const historyOnJoin of [0, 2, 6]) {
   test(`historyOnJoin ${historyOnJoin}: publishes made after subscribe() resolved are delivered live and in order, though a catch-up summary already listed them`, async (t) => {
-    const sim = simNetworkFor(t);
-    // a's requests to c are lost while `cut`; c's log summary requests wait while `hold`.
-    let cut = false;
-    let hold: Promise<void> | undefined;
-    let release = (): void => {};
-    const ta = sim.network.transport();
-    const toA = ta.request.bind(ta);
-    const a = await sim.add({ transport: ta });
-    const b = await sim.add();
-    const tc = sim.network.transport();
-    const fromC = tc.request.bind(tc);
-    tc.request = async (r: OutboundRequest): Promise<OutboundResponse> => {
-      if (hold !== undefined && typeOf(r.body) === 12) await hold;
-      return fromC(r);
-    };
-    const c = await sim.add({ transport: tc, historyOnJoin });
-    ta.request = (r: OutboundRequest): Promise<OutboundResponse> =>
-      cut && r.port === c.self.port ? lost(r.signal) : toA(r);
-    await sim.joinThroughFirst();
-    assert.ok(await sim.fullViews(), `seed ${sim.seed}`);
-    await sim.run(b.subscribe('ops'));
-    for (let i = 0; i < 5; i++) await sim.run(a.publish('ops', `old${i}`));
-    const atC: Message[] = [];
-    c.on('message', (m) => atC.push(m));
-
-    hold = new Promise((resolve) => {
-      release = resolve;
-    });
-    await sim.run(c.subscribe('ops'));
-    // After subscribe() resolved: a's copy to c is lost for now (and retried); b gets it.
-    cut = true;
-    const atB: Message[] = [];
-    b.on('message', (m) => atB.push(m));
-    const sent: Promise<DeliveryReport>[] = [];
-    for (const text of AFTER) sent.push(a.publish('ops', text));
-    assert.ok(await sim.clock.advanceUntil(() => atB.length === AFTER.length, 10_000));
-    // c's catch-up session now learns b's summary, which lists them.
-    hold = undefined;
-    release();
+    const { sim, b, c, atC, sent, restore } = await race(t, historyOnJoin, { batchesOnly: false });
     await sim.clock.advance(500);
-    cut = false;
+    restore();
     for (const report of await sim.run(Promise.all(sent))) {
       assert.deepEqual(
         report.delivered.map((p) => p.id).sort(),
@@ -105,61 +129,26 @@ for (const historyOnJoin of [0, 2, 6]) {
 }
 
 /**
- * The same race past the skip's settle: the publisher's copy to the newcomer comes long after
- * the newcomer settled the numbers it skipped (its `liveOwedMs`: its own delivery deadline and
- * request limit), as it does when the publisher's deadline is longer than the newcomer's, or a
- * slow member's queue is kept while it acknowledges batches. A number settled by a skip was never
- * delivered: its live copy is still taken, once.
+ * The same race, later: the publisher's copy to the newcomer comes long after the newcomer's
+ * `liveOwedMs` (its own delivery deadline and request limit), as it does when the publisher's
+ * deadline is longer than the newcomer's, or a slow member's queue is kept while it acknowledges
+ * batches. A skipped number was never delivered: its live copy is still taken, once.
  */
 for (const historyOnJoin of [0, 2]) {
-  test(`historyOnJoin ${historyOnJoin}: a live copy that comes after the newcomer settled its skip is delivered, once`, async (t) => {
-    const sim = simNetworkFor(t);
-    // a's batches to c are lost while `cut` (its probes are not: c stays a member); c's log
-    // summary requests wait while `hold`.
-    let cut = false;
-    let hold: Promise<void> | undefined;
-    let release = (): void => {};
-    const ta = sim.network.transport();
-    const toA = ta.request.bind(ta);
+  test(`historyOnJoin ${historyOnJoin}: a live copy that comes long after the newcomer skipped its number is delivered, once`, async (t) => {
     // a gives a message up only after 10 minutes: its retries outlast c's `liveOwedMs` (35 s).
-    const a = await sim.add({ transport: ta, deliveryTimeoutMs: 600_000 });
-    const b = await sim.add();
-    const tc = sim.network.transport();
-    const fromC = tc.request.bind(tc);
-    tc.request = async (r: OutboundRequest): Promise<OutboundResponse> => {
-      if (hold !== undefined && typeOf(r.body) === 12) await hold;
-      return fromC(r);
-    };
-    const c = await sim.add({ transport: tc, historyOnJoin });
-    ta.request = (r: OutboundRequest): Promise<OutboundResponse> =>
-      cut && r.port === c.self.port && typeOf(r.body) === 8 ? lost(r.signal) : toA(r);
-    await sim.joinThroughFirst();
-    assert.ok(await sim.fullViews(), `seed ${sim.seed}`);
-    await sim.run(b.subscribe('ops'));
-    for (let i = 0; i < 5; i++) await sim.run(a.publish('ops', `old${i}`));
-    const atC: Message[] = [];
-    c.on('message', (m) => atC.push(m));
-
-    hold = new Promise((resolve) => {
-      release = resolve;
+    const { sim, atC, sent, restore } = await race(t, historyOnJoin, {
+      deliveryTimeoutMs: 600_000,
+      batchesOnly: true,
     });
-    await sim.run(c.subscribe('ops'));
-    cut = true;
-    const atB: Message[] = [];
-    b.on('message', (m) => atB.push(m));
-    const sent: Promise<DeliveryReport>[] = [];
-    for (const text of AFTER) sent.push(a.publish('ops', text));
-    assert.ok(await sim.clock.advanceUntil(() => atB.length === AFTER.length, 10_000));
-    hold = undefined;
-    release();
-    // Past c's settle of what it skipped (35 s), and a repair or two: only then does a's copy get through.
+    // Past c's `liveOwedMs` after its skip (35 s), and a repair or two: only then does a's copy get through.
     await sim.clock.advance(90_000);
     assert.deepEqual(
       atC.filter((m) => !m.late).map((m) => m.text),
       [],
       `seed ${sim.seed}: nothing came live while cut`,
     );
-    cut = false;
+    restore();
     for (const report of await sim.run(Promise.all(sent), 600_000)) {
       assert.deepEqual(report.failed, [], `seed ${sim.seed}: no delivery failed`);
     }
