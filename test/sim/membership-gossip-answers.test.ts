@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { simulation } from '../../src/node.js';
-import type {
-  ListenAddress,
-  ListenOptions,
-  OutboundRequest,
-  OutboundResponse,
-  Transport,
-} from '../../src/transport/transport.js';
+import type { OutboundRequest, OutboundResponse, Transport } from '../../src/transport/transport.js';
 import { simNetworkFor } from './network.js';
 
 interface WireUpdate {
@@ -17,27 +11,19 @@ interface WireUpdate {
   readonly by?: string;
 }
 
-/** Keeps each ping's and gossip's updates and those of its answer. */
-class Spy implements Transport {
-  constructor(
-    private readonly inner: Transport,
-    private readonly exchanges: { sent: WireUpdate[]; answered: WireUpdate[] }[],
-  ) {}
-  listen(options: ListenOptions): Promise<ListenAddress> {
-    return this.inner.listen(options);
-  }
-  async request(request: OutboundRequest): Promise<OutboundResponse> {
-    const res = await this.inner.request(request);
+/** `transport`, keeping each ping's and gossip's updates and those of its answer in `exchanges`. */
+function spied(transport: Transport, exchanges: { sent: WireUpdate[]; answered: WireUpdate[] }[]): Transport {
+  const send = transport.request.bind(transport);
+  transport.request = async (request: OutboundRequest): Promise<OutboundResponse> => {
+    const res = await send(request);
     const req = JSON.parse(Buffer.from(request.body).toString()) as { type: number; m?: WireUpdate[] };
     if ((req.type === 4 || req.type === 7) && res.status === 200) {
       const ans = JSON.parse(Buffer.from(res.body).toString()) as { m?: WireUpdate[] };
-      this.exchanges.push({ sent: req.m ?? [], answered: ans.m ?? [] });
+      exchanges.push({ sent: req.m ?? [], answered: ans.m ?? [] });
     }
     return res;
-  }
-  close(options?: { graceMs?: number }): Promise<void> {
-    return this.inner.close(options);
-  }
+  };
+  return transport;
 }
 
 const same = (a: WireUpdate, b: WireUpdate) =>
@@ -46,7 +32,7 @@ const same = (a: WireUpdate, b: WireUpdate) =>
 test('the answer to a ping or a gossip never repeats news its request carried', async (t) => {
   const sim = simNetworkFor(t);
   const exchanges: { sent: WireUpdate[]; answered: WireUpdate[] }[] = [];
-  const add = () => sim.add({ transport: new Spy(sim.network.transport(), exchanges) });
+  const add = () => sim.add({ transport: spied(sim.network.transport(), exchanges) });
   // More than the 64 members a newcomer announces itself to: gossip tells the rest.
   for (let i = 0; i < 100; i++) await add();
   const entries = sim.nodes.map((n) => simulation.selfUpdate(n));
