@@ -170,7 +170,14 @@ export interface NodeOptions {
    * @default 'auto'
    */
   readonly dissemination?: 'full' | 'gossip' | 'plumtree' | 'auto';
-  /** Members above which `'auto'` dissemination uses Plumtree. @default 64 */
+  /**
+   * Members above which `'auto'` dissemination uses Plumtree (and a room's publish gossip
+   * relay). Up to it a broadcast goes out in full: the sender's batches to every member, one
+   * copy each, no relay, and no origin signature for each receiver to check. At 100 node
+   * processes on one 2-core machine a burst of 2,021 broadcasts completed in full (34 s) and
+   * failed along the tree, whose first broadcasts flood its links before the prunes come back
+   * (about 8.7 full copies per node per broadcast; BENCHMARKS.md, session 16). @default 128
+   */
   readonly gossipThreshold?: number;
   /**
    * Relays per gossiped message and node. By default `⌈ln n⌉ + 7` for `n` members: each node
@@ -289,7 +296,7 @@ export const DEFAULTS = Object.freeze({
   maxQueueMessages: 100_000,
   maxQueueBytes: 64 * 1024 * 1024,
   dissemination: 'auto' as const,
-  gossipThreshold: 64,
+  gossipThreshold: 128,
   maxHops: 12,
   /** First retry delay to an unresponsive member; it doubles per attempt (full jitter). */
   retryBaseMs: 50,
