@@ -33,6 +33,8 @@ const usage = `  --nodes N          simulated nodes (default 200)
   --payload BYTES    payload size (default 100)
   --latency MIN-MAX  one-way latency of each request, uniform, in simulated ms (default 1-5)
   --loss P           fraction of requests lost once the views are full (default 0)
+  --slow MS          once the views are full, every node takes MS simulated ms per KiB of a
+                     request before handling it, as processes starved of CPU (default 0)
   --modes M[,M]      which modes to run: gossip, plumtree (default both)
   --seed S           seed of everything random (default random; printed)
   --deadline S       kill everything and exit 1 after S seconds (default 1800)
@@ -52,6 +54,7 @@ export const simGossip: Scenario = {
     payload: { type: 'string', default: '100' },
     latency: { type: 'string', default: '1-5' },
     loss: { type: 'string', default: '0' },
+    slow: { type: 'string', default: '0' },
     modes: { type: 'string', default: 'gossip,plumtree' },
     seed: { type: 'string', default: 'random' },
     deadline: { type: 'string', default: '1800' },
@@ -66,6 +69,7 @@ export const simGossip: Scenario = {
     const loss = Number(values.loss);
     if (!(loss >= 0 && loss < 1))
       throw new UsageError(`--loss must be a fraction from 0 to 1, got '${values.loss}'`);
+    const slow = intFlag(values, 'slow', 0, 1000);
     const wanted = String(values.modes).split(',');
     if (wanted.length === 0 || wanted.some((m) => m !== 'gossip' && m !== 'plumtree'))
       throw new UsageError(`--modes: gossip, plumtree or both, got '${values.modes}'`);
@@ -74,7 +78,7 @@ export const simGossip: Scenario = {
     const modes: Record<string, object> = {};
     for (const mode of wanted as Mode[]) {
       log(`sim-gossip: ${mode}, ${size} nodes, seed ${seed}`);
-      modes[mode] = await measure(mode, size, broadcasts, roundSize, payload, seed, latency, loss, log);
+      modes[mode] = await measure(mode, size, broadcasts, roundSize, payload, seed, latency, loss, slow, log);
     }
     return {
       scenario: 'sim-gossip',
@@ -85,6 +89,7 @@ export const simGossip: Scenario = {
       ...modes,
       simulated_latency_ms: `${latency.min}-${latency.max} one way`,
       loss,
+      slow_ms_per_kib: slow,
       seed,
       wall_s: round((performance.now() - wallStart) / 1000, 1),
       load: { before: loadBefore.map((l) => round(l)), after: loadavg().map((l) => round(l)) },
@@ -103,6 +108,7 @@ async function measure(
   seed: number,
   latency: { min: number; max: number },
   loss: number,
+  slow: number,
   log: (line: string) => void,
 ): Promise<object> {
   const clock = new ManualClock(0);
@@ -151,6 +157,7 @@ async function measure(
     throw new BenchError(`no full views after 600 simulated s (seed ${seed})`);
   }
   network.setLoss(loss);
+  if (slow > 0) for (const n of nodes) network.slow(`${n.self.address}:${n.self.port}`, slow);
   let sent = 0;
   const runRound = async (count: number): Promise<void> => {
     const batch: [Node, string][] = [];

@@ -434,6 +434,9 @@ export class PeerQueue {
   #dropCancelledAndExpired(): void {
     const now = this.#d.clock.now();
     const before = this.#head;
+    // One error for all the messages given up together: an error's stack costs microseconds, and
+    // a queue under a burst gives up thousands at once.
+    let expired: TimeoutError | undefined;
     while (this.#head < this.#pending.length) {
       const p = this.#pending[this.#head]!;
       if (p.cancelled) {
@@ -443,7 +446,8 @@ export class PeerQueue {
       }
       if (p.msg.deadline <= now && this.#givesUp(now)) {
         this.#shift();
-        settle(p, this.#expiredError());
+        expired ??= this.#expiredError();
+        settle(p, expired);
         continue;
       }
       break;
@@ -465,13 +469,15 @@ export class PeerQueue {
     const now = this.#d.clock.now();
     const out: Pending[] = [];
     let bytes = 0;
+    let expired: TimeoutError | undefined;
     let i = this.#head + this.#inFlight;
     while (i < this.#pending.length && out.length < max) {
       const p = this.#pending[i]!;
       if (p.seq === undefined && (p.cancelled || (p.msg.deadline <= now && this.#givesUp(now)))) {
         this.#pending.splice(i, 1);
         this.#bytes -= p.msg.bytes;
-        settle(p, p.cancelled ? undefined : this.#expiredError());
+        if (!p.cancelled) expired ??= this.#expiredError();
+        settle(p, p.cancelled ? undefined : expired);
         this.#wake();
         continue;
       }
