@@ -142,9 +142,39 @@ export function encodeData(data: Uint8Array): string {
   return Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
 }
 
-/** The payload of an envelope (`null` or absent data is an empty payload). */
+/** Bytes of a payload slab (see {@link decodeData}), as Buffer's own pool. */
+const SLAB_BYTES = 8 * 1024;
+/** Payloads up to this size are decoded into the current slab; larger ones get their own memory. */
+const SLAB_MAX = SLAB_BYTES >>> 1;
+/** The slab small payloads are decoded into now, and how much of it they use. */
+let slab = Buffer.alloc(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * The payload of an envelope (`null` or absent data is an empty payload), as a plain
+ * `Uint8Array`. A small payload (nearly every one) is decoded straight into a shared slab and
+ * viewed there, as `Buffer.from` does in its pool, but with one view object per payload rather
+ * than two (a Buffer, then the plain view over it): this runs once per message received. The
+ * same decoder writes the same bytes either way; input that is not canonical base64 takes the
+ * `Buffer.from` path.
+ */
 export function decodeData(data: string | null | undefined): Uint8Array {
   if (data === null || data === undefined || data === '') return new Uint8Array(0);
+  const n = data.length;
+  if (n % 4 === 0 && n <= (SLAB_MAX / 3) * 4) {
+    // Canonical base64 decodes to exactly this many bytes; anything else to fewer.
+    const pad = data.charCodeAt(n - 1) === 61 ? (data.charCodeAt(n - 2) === 61 ? 2 : 1) : 0;
+    const bytes = (n / 4) * 3 - pad;
+    if (slabUsed + bytes > SLAB_BYTES) {
+      slab = Buffer.alloc(SLAB_BYTES);
+      slabUsed = 0;
+    }
+    if (bytes > 0 && slab.write(data, slabUsed, bytes, 'base64') === bytes) {
+      const view = new Uint8Array(slab.buffer, slab.byteOffset + slabUsed, bytes);
+      slabUsed += bytes;
+      return view;
+    }
+  }
   const buf = Buffer.from(data, 'base64');
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }

@@ -396,6 +396,43 @@ describe('sealEnvelope and openEnvelope round-trip', () => {
     assert.deepEqual(decodeData(null), new Uint8Array(0));
     assert.deepEqual(decodeData(undefined), new Uint8Array(0));
   });
+
+  test('decodeData gives what Buffer.from decodes, as a plain Uint8Array of its own bytes', () => {
+    const reference = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+    // Canonical payloads of every size around the slab's bounds, and enough to fill several slabs.
+    const views: [Uint8Array, Uint8Array][] = [];
+    for (let n = 1; n <= 4_200; n += n < 40 ? 1 : 97) {
+      const data = Uint8Array.from({ length: n }, (_, i) => (i * 31 + n) & 0xff);
+      const got = decodeData(encodeData(data));
+      assert.equal(Object.getPrototypeOf(got), Uint8Array.prototype, `size ${n}: a plain Uint8Array`);
+      assert.deepEqual(got, data, `size ${n}`);
+      views.push([got, data]);
+    }
+    // Each payload has bytes of its own: writing one changes no other.
+    for (const [got] of views) got.fill(0);
+    for (const [got, data] of views.slice(0, 3)) {
+      got.set(data);
+      assert.deepEqual(got, data);
+    }
+    for (const [got] of views.slice(3)) assert.ok(got.every((b) => b === 0));
+    // Not canonical base64 (unpadded, spaces, padding inside, url alphabet, junk): as Buffer.from.
+    for (const s of [
+      'aGk',
+      'aGk=aGk=',
+      'aG k=',
+      'A===',
+      '====',
+      '-_8=',
+      '+/8',
+      'aGVsbG8*',
+      'aGVs\nbG8=',
+      'QQ==QQ==',
+    ]) {
+      const got = decodeData(s);
+      assert.equal(Object.getPrototypeOf(got), Uint8Array.prototype, s);
+      assert.deepEqual(got, reference(s), JSON.stringify(s));
+    }
+  });
 });
 
 describe('decodeMemberList reads the answers of a gop2p node', () => {
