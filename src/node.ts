@@ -801,7 +801,7 @@ export class Node extends EventEmitter<NodeEvents> {
   /** Hands a received message to the application: every iterator, the count, the event. */
   #hand(message: ReceivedMessage): void {
     this.#inboxes.push(message);
-    this.#parts.metrics.received.inc({ type: message.type });
+    this.#parts.metrics.recordReceived(message.type);
     if (message.topic !== undefined) this.#parts.metrics.recordTopic(message.topic, 'in');
     this.#lane.push(message);
   }

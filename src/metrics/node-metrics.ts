@@ -186,6 +186,15 @@ export class NodeMetrics {
     }
   }
 
+  /** The series of {@link NodeMetrics.received}, kept: counted once per message delivered. */
+  readonly #receivedBroadcast = this.received.series({ type: 'broadcast' });
+  readonly #receivedDirect = this.received.series({ type: 'direct' });
+
+  /** Counts a message delivered to this node, by its type. */
+  recordReceived(type: 'broadcast' | 'direct'): void {
+    (type === 'direct' ? this.#receivedDirect : this.#receivedBroadcast).value++;
+  }
+
   /** Counts a refused request. */
   refuse(status: number, reason: string): void {
     this.refused.inc({ status: String(status), reason });

@@ -84,8 +84,15 @@ export class LabeledValues {
 
   /** Adds `n` (default 1) to the value of `labels`. */
   inc(labels: Labels = {}, n = 1): void {
-    // On the hot path (a count per message): build the key without JSON or sorting when there
-    // is one label, which is the common case.
+    this.series(labels).value += n;
+  }
+
+  /**
+   * The value of `labels` as an object to add to (made at 0 when new, and counted from then
+   * on): a count per message keeps it, and needs no label object nor key per count.
+   */
+  series(labels: Labels): { value: number } {
+    // Without JSON or sorting when there is one label, which is the common case.
     const keys = Object.keys(labels);
     const key =
       keys.length === 1
@@ -94,9 +101,12 @@ export class LabeledValues {
             .sort()
             .map((k) => `${k}=${labels[k]}`)
             .join('\u0000');
-    const cur = this.#values.get(key);
-    if (cur === undefined) this.#values.set(key, { labels: { ...labels }, value: n });
-    else cur.value += n;
+    let cur = this.#values.get(key);
+    if (cur === undefined) {
+      cur = { labels: { ...labels }, value: 0 };
+      this.#values.set(key, cur);
+    }
+    return cur;
   }
 
   /** The value of `labels` (0 when never incremented). */

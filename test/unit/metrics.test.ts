@@ -111,6 +111,17 @@ describe('LabeledValues', () => {
     assert.equal(v.get({ a: '9' }), 0);
     assert.equal(v.samples().length, 2);
   });
+
+  test('a series kept counts in its label set', () => {
+    const v = new LabeledValues();
+    const s = v.series({ type: 'broadcast' });
+    assert.equal(v.get({ type: 'broadcast' }), 0);
+    assert.deepEqual(v.samples(), [{ labels: { type: 'broadcast' }, value: 0 }]);
+    s.value += 2;
+    v.inc({ type: 'broadcast' });
+    assert.equal(v.get({ type: 'broadcast' }), 3);
+    assert.equal(v.series({ type: 'broadcast' }), s);
+  });
 });
 
 describe('Histogram', () => {
@@ -163,7 +174,9 @@ const snapshot: MetricsSnapshot = {
 describe('NodeMetrics', () => {
   test('renders every family in the text format, with the counted values', () => {
     const m = new NodeMetrics();
-    m.received.inc({ type: 'broadcast' }, 5);
+    m.received.inc({ type: 'broadcast' }, 3);
+    m.recordReceived('broadcast');
+    m.recordReceived('broadcast');
     m.recordSend('broadcast', 3, 1);
     m.recordSend('direct', 1, 0);
     m.requests.inc({ type: 'ping' }, 9);
