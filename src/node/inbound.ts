@@ -337,9 +337,14 @@ export class Inbound {
         'No valid Message provided: a batch needs stream, seq and msgs',
       );
     }
-    const decoded = msgs.map((msg) => decodeData(isTreeControl(msg) ? undefined : msg.data));
-    for (const data of decoded) {
-      if (data.length > this.#d.options.maxMessageBytes) {
+    // Indexed loops, no iterators: these run once per message received.
+    const decoded: Uint8Array[] = new Array(msgs.length);
+    for (let i = 0; i < msgs.length; i++) {
+      const msg = msgs[i]!;
+      decoded[i] = decodeData(isTreeControl(msg) ? undefined : msg.data);
+    }
+    for (let i = 0; i < decoded.length; i++) {
+      if (decoded[i]!.length > this.#d.options.maxMessageBytes) {
         return this.#refuse(
           413,
           'too_large',

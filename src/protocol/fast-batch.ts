@@ -116,7 +116,8 @@ export function fastBatch(raw: Obj): Envelope | undefined {
   const msgs = raw.msgs;
   if (msgs !== undefined) {
     if (!Array.isArray(msgs) || msgs.length > MAX_BATCH) return undefined;
-    for (const m of msgs) if (!isEntry(m)) return undefined;
+    // An index, not an iterator: this runs once per message received.
+    for (let i = 0; i < msgs.length; i++) if (!isEntry(msgs[i])) return undefined;
   }
   return raw as Envelope;
 }

@@ -134,12 +134,16 @@ export class MemoryStore implements Store {
 
   append(messages: readonly StoredMessage[], options: AppendOptions = {}): AppendStatus[] {
     this.#open();
-    for (const m of messages) validateMessage(m);
+    // Indexed loops, no iterators nor callbacks: these run once per message received.
+    const n = messages.length;
+    for (let i = 0; i < n; i++) validateMessage(messages[i]!);
     const now = this.#now();
     const added = new Map<string, number>();
     // A batch nearly always holds one stream's messages: its state is looked up once.
     let last: StreamState | undefined;
-    const out = messages.map((m): AppendStatus => {
+    const out: AppendStatus[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const m = messages[i]!;
       const stream =
         last !== undefined &&
         last.key.origin === m.origin.id &&
@@ -148,24 +152,29 @@ export class MemoryStore implements Store {
           ? last
           : this.#stream(streamOf(m));
       last = stream;
-      if (m.seq <= stream.contiguous && !isSkipped(stream, m.seq)) return 'duplicate';
-      const held = stream.held.get(m.seq);
-      if (held !== undefined) {
-        const [c, i] = this.#logs[held.log]!.locate(held.at, held.key)!;
-        return c.ids[i] === m.id ? 'duplicate' : 'conflict';
-      }
-      const scope = scopeOf(m);
-      if (m.at < now - this.#retentionOf(scope).maxAgeMs) {
-        this.#settle(stream, m.seq);
-        return 'expired';
-      }
-      this.#insert(m, scope, stream, now);
-      added.set(scope, (added.get(scope) ?? 0) + 1);
-      return 'new';
-    });
-    for (const [scope, n] of added) this.#enforce(scope, n + STORE_LIMITS.pruneSlack);
+      out[i] = this.#appendOne(m, stream, now, added);
+    }
+    for (const [scope, k] of added) this.#enforce(scope, k + STORE_LIMITS.pruneSlack);
     if (options.link !== undefined) this.saveLink(options.link);
     return out;
+  }
+
+  /** Appends one message of {@link MemoryStore.append} to `stream`, counting it in `added` by scope. */
+  #appendOne(m: StoredMessage, stream: StreamState, now: number, added: Map<string, number>): AppendStatus {
+    if (m.seq <= stream.contiguous && !isSkipped(stream, m.seq)) return 'duplicate';
+    const held = stream.held.get(m.seq);
+    if (held !== undefined) {
+      const [c, i] = this.#logs[held.log]!.locate(held.at, held.key)!;
+      return c.ids[i] === m.id ? 'duplicate' : 'conflict';
+    }
+    const scope = scopeOf(m);
+    if (m.at < now - this.#retentionOf(scope).maxAgeMs) {
+      this.#settle(stream, m.seq);
+      return 'expired';
+    }
+    this.#insert(m, scope, stream, now);
+    added.set(scope, (added.get(scope) ?? 0) + 1);
+    return 'new';
   }
 
   skip(stream: StreamKey, upTo: number): void {
