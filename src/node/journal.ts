@@ -311,26 +311,32 @@ export class Journal implements OwnLog {
    * messages are delivered as they came, and the fault is logged.
    */
   take(messages: readonly ReceivedMessage[]): number {
+    // Indexed loops, no callbacks: these run once per message received.
+    const n = messages.length;
     let statuses: AppendStatus[];
     try {
-      statuses = this.#append(messages.map((m) => this.#stored(m)));
+      const stored: StoredMessage[] = new Array(n);
+      for (let i = 0; i < n; i++) stored[i] = this.#stored(messages[i]!);
+      statuses = this.#append(stored);
     } catch (err) {
       this.#d.logger.warn('store append failed: messages delivered without history', { err });
       this.#d.deliver(messages);
-      return messages.length;
+      return n;
     }
-    const fresh: ReceivedMessage[] = [];
-    for (let i = 0; i < messages.length; i++) {
+    // Nearly always every message is new: then the list itself is delivered, not a copy.
+    let fresh: ReceivedMessage[] | undefined;
+    for (let i = 0; i < n; i++) {
       const status = statuses[i]!;
       this.#d.onAppend?.(status);
       if (status === 'new') {
         const m = messages[i]!;
         if (m.late !== true && m.log !== undefined) this.#live(m.from.id, m.log);
-        fresh.push(m);
-      }
+        fresh?.push(m);
+      } else fresh ??= messages.slice(0, i);
     }
-    if (fresh.length > 0) this.#d.deliver(fresh);
-    return fresh.length;
+    const delivered = fresh ?? messages;
+    if (delivered.length > 0) this.#d.deliver(delivered);
+    return delivered.length;
   }
 
   /** Remembers a live number; a number beyond the next one is a gap. */
