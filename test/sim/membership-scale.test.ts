@@ -28,7 +28,7 @@ describe(`${SIZE} simulated nodes (memory transport, manual clock, LAN timings)`
   // receives (see rooms-traffic.ts). A topic of more than 6% of the nodes (60 at 1,000: the
   // smallest topics have a few dozen) spreads by gossip among its subscribers, a smaller one in
   // full. Broadcasts are not affected: Plumtree above that many members, as above the default
-  // threshold (64), with a view of 8 members at 1,000 nodes either way.
+  // threshold (128), with a view of 8 members at 1,000 nodes either way.
   const traffic = new TopicTraffic();
   const draw = topicDraw(sim, TOPICS);
   const roomOptions = {
