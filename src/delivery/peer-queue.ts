@@ -476,8 +476,11 @@ export class PeerQueue {
       if (p.seq === undefined && (p.cancelled || (p.msg.deadline <= now && this.#givesUp(now)))) {
         this.#pending.splice(i, 1);
         this.#bytes -= p.msg.bytes;
-        if (!p.cancelled) expired ??= this.#expiredError();
-        settle(p, p.cancelled ? undefined : expired);
+        if (p.cancelled) settle(p, undefined);
+        else {
+          expired ??= this.#expiredError();
+          settle(p, expired);
+        }
         this.#wake();
         continue;
       }

@@ -337,20 +337,20 @@ export class Inbound {
         'No valid Message provided: a batch needs stream, seq and msgs',
       );
     }
-    // Indexed loops, no iterators: these run once per message received.
+    // An indexed loop, no iterator: this runs once per message received. A payload over the
+    // limit refuses the batch before the rest is decoded.
     const decoded: Uint8Array[] = new Array(msgs.length);
     for (let i = 0; i < msgs.length; i++) {
       const msg = msgs[i]!;
-      decoded[i] = decodeData(isTreeControl(msg) ? undefined : msg.data);
-    }
-    for (let i = 0; i < decoded.length; i++) {
-      if (decoded[i]!.length > this.#d.options.maxMessageBytes) {
+      const data = decodeData(isTreeControl(msg) ? undefined : msg.data);
+      if (data.length > this.#d.options.maxMessageBytes) {
         return this.#refuse(
           413,
           'too_large',
           `message too large: limit is ${this.#d.options.maxMessageBytes} bytes`,
         );
       }
+      decoded[i] = data;
     }
     // The listeners are behind: refused before the stream takes the batch, so that the retry
     // is the same batch again.
