@@ -128,7 +128,8 @@ const usage = `  --nodes N          simulated nodes (default 1000)
                      CPU; 10 are enough to time the detection)
   --crash C          how they die: host (requests to them are lost: a host down, a cable cut)
                      or process (connections to them are refused: a crashed process on a live
-                     host, detected in about a second) (default host)
+                     host, detected in about a second), or both (the first half of the
+                     victims host, the rest process; each kind timed apart) (default host)
   --seed S           seed of everything random (default random; printed)
   --deadline S       kill everything and exit 1 after S seconds (default 1800)
   --heap-snapshot F  with --bootstrap view: write a heap snapshot to file F once the views are
@@ -165,8 +166,8 @@ export const simMembership: Scenario = {
     const settleMs = intFlag(values, 'settle', 0, 36_000) * 1000;
     const steadyMs = intFlag(values, 'steady', 1, 36_000) * 1000;
     const crash = String(values.crash);
-    if (crash !== 'host' && crash !== 'process')
-      throw new UsageError(`--crash: host or process, got '${crash}'`);
+    if (crash !== 'host' && crash !== 'process' && crash !== 'both')
+      throw new UsageError(`--crash: host, process or both, got '${crash}'`);
     const killPercent = intFlag(values, 'kill', 0, 50);
     const victimCount =
       values.victims === '' ? undefined : intFlag(values, 'victims', 1, Math.floor(size / 2));
@@ -378,6 +379,14 @@ export const simMembership: Scenario = {
       const count = victimCount ?? Math.max(1, Math.ceil((n * killPercent) / 100));
       while (victims.size < count) victims.add(nodes[Math.floor(random.next() * n)]!);
       const victimIds = new Set([...victims].map((v) => v.id));
+      // How each victim dies: with --crash both, the first half as a host, the rest as a process.
+      const hostCount = crash === 'host' ? count : crash === 'process' ? 0 : Math.ceil(count / 2);
+      const hostVictims = [...victims].slice(0, hostCount);
+      const processVictims = [...victims].slice(hostCount);
+      const kindOf = new Map<string, 'host' | 'process'>([
+        ...hostVictims.map((v) => [v.id, 'host'] as const),
+        ...processVictims.map((v) => [v.id, 'process'] as const),
+      ]);
       const survivors = nodes.filter((x) => !victims.has(x));
       const killStart = clock.now();
       // Per victim: when it was first suspected and first declared dead, by anyone. Per survivor
@@ -409,12 +418,12 @@ export const simMembership: Scenario = {
           if (failed.size === victimIds.size) allDeclared.set(s, t);
         });
       }
-      if (crash === 'process') for (const v of victims) network.kill(`${v.self.address}:${v.self.port}`);
+      for (const v of processVictims) network.kill(`${v.self.address}:${v.self.port}`);
       // A host down: whatever is sent to a victim, and whatever it sends, is lost.
-      else
+      if (hostVictims.length > 0)
         network.partition([
-          survivors.map((x) => `${x.self.address}:${x.self.port}`),
-          ...[...victims].map((v) => [`${v.self.address}:${v.self.port}`]),
+          [...survivors, ...processVictims].map((x) => `${x.self.address}:${x.self.port}`),
+          ...hostVictims.map((v) => [`${v.self.address}:${v.self.port}`]),
         ]);
       const atKill = counter.snapshot();
       // A long phase at 10,000 nodes (hours of CPU): its progress every 10 simulated s.
@@ -450,6 +459,22 @@ export const simMembership: Scenario = {
         declared_dead_s: spread(declared.map((d) => d.t / 1000)),
         survivor_declared_all_s: spread([...allDeclared.values()].map((t) => t / 1000)),
         death_news_rounds_after_first: spread(spreadRounds, 1),
+        ...(crash === 'both'
+          ? Object.fromEntries(
+              (['host', 'process'] as const).map((kind) => {
+                const mine = declared.filter((d) => kindOf.get(d.id) === kind);
+                const firsts = [...firstDead].filter(([id]) => kindOf.get(id) === kind);
+                return [
+                  kind,
+                  {
+                    victims: kind === 'host' ? hostVictims.length : processVictims.length,
+                    first_declared_dead_s: spread(firsts.map(([, t]) => t / 1000)),
+                    declared_dead_s: spread(mine.map((d) => d.t / 1000)),
+                  },
+                ];
+              }),
+            )
+          : {}),
         reach: round(declared.length / (survivors.length * count), 4),
         false_suspicions: falseSuspicions,
         false_failures: falseFailures.size,
