@@ -7,7 +7,9 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type Identity, identityFromSeed } from '../../src/identity.js';
 import { type EnvelopeSigner, sealEnvelope } from '../../src/protocol/envelope.js';
 import { MessageType, type WirePeer } from '../../src/protocol/schema.js';
@@ -50,6 +52,28 @@ function flipChar(value: string, i: number): string {
 }
 
 describe('session keys', () => {
+  test('making keys never hangs the process, whenever the garbage collector runs', async () => {
+    // A regression: a chat hung at its start, inside the JWK export of its new X25519 key.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../helpers/key-churn.ts', import.meta.url))],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    const hung = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const [code, signal] = (await new Promise((resolve) => child.on('exit', (c, s) => resolve([c, s])))) as [
+      number | null,
+      NodeJS.Signals | null,
+    ];
+    clearTimeout(hung);
+    assert.equal(signal, null, 'the child hung making keys and was killed after 60 s');
+    assert.equal(code, 0);
+    assert.match(out, /^made [1-9]\d*, malformed 0$/m);
+  });
+
   test('two nodes agree: a MAC made by one verifies at the other, both ways', () => {
     const { a, b } = pair();
     const signer = a.signerFor(bob.id, FALLBACK);
