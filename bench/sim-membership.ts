@@ -41,6 +41,8 @@ const TYPE_NAMES: Record<number, string> = {
   6: 'sync',
   7: 'gossip',
   8: 'batch',
+  12: 'log summary',
+  13: 'log fetch',
 };
 
 const TYPE_FIELD = Buffer.from('"type":');
