@@ -1,24 +1,34 @@
 /**
  * A child process for test/unit/security-session.test.ts: makes node keys over and over with a
- * garbage collection forced every few allocations, then prints how many it made (for 4 s). On Node 20 a JWK export
+ * garbage collection forced every few allocations, with a session between each fifth and the one before, then prints how many it made (for 4 s). On Node 20 a JWK export
  * of a key fresh from `generateKeyPairSync` deadlocks when a collection runs inside it; with the
  * collections this frequent, such an export hangs this process within its first few thousand keys.
  */
 
 import { setFlagsFromString } from 'node:v8';
 import { generateIdentity, identityFromSeed } from '../../src/identity.js';
+import type { EnvelopeSigner } from '../../src/protocol/envelope.js';
 import { SessionKeys } from '../../src/security/session-keys.js';
 
 const rounds = Number(process.argv[2] ?? 1_000_000);
 const ms = Number(process.argv[3] ?? 4000);
 // After the imports: module loading with this flag would take minutes.
 setFlagsFromString('--gc-interval=13');
+const fallback: EnvelopeSigner = { key: 'k', headers: () => ({}) };
+const body = new Uint8Array(8);
 const until = Date.now() + ms;
 let made = 0;
 let bad = 0;
+let previous: SessionKeys | undefined;
 for (let i = 0; i < rounds && Date.now() < until; i++) {
   const keys = new SessionKeys(`node-${i}`);
   if (keys.publicKey.length !== 43) bad++;
+  if (previous !== undefined && i % 5 === 0) {
+    // A session with the previous node: its key agreement and MAC.
+    keys.learn('previous', previous.publicKey);
+    if (Object.keys(keys.signerFor('previous', fallback).headers(body)).length !== 1) bad++;
+  }
+  previous = keys;
   if (i % 10 === 0) {
     const identity = i % 20 === 0 ? generateIdentity() : identityFromSeed(new Uint8Array(32).fill(i % 256));
     identity.privateKey.export({ format: 'pem', type: 'pkcs8' });
