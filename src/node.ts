@@ -478,7 +478,7 @@ export class Node extends EventEmitter<NodeEvents> {
       const bound = await this.#parts.transport.listen({
         host: this.#parts.options.host,
         port: this.#parts.options.port,
-        maxBodyBytes: maxBodyBytes(this.#parts.options.maxMessageBytes),
+        maxBodyBytes: maxBodyBytes(this.#parts.options.maxMessageBytes, this.#parts.options.maxMembers),
         handler: (req) => this.#handle(req),
         onRefused: (status, reason) => this.#parts.metrics.refuse(status, reason),
         // A peer closed a kept-alive connection: its process may have crashed. A probe finds

@@ -108,7 +108,11 @@ export interface NodeOptions {
    * oldest buffered message is dropped for it (events are not affected). @default 10000
    */
   readonly inboxSize?: number;
-  /** Most members the table holds; a join beyond it is refused with 503. @default 10000 */
+  /**
+   * Most members the table holds; a join beyond it is refused with 503. The largest request
+   * body a node accepts grows with it, so that a push-pull can carry the whole state (512 B a
+   * member, see {@link maxBodyBytes}). @default 10000
+   */
   readonly maxMembers?: number;
   /**
    * How long a message is retried to an unresponsive member before it is given up and reported
@@ -510,10 +514,21 @@ export function resolveOptions(options: NodeOptions = {}): ResolvedOptions {
   };
 }
 
-/** The largest request body a node accepts: a base64 payload of `maxMessageBytes` plus the envelope. */
-export function maxBodyBytes(maxMessageBytes: number): number {
+/**
+ * Room for one member's entry in a push-pull's full state, in bytes. An entry is 300 B with a
+ * name (id, address, port, state, incarnation, key, record signature), about 370 with a few tags
+ * and rooms.
+ */
+export const SYNC_ENTRY_BYTES = 512;
+
+/**
+ * The largest request body a node accepts: a base64 payload of `maxMessageBytes`, or a push-pull's
+ * full state of `maxMembers` members ({@link SYNC_ENTRY_BYTES} each), whichever is larger, plus
+ * 512 KiB for the rest of the envelope. With the defaults (1 MiB, 10,000 members): 5,644,288.
+ */
+export function maxBodyBytes(maxMessageBytes: number, maxMembers: number = DEFAULTS.maxMembers): number {
   // base64 grows 4/3; the rest of the envelope (up to 1024 recipients) fits in 512 KiB.
-  return Math.ceil(maxMessageBytes / 3) * 4 + 512 * 1024;
+  return Math.max(Math.ceil(maxMessageBytes / 3) * 4, maxMembers * SYNC_ENTRY_BYTES) + 512 * 1024;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -15,7 +15,9 @@ import { type SignedRequest, signEnvelope, testIdentity } from '../helpers/secur
 import { waitFor } from '../helpers/wait.js';
 
 const MAX_MESSAGE_BYTES = 1024;
-const CAP = maxBodyBytes(MAX_MESSAGE_BYTES);
+/** Few members, so that the body cap stays near the message cap. */
+const MAX_MEMBERS = 64;
+const CAP = maxBodyBytes(MAX_MESSAGE_BYTES, MAX_MEMBERS);
 
 /** A node with one real member, both stopped when the test ends. */
 async function network(
@@ -24,6 +26,7 @@ async function network(
 ): Promise<{ node: Node; member: Node; memberIdentity: ReturnType<typeof testIdentity> }> {
   const node = await startNode(t, {
     maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxMembers: MAX_MEMBERS,
     leaveTimeoutMs: 500,
     requestTimeoutMs: 2_000,
     ...(compat ? { compat: 'gop2p' as const } : {}),
@@ -32,6 +35,7 @@ async function network(
   const memberIdentity = testIdentity();
   const member = await startNode(t, {
     maxMessageBytes: MAX_MESSAGE_BYTES,
+    maxMembers: MAX_MEMBERS,
     identity: memberIdentity.privateKey,
   });
   await member.connect(node.self);

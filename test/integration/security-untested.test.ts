@@ -147,12 +147,13 @@ test('deeply nested JSON is refused with 400 (or ignored where unknown), and the
 
 test('a batch of 512 messages just under the body cap is delivered, one above it is refused with 413', async (t) => {
   const maxMessageBytes = 64 * 1024;
-  const a = await startNode(t, { name: 'ann', maxMessageBytes });
+  // Few members: the body cap is then the message cap's (see maxBodyBytes).
+  const a = await startNode(t, { name: 'ann', maxMessageBytes, maxMembers: 64 });
   const got = inbox(t, a);
   const mallory = insider(t);
   const h = await home(t);
   assert.equal((await mallory.post(a.self.port, mallory.envelope(0, h.port))).status, 200);
-  const cap = maxBodyBytes(maxMessageBytes);
+  const cap = maxBodyBytes(maxMessageBytes, 64);
   const batch = (seq: number, each: number) =>
     mallory.envelope(8, h.port, {
       stream: 'flood',

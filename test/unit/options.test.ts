@@ -4,7 +4,13 @@ import { ManualClock } from '../../src/clock.js';
 import { InvalidOptionsError, P2PError } from '../../src/errors.js';
 import { noopLogger } from '../../src/logger.js';
 import { Node } from '../../src/node.js';
-import { DEFAULTS, maxBodyBytes, type NodeOptions, resolveOptions } from '../../src/options.js';
+import {
+  DEFAULTS,
+  maxBodyBytes,
+  type NodeOptions,
+  resolveOptions,
+  SYNC_ENTRY_BYTES,
+} from '../../src/options.js';
 import { SeededRandom } from '../../src/random.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 
@@ -152,5 +158,29 @@ describe('valid options', () => {
     for (const n of [1, 3, 1000, 1024 * 1024]) {
       assert.ok(maxBodyBytes(n) >= Math.ceil(n / 3) * 4 + 1024, String(n));
     }
+  });
+
+  test('maxBodyBytes leaves room for a push-pull of maxMembers members', () => {
+    // A full state of 10,000 members with a name each is about 3 MB: above the message cap of
+    // the default 1 MiB (1.92 MB), so a push-pull of a network that large needs the member term.
+    assert.equal(maxBodyBytes(1024 * 1024), 10_000 * SYNC_ENTRY_BYTES + 512 * 1024);
+    assert.equal(maxBodyBytes(1024 * 1024, 10_000), maxBodyBytes(1024 * 1024));
+    // An entry as a push-pull carries it, with a name, two tags and three rooms.
+    const entry = JSON.stringify({
+      id: '0123456789abcdef0123456789abcdef',
+      address: '192.168.100.200',
+      port: 46001,
+      state: 'suspect',
+      inc: 1_733_300_000,
+      name: 'peer-abcd',
+      tags: { role: 'db', zone: 'eu-west' },
+      topics: ['ops', 'chat', 'alerts'],
+      key: 'A'.repeat(43),
+      rsig: 'B'.repeat(86),
+      rinc: 1_733_299_999,
+    });
+    assert.ok(entry.length + 1 < SYNC_ENTRY_BYTES, `${entry.length} B`);
+    assert.equal(maxBodyBytes(16 * 1024 * 1024, 100), Math.ceil((16 * 1024 * 1024) / 3) * 4 + 512 * 1024);
+    assert.equal(maxBodyBytes(1024, 100_000), 100_000 * SYNC_ENTRY_BYTES + 512 * 1024);
   });
 });
