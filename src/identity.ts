@@ -44,13 +44,23 @@ export function fingerprint(publicKey: Uint8Array): string {
   return createHash('sha256').update(publicKey).digest('hex').slice(0, 32);
 }
 
+/**
+ * The raw 32 bytes of an Ed25519 or X25519 public key: the last 32 of its SPKI DER. Not a JWK
+ * export: on Node 20 a JWK export of a key fresh from `generateKeyPairSync` deadlocks the process
+ * when a garbage collection runs inside it (the export holds the key's lock while it allocates,
+ * and the collected key-generation job takes the same lock).
+ */
+export function rawPublicKey(publicKey: KeyObject): Buffer {
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
+  return spki.subarray(spki.length - 32);
+}
+
 function fromPrivateKey(privateKey: KeyObject): Identity {
   if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'ed25519') {
     throw new InvalidOptionsError('identity must be an Ed25519 private key');
   }
   const publicKeyObject = createPublicKey(privateKey);
-  const spki = publicKeyObject.export({ format: 'der', type: 'spki' });
-  const publicKey = new Uint8Array(spki.subarray(spki.length - 32));
+  const publicKey = new Uint8Array(rawPublicKey(publicKeyObject));
   return { id: fingerprint(publicKey), publicKey, publicKeyObject, privateKey };
 }
 

@@ -40,6 +40,7 @@ import {
   type KeyObject,
   timingSafeEqual,
 } from 'node:crypto';
+import { rawPublicKey } from '../identity.js';
 import type { EnvelopeSigner } from '../protocol/envelope.js';
 import { bodyDigest } from './signature.js';
 
@@ -92,12 +93,8 @@ export class SessionKeys {
     this.#capacity = Math.max(1, capacity);
     const pair = generateKeyPairSync('x25519');
     this.#privateKey = pair.privateKey;
-    // The raw key is the DER's last 32 bytes. Not a JWK export: on Node 20, a JWK export of a
-    // key fresh from generateKeyPairSync deadlocks the process when a garbage collection runs
-    // inside it (the export holds the key's lock while it allocates, and the collected key
-    // generation job takes the same lock). A chat once hung at its start that way.
-    const spki = pair.publicKey.export({ type: 'spki', format: 'der' });
-    this.publicKey = spki.subarray(spki.length - 32).toString('base64url');
+    // Not a JWK export (see rawPublicKey): a chat once hung at its start that way.
+    this.publicKey = rawPublicKey(pair.publicKey).toString('base64url');
   }
 
   /** Peers whose key is held. */
