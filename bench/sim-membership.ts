@@ -21,6 +21,7 @@ import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { ManualClock } from '../src/clock.js';
 import { PRESETS } from '../src/membership/timings.js';
 import { Node, simulation } from '../src/node.js';
+import { MessageType } from '../src/protocol/schema.js';
 import { SeededRandom } from '../src/random.js';
 import { MemoryNetwork } from '../src/transport/memory.js';
 import { TappedTransport } from '../src/transport/tap.js';
@@ -31,19 +32,10 @@ import { cpuSeconds, phaseTimer } from './lib/phases.js';
 import type { Scenario } from './lib/scenario.js';
 import { percentile, round } from './lib/stats.js';
 
-const TYPE_NAMES: Record<number, string> = {
-  0: 'connect',
-  1: 'disconnect',
-  2: 'broadcast',
-  3: 'direct',
-  4: 'ping',
-  5: 'ping-req',
-  6: 'sync',
-  7: 'gossip',
-  8: 'batch',
-  12: 'log summary',
-  13: 'log fetch',
-};
+/** A message type's name as the counts show it: `PingReq` → `ping-req`, `LogSummary` → `log-summary`. */
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(MessageType).map(([name, n]) => [n, name.replace(/(?<=.)([A-Z])/g, '-$1').toLowerCase()]),
+);
 
 const TYPE_FIELD = Buffer.from('"type":');
 

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { ManualClock } from '../../src/clock.js';
 import { InvalidOptionsError, P2PError } from '../../src/errors.js';
 import { noopLogger } from '../../src/logger.js';
+import { memberUpdate } from '../../src/membership/membership.js';
 import { Node } from '../../src/node.js';
 import {
   DEFAULTS,
@@ -11,6 +12,7 @@ import {
   resolveOptions,
   SYNC_ENTRY_BYTES,
 } from '../../src/options.js';
+import { peerOf } from '../../src/peer.js';
 import { SeededRandom } from '../../src/random.js';
 import { MemoryNetwork } from '../../src/transport/memory.js';
 
@@ -165,20 +167,20 @@ describe('valid options', () => {
     // the default 1 MiB (1.92 MB), so a push-pull of a network that large needs the member term.
     assert.equal(maxBodyBytes(1024 * 1024), 10_000 * SYNC_ENTRY_BYTES + 512 * 1024);
     assert.equal(maxBodyBytes(1024 * 1024, 10_000), maxBodyBytes(1024 * 1024));
-    // An entry as a push-pull carries it, with a name, two tags and three rooms.
-    const entry = JSON.stringify({
-      id: '0123456789abcdef0123456789abcdef',
-      address: '192.168.100.200',
-      port: 46001,
-      state: 'suspect',
-      inc: 1_733_300_000,
-      name: 'peer-abcd',
-      tags: { role: 'db', zone: 'eu-west' },
-      topics: ['ops', 'chat', 'alerts'],
-      key: 'A'.repeat(43),
-      rsig: 'B'.repeat(86),
-      rinc: 1_733_299_999,
-    });
+    // An entry as a push-pull carries it (memberUpdate, as Membership.state makes them), with a
+    // name, two tags and three rooms, a suspect whose record is older than its incarnation.
+    const fields = { tags: { role: 'db', zone: 'eu-west' }, topics: ['ops', 'chat', 'alerts'] };
+    const entry = JSON.stringify(
+      memberUpdate({
+        peer: peerOf('0123456789abcdef0123456789abcdef', '192.168.100.200', 46001, 'peer-abcd', fields),
+        kind: 'tsp2p',
+        state: 'suspect',
+        incarnation: 1_733_300_000,
+        lastSeen: 0,
+        stateSince: 0,
+        record: { inc: 1_733_299_999, key: 'A'.repeat(43), sig: 'B'.repeat(86), ...fields },
+      }),
+    );
     assert.ok(entry.length + 1 < SYNC_ENTRY_BYTES, `${entry.length} B`);
     assert.equal(maxBodyBytes(16 * 1024 * 1024, 100), Math.ceil((16 * 1024 * 1024) / 3) * 4 + 512 * 1024);
     assert.equal(maxBodyBytes(1024, 100_000), 100_000 * SYNC_ENTRY_BYTES + 512 * 1024);
